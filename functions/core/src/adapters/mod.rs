@@ -1,0 +1,59 @@
+//! One struct per AWS service, owning its client and resource names. SDK types stop here.
+
+pub mod codebuild;
+pub mod s3;
+
+use crate::Error;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+
+/// Error codes AWS uses for throttling (the same list the SDK's retry classifier uses).
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// Transient (retry with backoff in the state machine) or not, after the SDK's own retries.
+pub(crate) fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(ctx) => {
+            ctx.raw().status().is_server_error()
+                || ctx
+                    .err()
+                    .code()
+                    .is_some_and(|c| THROTTLING_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    let message = format!("{operation}: {}", DisplayErrorContext(&err));
+    if transient {
+        Error::TransientAws(message)
+    } else {
+        Error::AwsService(message)
+    }
+}
+
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

@@ -1,0 +1,239 @@
+//! S3: source objects (any allowed bucket) and records (the stack's bucket).
+
+use super::classify;
+use crate::ports::{ObjectMeta, ObjectStore};
+use crate::Error;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
+use sha2::{Digest, Sha256};
+
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+impl ObjectStore for S3Store {
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(HeadObjectError::NotFound(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify("S3.HeadObject", e)),
+        };
+        // A composite (multipart) checksum is not the object's SHA-256: hash it ourselves then.
+        let full_object = !matches!(out.checksum_type(), Some(ChecksumType::Composite));
+        let sha256 = out
+            .checksum_sha256()
+            .filter(|c| full_object && !c.contains('-'))
+            .and_then(|c| aws_smithy_types::base64::decode(c).ok())
+            .filter(|raw| raw.len() == 32)
+            .map(hex::encode);
+        Ok(Some(ObjectMeta {
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            sha256,
+        }))
+    }
+
+    async fn sha256(&self, bucket: &str, key: &str) -> Result<String, Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("S3.GetObject", e))?;
+        let mut body = out.body;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| Error::TransientAws(format!("S3.GetObject body: {e}")))?;
+            hasher.update(&chunk);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify("S3.GetObject", e)),
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::TransientAws(format!("S3.GetObject body: {e}")))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), Error> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| classify("S3.PutObject", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::types::error::{NoSuchKey, NotFound};
+    use aws_sdk_s3::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn store(client: Client) -> S3Store {
+        S3Store::new(client, "own")
+    }
+
+    #[tokio::test]
+    async fn head_returns_size_and_full_object_checksum_as_hex() {
+        let rule = mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("src") && r.key() == Some("k.zip"))
+            .then_output(|| {
+                HeadObjectOutput::builder()
+                    .content_length(42)
+                    // base64 of 32 bytes 0x01
+                    .checksum_sha256("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+                    .checksum_type(ChecksumType::FullObject)
+                    .build()
+            });
+        let s = store(mock_client!(aws_sdk_s3, [&rule]));
+        let meta = s.head("src", "k.zip").await.unwrap().unwrap();
+        assert_eq!(meta.size, 42);
+        assert_eq!(meta.sha256.unwrap(), "01".repeat(32));
+    }
+
+    #[tokio::test]
+    async fn head_ignores_composite_checksums() {
+        let rule = mock!(Client::head_object).then_output(|| {
+            HeadObjectOutput::builder()
+                .content_length(1)
+                .checksum_sha256("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=-3")
+                .checksum_type(ChecksumType::Composite)
+                .build()
+        });
+        let s = store(mock_client!(aws_sdk_s3, [&rule]));
+        assert_eq!(s.head("b", "k").await.unwrap().unwrap().sha256, None);
+    }
+
+    #[tokio::test]
+    async fn head_of_a_missing_object_is_none() {
+        let rule = mock!(Client::head_object)
+            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let s = store(mock_client!(aws_sdk_s3, [&rule]));
+        assert_eq!(s.head("b", "k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn sha256_streams_the_body() {
+        let rule = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(b"abc"))
+                .build()
+        });
+        let s = store(mock_client!(aws_sdk_s3, [&rule]));
+        assert_eq!(
+            s.sha256("b", "k").await.unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[tokio::test]
+    async fn get_of_a_missing_key_is_none_and_reads_the_own_bucket() {
+        let missing = mock!(Client::get_object)
+            .match_requests(|r| r.bucket() == Some("own"))
+            .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+        let s = store(mock_client!(aws_sdk_s3, [&missing]));
+        assert_eq!(s.get("builds/x.json").await.unwrap(), None);
+        assert_eq!(missing.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn put_retries_a_503_then_succeeds() {
+        let rule = mock!(Client::put_object)
+            .match_requests(|r| r.bucket() == Some("own") && r.key() == Some("builds/b.json"))
+            .sequence()
+            .http_status(503, None)
+            .output(|| PutObjectOutput::builder().build())
+            .build();
+        let client = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(
+                aws_sdk_s3::config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            ));
+        store(client)
+            .put_json("builds/b.json", b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn persistent_503_is_transient_and_access_denied_is_not() {
+        let unavailable = mock!(Client::put_object)
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let s = store(mock_client!(aws_sdk_s3, [&unavailable]));
+        let err = s.put_json("k", vec![]).await.unwrap_err();
+        assert_eq!(err.name(), "TransientAwsError", "{err}");
+
+        let denied = mock!(Client::put_object).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>AccessDenied</Code><Message>nope</Message></Error>",
+                ),
+            )
+        });
+        let s = store(mock_client!(aws_sdk_s3, [&denied]));
+        let err = s.put_json("k", vec![]).await.unwrap_err();
+        assert_eq!(err.name(), "AwsServiceError");
+        assert!(err.to_string().contains("AccessDenied"), "{err}");
+    }
+}

@@ -1,0 +1,83 @@
+//! One list of the functions: their state, environment and IAM actions. Tests hold it against
+//! template.yaml, the adapters' SDK calls and the README's table, so the three cannot drift.
+
+use crate::config::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionSpec {
+    /// Crate, binary and local function name.
+    pub name: &'static str,
+    /// Resource in template.yaml.
+    pub logical_id: &'static str,
+    /// State(s) or trigger that invokes it.
+    pub invoked_by: &'static str,
+    pub env: &'static [&'static str],
+    /// Exactly the IAM actions its code needs.
+    pub iam_actions: &'static [&'static str],
+}
+
+pub const FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec {
+        name: "validate-request",
+        logical_id: "ValidateRequestFunction",
+        invoked_by: "ValidateRequest",
+        env: &[BUCKET, REPOSITORY_URI, ALLOWED_SOURCE_BUCKETS],
+        iam_actions: &["s3:GetObject", "s3:ListBucket"],
+    },
+    FunctionSpec {
+        name: "start-build",
+        logical_id: "StartBuildFunction",
+        invoked_by: "StartBuild",
+        env: &[
+            BUCKET,
+            CODEBUILD_PROJECT,
+            BUILD_TIMEOUT_MINUTES,
+            QUEUED_TIMEOUT_MINUTES,
+            POLL_MIN_SECONDS,
+        ],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+            "codebuild:StartBuild",
+        ],
+    },
+    FunctionSpec {
+        name: "check-build",
+        logical_id: "CheckBuildFunction",
+        invoked_by: "CheckBuild",
+        env: &[BUCKET, POLL_MIN_SECONDS, POLL_MAX_SECONDS],
+        iam_actions: &[
+            "s3:PutObject",
+            "codebuild:BatchGetBuilds",
+            "codebuild:StopBuild",
+        ],
+    },
+    FunctionSpec {
+        name: "record-result",
+        logical_id: "RecordResultFunction",
+        invoked_by: "RecordResult; EventBridge (execution TIMED_OUT / ABORTED)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+            "codebuild:StopBuild",
+        ],
+    },
+];
+
+/// The IAM action each SDK operation the adapters call needs (HeadObject is authorized as
+/// s3:GetObject). The adapters' tests check every operation they call is in this list.
+pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
+    ("S3.HeadObject", "s3:GetObject"),
+    ("S3.GetObject", "s3:GetObject"),
+    ("S3.PutObject", "s3:PutObject"),
+    ("CodeBuild.StartBuild", "codebuild:StartBuild"),
+    ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
+    ("CodeBuild.StopBuild", "codebuild:StopBuild"),
+];
+
+pub fn function(name: &str) -> Option<&'static FunctionSpec> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}

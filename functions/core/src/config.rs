@@ -1,0 +1,186 @@
+//! Each function's configuration, read once at cold start from its environment. The variable
+//! names are listed per function in [`crate::catalog`], which a test holds against template.yaml.
+
+use crate::domain::poll::PollPolicy;
+use crate::domain::request::SourcePolicy;
+use crate::Error;
+
+pub const BUCKET: &str = "AGENTBUILD_BUCKET";
+pub const REPOSITORY_URI: &str = "AGENTBUILD_REPOSITORY_URI";
+pub const ALLOWED_SOURCE_BUCKETS: &str = "AGENTBUILD_ALLOWED_SOURCE_BUCKETS";
+pub const CODEBUILD_PROJECT: &str = "AGENTBUILD_CODEBUILD_PROJECT";
+pub const BUILD_TIMEOUT_MINUTES: &str = "AGENTBUILD_BUILD_TIMEOUT_MINUTES";
+pub const QUEUED_TIMEOUT_MINUTES: &str = "AGENTBUILD_QUEUED_TIMEOUT_MINUTES";
+pub const POLL_MIN_SECONDS: &str = "AGENTBUILD_POLL_MIN_SECONDS";
+pub const POLL_MAX_SECONDS: &str = "AGENTBUILD_POLL_MAX_SECONDS";
+
+/// Where a function's settings come from: the process environment in Lambda, a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+
+    fn required(&self, name: &str) -> Result<String, Error> {
+        self.get(name)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| Error::Config(format!("environment variable {name} is not set")))
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, Error> {
+        match self.get(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "environment variable {name} must be a number, got {v:?}"
+                ))
+            }),
+        }
+    }
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidateConfig {
+    pub sources: SourcePolicy,
+    pub repository_uri: String,
+    /// Sources larger than this are rejected (they would be hashed and sent to CodeBuild).
+    pub max_source_bytes: u64,
+}
+
+impl ValidateConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        let extra = env.get(ALLOWED_SOURCE_BUCKETS).unwrap_or_default();
+        Ok(Self {
+            sources: SourcePolicy {
+                own_bucket: env.required(BUCKET)?,
+                extra_buckets: extra
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|b| !b.is_empty())
+                    .map(String::from)
+                    .collect(),
+            },
+            repository_uri: env.required(REPOSITORY_URI)?,
+            max_source_bytes: 1 << 30,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartBuildConfig {
+    pub bucket: String,
+    pub project: String,
+    pub build_timeout_minutes: i32,
+    pub queued_timeout_minutes: i32,
+    pub poll: PollPolicy,
+}
+
+impl StartBuildConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        let min = env.number(POLL_MIN_SECONDS, 10)?;
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+            project: env.required(CODEBUILD_PROJECT)?,
+            build_timeout_minutes: env.number(BUILD_TIMEOUT_MINUTES, 60)?,
+            queued_timeout_minutes: env.number(QUEUED_TIMEOUT_MINUTES, 30)?,
+            poll: PollPolicy::new(min, min),
+        })
+    }
+
+    /// CodeBuild's own timeouts plus a grace for its last phases: past this, CheckBuild stops
+    /// the build itself.
+    pub fn deadline_seconds(&self) -> u64 {
+        (self.build_timeout_minutes.max(0) as u64 + self.queued_timeout_minutes.max(0) as u64) * 60
+            + 300
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckBuildConfig {
+    pub bucket: String,
+    pub poll: PollPolicy,
+}
+
+impl CheckBuildConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+            poll: PollPolicy::new(
+                env.number(POLL_MIN_SECONDS, 10)?,
+                env.number(POLL_MAX_SECONDS, 300)?,
+            ),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordResultConfig {
+    pub bucket: String,
+}
+
+impl RecordResultConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err = CheckBuildConfig::load(&[(POLL_MIN_SECONDS, "1")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: environment variable AGENTBUILD_BUCKET is not set"
+        );
+    }
+
+    #[test]
+    fn a_bad_number_is_named() {
+        let err = CheckBuildConfig::load(&[(BUCKET, "b"), (POLL_MAX_SECONDS, "soon")]).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("AGENTBUILD_POLL_MAX_SECONDS must be a number"));
+    }
+
+    #[test]
+    fn extra_source_buckets_are_a_comma_list() {
+        let c = ValidateConfig::load(&[
+            (BUCKET, "own"),
+            (REPOSITORY_URI, "r"),
+            (ALLOWED_SOURCE_BUCKETS, " a, ,b "),
+        ])
+        .unwrap();
+        assert_eq!(c.sources.extra_buckets, ["a", "b"]);
+    }
+
+    #[test]
+    fn deadline_covers_codebuild_timeouts_plus_grace() {
+        let c = StartBuildConfig::load(&[
+            (BUCKET, "b"),
+            (CODEBUILD_PROJECT, "p"),
+            (BUILD_TIMEOUT_MINUTES, "60"),
+            (QUEUED_TIMEOUT_MINUTES, "30"),
+        ])
+        .unwrap();
+        assert_eq!(c.deadline_seconds(), 90 * 60 + 300);
+    }
+}

@@ -1,0 +1,7 @@
+//! Pure rules: no AWS or Lambda types in here.
+
+pub mod plan;
+pub mod poll;
+pub mod record;
+pub mod request;
+pub mod status;

@@ -1,0 +1,390 @@
+//! What a build looks like while it runs ([`BuildState`], carried in the state machine) and
+//! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
+
+use super::plan::{BuildPlan, Source, Trigger};
+use super::status::BuildStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+/// Error messages are cut to this many bytes: records and states stay small.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phase {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedPhase {
+    pub name: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+impl ErrorInfo {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: truncate(message.into(), MAX_MESSAGE_BYTES),
+        }
+    }
+}
+
+/// The build as the state machine carries it between StartBuild, CheckBuild and RecordResult.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildState {
+    pub status: BuildStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codebuild_build_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    /// Seconds WaitForBuild sleeps before the next CheckBuild.
+    pub wait_seconds: u64,
+    pub polls: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_phase: Option<FailedPhase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// For REUSED: the build whose image is reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRecord {
+    pub repository_uri: String,
+    pub tag: String,
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeBuildRecord {
+    #[serde(default)]
+    pub build_id: Option<String>,
+    #[serde(default)]
+    pub current_phase: Option<String>,
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    #[serde(default)]
+    pub failed_phase: Option<FailedPhase>,
+    #[serde(default)]
+    pub log_url: Option<String>,
+    #[serde(default)]
+    pub polls: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timestamps {
+    pub requested_at: DateTime<Utc>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Durations {
+    /// Requested to finished.
+    #[serde(default)]
+    pub total_seconds: Option<i64>,
+    /// CodeBuild's QUEUED phase.
+    #[serde(default)]
+    pub queued_seconds: Option<i64>,
+    /// Build started to finished.
+    #[serde(default)]
+    pub build_seconds: Option<i64>,
+}
+
+/// `builds/<buildId>.json` (and `agents/<project>/<agent>/latest.json` for successes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRecord {
+    pub schema_version: u32,
+    pub build_id: String,
+    pub execution_arn: String,
+    pub trigger: Trigger,
+    pub project: String,
+    pub agent: String,
+    pub status: BuildStatus,
+    pub source: Source,
+    pub image: ImageRecord,
+    pub codebuild: CodeBuildRecord,
+    pub timestamps: Timestamps,
+    pub durations: Durations,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+impl BuildRecord {
+    /// The record of `plan` given how far it got. `caught` is an error a Catch routed here: it
+    /// makes the status ERROR whatever the build said. `now` is used only when nothing else says
+    /// when the build finished, and must be stable across retries (the state's entered time).
+    pub fn new(
+        plan: &BuildPlan,
+        build: Option<&BuildState>,
+        caught: Option<ErrorInfo>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let status = match (&caught, build) {
+            (Some(_), _) | (None, None) => BuildStatus::Error,
+            (None, Some(b)) => b.status,
+        };
+        let error = caught
+            .or_else(|| build.and_then(|b| b.error.clone()))
+            .or_else(|| {
+                (build.is_none())
+                    .then(|| ErrorInfo::new("InvalidState", "no build state to record"))
+            });
+        let finished_at = status
+            .is_final()
+            .then(|| build.and_then(|b| b.finished_at).unwrap_or(now));
+        let started_at = build.map(|b| b.started_at);
+        let secs = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) => Some((b - a).num_seconds().max(0)),
+            _ => None,
+        };
+        let phases = build.map(|b| b.phases.clone()).unwrap_or_default();
+        let queued_seconds = phases
+            .iter()
+            .find(|p| p.name == "QUEUED")
+            .and_then(|p| p.duration_seconds);
+        BuildRecord {
+            schema_version: SCHEMA_VERSION,
+            build_id: plan.build_id.clone(),
+            execution_arn: plan.execution_arn.clone(),
+            trigger: plan.trigger,
+            project: plan.project.clone(),
+            agent: plan.agent.clone(),
+            status,
+            source: plan.source.clone(),
+            image: ImageRecord {
+                repository_uri: plan.image.repository_uri.clone(),
+                tag: plan.image.tag.clone(),
+                uri: build.and_then(|b| b.image_uri.clone()),
+                digest: build.and_then(|b| b.image_digest.clone()),
+            },
+            codebuild: CodeBuildRecord {
+                build_id: build.and_then(|b| b.codebuild_build_id.clone()),
+                current_phase: build.and_then(|b| b.current_phase.clone()),
+                phases,
+                failed_phase: build.and_then(|b| b.failed_phase.clone()),
+                log_url: build.and_then(|b| b.log_url.clone()),
+                polls: build.map(|b| b.polls).unwrap_or(0),
+            },
+            timestamps: Timestamps {
+                requested_at: plan.requested_at,
+                started_at,
+                finished_at,
+            },
+            durations: Durations {
+                total_seconds: secs(Some(plan.requested_at), finished_at),
+                queued_seconds,
+                build_seconds: secs(started_at, finished_at),
+            },
+            force: plan.force,
+            reused_from: build.and_then(|b| b.reused_from.clone()),
+            error,
+        }
+    }
+
+    /// Ends a RUNNING record from outside the state machine (the execution timed out or was
+    /// aborted), keeping what it knew about the build.
+    pub fn finish(&mut self, status: BuildStatus, error: ErrorInfo, finished_at: DateTime<Utc>) {
+        self.status = status;
+        self.error = Some(error);
+        self.timestamps.finished_at = Some(finished_at);
+        let secs = |from: DateTime<Utc>| Some((finished_at - from).num_seconds().max(0));
+        self.durations.total_seconds = secs(self.timestamps.requested_at);
+        self.durations.build_seconds = self.timestamps.started_at.and_then(secs);
+    }
+
+    /// Serialized the same way every time, so writing one outcome twice writes the same bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("a record always serializes");
+        v.push(b'\n');
+        v
+    }
+}
+
+pub fn build_key(build_id: &str) -> String {
+    format!("builds/{build_id}.json")
+}
+
+pub fn latest_key(project: &str, agent: &str) -> String {
+    format!("agents/{project}/{agent}/latest.json")
+}
+
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::plan::ImageRef;
+    use crate::domain::request::Platform;
+
+    pub(crate) fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    pub(crate) fn plan() -> BuildPlan {
+        BuildPlan {
+            build_id: "b-1".into(),
+            execution_arn: "arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-1".into(),
+            trigger: Trigger::Api,
+            project: "nexus-ai".into(),
+            agent: "sales".into(),
+            source: Source {
+                uri: "s3://bkt/sources/nexus-ai/sales/x.zip".into(),
+                bucket: "bkt".into(),
+                key: "sources/nexus-ai/sales/x.zip".into(),
+                sha256: "ab".repeat(32),
+            },
+            image: ImageRef {
+                repository_uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/agentbuild".into(),
+                tag: "sales-0123456789abcdef01234567".into(),
+            },
+            dockerfile: "Dockerfile".into(),
+            platform: Platform::LinuxArm64,
+            build_args: Default::default(),
+            force: false,
+            idempotency_key: None,
+            requested_at: t("2026-11-28T10:00:00Z"),
+            deadline_seconds: None,
+        }
+    }
+
+    pub(crate) fn running() -> BuildState {
+        BuildState {
+            status: BuildStatus::Running,
+            codebuild_build_id: Some("agentbuild:1".into()),
+            started_at: t("2026-11-28T10:00:05Z"),
+            deadline: t("2026-11-28T11:35:05Z"),
+            wait_seconds: 10,
+            polls: 0,
+            current_phase: None,
+            phases: vec![],
+            failed_phase: None,
+            log_url: None,
+            image_digest: None,
+            image_uri: None,
+            finished_at: None,
+            reused_from: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn success_record_carries_image_phases_and_durations() {
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.finished_at = Some(t("2026-11-28T10:05:05Z"));
+        b.image_digest = Some("sha256:ff".into());
+        b.phases = vec![Phase {
+            name: "QUEUED".into(),
+            status: Some("SUCCEEDED".into()),
+            started_at: None,
+            ended_at: None,
+            duration_seconds: Some(3),
+        }];
+        let r = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:06:00Z"));
+        assert_eq!(r.status, BuildStatus::Succeeded);
+        assert_eq!(r.image.digest.as_deref(), Some("sha256:ff"));
+        assert_eq!(r.durations.total_seconds, Some(305));
+        assert_eq!(r.durations.build_seconds, Some(300));
+        assert_eq!(r.durations.queued_seconds, Some(3));
+        assert_eq!(r.error, None);
+    }
+
+    #[test]
+    fn caught_error_wins_over_the_build_status() {
+        let r = BuildRecord::new(
+            &plan(),
+            Some(&running()),
+            Some(ErrorInfo::new("States.Timeout", "task timed out")),
+            t("2026-11-28T10:01:00Z"),
+        );
+        assert_eq!(r.status, BuildStatus::Error);
+        assert_eq!(r.error.unwrap().kind, "States.Timeout");
+        assert_eq!(r.timestamps.finished_at, Some(t("2026-11-28T10:01:00Z")));
+        assert_eq!(r.codebuild.build_id.as_deref(), Some("agentbuild:1"));
+    }
+
+    #[test]
+    fn running_record_has_no_finish_time() {
+        let r = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        assert_eq!(r.status, BuildStatus::Running);
+        assert_eq!(r.timestamps.finished_at, None);
+        assert_eq!(r.durations.total_seconds, None);
+    }
+
+    #[test]
+    fn same_outcome_serializes_to_the_same_bytes() {
+        let a = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        let b = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        assert_eq!(a.to_json(), b.to_json());
+        let back: BuildRecord = serde_json::from_slice(&a.to_json()).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn messages_are_truncated_on_char_boundaries() {
+        let s = truncate("é".repeat(10), 5);
+        assert_eq!(s, "éé…");
+    }
+}

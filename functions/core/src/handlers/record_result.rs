@@ -1,0 +1,330 @@
+//! RecordResult: `{state, recordedAt}` -> `builds/<buildId>.json` (+ the agent's latest.json on
+//! success) -> `{buildId, status, recordKey}`. Also runs from EventBridge when an execution
+//! timed out or was aborted: it stops that execution's build and closes its record.
+
+use super::{aws_config, s3_client};
+use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::s3::S3Store;
+use crate::config::{ProcessEnv, RecordResultConfig};
+use crate::domain::plan::is_build_id;
+use crate::domain::record::{build_key, latest_key, BuildRecord, ErrorInfo};
+use crate::domain::status::BuildStatus;
+use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
+use crate::ports::{BuildService, ObjectStore};
+use crate::Error;
+use chrono::{DateTime, Utc};
+
+pub struct Deps<S, B> {
+    pub store: S,
+    pub builds: B,
+    pub config: RecordResultConfig,
+}
+
+impl Deps<S3Store, CodeBuild> {
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = RecordResultConfig::load(&ProcessEnv)?;
+        let sdk = aws_config().await;
+        Ok(Self {
+            store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), ""),
+            config,
+        })
+    }
+}
+
+pub async fn handle<S: ObjectStore, B: BuildService>(
+    deps: &Deps<S, B>,
+    event: RecordEvent,
+) -> Result<RecordOutput, Error> {
+    match event {
+        RecordEvent::State(input) => record(deps, input).await,
+        RecordEvent::ExecutionEnded(ev) => {
+            execution_ended(deps, ev.detail, ev.time.unwrap_or_else(Utc::now)).await
+        }
+    }
+}
+
+async fn record<S: ObjectStore, B>(
+    deps: &Deps<S, B>,
+    input: RecordInput,
+) -> Result<RecordOutput, Error> {
+    let state = input.state;
+    let caught = state.error.as_ref().map(|e| e.to_info());
+    let record = BuildRecord::new(&state.plan, state.build.as_ref(), caught, input.recorded_at);
+    let key = build_key(&record.build_id);
+    deps.store.put_json(&key, record.to_json()).await?;
+    if record.status.is_success() {
+        update_latest(&deps.store, &record).await?;
+    }
+    tracing::info!(
+        build_id = %record.build_id,
+        project = %record.project,
+        agent = %record.agent,
+        status = %record.status,
+        "recorded"
+    );
+    Ok(RecordOutput {
+        build_id: record.build_id,
+        status: record.status,
+        record_key: Some(key),
+    })
+}
+
+/// The agent's latest success, unless a build requested later already took its place (builds
+/// of one agent may finish out of order).
+async fn update_latest(store: &impl ObjectStore, record: &BuildRecord) -> Result<(), Error> {
+    let key = latest_key(&record.project, &record.agent);
+    if let Some(bytes) = store.get(&key).await? {
+        if let Ok(current) = serde_json::from_slice::<BuildRecord>(&bytes) {
+            if current.build_id != record.build_id
+                && current.timestamps.requested_at > record.timestamps.requested_at
+            {
+                tracing::info!(build_id = %record.build_id, newer = %current.build_id, "latest.json kept: newer build");
+                return Ok(());
+            }
+        }
+    }
+    store.put_json(&key, record.to_json()).await
+}
+
+async fn execution_ended<S: ObjectStore, B: BuildService>(
+    deps: &Deps<S, B>,
+    detail: ExecutionStatusChange,
+    event_time: DateTime<Utc>,
+) -> Result<RecordOutput, Error> {
+    let (status, kind) = match detail.status.as_str() {
+        "TIMED_OUT" => (BuildStatus::TimedOut, "States.Timeout"),
+        "ABORTED" => (BuildStatus::Stopped, "ExecutionAborted"),
+        other => {
+            return Err(Error::InvalidState(format!(
+                "RecordResult handles executions that TIMED_OUT or were ABORTED, not {other}"
+            )))
+        }
+    };
+    let nothing = |status| RecordOutput {
+        build_id: detail.name.clone(),
+        status,
+        record_key: None,
+    };
+    if !is_build_id(&detail.name) {
+        return Ok(nothing(status));
+    }
+    let key = build_key(&detail.name);
+    let Some(bytes) = deps.store.get(&key).await? else {
+        // Never got past validation (or StartBuild never started a build): nothing to stop.
+        return Ok(nothing(status));
+    };
+    let mut record: BuildRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::InvalidState(format!("{key} is not a build record: {e}")))?;
+    if record.status.is_final() {
+        return Ok(RecordOutput {
+            build_id: record.build_id,
+            status: record.status,
+            record_key: Some(key),
+        });
+    }
+    if let Some(id) = &record.codebuild.build_id {
+        deps.builds.stop(id).await?;
+        tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %detail.status, "execution ended; build stopped");
+    }
+    let finished_at = detail
+        .stop_date
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(event_time);
+    let message = detail.cause.clone().unwrap_or_else(|| {
+        format!(
+            "the execution ended {} while the build ran; the build was stopped",
+            detail.status
+        )
+    });
+    record.finish(status, ErrorInfo::new(kind, message), finished_at);
+    deps.store.put_json(&key, record.to_json()).await?;
+    Ok(RecordOutput {
+        build_id: record.build_id,
+        status,
+        record_key: Some(key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::tests::{plan, running, t};
+    use crate::handlers::fakes::{FakeBuilds, FakeStore};
+    use crate::model::{CaughtError, PipelineState};
+    use serde_json::json;
+
+    fn deps() -> Deps<FakeStore, FakeBuilds> {
+        Deps {
+            store: FakeStore::default(),
+            builds: FakeBuilds::default(),
+            config: RecordResultConfig {
+                bucket: "own".into(),
+            },
+        }
+    }
+
+    fn finished(status: BuildStatus) -> RecordEvent {
+        let mut b = running();
+        b.status = status;
+        b.finished_at = Some(t("2026-11-28T10:03:00Z"));
+        RecordEvent::State(RecordInput {
+            state: PipelineState {
+                plan: plan(),
+                build: Some(b),
+                error: None,
+            },
+            recorded_at: t("2026-11-28T10:03:05Z"),
+        })
+    }
+
+    #[tokio::test]
+    async fn success_writes_the_record_and_the_latest_pointer() {
+        let d = deps();
+        let out = handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        assert_eq!(out.record_key.as_deref(), Some("builds/b-1.json"));
+        assert_eq!(out.status, BuildStatus::Succeeded);
+        assert_eq!(
+            d.store.own("builds/b-1.json"),
+            d.store.own("agents/nexus-ai/sales/latest.json")
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_are_recorded_without_touching_latest() {
+        for s in [
+            BuildStatus::Failed,
+            BuildStatus::Fault,
+            BuildStatus::Stopped,
+            BuildStatus::TimedOut,
+        ] {
+            let d = deps();
+            let out = handle(&d, finished(s)).await.unwrap();
+            assert_eq!(out.status, s);
+            assert!(d.store.own("builds/b-1.json").is_some());
+            assert!(d.store.own("agents/nexus-ai/sales/latest.json").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn writing_the_same_outcome_twice_gives_the_same_objects() {
+        let d = deps();
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        let first = (
+            d.store.own("builds/b-1.json"),
+            d.store.own("agents/nexus-ai/sales/latest.json"),
+        );
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        let second = (
+            d.store.own("builds/b-1.json"),
+            d.store.own("agents/nexus-ai/sales/latest.json"),
+        );
+        assert_eq!(first, second);
+    }
+
+    #[tokio::test]
+    async fn a_caught_error_is_recorded_as_error_with_name_and_cause() {
+        let d = deps();
+        let cause = json!({"errorType": "AwsServiceError", "errorMessage": "CodeBuild.StartBuild: AccessDenied"}).to_string();
+        let ev = RecordEvent::State(RecordInput {
+            state: PipelineState {
+                plan: plan(),
+                build: None,
+                error: Some(CaughtError {
+                    error: "AwsServiceError".into(),
+                    cause: Some(cause),
+                }),
+            },
+            recorded_at: t("2026-11-28T10:00:30Z"),
+        });
+        let out = handle(&d, ev).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Error);
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        let e = rec.error.unwrap();
+        assert_eq!(e.kind, "AwsServiceError");
+        assert_eq!(e.message, "CodeBuild.StartBuild: AccessDenied");
+        assert_eq!(rec.timestamps.finished_at, Some(t("2026-11-28T10:00:30Z")));
+    }
+
+    #[tokio::test]
+    async fn an_older_build_does_not_replace_a_newer_latest() {
+        let d = deps();
+        let mut newer = plan();
+        newer.build_id = "b-2".into();
+        newer.requested_at = t("2026-11-28T11:00:00Z");
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        d.store
+            .put_json(
+                "agents/nexus-ai/sales/latest.json",
+                BuildRecord::new(&newer, Some(&b), None, t("2026-11-28T11:05:00Z")).to_json(),
+            )
+            .await
+            .unwrap();
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        let latest: BuildRecord = d
+            .store
+            .own_json("agents/nexus-ai/sales/latest.json")
+            .unwrap();
+        assert_eq!(latest.build_id, "b-2");
+    }
+
+    fn ended(status: &str) -> RecordEvent {
+        serde_json::from_value(json!({
+            "version": "0", "id": "e", "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": "1", "time": "2026-11-28T10:10:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:states:us-east-1:1:execution:m:b-1"],
+            "detail": {"executionArn": "arn:aws:states:us-east-1:1:execution:m:b-1", "name": "b-1",
+                       "status": status, "stopDate": 1_795_860_000_000_i64}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_execution_stops_its_build_and_closes_the_record() {
+        let d = deps();
+        d.store
+            .put_json(
+                "builds/b-1.json",
+                BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"))
+                    .to_json(),
+            )
+            .await
+            .unwrap();
+        let out = handle(&d, ended("TIMED_OUT")).await.unwrap();
+        assert_eq!(out.status, BuildStatus::TimedOut);
+        assert_eq!(*d.builds.stopped.borrow(), ["agentbuild:1"]);
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec.status, BuildStatus::TimedOut);
+        assert_eq!(rec.error.unwrap().kind, "States.Timeout");
+        assert!(rec.timestamps.finished_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_aborted_execution_is_recorded_stopped() {
+        let d = deps();
+        d.store
+            .put_json(
+                "builds/b-1.json",
+                BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"))
+                    .to_json(),
+            )
+            .await
+            .unwrap();
+        let out = handle(&d, ended("ABORTED")).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Stopped);
+    }
+
+    #[tokio::test]
+    async fn an_ended_execution_with_a_final_record_or_none_changes_nothing() {
+        let d = deps();
+        let out = handle(&d, ended("TIMED_OUT")).await.unwrap();
+        assert_eq!(out.record_key, None);
+        handle(&d, finished(BuildStatus::Failed)).await.unwrap();
+        let before = d.store.own("builds/b-1.json");
+        let out = handle(&d, ended("ABORTED")).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Failed);
+        assert_eq!(d.store.own("builds/b-1.json"), before);
+        assert!(d.builds.stopped.borrow().is_empty());
+    }
+}

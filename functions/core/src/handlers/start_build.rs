@@ -1,0 +1,323 @@
+//! StartBuild: `{plan}` -> `{plan, build}`; REUSED when the image was built before, else one
+//! CodeBuild build per execution, however often this step is retried.
+
+use super::{aws_config, s3_client, Clock};
+use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::s3::S3Store;
+use crate::config::{ProcessEnv, StartBuildConfig};
+use crate::domain::plan::BuildPlan;
+use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState};
+use crate::domain::status::BuildStatus;
+use crate::model::{BuildOutput, StartInput};
+use crate::ports::{BuildService, ObjectStore, StartRequest};
+use crate::Error;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub struct Deps<S, B> {
+    pub store: S,
+    pub builds: B,
+    pub config: StartBuildConfig,
+    pub now: Clock,
+}
+
+impl Deps<S3Store, CodeBuild> {
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = StartBuildConfig::load(&ProcessEnv)?;
+        let sdk = aws_config().await;
+        Ok(Self {
+            store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), config.project.clone()),
+            config,
+            now: Utc::now,
+        })
+    }
+}
+
+pub async fn handle<S: ObjectStore, B: BuildService>(
+    deps: &Deps<S, B>,
+    input: StartInput,
+) -> Result<BuildOutput, Error> {
+    let plan = input.plan;
+    let now = (deps.now)();
+
+    // A retry after CodeBuild's 5-minute idempotency window: the RUNNING record written right
+    // after StartBuild names the build this execution already started.
+    if let Some(rec) = read_record(&deps.store, &build_key(&plan.build_id)).await? {
+        if let Some(id) = rec.codebuild.build_id {
+            tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build already started; resuming");
+            let started_at = rec.timestamps.started_at.unwrap_or(now);
+            let build = running(deps, &plan, id, started_at, rec.codebuild.polls);
+            return Ok(BuildOutput { plan, build });
+        }
+    }
+
+    if !plan.force {
+        if let Some(latest) =
+            read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?
+        {
+            if latest.status.is_success() && latest.image.tag == plan.image.tag {
+                tracing::info!(build_id = %plan.build_id, reused_from = %latest.build_id, "image exists; reusing");
+                let build = BuildState {
+                    status: BuildStatus::Reused,
+                    started_at: now,
+                    deadline: now,
+                    wait_seconds: 0,
+                    finished_at: Some(now),
+                    image_digest: latest.image.digest,
+                    image_uri: latest.image.uri,
+                    reused_from: Some(latest.build_id),
+                    ..empty_state(now)
+                };
+                return Ok(BuildOutput { plan, build });
+            }
+        }
+    }
+
+    let id = deps
+        .builds
+        .start(&start_request(&deps.config, &plan))
+        .await?;
+    tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
+    let build = running(deps, &plan, id, now, 0);
+    let record = BuildRecord::new(&plan, Some(&build), None, now);
+    deps.store
+        .put_json(&build_key(&plan.build_id), record.to_json())
+        .await?;
+    Ok(BuildOutput { plan, build })
+}
+
+async fn read_record(store: &impl ObjectStore, key: &str) -> Result<Option<BuildRecord>, Error> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::InvalidState(format!("{key} is not a build record: {e}"))),
+    }
+}
+
+fn empty_state(now: DateTime<Utc>) -> BuildState {
+    BuildState {
+        status: BuildStatus::Running,
+        codebuild_build_id: None,
+        started_at: now,
+        deadline: now,
+        wait_seconds: 0,
+        polls: 0,
+        current_phase: None,
+        phases: Vec::new(),
+        failed_phase: None,
+        log_url: None,
+        image_digest: None,
+        image_uri: None,
+        finished_at: None,
+        reused_from: None,
+        error: None,
+    }
+}
+
+fn running<S, B>(
+    deps: &Deps<S, B>,
+    plan: &BuildPlan,
+    codebuild_id: String,
+    started_at: DateTime<Utc>,
+    polls: u32,
+) -> BuildState {
+    let limit = deps.config.deadline_seconds();
+    let seconds = plan.deadline_seconds.map_or(limit, |s| s.min(limit));
+    BuildState {
+        codebuild_build_id: Some(codebuild_id),
+        deadline: started_at + Duration::seconds(seconds as i64),
+        wait_seconds: deps.config.poll.min_seconds,
+        polls,
+        ..empty_state(started_at)
+    }
+}
+
+/// Every per-build value reaches the buildspec as an environment variable: the buildspec is
+/// the project's own and is never overridden.
+pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartRequest {
+    let build_args = serde_json::to_string(&plan.build_args).expect("a string map serializes");
+    StartRequest {
+        idempotency_token: idempotency_token(&plan.execution_arn),
+        source_location: format!("{}/{}", plan.source.bucket, plan.source.key),
+        environment: BTreeMap::from([
+            ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
+            (
+                "AGENTBUILD_IMAGE_REPOSITORY".into(),
+                plan.image.repository_uri.clone(),
+            ),
+            ("AGENTBUILD_IMAGE_TAG".into(), plan.image.tag.clone()),
+            ("AGENTBUILD_DOCKERFILE".into(), plan.dockerfile.clone()),
+            ("AGENTBUILD_PLATFORM".into(), plan.platform.as_str().into()),
+            ("AGENTBUILD_BUILD_ARGS".into(), build_args),
+        ]),
+        timeout_minutes: config.build_timeout_minutes,
+        queued_timeout_minutes: config.queued_timeout_minutes,
+    }
+}
+
+/// One token per execution: CodeBuild answers a repeated StartBuild within 5 minutes with the
+/// same build.
+pub fn idempotency_token(execution_arn: &str) -> String {
+    hex::encode(Sha256::digest(execution_arn.as_bytes()))[..32].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::poll::PollPolicy;
+    use crate::domain::record::tests::{plan, t};
+    use crate::handlers::fakes::{FakeBuilds, FakeStore};
+
+    fn deps() -> Deps<FakeStore, FakeBuilds> {
+        Deps {
+            store: FakeStore::default(),
+            builds: FakeBuilds::default(),
+            config: StartBuildConfig {
+                bucket: "own".into(),
+                project: "proj".into(),
+                build_timeout_minutes: 60,
+                queued_timeout_minutes: 30,
+                poll: PollPolicy::new(3, 3),
+            },
+            now: || "2026-11-28T10:00:10Z".parse().unwrap(),
+        }
+    }
+
+    fn input() -> StartInput {
+        StartInput { plan: plan() }
+    }
+
+    #[tokio::test]
+    async fn starts_one_build_and_writes_a_running_record() {
+        let d = deps();
+        let out = handle(&d, input()).await.unwrap();
+        assert_eq!(out.build.status, BuildStatus::Running);
+        assert_eq!(out.build.codebuild_build_id.as_deref(), Some("proj:1"));
+        assert_eq!(out.build.wait_seconds, 3);
+        assert_eq!(out.build.deadline, t("2026-11-28T11:35:10Z"));
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec.status, BuildStatus::Running);
+        assert_eq!(rec.codebuild.build_id.as_deref(), Some("proj:1"));
+    }
+
+    #[tokio::test]
+    async fn passes_per_build_values_only_as_environment() {
+        let d = deps();
+        let mut p = plan();
+        p.build_args.insert("X".into(), "$(id); `rm -rf /`".into());
+        handle(&d, StartInput { plan: p.clone() }).await.unwrap();
+        let req = d.builds.started.borrow()[0].clone();
+        assert_eq!(req.source_location, "bkt/sources/nexus-ai/sales/x.zip");
+        assert_eq!(req.environment["AGENTBUILD_IMAGE_TAG"], p.image.tag);
+        assert_eq!(req.environment["AGENTBUILD_PLATFORM"], "linux/arm64");
+        assert_eq!(
+            req.environment["AGENTBUILD_BUILD_ARGS"],
+            r#"{"X":"$(id); `rm -rf /`"}"#
+        );
+        assert_eq!(req.idempotency_token, idempotency_token(&p.execution_arn));
+        assert_eq!((req.timeout_minutes, req.queued_timeout_minutes), (60, 30));
+    }
+
+    #[tokio::test]
+    async fn a_retry_resumes_the_build_this_execution_started() {
+        let d = deps();
+        let first = handle(&d, input()).await.unwrap();
+        let again = handle(&d, input()).await.unwrap();
+        assert_eq!(d.builds.started.borrow().len(), 1);
+        assert_eq!(
+            again.build.codebuild_build_id,
+            first.build.codebuild_build_id
+        );
+        assert_eq!(again.build.deadline, first.build.deadline);
+    }
+
+    #[tokio::test]
+    async fn same_execution_same_token_other_execution_other_token() {
+        assert_eq!(idempotency_token("arn:a"), idempotency_token("arn:a"));
+        assert_ne!(idempotency_token("arn:a"), idempotency_token("arn:b"));
+        assert_eq!(idempotency_token("arn:a").len(), 32);
+    }
+
+    fn latest(tag: &str, status: BuildStatus) -> Vec<u8> {
+        let mut b = crate::domain::record::tests::running();
+        b.status = status;
+        b.image_digest = Some("sha256:feed".into());
+        b.finished_at = Some(t("2026-11-27T10:00:00Z"));
+        let mut p = plan();
+        p.build_id = "older".into();
+        p.image.tag = tag.into();
+        BuildRecord::new(&p, Some(&b), None, t("2026-11-27T10:00:00Z")).to_json()
+    }
+
+    #[tokio::test]
+    async fn reuses_an_image_built_from_the_same_inputs() {
+        let d = deps();
+        d.store
+            .put_json(
+                "agents/nexus-ai/sales/latest.json",
+                latest(&plan().image.tag, BuildStatus::Succeeded),
+            )
+            .await
+            .unwrap();
+        let out = handle(&d, input()).await.unwrap();
+        assert_eq!(out.build.status, BuildStatus::Reused);
+        assert_eq!(out.build.reused_from.as_deref(), Some("older"));
+        assert_eq!(out.build.image_digest.as_deref(), Some("sha256:feed"));
+        assert!(d.builds.started.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn builds_when_forced_or_inputs_differ_or_last_build_failed() {
+        for (tag, status, force) in [
+            (plan().image.tag, BuildStatus::Succeeded, true),
+            ("sales-other".to_string(), BuildStatus::Succeeded, false),
+            (plan().image.tag, BuildStatus::Failed, false),
+        ] {
+            let d = deps();
+            d.store
+                .put_json("agents/nexus-ai/sales/latest.json", latest(&tag, status))
+                .await
+                .unwrap();
+            let mut p = plan();
+            p.force = force;
+            let out = handle(&d, StartInput { plan: p }).await.unwrap();
+            assert_eq!(
+                out.build.status,
+                BuildStatus::Running,
+                "{tag} {status} {force}"
+            );
+            assert_eq!(d.builds.started.borrow().len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_deadline_can_only_shorten_the_configured_one() {
+        let d = deps();
+        let mut p = plan();
+        p.deadline_seconds = Some(5);
+        let out = handle(&d, StartInput { plan: p }).await.unwrap();
+        assert_eq!(out.build.deadline, t("2026-11-28T10:00:15Z"));
+        let d = deps();
+        let mut p = plan();
+        p.deadline_seconds = Some(999_999);
+        let out = handle(&d, StartInput { plan: p }).await.unwrap();
+        assert_eq!(out.build.deadline, t("2026-11-28T11:35:10Z"));
+    }
+
+    #[tokio::test]
+    async fn a_transient_store_error_surfaces_and_the_retry_starts_one_build() {
+        let d = deps();
+        d.store
+            .fail_next
+            .borrow_mut()
+            .push_back(Error::TransientAws("S3.GetObject: 503".into()));
+        let err = handle(&d, input()).await.unwrap_err();
+        assert_eq!(err.name(), "TransientAwsError");
+        assert!(d.builds.started.borrow().is_empty());
+        handle(&d, input()).await.unwrap();
+        assert_eq!(d.builds.started.borrow().len(), 1);
+    }
+}

@@ -1,0 +1,120 @@
+//! The JSON each state receives and returns (camelCase, as the ASL's paths spell it).
+//! The state document is `{plan, build?, error?}`: each task's ResultSelector rebuilds it.
+
+use crate::domain::plan::BuildPlan;
+use crate::domain::record::{BuildState, ErrorInfo, MAX_MESSAGE_BYTES};
+use crate::domain::status::BuildStatus;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// ValidateRequest's input: the execution input plus facts from the context object.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateInput {
+    pub input: Value,
+    pub build_id: String,
+    pub execution_arn: String,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanOutput {
+    pub plan: BuildPlan,
+}
+
+/// StartBuild's input.
+pub type StartInput = PlanOutput;
+
+/// StartBuild's and CheckBuild's output; CheckBuild's input.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildOutput {
+    pub plan: BuildPlan,
+    pub build: BuildState,
+}
+
+pub type CheckInput = BuildOutput;
+
+/// What a Catch puts at `$.error`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl CaughtError {
+    /// Lambda failures arrive with a JSON cause (`{"errorType","errorMessage",...}`): keep the
+    /// message, not the envelope.
+    pub fn to_info(&self) -> ErrorInfo {
+        let cause = self.cause.clone().unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&cause)
+            .ok()
+            .and_then(|v| {
+                v.get("errorMessage")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or(cause);
+        ErrorInfo::new(
+            self.error.clone(),
+            crate::domain::record::truncate(message, MAX_MESSAGE_BYTES),
+        )
+    }
+}
+
+/// The state document as RecordResult sees it; `build` is absent when StartBuild failed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineState {
+    pub plan: BuildPlan,
+    #[serde(default)]
+    pub build: Option<BuildState>,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordInput {
+    pub state: PipelineState,
+    /// `$$.State.EnteredTime`: stable across retries, so a retried write writes the same bytes.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `detail` of EventBridge's "Step Functions Execution Status Change".
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub stop_date: Option<i64>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+/// RecordResult runs from the state machine, and from EventBridge when an execution timed out
+/// or was aborted (no state of the machine runs then, so the build must be stopped from here).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RecordEvent {
+    State(RecordInput),
+    ExecutionEnded(EventBridgeEvent<ExecutionStatusChange>),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordOutput {
+    pub build_id: String,
+    pub status: BuildStatus,
+    /// `None` when there was nothing to record (an execution that never got past validation).
+    pub record_key: Option<String>,
+}

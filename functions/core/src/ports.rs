@@ -1,0 +1,62 @@
+//! What the handlers need from AWS, as traits: the adapters implement them with the SDK, the
+//! handler tests with in-memory fakes.
+
+// Only our handlers call these (one invocation at a time), so the futures need no `Send` bound.
+#![allow(async_fn_in_trait)]
+
+use crate::domain::record::{FailedPhase, Phase};
+use crate::domain::status::CodeBuildStatus;
+use crate::Error;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// Hex SHA-256 of the whole object, when S3 holds a full-object checksum for it.
+    pub sha256: Option<String>,
+}
+
+pub trait ObjectStore {
+    /// `None` when the object does not exist.
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error>;
+    /// Reads the object through and hashes it.
+    async fn sha256(&self, bucket: &str, key: &str) -> Result<String, Error>;
+    /// From the stack's own bucket; `None` when absent.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
+    /// Into the stack's own bucket.
+    async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), Error>;
+}
+
+/// One StartBuild: the project's static buildspec, per-build values as environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRequest {
+    pub idempotency_token: String,
+    /// `bucket/key` of the source zip.
+    pub source_location: String,
+    pub environment: BTreeMap<String, String>,
+    pub timeout_minutes: i32,
+    pub queued_timeout_minutes: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub id: String,
+    pub status: CodeBuildStatus,
+    pub build_complete: bool,
+    pub current_phase: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub phases: Vec<Phase>,
+    pub failed_phase: Option<FailedPhase>,
+    pub log_url: Option<String>,
+    pub exported: BTreeMap<String, String>,
+}
+
+pub trait BuildService {
+    /// Returns CodeBuild's build id.
+    async fn start(&self, req: &StartRequest) -> Result<String, Error>;
+    /// `None` when CodeBuild does not know the id.
+    async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error>;
+    async fn stop(&self, id: &str) -> Result<(), Error>;
+}
