@@ -1,1 +1,38 @@
+//! Helpers shared by the contract and end-to-end tests.
 
+use std::path::{Path, PathBuf};
+
+/// The repository's root (this crate lives in `tests/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+pub fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+pub fn json(rel: &str) -> serde_json::Value {
+    serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not JSON: {e}"))
+}
+
+/// Every `${Name}` placeholder in a text, in order of appearance, without repeats.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = after[..end].to_string();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// The build state machine's definition.
+pub const DEFINITION: &str = "statemachine/build.asl.json";

@@ -15,6 +15,10 @@ pub enum Error {
     /// Any other AWS failure (access denied, validation, ...): not worth retrying.
     #[error("{0}")]
     AwsService(String),
+    /// CodeBuild refused a new build because the project's concurrent-build limit is reached:
+    /// retried by the state machine on a slower schedule than transient errors.
+    #[error("{0}")]
+    CapacityExceeded(String),
     #[error("CodeBuild does not know build {0}")]
     BuildNotFound(String),
     /// A state's input did not have the shape this step needs (a bug or a hand-edited redrive).
@@ -29,6 +33,7 @@ pub const ERROR_NAMES: &[&str] = &[
     "InvalidRequest",
     "TransientAwsError",
     "AwsServiceError",
+    "BuildCapacityExceeded",
     "BuildNotFound",
     "InvalidState",
     "ConfigError",
@@ -40,6 +45,7 @@ impl Error {
             Error::InvalidRequest(_) => "InvalidRequest",
             Error::TransientAws(_) => "TransientAwsError",
             Error::AwsService(_) => "AwsServiceError",
+            Error::CapacityExceeded(_) => "BuildCapacityExceeded",
             Error::BuildNotFound(_) => "BuildNotFound",
             Error::InvalidState(_) => "InvalidState",
             Error::Config(_) => "ConfigError",
@@ -66,6 +72,7 @@ mod tests {
             Error::InvalidRequest(RequestError::new("project", "is required")),
             Error::TransientAws(String::new()),
             Error::AwsService(String::new()),
+            Error::CapacityExceeded(String::new()),
             Error::BuildNotFound(String::new()),
             Error::InvalidState(String::new()),
             Error::Config(String::new()),

@@ -124,7 +124,18 @@ impl BuildService for CodeBuild {
             .queued_timeout_in_minutes_override(req.queued_timeout_minutes)
             .send()
             .await
-            .map_err(|e| classify("CodeBuild.StartBuild", e))?;
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_account_limit_exceeded_exception())
+                {
+                    Error::CapacityExceeded(format!(
+                        "CodeBuild.StartBuild: {}",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    ))
+                } else {
+                    classify("CodeBuild.StartBuild", e)
+                }
+            })?;
         out.build_value()
             .and_then(Build::id)
             .map(String::from)
@@ -221,6 +232,24 @@ mod tests {
         let err = cb.start(&request()).await.unwrap_err();
         assert_eq!(err.name(), "AwsServiceError");
         assert!(err.to_string().contains("no project"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_concurrent_build_limit_is_its_own_error() {
+        let rule = mock!(Client::start_build).then_error(|| {
+            StartBuildError::AccountLimitExceededException(
+                aws_sdk_codebuild::types::error::AccountLimitExceededException::builder()
+                    .message("Cannot have more than 4 active builds for the project")
+                    .build(),
+            )
+        });
+        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
+        let err = cb.start(&request()).await.unwrap_err();
+        assert_eq!(err.name(), "BuildCapacityExceeded");
+        assert!(
+            err.to_string().contains("more than 4 active builds"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,177 @@
+//! The ASL definition against the code: error names, retries, catches, functions.
+
+use agentbuild_core::catalog::FUNCTIONS;
+use agentbuild_core::error::ERROR_NAMES;
+use agentbuild_tests::{json, placeholders, read, DEFINITION};
+use serde_json::Value;
+
+const TRANSIENT: &[&str] = &[
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientAwsError",
+];
+
+fn states() -> serde_json::Map<String, Value> {
+    json(DEFINITION)["States"].as_object().unwrap().clone()
+}
+
+fn tasks() -> Vec<(String, Value)> {
+    states()
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Task")
+        .collect()
+}
+
+#[test]
+fn every_error_name_in_the_definition_is_emitted_by_the_code_or_aws() {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Array(names)) = m.get("ErrorEquals") {
+                    out.extend(names.iter().map(|n| n.as_str().unwrap().to_string()));
+                }
+                m.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    walk(&json(DEFINITION), &mut names);
+    assert!(!names.is_empty());
+    for n in names {
+        assert!(
+            ERROR_NAMES.contains(&n.as_str())
+                || n.starts_with("States.")
+                || n.starts_with("Lambda."),
+            "{n} is neither emitted by the functions nor an AWS error name"
+        );
+    }
+}
+
+#[test]
+fn every_task_retries_transient_errors_with_full_jitter() {
+    for (name, task) in tasks() {
+        let retry = task["Retry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no Retry"));
+        let r = retry
+            .iter()
+            .find(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "Lambda.ServiceException")
+            })
+            .unwrap_or_else(|| panic!("{name} does not retry Lambda errors"));
+        let listed: Vec<&str> = r["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, TRANSIENT, "{name}");
+        assert_eq!(r["JitterStrategy"], "FULL", "{name}");
+        assert!(r["BackoffRate"].as_f64().unwrap() > 1.0, "{name}");
+        assert!(r["MaxDelaySeconds"].as_u64().is_some(), "{name}");
+        // Retries end well inside CodeBuild's 5-minute idempotency-token window.
+        let (mut delay, mut total) = (r["IntervalSeconds"].as_f64().unwrap(), 0.0);
+        for _ in 0..r["MaxAttempts"].as_u64().unwrap() {
+            total += delay.min(r["MaxDelaySeconds"].as_f64().unwrap());
+            delay *= r["BackoffRate"].as_f64().unwrap();
+        }
+        assert!(
+            total + 4.0 * task["TimeoutSeconds"].as_f64().unwrap() < 300.0,
+            "{name}: {total}"
+        );
+    }
+}
+
+#[test]
+fn every_task_past_validation_routes_all_errors_to_record_result() {
+    for (name, task) in tasks() {
+        if name == "ValidateRequest" || name == "RecordResult" {
+            assert!(
+                task.get("Catch").is_none(),
+                "{name} must not catch: its errors end the execution"
+            );
+            continue;
+        }
+        let c = &task["Catch"][0];
+        assert_eq!(
+            c["ErrorEquals"],
+            serde_json::json!(["States.ALL"]),
+            "{name}"
+        );
+        assert_eq!(c["Next"], "RecordResult", "{name}");
+        assert_eq!(c["ResultPath"], "$.error", "{name}");
+    }
+}
+
+#[test]
+fn every_task_invokes_a_cataloged_function_by_placeholder() {
+    for (name, task) in tasks() {
+        let f = task["Parameters"]["FunctionName"].as_str().unwrap();
+        let logical = f.trim_start_matches("${").trim_end_matches("Arn}");
+        let spec = FUNCTIONS
+            .iter()
+            .find(|s| s.logical_id == logical)
+            .unwrap_or_else(|| panic!("{name} invokes {f}, which no function in the catalog is"));
+        assert!(
+            spec.invoked_by.contains(name.as_str()),
+            "{name} vs {}",
+            spec.invoked_by
+        );
+    }
+}
+
+#[test]
+fn placeholders_are_only_function_arns() {
+    let found = placeholders(&read(DEFINITION));
+    assert_eq!(
+        found,
+        [
+            "ValidateRequestFunctionArn",
+            "StartBuildFunctionArn",
+            "CheckBuildFunctionArn",
+            "RecordResultFunctionArn"
+        ]
+    );
+}
+
+#[test]
+fn the_loop_waits_as_check_build_decides_and_every_status_has_an_end() {
+    let s = states();
+    assert_eq!(s["WaitForBuild"]["SecondsPath"], "$.build.waitSeconds");
+    assert_eq!(s["BuildFinished"]["Choices"][0]["Next"], "WaitForBuild");
+    let outcome = serde_json::to_string(&s["Outcome"]).unwrap();
+    for status in [
+        "SUCCEEDED",
+        "REUSED",
+        "FAILED",
+        "FAULT",
+        "STOPPED",
+        "TIMED_OUT",
+    ] {
+        assert!(outcome.contains(status), "Outcome does not route {status}");
+    }
+    for (fail, error) in [
+        ("BuildFailed", "FAILED"),
+        ("BuildFault", "FAULT"),
+        ("BuildStopped", "STOPPED"),
+        ("BuildTimedOut", "TIMED_OUT"),
+        ("PipelineError", "ERROR"),
+    ] {
+        assert_eq!(s[fail]["Type"], "Fail");
+        assert_eq!(s[fail]["Error"], error);
+    }
+}
+
+#[test]
+fn the_execution_outlives_the_longest_build_codebuild_allows() {
+    let timeout = json(DEFINITION)["TimeoutSeconds"].as_u64().unwrap();
+    assert!(timeout > agentbuild_core::domain::poll::LONGEST_BUILD_SECONDS);
+}

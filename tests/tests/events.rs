@@ -1,0 +1,112 @@
+//! Every sample in `events/` parses into its function's input type, and the request samples
+//! are accepted or rejected as their names say: the samples cannot rot.
+
+use agentbuild_core::domain::request::{open_envelope, validate, SourcePolicy};
+use agentbuild_core::model::{CheckInput, RecordEvent, StartInput, ValidateInput};
+use agentbuild_tests::root;
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+
+fn samples(function: &str) -> Vec<(String, String)> {
+    let dir = root().join("events").join(function);
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p: PathBuf| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "events/{function} has no samples");
+    out
+}
+
+fn parse_all<T: DeserializeOwned>(function: &str) -> Vec<(String, T)> {
+    samples(function)
+        .into_iter()
+        .map(|(name, text)| {
+            let v = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("events/{function}/{name}.json: {e}"));
+            (name, v)
+        })
+        .collect()
+}
+
+#[test]
+fn every_function_folder_has_a_known_input_type() {
+    let known = [
+        "validate-request",
+        "start-build",
+        "check-build",
+        "record-result",
+        "api",
+        "rebuild",
+    ];
+    for entry in std::fs::read_dir(root().join("events")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            known.contains(&name.as_str()),
+            "events/{name}: no test parses it"
+        );
+    }
+}
+
+#[test]
+fn request_samples_are_accepted_or_rejected_as_named() {
+    let policy = SourcePolicy::own("agentbuild-local");
+    let expected_field = |name: &str| match name {
+        "invalid-agent-name" => "agent",
+        "invalid-unknown-field" => "buildspec",
+        "invalid-dockerfile-escape" => "dockerfile",
+        "invalid-build-arg-key" => "buildArgs.X;rm -rf /",
+        "invalid-platform" => "platform",
+        "invalid-source-bucket" => "source",
+        "invalid-missing-project" => "project",
+        other => panic!("add the expected field of {other} here"),
+    };
+    for (name, input) in parse_all::<ValidateInput>("validate-request") {
+        let result = open_envelope(&input.input).and_then(|e| validate(e.request, &policy));
+        if name.starts_with("valid-") {
+            result.unwrap_or_else(|e| panic!("{name} should be valid: {e}"));
+        } else {
+            let err = result.expect_err(&name);
+            assert_eq!(err.field, expected_field(&name), "{name}: {err}");
+        }
+    }
+}
+
+#[test]
+fn start_and_check_samples_parse() {
+    assert!(parse_all::<StartInput>("start-build").len() >= 2);
+    assert!(parse_all::<CheckInput>("check-build").len() >= 2);
+}
+
+#[test]
+fn record_samples_cover_every_final_status_and_both_event_kinds() {
+    let mut statuses = Vec::new();
+    let mut ended = Vec::new();
+    for (name, ev) in parse_all::<RecordEvent>("record-result") {
+        match ev {
+            RecordEvent::State(s) if s.state.error.is_some() => statuses.push("ERROR".to_string()),
+            RecordEvent::State(s) => statuses.push(s.state.build.expect(&name).status.to_string()),
+            RecordEvent::ExecutionEnded(e) => ended.push(e.detail.status),
+        }
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            "ERROR",
+            "FAILED",
+            "FAULT",
+            "REUSED",
+            "STOPPED",
+            "SUCCEEDED",
+            "TIMED_OUT"
+        ]
+    );
+    ended.sort();
+    assert_eq!(ended, ["ABORTED", "TIMED_OUT"]);
+}

@@ -1,0 +1,194 @@
+//! template.yaml against the code: environment, IAM actions, substitutions, binaries.
+
+use agentbuild_core::catalog::FUNCTIONS;
+use agentbuild_tests::{placeholders, read, DEFINITION};
+use serde_yaml_ng::Value;
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    serde_yaml_ng::from_str(&read("template.yaml")).expect("template.yaml parses")
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    let r = &t["Resources"][id];
+    assert!(!r.is_null(), "template.yaml has no resource {id}");
+    r
+}
+
+/// Every value of `key` anywhere below `v`, looking through CloudFormation tags (`!If`, ...).
+fn collect<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, c) in m {
+                if k.as_str() == Some(key) {
+                    out.push(c);
+                }
+                collect(c, key, out);
+            }
+        }
+        Value::Sequence(s) => s.iter().for_each(|c| collect(c, key, out)),
+        Value::Tagged(t) => collect(&t.value, key, out),
+        _ => {}
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+#[test]
+fn every_function_is_built_from_its_crate() {
+    let t = template();
+    for f in FUNCTIONS {
+        let r = resource(&t, f.logical_id);
+        assert_eq!(
+            r["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            r["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some(f.name)
+        );
+        let main = read(&format!("functions/{}/src/main.rs", f.name));
+        assert!(
+            main.lines().count() <= 20,
+            "{}'s main.rs is over 20 lines",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn every_function_gets_exactly_the_environment_its_config_reads() {
+    let t = template();
+    for f in FUNCTIONS {
+        let vars = &resource(&t, f.logical_id)["Properties"]["Environment"]["Variables"];
+        let set: BTreeSet<&str> = vars
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{} has no environment", f.name))
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        let want: BTreeSet<&str> = f.env.iter().copied().collect();
+        assert_eq!(set, want, "{}", f.name);
+    }
+}
+
+#[test]
+fn every_function_is_allowed_exactly_the_actions_its_code_calls() {
+    let t = template();
+    for f in FUNCTIONS {
+        let mut found = Vec::new();
+        collect(
+            &resource(&t, f.logical_id)["Properties"]["Policies"],
+            "Action",
+            &mut found,
+        );
+        let actions: BTreeSet<String> = found.into_iter().flat_map(strings).collect();
+        let want: BTreeSet<String> = f.iam_actions.iter().map(|a| a.to_string()).collect();
+        assert_eq!(actions, want, "{}", f.name);
+    }
+}
+
+#[test]
+fn no_policy_grants_wildcard_actions_or_resources_beyond_the_known_few() {
+    // Actions AWS only authorizes on "*".
+    const STAR_ONLY: &[&str] = &[
+        "ecr:GetAuthorizationToken",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+    ];
+    let t = template();
+    let mut statements = Vec::new();
+    collect(&t["Resources"], "Statement", &mut statements);
+    for list in statements {
+        for s in list.as_sequence().into_iter().flatten() {
+            let s = match s {
+                Value::Tagged(tag) => &tag.value[1],
+                s => s,
+            };
+            if s["Effect"] != "Allow" {
+                continue; // a Deny may be as broad as it likes
+            }
+            let actions = strings(&s["Action"]);
+            for a in &actions {
+                assert!(!a.ends_with(":*") && a != "*", "wildcard action {a}");
+            }
+            if strings(&s["Resource"]).iter().any(|r| r == "*") {
+                for a in &actions {
+                    assert!(STAR_ONLY.contains(&a.as_str()), "{a} on Resource \"*\"");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_placeholder_in_the_definition_is_substituted_and_nothing_else() {
+    let t = template();
+    let sm = resource(&t, "BuildStateMachine");
+    assert_eq!(sm["Properties"]["DefinitionUri"].as_str(), Some(DEFINITION));
+    let subs: Vec<&str> = sm["Properties"]["DefinitionSubstitutions"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut want = placeholders(&read(DEFINITION));
+    want.sort();
+    let mut subs = subs.into_iter().map(String::from).collect::<Vec<_>>();
+    subs.sort();
+    assert_eq!(subs, want);
+}
+
+#[test]
+fn the_project_runs_the_repository_buildspec_verbatim() {
+    let t = template();
+    let spec = resource(&t, "BuildProject")["Properties"]["Source"]["BuildSpec"]
+        .as_str()
+        .expect("inline buildspec");
+    assert_eq!(spec, read("buildspec.yml"), "run scripts/sync_buildspec.py");
+}
+
+#[test]
+fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
+    let spec = read("buildspec.yml");
+    let parsed: Value = serde_yaml_ng::from_str(&spec).unwrap();
+    let exported = strings(&parsed["env"]["exported-variables"]);
+    assert!(
+        exported.contains(&"IMAGE_DIGEST".to_string()),
+        "{exported:?}"
+    );
+    assert!(exported.contains(&"IMAGE_URI".to_string()), "{exported:?}");
+    let plan: agentbuild_core::model::StartInput =
+        serde_json::from_str(&read("events/start-build/plan.json")).unwrap();
+    let config = agentbuild_core::config::StartBuildConfig {
+        bucket: "b".into(),
+        project: "p".into(),
+        build_timeout_minutes: 60,
+        queued_timeout_minutes: 30,
+        poll: agentbuild_core::domain::poll::PollPolicy::new(10, 300),
+    };
+    let req = agentbuild_core::handlers::start_build::start_request(&config, &plan.plan);
+    for name in req.environment.keys() {
+        assert!(
+            spec.contains(name.as_str()),
+            "{name} unused by buildspec.yml"
+        );
+    }
+}
