@@ -36,3 +36,26 @@ pub fn placeholders(text: &str) -> Vec<String> {
 
 /// The build state machine's definition.
 pub const DEFINITION: &str = "statemachine/build.asl.json";
+
+/// The README's function table, made from the catalog (a test keeps the README equal to it).
+pub fn functions_table() -> String {
+    let mut out =
+        String::from("| function | invoked by | environment | IAM actions |\n|---|---|---|---|\n");
+    for f in agentbuild_core::catalog::FUNCTIONS {
+        let code = |items: &[&str]| {
+            items
+                .iter()
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            f.name,
+            f.invoked_by,
+            code(f.env),
+            code(f.iam_actions)
+        ));
+    }
+    out
+}

@@ -2,7 +2,9 @@
 //! are accepted or rejected as their names say: the samples cannot rot.
 
 use agentbuild_core::domain::request::{open_envelope, validate, SourcePolicy};
-use agentbuild_core::model::{CheckInput, RecordEvent, StartInput, ValidateInput};
+use agentbuild_core::model::{
+    ApiRequest, CheckInput, RecordEvent, ScheduledEvent, StartInput, ValidateInput,
+};
 use agentbuild_tests::root;
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -75,6 +77,12 @@ fn request_samples_are_accepted_or_rejected_as_named() {
             assert_eq!(err.field, expected_field(&name), "{name}: {err}");
         }
     }
+}
+
+#[test]
+fn api_and_schedule_samples_parse() {
+    assert!(parse_all::<ApiRequest>("api").len() >= 4);
+    assert!(!parse_all::<ScheduledEvent>("rebuild").is_empty());
 }
 
 #[test]

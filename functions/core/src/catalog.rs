@@ -65,6 +65,35 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:StopBuild",
         ],
     },
+    FunctionSpec {
+        name: "api",
+        logical_id: "ApiFunction",
+        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, GET /agents/{project}/{agent}",
+        env: &[
+            BUCKET,
+            STATE_MACHINE_ARN,
+            REPOSITORY_URI,
+            ALLOWED_SOURCE_BUCKETS,
+        ],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "states:StartExecution",
+            "states:DescribeExecution",
+        ],
+    },
+    FunctionSpec {
+        name: "rebuild",
+        logical_id: "RebuildFunction",
+        invoked_by: "EventBridge schedule (Scheduled Event)",
+        env: &[BUCKET, STATE_MACHINE_ARN, REBUILD_MAX_CONCURRENCY],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "states:StartExecution",
+            "states:ListExecutions",
+        ],
+    },
 ];
 
 /// The IAM action each SDK operation the adapters call needs (HeadObject is authorized as
@@ -76,6 +105,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),
+    ("S3.ListObjectsV2", "s3:ListBucket"),
+    ("SFN.StartExecution", "states:StartExecution"),
+    ("SFN.DescribeExecution", "states:DescribeExecution"),
+    ("SFN.ListExecutions", "states:ListExecutions"),
 ];
 
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {

@@ -13,6 +13,8 @@ pub const BUILD_TIMEOUT_MINUTES: &str = "AGENTBUILD_BUILD_TIMEOUT_MINUTES";
 pub const QUEUED_TIMEOUT_MINUTES: &str = "AGENTBUILD_QUEUED_TIMEOUT_MINUTES";
 pub const POLL_MIN_SECONDS: &str = "AGENTBUILD_POLL_MIN_SECONDS";
 pub const POLL_MAX_SECONDS: &str = "AGENTBUILD_POLL_MAX_SECONDS";
+pub const STATE_MACHINE_ARN: &str = "AGENTBUILD_STATE_MACHINE_ARN";
+pub const REBUILD_MAX_CONCURRENCY: &str = "AGENTBUILD_REBUILD_MAX_CONCURRENCY";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
 pub trait Source {
@@ -140,6 +142,70 @@ impl RecordResultConfig {
     }
 }
 
+/// The build state machine's ARN; execution ARNs are derived from it.
+fn state_machine_arn(env: &impl Source) -> Result<String, Error> {
+    let arn = env.required(STATE_MACHINE_ARN)?;
+    if arn.starts_with("arn:") && arn.contains(":stateMachine:") {
+        Ok(arn)
+    } else {
+        Err(Error::Config(format!(
+            "environment variable {STATE_MACHINE_ARN} must be a state machine ARN \
+             (arn:<partition>:states:<region>:<account>:stateMachine:<name>), got {arn:?}"
+        )))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The same source rules, repository and size limit as ValidateRequest: POST /builds
+    /// answers 400 at once for what the execution would reject.
+    pub validate: ValidateConfig,
+    pub state_machine_arn: String,
+    /// Request bodies larger than this are refused (413) before parsing.
+    pub max_body_bytes: usize,
+}
+
+impl ApiConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            validate: ValidateConfig::load(env)?,
+            state_machine_arn: state_machine_arn(env)?,
+            max_body_bytes: 64 * 1024,
+        })
+    }
+
+    /// The stack's bucket (records, latest pointers, uploaded sources).
+    pub fn bucket(&self) -> &str {
+        &self.validate.sources.own_bucket
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildConfig {
+    pub bucket: String,
+    pub state_machine_arn: String,
+    /// At most this many executions of the build machine run at once after a scheduled run
+    /// (builds from every door count).
+    pub max_concurrency: usize,
+}
+
+impl RebuildConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        let max_concurrency = env.number(REBUILD_MAX_CONCURRENCY, 5)?;
+        if max_concurrency == 0 {
+            return Err(Error::Config(format!(
+                "environment variable {REBUILD_MAX_CONCURRENCY} must be at least 1 \
+                 (disable the schedule to pause rebuilds)"
+            )));
+        }
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+            state_machine_arn: state_machine_arn(env)?,
+            max_concurrency,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +248,44 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.deadline_seconds(), 90 * 60 + 300);
+    }
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:agentbuild-build";
+
+    #[test]
+    fn api_config_reads_the_validation_settings_and_the_machine() {
+        let c = ApiConfig::load(&[
+            (BUCKET, "own"),
+            (REPOSITORY_URI, "r"),
+            (STATE_MACHINE_ARN, MACHINE),
+        ])
+        .unwrap();
+        assert_eq!((c.bucket(), c.state_machine_arn.as_str()), ("own", MACHINE));
+        assert_eq!(c.max_body_bytes, 65536);
+        let err = ApiConfig::load(&[(BUCKET, "own"), (REPOSITORY_URI, "r")]).unwrap_err();
+        assert!(err.to_string().contains(STATE_MACHINE_ARN), "{err}");
+    }
+
+    #[test]
+    fn a_machine_arn_that_is_not_one_is_refused() {
+        let err = RebuildConfig::load(&[(BUCKET, "b"), (STATE_MACHINE_ARN, "agentbuild-build")])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("must be a state machine ARN"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rebuild_concurrency_defaults_to_five_and_must_be_positive() {
+        let c = RebuildConfig::load(&[(BUCKET, "b"), (STATE_MACHINE_ARN, MACHINE)]).unwrap();
+        assert_eq!(c.max_concurrency, 5);
+        let err = RebuildConfig::load(&[
+            (BUCKET, "b"),
+            (STATE_MACHINE_ARN, MACHINE),
+            (REBUILD_MAX_CONCURRENCY, "0"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
     }
 }

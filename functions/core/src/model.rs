@@ -103,6 +103,8 @@ pub struct ExecutionStatusChange {
 
 /// RecordResult runs from the state machine, and from EventBridge when an execution timed out
 /// or was aborted (no state of the machine runs then, so the build must be stopped from here).
+// One value per invocation, moved straight into the handler: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RecordEvent {
@@ -117,4 +119,42 @@ pub struct RecordOutput {
     pub status: BuildStatus,
     /// `None` when there was nothing to record (an execution that never got past validation).
     pub record_key: Option<String>,
+}
+
+/// The API's input: API Gateway HTTP API payload 2.0, which is also the Lambda function URL
+/// format that `cargo lambda watch` produces locally.
+pub type ApiRequest = aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+pub type ApiResponse = aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+
+/// The rebuild's input: EventBridge's "Scheduled Event" (`detail` is `{}`; `time` is the
+/// scheduled time, the same on every retry of one trigger).
+pub type ScheduledEvent = EventBridgeEvent<Value>;
+
+/// One agent in a rebuild's summary.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildItem {
+    /// `<project>/<agent>`
+    pub agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The rebuild's output (also logged as one line).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildSummary {
+    /// `yyyymmddThhmm` of the schedule time: the run's execution names carry it.
+    pub run: String,
+    pub max_concurrency: usize,
+    /// Executions of the build machine running before this run started any.
+    pub running_before: usize,
+    pub started: Vec<RebuildItem>,
+    pub skipped: Vec<RebuildItem>,
+    /// Left for the next scheduled run (the concurrency limit was reached).
+    pub deferred: Vec<RebuildItem>,
 }

@@ -26,6 +26,8 @@ pub trait ObjectStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     /// Into the stack's own bucket.
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), Error>;
+    /// Every key under `prefix` in the stack's own bucket (all pages), in key order.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.
@@ -59,4 +61,70 @@ pub trait BuildService {
     /// `None` when CodeBuild does not know the id.
     async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error>;
     async fn stop(&self, id: &str) -> Result<(), Error>;
+}
+
+/// A Step Functions execution's status, kept free of SDK types; `Unknown` holds a value newer
+/// than us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+    /// A failed execution being redriven: it will run again.
+    PendingRedrive,
+    Unknown(String),
+}
+
+impl ExecutionStatus {
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive
+        )
+    }
+
+    /// Closed without reaching the machine's Succeed state.
+    pub fn ended_unsuccessfully(&self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionInfo {
+    pub arn: String,
+    pub name: String,
+    pub status: ExecutionStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// The input JSON text.
+    pub input: Option<String>,
+    /// For a failed execution: the error name and its cause.
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// What StartExecution did with a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// An execution of that name and input runs: just started, or already running (Step
+    /// Functions answers an identical start with the running execution).
+    Running { arn: String },
+    /// The name belongs to an execution that has closed or has another input (names stay
+    /// taken for 90 days).
+    NameTaken,
+}
+
+/// Executions of the build state machine (the adapter owns its ARN).
+pub trait Executions {
+    /// Starts execution `name` with `input` (JSON text).
+    async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, Error>;
+    /// `None` when the machine has no execution of that name.
+    async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error>;
+    /// Names of the machine's RUNNING executions (all pages).
+    async fn running(&self) -> Result<Vec<String>, Error>;
 }

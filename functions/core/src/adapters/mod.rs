@@ -2,6 +2,7 @@
 
 pub mod codebuild;
 pub mod s3;
+pub mod sfn;
 
 use crate::Error;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

@@ -112,6 +112,26 @@ impl ObjectStore for S3Store {
             .map_err(|e| classify("S3.PutObject", e))?;
         Ok(())
     }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("S3.ListObjectsV2", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(String::from)),
+            );
+        }
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +230,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn list_keys_follows_every_page_of_the_own_bucket() {
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+        use aws_sdk_s3::types::Object;
+        let first = mock!(Client::list_objects_v2)
+            .match_requests(|r| {
+                r.bucket() == Some("own")
+                    && r.prefix() == Some("agents/")
+                    && r.continuation_token().is_none()
+            })
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .contents(Object::builder().key("agents/p/a/latest.json").build())
+                    .contents(Object::builder().key("agents/p/b/latest.json").build())
+                    .is_truncated(true)
+                    .next_continuation_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::list_objects_v2)
+            .match_requests(|r| r.continuation_token() == Some("page-2"))
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .contents(Object::builder().key("agents/q/c/latest.json").build())
+                    .is_truncated(false)
+                    .build()
+            });
+        let s = store(mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&first, &second]
+        ));
+        let keys = s.list_keys("agents/").await.unwrap();
+        assert_eq!(
+            keys,
+            [
+                "agents/p/a/latest.json",
+                "agents/p/b/latest.json",
+                "agents/q/c/latest.json"
+            ]
+        );
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     }
 
     #[tokio::test]

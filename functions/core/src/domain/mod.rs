@@ -1,5 +1,6 @@
 //! Pure rules: no AWS or Lambda types in here.
 
+pub mod execution;
 pub mod plan;
 pub mod poll;
 pub mod record;

@@ -2,9 +2,12 @@
 //! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
 
 use super::plan::{BuildPlan, Source, Trigger};
+use super::request::Platform;
 use super::status::BuildStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 /// Error messages are cut to this many bytes: records and states stay small.
@@ -159,6 +162,50 @@ pub struct BuildRecord {
     pub reused_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// The normalized request this build ran: enough to build the same image again (scheduled
+    /// rebuilds). Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RecordedRequest>,
+}
+
+/// A build request after validation and defaults, as a record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRequest {
+    pub project: String,
+    pub agent: String,
+    /// `s3://bucket/key`
+    pub source: String,
+    pub dockerfile: String,
+    pub platform: Platform,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+}
+
+impl RecordedRequest {
+    pub fn from_plan(plan: &BuildPlan) -> Self {
+        Self {
+            project: plan.project.clone(),
+            agent: plan.agent.clone(),
+            source: plan.source.uri.clone(),
+            dockerfile: plan.dockerfile.clone(),
+            platform: plan.platform,
+            build_args: plan.build_args.clone(),
+        }
+    }
+
+    /// The build request (design: "Build request") that builds the same image again.
+    pub fn to_request(&self, force: bool) -> Value {
+        serde_json::json!({
+            "project": self.project,
+            "agent": self.agent,
+            "source": self.source,
+            "dockerfile": self.dockerfile,
+            "platform": self.platform,
+            "buildArgs": self.build_args,
+            "force": force,
+        })
+    }
 }
 
 impl BuildRecord {
@@ -230,6 +277,7 @@ impl BuildRecord {
             force: plan.force,
             reused_from: build.and_then(|b| b.reused_from.clone()),
             error,
+            request: Some(RecordedRequest::from_plan(plan)),
         }
     }
 
@@ -239,9 +287,9 @@ impl BuildRecord {
         self.status = status;
         self.error = Some(error);
         self.timestamps.finished_at = Some(finished_at);
-        let secs = |from: DateTime<Utc>| Some((finished_at - from).num_seconds().max(0));
-        self.durations.total_seconds = secs(self.timestamps.requested_at);
-        self.durations.build_seconds = self.timestamps.started_at.and_then(secs);
+        let secs = |from: DateTime<Utc>| (finished_at - from).num_seconds().max(0);
+        self.durations.total_seconds = Some(secs(self.timestamps.requested_at));
+        self.durations.build_seconds = self.timestamps.started_at.map(secs);
     }
 
     /// Serialized the same way every time, so writing one outcome twice writes the same bytes.
@@ -380,6 +428,25 @@ pub(crate) mod tests {
         assert_eq!(a.to_json(), b.to_json());
         let back: BuildRecord = serde_json::from_slice(&a.to_json()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn a_record_keeps_the_request_that_rebuilds_it() {
+        let mut p = plan();
+        p.build_args.insert("PY".into(), "3.12".into());
+        p.force = false;
+        let r = BuildRecord::new(&p, Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        let req = r.request.clone().unwrap();
+        assert_eq!(req.source, "s3://bkt/sources/nexus-ai/sales/x.zip");
+        let again = req.to_request(true);
+        assert_eq!(again["platform"], "linux/arm64");
+        assert_eq!(again["buildArgs"]["PY"], "3.12");
+        assert_eq!(again["force"], true);
+        // Records written before the field existed still read.
+        let mut old: Value = serde_json::from_slice(&r.to_json()).unwrap();
+        old.as_object_mut().unwrap().remove("request");
+        let back: BuildRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(back.request, None);
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! In-memory ports for handler tests (the SDK adapters have their own aws-smithy-mocks tests).
 
-use crate::ports::{BuildInfo, BuildService, ObjectMeta, ObjectStore, StartRequest};
+use crate::ports::{
+    BuildInfo, BuildService, ExecutionInfo, ExecutionStatus, Executions, ObjectMeta, ObjectStore,
+    StartOutcome, StartRequest,
+};
 use crate::Error;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 
+/// (bucket, key) -> (bytes, S3 checksum)
+type Objects = BTreeMap<(String, String), (Vec<u8>, Option<String>)>;
+
 #[derive(Default)]
 pub struct FakeStore {
-    /// (bucket, key) -> (bytes, S3 checksum)
-    objects: RefCell<BTreeMap<(String, String), (Vec<u8>, Option<String>)>>,
+    objects: RefCell<Objects>,
     calls: Cell<usize>,
     pub puts: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
@@ -95,6 +100,17 @@ impl ObjectStore for FakeStore {
             .insert((OWN.into(), key.into()), (body, None));
         Ok(())
     }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        self.enter()?;
+        Ok(self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|(b, k)| b == OWN && k.starts_with(prefix))
+            .map(|(_, k)| k.clone())
+            .collect())
+    }
 }
 
 #[derive(Default)]
@@ -117,5 +133,107 @@ impl BuildService for FakeBuilds {
     async fn stop(&self, id: &str) -> Result<(), Error> {
         self.stopped.borrow_mut().push(id.to_string());
         Ok(())
+    }
+}
+
+pub const MACHINE_EXECUTIONS: &str = "arn:aws:states:us-east-1:123456789012:execution:agentbuild";
+
+/// Step Functions' name rules for a Standard machine: an identical start of a running
+/// execution answers it; a closed one, or another input, takes the name.
+#[derive(Default)]
+pub struct FakeExecutions {
+    pub executions: RefCell<BTreeMap<String, ExecutionInfo>>,
+    /// Every StartExecution call: (name, input).
+    pub start_calls: RefCell<Vec<(String, String)>>,
+    /// Errors returned by the next calls, in order.
+    pub fail_next: RefCell<VecDeque<Error>>,
+}
+
+impl FakeExecutions {
+    pub fn arn(name: &str) -> String {
+        format!("{MACHINE_EXECUTIONS}:{name}")
+    }
+
+    fn info(name: &str, status: ExecutionStatus, input: &str) -> ExecutionInfo {
+        ExecutionInfo {
+            arn: Self::arn(name),
+            name: name.to_string(),
+            status,
+            started_at: Some("2026-11-28T10:00:00Z".parse().unwrap()),
+            stopped_at: None,
+            input: Some(input.to_string()),
+            error: None,
+            cause: None,
+        }
+    }
+
+    /// An execution as if started by someone else.
+    pub fn with(self, name: &str, status: ExecutionStatus, input: &str) -> Self {
+        self.executions
+            .borrow_mut()
+            .insert(name.to_string(), Self::info(name, status, input));
+        self
+    }
+
+    pub fn end(&self, name: &str, status: ExecutionStatus, error: Option<(&str, &str)>) {
+        let mut all = self.executions.borrow_mut();
+        let e = all.get_mut(name).expect("no such execution");
+        e.status = status;
+        e.stopped_at = Some("2026-11-28T10:05:00Z".parse().unwrap());
+        e.error = error.map(|(err, _)| err.to_string());
+        e.cause = error.map(|(_, cause)| cause.to_string());
+    }
+
+    /// Names of the executions that exist, in name order.
+    pub fn names(&self) -> Vec<String> {
+        self.executions.borrow().keys().cloned().collect()
+    }
+
+    pub fn input_of(&self, name: &str) -> serde_json::Value {
+        let all = self.executions.borrow();
+        serde_json::from_str(all[name].input.as_deref().unwrap()).unwrap()
+    }
+
+    fn enter(&self) -> Result<(), Error> {
+        match self.fail_next.borrow_mut().pop_front() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Executions for FakeExecutions {
+    async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, Error> {
+        self.enter()?;
+        self.start_calls
+            .borrow_mut()
+            .push((name.to_string(), input.to_string()));
+        if let Some(e) = self.executions.borrow().get(name) {
+            return Ok(if e.status.is_open() && e.input.as_deref() == Some(input) {
+                StartOutcome::Running { arn: e.arn.clone() }
+            } else {
+                StartOutcome::NameTaken
+            });
+        }
+        let info = Self::info(name, ExecutionStatus::Running, input);
+        let arn = info.arn.clone();
+        self.executions.borrow_mut().insert(name.to_string(), info);
+        Ok(StartOutcome::Running { arn })
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error> {
+        self.enter()?;
+        Ok(self.executions.borrow().get(name).cloned())
+    }
+
+    async fn running(&self) -> Result<Vec<String>, Error> {
+        self.enter()?;
+        Ok(self
+            .executions
+            .borrow()
+            .values()
+            .filter(|e| e.status == ExecutionStatus::Running)
+            .map(|e| e.name.clone())
+            .collect())
     }
 }
