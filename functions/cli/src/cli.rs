@@ -1,4 +1,6 @@
-//! The `agentbuild` command line: argument parsing and dispatch.
+//! The `agentbuild` command line: arguments, and wiring each command to its logic
+//! ([`crate::commands`]), the AWS adapter ([`crate::aws`]) and the output contract
+//! ([`crate::output`]).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -7,14 +9,27 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::package::{self, PackError, PackOptions, DEFAULT_DOCKERFILE};
+use crate::aws::{sdk_config, AwsService};
+use crate::commands::{self, WaitOptions};
+use crate::error::CliError;
+use crate::output::Outcome;
+use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
+use crate::progress::Spinner;
+use crate::request::{Draft, FlagRequest};
+use crate::settings::{env_file_for, GlobalArgs, Settings};
 
 /// Build AI agents' container images on AWS (Step Functions + CodeBuild), no Docker needed.
+///
+/// Exit codes: 0 the build SUCCEEDED or was REUSED (or is still running / was just submitted),
+/// 1 it ended FAILED, FAULT, STOPPED, TIMED_OUT or ERROR, 2 the request was rejected (or the
+/// command line is wrong), 3 no answer (configuration, network or AWS error).
 #[derive(Debug, Parser)]
-#[command(name = "agentbuild", version, about, long_about = None)]
+#[command(name = "agentbuild", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -22,7 +37,10 @@ pub enum Command {
     /// Package a build context, upload it and start a build of the agent's image.
     ///
     /// The directory is zipped deterministically (honouring its .dockerignore like
-    /// `docker build`), uploaded to the stack's bucket and submitted as a build request.
+    /// `docker build`), uploaded to the stack's bucket as sources/<project>/<agent>/<sha256>.zip
+    /// (unless already there) and submitted as a build request — through the API when one is
+    /// configured, else as a Step Functions execution. The request is validated locally first,
+    /// with the same rules the service applies.
     Submit(SubmitArgs),
     /// Show a build's status: live while running, its record once finished.
     Status {
@@ -31,17 +49,20 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
-    /// Wait until a build finishes; exits non-zero unless it SUCCEEDED or was REUSED.
+    /// Wait until a build finishes, then print its record; the exit code says how it ended.
     Wait {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
         #[command(flatten)]
         output: OutputArg,
     },
-    /// Print a build's CodeBuild log.
+    /// Print a build's CodeBuild log link and the tail of its log.
     Logs {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// How many of the last log lines to print.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        tail: u32,
     },
     /// Show the latest successful build of an agent.
     List {
@@ -60,25 +81,35 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The build context: a directory holding the Dockerfile.
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "request", conflicts_with = "request")]
+    pub dir: Option<PathBuf>,
+    /// A JSON build request (the API's body). Its `source` is an s3:// URI or a local
+    /// directory (relative to the file, else to the current directory), packed and uploaded.
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
     /// Project name (lower-case letters, digits and `-`, at most 63 characters).
-    #[arg(long)]
-    pub project: String,
+    #[arg(long, required_unless_present = "request", conflicts_with = "request")]
+    pub project: Option<String>,
     /// Agent name (lower-case letters, digits and `-`, at most 63 characters).
-    #[arg(long)]
-    pub agent: String,
+    #[arg(long, required_unless_present = "request", conflicts_with = "request")]
+    pub agent: Option<String>,
     /// Path of the Dockerfile inside the build context.
-    #[arg(long, default_value = DEFAULT_DOCKERFILE)]
+    #[arg(long, default_value = DEFAULT_DOCKERFILE, conflicts_with = "request")]
     pub dockerfile: String,
     /// Target platform of the image.
-    #[arg(long, default_value = "linux/arm64", value_parser = ["linux/arm64", "linux/amd64"])]
+    #[arg(long, default_value = "linux/arm64", value_parser = ["linux/arm64", "linux/amd64"],
+          conflicts_with = "request")]
     pub platform: String,
     /// A Docker build argument, `KEY=VALUE`; repeat for several.
-    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg,
+          conflicts_with = "request")]
     pub build_args: Vec<(String, String)>,
     /// Rebuild even if an image for this exact source already exists.
     #[arg(long)]
     pub force: bool,
+    /// Submitting the same key again answers the same build instead of starting another.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
     /// Wait for the build to finish (as `agentbuild wait` does).
     #[arg(long)]
     pub wait: bool,
@@ -100,7 +131,7 @@ pub struct PackArgs {
 
 #[derive(Debug, Clone, Copy, Args)]
 pub struct OutputArg {
-    /// Output format.
+    /// Output format: with `json`, the last line on stdout is one JSON object.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
 }
@@ -109,7 +140,7 @@ pub struct OutputArg {
 pub enum Output {
     /// Human-readable lines.
     Text,
-    /// One JSON document, for scripts.
+    /// One JSON object: {"buildId","status","record"}, or {"status":"REJECTED","error":{...}}.
     Json,
 }
 
@@ -151,35 +182,111 @@ fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Pack(#[from] PackError),
-    #[error("`{0}` is not yet wired to AWS")]
-    NotWired(&'static str),
-    #[error("{path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("writing output: {0}")]
-    Stdout(#[source] io::Error),
-}
-
-/// Runs one command, printing its result on stdout.
-pub fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Command::Pack(args) => pack(&args, &mut io::stdout().lock()),
-        Command::Submit(_) => Err(CliError::NotWired("submit")),
-        Command::Status { .. } => Err(CliError::NotWired("status")),
-        Command::Wait { .. } => Err(CliError::NotWired("wait")),
-        Command::Logs { .. } => Err(CliError::NotWired("logs")),
-        Command::List { .. } => Err(CliError::NotWired("list")),
+/// Runs one command; returns the process exit code. Results go to stdout, everything else
+/// (notes, the spinner, errors) to stderr.
+pub fn run(cli: Cli) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agentbuild: starting the async runtime: {e}");
+            return crate::error::EXIT_NO_ANSWER;
+        }
+    };
+    match runtime.block_on(dispatch(cli, &mut io::stdout().lock())) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("agentbuild: {err}");
+            err.exit_code()
+        }
     }
 }
 
-fn pack(args: &PackArgs, out: &mut impl Write) -> Result<(), CliError> {
+async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
+    if let Command::Pack(args) = &cli.command {
+        return pack(args, stdout).map(|()| 0);
+    }
+    let cwd = std::env::current_dir().map_err(|source| CliError::File {
+        path: ".".into(),
+        source,
+    })?;
+    let env_file = env_file_for(&cli.global, &cwd)?;
+    let settings = Settings::resolve(&cli.global, &|k| std::env::var(k).ok(), env_file.as_ref());
+    let sdk = sdk_config(&settings).await;
+    let svc = AwsService::new(&sdk, &settings);
+    let (outcome, format) = match cli.command {
+        Command::Pack(_) => unreachable!("handled above"),
+        Command::Submit(args) => {
+            let quiet = args.output.output == Output::Json;
+            let mut spinner = Spinner::new(quiet);
+            let draft = match submit_draft(&args, &cwd) {
+                Ok(d) => d,
+                Err(r) => return finish(&Outcome::Rejected(r), args.output.output, stdout),
+            };
+            let wait = args.wait.then(WaitOptions::default);
+            let outcome =
+                commands::submit(&svc, draft, settings.bucket.as_deref(), wait, &mut spinner)
+                    .await?;
+            (outcome, args.output.output)
+        }
+        Command::Status { build_id, output } => {
+            (commands::status(&svc, &build_id).await?, output.output)
+        }
+        Command::Wait { build_id, output } => {
+            let mut spinner = Spinner::new(output.output == Output::Json);
+            let outcome =
+                commands::wait(&svc, &build_id, WaitOptions::default(), &mut spinner).await?;
+            (outcome, output.output)
+        }
+        Command::List { agent, output } => (
+            commands::latest(&svc, &agent.project, &agent.agent).await?,
+            output.output,
+        ),
+        Command::Logs { build_id, tail } => {
+            let logs = commands::logs(&svc, &build_id, tail).await?;
+            let mut text = String::new();
+            if let Some(link) = &logs.link {
+                text += &format!("log: {link}\n");
+            }
+            match &logs.tail {
+                Ok(lines) if lines.is_empty() => eprintln!("(the log has no events yet)"),
+                Ok(lines) => lines.iter().for_each(|l| text += &format!("{l}\n")),
+                Err(why) => eprintln!("{why}"),
+            }
+            stdout
+                .write_all(text.as_bytes())
+                .map_err(CliError::Stdout)?;
+            return Ok(0);
+        }
+    };
+    finish(&outcome, format, stdout)
+}
+
+fn finish(outcome: &Outcome, format: Output, stdout: &mut dyn Write) -> Result<u8, CliError> {
+    outcome.render(format, stdout)?;
+    Ok(outcome.exit_code())
+}
+
+/// The request of `submit`, from its flags or its `--request` file.
+fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, crate::service::Rejection> {
+    let mut draft = match &args.request {
+        Some(file) => Draft::from_file(&cwd.join(file), cwd)?,
+        None => Draft::from_flags(&FlagRequest {
+            dir: cwd.join(args.dir.clone().unwrap_or_default()),
+            project: args.project.clone().unwrap_or_default(),
+            agent: args.agent.clone().unwrap_or_default(),
+            dockerfile: args.dockerfile.clone(),
+            platform: args.platform.clone(),
+            build_args: args.build_args.clone(),
+        }),
+    };
+    draft.apply_overrides(args.force, args.idempotency_key.as_deref());
+    Ok(draft)
+}
+
+fn pack(args: &PackArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let options = PackOptions {
         dockerfile: args.dockerfile.clone(),
     };
@@ -192,7 +299,7 @@ fn pack(args: &PackArgs, out: &mut impl Write) -> Result<(), CliError> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    std::fs::write(path, bytes).map_err(|source| CliError::Write {
+    std::fs::write(path, bytes).map_err(|source| CliError::File {
         path: path.to_path_buf(),
         source,
     })
@@ -269,10 +376,140 @@ mod tests {
     }
 
     #[test]
-    fn unwired_commands_say_so() {
-        let cli = Cli::try_parse_from(["agentbuild", "status", "b-1"]).unwrap();
-        let err = run(cli).unwrap_err();
-        assert_eq!(err.to_string(), "`status` is not yet wired to AWS");
+    fn every_command_has_help() {
+        let mut cmd = Cli::command();
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["submit", "status", "wait", "logs", "list", "pack"]);
+        let help = cmd.render_long_help().to_string();
+        assert!(help.contains("Exit codes"), "{help}");
+        for name in &names {
+            let err = Cli::try_parse_from(["agentbuild", name, "--help"]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{name}");
+            let text = err.to_string();
+            assert!(text.contains("Usage: agentbuild"), "{name}: {text}");
+            for flag in [
+                "--profile",
+                "--region",
+                "--endpoint-url",
+                "--env-file",
+                "--api-url",
+                "--bucket",
+                "--state-machine-arn",
+            ] {
+                if name != "pack" {
+                    assert!(text.contains(flag), "{name} --help lacks {flag}");
+                }
+            }
+        }
+        let submit = Cli::try_parse_from(["agentbuild", "submit", "--help"])
+            .unwrap_err()
+            .to_string();
+        for flag in [
+            "--request",
+            "--idempotency-key",
+            "--wait",
+            "--output",
+            "--build-arg",
+            "--force",
+        ] {
+            assert!(submit.contains(flag), "submit --help lacks {flag}");
+        }
+    }
+
+    #[test]
+    fn submit_takes_a_request_file_instead_of_dir_project_and_agent() {
+        let cli = Cli::try_parse_from([
+            "agentbuild",
+            "submit",
+            "--request",
+            "examples/requests/sample.json",
+            "--wait",
+            "--output",
+            "json",
+            "--force",
+        ])
+        .unwrap();
+        let Command::Submit(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            args.request.as_deref(),
+            Some(Path::new("examples/requests/sample.json"))
+        );
+        assert!(args.wait && args.force);
+        assert!(
+            Cli::try_parse_from(["agentbuild", "submit", "--request", "r.json", "dir"]).is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "agentbuild",
+            "submit",
+            "--request",
+            "r.json",
+            "--agent",
+            "a"
+        ])
+        .is_err());
+        assert!(
+            Cli::try_parse_from(["agentbuild", "submit", "dir", "--project", "p"]).is_err(),
+            "agent required"
+        );
+    }
+
+    #[test]
+    fn configuration_flags_go_anywhere_on_the_line() {
+        let cli = Cli::try_parse_from([
+            "agentbuild",
+            "--region",
+            "eu-west-1",
+            "status",
+            "cli-1",
+            "--bucket",
+            "b",
+            "--api-url",
+            "http://127.0.0.1:9000/lambda-url/api",
+            "--no-env-file",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(cli.global.bucket.as_deref(), Some("b"));
+        assert!(cli.global.no_env_file);
+        assert!(cli.global.api_url.is_some());
+    }
+
+    #[test]
+    fn a_request_file_rejection_needs_no_aws() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("invalid.json");
+        std::fs::write(
+            &file,
+            r#"{"project":"demo","agent":"Not A Name","source":"."}"#,
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "agentbuild",
+            "--no-env-file",
+            "submit",
+            "--request",
+            file.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let mut stdout = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let code = rt.block_on(dispatch(cli, &mut stdout)).unwrap();
+        assert_eq!(code, 2);
+        let text = String::from_utf8(stdout).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["status"], "REJECTED");
+        assert_eq!(last["error"]["field"], "agent");
+        assert_eq!(last["error"]["code"], "InvalidRequest");
     }
 
     #[test]

@@ -4,11 +4,5 @@ use agentbuild_cli::cli::{run, Cli};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("agentbuild: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    ExitCode::from(run(Cli::parse()))
 }

@@ -1,0 +1,850 @@
+//! The commands' logic over a [`Service`]: validate, pack, upload, submit, wait, look up.
+//! No AWS types and no printing to stdout here: each command returns an [`Outcome`].
+
+use std::time::{Duration, Instant};
+
+use agentbuild_core::domain::plan::is_build_id;
+use agentbuild_core::domain::record::BuildRecord;
+use agentbuild_core::domain::request::is_name;
+
+use crate::error::CliError;
+use crate::output::Outcome;
+use crate::package::{pack_with, PackError, PackOptions};
+use crate::progress::Progress;
+use crate::request::{check, source_key, Draft};
+use crate::service::{BuildState, BuildView, LogStream, Rejection, Service, Submission};
+
+/// How `wait` polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOptions {
+    pub first_interval: Duration,
+    pub max_interval: Duration,
+    /// How long to keep looking for the record of an execution that already ended (and for a
+    /// build the API does not know yet, just after submitting it).
+    pub grace: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            first_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(5),
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `submit`: validate locally, pack and upload a local source, start the build, and
+/// optionally wait for it.
+pub async fn submit<S: Service>(
+    svc: &S,
+    draft: Draft,
+    bucket: Option<&str>,
+    wait: Option<WaitOptions>,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, CliError> {
+    let mut valid = match draft.validate_before_upload(bucket) {
+        Ok(v) => v,
+        Err(r) => return Ok(Outcome::Rejected(r)),
+    };
+    let local_dir = match draft.source.as_ref().map(|s| s.local_dir()).transpose() {
+        Ok(dir) => dir.flatten(),
+        Err(r) => return Ok(Outcome::Rejected(r)),
+    };
+    if let Some(dir) = local_dir {
+        let bucket = bucket.ok_or_else(no_bucket)?;
+        let options = PackOptions {
+            dockerfile: valid.dockerfile.clone(),
+        };
+        let packed = match pack_with(&dir, &options) {
+            Ok(p) => p,
+            Err(e) => return Ok(Outcome::Rejected(pack_rejection(e))),
+        };
+        let key = source_key(&valid.project, &valid.agent, &packed.sha256);
+        let uri = format!("s3://{bucket}/{key}");
+        valid = match check(&draft.with_source(&uri), Some(bucket), &uri) {
+            Ok(v) => v,
+            Err(r) => return Ok(Outcome::Rejected(r)),
+        };
+        progress.note(&format!(
+            "packed {} ({} files, {} bytes, sha256 {})",
+            dir.display(),
+            packed.files,
+            packed.size,
+            &packed.sha256[..12]
+        ));
+        if svc.source_exists(bucket, &key).await? {
+            progress.note(&format!("{uri} already uploaded"));
+        } else {
+            svc.upload_source(bucket, &key, &packed).await?;
+            progress.note(&format!("uploaded {uri}"));
+        }
+    }
+    let started = match svc.submit(&valid).await? {
+        Submission::Rejected(r) => return Ok(Outcome::Rejected(r)),
+        Submission::Started(s) => s,
+    };
+    if started.existing {
+        progress.note(&format!(
+            "the same request was submitted before as build {} (pass a new --idempotency-key to build it again)",
+            started.build_id
+        ));
+    } else {
+        progress.note(&format!("submitted build {}", started.build_id));
+    }
+    match wait {
+        // One look, so that submitting a request that was built before answers its outcome.
+        None => match svc.build(&started.build_id).await {
+            Ok(Some(view)) if view.is_done() => Ok(Outcome::Build(view)),
+            _ => Ok(Outcome::Submitted(started)),
+        },
+        Some(options) => wait_for(svc, &started.build_id, options, true, progress)
+            .await
+            .map(Outcome::Build),
+    }
+}
+
+/// `status <id>`.
+pub async fn status<S: Service>(svc: &S, build_id: &str) -> Result<Outcome, CliError> {
+    check_build_id(build_id)?;
+    svc.build(build_id)
+        .await?
+        .map(Outcome::Build)
+        .ok_or_else(|| unknown_build(build_id))
+}
+
+/// `wait <id>` (and `submit --wait`): polls until the build ends, then returns its last look.
+pub async fn wait<S: Service>(
+    svc: &S,
+    build_id: &str,
+    options: WaitOptions,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, CliError> {
+    check_build_id(build_id)?;
+    wait_for(svc, build_id, options, false, progress)
+        .await
+        .map(Outcome::Build)
+}
+
+async fn wait_for<S: Service>(
+    svc: &S,
+    build_id: &str,
+    options: WaitOptions,
+    just_submitted: bool,
+    progress: &mut dyn Progress,
+) -> Result<BuildView, CliError> {
+    let started = Instant::now();
+    let mut unsettled_since: Option<Instant> = None;
+    let mut interval = options.first_interval;
+    let result = loop {
+        match svc.build(build_id).await {
+            Err(e) => break Err(e),
+            Ok(None) if just_submitted && started.elapsed() < options.grace => {}
+            Ok(None) => break Err(unknown_build(build_id)),
+            Ok(Some(view)) => {
+                progress.update(&view);
+                let settled = match &view.state {
+                    BuildState::Running => false,
+                    BuildState::Rejected(_) => true,
+                    BuildState::Final(_) => {
+                        view.settled
+                            || unsettled_since.get_or_insert_with(Instant::now).elapsed()
+                                >= options.grace
+                    }
+                };
+                if settled {
+                    break Ok(view);
+                }
+            }
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 3 / 2).min(options.max_interval);
+    };
+    progress.finish();
+    result
+}
+
+/// `list <project>/<agent>`: the agent's latest successful build.
+pub async fn latest<S: Service>(svc: &S, project: &str, agent: &str) -> Result<Outcome, CliError> {
+    for (what, name) in [("project", project), ("agent", agent)] {
+        if !is_name(name) {
+            return Err(CliError::Usage(format!(
+                "{what} `{name}`: {}",
+                agentbuild_core::domain::request::NAME_RULE
+            )));
+        }
+    }
+    svc.latest(project, agent)
+        .await?
+        .map(Outcome::Latest)
+        .ok_or_else(|| {
+            CliError::NotFound(format!(
+                "{project}/{agent} has no successful build yet (submit one with `agentbuild \
+                 submit <dir> --project {project} --agent {agent}`)"
+            ))
+        })
+}
+
+/// What `logs` found: the link, and the tail or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logs {
+    pub link: Option<String>,
+    pub tail: Result<Vec<String>, String>,
+}
+
+/// `logs <id>`: the CodeBuild log link from the record, and its tail from CloudWatch Logs.
+pub async fn logs<S: Service>(svc: &S, build_id: &str, lines: u32) -> Result<Logs, CliError> {
+    check_build_id(build_id)?;
+    let view = svc
+        .build(build_id)
+        .await?
+        .ok_or_else(|| unknown_build(build_id))?;
+    let Some(record) = &view.record else {
+        let why = match &view.state {
+            BuildState::Rejected(r) => {
+                format!("the request was rejected ({}: {})", r.field, r.message)
+            }
+            _ => format!(
+                "build {build_id} has not started CodeBuild yet ({})",
+                view.status()
+            ),
+        };
+        return Ok(Logs {
+            link: None,
+            tail: Err(why),
+        });
+    };
+    let Some(stream) = log_stream(record) else {
+        let why = match &record.reused_from {
+            Some(from) => format!("no CodeBuild log: the image of build {from} was reused"),
+            None => format!(
+                "build {build_id} has no CodeBuild log yet ({})",
+                view.status()
+            ),
+        };
+        return Ok(Logs {
+            link: record.codebuild.log_url.clone(),
+            tail: Err(why),
+        });
+    };
+    let tail = svc
+        .log_tail(&stream, lines)
+        .await
+        .map_err(|e| format!("log tail not reachable: {e}"));
+    Ok(Logs {
+        link: record.codebuild.log_url.clone(),
+        tail,
+    })
+}
+
+/// The CloudWatch Logs stream of a record's build: from CodeBuild's deep link
+/// (`...#logEvent:group=<g>;stream=<s>` or the `logsV2:log-groups/log-group/<g>/log-events/<s>`
+/// form), else CodeBuild's defaults (`/aws/codebuild/<project>`, stream = the build's UUID).
+pub fn log_stream(record: &BuildRecord) -> Option<LogStream> {
+    if let Some(url) = &record.codebuild.log_url {
+        let fragment = url.split_once('#').map(|(_, f)| f).unwrap_or(url);
+        let param = |name: &str| {
+            fragment
+                .split([';', '&', ':'])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .map(percent_decode)
+                // moto's CodeBuild links say `group=null;stream=null`.
+                .filter(|v| !v.is_empty() && v != "null")
+        };
+        if let (Some(group), Some(stream)) = (param("group"), param("stream")) {
+            return Some(LogStream { group, stream });
+        }
+        if let Some(rest) = fragment.split("log-groups/log-group/").nth(1) {
+            if let Some((group, stream)) = rest.split_once("/log-events/") {
+                // The console encodes `%` as `$25`.
+                let decode = |s: &str| percent_decode(&percent_decode(&s.replace('$', "%")));
+                return Some(LogStream {
+                    group: decode(group),
+                    stream: decode(stream.split(['?', '$']).next().unwrap_or(stream)),
+                });
+            }
+        }
+    }
+    let (project, uuid) = record.codebuild.build_id.as_deref()?.split_once(':')?;
+    Some(LogStream {
+        group: format!("/aws/codebuild/{project}"),
+        stream: uuid.to_owned(),
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn pack_rejection(err: PackError) -> Rejection {
+    match &err {
+        PackError::DockerfileMissing { .. } | PackError::InvalidDockerfilePath { .. } => {
+            Rejection::invalid("dockerfile", err.to_string())
+        }
+        _ => Rejection::invalid("source", err.to_string()),
+    }
+}
+
+fn check_build_id(build_id: &str) -> Result<(), CliError> {
+    if is_build_id(build_id) {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "`{build_id}` is not a build id (1 to 80 of letters, digits, '-' and '_'; \
+             `submit` prints it)"
+        )))
+    }
+}
+
+fn unknown_build(build_id: &str) -> CliError {
+    CliError::NotFound(format!(
+        "no build {build_id}: check the id (`submit` prints it) and that you are talking to \
+         the same stack (--api-url / --bucket / --state-machine-arn)"
+    ))
+}
+
+fn no_bucket() -> CliError {
+    CliError::Config(
+        "no bucket configured: run `make local-up` (it writes .local/env), or pass --bucket \
+         / set AGENTBUILD_BUCKET to the stack's bucket"
+            .into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::Packed;
+    use crate::request::{execution_name, FlagRequest};
+    use crate::service::tests::record;
+    use crate::service::Started;
+    use agentbuild_core::domain::execution::request_json;
+    use agentbuild_core::domain::record::ErrorInfo;
+    use agentbuild_core::domain::request::ValidRequest;
+    use agentbuild_core::domain::status::BuildStatus;
+    use serde_json::Value;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::path::Path;
+
+    /// A service answering from scripts, recording what it was asked.
+    #[derive(Default)]
+    struct Fake {
+        existing_sources: Vec<String>,
+        uploads: RefCell<Vec<(String, String, String)>>,
+        submitted: RefCell<Vec<Value>>,
+        submission: Option<Submission>,
+        views: RefCell<VecDeque<Option<BuildView>>>,
+        latest: Option<BuildRecord>,
+        tail: Option<Result<Vec<String>, String>>,
+        tailed: RefCell<Vec<LogStream>>,
+    }
+
+    impl Service for Fake {
+        async fn source_exists(&self, _bucket: &str, key: &str) -> Result<bool, CliError> {
+            Ok(self.existing_sources.iter().any(|k| k == key))
+        }
+        async fn upload_source(
+            &self,
+            bucket: &str,
+            key: &str,
+            packed: &Packed,
+        ) -> Result<(), CliError> {
+            self.uploads
+                .borrow_mut()
+                .push((bucket.into(), key.into(), packed.sha256.clone()));
+            Ok(())
+        }
+        async fn submit(&self, request: &ValidRequest) -> Result<Submission, CliError> {
+            self.submitted.borrow_mut().push(request_json(request));
+            Ok(self.submission.clone().unwrap_or_else(|| {
+                Submission::Started(Started {
+                    build_id: execution_name(request, 0),
+                    execution_arn: None,
+                    existing: false,
+                })
+            }))
+        }
+        async fn build(&self, _id: &str) -> Result<Option<BuildView>, CliError> {
+            let mut views = self.views.borrow_mut();
+            let Some(next) = views.pop_front() else {
+                return Ok(None);
+            };
+            if views.is_empty() {
+                views.push_back(next.clone());
+            }
+            Ok(next)
+        }
+        async fn latest(&self, _p: &str, _a: &str) -> Result<Option<BuildRecord>, CliError> {
+            Ok(self.latest.clone())
+        }
+        async fn log_tail(&self, stream: &LogStream, _lines: u32) -> Result<Vec<String>, CliError> {
+            self.tailed.borrow_mut().push(stream.clone());
+            self.tail
+                .clone()
+                .expect("no scripted tail")
+                .map_err(CliError::Aws)
+        }
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        notes: Vec<String>,
+        updates: Vec<String>,
+        finished: bool,
+    }
+
+    impl Progress for Seen {
+        fn note(&mut self, m: &str) {
+            self.notes.push(m.into());
+        }
+        fn update(&mut self, v: &BuildView) {
+            self.updates.push(v.status().into());
+        }
+        fn finish(&mut self) {
+            self.finished = true;
+        }
+    }
+
+    const FAST: WaitOptions = WaitOptions {
+        first_interval: Duration::ZERO,
+        max_interval: Duration::ZERO,
+        grace: Duration::from_millis(50),
+    };
+
+    fn context() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join("app.py"), "print('hi')\n").unwrap();
+        dir
+    }
+
+    fn flags(dir: &Path, agent: &str) -> Draft {
+        Draft::from_flags(&FlagRequest {
+            dir: dir.into(),
+            project: "demo".into(),
+            agent: agent.into(),
+            dockerfile: "Dockerfile".into(),
+            platform: "linux/arm64".into(),
+            build_args: vec![],
+        })
+    }
+
+    fn view(state: BuildState, record_status: Option<&str>, settled: bool) -> BuildView {
+        BuildView {
+            build_id: "cli-0123".into(),
+            state,
+            step: None,
+            record: record_status.map(record),
+            error: None,
+            settled,
+        }
+    }
+
+    #[tokio::test]
+    async fn submit_packs_uploads_and_starts_a_validated_request() {
+        let ctx = context();
+        let fake = Fake::default();
+        let mut seen = Seen::default();
+        let out = submit(
+            &fake,
+            flags(ctx.path(), "sample-agent"),
+            Some("bkt"),
+            None,
+            &mut seen,
+        )
+        .await
+        .unwrap();
+        let uploads = fake.uploads.borrow();
+        let (bucket, key, sha) = &uploads[0];
+        assert_eq!(bucket, "bkt");
+        assert_eq!(key, &format!("sources/demo/sample-agent/{sha}.zip"));
+        let submitted = fake.submitted.borrow();
+        let request = &submitted[0];
+        assert_eq!(request["source"], format!("s3://bkt/{key}"));
+        assert_eq!(request["platform"], "linux/arm64");
+        let Outcome::Submitted(s) = out else {
+            panic!("{out:?}")
+        };
+        assert!(s.build_id.starts_with("cli-"));
+        assert!(
+            seen.notes
+                .iter()
+                .any(|n| n.starts_with("uploaded s3://bkt/sources/")),
+            "{:?}",
+            seen.notes
+        );
+    }
+
+    #[tokio::test]
+    async fn submitting_a_request_built_before_answers_its_outcome() {
+        let ctx = context();
+        let fake = Fake {
+            submission: Some(Submission::Started(Started {
+                build_id: "cli-0123".into(),
+                execution_arn: None,
+                existing: true,
+            })),
+            views: RefCell::new(VecDeque::from([Some(view(
+                BuildState::Final(BuildStatus::Reused),
+                Some("REUSED"),
+                true,
+            ))])),
+            ..Default::default()
+        };
+        let mut seen = Seen::default();
+        let out = submit(&fake, flags(ctx.path(), "a"), Some("bkt"), None, &mut seen)
+            .await
+            .unwrap();
+        assert_eq!(out.to_json()["status"], "REUSED");
+        assert_eq!(out.exit_code(), 0);
+        assert!(
+            seen.notes.iter().any(|n| n.contains("submitted before")),
+            "{:?}",
+            seen.notes
+        );
+    }
+
+    #[tokio::test]
+    async fn submit_skips_the_upload_of_a_source_already_there() {
+        let ctx = context();
+        let sha = crate::package::pack(ctx.path()).unwrap().sha256;
+        let fake = Fake {
+            existing_sources: vec![source_key("demo", "a", &sha)],
+            ..Default::default()
+        };
+        let mut seen = Seen::default();
+        submit(&fake, flags(ctx.path(), "a"), Some("bkt"), None, &mut seen)
+            .await
+            .unwrap();
+        assert!(fake.uploads.borrow().is_empty());
+        assert_eq!(fake.submitted.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_request_is_rejected_before_packing_or_uploading() {
+        let fake = Fake::default();
+        let out = submit(
+            &fake,
+            flags(Path::new("/does/not/exist"), "Bad_Name"),
+            None,
+            None,
+            &mut Seen::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.exit_code(), 2);
+        let Outcome::Rejected(r) = out else { panic!() };
+        assert_eq!(r.field, "agent");
+        assert!(fake.uploads.borrow().is_empty() && fake.submitted.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_context_without_its_dockerfile_is_rejected_naming_dockerfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = submit(
+            &Fake::default(),
+            flags(dir.path(), "a"),
+            Some("bkt"),
+            None,
+            &mut Seen::default(),
+        )
+        .await
+        .unwrap();
+        let Outcome::Rejected(r) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(r.field, "dockerfile");
+    }
+
+    #[tokio::test]
+    async fn a_local_source_needs_a_bucket_and_says_how_to_get_one() {
+        let ctx = context();
+        let err = submit(
+            &Fake::default(),
+            flags(ctx.path(), "a"),
+            None,
+            None,
+            &mut Seen::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("make local-up"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_api_rejection_is_the_outcome() {
+        let ctx = context();
+        let fake = Fake {
+            submission: Some(Submission::Rejected(Rejection::invalid(
+                "source",
+                "does not exist",
+            ))),
+            ..Default::default()
+        };
+        let out = submit(
+            &fake,
+            flags(ctx.path(), "a"),
+            Some("bkt"),
+            None,
+            &mut Seen::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.exit_code(), 2);
+        assert_eq!(out.to_json()["error"]["field"], "source");
+    }
+
+    #[tokio::test]
+    async fn submit_wait_follows_the_build_to_its_record() {
+        let ctx = context();
+        let fake = Fake {
+            views: RefCell::new(VecDeque::from([
+                Some(view(BuildState::Running, None, true)),
+                Some(view(BuildState::Running, Some("RUNNING"), true)),
+                Some(view(
+                    BuildState::Final(BuildStatus::Succeeded),
+                    Some("SUCCEEDED"),
+                    true,
+                )),
+            ])),
+            ..Default::default()
+        };
+        let mut seen = Seen::default();
+        let out = submit(
+            &fake,
+            flags(ctx.path(), "a"),
+            Some("bkt"),
+            Some(FAST),
+            &mut seen,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.exit_code(), 0);
+        assert_eq!(seen.updates, ["RUNNING", "RUNNING", "SUCCEEDED"]);
+        assert!(seen.finished);
+    }
+
+    #[tokio::test]
+    async fn wait_exits_by_the_final_status() {
+        use BuildStatus::*;
+        for (status, code) in [
+            (Succeeded, 0),
+            (Reused, 0),
+            (Failed, 1),
+            (Fault, 1),
+            (Stopped, 1),
+            (TimedOut, 1),
+            (Error, 1),
+        ] {
+            let fake = Fake {
+                views: RefCell::new(VecDeque::from([
+                    Some(view(BuildState::Running, Some("RUNNING"), true)),
+                    Some(view(BuildState::Final(status), Some(status.as_str()), true)),
+                ])),
+                ..Default::default()
+            };
+            let out = wait(&fake, "cli-0123", FAST, &mut Seen::default())
+                .await
+                .unwrap();
+            assert_eq!(out.exit_code(), code, "{status}");
+            assert_eq!(out.to_json()["status"], status.as_str());
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_reports_a_rejected_execution_with_exit_2() {
+        let fake = Fake {
+            views: RefCell::new(VecDeque::from([Some(view(
+                BuildState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist")),
+                None,
+                true,
+            ))])),
+            ..Default::default()
+        };
+        let out = wait(&fake, "cli-1", FAST, &mut Seen::default())
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code(), 2);
+        assert_eq!(
+            out.to_json(),
+            serde_json::json!({"status": "REJECTED", "error": {
+                "code": "InvalidRequest", "field": "source", "message": "s3://b/k.zip does not exist"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn wait_gives_an_ended_execution_time_to_write_its_record() {
+        let mut ended = view(
+            BuildState::Final(BuildStatus::TimedOut),
+            Some("RUNNING"),
+            false,
+        );
+        ended.error = Some(ErrorInfo::new("States.Timeout", "timed out"));
+        let recorded = view(
+            BuildState::Final(BuildStatus::TimedOut),
+            Some("TIMED_OUT"),
+            true,
+        );
+        let fake = Fake {
+            views: RefCell::new(VecDeque::from([
+                Some(ended.clone()),
+                Some(ended.clone()),
+                Some(recorded),
+            ])),
+            ..Default::default()
+        };
+        let out = wait(&fake, "cli-0123", FAST, &mut Seen::default())
+            .await
+            .unwrap();
+        let Outcome::Build(v) = &out else { panic!() };
+        assert!(v.settled, "the record came");
+        assert_eq!(out.exit_code(), 1);
+
+        // No record ever: after the grace period, the execution's word stands.
+        let fake = Fake {
+            views: RefCell::new(VecDeque::from([Some(ended)])),
+            ..Default::default()
+        };
+        let out = wait(&fake, "cli-0123", FAST, &mut Seen::default())
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code(), 1);
+        assert_eq!(out.to_json()["status"], "TIMED_OUT");
+    }
+
+    #[tokio::test]
+    async fn unknown_builds_and_malformed_ids() {
+        let fake = Fake {
+            views: RefCell::new(VecDeque::from([None])),
+            ..Default::default()
+        };
+        let err = status(&fake, "cli-404").await.unwrap_err();
+        assert!(matches!(err, CliError::NotFound(_)), "{err}");
+        assert_eq!(err.exit_code(), 3);
+        let err = wait(&fake, "cli-404", FAST, &mut Seen::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CliError::NotFound(_)), "{err}");
+        let err = status(&fake, "../etc/passwd").await.unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[tokio::test]
+    async fn list_answers_the_latest_record_or_says_there_is_none() {
+        let fake = Fake {
+            latest: Some(record("SUCCEEDED")),
+            ..Default::default()
+        };
+        let out = latest(&fake, "demo", "sample-agent").await.unwrap();
+        assert_eq!(out.exit_code(), 0);
+        assert_eq!(out.to_json()["record"]["agent"], "sample-agent");
+        let err = latest(&Fake::default(), "demo", "sample-agent")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no successful build yet"), "{err}");
+        assert_eq!(latest(&fake, "Demo", "x").await.unwrap_err().exit_code(), 2);
+    }
+
+    #[tokio::test]
+    async fn logs_print_the_link_and_the_tail_or_why_not() {
+        let fake = Fake {
+            views: RefCell::new(VecDeque::from([Some(view(
+                BuildState::Final(BuildStatus::Failed),
+                Some("FAILED"),
+                true,
+            ))])),
+            tail: Some(Ok(vec!["Step 1/4 : FROM python".into()])),
+            ..Default::default()
+        };
+        let got = logs(&fake, "cli-0123", 50).await.unwrap();
+        assert!(got
+            .link
+            .unwrap()
+            .contains("logEvent:group=/agentbuild/builds"));
+        assert_eq!(got.tail.unwrap(), ["Step 1/4 : FROM python"]);
+        assert_eq!(
+            fake.tailed.borrow()[0],
+            LogStream {
+                group: "/agentbuild/builds".into(),
+                stream: "1b2c".into()
+            }
+        );
+
+        let unreachable = Fake {
+            views: RefCell::new(VecDeque::from([Some(view(
+                BuildState::Final(BuildStatus::Failed),
+                Some("FAILED"),
+                true,
+            ))])),
+            tail: Some(Err("ResourceNotFoundException".into())),
+            ..Default::default()
+        };
+        let got = logs(&unreachable, "cli-0123", 50).await.unwrap();
+        assert!(got.link.is_some());
+        assert!(got.tail.unwrap_err().starts_with("log tail not reachable"));
+    }
+
+    #[test]
+    fn finds_the_log_stream_in_either_deep_link_form_or_from_the_build_id() {
+        let mut r = record("FAILED");
+        r.codebuild.log_url = Some(
+            "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/$252Fagentbuild$252Fbuilds/log-events/1b2c".into(),
+        );
+        assert_eq!(
+            log_stream(&r),
+            Some(LogStream {
+                group: "/agentbuild/builds".into(),
+                stream: "1b2c".into()
+            })
+        );
+        r.codebuild.log_url = Some("https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group=%2Faws%2Fcodebuild%2Fp;stream=u-1".into());
+        assert_eq!(
+            log_stream(&r),
+            Some(LogStream {
+                group: "/aws/codebuild/p".into(),
+                stream: "u-1".into()
+            })
+        );
+        r.codebuild.log_url = Some(
+            "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-2#logEvent:group=null;stream=null".into(),
+        );
+        assert_eq!(
+            log_stream(&r),
+            Some(LogStream {
+                group: "/aws/codebuild/agentbuild".into(),
+                stream: "1b2c".into()
+            })
+        );
+        r.codebuild.log_url = None;
+        assert_eq!(
+            log_stream(&r),
+            Some(LogStream {
+                group: "/aws/codebuild/agentbuild".into(),
+                stream: "1b2c".into()
+            })
+        );
+        r.codebuild.build_id = None;
+        assert_eq!(log_stream(&r), None);
+    }
+}

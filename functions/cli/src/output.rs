@@ -1,0 +1,350 @@
+//! What a command prints on stdout, and its exit code.
+//!
+//! `--output json`: the last line on stdout is one JSON object — `{"buildId", "status",
+//! "record"}` (plus `executionArn` after a submit, `error` when a build ended without a record),
+//! or for a rejected request `{"status": "REJECTED", "error": {"code", "field", "message"}}`.
+//! Exit codes: 0 SUCCEEDED / REUSED (and a build still running or just submitted), 1 any other
+//! final status, 2 a rejected request, 3 no answer (configuration, network, AWS errors).
+
+use std::io::Write;
+
+use agentbuild_core::domain::record::BuildRecord;
+use serde_json::{json, Value};
+
+use crate::cli::Output;
+use crate::error::CliError;
+use crate::service::{BuildState, BuildView, Rejection, Started};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_BUILD_FAILED: u8 = 1;
+pub const EXIT_REJECTED: u8 = 2;
+
+/// What a command found out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Submitted, not waited for.
+    Submitted(Started),
+    Build(BuildView),
+    Rejected(Rejection),
+    /// An agent's latest successful build.
+    Latest(BuildRecord),
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Submitted(_) | Outcome::Latest(_) => EXIT_OK,
+            Outcome::Rejected(_) => EXIT_REJECTED,
+            Outcome::Build(view) => match &view.state {
+                BuildState::Running => EXIT_OK,
+                BuildState::Final(s) if s.is_success() => EXIT_OK,
+                BuildState::Final(_) => EXIT_BUILD_FAILED,
+                BuildState::Rejected(_) => EXIT_REJECTED,
+            },
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Outcome::Submitted(s) => json!({
+                "buildId": s.build_id,
+                "status": "RUNNING",
+                "record": null,
+                "executionArn": s.execution_arn,
+            }),
+            Outcome::Rejected(r) => rejected_json(r),
+            Outcome::Build(view) => match &view.state {
+                BuildState::Rejected(r) => rejected_json(r),
+                _ => {
+                    let mut v = json!({
+                        "buildId": view.build_id,
+                        "status": view.status(),
+                        "record": view.record,
+                    });
+                    if let (None, Some(e)) = (&view.record, &view.error) {
+                        v["error"] = json!(e);
+                    }
+                    v
+                }
+            },
+            Outcome::Latest(r) => json!({
+                "buildId": r.build_id,
+                "status": r.status,
+                "record": r,
+            }),
+        }
+    }
+
+    pub fn render(&self, format: Output, out: &mut dyn Write) -> Result<(), CliError> {
+        let text = match format {
+            Output::Json => format!("{}\n", self.to_json()),
+            Output::Text => self.to_text(),
+        };
+        out.write_all(text.as_bytes()).map_err(CliError::Stdout)
+    }
+
+    pub fn to_text(&self) -> String {
+        match self {
+            Outcome::Submitted(s) => {
+                let mut t = line("build", &s.build_id);
+                let status = if s.existing {
+                    "RUNNING (submitted before)"
+                } else {
+                    "RUNNING"
+                };
+                t += &line("status", status);
+                if let Some(arn) = &s.execution_arn {
+                    t += &line("execution", arn);
+                }
+                t += &line("follow", &format!("agentbuild wait {}", s.build_id));
+                t
+            }
+            Outcome::Rejected(r) => rejected_text(r),
+            Outcome::Build(view) => match &view.state {
+                BuildState::Rejected(r) => line("build", &view.build_id) + &rejected_text(r),
+                _ => view_text(view),
+            },
+            Outcome::Latest(r) => record_text(r, r.status.as_str()),
+        }
+    }
+}
+
+fn rejected_json(r: &Rejection) -> Value {
+    json!({"status": "REJECTED", "error": r})
+}
+
+fn rejected_text(r: &Rejection) -> String {
+    line("status", "REJECTED") + &line("error", &format!("{} {}: {}", r.code, r.field, r.message))
+}
+
+fn line(key: &str, value: &str) -> String {
+    format!("{key:<10} {value}\n")
+}
+
+fn view_text(view: &BuildView) -> String {
+    let mut status = view.status().to_owned();
+    if let Some(step) = &view.step {
+        status = format!("{status} ({step})");
+    }
+    let mut t = match &view.record {
+        Some(r) => record_text(r, &status),
+        None => line("build", &view.build_id) + &line("status", &status),
+    };
+    if let (None, Some(e)) = (
+        &view.record.as_ref().and_then(|r| r.error.as_ref()),
+        &view.error,
+    ) {
+        t += &line("error", &format!("{}: {}", e.kind, e.message));
+    }
+    t
+}
+
+fn record_text(r: &BuildRecord, status: &str) -> String {
+    let mut status = status.to_owned();
+    if let Some(secs) = r.durations.total_seconds {
+        status = format!("{status} in {}", duration(secs));
+    }
+    let mut t = line("build", &r.build_id);
+    t += &line("status", &status);
+    t += &line(
+        "agent",
+        &format!("{}/{} (trigger {})", r.project, r.agent, trigger(r)),
+    );
+    let mut image = format!("{}:{}", r.image.repository_uri, r.image.tag);
+    if let Some(digest) = &r.image.digest {
+        image = format!("{image}@{digest}");
+    }
+    t += &line("image", &image);
+    t += &line("source", &r.source.uri);
+    if let Some(from) = &r.reused_from {
+        t += &line("reused", &format!("the image of build {from}"));
+    }
+    if let Some(id) = &r.codebuild.build_id {
+        let mut cb = id.clone();
+        if let Some(p) = &r.codebuild.failed_phase {
+            cb = format!("{cb} — phase {} {}", p.name, p.status);
+            if let Some(m) = &p.message {
+                cb = format!("{cb}: {m}");
+            }
+        }
+        t += &line("codebuild", &cb);
+    }
+    if let Some(url) = &r.codebuild.log_url {
+        t += &line("logs", url);
+    }
+    if let Some(e) = &r.error {
+        t += &line("error", &format!("{}: {}", e.kind, e.message));
+    }
+    t
+}
+
+fn trigger(r: &BuildRecord) -> String {
+    serde_json::to_value(r.trigger)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// `1h 02m 03s` / `2m 05s` / `7s`.
+pub fn duration(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m {s:02}s"),
+    }
+}
+
+/// At most `max` characters of `s`, on one line.
+pub fn clip(s: &str, max: usize) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::tests::record;
+    use agentbuild_core::domain::record::ErrorInfo;
+    use agentbuild_core::domain::status::BuildStatus;
+
+    fn final_view(status: BuildStatus) -> BuildView {
+        BuildView {
+            build_id: "cli-0123".into(),
+            state: BuildState::Final(status),
+            step: None,
+            record: Some(record(status.as_str())),
+            error: None,
+            settled: true,
+        }
+    }
+
+    #[test]
+    fn exit_code_for_each_final_status() {
+        use BuildStatus::*;
+        for (status, code) in [
+            (Succeeded, 0),
+            (Reused, 0),
+            (Failed, 1),
+            (Fault, 1),
+            (Stopped, 1),
+            (TimedOut, 1),
+            (Error, 1),
+        ] {
+            let outcome = Outcome::Build(final_view(status));
+            assert_eq!(outcome.exit_code(), code, "{status}");
+            let json = outcome.to_json();
+            assert_eq!(json["status"], status.as_str());
+            assert_eq!(json["buildId"], "cli-0123");
+            assert_eq!(json["record"]["status"], status.as_str());
+        }
+    }
+
+    #[test]
+    fn rejections_exit_2_with_code_field_and_message() {
+        let r = Rejection::invalid("agent", "must match ^[a-z0-9][a-z0-9-]{0,62}$");
+        for outcome in [
+            Outcome::Rejected(r.clone()),
+            Outcome::Build(BuildView {
+                build_id: "cli-1".into(),
+                state: BuildState::Rejected(r.clone()),
+                step: None,
+                record: None,
+                error: None,
+                settled: true,
+            }),
+        ] {
+            assert_eq!(outcome.exit_code(), 2);
+            assert_eq!(
+                outcome.to_json(),
+                json!({"status": "REJECTED", "error": {
+                    "code": "InvalidRequest", "field": "agent",
+                    "message": "must match ^[a-z0-9][a-z0-9-]{0,62}$"
+                }})
+            );
+            assert!(outcome
+                .to_text()
+                .contains("InvalidRequest agent: must match"));
+        }
+    }
+
+    #[test]
+    fn json_output_is_one_line_ending_the_output() {
+        let mut out = Vec::new();
+        Outcome::Build(final_view(BuildStatus::Failed))
+            .render(Output::Json, &mut out)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["status"], "FAILED");
+    }
+
+    #[test]
+    fn running_and_submitted_builds_exit_0() {
+        let started = Started {
+            build_id: "cli-1".into(),
+            execution_arn: Some("arn:x".into()),
+            existing: false,
+        };
+        let outcome = Outcome::Submitted(started);
+        assert_eq!(outcome.exit_code(), 0);
+        assert_eq!(
+            outcome.to_json(),
+            json!({"buildId": "cli-1", "status": "RUNNING", "record": null, "executionArn": "arn:x"})
+        );
+        let running = BuildView {
+            build_id: "cli-1".into(),
+            state: BuildState::Running,
+            step: Some("BUILD".into()),
+            record: None,
+            error: None,
+            settled: true,
+        };
+        assert_eq!(Outcome::Build(running).exit_code(), 0);
+    }
+
+    #[test]
+    fn an_ended_build_without_record_carries_the_execution_error() {
+        let view = BuildView {
+            build_id: "cli-1".into(),
+            state: BuildState::Final(BuildStatus::TimedOut),
+            step: None,
+            record: None,
+            error: Some(ErrorInfo::new("States.Timeout", "execution timed out")),
+            settled: false,
+        };
+        let outcome = Outcome::Build(view);
+        assert_eq!(outcome.exit_code(), 1);
+        assert_eq!(outcome.to_json()["error"]["type"], "States.Timeout");
+        assert!(outcome
+            .to_text()
+            .contains("States.Timeout: execution timed out"));
+    }
+
+    #[test]
+    fn text_shows_image_logs_and_duration() {
+        let text = Outcome::Build(final_view(BuildStatus::Succeeded)).to_text();
+        assert!(text.contains("SUCCEEDED in 1m 05s"), "{text}");
+        assert!(
+            text.contains("agentbuild:sample-agent-0123456789abcdef01234567@sha256:ff"),
+            "{text}"
+        );
+        assert!(
+            text.contains("logs       https://console.aws.amazon.com/"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_and_clipping() {
+        assert_eq!(duration(7), "7s");
+        assert_eq!(duration(125), "2m 05s");
+        assert_eq!(duration(3723), "1h 02m 03s");
+        assert_eq!(clip("a\n b  c", 10), "a b c");
+        assert_eq!(clip("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,435 @@
+//! Turning flags or a request file into one validated build request — with the same rules
+//! every door applies (`agentbuild_core::domain::request::validate`) — before anything is
+//! uploaded, and naming the execution deterministically.
+
+use std::path::{Path, PathBuf};
+
+use agentbuild_core::domain::execution::{canonical_json, request_json};
+use agentbuild_core::domain::request::{validate, SourcePolicy, ValidRequest};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::service::Rejection;
+
+/// Execution names the CLI chooses: `cli-` and 40 hex digits (well inside the 80 allowed).
+pub const EXECUTION_PREFIX: &str = "cli-";
+const NAME_HEX_DIGITS: usize = 40;
+/// The bucket named in the placeholder source when none is configured (validation only).
+const PLACEHOLDER_BUCKET: &str = "bucket-not-configured";
+
+/// Where the build context comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// Already uploaded.
+    S3(String),
+    /// A local directory, to be packed and uploaded: as given, and the paths it may mean.
+    Local {
+        given: String,
+        candidates: Vec<PathBuf>,
+    },
+}
+
+impl SourceSpec {
+    /// The first candidate that is a directory.
+    pub fn local_dir(&self) -> Result<Option<PathBuf>, Rejection> {
+        let SourceSpec::Local { given, candidates } = self else {
+            return Ok(None);
+        };
+        if let Some(dir) = candidates.iter().find(|p| p.is_dir()) {
+            return Ok(Some(dir.clone()));
+        }
+        let message = if given.contains("://") {
+            format!("`{given}` must be an s3:// URI or a local directory")
+        } else {
+            let tried: Vec<_> = candidates.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "`{given}` is neither an s3:// URI nor a directory (looked for {})",
+                tried.join(" and ")
+            )
+        };
+        Err(Rejection::invalid("source", message))
+    }
+}
+
+/// A request before its source is resolved: the JSON object, and where the source is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub fields: Map<String, Value>,
+    /// `None` when the request has no usable `source`: validation will say why.
+    pub source: Option<SourceSpec>,
+}
+
+/// The flags of `submit <dir>`.
+#[derive(Debug, Clone, Default)]
+pub struct FlagRequest {
+    pub dir: PathBuf,
+    pub project: String,
+    pub agent: String,
+    pub dockerfile: String,
+    pub platform: String,
+    pub build_args: Vec<(String, String)>,
+}
+
+impl Draft {
+    pub fn from_flags(f: &FlagRequest) -> Self {
+        let mut fields = Map::new();
+        fields.insert("project".into(), json!(f.project));
+        fields.insert("agent".into(), json!(f.agent));
+        fields.insert("dockerfile".into(), json!(f.dockerfile));
+        fields.insert("platform".into(), json!(f.platform));
+        if !f.build_args.is_empty() {
+            let args: Map<String, Value> = f
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            fields.insert("buildArgs".into(), Value::Object(args));
+        }
+        Self {
+            fields,
+            source: Some(SourceSpec::Local {
+                given: f.dir.display().to_string(),
+                candidates: vec![f.dir.clone()],
+            }),
+        }
+    }
+
+    /// Reads a request file. A local `source` is resolved against the file's directory first,
+    /// then `cwd`; a file that is not a JSON object is a rejection naming `request`.
+    pub fn from_file(path: &Path, cwd: &Path) -> Result<Self, Rejection> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Rejection::invalid("request", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            Rejection::invalid(
+                "request",
+                format!("{} is not valid JSON: {e}", path.display()),
+            )
+        })?;
+        let Value::Object(fields) = value else {
+            return Err(Rejection::invalid(
+                "request",
+                format!("{} must hold a JSON object", path.display()),
+            ));
+        };
+        let base = path
+            .parent()
+            .map(|p| cwd.join(p))
+            .unwrap_or_else(|| cwd.into());
+        let source = match fields.get("source") {
+            Some(Value::String(s)) if s.starts_with("s3://") => Some(SourceSpec::S3(s.clone())),
+            // Looked up only after the other fields validated (`SourceSpec::local_dir`).
+            Some(Value::String(s)) => Some(SourceSpec::Local {
+                given: s.clone(),
+                candidates: candidates(Path::new(s), &base, cwd),
+            }),
+            _ => None,
+        };
+        Ok(Self { fields, source })
+    }
+
+    /// `--force` and `--idempotency-key` on the command line apply to any request.
+    pub fn apply_overrides(&mut self, force: bool, idempotency_key: Option<&str>) {
+        if force {
+            self.fields.insert("force".into(), Value::Bool(true));
+        }
+        if let Some(key) = idempotency_key {
+            self.fields.insert("idempotencyKey".into(), json!(key));
+        }
+    }
+
+    /// The draft with `source` set to `uri`.
+    pub fn with_source(&self, uri: &str) -> Value {
+        let mut fields = self.fields.clone();
+        fields.insert("source".into(), json!(uri));
+        Value::Object(fields)
+    }
+
+    /// Validates everything but the source's location: a local directory is checked with the
+    /// key it would be uploaded to, so a bad name is reported before anything is packed.
+    pub fn validate_before_upload(&self, bucket: Option<&str>) -> Result<ValidRequest, Rejection> {
+        match &self.source {
+            Some(SourceSpec::S3(uri)) => check(&self.with_source(uri), bucket, uri),
+            Some(SourceSpec::Local { .. }) => {
+                let name = |k: &str| self.fields.get(k).and_then(Value::as_str).unwrap_or("x");
+                let bucket = bucket.unwrap_or(PLACEHOLDER_BUCKET);
+                let key = source_key(name("project"), name("agent"), &"0".repeat(64));
+                let uri = format!("s3://{bucket}/{key}");
+                validate(&self.with_source(&uri), &SourcePolicy::own(bucket)).map_err(Into::into)
+            }
+            None => match validate(&Value::Object(self.fields.clone()), &lenient(None, "")) {
+                Err(e) => Err(e.into()),
+                Ok(_) => Err(Rejection::invalid(
+                    "source",
+                    "must be an s3:// URI or a local directory",
+                )),
+            },
+        }
+    }
+}
+
+/// The paths a relative local source may mean: beside the request file, then the cwd.
+fn candidates(raw: &Path, base: &Path, cwd: &Path) -> Vec<PathBuf> {
+    let mut out = vec![base.join(raw)];
+    if raw.is_relative() && base != cwd {
+        out.push(cwd.join(raw));
+    }
+    out
+}
+
+/// Validates a request whose source is already in S3. The server knows which other buckets are
+/// allowed; locally, any bucket but the stack's own passes, and the stack's own must be under
+/// `sources/`.
+pub fn check(request: &Value, bucket: Option<&str>, uri: &str) -> Result<ValidRequest, Rejection> {
+    validate(request, &lenient(bucket, uri)).map_err(Into::into)
+}
+
+fn lenient(bucket: Option<&str>, uri: &str) -> SourcePolicy {
+    let source_bucket = uri
+        .strip_prefix("s3://")
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default();
+    let own = bucket.unwrap_or_default().to_owned();
+    SourcePolicy {
+        extra_buckets: (source_bucket != own)
+            .then(|| source_bucket.to_owned())
+            .into_iter()
+            .collect(),
+        own_bucket: own,
+    }
+}
+
+/// `sources/<project>/<agent>/<sha256>.zip`, where `submit` uploads a packed context.
+pub fn source_key(project: &str, agent: &str, sha256: &str) -> String {
+    format!("sources/{project}/{agent}/{sha256}.zip")
+}
+
+/// The execution name the CLI gives a build it starts directly: `cli-<40 hex>`, then `-r2`,
+/// `-r3`, ... for `attempt` 1, 2, ... — the API's scheme (`api_execution_name`) under its own
+/// prefix. With an idempotencyKey the hash covers (project, agent, key): the same key names the
+/// same build. Without one it covers the normalized request: identical requests share a build,
+/// unless that build ended unsuccessfully (then the next attempt's name is tried).
+pub fn execution_name(req: &ValidRequest, attempt: u32) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_be_bytes());
+        h.update(s.as_bytes());
+    };
+    match &req.idempotency_key {
+        Some(key) => {
+            for f in ["agentbuild-cli-key-v1", &req.project, &req.agent, key] {
+                field(f);
+            }
+        }
+        None => {
+            field("agentbuild-cli-content-v1");
+            field(&canonical_json(&request_json(req)));
+        }
+    }
+    let hex = hex::encode(h.finalize());
+    match attempt {
+        0 => format!("{EXECUTION_PREFIX}{}", &hex[..NAME_HEX_DIGITS]),
+        n => format!("{EXECUTION_PREFIX}{}-r{}", &hex[..NAME_HEX_DIGITS], n + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentbuild_core::domain::plan::is_build_id;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_s3_source_in_a_request_file_is_used_as_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "r.json",
+            r#"{"project":"demo","agent":"a","source":"s3://other-bucket/ctx/a.zip"}"#,
+        );
+        let draft = Draft::from_file(&file, dir.path()).unwrap();
+        assert_eq!(
+            draft.source,
+            Some(SourceSpec::S3("s3://other-bucket/ctx/a.zip".into()))
+        );
+        // Another bucket is the server's to allow; the stack's own needs sources/.
+        let ok = draft
+            .validate_before_upload(Some("agentbuild-local"))
+            .unwrap();
+        assert_eq!(ok.source.bucket, "other-bucket");
+        let own = Draft::from_file(
+            &write(
+                dir.path(),
+                "own.json",
+                r#"{"project":"demo","agent":"a","source":"s3://agentbuild-local/x/a.zip"}"#,
+            ),
+            dir.path(),
+        )
+        .unwrap();
+        let err = own
+            .validate_before_upload(Some("agentbuild-local"))
+            .unwrap_err();
+        assert_eq!(err.field, "source");
+    }
+
+    #[test]
+    fn a_local_source_resolves_beside_the_request_file_first_then_the_cwd() {
+        let root = tempfile::tempdir().unwrap();
+        let requests = root.path().join("examples/requests");
+        write(
+            root.path(),
+            "examples/sample-agent/Dockerfile",
+            "FROM scratch\n",
+        );
+        write(root.path(), "agent-in-cwd/Dockerfile", "FROM scratch\n");
+        let local = |name: &str, source: &str| {
+            let text = format!(r#"{{"project":"demo","agent":"a","source":"{source}"}}"#);
+            let draft = Draft::from_file(&write(&requests, name, &text), root.path()).unwrap();
+            draft.source.unwrap().local_dir()
+        };
+        assert_eq!(
+            local("sample.json", "../sample-agent").unwrap(),
+            Some(requests.join("../sample-agent"))
+        );
+        assert_eq!(
+            local("cwd.json", "agent-in-cwd").unwrap(),
+            Some(root.path().join("agent-in-cwd"))
+        );
+        let abs = root.path().join("agent-in-cwd");
+        assert_eq!(local("abs.json", abs.to_str().unwrap()).unwrap(), Some(abs));
+        assert_eq!(
+            SourceSpec::S3("s3://b/k.zip".into()).local_dir().unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_missing_local_source_is_rejected_naming_both_places_looked() {
+        let root = tempfile::tempdir().unwrap();
+        let file = write(
+            &root.path().join("req"),
+            "r.json",
+            r#"{"project":"demo","agent":"a","source":"nowhere"}"#,
+        );
+        let draft = Draft::from_file(&file, root.path()).unwrap();
+        let err = draft.source.unwrap().local_dir().unwrap_err();
+        assert_eq!(err.field, "source");
+        assert!(err.message.contains("req/nowhere"), "{}", err.message);
+        assert!(err.message.contains(" and "), "{}", err.message);
+        let file = write(
+            root.path(),
+            "url.json",
+            r#"{"project":"demo","agent":"a","source":"https://example.com/x.zip"}"#,
+        );
+        let draft = Draft::from_file(&file, root.path()).unwrap();
+        let err = draft.source.unwrap().local_dir().unwrap_err();
+        assert!(
+            err.message.contains("must be an s3:// URI"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_rejected_before_the_source_is_looked_at() {
+        let root = tempfile::tempdir().unwrap();
+        let file = write(
+            root.path(),
+            "r.json",
+            r#"{"project":"demo","agent":"Sample_Agent","source":"does-not-exist"}"#,
+        );
+        let draft = Draft::from_file(&file, root.path()).unwrap();
+        let err = draft.validate_before_upload(None).unwrap_err();
+        assert_eq!(err.field, "agent");
+        assert_eq!(err.code, "InvalidRequest");
+    }
+
+    #[test]
+    fn unusable_request_files_name_the_request_or_the_source() {
+        let root = tempfile::tempdir().unwrap();
+        for (text, field) in [
+            ("not json", "request"),
+            ("[1]", "request"),
+            (r#"{"project":"demo","agent":"a"}"#, "source"),
+            (r#"{"project":"demo","agent":"a","source":7}"#, "source"),
+            (
+                r#"{"project":"demo","agent":"a","source":"s3://b","extra":1}"#,
+                "extra",
+            ),
+        ] {
+            let file = write(root.path(), "r.json", text);
+            let err = Draft::from_file(&file, root.path())
+                .and_then(|d| d.validate_before_upload(Some("b")))
+                .unwrap_err();
+            assert_eq!(err.field, field, "{text}");
+        }
+        let err = Draft::from_file(&root.path().join("missing.json"), root.path()).unwrap_err();
+        assert_eq!(err.field, "request");
+    }
+
+    #[test]
+    fn flags_make_the_same_request_as_a_file() {
+        let draft = Draft::from_flags(&FlagRequest {
+            dir: "ctx".into(),
+            project: "demo".into(),
+            agent: "a".into(),
+            dockerfile: "Dockerfile".into(),
+            platform: "linux/arm64".into(),
+            build_args: vec![("A".into(), "1".into()), ("A".into(), "2".into())],
+        });
+        let valid = draft
+            .validate_before_upload(Some("agentbuild-local"))
+            .unwrap();
+        assert_eq!(valid.build_args["A"], "2", "the last --build-arg wins");
+        assert_eq!(
+            valid.source.key,
+            source_key("demo", "a", &"0".repeat(64)),
+            "placeholder key"
+        );
+        let mut bad = draft.clone();
+        bad.fields.insert("buildArgs".into(), json!({"1A": "x"}));
+        assert_eq!(
+            bad.validate_before_upload(None).unwrap_err().field,
+            "buildArgs.1A"
+        );
+    }
+
+    fn valid(force: bool, key: Option<&str>) -> ValidRequest {
+        let mut v = json!({
+            "project": "demo", "agent": "a",
+            "source": "s3://agentbuild-local/sources/demo/a/00.zip", "force": force
+        });
+        if let Some(k) = key {
+            v["idempotencyKey"] = json!(k);
+        }
+        validate(&v, &SourcePolicy::own("agentbuild-local")).unwrap()
+    }
+
+    #[test]
+    fn execution_names_are_deterministic_valid_build_ids() {
+        let name = execution_name(&valid(false, None), 0);
+        assert!(name.starts_with("cli-") && name.len() == 44, "{name}");
+        assert!(is_build_id(&name));
+        assert_eq!(name, execution_name(&valid(false, None), 0));
+        assert_ne!(
+            name,
+            execution_name(&valid(true, None), 0),
+            "force is part of the request"
+        );
+        assert_ne!(name, execution_name(&valid(false, Some("k1")), 0));
+        assert_eq!(
+            execution_name(&valid(false, Some("k1")), 0),
+            execution_name(&valid(true, Some("k1")), 0),
+            "the key alone decides"
+        );
+        let retry = execution_name(&valid(false, None), 9);
+        assert_eq!(retry, format!("{name}-r10"));
+        assert!(is_build_id(&retry));
+    }
+}
