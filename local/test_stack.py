@@ -1,0 +1,383 @@
+"""Tests of the local stack's glue (local/stack.py): definition substitution, the Lambda bridge
+between moto's ASL engine and the runtime emulator, and the injection API.
+
+The engine tests run moto's real engine in this process; a small stand-in answers as
+`cargo lambda watch` does (200 with the result, 500 with {errorType, errorMessage}), so they need
+no Rust build. Run: .venv/bin/python -m pytest local/
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stack  # noqa: E402
+
+FUNCTIONS = {"validate-request", "start-build", "check-build", "record-result"}
+RETRY = {
+    "ErrorEquals": ["Lambda.ServiceException", "Lambda.TooManyRequestsException", "TransientAwsError"],
+    "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 1,
+    "JitterStrategy": "FULL",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Substitution
+# ---------------------------------------------------------------------------------------------
+
+def test_real_definition_substitutes_to_bare_function_names():
+    text = stack.DEFINITION.read_text()
+    out = json.loads(stack.substitute(text, FUNCTIONS))
+    names = {s["Parameters"]["FunctionName"] for s in out["States"].values() if s["Type"] == "Task"}
+    assert names <= FUNCTIONS and names
+    assert "${" not in json.dumps(out)
+
+
+def test_substitution_changes_nothing_but_placeholders():
+    text = stack.DEFINITION.read_text()
+    out = stack.substitute(text, FUNCTIONS)
+    # Outside the placeholders the text is byte-identical.
+    outside = stack.PLACEHOLDER.split(text)[0::2]
+    pos = 0
+    for piece in outside:
+        found = out.index(piece, pos)
+        assert pos == 0 or found > pos or piece == ""
+        pos = found + len(piece)
+    assert pos == len(out)
+
+
+def test_substitution_rejects_unknown_placeholders_naming_each():
+    text = '{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${BogusArn}",' \
+           ' "Parameters": {"FunctionName": "${NoSuchFunctionArn}"}, "End": true}}}'
+    with pytest.raises(stack.StackError) as e:
+        stack.substitute(text, FUNCTIONS)
+    assert "${BogusArn}" in str(e.value) and "${NoSuchFunctionArn}" in str(e.value)
+
+
+def test_substitution_accepts_explicit_extras():
+    out = stack.substitute('{"a": "${BucketName}", "b": "${CheckBuildFunctionArn}"}', FUNCTIONS,
+                           {"BucketName": "agentbuild-local"})
+    assert json.loads(out) == {"a": "agentbuild-local", "b": "check-build"}
+
+
+def test_every_placeholder_of_the_real_definition_names_a_workspace_binary():
+    binaries = stack.workspace_binaries(stack.ROOT / "Cargo.toml")
+    stack.substitute(stack.DEFINITION.read_text(), binaries)  # raises on an unknown one
+
+
+def test_handler_settings_cover_every_env_var_in_the_contract():
+    contract = (stack.ROOT / "docs" / "contracts.md").read_text()
+    table = contract.split("## Functions", 1)[1].split("##", 1)[0]
+    import re
+
+    wanted = set(re.findall(r"AGENTBUILD_[A-Z_]+", table))
+    optional = {"AGENTBUILD_ALLOWED_SOURCE_BUCKETS"}  # "optional" in the contract
+    provided = set(stack.HANDLER_SETTINGS) | {"AGENTBUILD_REPOSITORY_URI", "AGENTBUILD_STATE_MACHINE_ARN"}
+    assert wanted - optional - provided == set()
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine glue, in process
+# ---------------------------------------------------------------------------------------------
+
+class FakeRuntime(BaseHTTPRequestHandler):
+    """Answers like `cargo lambda watch`: `{"fail": {"type", "message"}}` -> 500 error body."""
+
+    def log_message(self, *_):
+        pass
+
+    def do_POST(self):
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        fn = self.path.split("/")[3]
+        if isinstance(payload, dict) and "fail" in payload:
+            status, body = 500, {"errorType": payload["fail"]["type"],
+                                 "errorMessage": payload["fail"]["message"]}
+        else:
+            status, body = 200, {"function": fn, "echo": payload}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    stack.check_moto_version()
+    runtime = ThreadingHTTPServer(("127.0.0.1", 0), FakeRuntime)
+    threading.Thread(target=runtime.serve_forever, daemon=True).start()
+    injector = stack.Injector()
+    inject = stack.make_inject_server(injector, 0)
+    threading.Thread(target=inject.serve_forever, daemon=True).start()
+    stack.install_lambda_bridge(f"http://127.0.0.1:{runtime.server_address[1]}", injector)
+    moto_server, port = stack.start_moto(0)
+    endpoint = f"http://127.0.0.1:{port}"
+    yield {
+        "runtime_url": f"http://127.0.0.1:{runtime.server_address[1]}",
+        "endpoint": endpoint,
+        "sfn": stack.aws_client("stepfunctions", endpoint),
+        "inject_url": f"http://127.0.0.1:{inject.server_address[1]}",
+        "injector": injector,
+    }
+    moto_server.stop()
+    inject.shutdown()
+    runtime.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def clean_injections(request):
+    if "engine" in request.fixturenames:
+        request.getfixturevalue("engine")["injector"].clear()
+
+
+def machine(engine, definition: dict) -> str:
+    text = stack.substitute(json.dumps(definition), FUNCTIONS)
+    return engine["sfn"].create_state_machine(
+        name=f"t-{uuid.uuid4().hex[:12]}", definition=text, roleArn=stack.STATES_ROLE)["stateMachineArn"]
+
+
+def task(fn_placeholder: str, **extra) -> dict:
+    return {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "${%s}" % fn_placeholder, "Payload.$": "$"},
+            "ResultSelector": {"result.$": "$.Payload"}, "ResultPath": "$.out", **extra}
+
+
+def run(engine, arn: str, payload: dict, timeout: float = 30) -> dict:
+    name = f"x-{uuid.uuid4().hex[:12]}"
+    ex = engine["sfn"].start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = engine["sfn"].describe_execution(executionArn=ex["executionArn"])
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.1)
+    raise AssertionError(f"execution {name} still running after {timeout} s")
+
+
+def inject(engine, function: str, entry) -> dict:
+    req = urllib.request.Request(f"{engine['inject_url']}/functions/{function}/queue",
+                                 data=json.dumps(entry).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def invocations(engine, function: str) -> list[dict]:
+    url = f"{engine['inject_url']}/functions/{function}/invocations"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+CATCHING = {
+    "StartAt": "A",
+    "States": {
+        "A": task("ValidateRequestFunctionArn", Retry=[RETRY], Next="Ok",
+                  Catch=[{"ErrorEquals": ["InvalidRequest"], "ResultPath": "$.error", "Next": "Caught"}]),
+        "Ok": {"Type": "Succeed"},
+        "Caught": {"Type": "Pass", "Result": "caught", "ResultPath": "$.route", "Next": "Ok"},
+    },
+}
+
+
+def test_handler_result_reaches_the_engine(engine):
+    d = run(engine, machine(engine, CATCHING), {"hello": 1})
+    assert d["status"] == "SUCCEEDED"
+    out = json.loads(d["output"])
+    assert out["out"]["result"] == {"function": "validate-request", "echo": {"hello": 1}}
+
+
+def test_handler_error_type_is_the_state_error_and_catch_routes_on_it(engine):
+    d = run(engine, machine(engine, CATCHING), {"fail": {"type": "InvalidRequest", "message": "agent: bad"}})
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert out["route"] == "caught"
+    assert out["error"]["Error"] == "InvalidRequest"
+    # As on AWS, the Cause of a lambda:invoke function error is the error payload as JSON text.
+    assert json.loads(out["error"]["Cause"]) == {"errorType": "InvalidRequest", "errorMessage": "agent: bad"}
+
+
+def test_uncaught_handler_error_fails_the_execution_with_its_name(engine):
+    d = run(engine, machine(engine, CATCHING), {"fail": {"type": "AwsServiceError", "message": "no"}})
+    assert d["status"] == "FAILED"
+    assert d["error"] == "AwsServiceError"
+    assert json.loads(d["cause"])["errorMessage"] == "no"
+
+
+def test_injected_error_is_retried_then_the_real_handler_answers(engine):
+    arn = machine(engine, CATCHING)
+    assert inject(engine, "validate-request", {"error": {"type": "TransientAwsError", "message": "throttled"}})["queued"] == 1
+    d = run(engine, arn, {"n": 1})
+    assert d["status"] == "SUCCEEDED", d
+    calls = invocations(engine, "validate-request")
+    assert [c["injected"] for c in calls] == ["error", None]
+    assert calls[0]["errorType"] == "TransientAwsError"
+
+
+def test_injected_service_error_is_a_lambda_prefixed_error(engine):
+    arn = machine(engine, CATCHING)
+    inject(engine, "validate-request", {"serviceError": {"code": "TooManyRequestsException", "status": 429},
+                                        "times": 3})
+    d = run(engine, arn, {"n": 2})
+    # MaxAttempts 2: three attempts, all throttled.
+    assert d["status"] == "FAILED"
+    assert d["error"] == "Lambda.TooManyRequestsException"
+    assert len(invocations(engine, "validate-request")) == 3
+
+
+def test_injected_error_can_be_caught(engine):
+    arn = machine(engine, CATCHING)
+    inject(engine, "validate-request", {"error": {"type": "InvalidRequest", "message": "source: missing"}})
+    out = json.loads(run(engine, arn, {"n": 3})["output"])
+    assert out["route"] == "caught"
+
+
+def test_injected_payload_replaces_the_result(engine):
+    arn = machine(engine, CATCHING)
+    inject(engine, "validate-request", {"payload": {"status": "FAULT"}})
+    out = json.loads(run(engine, arn, {"n": 4})["output"])
+    assert out["out"]["result"] == {"status": "FAULT"}
+    assert invocations(engine, "validate-request")[0]["injected"] == "payload"
+
+
+def test_injected_patch_is_merged_into_the_real_result(engine):
+    arn = machine(engine, CATCHING)
+    inject(engine, "validate-request", {"patch": {"echo": {"n": 50, "added": True}}})
+    out = json.loads(run(engine, arn, {"n": 5, "keep": "me"})["output"])
+    assert out["out"]["result"] == {"function": "validate-request",
+                                    "echo": {"n": 50, "keep": "me", "added": True}}
+
+
+def test_injection_with_match_applies_only_to_matching_invocations(engine):
+    arn = machine(engine, CATCHING)
+    inject(engine, "validate-request", {"payload": {"mine": True}, "match": "build-b"})
+    a = json.loads(run(engine, arn, {"id": "build-a"})["output"])
+    b = json.loads(run(engine, arn, {"id": "build-b"})["output"])
+    assert a["out"]["result"]["echo"] == {"id": "build-a"}
+    assert b["out"]["result"] == {"mine": True}
+
+
+def test_injections_for_one_function_leave_others_alone(engine):
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": task("ValidateRequestFunctionArn", Next="B"),
+            "B": task("StartBuildFunctionArn", ResultPath="$.out2", End=True),
+        },
+    }
+    arn = machine(engine, definition)
+    inject(engine, "start-build", {"payload": {"second": True}})
+    out = json.loads(run(engine, arn, {"n": 6})["output"])
+    assert out["out"]["result"]["function"] == "validate-request"
+    assert out["out2"]["result"] == {"second": True}
+
+
+def test_inject_api_rejects_malformed_entries(engine):
+    for bad in ({}, {"error": "x"}, {"payload": 1, "error": {"type": "A"}}, {"payload": 1, "times": 0},
+                {"payload": 1, "extra": 2}):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            inject(engine, "validate-request", bad)
+        assert e.value.code == 400
+    assert engine["injector"].pending() == {}
+
+
+def test_runtime_down_is_a_visible_unretried_error(engine):
+    stack.install_lambda_bridge("http://127.0.0.1:9", engine["injector"])  # discard port: nothing listens
+    try:
+        d = run(engine, machine(engine, CATCHING), {"n": 7})
+    finally:
+        stack.install_lambda_bridge(engine["runtime_url"], engine["injector"])
+    assert d["status"] == "FAILED"
+    assert d["error"] == "Local.RuntimeUnavailable"
+    assert len(invocations(engine, "validate-request")) == 1
+
+
+def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(engine):
+    arn = machine(engine, {
+        "StartAt": "Long", "TimeoutSeconds": 1,
+        "States": {"Long": {"Type": "Wait", "Seconds": 30, "End": True}},
+    })
+    stopping = threading.Event()
+    relay = threading.Thread(target=stack.relay_ended_executions,
+                             args=(engine["endpoint"], arn, stopping), kwargs={"period": 0.2})
+    relay.start()
+    try:
+        sfn = engine["sfn"]
+        timed_out = sfn.start_execution(stateMachineArn=arn, name="slow-1", input="{}")["executionArn"]
+        aborted = sfn.start_execution(stateMachineArn=arn, name="stop-1", input="{}")["executionArn"]
+        sfn.stop_execution(executionArn=aborted)
+        deadline = time.monotonic() + 15
+        while len(invocations(engine, "record-result")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stopping.set()
+        relay.join()
+    events = {c["request"]["detail"]["name"]: c["request"] for c in invocations(engine, "record-result")}
+    assert set(events) == {"slow-1", "stop-1"}
+    assert events["slow-1"]["detail"]["status"] == "TIMED_OUT"
+    assert events["stop-1"]["detail"]["status"] == "ABORTED"
+    ev = events["slow-1"]
+    assert ev["detail-type"] == "Step Functions Execution Status Change" and ev["source"] == "aws.states"
+    assert ev["detail"]["executionArn"] == timed_out and isinstance(ev["detail"]["stopDate"], int)
+    assert ev["time"].endswith("Z")
+
+
+# ---------------------------------------------------------------------------------------------
+# The real stack: real definition, real handlers (opt-in: it builds the handlers)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(os.environ.get("AGENTBUILD_LOCAL_E2E") != "1",
+                    reason="set AGENTBUILD_LOCAL_E2E=1 (builds the handlers, starts a real stack)")
+def test_real_stack_runs_the_real_definition_and_stops_cleanly(tmp_path):
+    import boto3  # noqa: F401 - fail early if the venv is incomplete
+
+    cmd = [sys.executable, str(Path(stack.__file__))]
+    env = dict(os.environ, AGENTBUILD_LOCAL_DIR=str(tmp_path))
+    subprocess.run(cmd + ["up"], env=env, check=True, timeout=1200)
+    pids = [int((tmp_path / f"{n}.pid").read_text()) for n in ("stack", "watch")]
+    try:
+        e = stack.read_env(tmp_path / "env")
+        s3 = stack.aws_client("s3", e["AWS_ENDPOINT_URL"])
+        sfn = stack.aws_client("stepfunctions", e["AWS_ENDPOINT_URL"])
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("Dockerfile", "FROM scratch\n")
+        key = "sources/demo/sample/e2e.zip"
+        s3.put_object(Bucket=e["AGENTBUILD_BUCKET"], Key=key, Body=buf.getvalue())
+
+        def execute(name: str, request: dict) -> dict:
+            arn = sfn.start_execution(stateMachineArn=e["AGENTBUILD_STATE_MACHINE_ARN"], name=name,
+                                      input=json.dumps(request))["executionArn"]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                d = sfn.describe_execution(executionArn=arn)
+                if d["status"] != "RUNNING":
+                    return d
+                time.sleep(0.2)
+            raise AssertionError(f"{name} still running")
+
+        good = {"project": "demo", "agent": "sample", "source": f"s3://{e['AGENTBUILD_BUCKET']}/{key}"}
+        bad = execute("e2e-bad", dict(good, project="Demo"))
+        assert (bad["status"], bad["error"]) == ("FAILED", "InvalidRequest")
+        assert "project" in json.loads(bad["cause"])["errorMessage"]
+
+        ok = execute("e2e-ok", good)
+        assert ok["status"] == "SUCCEEDED", ok
+        assert json.loads(ok["output"])["status"] == "SUCCEEDED"
+        s3.head_object(Bucket=e["AGENTBUILD_BUCKET"], Key="builds/e2e-ok.json")
+    finally:
+        subprocess.run(cmd + ["down"], env=env, check=True, timeout=60)
+    assert not list(tmp_path.glob("*.pid"))
+    assert not any(stack.alive(p) for p in pids)

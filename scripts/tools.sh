@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Provision agentbuild's developer/CI tools into project-local folders, at pinned versions.
+#
+#   .venv/          moto[server], cargo-lambda, ziglang, cfn-lint, aws-sam-cli, pytest
+#   .venv-checkov/  checkov (it pins boto3 exactly, at a version aws-sam-cli rejects, so it
+#                   cannot share .venv); linked as .venv/bin/checkov
+#   node_modules/   asl-validator, from package.json + package-lock.json (npm ci)
+#   rustup target   aarch64-unknown-linux-gnu (Lambda runs arm64; cargo lambda cross-builds with zig)
+#
+# Idempotent: each part is skipped when its stamp (a hash of its pins) matches. Safe to run on
+# every `make` invocation. FORCE=1 reinstalls.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# ---- pins (change here only) -------------------------------------------------------------
+PYTHON="${PYTHON:-python3}"
+PY_PINS=(
+  "moto[server]==5.2.5"       # local/stack.py asserts this exact version (its engine glue)
+  "cargo-lambda==1.9.2"
+  "ziglang==0.15.2"
+  "cfn-lint==1.58.0"
+  "aws-sam-cli==1.170.0"
+  "pytest==9.2.0"
+)
+CHECKOV_PINS=(
+  "checkov==3.3.30"
+)
+RUST_TARGETS=(aarch64-unknown-linux-gnu)
+# ------------------------------------------------------------------------------------------
+
+T0=$SECONDS
+INSTALLED=""
+step_start() { STEP_T0=$SECONDS; INSTALLED=1; echo "tools: $1 ..."; }
+step_done() { echo "tools: $1 done in $((SECONDS - STEP_T0)) s"; }
+
+hash_of() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
+
+# Creates venv $1 with packages $2.. unless its stamp matches the pins.
+ensure_venv() {
+  local dir="$1"; shift
+  local stamp="$dir/.agentbuild-pins"
+  local want; want="$(hash_of "$("$PYTHON" -c 'import sys; print(sys.version)')" "$@")"
+  if [[ -z "${FORCE:-}" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "tools: $dir up to date ($*)"
+    return
+  fi
+  step_start "$dir: installing $*"
+  rm -rf "$dir"
+  "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  echo "$want" > "$stamp"
+  step_done "$dir"
+}
+
+ensure_venv .venv "${PY_PINS[@]}"
+ensure_venv .venv-checkov "${CHECKOV_PINS[@]}"
+ln -sfn ../../.venv-checkov/bin/checkov .venv/bin/checkov
+
+# node_modules: keyed by the lockfile, so a changed pin reinstalls.
+NODE_STAMP=node_modules/.agentbuild-lock
+want="$(hash_of "$(cat package-lock.json)" "$(node --version)")"
+if [[ -z "${FORCE:-}" && -f "$NODE_STAMP" && "$(cat "$NODE_STAMP")" == "$want" ]]; then
+  echo "tools: node_modules up to date (asl-validator $(node -p 'require("./package.json").devDependencies["asl-validator"]'))"
+else
+  step_start "node_modules: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$NODE_STAMP"
+  step_done "node_modules"
+fi
+
+# Rust cross target for `cargo lambda build --arm64` (rustup is a no-op when present).
+if command -v rustup >/dev/null; then
+  installed="$(rustup target list --installed)"
+  for t in "${RUST_TARGETS[@]}"; do
+    if ! grep -qx "$t" <<<"$installed"; then
+      step_start "rustup target add $t"
+      rustup target add "$t"
+      step_done "rustup target $t"
+    fi
+  done
+fi
+
+# Versions as installed, so a log says what ran (skipped when nothing changed: the pins say it).
+[[ -n "$INSTALLED" || -n "${VERBOSE:-}" ]] && echo "tools: moto $(.venv/bin/python -c 'import moto; print(moto.__version__)')," \
+  "$(.venv/bin/cargo-lambda lambda --version 2>/dev/null | head -1)," \
+  "zig $(.venv/bin/python -m ziglang version)," \
+  "$(.venv/bin/cfn-lint --version)," \
+  "$(.venv/bin/sam --version)," \
+  "checkov $(.venv/bin/checkov --version)," \
+  "asl-validator $(node -p 'require("./node_modules/asl-validator/package.json").version')"
+echo "tools: ready in $((SECONDS - T0)) s"
