@@ -7,7 +7,7 @@ SHELL := bash
 VENV := .venv/bin
 PY := $(VENV)/python
 
-.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package
+.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench
 
 help:
 	@echo "make tools         install the pinned tools into .venv, .venv-checkov, node_modules"
@@ -15,7 +15,11 @@ help:
 	@echo "make local-down    stop it"
 	@echo "make test-local    test the local stack's glue (local/test_stack.py)"
 	@echo "make test-local-e2e  the same, plus the real definition + real handlers on a throwaway stack"
-	@echo "make test | demo | package"
+	@echo "make test          every test (starts and stops the local stack if none runs)"
+	@echo "make demo          build the sample agent on the local stack; REQUEST=file.json for yours"
+	@echo "make rebuild       fire one scheduled rebuild on the local stack"
+	@echo "make bench         benchmarks (printed, not asserted)"
+	@echo "make package       arm64 release zips in target/lambda/<fn>/bootstrap.zip"
 
 tools:
 	@bash scripts/tools.sh
@@ -40,12 +44,25 @@ test-local: tools
 test-local-e2e: tools
 	@AGENTBUILD_LOCAL_E2E=1 $(PY) -m pytest local -q
 
-# --- placeholders, completed by the lead --------------------------------------------------
-test: test-local
-	@echo "make test: TODO(lead) cargo test --workspace + end-to-end tests on the local stack"
+# --- the two commands of the README -----------------------------------------------------
+# All tests: fmt, clippy, cargo test (offline), ASL + template checks, stack glue, end to end.
+test: tools
+	@bash scripts/test.sh
 
-demo: local-up
-	@echo "make demo: TODO(lead) upload a sample zip and run one build through the local stack"
+# One build end to end on the local stack; REQUEST=path/to/request.json for your own.
+demo: tools
+	@REQUEST="$(REQUEST)" bash scripts/demo.sh
 
+# --- more verbs ---------------------------------------------------------------------------
+# Fire one scheduled rebuild on the running local stack (the EventBridge schedule's event).
+rebuild: local-up
+	@bash scripts/rebuild.sh
+
+# Benchmarks print numbers; nothing is asserted.
+bench: tools
+	@cargo bench -q -p agentbuild-core --bench domain
+	@cargo bench -q -p agentbuild-cli --bench pack
+
+# arm64 release zips for Lambda: target/lambda/<fn>/bootstrap.zip (cargo-lambda + zig).
 package: tools
-	@echo "make package: TODO(lead) cargo lambda build --release --arm64 --output-format zip / sam build"
+	@bash scripts/package.sh

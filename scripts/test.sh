@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make test`: every check, in order of cost. Starts the local stack for the end-to-end tests
+# when none is running and stops what it started — also when a step fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=.venv/bin/python
+T0=$SECONDS
+step() { printf '\n== %s (%d s so far)\n' "$*" "$((SECONDS - T0))"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# Offline, no credentials: unit, adapter (aws-smithy-mocks) and contract tests.
+step "cargo test --workspace"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+  -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true cargo test --workspace --quiet
+
+step "state machine definition (asl-validator)"
+bash scripts/validate-asl.sh
+
+step "template (cfn-lint, sam validate --lint, checkov)"
+bash scripts/check-template.sh
+
+step "local stack glue (pytest local)"
+"$PY" -m pytest local -q
+
+started=""
+stop_stack() { if [[ -n "$started" ]]; then python3 local/stack.py down || true; fi; }
+trap stop_stack EXIT
+if ! python3 local/stack.py status >/dev/null 2>&1; then
+  step "local stack up"
+  "$PY" local/stack.py up >/dev/null
+  started=1
+else
+  echo "(reusing the running local stack; run make local-down local-up to pick up code changes)"
+fi
+
+step "end-to-end: the real definition in moto's engine, the real handlers (pytest tests/e2e)"
+AGENTBUILD_E2E_REQUIRED=1 "$PY" -m pytest tests/e2e -q
+
+step "all checks passed in $((SECONDS - T0)) s"
