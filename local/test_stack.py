@@ -335,6 +335,119 @@ def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(eng
 
 
 # ---------------------------------------------------------------------------------------------
+# CodeBuild scripts (moto's CodeBuild, patched in this process)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def codebuild(engine):
+    scripts = stack.CodeBuildScripts()
+    stack.install_codebuild_scripts(scripts)
+    server = stack.make_inject_server(engine["injector"], 0, scripts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = stack.aws_client("codebuild", engine["endpoint"])
+    project = f"p-{uuid.uuid4().hex[:8]}"
+    client.create_project(name=project, source={"type": "NO_SOURCE", "location": "x"},
+                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole=stack.CODEBUILD_ROLE,
+                          environment={"type": "ARM_CONTAINER", "image": "i",
+                                       "computeType": "BUILD_GENERAL1_SMALL"})
+    yield {"client": client, "project": project, "scripts": scripts,
+           "url": f"http://127.0.0.1:{server.server_address[1]}"}
+    server.shutdown()
+
+
+def cb_call(codebuild, method: str, path: str, body=None) -> tuple[int, dict]:
+    req = urllib.request.Request(codebuild["url"] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def start_build(codebuild, name: str) -> str:
+    return codebuild["client"].start_build(
+        projectName=codebuild["project"], sourceTypeOverride="S3", sourceLocationOverride=f"bkt/{name}.zip",
+        environmentVariablesOverride=[{"name": "AGENTBUILD_BUILD_ID", "value": name, "type": "PLAINTEXT"}],
+    )["build"]["id"]
+
+
+def get_build(codebuild, build_id: str) -> dict:
+    return codebuild["client"].batch_get_builds(ids=[build_id])["builds"][0]
+
+
+def test_start_build_keeps_the_overrides_moto_drops(codebuild):
+    b = get_build(codebuild, start_build(codebuild, f"plain-{uuid.uuid4().hex[:6]}"))
+    assert b["source"]["location"].startswith("bkt/plain-")
+    assert b["environment"]["environmentVariables"][0]["name"] == "AGENTBUILD_BUILD_ID"
+
+
+def test_a_held_build_runs_until_stopped_then_stays_stopped(codebuild):
+    assert cb_call(codebuild, "POST", "/codebuild/hold", {"match": "held-1"})[0] == 200
+    build_id = start_build(codebuild, "held-1")
+    other = start_build(codebuild, "free-1")
+    for _ in range(3):
+        b = get_build(codebuild, build_id)
+        assert (b["buildStatus"], b["currentPhase"], b["buildComplete"]) == ("IN_PROGRESS", "BUILD", False)
+        assert b["phases"][-1]["phaseType"] == "BUILD" and "phaseStatus" not in b["phases"][-1]
+    assert get_build(codebuild, other)["buildStatus"] == "SUCCEEDED"  # unmatched: moto's own
+    codebuild["client"].stop_build(id=build_id)
+    for _ in range(2):
+        b = get_build(codebuild, build_id)
+        assert (b["buildStatus"], b["currentPhase"], b["buildComplete"]) == ("STOPPED", "COMPLETED", True)
+        build = next(p for p in b["phases"] if p["phaseType"] == "BUILD")
+        assert build["phaseStatus"] == "STOPPED"
+    state = cb_call(codebuild, "GET", "/codebuild")[1]
+    assert {"id": build_id, "match": "held-1", "polls": 3, "state": "STOPPED"} in state["builds"]
+
+
+def test_a_scripted_failure_runs_for_n_polls_then_fails_in_its_phase(codebuild):
+    cb_call(codebuild, "POST", "/codebuild/scripts",
+            {"match": "fail-1", "polls": 2, "status": "FAULT", "failedPhase": "PROVISIONING"})
+    build_id = start_build(codebuild, "fail-1")
+    assert [get_build(codebuild, build_id)["buildStatus"] for _ in range(4)] == \
+        ["IN_PROGRESS", "IN_PROGRESS", "FAULT", "FAULT"]
+    b = get_build(codebuild, build_id)
+    failed = [p for p in b["phases"] if p.get("phaseStatus") not in (None, "SUCCEEDED")]
+    assert [(p["phaseType"], p["phaseStatus"]) for p in failed] == [("PROVISIONING", "FAULT")]
+    assert failed[0]["contexts"][0]["statusCode"] == "CLIENT_ERROR"
+    assert b["exportedEnvironmentVariables"] == []
+
+
+def test_a_scripted_success_exports_variables_and_release_ends_a_hold(codebuild):
+    cb_call(codebuild, "POST", "/codebuild/scripts",
+            {"match": "rel-1", "hold": True, "exported": {"IMAGE_DIGEST": "sha256:ab"}})
+    build_id = start_build(codebuild, "rel-1")
+    assert get_build(codebuild, build_id)["buildStatus"] == "IN_PROGRESS"
+    assert cb_call(codebuild, "POST", "/codebuild/release", {"match": "rel-1"})[1] == {"released": [build_id]}
+    b = get_build(codebuild, build_id)
+    assert b["buildStatus"] == "SUCCEEDED" and b["currentPhase"] == "COMPLETED"
+    assert b["exportedEnvironmentVariables"] == [{"name": "IMAGE_DIGEST", "value": "sha256:ab"}]
+
+
+def test_clearing_scripts_releases_held_builds_and_unscripted_stops_stick(codebuild):
+    cb_call(codebuild, "POST", "/codebuild/hold", {"match": "clr-1"})
+    held = start_build(codebuild, "clr-1")
+    status, body = cb_call(codebuild, "DELETE", "/")
+    assert status == 200 and held in body["released"]
+    assert cb_call(codebuild, "GET", "/codebuild")[1]["scripts"] == []
+    assert get_build(codebuild, held)["buildStatus"] == "SUCCEEDED"
+    # Unscripted, stopped before anyone looked: moto alone would say SUCCEEDED next.
+    plain = start_build(codebuild, "clr-2")
+    codebuild["client"].stop_build(id=plain)
+    assert get_build(codebuild, plain)["buildStatus"] == "STOPPED"
+
+
+def test_codebuild_scripts_reject_malformed_entries(codebuild):
+    for bad in ({}, {"match": 1}, {"match": "x", "status": "RUNNING"}, {"match": "x", "polls": -1},
+                {"match": "x", "failedPhase": "COMPLETED"}, {"match": "x", "exported": {"A": 1}},
+                {"match": "x", "colour": "red"}, {"match": "x", "hold": "yes"}):
+        status, body = cb_call(codebuild, "POST", "/codebuild/scripts", bad)
+        assert status == 400, bad
+    assert cb_call(codebuild, "POST", "/codebuild/release", {"match": 3})[0] == 400
+
+
+# ---------------------------------------------------------------------------------------------
 # The real stack: real definition, real handlers (opt-in: it builds the handlers)
 # ---------------------------------------------------------------------------------------------
 

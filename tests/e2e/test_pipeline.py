@@ -1,0 +1,751 @@
+"""End-to-end tests of the build pipeline on the local stack (local/README.md): the real
+statemachine/build.asl.json in moto's ASL engine, the real handler binaries, real SDK calls to
+moto. They assert on what a user and an operator see: the execution's status, output and
+history (polls, retries, what was *not* called), the S3 records, CodeBuild's builds, the API,
+the rebuild function and the CLI's exit codes.
+
+They need a running stack: `make local-up` (or AGENTBUILD_LOCAL_DIR=<dir> local/stack.py up);
+scripts/e2e.sh starts one when none runs. Without a stack the tests are skipped, unless
+AGENTBUILD_E2E_REQUIRED=1 (as in `make test`), which makes them fail.
+
+Outcomes moto cannot produce come from the stack's injection endpoint: Lambda outcomes queued
+per function (`/functions/<fn>/queue`) and CodeBuild scripts (`/codebuild/scripts`: builds that
+keep running until stopped, fail in a phase, or export the image digest). Every test uses its own
+names (uuid) and `match`es on them; the injection state is cleared before each test.
+
+Run: .venv/bin/python -m pytest tests/e2e -q
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = Path(os.environ.get("AGENTBUILD_LOCAL_DIR") or ROOT / ".local").resolve()
+REQUIRED = os.environ.get("AGENTBUILD_E2E_REQUIRED") == "1"
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 with up to nanoseconds (the records') -> aware datetime."""
+    m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    assert m, f"not an RFC 3339 time: {text!r}"
+    frac = (m.group(2) or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(f"{m.group(1)}.{frac}{zone}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack, as a client sees it
+# ---------------------------------------------------------------------------------------------
+
+class Stack:
+    def __init__(self, env: dict[str, str]):
+        import boto3
+
+        self.env = env
+        kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        self.s3 = boto3.client("s3", **kw)
+        self.sfn = boto3.client("stepfunctions", **kw)
+        self.codebuild = boto3.client("codebuild", **kw)
+        self.bucket = env["AGENTBUILD_BUCKET"]
+        self.machine = env["AGENTBUILD_STATE_MACHINE_ARN"]
+        self.project = env["AGENTBUILD_CODEBUILD_PROJECT"]
+        self.inject_url = env["AGENTBUILD_INJECT_URL"]
+        self.started: set[str] = set()  # execution ARNs this session started (for teardown)
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    @staticmethod
+    def http(method: str, url: str, body: Any = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, raw, hdrs = resp.status, resp.read(), dict(resp.headers)
+        except urllib.error.HTTPError as e:
+            status, raw, hdrs = e.code, e.read(), dict(e.headers)
+        try:
+            return status, json.loads(raw or b"null"), {k.lower(): v for k, v in hdrs.items()}
+        except ValueError:
+            return status, raw.decode("utf-8", "replace"), {k.lower(): v for k, v in hdrs.items()}
+
+    def inject(self, function: str, entry: Any) -> None:
+        status, body, _ = self.http("POST", f"{self.inject_url}/functions/{function}/queue", entry)
+        assert status == 200, body
+
+    def script(self, entry: dict[str, Any]) -> None:
+        """A CodeBuild script (local/README.md): hold / polls / status / failedPhase / exported."""
+        status, body, _ = self.http("POST", f"{self.inject_url}/codebuild/scripts", entry)
+        assert status == 200, body
+
+    def release(self, match: str) -> list[str]:
+        status, body, _ = self.http("POST", f"{self.inject_url}/codebuild/release", {"match": match})
+        assert status == 200, body
+        return body["released"]
+
+    def reset(self) -> None:
+        status, body, _ = self.http("DELETE", f"{self.inject_url}/")
+        assert status == 200, body
+
+    def invocations(self, function: str, match: str = "") -> list[dict[str, Any]]:
+        """The bridge's log of `function`'s invocations whose request contains `match`."""
+        calls = self.http("GET", f"{self.inject_url}/functions/{function}/invocations")[1]
+        return [c for c in calls if match in json.dumps(c["request"])]
+
+    # -- S3 ----------------------------------------------------------------------------------
+
+    def upload_source(self, project: str, agent: str, extra: str = "") -> tuple[str, str]:
+        """A tiny build context at its content address; (s3 uri, sha256)."""
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("Dockerfile", f"FROM public.ecr.aws/docker/library/python:3.12-slim\n# {extra}\n")
+            z.writestr("app.py", f"print('agent {project}/{agent} {extra}')\n")
+        data = buf.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        key = f"sources/{project}/{agent}/{sha}.zip"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return f"s3://{self.bucket}/{key}", sha
+
+    def request(self, project: str | None = None, agent: str = "agent") -> dict[str, Any]:
+        project = project or f"e2e-{uid()}"
+        uri, _ = self.upload_source(project, agent)
+        return {"project": project, "agent": agent, "source": uri}
+
+    def get_json(self, key: str) -> Any | None:
+        try:
+            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def record(self, build_id: str) -> dict[str, Any] | None:
+        return self.get_json(f"builds/{build_id}.json")
+
+    def wait_record(self, build_id: str, statuses: tuple[str, ...], timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        rec = None
+        while time.monotonic() < deadline:
+            rec = self.record(build_id)
+            if rec and rec["status"] in statuses:
+                return rec
+            time.sleep(0.1)
+        raise AssertionError(f"builds/{build_id}.json not {statuses} after {timeout} s: {rec}")
+
+    # -- Step Functions ----------------------------------------------------------------------
+
+    def start(self, name: str, execution_input: Any) -> str:
+        arn = self.sfn.start_execution(stateMachineArn=self.machine, name=name,
+                                       input=json.dumps(execution_input))["executionArn"]
+        self.started.add(arn)
+        return arn
+
+    def wait(self, arn: str, timeout: float = 40) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            d = self.sfn.describe_execution(executionArn=arn)
+            if d["status"] != "RUNNING":
+                return d
+            time.sleep(0.1)
+        raise AssertionError(f"{arn} still RUNNING after {timeout} s")
+
+    def run(self, name: str, execution_input: Any, timeout: float = 40) -> dict[str, Any]:
+        return self.wait(self.start(name, execution_input), timeout)
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        events, token = [], None
+        while True:
+            page = self.sfn.get_execution_history(executionArn=arn, maxResults=1000,
+                                                  **({"nextToken": token} if token else {}))
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def running(self) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.machine, statusFilter="RUNNING")
+        return [e for p in pages for e in p["executions"]]
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """No execution of the build machine running (counting CodeBuild builds needs quiet)."""
+        deadline = time.monotonic() + timeout
+        while (busy := self.running()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not busy, f"executions still running: {[e['name'] for e in busy]}"
+
+    # -- CodeBuild ---------------------------------------------------------------------------
+
+    def build_count(self) -> int:
+        return len(self.codebuild.list_builds_for_project(projectName=self.project)["ids"])
+
+    def build(self, build_id: str) -> dict[str, Any]:
+        """BatchGetBuilds — only for scripted builds: moto flips any other build SUCCEEDED."""
+        return self.codebuild.batch_get_builds(ids=[build_id])["builds"][0]
+
+
+def read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+
+
+def find_stack() -> tuple[dict[str, str] | None, str]:
+    env_file = STATE_DIR / "env"
+    if not env_file.exists():
+        return None, f"no {env_file}"
+    env = read_env(env_file)
+    try:
+        for url in (f"{env['AGENTBUILD_INJECT_URL']}/health", f"{env['AWS_ENDPOINT_URL']}/moto-api/config"):
+            with urllib.request.urlopen(url, timeout=3):
+                pass
+    except (OSError, KeyError, urllib.error.URLError) as e:
+        return None, f"{env_file} exists but the stack does not answer ({e})"
+    return env, ""
+
+
+@pytest.fixture(scope="session")
+def stack():
+    env, why = find_stack()
+    if env is None:
+        msg = (f"no local stack is running ({why}); start one with `make local-up` "
+               f"(or run scripts/e2e.sh, which starts and stops one)")
+        if REQUIRED:
+            pytest.fail(f"AGENTBUILD_E2E_REQUIRED=1: {msg}", pytrace=False)
+        pytest.skip(msg)
+    status, body, _ = Stack.http("GET", f"{env['AGENTBUILD_INJECT_URL']}/codebuild")
+    if status != 200:
+        pytest.fail("the running stack has no CodeBuild scripts (GET /codebuild answered "
+                    f"{status}); it predates them: make local-down local-up", pytrace=False)
+    s = Stack(env)
+    yield s
+    # Leave nothing running: release every held build, stop what this session started.
+    s.reset()
+    for arn in s.started:
+        if s.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            s.sfn.stop_execution(executionArn=arn)
+
+
+@pytest.fixture(autouse=True)
+def clean_injections(request):
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("stack").reset()
+
+
+# ---------------------------------------------------------------------------------------------
+# History helpers
+# ---------------------------------------------------------------------------------------------
+
+def scheduled(events: list[dict[str, Any]], function: str) -> int:
+    """How many times the engine invoked `function` (retries included)."""
+    n = 0
+    for e in events:
+        if e["type"] == "TaskScheduled":
+            params = json.loads(e["taskScheduledEventDetails"]["parameters"])
+            n += params.get("FunctionName") == function
+    return n
+
+
+def failures(events: list[dict[str, Any]]) -> list[str]:
+    """The error of every failed Task attempt, in order (TaskFailed / LambdaFunctionFailed)."""
+    out = []
+    for e in events:
+        if e["type"] in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
+            details = next(v for k, v in e.items() if k.endswith("EventDetails"))
+            out.append(details.get("error"))
+    return out
+
+
+def entered(events: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def ended(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return events[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1, 2 — success, then REUSED
+# ---------------------------------------------------------------------------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def built(stack):
+    """One successful build whose CodeBuild build runs two polls and exports an image digest."""
+    stack.reset()
+    req = stack.request()
+    name = f"ok-{uid()}"
+    image_uri = f"{stack.env['AGENTBUILD_REPOSITORY_URI']}@{DIGEST}"
+    stack.script({"match": name, "polls": 1, "exported": {"IMAGE_DIGEST": DIGEST, "IMAGE_URI": image_uri}})
+    t0 = time.monotonic()
+    d = stack.run(name, req)
+    return {"name": name, "request": req, "execution": d, "seconds": time.monotonic() - t0,
+            "image_uri": image_uri}
+
+
+def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack, built):
+    d, name, req = built["execution"], built["name"], built["request"]
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"buildId": name, "status": "SUCCEEDED",
+                                       "recordKey": f"builds/{name}.json"}
+
+    events = stack.history(d["executionArn"])
+    assert [scheduled(events, f) for f in ("validate-request", "start-build", "check-build",
+                                          "record-result")] == [1, 1, 2, 1]
+    assert failures(events) == []
+    assert entered(events).count("WaitForBuild") == 2
+    assert ended(events)["type"] == "ExecutionSucceeded"
+
+    rec = stack.record(name)
+    assert rec["status"] == "SUCCEEDED" and rec["buildId"] == name
+    assert rec["executionArn"] == d["executionArn"] and rec["trigger"] == "console"
+    assert (rec["project"], rec["agent"]) == (req["project"], req["agent"])
+    sha = req["source"].rsplit("/", 1)[1].removesuffix(".zip")
+    assert rec["source"] == {"uri": req["source"], "bucket": stack.bucket,
+                             "key": req["source"].split("/", 3)[3], "sha256": sha}
+    assert rec["image"]["repositoryUri"] == stack.env["AGENTBUILD_REPOSITORY_URI"]
+    assert re.fullmatch(rf"{req['agent']}-[0-9a-f]{{24}}", rec["image"]["tag"])
+    assert (rec["image"]["digest"], rec["image"]["uri"]) == (DIGEST, built["image_uri"])
+    cb = rec["codebuild"]
+    assert cb["buildId"].startswith(f"{stack.project}:") and cb["polls"] == 2
+    assert cb["currentPhase"] == "COMPLETED" and cb["failedPhase"] is None
+    assert [p["name"] for p in cb["phases"]][:7] == ["SUBMITTED", "QUEUED", "PROVISIONING",
+                                                    "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD"]
+    assert all(p["status"] == "SUCCEEDED" for p in cb["phases"] if p["name"] != "COMPLETED")
+    ts = {k: parse_time(v) for k, v in rec["timestamps"].items()}
+    assert ts["requestedAt"] <= ts["startedAt"] <= ts["finishedAt"]
+    assert ts["finishedAt"] - ts["requestedAt"] < timedelta(seconds=built["seconds"] + 2)
+    assert rec.get("error") is None
+    assert rec["request"]["source"] == req["source"] and rec["force"] is False
+
+    # The agent's latest.json is the same record, byte for byte.
+    assert stack.get_bytes(f"agents/{req['project']}/{req['agent']}/latest.json") == \
+        stack.get_bytes(f"builds/{name}.json")
+
+    # What StartBuild asked CodeBuild for (the stack keeps moto's dropped overrides).
+    build = stack.build(cb["buildId"])
+    assert build["buildStatus"] == "SUCCEEDED"
+    env = {v["name"]: v["value"] for v in build["environment"]["environmentVariables"]}
+    assert env["AGENTBUILD_BUILD_ID"] == name
+    assert env["AGENTBUILD_IMAGE_TAG"] == rec["image"]["tag"]
+    assert env["AGENTBUILD_PLATFORM"] == "linux/arm64" and env["AGENTBUILD_DOCKERFILE"] == "Dockerfile"
+    assert build["source"]["location"] == f"{stack.bucket}/{rec['source']['key']}"
+
+
+def test_resubmitting_the_same_source_is_reused_without_starting_codebuild(stack, built):
+    assert built["execution"]["status"] == "SUCCEEDED"
+    stack.wait_idle()
+    before = stack.build_count()
+    name = f"again-{uid()}"
+    d = stack.run(name, built["request"])
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"])["status"] == "REUSED"
+    assert stack.build_count() == before, "a REUSED build must not call StartBuild"
+
+    events = stack.history(d["executionArn"])
+    assert scheduled(events, "start-build") == 1
+    assert scheduled(events, "check-build") == 0 and "WaitForBuild" not in entered(events)
+
+    first = stack.record(built["name"])
+    rec = stack.record(name)
+    assert rec["status"] == "REUSED" and rec["reusedFrom"] == built["name"]
+    assert rec["image"]["tag"] == first["image"]["tag"]
+    assert rec["image"]["digest"] == DIGEST
+    assert rec["codebuild"].get("buildId") is None
+    assert rec.get("error") is None
+    # REUSED is a success: it is now the agent's latest.
+    p, a = built["request"]["project"], built["request"]["agent"]
+    assert stack.get_json(f"agents/{p}/{a}/latest.json")["buildId"] == name
+
+
+# ---------------------------------------------------------------------------------------------
+# 3 — every failing CodeBuild status
+# ---------------------------------------------------------------------------------------------
+
+FAILURES = {
+    # status: (phase it ends in, phase context code)
+    "FAILED": ("BUILD", "COMMAND_EXECUTION_ERROR"),
+    "FAULT": ("PROVISIONING", "CLIENT_ERROR"),
+    "STOPPED": ("BUILD", "BUILD_STOPPED"),
+    "TIMED_OUT": ("BUILD", "BUILD_TIMED_OUT"),
+}
+
+
+@pytest.fixture(scope="module")
+def failed_builds(stack):
+    """All four failing builds at once (each polled once while running, then final)."""
+    stack.reset()
+    project = f"e2e-fail-{uid()}"
+    runs = {}
+    for status, (phase, _) in FAILURES.items():
+        name = f"{status.lower().replace('_', '-')}-{uid()}"
+        stack.script({"match": name, "polls": 1, "status": status, "failedPhase": phase})
+        req = stack.request(project, agent=status.lower().replace("_", "-"))
+        runs[status] = (name, req, stack.start(name, req))
+    return {s: (name, req, stack.wait(arn)) for s, (name, req, arn) in runs.items()}
+
+
+@pytest.mark.parametrize("status", FAILURES)
+def test_a_failing_build_fails_the_execution_with_its_status_and_is_recorded(stack, failed_builds, status):
+    name, req, d = failed_builds[status]
+    assert (d["status"], d["error"]) == ("FAILED", status), d
+    assert "builds/<buildId>.json" in d["cause"]
+    events = stack.history(d["executionArn"])
+    assert scheduled(events, "check-build") == 2 and failures(events) == []
+    assert scheduled(events, "record-result") == 1
+    assert ended(events)["type"] == "ExecutionFailed"
+
+    rec = stack.record(name)
+    assert rec["status"] == status and rec["buildId"] == name
+    phase, code = FAILURES[status]
+    fp = rec["codebuild"]["failedPhase"]
+    assert (fp["name"], fp["status"], fp["code"]) == (phase, status, code)
+    assert fp["message"]
+    assert rec["timestamps"]["finishedAt"] and rec["codebuild"]["polls"] == 2
+    assert rec["image"]["digest"] is None
+    # A failure never becomes the agent's latest.
+    assert stack.get_json(f"agents/{req['project']}/{req['agent']}/latest.json") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# 4 — the deadline stops the build
+# ---------------------------------------------------------------------------------------------
+
+def test_a_build_past_its_deadline_is_stopped_and_timed_out(stack):
+    name = f"deadline-{uid()}"
+    stack.script({"match": name, "hold": True})
+    t0 = time.monotonic()
+    d = stack.run(name, {"trigger": "console", "request": stack.request(),
+                         "limits": {"deadlineSeconds": 3}})
+    took = time.monotonic() - t0
+    assert (d["status"], d["error"]) == ("FAILED", "TIMED_OUT"), d
+    assert 3 <= took < 15, took
+
+    events = stack.history(d["executionArn"])
+    polls = scheduled(events, "check-build")
+    assert polls >= 2, "several polls before the deadline"
+    assert failures(events) == []
+
+    rec = stack.record(name)
+    assert rec["status"] == "TIMED_OUT"
+    assert rec["error"]["type"] == "DeadlineExceeded" and "stopped" in rec["error"]["message"]
+    assert rec["codebuild"]["polls"] == polls
+    build = stack.build(rec["codebuild"]["buildId"])
+    assert build["buildStatus"] == "STOPPED" and build["buildComplete"] is True
+    # ... and it stays stopped (moto alone would report it SUCCEEDED on the next look).
+    assert stack.build(rec["codebuild"]["buildId"])["buildStatus"] == "STOPPED"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5 — an invalid request
+# ---------------------------------------------------------------------------------------------
+
+def test_an_invalid_request_fails_at_once_naming_the_field_and_starts_nothing(stack):
+    stack.wait_idle()
+    before = stack.build_count()
+    good = stack.request()
+    cases = {
+        "project": dict(good, project="Not_Valid"),
+        "colour": dict(good, colour="red"),                     # unknown fields are rejected
+        "source": dict(good, source=good["source"] + ".missing"),  # must exist
+    }
+    names = {field: f"bad-{field}-{uid()}" for field in cases}
+    arns = {field: stack.start(names[field], req) for field, req in cases.items()}
+    for field, arn in arns.items():
+        d = stack.wait(arn)
+        assert (d["status"], d["error"]) == ("FAILED", "InvalidRequest"), d
+        cause = json.loads(d["cause"])
+        assert cause["errorType"] == "InvalidRequest"
+        assert field in cause["errorMessage"], cause
+        events = stack.history(arn)
+        assert entered(events) == ["ValidateRequest"]
+        assert scheduled(events, "start-build") == 0 and scheduled(events, "record-result") == 0
+        assert stack.record(names[field]) is None
+        listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"builds/{names[field]}")
+        assert listed.get("KeyCount", 0) == 0
+    assert stack.build_count() == before
+    # The API reports such an execution as REJECTED, naming the field.
+    api = stack.env.get("AGENTBUILD_API_URL")
+    if api:
+        status, body, _ = stack.http("GET", f"{api}/builds/{names['project']}")
+        assert status == 200 and body["status"] == "REJECTED", body
+        assert "project" in body["error"]["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 6, 7 — transient errors are retried; anything else is caught and recorded as ERROR
+# ---------------------------------------------------------------------------------------------
+
+def test_transient_lambda_errors_are_retried_and_the_build_succeeds(stack):
+    name = f"retry-{uid()}"
+    stack.inject("start-build", {"serviceError": {"code": "TooManyRequestsException", "status": 429},
+                                 "match": name})
+    stack.inject("check-build", {"error": {"type": "TransientAwsError", "message": "S3.PutObject: 503"},
+                                 "times": 2, "match": name})
+    stack.wait_idle()
+    before = stack.build_count()
+    d = stack.run(name, stack.request())
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"])["status"] == "SUCCEEDED"
+    events = stack.history(d["executionArn"])
+    assert failures(events) == ["Lambda.TooManyRequestsException", "TransientAwsError", "TransientAwsError"]
+    assert scheduled(events, "start-build") == 2 and scheduled(events, "check-build") == 3
+    assert stack.build_count() == before + 1, "the throttled StartBuild did not start a build"
+    assert [c["injected"] for c in stack.invocations("check-build", name)] == ["error", "error", None]
+    assert stack.record(name)["status"] == "SUCCEEDED"
+
+
+def test_a_step_failing_for_good_is_caught_and_recorded_as_error(stack):
+    """StartBuild's handler fails with a non-retried error (injected at the engine boundary)."""
+    name = f"crash-{uid()}"
+    message = "CodeBuild.StartBuild: AccessDeniedException: not authorized (injected)"
+    stack.inject("start-build", {"error": {"type": "AwsServiceError", "message": message}, "match": name})
+    stack.wait_idle()
+    before = stack.build_count()
+    d = stack.run(name, stack.request())
+    assert (d["status"], d["error"]) == ("FAILED", "ERROR"), d
+    events = stack.history(d["executionArn"])
+    assert failures(events) == ["AwsServiceError"], "not retried"
+    assert scheduled(events, "check-build") == 0 and scheduled(events, "record-result") == 1
+    rec = stack.record(name)
+    assert rec["status"] == "ERROR"
+    assert rec["error"]["type"] == "AwsServiceError" and message in rec["error"]["message"]
+    assert rec["codebuild"].get("buildId") is None
+    assert stack.build_count() == before
+
+
+def test_a_real_handler_error_is_caught_and_recorded_as_error(stack):
+    """The real check-build asks CodeBuild for a build it does not know: its own BuildNotFound
+    error travels through the runtime emulator and the bridge, and the Catch records it."""
+    name = f"lost-{uid()}"
+    lost = f"{stack.project}:00000000-0000-0000-0000-{uid()}00"
+    stack.inject("start-build", {"patch": {"build": {"codebuildBuildId": lost}}, "match": name})
+    d = stack.run(name, stack.request())
+    assert (d["status"], d["error"]) == ("FAILED", "ERROR"), d
+    events = stack.history(d["executionArn"])
+    assert failures(events) == ["BuildNotFound"]
+    calls = stack.invocations("check-build", name)
+    assert [(c["injected"], c["status"], c["errorType"]) for c in calls] == [(None, 500, "BuildNotFound")]
+    rec = stack.record(name)
+    assert rec["status"] == "ERROR" and rec["error"]["type"] == "BuildNotFound"
+    assert lost in rec["error"]["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 8, 9 — one execution name, one build; an aborted execution stops its build
+# ---------------------------------------------------------------------------------------------
+
+def test_the_same_execution_name_twice_is_one_execution_and_one_build(stack):
+    name = f"twice-{uid()}"
+    req = stack.request()
+    stack.script({"match": name, "hold": True})
+    stack.wait_idle()
+    before = stack.build_count()
+    first = stack.start(name, req)
+    stack.wait_record(name, ("RUNNING",))  # StartBuild has started the build
+    assert stack.start(name, req) == first
+    with pytest.raises(stack.sfn.exceptions.ExecutionAlreadyExists):
+        stack.start(name, dict(req, force=True))  # same name, other input
+    assert stack.release(name)
+    d = stack.wait(first)
+    assert d["status"] == "SUCCEEDED", d
+    assert stack.build_count() == before + 1
+    assert scheduled(stack.history(first), "start-build") == 1
+    # A closed execution's name is taken for good.
+    with pytest.raises(stack.sfn.exceptions.ExecutionAlreadyExists):
+        stack.start(name, req)
+
+
+def test_aborting_an_execution_stops_its_build_and_closes_the_record(stack):
+    name = f"abort-{uid()}"
+    stack.script({"match": name, "hold": True})
+    arn = stack.start(name, stack.request())
+    running = stack.wait_record(name, ("RUNNING",))
+    assert running["codebuild"]["buildId"]
+    stack.sfn.stop_execution(executionArn=arn)
+    assert stack.wait(arn)["status"] == "ABORTED"
+    # The EventBridge rule's stand-in hands the ABORTED execution to record-result.
+    rec = stack.wait_record(name, ("STOPPED",))
+    assert rec["error"]["type"] == "ExecutionAborted"
+    assert rec["timestamps"]["finishedAt"]
+    build = stack.build(running["codebuild"]["buildId"])
+    assert build["buildStatus"] == "STOPPED"
+    relayed = [c for c in stack.invocations("record-result", name)
+               if c["request"].get("detail", {}).get("name") == name]
+    assert len(relayed) == 1 and relayed[0]["request"]["detail"]["status"] == "ABORTED"
+    assert relayed[0]["status"] == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# 10 — the API
+# ---------------------------------------------------------------------------------------------
+
+def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack):
+    api = stack.env.get("AGENTBUILD_API_URL")
+    assert api, "the stack has no API (AGENTBUILD_API_URL)"
+    req = stack.request()
+    key = f"k-{uid()}"
+    stack.script({"match": req["project"], "hold": True})
+
+    status, body, headers = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
+    assert status == 202, body
+    build_id = body["buildId"]
+    assert set(body) == {"buildId", "executionArn", "statusUrl"}
+    assert body["statusUrl"] == f"/builds/{build_id}" and headers.get("location") == body["statusUrl"]
+    assert build_id.startswith("api-")
+
+    # The same key again: the same build, no second execution.
+    status, again, _ = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
+    assert status == 202 and again["buildId"] == build_id and again["executionArn"] == body["executionArn"]
+
+    # While the build is held running: a live status.
+    stack.wait_record(build_id, ("RUNNING",))
+    status, live, _ = stack.http("GET", f"{api}/builds/{build_id}")
+    assert status == 200 and live["status"] == "RUNNING" and live["state"] in ("Starting", "Building"), live
+
+    stack.release(req["project"])
+    d = stack.wait(body["executionArn"])
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["input"])["trigger"] == "api"
+    status, again, _ = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
+    assert again["buildId"] == build_id
+
+    status, rec, _ = stack.http("GET", f"{api}/builds/{build_id}")
+    assert status == 200 and rec == stack.record(build_id) and rec["status"] == "SUCCEEDED"
+    assert rec["trigger"] == "api"
+    status, latest, _ = stack.http("GET", f"{api}/agents/{req['project']}/{req['agent']}")
+    assert status == 200 and latest["buildId"] == build_id
+    assert latest == stack.get_json(f"agents/{req['project']}/{req['agent']}/latest.json")
+
+    status, err, _ = stack.http("POST", f"{api}/builds", dict(req, agent="Bad_Agent"))
+    assert status == 400 and err["error"]["code"] == "InvalidRequest" and err["error"]["field"] == "agent"
+    status, err, _ = stack.http("POST", f"{api}/builds", dict(req, colour="red"))
+    assert status == 400 and err["error"]["field"] == "colour"
+    assert stack.http("GET", f"{api}/builds/api-{uid()}")[0] == 404
+    assert stack.http("GET", f"{api}/agents/{req['project']}/nobody")[0] == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# 11 — the scheduled rebuild, at most N at a time
+# ---------------------------------------------------------------------------------------------
+
+def invoke_rebuild(stack: Stack, at: datetime) -> dict[str, Any]:
+    event = json.loads((ROOT / "events" / "rebuild" / "scheduled.json").read_text())
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    url = f"{stack.env['AGENTBUILD_RUNTIME_URL']}/2015-03-31/functions/rebuild/invocations"
+    status, summary, _ = stack.http("POST", url, event)
+    assert status == 200, summary
+    return summary
+
+
+def test_the_scheduled_rebuild_starts_at_most_n_minus_running_and_never_twice(stack):
+    stack.wait_idle()
+    project = f"e2e-rb-{uid()}"
+    agents = ["one", "two", "three"]
+    runs = [(a, f"rb-{a}-{uid()}") for a in agents]
+    arns = [stack.start(name, stack.request(project, a)) for a, name in runs]
+    assert all(stack.wait(arn)["status"] == "SUCCEEDED" for arn in arns)
+
+    # A run time no other run used: its executions are `sched-<run>-...`; hold their builds.
+    at = datetime(2030, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(2_000_000))
+    run = at.strftime("%Y%m%dT%H%M")
+    stack.script({"match": f"sched-{run}-", "hold": True})
+    # One build of our own already running takes one of the N slots.
+    busy = f"busy-{uid()}"
+    stack.script({"match": busy, "hold": True})
+    busy_arn = stack.start(busy, stack.request(project, "busy"))
+    stack.wait_record(busy, ("RUNNING",))
+    try:
+        summary = invoke_rebuild(stack, at)
+        stack.started.update(i["executionArn"] for i in summary["started"])
+        n = summary["maxConcurrency"]
+        assert n == 2, "local/stack.py sets AGENTBUILD_REBUILD_MAX_CONCURRENCY=2"
+        assert summary["run"] == run and summary["runningBefore"] == 1
+        started, deferred = summary["started"], summary["deferred"]
+        assert len(started) == n - 1, summary
+        assert deferred and all(d["reason"] == "concurrency limit" for d in deferred)
+        mine = {f"{project}/{a}" for a in agents}
+        listed = {i["agent"] for i in started + deferred}
+        assert mine <= listed, f"each of our agents is started or deferred: {summary}"
+        assert not mine & {i["agent"] for i in summary["skipped"]}
+        for item in started:
+            assert item["buildId"].startswith(f"sched-{run}-")
+            d = stack.sfn.describe_execution(executionArn=item["executionArn"])
+            assert d["status"] == "RUNNING"
+            execution_input = json.loads(d["input"])
+            assert execution_input["trigger"] == "schedule" and execution_input["request"]["force"] is True
+        assert len(stack.running()) <= n
+
+        # The same trigger again (EventBridge retries): nothing starts twice, nothing more starts.
+        again = invoke_rebuild(stack, at)
+        assert again["started"] == [] and again["runningBefore"] == n
+        assert {i["agent"] for i in again["skipped"] if i["reason"] == "already started"} >= \
+            {i["agent"] for i in started}
+        assert {i["agent"] for i in again["deferred"]} == {i["agent"] for i in deferred}
+        assert len(stack.running()) <= n
+    finally:
+        for ex in stack.running():
+            if ex["name"] == busy or ex["name"].startswith(f"sched-{run}-"):
+                stack.sfn.stop_execution(executionArn=ex["executionArn"])
+    assert stack.wait(busy_arn)["status"] == "ABORTED"
+    stack.wait_idle()
+
+
+# ---------------------------------------------------------------------------------------------
+# 12 — the CLI's exit codes
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def cli() -> Path:
+    subprocess.run(["cargo", "build", "-q", "-p", "agentbuild-cli", "--bin", "agentbuild"],
+                   cwd=ROOT, check=True, timeout=900)
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
+                                     cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    return Path(meta["target_directory"]) / "debug" / "agentbuild"
+
+
+def run_cli(stack: Stack, cli: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    p = subprocess.run([str(cli), "--env-file", str(STATE_DIR / "env"), *args], cwd=ROOT,
+                       env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=120)
+    lines = p.stdout.strip().splitlines()
+    assert lines, f"no stdout (exit {p.returncode}); stderr: {p.stderr[-2000:]}"
+    return p.returncode, json.loads(lines[-1]), p.stderr
+
+
+def test_cli_submit_wait_exits_0_on_success_and_2_when_rejected(stack, cli):
+    code, out, err = run_cli(stack, cli, "submit", "--request", "examples/requests/sample.json",
+                             "--wait", "--output", "json")
+    assert code == 0, (out, err[-2000:])
+    assert out["status"] in ("SUCCEEDED", "REUSED") and out["buildId"]
+    assert out["record"]["status"] == out["status"]
+    assert stack.record(out["buildId"])["status"] == out["status"]
+
+    code, out, err = run_cli(stack, cli, "submit", "--request", "examples/requests/invalid.json",
+                             "--wait", "--output", "json")
+    assert code == 2, (out, err[-2000:])
+    assert out["status"] == "REJECTED" and out["error"]["field"] == "agent"
