@@ -7,7 +7,7 @@ SHELL := bash
 VENV := .venv/bin
 PY := $(VENV)/python
 
-.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench
+.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench test-e2e
 
 help:
 	@echo "make tools         install the pinned tools into .venv, .venv-checkov, node_modules"
@@ -52,6 +52,10 @@ test: tools
 # One build end to end on the local stack; REQUEST=path/to/request.json for your own.
 demo: tools
 	@REQUEST="$(REQUEST)" bash scripts/demo.sh
+
+# Only the end-to-end suite (extra pytest arguments: make test-e2e ARGS="-k deadline").
+test-e2e: tools
+	@bash scripts/e2e.sh $(ARGS)
 
 # --- more verbs ---------------------------------------------------------------------------
 # Fire one scheduled rebuild on the running local stack (the EventBridge schedule's event).

@@ -752,6 +752,62 @@ def aws_client(service: str, endpoint: str):
                         aws_access_key_id="local", aws_secret_access_key="local")
 
 
+# The bucket outlives the stack, as a real one would: records, agents' latest pointers and
+# uploaded sources are saved here on `down` and restored on `up` — so an unchanged agent built
+# before is REUSED after a restart. `rm -rf .local/s3` starts from an empty bucket.
+BUCKET_DIR = STATE_DIR / "s3"
+
+
+def _bucket_path(key: str) -> Path | None:
+    parts = key.split("/")
+    if key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return None  # not a key this stack writes; never a path outside BUCKET_DIR
+    return BUCKET_DIR.joinpath(*parts)
+
+
+def save_bucket(endpoint: str) -> int:
+    s3 = aws_client("s3", endpoint)
+    saved = 0
+    tmp = BUCKET_DIR.with_name("s3.saving")
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            path = _bucket_path(obj["Key"])
+            if path is None:
+                continue
+            path = tmp.joinpath(path.relative_to(BUCKET_DIR))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+            saved += 1
+    shutil.rmtree(BUCKET_DIR, ignore_errors=True)
+    if tmp.exists():
+        tmp.rename(BUCKET_DIR)
+    return saved
+
+
+def restore_bucket(endpoint: str) -> int:
+    if not BUCKET_DIR.is_dir():
+        return 0
+    import hashlib
+
+    s3 = aws_client("s3", endpoint)
+    restored = 0
+    for path in sorted(p for p in BUCKET_DIR.rglob("*") if p.is_file()):
+        key = path.relative_to(BUCKET_DIR).as_posix()
+        body = path.read_bytes()
+        extra = {}
+        if key.startswith("sources/"):
+            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back.
+            import base64
+
+            extra["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
+        restored += 1
+    return restored
+
+
 def create_resources(endpoint: str, definition: str) -> dict[str, str]:
     """Bucket, ECR repository, CodeBuild project, state machine; returns their names for the env."""
     aws_client("s3", endpoint).create_bucket(Bucket=BUCKET)
@@ -1050,6 +1106,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     endpoint = f"http://127.0.0.1:{moto_port}"
     log(f"moto {MOTO_VERSION} on {endpoint}; injections on {inject_url}")
     created = create_resources(endpoint, definition)
+    restored = restore_bucket(endpoint)
+    if restored:
+        log(f"restored {restored} objects of {BUCKET} from {BUCKET_DIR}")
 
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
            **DUMMY_CREDENTIALS}
@@ -1095,6 +1154,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stop_group(watch.pid, "cargo lambda watch")
         pid_file("watch").unlink(missing_ok=True)
         inject.shutdown()
+        try:
+            log(f"saved {save_bucket(endpoint)} objects of {BUCKET} to {BUCKET_DIR}")
+        except Exception as e:  # never block stopping on it
+            log(f"could not save {BUCKET}: {e}")
         moto_server.stop()
         log("stopped")
     return 0

@@ -27,18 +27,8 @@ bash scripts/check-template.sh
 step "local stack glue (pytest local)"
 "$PY" -m pytest local -q
 
-started=""
-stop_stack() { if [[ -n "$started" ]]; then python3 local/stack.py down || true; fi; }
-trap stop_stack EXIT
-if ! python3 local/stack.py status >/dev/null 2>&1; then
-  step "local stack up"
-  "$PY" local/stack.py up >/dev/null
-  started=1
-else
-  echo "(reusing the running local stack; run make local-down local-up to pick up code changes)"
-fi
-
-step "end-to-end: the real definition in moto's engine, the real handlers (pytest tests/e2e)"
-AGENTBUILD_E2E_REQUIRED=1 "$PY" -m pytest tests/e2e -q
+# Starts the local stack if none runs and stops what it started, whatever happens.
+step "end-to-end: the real definition in moto's engine, the real handlers (tests/e2e)"
+bash scripts/e2e.sh
 
 step "all checks passed in $((SECONDS - T0)) s"

@@ -219,8 +219,7 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
     let (outcome, format) = match cli.command {
         Command::Pack(_) => unreachable!("handled above"),
         Command::Submit(args) => {
-            let quiet = args.output.output == Output::Json;
-            let mut spinner = Spinner::new(quiet);
+            let mut spinner = Spinner::new();
             let draft = match submit_draft(&args, &cwd) {
                 Ok(d) => d,
                 Err(r) => return finish(&Outcome::Rejected(r), args.output.output, stdout),
@@ -235,7 +234,7 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
             (commands::status(&svc, &build_id).await?, output.output)
         }
         Command::Wait { build_id, output } => {
-            let mut spinner = Spinner::new(output.output == Output::Json);
+            let mut spinner = Spinner::new();
             let outcome =
                 commands::wait(&svc, &build_id, WaitOptions::default(), &mut spinner).await?;
             (outcome, output.output)

@@ -1,7 +1,7 @@
 //! What the user sees on stderr while a command works: notes, and a spinner while waiting.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -17,21 +17,26 @@ pub trait Progress {
 }
 
 /// An `indicatif` spinner on stderr with the build, its state, phase and the time waited. When
-/// stderr is not a terminal, each change of state or phase is one line instead.
+/// stderr is not a terminal, each change of state or phase is one line instead. Always on
+/// stderr, whatever `--output` says: stdout carries only the result.
 pub struct Spinner {
     bar: Option<ProgressBar>,
     last: String,
-    quiet: bool,
+    started: Instant,
+}
+
+impl Default for Spinner {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Spinner {
-    /// `quiet`: notes are dropped (for `--output json`, whose consumers read stdout only, the
-    /// spinner still shows on a terminal).
-    pub fn new(quiet: bool) -> Self {
+    pub fn new() -> Self {
         Self {
             bar: None,
             last: String::new(),
-            quiet,
+            started: Instant::now(),
         }
     }
 
@@ -50,9 +55,6 @@ impl Spinner {
 
 impl Progress for Spinner {
     fn note(&mut self, message: &str) {
-        if self.quiet {
-            return;
-        }
         match &self.bar {
             Some(bar) if !bar.is_hidden() => bar.println(message),
             _ => eprintln!("{message}"),
@@ -65,8 +67,9 @@ impl Progress for Spinner {
             message = format!("{message} · {step}");
         }
         if !std::io::stderr().is_terminal() {
-            if message != self.last && !self.quiet {
-                let _ = writeln!(std::io::stderr(), "{message}");
+            if message != self.last {
+                let elapsed = self.started.elapsed().as_secs();
+                let _ = writeln!(std::io::stderr(), "[{elapsed:>4} s] {message}");
             }
         } else {
             self.bar().set_message(message.clone());
