@@ -40,7 +40,7 @@ pub const DEFINITION: &str = "statemachine/build.asl.json";
 /// The README's function table, made from the catalog (a test keeps the README equal to it).
 pub fn functions_table() -> String {
     let mut out =
-        String::from("| function | invoked by | environment | IAM actions |\n|---|---|---|---|\n");
+        String::from("| function | invoked by | environment | SDK operations | IAM actions |\n|---|---|---|---|---|\n");
     for f in agentbuild_core::catalog::FUNCTIONS {
         let code = |items: &[&str]| {
             items
@@ -50,10 +50,11 @@ pub fn functions_table() -> String {
                 .join(", ")
         };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} |\n",
             f.name,
             f.invoked_by,
             code(f.env),
+            code(f.operations),
             code(f.iam_actions)
         ));
     }

@@ -14,6 +14,9 @@ pub struct FunctionSpec {
     pub env: &'static [&'static str],
     /// Exactly the IAM actions its code needs.
     pub iam_actions: &'static [&'static str],
+    /// The SDK operations its code calls (`OPERATION_ACTIONS` names); the handler tests check
+    /// the fakes record no others.
+    pub operations: &'static [&'static str],
 }
 
 pub const FUNCTIONS: &[FunctionSpec] = &[
@@ -23,6 +26,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "ValidateRequest",
         env: &[BUCKET, REPOSITORY_URI, ALLOWED_SOURCE_BUCKETS],
         iam_actions: &["s3:GetObject", "s3:ListBucket"],
+        operations: &["S3.HeadObject", "S3.GetObject"],
     },
     FunctionSpec {
         name: "start-build",
@@ -41,6 +45,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:PutObject",
             "codebuild:StartBuild",
         ],
+        operations: &["S3.GetObject", "S3.PutObject", "CodeBuild.StartBuild"],
     },
     FunctionSpec {
         name: "check-build",
@@ -51,6 +56,11 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:PutObject",
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
+        ],
+        operations: &[
+            "S3.PutObject",
+            "CodeBuild.BatchGetBuilds",
+            "CodeBuild.StopBuild",
         ],
     },
     FunctionSpec {
@@ -64,6 +74,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:PutObject",
             "codebuild:StopBuild",
         ],
+        operations: &["S3.GetObject", "S3.PutObject", "CodeBuild.StopBuild"],
     },
     FunctionSpec {
         name: "api",
@@ -81,6 +92,12 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StartExecution",
             "states:DescribeExecution",
         ],
+        operations: &[
+            "S3.HeadObject",
+            "S3.GetObject",
+            "SFN.StartExecution",
+            "SFN.DescribeExecution",
+        ],
     },
     FunctionSpec {
         name: "rebuild",
@@ -93,11 +110,19 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StartExecution",
             "states:ListExecutions",
         ],
+        operations: &[
+            "S3.ListObjectsV2",
+            "S3.HeadObject",
+            "S3.GetObject",
+            "SFN.StartExecution",
+            "SFN.ListExecutions",
+        ],
     },
 ];
 
 /// The IAM action each SDK operation the adapters call needs (HeadObject is authorized as
-/// s3:GetObject). The adapters' tests check every operation they call is in this list.
+/// s3:GetObject). A test reads the adapters' source and checks every operation they call is in
+/// this list.
 pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("S3.HeadObject", "s3:GetObject"),
     ("S3.GetObject", "s3:GetObject"),
@@ -113,4 +138,40 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
 
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {
     FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// The IAM action `operation` needs, if it is one the adapters call.
+pub fn action_of(operation: &str) -> Option<&'static str> {
+    OPERATION_ACTIONS
+        .iter()
+        .find(|(o, _)| *o == operation)
+        .map(|(_, a)| *a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn each_policy_allows_exactly_the_operations_its_function_calls() {
+        for f in FUNCTIONS {
+            let needed: BTreeSet<&str> = f
+                .operations
+                .iter()
+                .map(|op| action_of(op).unwrap_or_else(|| panic!("{}: unknown {op}", f.name)))
+                .collect();
+            let granted: BTreeSet<&str> = f.iam_actions.iter().copied().collect();
+            let missing: Vec<_> = needed.difference(&granted).collect();
+            assert!(missing.is_empty(), "{} lacks {missing:?}", f.name);
+            // s3:ListBucket is granted beyond what the operations need: without it S3 answers
+            // a missing key with 403 instead of 404, and the handlers could not tell "absent"
+            // from "denied".
+            let extra: Vec<_> = granted
+                .difference(&needed)
+                .filter(|a| **a != "s3:ListBucket")
+                .collect();
+            assert!(extra.is_empty(), "{} is granted unused {extra:?}", f.name);
+        }
+    }
 }

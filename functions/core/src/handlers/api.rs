@@ -951,10 +951,7 @@ mod tests {
     }
 
     async fn stored(d: &Deps<FakeStore, FakeExecutions>, rec: &BuildRecord) {
-        d.store
-            .put_json(&build_key(&rec.build_id), rec.to_json())
-            .await
-            .unwrap();
+        d.store.seed(&build_key(&rec.build_id), rec.to_json());
     }
 
     #[tokio::test]
@@ -1066,9 +1063,7 @@ mod tests {
         let d = with_source();
         let rec = record(BuildStatus::Succeeded);
         d.store
-            .put_json(&latest_key("nexus-ai", "sales"), rec.to_json())
-            .await
-            .unwrap();
+            .seed(&latest_key("nexus-ai", "sales"), rec.to_json());
         let (status, body) = call(&d, get("/agents/nexus-ai/sales")).await;
         assert_eq!((status, &body["buildId"]), (200, &json!("b-1")));
         let (status, b) = call(&d, get("/agents/nexus-ai/other")).await;
@@ -1169,5 +1164,44 @@ mod tests {
             route(&sample("get-agent")),
             Route::GetAgent("nexus-ai".into(), "sales-assistant".into())
         );
+    }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("api.rs"),
+            crate::handlers::fakes::scenarios![
+                accepts_a_build_and_starts_one_execution_with_the_api_envelope,
+                the_answer_points_at_the_status,
+                rejects_malformed_json,
+                rejects_a_body_that_is_not_json_by_media_type,
+                rejects_an_oversize_body_plain_or_base64,
+                reads_a_base64_body,
+                rejects_unknown_fields_by_name,
+                every_rule_names_its_field,
+                a_missing_source_is_refused_at_once,
+                an_oversize_source_is_refused_at_once,
+                the_same_key_twice_is_one_build_also_after_it_finished,
+                a_failed_build_stays_the_answer_for_its_key,
+                different_keys_are_different_builds,
+                a_key_reused_for_another_request_is_a_conflict,
+                identical_keyless_requests_share_a_build_until_it_fails,
+                a_busy_step_functions_is_a_503_with_nothing_started,
+                other_aws_failures_are_a_500_naming_the_request_only,
+                a_finished_build_answers_its_record,
+                a_running_build_answers_its_live_status,
+                a_build_not_yet_started_answers_from_the_execution,
+                a_rejected_execution_reports_the_rule_it_broke,
+                a_timed_out_execution_is_reported_before_its_record_is_closed,
+                an_unknown_build_is_404_and_a_malformed_id_400,
+                an_agent_answers_its_latest_success,
+                an_agent_with_a_bad_name_is_400,
+                routes_by_route_key_behind_api_gateway_and_by_path_elsewhere,
+                unknown_routes_are_404_and_wrong_methods_405,
+                the_samples_route_and_answer_as_named,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("api", &called);
     }
 }

@@ -298,4 +298,22 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.name(), "InvalidState");
     }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("check_build.rs"),
+            crate::handlers::fakes::scenarios![
+                maps_every_final_status,
+                running_build_gets_a_phase_aware_wait_and_a_progress_record,
+                an_unknown_status_is_polled_while_incomplete_then_an_error,
+                past_the_deadline_the_build_is_stopped_and_timed_out,
+                reports_the_failed_phase_and_exported_image,
+                an_unknown_build_id_is_build_not_found,
+                without_a_build_id_the_state_is_invalid,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("check-build", &called);
+    }
 }

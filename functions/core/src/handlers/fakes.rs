@@ -7,7 +7,73 @@ use crate::ports::{
 use crate::Error;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+thread_local! {
+    /// The SDK operations (`OPERATION_ACTIONS` names) the fakes' port calls stand for, on this
+    /// thread: each `#[tokio::test]` runs on its own current-thread runtime.
+    static OPERATIONS: RefCell<BTreeSet<&'static str>> = RefCell::default();
+}
+
+/// Each fake method records what its adapter method sends (see adapters/*.rs), so a handler
+/// test sees the operations the real function would need IAM actions for.
+fn record(operation: &'static str) {
+    OPERATIONS.with(|o| o.borrow_mut().insert(operation));
+}
+
+/// Builds `fakes::operations_of`'s scenario list from the names of a handler's tests.
+macro_rules! scenarios {
+    ($($test:ident),* $(,)?) => {
+        &[$((stringify!($test), $test as fn())),*]
+    };
+}
+pub(crate) use scenarios;
+
+/// Runs `scenarios` (a handler's `#[tokio::test]` functions) on this thread and returns the SDK
+/// operations they called. `source` is the handler's file: a scenario added there but not to
+/// the list fails here, so no path escapes the check.
+pub fn operations_of(source: &str, scenarios: &[(&str, fn())]) -> BTreeSet<&'static str> {
+    let in_source: BTreeSet<&str> = source
+        .split("#[tokio::test]")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.split_once("fn ")?.1;
+            name.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+        })
+        .collect();
+    let listed: BTreeSet<&str> = scenarios.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        in_source, listed,
+        "the operations test must run every #[tokio::test] of the handler"
+    );
+    OPERATIONS.with(|o| o.borrow_mut().clear());
+    for (_, run) in scenarios {
+        run();
+    }
+    OPERATIONS.with(|o| std::mem::take(&mut *o.borrow_mut()))
+}
+
+/// `called` is exactly `function`'s catalog operations: none missing from its policy, none
+/// listed that no scenario reaches.
+pub fn assert_operations_are_listed(function: &str, called: &BTreeSet<&'static str>) {
+    let listed: BTreeSet<&str> = crate::catalog::function(function)
+        .expect("function in catalog")
+        .operations
+        .iter()
+        .copied()
+        .collect();
+    let unlisted: Vec<_> = called.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "{function} calls {unlisted:?}, which catalog.rs does not list (so its policy may not allow it)"
+    );
+    let unreached: Vec<_> = listed.difference(called).collect();
+    assert!(
+        unreached.is_empty(),
+        "catalog.rs lists {unreached:?} for {function}, which no scenario calls"
+    );
+}
 
 /// (bucket, key) -> (bytes, S3 checksum)
 type Objects = BTreeMap<(String, String), (Vec<u8>, Option<String>)>;
@@ -41,6 +107,13 @@ impl FakeStore {
         }
     }
 
+    /// Puts an object in the own bucket as a test's setup, not as an SDK call of the handler.
+    pub fn seed(&self, key: &str, body: Vec<u8>) {
+        self.objects
+            .borrow_mut()
+            .insert((OWN.into(), key.into()), (body, None));
+    }
+
     pub fn calls(&self) -> usize {
         self.calls.get()
     }
@@ -56,7 +129,8 @@ impl FakeStore {
         self.own(key).map(|b| serde_json::from_slice(&b).unwrap())
     }
 
-    fn enter(&self) -> Result<(), Error> {
+    fn enter(&self, operation: &'static str) -> Result<(), Error> {
+        record(operation);
         self.calls.set(self.calls.get() + 1);
         match self.fail_next.borrow_mut().pop_front() {
             Some(e) => Err(e),
@@ -67,7 +141,7 @@ impl FakeStore {
 
 impl ObjectStore for FakeStore {
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error> {
-        self.enter()?;
+        self.enter("S3.HeadObject")?;
         Ok(self
             .objects
             .borrow()
@@ -79,7 +153,7 @@ impl ObjectStore for FakeStore {
     }
 
     async fn sha256(&self, bucket: &str, key: &str) -> Result<String, Error> {
-        self.enter()?;
+        self.enter("S3.GetObject")?;
         let objects = self.objects.borrow();
         let (body, _) = objects
             .get(&(bucket.into(), key.into()))
@@ -88,12 +162,12 @@ impl ObjectStore for FakeStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.enter()?;
+        self.enter("S3.GetObject")?;
         Ok(self.own(key))
     }
 
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), Error> {
-        self.enter()?;
+        self.enter("S3.PutObject")?;
         self.puts.borrow_mut().push(key.to_string());
         self.objects
             .borrow_mut()
@@ -102,7 +176,7 @@ impl ObjectStore for FakeStore {
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
-        self.enter()?;
+        self.enter("S3.ListObjectsV2")?;
         Ok(self
             .objects
             .borrow()
@@ -122,15 +196,18 @@ pub struct FakeBuilds {
 
 impl BuildService for FakeBuilds {
     async fn start(&self, req: &StartRequest) -> Result<String, Error> {
+        record("CodeBuild.StartBuild");
         self.started.borrow_mut().push(req.clone());
         Ok(format!("proj:{}", self.started.borrow().len()))
     }
 
     async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error> {
+        record("CodeBuild.BatchGetBuilds");
         Ok(self.builds.borrow().get(id).cloned())
     }
 
     async fn stop(&self, id: &str) -> Result<(), Error> {
+        record("CodeBuild.StopBuild");
         self.stopped.borrow_mut().push(id.to_string());
         Ok(())
     }
@@ -194,7 +271,8 @@ impl FakeExecutions {
         serde_json::from_str(all[name].input.as_deref().unwrap()).unwrap()
     }
 
-    fn enter(&self) -> Result<(), Error> {
+    fn enter(&self, operation: &'static str) -> Result<(), Error> {
+        record(operation);
         match self.fail_next.borrow_mut().pop_front() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -204,7 +282,7 @@ impl FakeExecutions {
 
 impl Executions for FakeExecutions {
     async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, Error> {
-        self.enter()?;
+        self.enter("SFN.StartExecution")?;
         self.start_calls
             .borrow_mut()
             .push((name.to_string(), input.to_string()));
@@ -222,12 +300,12 @@ impl Executions for FakeExecutions {
     }
 
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error> {
-        self.enter()?;
+        self.enter("SFN.DescribeExecution")?;
         Ok(self.executions.borrow().get(name).cloned())
     }
 
     async fn running(&self) -> Result<Vec<String>, Error> {
-        self.enter()?;
+        self.enter("SFN.ListExecutions")?;
         Ok(self
             .executions
             .borrow()

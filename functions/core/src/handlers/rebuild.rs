@@ -477,4 +477,24 @@ mod tests {
             assert_eq!(latest_pointer(other), None, "{other}");
         }
     }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("rebuild.rs"),
+            crate::handlers::fakes::scenarios![
+                starts_one_forced_build_per_successful_agent_with_its_recorded_request,
+                skips_an_agent_whose_latest_build_failed,
+                starts_no_more_than_the_limit_oldest_first,
+                a_full_machine_starts_nothing,
+                a_retried_trigger_starts_nothing_twice,
+                the_next_run_starts_new_executions,
+                skips_expired_sources_old_records_and_junk_without_spending_slots,
+                an_event_without_time_cannot_name_its_executions,
+                a_transient_failure_fails_the_run_so_that_it_is_retried,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("rebuild", &called);
+    }
 }

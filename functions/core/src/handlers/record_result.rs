@@ -327,4 +327,23 @@ mod tests {
         assert_eq!(d.store.own("builds/b-1.json"), before);
         assert!(d.builds.stopped.borrow().is_empty());
     }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("record_result.rs"),
+            crate::handlers::fakes::scenarios![
+                success_writes_the_record_and_the_latest_pointer,
+                failures_are_recorded_without_touching_latest,
+                writing_the_same_outcome_twice_gives_the_same_objects,
+                a_caught_error_is_recorded_as_error_with_name_and_cause,
+                an_older_build_does_not_replace_a_newer_latest,
+                a_timed_out_execution_stops_its_build_and_closes_the_record,
+                an_aborted_execution_is_recorded_stopped,
+                an_ended_execution_with_a_final_record_or_none_changes_nothing,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("record-result", &called);
+    }
 }

@@ -320,4 +320,23 @@ mod tests {
         handle(&d, input()).await.unwrap();
         assert_eq!(d.builds.started.borrow().len(), 1);
     }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("start_build.rs"),
+            crate::handlers::fakes::scenarios![
+                starts_one_build_and_writes_a_running_record,
+                passes_per_build_values_only_as_environment,
+                a_retry_resumes_the_build_this_execution_started,
+                same_execution_same_token_other_execution_other_token,
+                reuses_an_image_built_from_the_same_inputs,
+                builds_when_forced_or_inputs_differ_or_last_build_failed,
+                a_caller_deadline_can_only_shorten_the_configured_one,
+                a_transient_store_error_surfaces_and_the_retry_starts_one_build,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("start-build", &called);
+    }
 }

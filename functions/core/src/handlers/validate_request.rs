@@ -180,4 +180,22 @@ mod tests {
         let err = handle(&deps(FakeStore::default()), e).await.unwrap_err();
         assert!(err.to_string().starts_with("executionName: "));
     }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("validate_request.rs"),
+            crate::handlers::fakes::scenarios![
+                plans_a_valid_request_hashing_the_source,
+                uses_the_s3_checksum_when_there_is_one,
+                rejects_a_missing_source_naming_the_field,
+                rejects_an_oversize_source,
+                reads_the_envelope_of_the_api_and_scheduler,
+                rejects_before_touching_s3,
+                rejects_an_execution_name_that_cannot_be_a_key,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("validate-request", &called);
+    }
 }
