@@ -4,16 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use agentbuild_core::domain::execution::{canonical_json, request_json};
 use agentbuild_core::domain::request::{validate, SourcePolicy, ValidRequest};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::service::Rejection;
 
-/// Execution names the CLI chooses: `cli-` and 40 hex digits (well inside the 80 allowed).
-pub const EXECUTION_PREFIX: &str = "cli-";
-const NAME_HEX_DIGITS: usize = 40;
 /// The bucket named in the placeholder source when none is configured (validation only).
 const PLACEHOLDER_BUCKET: &str = "bucket-not-configured";
 
@@ -204,33 +199,11 @@ pub fn source_key(project: &str, agent: &str, sha256: &str) -> String {
     format!("sources/{project}/{agent}/{sha256}.zip")
 }
 
-/// The execution name the CLI gives a build it starts directly: `cli-<40 hex>`, then `-r2`,
-/// `-r3`, ... for `attempt` 1, 2, ... — the API's scheme (`api_execution_name`) under its own
-/// prefix. With an idempotencyKey the hash covers (project, agent, key): the same key names the
-/// same build. Without one it covers the normalized request: identical requests share a build,
-/// unless that build ended unsuccessfully (then the next attempt's name is tried).
+/// The execution name the CLI gives a build it starts directly: the API's scheme under its own
+/// prefix, `cli-<40 hex>` (then `-r2`, `-r3`, ... when an identical keyless request ended
+/// unsuccessfully).
 pub fn execution_name(req: &ValidRequest, attempt: u32) -> String {
-    let mut h = Sha256::new();
-    let mut field = |s: &str| {
-        h.update((s.len() as u64).to_be_bytes());
-        h.update(s.as_bytes());
-    };
-    match &req.idempotency_key {
-        Some(key) => {
-            for f in ["agentbuild-cli-key-v1", &req.project, &req.agent, key] {
-                field(f);
-            }
-        }
-        None => {
-            field("agentbuild-cli-content-v1");
-            field(&canonical_json(&request_json(req)));
-        }
-    }
-    let hex = hex::encode(h.finalize());
-    match attempt {
-        0 => format!("{EXECUTION_PREFIX}{}", &hex[..NAME_HEX_DIGITS]),
-        n => format!("{EXECUTION_PREFIX}{}-r{}", &hex[..NAME_HEX_DIGITS], n + 1),
-    }
+    agentbuild_core::domain::execution::execution_name("cli", req, attempt)
 }
 
 #[cfg(test)]

@@ -87,20 +87,32 @@ fn digest(fields: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// `api-<40 hex>` (then `-r2`, `-r3`, ... for `attempt` 1, 2, ...). With an idempotencyKey
-/// the hash covers (project, agent, key): the same key names the same build whatever else
-/// changed. Without one it covers the normalized request: identical requests share a build.
+/// `api-<40 hex>` (then `-r2`, `-r3`, ... for `attempt` 1, 2, ...): see [`execution_name`].
 pub fn api_execution_name(req: &ValidRequest, attempt: u32) -> String {
+    execution_name("api", req, attempt)
+}
+
+/// `<door>-<40 hex>` (then `-r2`, `-r3`, ... for `attempt` 1, 2, ...), for a door that starts
+/// builds by request (`api`, or `cli` when the CLI starts executions itself). With an
+/// idempotencyKey the hash covers (project, agent, key): the same key names the same build
+/// whatever else changed. Without one it covers the normalized request: identical requests
+/// share a build.
+pub fn execution_name(door: &str, req: &ValidRequest, attempt: u32) -> String {
     let hash = match &req.idempotency_key {
-        Some(key) => digest(&["agentbuild-api-key-v1", &req.project, &req.agent, key]),
+        Some(key) => digest(&[
+            &format!("agentbuild-{door}-key-v1"),
+            &req.project,
+            &req.agent,
+            key,
+        ]),
         None => digest(&[
-            "agentbuild-api-content-v1",
+            &format!("agentbuild-{door}-content-v1"),
             &canonical_json(&request_json(req)),
         ]),
     };
     match attempt {
-        0 => format!("api-{}", &hash[..40]),
-        n => format!("api-{}-r{}", &hash[..40], n + 1),
+        0 => format!("{door}-{}", &hash[..40]),
+        n => format!("{door}-{}-r{}", &hash[..40], n + 1),
     }
 }
 
