@@ -10,19 +10,21 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::{sdk_config, AwsService};
-use crate::commands::{self, WaitOptions};
+use crate::commands::{self, Logs, WaitOptions};
 use crate::error::CliError;
 use crate::output::Outcome;
 use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Spinner;
 use crate::request::{Draft, FlagRequest};
 use crate::settings::{env_file_for, GlobalArgs, Settings};
+use crate::terminal::sanitize;
 
 /// Build AI agents' container images on AWS (Step Functions + CodeBuild), no Docker needed.
 ///
 /// Exit codes: 0 the build SUCCEEDED or was REUSED (or is still running / was just submitted),
-/// 1 it ended FAILED, FAULT, STOPPED, TIMED_OUT or ERROR, 2 the request was rejected (or the
-/// command line is wrong), 3 no answer (configuration, network or AWS error).
+/// 1 it ended FAILED, FAULT, STOPPED, TIMED_OUT or ERROR (or, for `list`, the agent has no
+/// successful build), 2 the request was rejected (or the command line is wrong), 3 no answer
+/// (configuration, network or AWS error).
 #[derive(Debug, Parser)]
 #[command(name = "agentbuild", version, about, long_about)]
 pub struct Cli {
@@ -198,7 +200,7 @@ pub fn run(cli: Cli) -> u8 {
     match runtime.block_on(dispatch(cli, &mut io::stdout().lock())) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("agentbuild: {err}");
+            eprintln!("{}", error_line(&err));
             err.exit_code()
         }
     }
@@ -245,18 +247,7 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
         ),
         Command::Logs { build_id, tail } => {
             let logs = commands::logs(&svc, &build_id, tail).await?;
-            let mut text = String::new();
-            if let Some(link) = &logs.link {
-                text += &format!("log: {link}\n");
-            }
-            match &logs.tail {
-                Ok(lines) if lines.is_empty() => eprintln!("(the log has no events yet)"),
-                Ok(lines) => lines.iter().for_each(|l| text += &format!("{l}\n")),
-                Err(why) => eprintln!("{why}"),
-            }
-            stdout
-                .write_all(text.as_bytes())
-                .map_err(CliError::Stdout)?;
+            print_logs(&logs, stdout, &mut io::stderr())?;
             return Ok(0);
         }
     };
@@ -266,6 +257,32 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
 fn finish(outcome: &Outcome, format: Output, stdout: &mut dyn Write) -> Result<u8, CliError> {
     outcome.render(format, stdout)?;
     Ok(outcome.exit_code())
+}
+
+/// What `run` prints on stderr for an error: its text may quote the service, or a proxy's page.
+fn error_line(err: &CliError) -> String {
+    format!("agentbuild: {}", sanitize(err.to_string().trim_end()))
+}
+
+/// `logs`: the link and the log lines on stdout, why there are none on stderr. CodeBuild's log
+/// is the build's own output, written by whatever the context's Dockerfile runs.
+fn print_logs(logs: &Logs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), CliError> {
+    let mut text = String::new();
+    if let Some(link) = &logs.link {
+        text += &format!("log: {}\n", sanitize(link).trim());
+    }
+    match &logs.tail {
+        Ok(lines) if lines.is_empty() => {
+            let _ = writeln!(stderr, "(the log has no events yet)");
+        }
+        Ok(lines) => lines
+            .iter()
+            .for_each(|l| text += &format!("{}\n", sanitize(l).trim_end_matches('\n'))),
+        Err(why) => {
+            let _ = writeln!(stderr, "{}", sanitize(why).trim_end());
+        }
+    }
+    stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
 }
 
 /// The request of `submit`, from its flags or its `--request` file.
@@ -509,6 +526,101 @@ mod tests {
         assert_eq!(last["status"], "REJECTED");
         assert_eq!(last["error"]["field"], "agent");
         assert_eq!(last["error"]["code"], "InvalidRequest");
+    }
+
+    /// `submit --request FILE --output json` of `text`, without AWS: exit code and last line.
+    fn submit_file(text: &str) -> (u8, serde_json::Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("request.json");
+        std::fs::write(&file, text).unwrap();
+        let cli = Cli::try_parse_from([
+            "agentbuild",
+            "--no-env-file",
+            "submit",
+            "--request",
+            file.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let mut stdout = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let code = rt.block_on(dispatch(cli, &mut stdout)).unwrap();
+        let text = String::from_utf8(stdout).unwrap();
+        (
+            code,
+            serde_json::from_str(text.lines().last().unwrap()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_request_file_with_a_duplicate_key_is_rejected_naming_it() {
+        let (code, last) = submit_file(
+            r#"{"project":"demo","agent":"a","source":".","force":false,"force":true}"#,
+        );
+        assert_eq!(code, 2);
+        assert_eq!(last["status"], "REJECTED");
+        assert_eq!(last["error"]["code"], "InvalidRequest");
+        assert_eq!(last["error"]["field"], "force");
+    }
+
+    #[test]
+    fn a_request_file_over_64_kib_is_rejected() {
+        let padding = " ".repeat(64 * 1024);
+        let (code, last) = submit_file(&format!(
+            r#"{{"project":"demo","agent":"a","source":"."}}{padding}"#
+        ));
+        assert_eq!(code, 2);
+        assert_eq!(last["status"], "REJECTED");
+        assert_eq!(last["error"]["code"], "PayloadTooLarge");
+        assert_eq!(last["error"]["field"], "request");
+    }
+
+    #[test]
+    fn logs_print_the_build_output_without_its_control_sequences() {
+        use crate::terminal::tests::{assert_inert, HOSTILE};
+        for (hostile, clean) in HOSTILE {
+            let logs = Logs {
+                link: Some(format!("https://console.aws.amazon.com/{hostile}")),
+                tail: Ok(vec![format!("#5 RUN {hostile}"), "done\n".into()]),
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            print_logs(&logs, &mut out, &mut err).unwrap();
+            let out = String::from_utf8(out).unwrap();
+            assert_inert(&out);
+            assert!(out.contains(&format!("#5 RUN {clean}\ndone\n")), "{out:?}");
+            assert!(out.starts_with("log: https://console.aws.amazon.com/"));
+
+            let why = Logs {
+                link: None,
+                tail: Err(format!("the request was rejected (source: {hostile})")),
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            print_logs(&why, &mut out, &mut err).unwrap();
+            let err = String::from_utf8(err).unwrap();
+            assert_inert(&err);
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn errors_quoting_the_service_carry_no_control_sequences() {
+        use crate::terminal::tests::{assert_inert, HOSTILE};
+        for (hostile, _) in HOSTILE {
+            for err in [
+                CliError::Api(format!("GET /builds/x: HTTP 502: {hostile}")),
+                CliError::Aws(format!("S3 GetObject: {hostile}\n")),
+                CliError::NoSuccessfulBuild(format!("demo/{hostile} has no successful build")),
+            ] {
+                let line = error_line(&err);
+                assert_inert(&line);
+                assert!(line.starts_with("agentbuild: "), "{line}");
+                assert!(!line.ends_with('\n'), "{line:?}");
+            }
+        }
     }
 
     #[test]

@@ -178,7 +178,7 @@ pub async fn latest<S: Service>(svc: &S, project: &str, agent: &str) -> Result<O
         .await?
         .map(Outcome::Latest)
         .ok_or_else(|| {
-            CliError::NotFound(format!(
+            CliError::NoSuccessfulBuild(format!(
                 "{project}/{agent} has no successful build yet (submit one with `agentbuild \
                  submit <dir> --project {project} --agent {agent}`)"
             ))
@@ -763,6 +763,12 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("no successful build yet"), "{err}");
+        assert!(matches!(err, CliError::NoSuccessfulBuild(_)), "{err:?}");
+        assert_eq!(
+            err.exit_code(),
+            1,
+            "the service answered: nothing succeeded"
+        );
         assert_eq!(latest(&fake, "Demo", "x").await.unwrap_err().exit_code(), 2);
     }
 

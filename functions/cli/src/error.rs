@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use crate::package::PackError;
 
+/// Exit code when the answer is that nothing succeeded: a build that ended otherwise than
+/// SUCCEEDED / REUSED, or an agent that has no successful build.
+pub const EXIT_NOT_SUCCEEDED: u8 = 1;
 /// Exit code when the command could not get an answer (configuration, network, AWS errors).
 pub const EXIT_NO_ANSWER: u8 = 3;
 /// Exit code for a bad command line (as clap's own) and for a rejected request.
@@ -27,8 +30,12 @@ pub enum CliError {
     /// The API answered something this CLI cannot use, or could not be reached.
     #[error("{0}")]
     Api(String),
+    /// The service knows no such build.
     #[error("{0}")]
     NotFound(String),
+    /// The service answered that the agent has no successful build (yet).
+    #[error("{0}")]
+    NoSuccessfulBuild(String),
     #[error("{path}: {source}")]
     File {
         path: PathBuf,
@@ -43,6 +50,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::NoSuccessfulBuild(_) => EXIT_NOT_SUCCEEDED,
             _ => EXIT_NO_ANSWER,
         }
     }

@@ -5,6 +5,9 @@
 //! or for a rejected request `{"status": "REJECTED", "error": {"code", "field", "message"}}`.
 //! Exit codes: 0 SUCCEEDED / REUSED (and a build still running or just submitted), 1 any other
 //! final status, 2 a rejected request, 3 no answer (configuration, network, AWS errors).
+//!
+//! Everything in it that came from the service is printed through [`crate::terminal`]: text
+//! without control sequences, JSON with no raw control character.
 
 use std::io::Write;
 
@@ -12,11 +15,12 @@ use agentbuild_core::domain::record::BuildRecord;
 use serde_json::{json, Value};
 
 use crate::cli::Output;
-use crate::error::CliError;
+use crate::error::{CliError, EXIT_NOT_SUCCEEDED};
 use crate::service::{BuildState, BuildView, Rejection, Started};
+use crate::terminal::{json_line, sanitize};
 
 pub const EXIT_OK: u8 = 0;
-pub const EXIT_BUILD_FAILED: u8 = 1;
+pub const EXIT_BUILD_FAILED: u8 = EXIT_NOT_SUCCEEDED;
 pub const EXIT_REJECTED: u8 = 2;
 
 /// What a command found out.
@@ -77,7 +81,7 @@ impl Outcome {
 
     pub fn render(&self, format: Output, out: &mut dyn Write) -> Result<(), CliError> {
         let text = match format {
-            Output::Json => format!("{}\n", self.to_json()),
+            Output::Json => format!("{}\n", json_line(&self.to_json())),
             Output::Text => self.to_text(),
         };
         out.write_all(text.as_bytes()).map_err(CliError::Stdout)
@@ -117,8 +121,20 @@ fn rejected_text(r: &Rejection) -> String {
     line("status", "REJECTED") + &line("error", &format!("{} {}: {}", r.code, r.field, r.message))
 }
 
+/// `key` and `value` in columns. The value is sanitized and trimmed (a message from CodeBuild
+/// or Step Functions often ends in a line break); a value of several lines goes on under
+/// itself.
 fn line(key: &str, value: &str) -> String {
-    format!("{key:<10} {value}\n")
+    let value = sanitize(value);
+    let mut lines = value.trim().lines().map(str::trim_end);
+    let mut out = format!("{key:<10} {}\n", lines.next().unwrap_or_default());
+    for more in lines {
+        if !more.is_empty() {
+            out += &format!("{:<10} {more}", "");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn view_text(view: &BuildView) -> String {
@@ -208,7 +224,7 @@ pub fn clip(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::service::tests::record;
-    use agentbuild_core::domain::record::ErrorInfo;
+    use agentbuild_core::domain::record::{ErrorInfo, FailedPhase};
     use agentbuild_core::domain::status::BuildStatus;
 
     fn final_view(status: BuildStatus) -> BuildView {
@@ -336,6 +352,142 @@ mod tests {
         assert!(
             text.contains("logs       https://console.aws.amazon.com/"),
             "{text}"
+        );
+    }
+
+    /// A FAILED record with `text` in every field a service or a build controls.
+    fn hostile_record(text: &str) -> BuildRecord {
+        let mut r = record("FAILED");
+        r.build_id = format!("cli-{text}");
+        r.project = format!("demo{text}");
+        r.agent = format!("agent{text}");
+        r.source.uri = format!("s3://b/{text}.zip");
+        r.image.repository_uri = format!("repo{text}");
+        r.image.tag = format!("tag{text}");
+        r.image.digest = Some(format!("sha256:{text}"));
+        r.reused_from = Some(format!("cli-{text}"));
+        r.codebuild.build_id = Some(format!("agentbuild:{text}"));
+        r.codebuild.failed_phase = Some(FailedPhase {
+            name: format!("BUILD{text}"),
+            status: format!("FAILED{text}"),
+            code: Some(format!("COMMAND_EXECUTION_ERROR{text}")),
+            message: Some(format!("Error while executing command: {text}")),
+        });
+        r.codebuild.log_url = Some(format!("https://console.aws.amazon.com/{text}"));
+        r.error = Some(ErrorInfo::new(format!("FAILED{text}"), text));
+        r
+    }
+
+    /// Every outcome a command prints, with `text` wherever the service or a build put text.
+    fn hostile_outcomes(text: &str) -> Vec<Outcome> {
+        let rejection = Rejection {
+            code: format!("InvalidRequest{text}"),
+            field: format!("buildArgs.{text}"),
+            message: format!("must match {text}"),
+        };
+        let live = BuildView {
+            build_id: format!("cli-{text}"),
+            state: BuildState::Running,
+            step: Some(format!("BUILD{text}")),
+            record: None,
+            error: None,
+            settled: true,
+        };
+        let ended = BuildView {
+            state: BuildState::Final(BuildStatus::TimedOut),
+            error: Some(ErrorInfo::new(format!("States.Timeout{text}"), text)),
+            ..live.clone()
+        };
+        let rejected = BuildView {
+            state: BuildState::Rejected(rejection.clone()),
+            ..live.clone()
+        };
+        vec![
+            Outcome::Build(BuildView {
+                record: Some(hostile_record(text)),
+                state: BuildState::Final(BuildStatus::Failed),
+                ..live.clone()
+            }),
+            Outcome::Latest(hostile_record(text)),
+            Outcome::Build(live),
+            Outcome::Build(ended),
+            Outcome::Build(rejected),
+            Outcome::Rejected(rejection),
+            Outcome::Submitted(Started {
+                build_id: format!("cli-{text}"),
+                execution_arn: Some(format!("arn:{text}")),
+                existing: false,
+            }),
+        ]
+    }
+
+    #[test]
+    fn text_output_carries_no_control_sequence_from_the_service() {
+        for (hostile, clean) in crate::terminal::tests::HOSTILE {
+            for outcome in hostile_outcomes(hostile) {
+                let mut out = Vec::new();
+                outcome.render(Output::Text, &mut out).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                crate::terminal::tests::assert_inert(&text);
+                let first = clean.lines().next().unwrap_or_default().trim();
+                assert!(text.contains(first), "{hostile:?} -> {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_records_summary_shows_what_the_service_said_without_its_escapes() {
+        let r = hostile_record("\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2K\rSUCCEEDED\u{9b}1A");
+        let text = Outcome::Latest(r).to_text();
+        assert!(
+            text.contains("error      FAILEDSUCCEEDED: SUCCEEDED\n"),
+            "{text}"
+        );
+        assert!(!text.contains("52;c;"), "{text}");
+    }
+
+    #[test]
+    fn json_output_escapes_what_serde_json_writes_raw_and_keeps_the_value() {
+        for (hostile, _) in crate::terminal::tests::HOSTILE {
+            for outcome in hostile_outcomes(hostile) {
+                let mut out = Vec::new();
+                outcome.render(Output::Json, &mut out).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                assert!(!text.trim_end().chars().any(char::is_control), "{text:?}");
+                assert_eq!(text.lines().count(), 1, "{text:?}");
+                let back: Value = serde_json::from_str(text.trim_end()).unwrap();
+                assert_eq!(back, outcome.to_json(), "the same value, escaped");
+            }
+        }
+    }
+
+    #[test]
+    fn the_failure_line_of_a_summary_ends_its_line_once() {
+        let mut r = record("FAILED");
+        r.codebuild.failed_phase = Some(FailedPhase {
+            name: "BUILD".into(),
+            status: "FAILED".into(),
+            code: Some("COMMAND_EXECUTION_ERROR".into()),
+            message: Some(
+                "Error while executing command: docker buildx build. Reason: exit status 1\n"
+                    .into(),
+            ),
+        });
+        r.error = Some(ErrorInfo::new("FAILED", "CodeBuild build FAILED\r\n"));
+        let text = Outcome::Latest(r).to_text();
+        assert!(!text.contains("\n\n"), "{text}");
+        assert!(
+            text.contains("phase BUILD FAILED: Error while executing command: docker buildx build. Reason: exit status 1\nlogs "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("error      FAILED: CodeBuild build FAILED\n"),
+            "{text}"
+        );
+        // A message of several lines goes on under itself.
+        assert_eq!(
+            line("error", "first\n\n  second  \n"),
+            "error      first\n\n             second\n"
         );
     }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::service::BuildView;
+use crate::terminal::{one_line, sanitize};
 
 pub trait Progress {
     /// One line of what happened ("uploaded ...").
@@ -55,6 +56,7 @@ impl Spinner {
 
 impl Progress for Spinner {
     fn note(&mut self, message: &str) {
+        let message = note_line(message);
         match &self.bar {
             Some(bar) if !bar.is_hidden() => bar.println(message),
             _ => eprintln!("{message}"),
@@ -62,10 +64,7 @@ impl Progress for Spinner {
     }
 
     fn update(&mut self, view: &BuildView) {
-        let mut message = format!("{}  {}", view.build_id, view.status());
-        if let Some(step) = &view.step {
-            message = format!("{message} · {step}");
-        }
+        let message = status_line(view);
         if !std::io::stderr().is_terminal() {
             if message != self.last {
                 let elapsed = self.started.elapsed().as_secs();
@@ -84,8 +83,60 @@ impl Progress for Spinner {
     }
 }
 
+/// A note as printed: it names uploads and builds the service named.
+pub fn note_line(message: &str) -> String {
+    sanitize(message).trim_end().to_owned()
+}
+
+/// The spinner's message: build, status and step, on one line of printable text.
+pub fn status_line(view: &BuildView) -> String {
+    let mut message = format!("{}  {}", one_line(&view.build_id), view.status());
+    if let Some(step) = &view.step {
+        message = format!("{message} · {}", one_line(step));
+    }
+    message
+}
+
 impl Drop for Spinner {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::BuildState;
+    use crate::terminal::tests::{assert_inert, HOSTILE};
+
+    #[test]
+    fn the_live_status_line_is_one_line_without_control_sequences() {
+        for (hostile, clean) in HOSTILE {
+            let view = BuildView {
+                build_id: format!("cli-{hostile}"),
+                state: BuildState::Running,
+                step: Some(format!("BUILD{hostile}")),
+                record: None,
+                error: None,
+                settled: true,
+            };
+            let line = status_line(&view);
+            assert_inert(&line);
+            assert!(!line.contains(['\n', '\t']), "{line:?}");
+            let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                line.contains(&format!("BUILD{clean}")),
+                "{hostile:?}: {line}"
+            );
+        }
+    }
+
+    #[test]
+    fn notes_carry_no_control_sequences() {
+        for (hostile, clean) in HOSTILE {
+            let note = note_line(&format!("submitted build cli-{hostile}"));
+            assert_inert(&note);
+            assert_eq!(note, format!("submitted build cli-{clean}").trim_end());
+        }
     }
 }

@@ -2,8 +2,10 @@
 //! every door applies (`agentbuild_core::domain::request::validate`) — before anything is
 //! uploaded, and naming the execution deterministically.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use agentbuild_core::domain::json::{parse_request, JsonError, MAX_REQUEST_BYTES};
 use agentbuild_core::domain::request::{validate, SourcePolicy, ValidRequest};
 use serde_json::{json, Map, Value};
 
@@ -11,6 +13,9 @@ use crate::service::Rejection;
 
 /// The bucket named in the placeholder source when none is configured (validation only).
 const PLACEHOLDER_BUCKET: &str = "bucket-not-configured";
+
+/// The code of a request over [`MAX_REQUEST_BYTES`], as the API's 413 names it.
+pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
 
 /// Where the build context comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,16 +95,18 @@ impl Draft {
     }
 
     /// Reads a request file. A local `source` is resolved against the file's directory first,
-    /// then `cwd`; a file that is not a JSON object is a rejection naming `request`.
+    /// then `cwd`. A file that cannot be read, is over [`MAX_REQUEST_BYTES`], is not JSON, names
+    /// a key twice or is not a JSON object is a rejection naming `request` (or the duplicated
+    /// key's path), as the API would answer.
     pub fn from_file(path: &Path, cwd: &Path) -> Result<Self, Rejection> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Rejection::invalid("request", format!("cannot read {}: {e}", path.display()))
-        })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            Rejection::invalid(
+        let bytes = read_request(path)?;
+        let value = parse_request(&bytes).map_err(|e| match e {
+            JsonError::Duplicate(d) => Rejection::from(d),
+            JsonError::TooLarge(_) => too_large(path, None),
+            JsonError::Malformed(m) => Rejection::invalid(
                 "request",
-                format!("{} is not valid JSON: {e}", path.display()),
-            )
+                format!("{} is not valid JSON: {m}", path.display()),
+            ),
         })?;
         let Value::Object(fields) = value else {
             return Err(Rejection::invalid(
@@ -160,6 +167,44 @@ impl Draft {
                 )),
             },
         }
+    }
+}
+
+/// At most [`MAX_REQUEST_BYTES`] + 1 bytes of a request file: enough to tell one that is too
+/// large without reading it all.
+fn read_request(path: &Path) -> Result<Vec<u8>, Rejection> {
+    let unreadable = |e: std::io::Error| {
+        Rejection::invalid("request", format!("cannot read {}: {e}", path.display()))
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    if let Some(size) = size.filter(|&n| n > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large(path, Some(size)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    Ok(bytes)
+}
+
+/// The CLI's word for the API's 413.
+fn too_large(path: &Path, size: Option<u64>) -> Rejection {
+    let size = match size {
+        Some(n) => format!("{n} bytes"),
+        None => format!("over {MAX_REQUEST_BYTES} bytes"),
+    };
+    Rejection {
+        code: PAYLOAD_TOO_LARGE.into(),
+        field: "request".into(),
+        message: format!(
+            "{} is {size}; a request is at most {MAX_REQUEST_BYTES} bytes (64 KiB)",
+            path.display()
+        ),
     }
 }
 
@@ -224,14 +269,17 @@ mod tests {
         let file = write(
             dir.path(),
             "r.json",
-            r#"{"project":"demo","agent":"a","source":"s3://other-bucket/ctx/a.zip"}"#,
+            r#"{"project":"demo","agent":"a","source":"s3://other-bucket/sources/demo/a/a.zip"}"#,
         );
         let draft = Draft::from_file(&file, dir.path()).unwrap();
         assert_eq!(
             draft.source,
-            Some(SourceSpec::S3("s3://other-bucket/ctx/a.zip".into()))
+            Some(SourceSpec::S3(
+                "s3://other-bucket/sources/demo/a/a.zip".into()
+            ))
         );
-        // Another bucket is the server's to allow; the stack's own needs sources/.
+        // Another bucket is the server's to allow; every source must be under the request's
+        // own sources/<project>/<agent>/.
         let ok = draft
             .validate_before_upload(Some("agentbuild-local"))
             .unwrap();
@@ -344,6 +392,75 @@ mod tests {
         }
         let err = Draft::from_file(&root.path().join("missing.json"), root.path()).unwrap_err();
         assert_eq!(err.field, "request");
+    }
+
+    #[test]
+    fn a_request_file_naming_a_key_twice_is_rejected_naming_the_key() {
+        let root = tempfile::tempdir().unwrap();
+        for (text, field) in [
+            (
+                r#"{"project":"demo","agent":"a","source":"s3://b/k.zip","force":false,"force":true}"#,
+                "force",
+            ),
+            (
+                r#"{"project":"demo","agent":"a","source":"s3://b/k.zip","buildArgs":{"A":"1","A":"2"}}"#,
+                "buildArgs.A",
+            ),
+        ] {
+            let file = write(root.path(), "dup.json", text);
+            let err = Draft::from_file(&file, root.path()).unwrap_err();
+            assert_eq!(
+                (err.code.as_str(), err.field.as_str()),
+                (Rejection::INVALID_REQUEST, field),
+                "{text}"
+            );
+            assert!(err.message.contains("twice"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_request_file_over_64_kib_is_rejected_and_one_at_the_limit_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let body = r#"{"project":"demo","agent":"a","source":"s3://b/k.zip"}"#;
+        let at_limit = format!("{body}{}", " ".repeat(MAX_REQUEST_BYTES - body.len()));
+        let file = write(root.path(), "max.json", &at_limit);
+        assert!(Draft::from_file(&file, root.path()).is_ok());
+
+        let file = write(root.path(), "big.json", &format!("{at_limit} "));
+        let err = Draft::from_file(&file, root.path()).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_str()),
+            (PAYLOAD_TOO_LARGE, "request")
+        );
+        assert!(err.message.contains("65537 bytes"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_huge_request_file_is_refused_by_its_size_before_it_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("huge.json");
+        // Sparse: 1 GiB of NULs that reading would have to go through.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let err = Draft::from_file(&path, root.path()).unwrap_err();
+        assert_eq!(err.code, PAYLOAD_TOO_LARGE);
+        assert!(err.message.contains("1073741824 bytes"), "{}", err.message);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_request_stream_is_read_only_up_to_the_limit() {
+        let dev = Path::new("/dev/zero");
+        let err = Draft::from_file(dev, dev.parent().unwrap()).unwrap_err();
+        assert_eq!(err.code, PAYLOAD_TOO_LARGE);
+        assert!(
+            err.message
+                .contains(&format!("over {MAX_REQUEST_BYTES} bytes")),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
