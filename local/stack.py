@@ -482,6 +482,9 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
         if request.get("sourceTypeOverride") or request.get("sourceLocationOverride"):
             build["source"] = {"type": request.get("sourceTypeOverride", "S3"),
                                "location": request.get("sourceLocationOverride", "")}
+        if request.get("sourceVersion"):
+            # The S3 object version CodeBuild would fetch: tests check it is the validated one.
+            build["sourceVersion"] = request["sourceVersion"]
         if request.get("environmentVariablesOverride"):
             build["environment"]["environmentVariables"] = [
                 {"name": v.get("name"), "value": v.get("value"), "type": v.get("type", "PLAINTEXT")}
@@ -810,7 +813,10 @@ def restore_bucket(endpoint: str) -> int:
 
 def create_resources(endpoint: str, definition: str) -> dict[str, str]:
     """Bucket, ECR repository, CodeBuild project, state machine; returns their names for the env."""
-    aws_client("s3", endpoint).create_bucket(Bucket=BUCKET)
+    s3 = aws_client("s3", endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+    # As in template.yaml: a build fetches the object version that was validated.
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     repo = aws_client("ecr", endpoint).create_repository(
         repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")["repository"]
     aws_client("codebuild", endpoint).create_project(

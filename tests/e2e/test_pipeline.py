@@ -5,8 +5,7 @@ history (polls, retries, what was *not* called), the S3 records, CodeBuild's bui
 the rebuild function and the CLI's exit codes.
 
 They need a running stack: `make local-up` (or AGENTBUILD_LOCAL_DIR=<dir> local/stack.py up);
-scripts/e2e.sh starts one when none runs. Without a stack the tests are skipped, unless
-AGENTBUILD_E2E_REQUIRED=1 (as in `make test`), which makes them fail.
+scripts/e2e.sh starts one when none runs. Without a stack every test fails (never skips).
 
 Outcomes moto cannot produce come from the stack's injection endpoint: Lambda outcomes queued
 per function (`/functions/<fn>/queue`) and CodeBuild scripts (`/codebuild/scripts`: builds that
@@ -15,277 +14,22 @@ names (uuid) and `match`es on them; the injection state is cleared before each t
 
 Run: .venv/bin/python -m pytest tests/e2e -q
 """
+
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import random
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
-import uuid
-import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = Path(os.environ.get("AGENTBUILD_LOCAL_DIR") or ROOT / ".local").resolve()
-REQUIRED = os.environ.get("AGENTBUILD_E2E_REQUIRED") == "1"
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def parse_time(text: str) -> datetime:
-    """RFC 3339 with up to nanoseconds (the records') -> aware datetime."""
-    m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
-    assert m, f"not an RFC 3339 time: {text!r}"
-    frac = (m.group(2) or "0")[:6].ljust(6, "0")
-    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
-    return datetime.fromisoformat(f"{m.group(1)}.{frac}{zone}")
-
-
-# ---------------------------------------------------------------------------------------------
-# The stack, as a client sees it
-# ---------------------------------------------------------------------------------------------
-
-class Stack:
-    def __init__(self, env: dict[str, str]):
-        import boto3
-
-        self.env = env
-        kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-        self.s3 = boto3.client("s3", **kw)
-        self.sfn = boto3.client("stepfunctions", **kw)
-        self.codebuild = boto3.client("codebuild", **kw)
-        self.bucket = env["AGENTBUILD_BUCKET"]
-        self.machine = env["AGENTBUILD_STATE_MACHINE_ARN"]
-        self.project = env["AGENTBUILD_CODEBUILD_PROJECT"]
-        self.inject_url = env["AGENTBUILD_INJECT_URL"]
-        self.started: set[str] = set()  # execution ARNs this session started (for teardown)
-
-    # -- HTTP --------------------------------------------------------------------------------
-
-    @staticmethod
-    def http(method: str, url: str, body: Any = None,
-             headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                status, raw, hdrs = resp.status, resp.read(), dict(resp.headers)
-        except urllib.error.HTTPError as e:
-            status, raw, hdrs = e.code, e.read(), dict(e.headers)
-        try:
-            return status, json.loads(raw or b"null"), {k.lower(): v for k, v in hdrs.items()}
-        except ValueError:
-            return status, raw.decode("utf-8", "replace"), {k.lower(): v for k, v in hdrs.items()}
-
-    def inject(self, function: str, entry: Any) -> None:
-        status, body, _ = self.http("POST", f"{self.inject_url}/functions/{function}/queue", entry)
-        assert status == 200, body
-
-    def script(self, entry: dict[str, Any]) -> None:
-        """A CodeBuild script (local/README.md): hold / polls / status / failedPhase / exported."""
-        status, body, _ = self.http("POST", f"{self.inject_url}/codebuild/scripts", entry)
-        assert status == 200, body
-
-    def release(self, match: str) -> list[str]:
-        status, body, _ = self.http("POST", f"{self.inject_url}/codebuild/release", {"match": match})
-        assert status == 200, body
-        return body["released"]
-
-    def reset(self) -> None:
-        status, body, _ = self.http("DELETE", f"{self.inject_url}/")
-        assert status == 200, body
-
-    def invocations(self, function: str, match: str = "") -> list[dict[str, Any]]:
-        """The bridge's log of `function`'s invocations whose request contains `match`."""
-        calls = self.http("GET", f"{self.inject_url}/functions/{function}/invocations")[1]
-        return [c for c in calls if match in json.dumps(c["request"])]
-
-    # -- S3 ----------------------------------------------------------------------------------
-
-    def upload_source(self, project: str, agent: str, extra: str = "") -> tuple[str, str]:
-        """A tiny build context at its content address; (s3 uri, sha256)."""
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            z.writestr("Dockerfile", f"FROM public.ecr.aws/docker/library/python:3.12-slim\n# {extra}\n")
-            z.writestr("app.py", f"print('agent {project}/{agent} {extra}')\n")
-        data = buf.getvalue()
-        sha = hashlib.sha256(data).hexdigest()
-        key = f"sources/{project}/{agent}/{sha}.zip"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-        return f"s3://{self.bucket}/{key}", sha
-
-    def request(self, project: str | None = None, agent: str = "agent") -> dict[str, Any]:
-        project = project or f"e2e-{uid()}"
-        uri, _ = self.upload_source(project, agent)
-        return {"project": project, "agent": agent, "source": uri}
-
-    def get_json(self, key: str) -> Any | None:
-        try:
-            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except self.s3.exceptions.NoSuchKey:
-            return None
-
-    def get_bytes(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def record(self, build_id: str) -> dict[str, Any] | None:
-        return self.get_json(f"builds/{build_id}.json")
-
-    def wait_record(self, build_id: str, statuses: tuple[str, ...], timeout: float = 20) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        rec = None
-        while time.monotonic() < deadline:
-            rec = self.record(build_id)
-            if rec and rec["status"] in statuses:
-                return rec
-            time.sleep(0.1)
-        raise AssertionError(f"builds/{build_id}.json not {statuses} after {timeout} s: {rec}")
-
-    # -- Step Functions ----------------------------------------------------------------------
-
-    def start(self, name: str, execution_input: Any) -> str:
-        arn = self.sfn.start_execution(stateMachineArn=self.machine, name=name,
-                                       input=json.dumps(execution_input))["executionArn"]
-        self.started.add(arn)
-        return arn
-
-    def wait(self, arn: str, timeout: float = 40) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            d = self.sfn.describe_execution(executionArn=arn)
-            if d["status"] != "RUNNING":
-                return d
-            time.sleep(0.1)
-        raise AssertionError(f"{arn} still RUNNING after {timeout} s")
-
-    def run(self, name: str, execution_input: Any, timeout: float = 40) -> dict[str, Any]:
-        return self.wait(self.start(name, execution_input), timeout)
-
-    def history(self, arn: str) -> list[dict[str, Any]]:
-        events, token = [], None
-        while True:
-            page = self.sfn.get_execution_history(executionArn=arn, maxResults=1000,
-                                                  **({"nextToken": token} if token else {}))
-            events += page["events"]
-            token = page.get("nextToken")
-            if not token:
-                return events
-
-    def running(self) -> list[dict[str, Any]]:
-        pages = self.sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.machine, statusFilter="RUNNING")
-        return [e for p in pages for e in p["executions"]]
-
-    def wait_idle(self, timeout: float = 30) -> None:
-        """No execution of the build machine running (counting CodeBuild builds needs quiet)."""
-        deadline = time.monotonic() + timeout
-        while (busy := self.running()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not busy, f"executions still running: {[e['name'] for e in busy]}"
-
-    # -- CodeBuild ---------------------------------------------------------------------------
-
-    def build_count(self) -> int:
-        return len(self.codebuild.list_builds_for_project(projectName=self.project)["ids"])
-
-    def build(self, build_id: str) -> dict[str, Any]:
-        """BatchGetBuilds — only for scripted builds: moto flips any other build SUCCEEDED."""
-        return self.codebuild.batch_get_builds(ids=[build_id])["builds"][0]
-
-
-def read_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines()
-                if "=" in line and not line.startswith("#"))
-
-
-def find_stack() -> tuple[dict[str, str] | None, str]:
-    env_file = STATE_DIR / "env"
-    if not env_file.exists():
-        return None, f"no {env_file}"
-    env = read_env(env_file)
-    try:
-        for url in (f"{env['AGENTBUILD_INJECT_URL']}/health", f"{env['AWS_ENDPOINT_URL']}/moto-api/config"):
-            with urllib.request.urlopen(url, timeout=3):
-                pass
-    except (OSError, KeyError, urllib.error.URLError) as e:
-        return None, f"{env_file} exists but the stack does not answer ({e})"
-    return env, ""
-
-
-@pytest.fixture(scope="session")
-def stack():
-    env, why = find_stack()
-    if env is None:
-        msg = (f"no local stack is running ({why}); start one with `make local-up` "
-               f"(or run scripts/e2e.sh, which starts and stops one)")
-        if REQUIRED:
-            pytest.fail(f"AGENTBUILD_E2E_REQUIRED=1: {msg}", pytrace=False)
-        pytest.skip(msg)
-    status, body, _ = Stack.http("GET", f"{env['AGENTBUILD_INJECT_URL']}/codebuild")
-    if status != 200:
-        pytest.fail("the running stack has no CodeBuild scripts (GET /codebuild answered "
-                    f"{status}); it predates them: make local-down local-up", pytrace=False)
-    s = Stack(env)
-    yield s
-    # Leave nothing running: release every held build, stop what this session started.
-    s.reset()
-    for arn in s.started:
-        if s.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            s.sfn.stop_execution(executionArn=arn)
-
-
-@pytest.fixture(autouse=True)
-def clean_injections(request):
-    if "stack" in request.fixturenames:
-        request.getfixturevalue("stack").reset()
-
-
-# ---------------------------------------------------------------------------------------------
-# History helpers
-# ---------------------------------------------------------------------------------------------
-
-def scheduled(events: list[dict[str, Any]], function: str) -> int:
-    """How many times the engine invoked `function` (retries included)."""
-    n = 0
-    for e in events:
-        if e["type"] == "TaskScheduled":
-            params = json.loads(e["taskScheduledEventDetails"]["parameters"])
-            n += params.get("FunctionName") == function
-    return n
-
-
-def failures(events: list[dict[str, Any]]) -> list[str]:
-    """The error of every failed Task attempt, in order (TaskFailed / LambdaFunctionFailed)."""
-    out = []
-    for e in events:
-        if e["type"] in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
-            details = next(v for k, v in e.items() if k.endswith("EventDetails"))
-            out.append(details.get("error"))
-    return out
-
-
-def entered(events: list[dict[str, Any]]) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-
-
-def ended(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return events[-1]
-
+from conftest import ROOT, STATE_DIR, Stack, ended, entered, failures, parse_time, scheduled, uid
 
 # ---------------------------------------------------------------------------------------------
 # 1, 2 — success, then REUSED
@@ -326,8 +70,9 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
     assert rec["executionArn"] == d["executionArn"] and rec["trigger"] == "console"
     assert (rec["project"], rec["agent"]) == (req["project"], req["agent"])
     sha = req["source"].rsplit("/", 1)[1].removesuffix(".zip")
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=req["source"].split("/", 3)[3])["VersionId"]
     assert rec["source"] == {"uri": req["source"], "bucket": stack.bucket,
-                             "key": req["source"].split("/", 3)[3], "sha256": sha}
+                             "key": req["source"].split("/", 3)[3], "sha256": sha, "versionId": version}
     assert rec["image"]["repositoryUri"] == stack.env["AGENTBUILD_REPOSITORY_URI"]
     assert re.fullmatch(rf"{req['agent']}-[0-9a-f]{{24}}", rec["image"]["tag"])
     assert (rec["image"]["digest"], rec["image"]["uri"]) == (DIGEST, built["image_uri"])
@@ -355,6 +100,9 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
     assert env["AGENTBUILD_IMAGE_TAG"] == rec["image"]["tag"]
     assert env["AGENTBUILD_PLATFORM"] == "linux/arm64" and env["AGENTBUILD_DOCKERFILE"] == "Dockerfile"
     assert build["source"]["location"] == f"{stack.bucket}/{rec['source']['key']}"
+    assert build["sourceVersion"] == version, "CodeBuild fetches the validated object version"
+    assert env["AGENTBUILD_FORCE"] == "false"
+    assert env["AGENTBUILD_CACHE_TAG"] == f"{req['project']}.{req['agent']}.arm64"
 
 
 def test_resubmitting_the_same_source_is_reused_without_starting_codebuild(stack, built):

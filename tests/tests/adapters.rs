@@ -21,9 +21,19 @@ fn pascal(snake: &str) -> String {
 /// included.
 fn operations_called(file: &str, service: &str) -> BTreeSet<String> {
     let call = regex_lite::Regex::new(r"\.client\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)").unwrap();
-    call.captures_iter(&read(&format!("functions/core/src/adapters/{file}")))
+    // A GetObject that names a version is authorized as another action: s3:GetObjectVersion.
+    let versioned =
+        regex_lite::Regex::new(r"\.client\s*\.\s*get_object\s*\(\s*\)[^;]*?\.version_id\(")
+            .unwrap();
+    let source = read(&format!("functions/core/src/adapters/{file}"));
+    let mut ops: BTreeSet<String> = call
+        .captures_iter(&source)
         .map(|c| format!("{service}.{}", pascal(&c[1])))
-        .collect()
+        .collect();
+    if versioned.is_match(&source) {
+        ops.insert(format!("{service}.GetObjectVersion"));
+    }
+    ops
 }
 
 #[test]

@@ -66,6 +66,8 @@ fn request_samples_are_accepted_or_rejected_as_named() {
         "invalid-platform" => "platform",
         "invalid-source-bucket" => "source",
         "invalid-missing-project" => "project",
+        "invalid-reserved-build-arg" => "buildArgs.BUILDKIT_SYNTAX",
+        "invalid-source-other-agent" => "source",
         other => panic!("add the expected field of {other} here"),
     };
     for (name, input) in parse_all::<ValidateInput>("validate-request") {

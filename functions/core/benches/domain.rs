@@ -2,7 +2,7 @@
 //! validate + plan run on every request (API and ValidateRequest); the record is serialized on
 //! every poll and at the end; the poll policy decides every wait.
 
-use agentbuild_core::domain::plan::{BuildPlan, ExecutionFacts, Trigger};
+use agentbuild_core::domain::plan::{BuildPlan, ExecutionFacts, SourceObject, Trigger};
 use agentbuild_core::domain::poll::{worst_case_events, PollPolicy, LONGEST_BUILD_SECONDS};
 use agentbuild_core::domain::record::{BuildRecord, BuildState, Phase};
 use agentbuild_core::domain::request::{validate, SourcePolicy};
@@ -45,7 +45,10 @@ fn main() {
     let valid = validate(&request, &policy).unwrap();
     let plan = BuildPlan::new(
         valid.clone(),
-        "ab".repeat(32),
+        SourceObject {
+            sha256: "ab".repeat(32),
+            version_id: Some("v1".into()),
+        },
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
         ExecutionFacts {
             build_id: "api-0123".into(),
@@ -59,7 +62,10 @@ fn main() {
     time("plan (content-addressed tag)", 20_000, || {
         BuildPlan::new(
             valid.clone(),
-            "ab".repeat(32),
+            SourceObject {
+                sha256: "ab".repeat(32),
+                version_id: Some("v1".into()),
+            },
             "repo",
             ExecutionFacts {
                 build_id: "b".into(),
@@ -95,6 +101,7 @@ fn main() {
         image_uri: None,
         finished_at: Some(now),
         reused_from: None,
+        image_tag: None,
         error: None,
     };
     let state_bytes = serde_json::to_vec(&json!({"plan": plan, "build": build}))

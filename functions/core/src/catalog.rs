@@ -25,8 +25,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         logical_id: "ValidateRequestFunction",
         invoked_by: "ValidateRequest",
         env: &[BUCKET, REPOSITORY_URI, ALLOWED_SOURCE_BUCKETS],
-        iam_actions: &["s3:GetObject", "s3:ListBucket"],
-        operations: &["S3.HeadObject", "S3.GetObject"],
+        iam_actions: &["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"],
+        operations: &["S3.HeadObject", "S3.GetObjectVersion"],
     },
     FunctionSpec {
         name: "start-build",
@@ -126,6 +126,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
 pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("S3.HeadObject", "s3:GetObject"),
     ("S3.GetObject", "s3:GetObject"),
+    // GetObject of a given version (the validated source) is authorized as s3:GetObjectVersion.
+    ("S3.GetObjectVersion", "s3:GetObjectVersion"),
     ("S3.PutObject", "s3:PutObject"),
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),

@@ -5,6 +5,7 @@
 #![allow(async_fn_in_trait)]
 
 use crate::domain::record::{FailedPhase, Phase};
+use crate::domain::request::RequestError;
 use crate::domain::status::CodeBuildStatus;
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -15,13 +16,36 @@ pub struct ObjectMeta {
     pub size: u64,
     /// Hex SHA-256 of the whole object, when S3 holds a full-object checksum for it.
     pub sha256: Option<String>,
+    /// The object version HeadObject saw; `None` in a bucket without versioning.
+    pub version_id: Option<String>,
+}
+
+impl ObjectMeta {
+    /// The rules a source object must pass beside existing: its size, and a version id, since
+    /// the version validated is the one CodeBuild builds (an upload that replaces the key
+    /// later changes nothing for this build). Returns that version.
+    pub fn check_source(&self, max_bytes: u64) -> Result<String, RequestError> {
+        if self.size > max_bytes {
+            return Err(RequestError::new(
+                "source",
+                format!("is {} bytes; at most {max_bytes} allowed", self.size),
+            ));
+        }
+        match self.version_id.as_deref() {
+            Some(v) if !v.is_empty() && v != "null" => Ok(v.to_string()),
+            _ => Err(RequestError::new(
+                "source",
+                "its bucket must have versioning enabled: the validated object version is the one built",
+            )),
+        }
+    }
 }
 
 pub trait ObjectStore {
     /// `None` when the object does not exist.
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error>;
-    /// Reads the object through and hashes it.
-    async fn sha256(&self, bucket: &str, key: &str) -> Result<String, Error>;
+    /// Reads version `version_id` of the object through and hashes it.
+    async fn sha256(&self, bucket: &str, key: &str, version_id: &str) -> Result<String, Error>;
     /// From the stack's own bucket; `None` when absent.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     /// Into the stack's own bucket.
@@ -36,6 +60,8 @@ pub struct StartRequest {
     pub idempotency_token: String,
     /// `bucket/key` of the source zip.
     pub source_location: String,
+    /// The S3 object version validated: the one CodeBuild fetches.
+    pub source_version: Option<String>,
     pub environment: BTreeMap<String, String>,
     pub timeout_minutes: i32,
     pub queued_timeout_minutes: i32,

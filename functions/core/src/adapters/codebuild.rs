@@ -119,6 +119,7 @@ impl BuildService for CodeBuild {
             .idempotency_token(&req.idempotency_token)
             .source_type_override(SourceType::S3)
             .source_location_override(&req.source_location)
+            .set_source_version(req.source_version.clone())
             .set_environment_variables_override(Some(env))
             .timeout_in_minutes_override(req.timeout_minutes)
             .queued_timeout_in_minutes_override(req.queued_timeout_minutes)
@@ -190,6 +191,7 @@ mod tests {
         StartRequest {
             idempotency_token: "tok".into(),
             source_location: "bkt/sources/p/a/x.zip".into(),
+            source_version: Some("v-7".into()),
             environment: BTreeMap::from([("AGENTBUILD_IMAGE_TAG".into(), "a-1".into())]),
             timeout_minutes: 60,
             queued_timeout_minutes: 30,
@@ -204,6 +206,7 @@ mod tests {
                     && r.idempotency_token() == Some("tok")
                     && r.source_type_override() == Some(&SourceType::S3)
                     && r.source_location_override() == Some("bkt/sources/p/a/x.zip")
+                    && r.source_version() == Some("v-7")
                     && r.buildspec_override().is_none()
                     && r.timeout_in_minutes_override() == Some(60)
                     && r.environment_variables_override().len() == 1

@@ -55,15 +55,17 @@ impl ObjectStore for S3Store {
         Ok(Some(ObjectMeta {
             size: out.content_length().unwrap_or(0).max(0) as u64,
             sha256,
+            version_id: out.version_id().map(String::from),
         }))
     }
 
-    async fn sha256(&self, bucket: &str, key: &str) -> Result<String, Error> {
+    async fn sha256(&self, bucket: &str, key: &str, version_id: &str) -> Result<String, Error> {
         let out = self
             .client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .version_id(version_id)
             .send()
             .await
             .map_err(|e| classify("S3.GetObject", e))?;
@@ -158,12 +160,14 @@ mod tests {
                     // base64 of 32 bytes 0x01
                     .checksum_sha256("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
                     .checksum_type(ChecksumType::FullObject)
+                    .version_id("v-7")
                     .build()
             });
         let s = store(mock_client!(aws_sdk_s3, [&rule]));
         let meta = s.head("src", "k.zip").await.unwrap().unwrap();
         assert_eq!(meta.size, 42);
         assert_eq!(meta.sha256.unwrap(), "01".repeat(32));
+        assert_eq!(meta.version_id.as_deref(), Some("v-7"));
     }
 
     #[tokio::test]
@@ -188,15 +192,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sha256_streams_the_body() {
-        let rule = mock!(Client::get_object).then_output(|| {
-            GetObjectOutput::builder()
-                .body(ByteStream::from_static(b"abc"))
-                .build()
-        });
+    async fn sha256_streams_the_body_of_the_version_asked_for() {
+        let rule = mock!(Client::get_object)
+            .match_requests(|r| r.version_id() == Some("v-7"))
+            .then_output(|| {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from_static(b"abc"))
+                    .build()
+            });
         let s = store(mock_client!(aws_sdk_s3, [&rule]));
         assert_eq!(
-            s.sha256("b", "k").await.unwrap(),
+            s.sha256("b", "k", "v-7").await.unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

@@ -184,6 +184,7 @@ mod tests {
         );
         let mut d = a.clone();
         d["agent"] = json!("other");
+        d["source"] = json!("s3://bkt/sources/p/other/x.zip");
         assert_ne!(
             api_execution_name(&req(a), 0),
             api_execution_name(&req(d), 0)

@@ -1,6 +1,7 @@
 //! Pure rules: no AWS or Lambda types in here.
 
 pub mod execution;
+pub mod json;
 pub mod plan;
 pub mod poll;
 pub mod record;

@@ -23,13 +23,35 @@ pub struct Source {
     pub bucket: String,
     pub key: String,
     pub sha256: String,
+    /// The S3 object version that was validated and hashed: the one CodeBuild builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageRef {
     pub repository_uri: String,
+    /// The tag this build pushes: the content tag, or for a forced build the content tag plus
+    /// a suffix unique to the build (tags are immutable; a forced build needs a new one).
     pub tag: String,
+    /// Set only when it differs from `tag` (forced builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_tag: Option<String>,
+}
+
+impl ImageRef {
+    /// The content-addressed tag: what decides whether an image can be reused.
+    pub fn content_tag(&self) -> &str {
+        self.content_tag.as_deref().unwrap_or(&self.tag)
+    }
+}
+
+/// The source object as validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceObject {
+    pub sha256: String,
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,17 +90,22 @@ pub struct ExecutionFacts {
 impl BuildPlan {
     pub fn new(
         req: ValidRequest,
-        source_sha256: String,
+        object: SourceObject,
         repository_uri: &str,
         exec: ExecutionFacts,
     ) -> Self {
-        let tag = image_tag(
+        let content_tag = image_tag(
             &req.agent,
-            &source_sha256,
+            &object.sha256,
             &req.dockerfile,
             req.platform,
             &req.build_args,
         );
+        let (tag, content_tag) = if req.force {
+            (forced_tag(&content_tag, &exec.build_id), Some(content_tag))
+        } else {
+            (content_tag, None)
+        };
         BuildPlan {
             build_id: exec.build_id,
             execution_arn: exec.execution_arn,
@@ -89,11 +116,13 @@ impl BuildPlan {
                 uri: req.source.to_string(),
                 bucket: req.source.bucket,
                 key: req.source.key,
-                sha256: source_sha256,
+                sha256: object.sha256,
+                version_id: object.version_id,
             },
             image: ImageRef {
                 repository_uri: repository_uri.to_string(),
                 tag,
+                content_tag,
             },
             dockerfile: req.dockerfile,
             platform: req.platform,
@@ -132,6 +161,27 @@ pub fn image_tag(
     }
     let digest = hex::encode(h.finalize());
     format!("{agent}-{}", &digest[..24])
+}
+
+/// A forced build's tag: `<content tag>-r<10 hex of SHA-256(build id)>`, unique to the build
+/// (the build id is the execution name) and the same on every retry of it. At most 88 + 12
+/// characters, inside ECR's 128.
+pub fn forced_tag(content_tag: &str, build_id: &str) -> String {
+    let h = hex::encode(Sha256::digest(build_id.as_bytes()));
+    format!("{content_tag}-r{}", &h[..10])
+}
+
+/// The build's ref in the cache repository: one per project, agent and platform, so agents
+/// never read or evict each other's layers. Names up to 63 characters make this at most 133
+/// characters; past ECR's 128, the end is replaced by a hash of the whole.
+pub fn cache_tag(project: &str, agent: &str, platform: Platform) -> String {
+    let arch = platform.as_str().trim_start_matches("linux/");
+    let full = format!("{project}.{agent}.{arch}");
+    if full.len() <= 128 {
+        return full;
+    }
+    let h = hex::encode(Sha256::digest(full.as_bytes()));
+    format!("{}-{}", &full[..128 - 17], &h[..16])
 }
 
 /// Step Functions execution names we accept as build ids (they become S3 keys).
@@ -205,6 +255,55 @@ mod tests {
             image_tag("a", "s", "D", Platform::LinuxArm64, &args(&[("AB", "")])),
             image_tag("a", "s", "D", Platform::LinuxArm64, &args(&[("A", "B")]))
         );
+    }
+
+    #[test]
+    fn tags_are_pinned_to_golden_values() {
+        // A change here changes every stored tag: no earlier image would be REUSED again.
+        assert_eq!(
+            image_tag(
+                "sales-assistant",
+                &"0f".repeat(32),
+                "Dockerfile",
+                Platform::LinuxArm64,
+                &args(&[("PYTHON_VERSION", "3.12")])
+            ),
+            GOLDEN_TAG
+        );
+        assert_eq!(
+            forced_tag(GOLDEN_TAG, "sched-20261130t0400z-0123abcd"),
+            GOLDEN_FORCED_TAG
+        );
+        assert_eq!(
+            cache_tag("nexus-ai", "sales-assistant", Platform::LinuxAmd64),
+            "nexus-ai.sales-assistant.amd64"
+        );
+    }
+
+    const GOLDEN_TAG: &str = "sales-assistant-4dfb2169261a19bd52918f89";
+    const GOLDEN_FORCED_TAG: &str = "sales-assistant-4dfb2169261a19bd52918f89-r3a4077c2ea";
+
+    #[test]
+    fn a_forced_tag_is_unique_to_its_build_and_fits_ecr() {
+        let content = format!("{}-{}", "a".repeat(63), "b".repeat(24));
+        let one = forced_tag(&content, "build-1");
+        assert_ne!(one, forced_tag(&content, "build-2"));
+        assert_eq!(one, forced_tag(&content, "build-1"));
+        assert!(one.starts_with(&format!("{content}-r")));
+        assert!(one.len() <= 128, "{}", one.len());
+    }
+
+    #[test]
+    fn cache_tags_fit_ecr_and_stay_distinct_when_shortened() {
+        let p = "p".repeat(63);
+        let a = cache_tag(&p, &"a".repeat(63), Platform::LinuxArm64);
+        let b = cache_tag(&p, &format!("{}b", "a".repeat(62)), Platform::LinuxArm64);
+        assert_eq!(a.len(), 128);
+        assert_ne!(a, b);
+        assert_ne!(a, cache_tag(&p, &"a".repeat(63), Platform::LinuxAmd64));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-'));
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct BuildState {
     /// For REUSED: the build whose image is reused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// For REUSED: the tag of the reused image (a forced build's tag differs from the plan's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
 }
@@ -93,6 +96,9 @@ pub struct BuildState {
 pub struct ImageRecord {
     pub repository_uri: String,
     pub tag: String,
+    /// The content-addressed tag, when `tag` is a forced build's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_tag: Option<String>,
     #[serde(default)]
     pub uri: Option<String>,
     #[serde(default)]
@@ -237,6 +243,11 @@ impl BuildRecord {
             _ => None,
         };
         let phases = build.map(|b| b.phases.clone()).unwrap_or_default();
+        // A REUSED build names the image it reuses (maybe a forced build's own tag).
+        let tag = build
+            .and_then(|b| b.image_tag.as_deref())
+            .unwrap_or(&plan.image.tag);
+        let content_tag = plan.image.content_tag();
         let queued_seconds = phases
             .iter()
             .find(|p| p.name == "QUEUED")
@@ -252,7 +263,8 @@ impl BuildRecord {
             source: plan.source.clone(),
             image: ImageRecord {
                 repository_uri: plan.image.repository_uri.clone(),
-                tag: plan.image.tag.clone(),
+                content_tag: (content_tag != tag).then(|| content_tag.to_string()),
+                tag: tag.to_string(),
                 uri: build.and_then(|b| b.image_uri.clone()),
                 digest: build.and_then(|b| b.image_digest.clone()),
             },
@@ -300,6 +312,43 @@ impl BuildRecord {
     }
 }
 
+impl ImageRecord {
+    /// The content-addressed tag: what decides whether this image can be reused.
+    pub fn content_tag(&self) -> &str {
+        self.content_tag.as_deref().unwrap_or(&self.tag)
+    }
+}
+
+/// An image an unforced request can reuse instead of building.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    /// The build that produced the image (never a REUSED record: that would chain).
+    pub from: String,
+    pub tag: String,
+    pub digest: Option<String>,
+    pub uri: Option<String>,
+}
+
+/// The reuse rule: an unforced request whose content tag equals that of the agent's latest
+/// successful build reuses that build's image, forced or not.
+pub fn reuse(plan: &BuildPlan, latest: &BuildRecord) -> Option<Reuse> {
+    if plan.force
+        || !latest.status.is_success()
+        || latest.image.content_tag() != plan.image.content_tag()
+    {
+        return None;
+    }
+    Some(Reuse {
+        from: latest
+            .reused_from
+            .clone()
+            .unwrap_or_else(|| latest.build_id.clone()),
+        tag: latest.image.tag.clone(),
+        digest: latest.image.digest.clone(),
+        uri: latest.image.uri.clone(),
+    })
+}
+
 pub fn build_key(build_id: &str) -> String {
     format!("builds/{build_id}.json")
 }
@@ -342,10 +391,12 @@ pub(crate) mod tests {
                 bucket: "bkt".into(),
                 key: "sources/nexus-ai/sales/x.zip".into(),
                 sha256: "ab".repeat(32),
+                version_id: Some("v-1".into()),
             },
             image: ImageRef {
                 repository_uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/agentbuild".into(),
                 tag: "sales-0123456789abcdef01234567".into(),
+                content_tag: None,
             },
             dockerfile: "Dockerfile".into(),
             platform: Platform::LinuxArm64,
@@ -373,8 +424,82 @@ pub(crate) mod tests {
             image_uri: None,
             finished_at: None,
             reused_from: None,
+            image_tag: None,
             error: None,
         }
+    }
+
+    fn succeeded(plan: &BuildPlan, tag_suffix: &str) -> BuildRecord {
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.finished_at = Some(t("2026-11-28T10:05:05Z"));
+        b.image_digest = Some(format!("sha256:{tag_suffix}"));
+        let mut p = plan.clone();
+        if !tag_suffix.is_empty() {
+            p.image.content_tag = Some(p.image.tag.clone());
+            p.image.tag = format!("{}-{tag_suffix}", p.image.tag);
+            p.force = true;
+        }
+        BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:06:00Z"))
+    }
+
+    #[test]
+    fn an_unforced_request_reuses_the_latest_build_of_its_content() {
+        let latest = succeeded(&plan(), "");
+        let r = reuse(&plan(), &latest).expect("reused");
+        assert_eq!(r.from, "b-1");
+        assert_eq!(r.tag, plan().image.tag);
+    }
+
+    #[test]
+    fn an_unforced_request_reuses_a_forced_builds_new_tag() {
+        let latest = succeeded(&plan(), "r0123456789");
+        assert_eq!(
+            latest.image.tag,
+            format!("{}-r0123456789", plan().image.tag)
+        );
+        assert_eq!(latest.image.content_tag(), plan().image.tag);
+        let r = reuse(&plan(), &latest).expect("reused");
+        assert_eq!(r.tag, latest.image.tag);
+        assert_eq!(r.digest.as_deref(), Some("sha256:r0123456789"));
+    }
+
+    #[test]
+    fn reused_from_names_the_build_that_made_the_image_not_a_reuse() {
+        let mut latest = succeeded(&plan(), "");
+        latest.status = BuildStatus::Reused;
+        latest.build_id = "b-2".into();
+        latest.reused_from = Some("b-1".into());
+        assert_eq!(reuse(&plan(), &latest).unwrap().from, "b-1");
+    }
+
+    #[test]
+    fn force_other_content_or_a_failure_never_reuses() {
+        let latest = succeeded(&plan(), "");
+        let mut forced = plan();
+        forced.force = true;
+        assert_eq!(reuse(&forced, &latest), None);
+        let mut other = plan();
+        other.image.tag = "sales-ffffffffffffffffffffffff".into();
+        assert_eq!(reuse(&other, &latest), None);
+        let mut failed = latest.clone();
+        failed.status = BuildStatus::Failed;
+        assert_eq!(reuse(&plan(), &failed), None);
+    }
+
+    #[test]
+    fn a_reused_record_names_the_reused_image_and_keeps_its_content_tag() {
+        let mut b = running();
+        b.status = BuildStatus::Reused;
+        b.image_tag = Some(format!("{}-r0123456789", plan().image.tag));
+        let r = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:06:00Z"));
+        assert_eq!(r.image.tag, format!("{}-r0123456789", plan().image.tag));
+        assert_eq!(r.image.content_tag(), plan().image.tag);
+        let plain = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:06:00Z"));
+        assert_eq!(
+            plain.image.content_tag, None,
+            "unforced records keep their shape"
+        );
     }
 
     #[test]

@@ -15,6 +15,22 @@ pub const MAX_BUILD_ARG_VALUE_BYTES: usize = 4096;
 pub const MAX_BUILD_ARG_KEY_LEN: usize = 128;
 pub const MAX_DOCKERFILE_LEN: usize = 256;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// All build-arg values together: with 32 args of 4 KiB a console input near Step Functions'
+/// 256 KiB limit would pass validation and then break every later state.
+pub const MAX_BUILD_ARGS_TOTAL_BYTES: usize = 32 * 1024;
+/// Caller text quoted back in an error is cut to this many characters.
+pub const MAX_ECHO_CHARS: usize = 64;
+/// Build args BuildKit gives a meaning of its own, refused in any letter case: `BUILDKIT_*`
+/// selects the frontend and cache behaviour; the proxy variables are kept out of cache keys, so a
+/// layer fetched through a caller's proxy would be shared with later builds.
+pub const RESERVED_BUILD_ARG_PREFIX: &str = "BUILDKIT_";
+pub const RESERVED_BUILD_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
 pub const FIELDS: &[&str] = &[
     "project",
     "agent",
@@ -117,13 +133,13 @@ pub fn validate(input: &Value, policy: &SourcePolicy) -> Result<ValidRequest, Re
         .ok_or_else(|| RequestError::new("request", "must be a JSON object"))?;
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(RequestError::new(
-            unknown.as_str(),
+            clip(unknown),
             format!("unknown field; allowed fields: {}", FIELDS.join(", ")),
         ));
     }
     let project = name(obj, "project")?;
     let agent = name(obj, "agent")?;
-    let source = source(required_str(obj, "source")?, policy)?;
+    let source = source(required_str(obj, "source")?, policy, &project, &agent)?;
     let dockerfile = match optional_str(obj, "dockerfile")? {
         None => "Dockerfile".to_string(),
         Some(d) => dockerfile(d)?,
@@ -204,7 +220,36 @@ fn is_bucket(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
 }
 
-fn source(uri: &str, policy: &SourcePolicy) -> Result<S3Uri, RequestError> {
+/// Caller text as an error may quote it: control characters dropped, at most
+/// [`MAX_ECHO_CHARS`] characters (then `…`).
+pub fn clip(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_ECHO_CHARS)
+        .collect();
+    if text
+        .chars()
+        .filter(|c| !c.is_control())
+        .nth(MAX_ECHO_CHARS)
+        .is_some()
+    {
+        out.push('…');
+    }
+    out
+}
+
+/// Where an agent's uploads live: one agent's request can never build another agent's upload.
+pub fn source_prefix(project: &str, agent: &str) -> String {
+    format!("sources/{project}/{agent}/")
+}
+
+fn source(
+    uri: &str,
+    policy: &SourcePolicy,
+    project: &str,
+    agent: &str,
+) -> Result<S3Uri, RequestError> {
     let rest = uri
         .strip_prefix("s3://")
         .ok_or_else(|| RequestError::new("source", "must be an s3://<bucket>/<key>.zip URI"))?;
@@ -230,17 +275,17 @@ fn source(uri: &str, policy: &SourcePolicy) -> Result<S3Uri, RequestError> {
             "key must not contain control characters, empty segments or '..'",
         ));
     }
-    if bucket == policy.own_bucket {
-        if !key.starts_with("sources/") {
-            return Err(RequestError::new(
-                "source",
-                format!("objects in {bucket} must be under sources/"),
-            ));
-        }
-    } else if !policy.extra_buckets.iter().any(|b| b == bucket) {
+    if bucket != policy.own_bucket && !policy.extra_buckets.iter().any(|b| b == bucket) {
         return Err(RequestError::new(
             "source",
             format!("bucket {bucket} is not an allowed source bucket"),
+        ));
+    }
+    let prefix = source_prefix(project, agent);
+    if !key.starts_with(&prefix) {
+        return Err(RequestError::new(
+            "source",
+            format!("must be an object under {prefix} (this request's project and agent)"),
         ));
     }
     Ok(S3Uri {
@@ -294,14 +339,22 @@ fn build_args(value: Option<&Value>) -> Result<BTreeMap<String, String>, Request
         ));
     }
     let mut out = BTreeMap::new();
+    let mut total = 0;
     for (k, v) in obj {
-        let field = format!("buildArgs.{k}");
+        // The key may itself be hostile: name the field without echoing all of it.
+        let field = format!("buildArgs.{}", clip(k));
         if !is_build_arg_key(k) {
-            // The key may itself be hostile: name the field without echoing all of it.
-            let shown: String = k.chars().take(40).filter(|c| !c.is_control()).collect();
             return Err(RequestError::new(
-                format!("buildArgs.{shown}"),
+                field,
                 "keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 128 characters)",
+            ));
+        }
+        if is_reserved_build_arg(k) {
+            return Err(RequestError::new(
+                field,
+                "is reserved (BUILDKIT_* and the proxy variables HTTP_PROXY, HTTPS_PROXY, \
+                 FTP_PROXY, NO_PROXY, ALL_PROXY, in any letter case): the build's frontend, \
+                 cache and network are the service's",
             ));
         }
         let v = v
@@ -316,9 +369,22 @@ fn build_args(value: Option<&Value>) -> Result<BTreeMap<String, String>, Request
         if v.contains('\0') {
             return Err(RequestError::new(&field, "value must not contain NUL"));
         }
+        total += v.len();
+        if total > MAX_BUILD_ARGS_TOTAL_BYTES {
+            return Err(RequestError::new(
+                "buildArgs",
+                "all values together must be at most 32768 bytes",
+            ));
+        }
         out.insert(k.clone(), v.to_string());
     }
     Ok(out)
+}
+
+/// Design's reserved names, in any letter case.
+pub fn is_reserved_build_arg(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    upper.starts_with(RESERVED_BUILD_ARG_PREFIX) || RESERVED_BUILD_ARGS.contains(&upper.as_str())
 }
 
 fn is_build_arg_key(k: &str) -> bool {
@@ -367,7 +433,7 @@ pub fn open_envelope(input: &Value) -> Result<Envelope<'_>, RequestError> {
         .find(|k| !["trigger", "request", "limits"].contains(&k.as_str()))
     {
         return Err(RequestError::new(
-            unknown.as_str(),
+            clip(unknown),
             "unknown field; an envelope has trigger, request and limits",
         ));
     }
@@ -382,7 +448,7 @@ pub fn open_envelope(input: &Value) -> Result<Envelope<'_>, RequestError> {
         Some(Value::Object(l)) => {
             if let Some(unknown) = l.keys().find(|k| k.as_str() != "deadlineSeconds") {
                 return Err(RequestError::new(
-                    format!("limits.{unknown}"),
+                    format!("limits.{}", clip(unknown)),
                     "unknown field; limits has deadlineSeconds",
                 ));
             }
@@ -448,7 +514,7 @@ mod tests {
     fn accepts_the_full_request() {
         let v = json!({
             "project": "nexus-ai", "agent": "a", "dockerfile": "docker/Dockerfile.prod",
-            "source": "s3://partner-sources/any/where.zip", "platform": "linux/amd64",
+            "source": "s3://partner-sources/sources/nexus-ai/a/where.zip", "platform": "linux/amd64",
             "buildArgs": {"PYTHON_VERSION": "3.12", "_X1": "$(rm -rf /); `id`"}, "force": true,
             "idempotencyKey": "req-42:retry.1"
         });
@@ -497,8 +563,13 @@ mod tests {
                 assert_eq!(e.field, f, "{bad}");
             }
         }
-        assert!(validate(&with("agent", json!("x".repeat(63))), &policy()).is_ok());
-        assert!(validate(&with("agent", json!("0-a-")), &policy()).is_ok());
+        for good in ["x".repeat(63), "0-a-".into()] {
+            let mut v = with("agent", json!(good));
+            v["source"] = json!(format!(
+                "s3://agentbuild-data/sources/nexus-ai/{good}/a.zip"
+            ));
+            assert!(validate(&v, &policy()).is_ok(), "{good}");
+        }
     }
 
     #[test]
@@ -513,6 +584,12 @@ mod tests {
             "s3://agentbuild-data/sources/../builds/a.zip",
             "s3://agentbuild-data/sources//a.zip",
             "s3://agentbuild-data/sources/a\n.zip",
+            // Another agent's, or another project's, upload.
+            "s3://agentbuild-data/sources/nexus-ai/other-agent/abc.zip",
+            "s3://agentbuild-data/sources/other/sales-assistant/abc.zip",
+            "s3://agentbuild-data/sources/nexus-ai/sales-assistant-2/abc.zip",
+            "s3://agentbuild-data/sources/nexus-ai/abc.zip",
+            "s3://partner-sources/any/where.zip",
         ] {
             let e = rejected(with("source", json!(bad)));
             assert_eq!(e.field, "source", "{bad}");
@@ -579,6 +656,75 @@ mod tests {
         .is_ok());
         let max: Map<String, Value> = (0..32).map(|i| (format!("K{i}"), json!("v"))).collect();
         assert!(validate(&with("buildArgs", Value::Object(max)), &policy()).is_ok());
+    }
+
+    #[test]
+    fn rejects_another_agents_upload_naming_source() {
+        let e = rejected(with(
+            "source",
+            json!("s3://agentbuild-data/sources/nexus-ai/billing/abc.zip"),
+        ));
+        assert_eq!(e.field, "source");
+        assert!(
+            e.message
+                .contains("under sources/nexus-ai/sales-assistant/"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_reserved_build_args_in_any_letter_case() {
+        for key in [
+            "BUILDKIT_SYNTAX",
+            "buildkit_syntax",
+            "BuildKit_Inline_Cache",
+            "BUILDKIT_CONTEXT_KEEP_GIT_DIR",
+            "HTTP_PROXY",
+            "https_proxy",
+            "Ftp_Proxy",
+            "no_proxy",
+            "ALL_PROXY",
+        ] {
+            let e = rejected(with("buildArgs", json!({ key: "docker.io/evil/frontend" })));
+            assert_eq!(e.field, format!("buildArgs.{key}"));
+            assert!(e.message.contains("reserved"), "{e}");
+        }
+        for fine in [
+            "BUILDKITX",
+            "MY_BUILDKIT_SYNTAX",
+            "HTTP_PROXY_PORT",
+            "PROXY",
+        ] {
+            assert!(
+                validate(&with("buildArgs", json!({ fine: "v" })), &policy()).is_ok(),
+                "{fine}"
+            );
+        }
+    }
+
+    #[test]
+    fn caps_all_build_arg_values_together_at_32_kib() {
+        let eight: Map<String, Value> = (0..8)
+            .map(|i| (format!("K{i}"), json!("x".repeat(4096))))
+            .collect();
+        assert!(validate(&with("buildArgs", Value::Object(eight.clone())), &policy()).is_ok());
+        let mut nine = eight;
+        nine.insert("K9".into(), json!("x"));
+        let e = rejected(with("buildArgs", Value::Object(nine)));
+        assert_eq!(e.field, "buildArgs");
+        assert!(e.message.contains("32768"), "{e}");
+    }
+
+    #[test]
+    fn echoes_at_most_64_characters_of_caller_text() {
+        let long = "x".repeat(10_000);
+        let e = rejected(with(&long, json!(1)));
+        assert!(e.field.chars().count() <= 65, "{}", e.field.len());
+        let e = rejected(with("buildArgs", json!({ format!("A{long}"): "v" })));
+        assert!(e.field.chars().count() <= "buildArgs.".len() + 65);
+        assert_eq!(clip("a\u{1b}[31mb"), "a[31mb");
+        assert_eq!(clip(&"y".repeat(64)), "y".repeat(64));
+        assert_eq!(clip(&"y".repeat(65)), format!("{}…", "y".repeat(64)));
     }
 
     #[test]

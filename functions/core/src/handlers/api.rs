@@ -15,9 +15,10 @@ use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::execution::{
     api_execution_name, canonical_json, envelope, request_json, MAX_API_ATTEMPTS,
 };
+use crate::domain::json::{parse_request, JsonError};
 use crate::domain::plan::{is_build_id, Trigger};
 use crate::domain::record::{build_key, latest_key, BuildRecord, ErrorInfo};
-use crate::domain::request::{is_name, validate, RequestError, ValidRequest, NAME_RULE};
+use crate::domain::request::{clip, is_name, validate, RequestError, ValidRequest, NAME_RULE};
 use crate::model::{ApiRequest, ApiResponse, CaughtError};
 use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore, StartOutcome};
 use crate::Error;
@@ -282,8 +283,13 @@ async fn post_build<S: ObjectStore, X: Executions>(
     event: &ApiRequest,
 ) -> Result<ApiResponse, Problem> {
     let body = json_body(event, deps.config.max_body_bytes)?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| Problem::new(400, "MalformedJson", format!("the body is not JSON: {e}")))?;
+    let value = parse_request(&body).map_err(|e| match e {
+        JsonError::TooLarge(_) => Problem::new(413, "PayloadTooLarge", e.to_string()),
+        JsonError::Duplicate(d) => d.into(),
+        JsonError::Malformed(m) => {
+            Problem::new(400, "MalformedJson", format!("the body is not JSON: {m}"))
+        }
+    })?;
     let req = validate(&value, &deps.config.validate.sources)?;
 
     // What ValidateRequest would reject later, refused now rather than as a failed execution.
@@ -292,21 +298,10 @@ async fn post_build<S: ObjectStore, X: Executions>(
         .head(&req.source.bucket, &req.source.key)
         .await?
         .ok_or_else(|| {
-            Problem::new(
-                400,
-                "SourceNotFound",
-                format!("{} does not exist", req.source),
-            )
-            .field("source")
+            let uri = clip(&req.source.to_string());
+            Problem::new(400, "SourceNotFound", format!("{uri} does not exist")).field("source")
         })?;
-    let max = deps.config.validate.max_source_bytes;
-    if meta.size > max {
-        return Err(RequestError::new(
-            "source",
-            format!("is {} bytes; at most {max} allowed", meta.size),
-        )
-        .into());
-    }
+    meta.check_source(deps.config.validate.max_source_bytes)?;
 
     let input = canonical_json(&envelope(Trigger::Api, request_json(&req)));
     for attempt in 0..MAX_API_ATTEMPTS {

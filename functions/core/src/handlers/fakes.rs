@@ -88,6 +88,8 @@ pub struct FakeStore {
 }
 
 pub const OWN: &str = "own";
+/// The version id every fake object has.
+pub const FAKE_VERSION: &str = "v-fake-1";
 
 impl FakeStore {
     pub fn with_object(self, bucket: &str, key: &str, body: &[u8]) -> Self {
@@ -149,11 +151,16 @@ impl ObjectStore for FakeStore {
             .map(|(b, c)| ObjectMeta {
                 size: b.len() as u64,
                 sha256: c.clone(),
+                version_id: Some(FAKE_VERSION.into()),
             }))
     }
 
-    async fn sha256(&self, bucket: &str, key: &str) -> Result<String, Error> {
-        self.enter("S3.GetObject")?;
+    async fn sha256(&self, bucket: &str, key: &str, version_id: &str) -> Result<String, Error> {
+        assert_eq!(
+            version_id, FAKE_VERSION,
+            "hashes the version HeadObject saw"
+        );
+        self.enter("S3.GetObjectVersion")?;
         let objects = self.objects.borrow();
         let (body, _) = objects
             .get(&(bucket.into(), key.into()))

@@ -5,8 +5,9 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
+use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
-use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState};
+use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildState};
 use crate::domain::status::BuildStatus;
 use crate::model::{BuildOutput, StartInput};
 use crate::ports::{BuildService, ObjectStore, StartRequest};
@@ -54,24 +55,22 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     }
 
     if !plan.force {
-        if let Some(latest) =
-            read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?
-        {
-            if latest.status.is_success() && latest.image.tag == plan.image.tag {
-                tracing::info!(build_id = %plan.build_id, reused_from = %latest.build_id, "image exists; reusing");
-                let build = BuildState {
-                    status: BuildStatus::Reused,
-                    started_at: now,
-                    deadline: now,
-                    wait_seconds: 0,
-                    finished_at: Some(now),
-                    image_digest: latest.image.digest,
-                    image_uri: latest.image.uri,
-                    reused_from: Some(latest.build_id),
-                    ..empty_state(now)
-                };
-                return Ok(BuildOutput { plan, build });
-            }
+        let latest = read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?;
+        if let Some(reused) = latest.as_ref().and_then(|l| reuse(&plan, l)) {
+            tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
+            let build = BuildState {
+                status: BuildStatus::Reused,
+                started_at: now,
+                deadline: now,
+                wait_seconds: 0,
+                finished_at: Some(now),
+                image_digest: reused.digest,
+                image_uri: reused.uri,
+                reused_from: Some(reused.from),
+                image_tag: Some(reused.tag),
+                ..empty_state(now)
+            };
+            return Ok(BuildOutput { plan, build });
         }
     }
 
@@ -113,6 +112,7 @@ fn empty_state(now: DateTime<Utc>) -> BuildState {
         image_uri: None,
         finished_at: None,
         reused_from: None,
+        image_tag: None,
         error: None,
     }
 }
@@ -142,6 +142,7 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
     StartRequest {
         idempotency_token: idempotency_token(&plan.execution_arn),
         source_location: format!("{}/{}", plan.source.bucket, plan.source.key),
+        source_version: plan.source.version_id.clone(),
         environment: BTreeMap::from([
             ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
             (
@@ -152,6 +153,11 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
             ("AGENTBUILD_DOCKERFILE".into(), plan.dockerfile.clone()),
             ("AGENTBUILD_PLATFORM".into(), plan.platform.as_str().into()),
             ("AGENTBUILD_BUILD_ARGS".into(), build_args),
+            ("AGENTBUILD_FORCE".into(), plan.force.to_string()),
+            (
+                "AGENTBUILD_CACHE_TAG".into(),
+                cache_tag(&plan.project, &plan.agent, plan.platform),
+            ),
         ]),
         timeout_minutes: config.build_timeout_minutes,
         queued_timeout_minutes: config.queued_timeout_minutes,
@@ -211,6 +217,16 @@ mod tests {
         handle(&d, StartInput { plan: p.clone() }).await.unwrap();
         let req = d.builds.started.borrow()[0].clone();
         assert_eq!(req.source_location, "bkt/sources/nexus-ai/sales/x.zip");
+        assert_eq!(
+            req.source_version.as_deref(),
+            Some("v-1"),
+            "the validated version"
+        );
+        assert_eq!(req.environment["AGENTBUILD_FORCE"], "false");
+        assert_eq!(
+            req.environment["AGENTBUILD_CACHE_TAG"],
+            "nexus-ai.sales.arm64"
+        );
         assert_eq!(req.environment["AGENTBUILD_IMAGE_TAG"], p.image.tag);
         assert_eq!(req.environment["AGENTBUILD_PLATFORM"], "linux/arm64");
         assert_eq!(
@@ -294,6 +310,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request() {
+        let d = deps();
+        d.store
+            .put_json(
+                "agents/nexus-ai/sales/latest.json",
+                latest(&plan().image.tag, BuildStatus::Succeeded),
+            )
+            .await
+            .unwrap();
+        let mut forced = plan();
+        forced.force = true;
+        forced.image.content_tag = Some(forced.image.tag.clone());
+        forced.image.tag = crate::domain::plan::forced_tag(&forced.image.tag, "b-1");
+        let out = handle(
+            &d,
+            StartInput {
+                plan: forced.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out.build.status,
+            BuildStatus::Running,
+            "force always builds"
+        );
+        let req = d.builds.started.borrow()[0].clone();
+        assert_eq!(req.environment["AGENTBUILD_FORCE"], "true");
+        assert_eq!(req.environment["AGENTBUILD_IMAGE_TAG"], forced.image.tag);
+
+        // The forced build succeeded and became latest: an unforced request of the same
+        // content reuses it, naming it and its new tag.
+        let mut b = out.build;
+        b.status = BuildStatus::Succeeded;
+        b.image_digest = Some("sha256:new".into());
+        let rec = BuildRecord::new(&forced, Some(&b), None, t("2026-11-28T10:09:00Z"));
+        d.store
+            .put_json("agents/nexus-ai/sales/latest.json", rec.to_json())
+            .await
+            .unwrap();
+        let mut next = plan();
+        next.build_id = "b-2".into();
+        next.execution_arn =
+            "arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-2".into();
+        let out = handle(&d, StartInput { plan: next.clone() }).await.unwrap();
+        assert_eq!(out.build.status, BuildStatus::Reused);
+        assert_eq!(out.build.reused_from.as_deref(), Some("b-1"));
+        assert_eq!(out.build.image_digest.as_deref(), Some("sha256:new"));
+        let record = BuildRecord::new(&next, Some(&out.build), None, t("2026-11-28T10:10:00Z"));
+        assert_eq!(record.image.tag, forced.image.tag);
+    }
+
+    #[tokio::test]
     async fn a_caller_deadline_can_only_shorten_the_configured_one() {
         let d = deps();
         let mut p = plan();
@@ -333,6 +402,7 @@ mod tests {
                 same_execution_same_token_other_execution_other_token,
                 reuses_an_image_built_from_the_same_inputs,
                 builds_when_forced_or_inputs_differ_or_last_build_failed,
+                a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request,
                 a_caller_deadline_can_only_shorten_the_configured_one,
                 a_transient_store_error_surfaces_and_the_retry_starts_one_build,
             ],

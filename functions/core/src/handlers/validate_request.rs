@@ -3,8 +3,8 @@
 use super::{aws_config, s3_client};
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, ValidateConfig};
-use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts};
-use crate::domain::request::{open_envelope, validate, RequestError};
+use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject};
+use crate::domain::request::{clip, open_envelope, validate, RequestError};
 use crate::model::{PlanOutput, ValidateInput};
 use crate::ports::ObjectStore;
 use crate::Error;
@@ -40,28 +40,27 @@ pub async fn handle<S: ObjectStore>(
         .store
         .head(&req.source.bucket, &req.source.key)
         .await?
-        .ok_or_else(|| RequestError::new("source", format!("{} does not exist", req.source)))?;
-    if meta.size > deps.config.max_source_bytes {
-        return Err(RequestError::new(
-            "source",
-            format!(
-                "is {} bytes; at most {} allowed",
-                meta.size, deps.config.max_source_bytes
-            ),
-        )
-        .into());
-    }
+        .ok_or_else(|| {
+            RequestError::new(
+                "source",
+                format!("{} does not exist", clip(&req.source.to_string())),
+            )
+        })?;
+    let version_id = meta.check_source(deps.config.max_source_bytes)?;
     let sha256 = match meta.sha256 {
         Some(sha) => sha,
         None => {
             deps.store
-                .sha256(&req.source.bucket, &req.source.key)
+                .sha256(&req.source.bucket, &req.source.key, &version_id)
                 .await?
         }
     };
     let plan = BuildPlan::new(
         req,
-        sha256,
+        SourceObject {
+            sha256,
+            version_id: Some(version_id),
+        },
         &deps.config.repository_uri,
         ExecutionFacts {
             build_id: event.build_id,
