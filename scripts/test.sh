@@ -24,6 +24,11 @@ bash scripts/validate-asl.sh
 step "template (cfn-lint, sam validate --lint, checkov)"
 bash scripts/check-template.sh
 
+# buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped context),
+# with stand-in aws/docker; plus the template's repositories and pinned images.
+step "buildspec harness (pytest tests/buildspec)"
+"$PY" -m pytest tests/buildspec -q
+
 step "local stack glue (pytest local)"
 "$PY" -m pytest local -q
 

@@ -1,0 +1,590 @@
+"""Harness for buildspec.yml: its commands run the way CodeBuild runs them, over hostile contexts.
+
+CodeBuild (buildspec 0.2, `shell: bash`) runs every command of every phase, in order, in ONE bash
+shell that starts in the build context ($CODEBUILD_SRC_DIR): variables and the working directory
+carry over from one command to the next, a failing command stops the build (on-failure: ABORT),
+and the exported-variables are read from that shell at the end. The harness does the same: one
+`bash` process, cwd = a temporary context, CODEBUILD_SRC_DIR set to it.
+
+Stand-in `aws`, `docker` and `uname` come first on PATH; they log their argv (JSON lines) and
+answer what the buildspec asks (ECR login, describe-images found / ImageNotFoundException,
+buildx create/build, the binfmt `docker run`). The context is full of traps, each of which
+writes a marker file OUTSIDE the context if it is ever run, imported or sourced: Python modules
+and packages named like the standard library, sitecustomize.py / usercustomize.py / a .pth
+(reachable through PYTHONPATH and PYTHONUSERBASE, which point into the context), executables
+named like the tools the buildspec runs (and PATH holds an empty and a "." entry, i.e. the
+current directory, ahead of the real tools), shell start-up files, a .docker/config.json, and a
+Dockerfile whose `# syntax=` line names another frontend. No test may leave a marker behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILDSPEC = ROOT / "buildspec.yml"
+PHASES = ("install", "pre_build", "build", "post_build")
+
+ACCOUNT = "123456789012"
+REGISTRY = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
+REPO = f"{REGISTRY}/agentbuild-images"
+CACHE_REPO = f"{REGISTRY}/agentbuild-cache"
+TAG = "sales-assistant-0123456789abcdef"
+FORCED_TAG = f"{TAG}-r0123456789"
+CACHE_TAG = "nexus-ai.sales-assistant.arm64"
+# Test values, not claims about any real image: the real defaults live in template.yaml.
+BUILDKIT = "moby/buildkit:v0.0.0@sha256:" + "b" * 64
+BINFMT = "tonistiigi/binfmt:qemu-v0.0.0@sha256:" + "c" * 64
+FRONTEND = "docker/dockerfile:1.0.0@sha256:" + "d" * 64
+BUILT = "sha256:" + "1" * 64
+EXISTING = "sha256:" + "2" * 64
+RACED = "sha256:" + "3" * 64
+
+# What a caller may put in build args: shell syntax must reach docker as inert text.
+HOSTILE_VALUES = {
+    "SUBST": "$(touch {markers}/pwned-subst)",
+    "QUOTE": '"; touch {markers}/pwned-quote; echo "',
+    "TICKS": "`touch {markers}/pwned-ticks`",
+    "SPACES": "a b\tc\nd",
+    "PYTHON_VERSION": "3.12",
+}
+
+STDLIB_TRAPS = ("re", "os", "tempfile", "subprocess", "shlex", "typing", "enum", "functools",
+                "codecs", "io", "abc", "stat", "posixpath", "genericpath", "site",
+                "usercustomize")
+TOOL_TRAPS = ("aws", "docker", "python3", "python", "uname", "sed", "grep", "tee", "cat",
+              "mktemp", "mkdir", "bash", "sh", "env", "rm", "id", "touch", "printf", "jq",
+              "docker-credential-evil", "pyenv")
+RC_TRAPS = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".bash_logout", ".zshrc")
+
+
+# --------------------------------------------------------------------------- the stand-ins
+
+FAKE_COMMON = textwrap.dedent("""\
+    import json, os, sys
+
+    def log(tool, **extra):
+        entry = {"tool": tool, "argv": sys.argv[1:], "cwd": os.getcwd(),
+                 "docker_config": os.environ.get("DOCKER_CONFIG"),
+                 "path": os.environ.get("PATH", "")}
+        entry.update(extra)
+        with open(os.environ["FAKE_LOG"], "a") as f:
+            f.write(json.dumps(entry) + "\\n")
+
+    def logged():
+        try:
+            with open(os.environ["FAKE_LOG"]) as f:
+                return [json.loads(line) for line in f]
+        except FileNotFoundError:
+            return []
+    """)
+
+FAKE_AWS = FAKE_COMMON + textwrap.dedent("""\
+    log("aws")
+    args = sys.argv[1:]
+    if args[:2] == ["ecr", "get-login-password"]:
+        print("fake-ecr-password")
+    elif args[:2] == ["ecr", "describe-images"]:
+        built = any(e["tool"] == "docker" and e["argv"][:2] == ["buildx", "build"] for e in logged())
+        digest = os.environ.get("FAKE_EXISTING_DIGEST") or (
+            built and os.environ.get("FAKE_PUSH_CONFLICT_DIGEST"))
+        if digest:
+            print(digest)
+        else:
+            print("An error occurred (ImageNotFoundException) when calling the DescribeImages "
+                  "operation: The image with imageId {imageTag:'x'} does not exist", file=sys.stderr)
+            sys.exit(254)
+    else:
+        print("fake aws: unexpected call", args, file=sys.stderr)
+        sys.exit(2)
+    """)
+
+FAKE_DOCKER = FAKE_COMMON + textwrap.dedent("""\
+    args = sys.argv[1:]
+    if args[:1] == ["login"]:
+        password = sys.stdin.read()
+        log("docker", stdin=password)
+        print("Login Succeeded")
+    elif args[:2] == ["buildx", "create"]:
+        config = args[args.index("--buildkitd-config") + 1] if "--buildkitd-config" in args else None
+        log("docker", buildkitd_config=open(config).read() if config else None)
+        print("agentbuild")
+    elif args[:2] == ["buildx", "build"]:
+        log("docker")
+        if os.environ.get("FAKE_PUSH_CONFLICT_DIGEST"):
+            print("ERROR: failed to push: tag invalid: The image tag 'x' already exists in the "
+                  "'agentbuild-images' repository and cannot be overwritten because the "
+                  "repository is immutable.")
+            sys.exit(1)
+        if os.environ.get("FAKE_BUILD_FAILS"):
+            print("ERROR: failed to solve: process did not complete successfully")
+            sys.exit(1)
+        metadata = args[args.index("--metadata-file") + 1]
+        with open(metadata, "w") as f:
+            json.dump({"containerimage.digest": os.environ["FAKE_BUILD_DIGEST"]}, f)
+        print("#1 DONE")
+    elif args[:1] == ["run"]:
+        log("docker")
+        print("installing: amd64 OK")
+    else:
+        log("docker")
+        print("fake docker: unexpected call", args, file=sys.stderr)
+        sys.exit(2)
+    """)
+
+FAKE_UNAME = FAKE_COMMON + textwrap.dedent("""\
+    log("uname")
+    print(os.environ.get("FAKE_UNAME_M", "aarch64") if sys.argv[1:] == ["-m"] else "Linux")
+    """)
+
+
+def write_executable(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def real_python() -> str:
+    """The python3 the buildspec will find on the harness PATH's real part (as on CodeBuild)."""
+    found = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    assert found, "the harness needs a python3 in /usr/local/bin, /usr/bin or /bin"
+    return found
+
+
+# --------------------------------------------------------------------------- the traps
+
+PYTHON_TRAP_FAMILIES = ("stdlib", "encodings", "sitecustomize", "usercustomize", "pth")
+
+
+def plant_traps(context: Path, home: Path, markers: Path, python_traps: str | None = None) -> None:
+    """Every trap; python_traps names the ONE Python family to plant (None: all of them).
+
+    One family at a time matters when the isolation regresses: a shadowed `encodings` kills
+    the interpreter at start-up, before sitecustomize, usercustomize or a .pth could run.
+    """
+    def planting(family: str) -> bool:
+        return python_traps is None or python_traps == family
+
+    def py_trap(name: str) -> str:
+        # posix, not open(): shadowing `encodings` runs this before the builtins are complete.
+        marker = str(markers / f"py-{name}")
+        return f"import posix; posix.close(posix.open({marker!r}, posix.O_WRONLY | posix.O_CREAT, 0o644))\n"
+
+    def sh_trap(name: str) -> str:
+        return f"#!/bin/sh\necho ran > '{markers}/exec-{name}'\nexit 0\n"
+
+    if planting("stdlib"):
+        for module in STDLIB_TRAPS:
+            (context / f"{module}.py").write_text(py_trap(module))
+        for package in ("json", "collections", "importlib", "email", "logging"):
+            (context / package).mkdir()
+            (context / package / "__init__.py").write_text(py_trap(f"{package}-package"))
+        (context / "evil.pth").write_text(py_trap("root-pth"))
+    if planting("encodings"):
+        (context / "encodings").mkdir()
+        (context / "encodings" / "__init__.py").write_text(py_trap("encodings-package"))
+    if planting("sitecustomize"):
+        (context / "sitecustomize.py").write_text(py_trap("sitecustomize"))
+
+    # PYTHONUSERBASE points here: a user site-packages with usercustomize.py and a .pth.
+    version = subprocess.run(
+        [real_python(), "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    site = context / ".local" / "lib" / f"python{version}" / "site-packages"
+    site.mkdir(parents=True)
+    if planting("usercustomize"):
+        (site / "usercustomize.py").write_text(py_trap("user-usercustomize"))
+    if planting("pth"):
+        (site / "evil.pth").write_text(py_trap("user-pth"))
+
+    for tool in TOOL_TRAPS:
+        write_executable(context / tool, sh_trap(tool))
+    for where, directory in (("context", context), ("home", home)):
+        for rc in RC_TRAPS:
+            (directory / rc).write_text(f"echo sourced > '{markers}/rc-{where}{rc}'\n")
+    for directory in (context, home):
+        (directory / ".docker").mkdir(exist_ok=True)
+        (directory / ".docker" / "config.json").write_text(json.dumps({
+            "credsStore": "evil",
+            "proxies": {"default": {"httpProxy": "http://evil.example:3128"}},
+        }))
+    (context / ".python-version").write_text("system\n")
+    (context / "Dockerfile").write_text(
+        "# syntax=evil.example/frontend:latest\nFROM public.ecr.aws/docker/library/alpine:3\n"
+        "RUN echo built\n")
+    (context / "sub").mkdir()
+    (context / "sub" / "app.Dockerfile").write_text("FROM scratch\n")
+    (context / "outside.Dockerfile").symlink_to("/etc/hostname")
+
+
+# --------------------------------------------------------------------------- running it
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess, log: Path, context: Path,
+                 markers: Path) -> None:
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.output = proc.stdout + proc.stderr
+        self.context = context
+        self.markers = markers
+        self.calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        self.exports = dict(re.findall(r"^__EXPORT__ (\w+)=(.*)$", proc.stdout, re.M))
+        works = re.findall(r"^__WORK__ (.*)$", proc.stdout, re.M)
+        self.work = works[-1] if works else ""
+
+    def docker(self, *prefix: str) -> list[dict]:
+        return [c for c in self.calls if c["tool"] == "docker" and tuple(c["argv"][:len(prefix)]) == prefix]
+
+    def aws(self, *prefix: str) -> list[dict]:
+        return [c for c in self.calls if c["tool"] == "aws" and tuple(c["argv"][:len(prefix)]) == prefix]
+
+    def build_argv(self) -> list[str]:
+        builds = self.docker("buildx", "build")
+        assert len(builds) == 1, self.output
+        return builds[0]["argv"]
+
+    def __repr__(self) -> str:  # shown by pytest when an assertion fails
+        return f"Run(rc={self.returncode})\n--- output ---\n{self.output}\n--- calls ---\n" + \
+            "\n".join(json.dumps(c["argv"]) for c in self.calls)
+
+
+def harness_script(buildspec: dict) -> str:
+    """All commands of all phases, in order, for one bash; then the exported variables."""
+    lines = [
+        # Harness bookkeeping only (a builtin): report the work directory however the shell ends.
+        "trap 'printf \"__WORK__ %s\\n\" \"${AGENTBUILD_WORK-}\"' EXIT",
+    ]
+    for phase in PHASES:
+        for command in (buildspec.get("phases", {}).get(phase) or {}).get("commands") or []:
+            lines += [command.rstrip("\n"),
+                      "agentbuild_harness_rc=$?",
+                      'if [ "$agentbuild_harness_rc" -ne 0 ]; then exit "$agentbuild_harness_rc"; fi']
+    for name in buildspec["env"]["exported-variables"]:
+        lines.append(f"printf '__EXPORT__ %s=%s\\n' {name} \"${{{name}-}}\"")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def buildspec() -> dict:
+    return yaml.safe_load(BUILDSPEC.read_text())
+
+
+@pytest.fixture
+def run_buildspec(tmp_path: Path, buildspec: dict):
+    fakebin = tmp_path / "fakebin"
+    shebang = f"#!{sys.executable} -I\n"
+    write_executable(fakebin / "aws", shebang + FAKE_AWS)
+    write_executable(fakebin / "docker", shebang + FAKE_DOCKER)
+    write_executable(fakebin / "uname", shebang + FAKE_UNAME)
+    script = tmp_path / "harness" / "buildspec.sh"
+    script.parent.mkdir()
+    script.write_text(harness_script(buildspec))
+    works: list[str] = []
+
+    def run(build_args: dict | str | None = None, *, python_traps: str | None = None,
+            **overrides: str | None) -> Run:
+        """One build in a fresh, trapped context; overrides set (or, with None, unset) env."""
+        top = tmp_path / f"run{len(works)}-{len(list(tmp_path.glob('run*')))}"
+        context = top / "src"          # $CODEBUILD_SRC_DIR
+        home = top / "home"
+        markers = top / "markers"      # outside the context: where every trap would write
+        log = top / "calls.jsonl"
+        for directory in (context, home, markers):
+            directory.mkdir(parents=True)
+        plant_traps(context, home, markers, python_traps)
+        if build_args is None:
+            build_args = {k: v.format(markers=markers) for k, v in HOSTILE_VALUES.items()}
+        env = {
+            # An empty and a "." entry: the current directory, ahead of the real tools.
+            "PATH": f"{fakebin}::.:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "CODEBUILD_SRC_DIR": str(context),
+            "PYTHONPATH": str(context),
+            "PYTHONUSERBASE": str(context / ".local"),
+            "AGENTBUILD_BUILD_ID": "nexus-ai-sales-assistant-0001",
+            "AGENTBUILD_IMAGE_REPOSITORY": REPO,
+            "AGENTBUILD_IMAGE_TAG": TAG,
+            "AGENTBUILD_DOCKERFILE": "Dockerfile",
+            "AGENTBUILD_PLATFORM": "linux/arm64",
+            "AGENTBUILD_BUILD_ARGS": build_args if isinstance(build_args, str) else json.dumps(build_args),
+            "AGENTBUILD_FORCE": "false",
+            "AGENTBUILD_CACHE_TAG": CACHE_TAG,
+            "AGENTBUILD_BUILDKIT_IMAGE": BUILDKIT,
+            "AGENTBUILD_BINFMT_IMAGE": BINFMT,
+            "AGENTBUILD_CACHE_REPOSITORY": CACHE_REPO,
+            "AGENTBUILD_DOCKERFILE_FRONTEND": FRONTEND,
+            "FAKE_LOG": str(log),
+            "FAKE_BUILD_DIGEST": BUILT,
+        }
+        env.update(overrides)
+        env = {k: v for k, v in env.items() if v is not None}
+        proc = subprocess.run(["/bin/bash", str(script)], cwd=context, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        result = Run(proc, log, context, markers)
+        if result.work:
+            works.append(result.work)
+        return result
+
+    yield run
+    for work in works:
+        if work.startswith("/tmp/agentbuild."):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- assertions
+
+def assert_context_untouched(run: Run) -> None:
+    """No trap fired, and no tool ran from inside the context or with its docker config."""
+    fired = sorted(p.name for p in run.markers.iterdir())
+    assert fired == [], f"traps fired: {fired}\n{run!r}"
+    context = os.path.realpath(run.context)
+    assert run.work.startswith("/tmp/agentbuild."), run
+    for call in run.calls:
+        cwd = os.path.realpath(call["cwd"])
+        assert cwd == os.path.realpath(run.work), (call, run)
+        assert not (cwd + "/").startswith(context + "/"), (call, run)
+        assert all(entry.startswith("/") for entry in call["path"].split(":")), call["path"]
+        if call["tool"] == "docker":
+            assert call["docker_config"] == f"{run.work}/docker", call
+
+
+def expected_build_argv(run: Run, *, platform="linux/arm64", tag=TAG, force=False,
+                        dockerfile="Dockerfile", build_args: dict | None = None) -> list[str]:
+    if build_args is None:
+        build_args = {k: v.format(markers=run.markers) for k, v in HOSTILE_VALUES.items()}
+    context = os.path.realpath(run.context)
+    cache = f"{CACHE_REPO}:{CACHE_TAG}"
+    argv = ["buildx", "build", "--builder", "agentbuild", "--platform", platform,
+            "--file", f"{context}/{dockerfile}", "--tag", f"{REPO}:{tag}"]
+    argv += ["--pull", "--no-cache"] if force else ["--cache-from", f"type=registry,ref={cache}"]
+    argv += ["--cache-to",
+             f"type=registry,ref={cache},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true",
+             "--provenance=false", "--metadata-file", f"{run.work}/buildx-metadata.json", "--push"]
+    for key in sorted(build_args):
+        argv += ["--build-arg", f"{key}={build_args[key]}"]
+    argv += ["--build-arg", f"BUILDKIT_SYNTAX={FRONTEND}", context]
+    return argv
+
+
+# --------------------------------------------------------------------------- the tests
+
+def test_new_tag_builds_with_exact_argv_and_exports(run_buildspec) -> None:
+    run = run_buildspec()
+    assert_context_untouched(run)  # first: a fired trap explains any failure below
+    assert run.returncode == 0, run
+    assert run.build_argv() == expected_build_argv(run)
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}"}, run
+    # Logged in to the registry (password on stdin, never in argv), looked the tag up once.
+    [login] = run.docker("login")
+    assert login["argv"] == ["login", "--username", "AWS", "--password-stdin", REGISTRY]
+    assert login["stdin"].strip() == "fake-ecr-password"
+    [describe] = run.aws("ecr", "describe-images")
+    assert describe["argv"][describe["argv"].index("--image-ids") + 1] == f"imageTag={TAG}"
+    assert describe["argv"][describe["argv"].index("--repository-name") + 1] == "agentbuild-images"
+    assert run.docker("run") == [], "arm64 is native: no binfmt"
+
+
+def test_builder_runs_pinned_buildkit_and_allows_only_our_frontend(run_buildspec) -> None:
+    run = run_buildspec()
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    [create] = run.docker("buildx", "create")
+    argv = create["argv"]
+    assert argv[argv.index("--driver") + 1] == "docker-container"
+    assert argv[argv.index("--driver-opt") + 1] == f"image={BUILDKIT}"
+    assert argv[argv.index("--buildkitd-config") + 1] == f"{run.work}/buildkitd.toml"
+    assert create["buildkitd_config"] == (
+        '[frontend."gateway.v0"]\n  enabled = true\n  allowedRepositories = ["docker/dockerfile"]\n')
+    # Our frontend, last among the build args, whatever the Dockerfile's `# syntax=` line says.
+    build = run.build_argv()
+    syntax = [build[i + 1] for i, a in enumerate(build) if a == "--build-arg"
+              and build[i + 1].upper().startswith("BUILDKIT_SYNTAX=")]
+    assert syntax == [f"BUILDKIT_SYNTAX={FRONTEND}"]
+    assert "evil.example" not in " ".join(build)
+
+
+def test_build_args_are_data_not_shell(run_buildspec) -> None:
+    run = run_buildspec()
+    assert_context_untouched(run)  # includes: no pwned-* marker
+    assert run.returncode == 0, run
+    build = run.build_argv()
+    markers = run.markers
+    assert f"SUBST=$(touch {markers}/pwned-subst)" in build
+    assert f'QUOTE="; touch {markers}/pwned-quote; echo "' in build
+    assert f"TICKS=`touch {markers}/pwned-ticks`" in build
+    assert "SPACES=a b\tc\nd" in build
+
+
+@pytest.mark.parametrize("name", [
+    "BUILDKIT_SYNTAX", "buildkit_syntax", "BuildKit_Cache_Mount_NS", "BUILDKIT_INLINE_CACHE",
+    "BUILDKIT_SANDBOX_HOSTNAME", "HTTP_PROXY", "http_proxy", "Https_Proxy", "FTP_PROXY",
+    "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+])
+def test_reserved_build_args_are_refused(run_buildspec, name: str) -> None:
+    run = run_buildspec(build_args={"PYTHON_VERSION": "3.12", name: "evil.example/frontend"})
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert run.docker("buildx", "build") == [], run
+    assert "reserved" in run.output and repr(name) in run.output, run
+    assert "IMAGE_DIGEST" not in run.exports
+
+
+def test_forced_build_of_an_existing_tag_still_builds_fresh(run_buildspec) -> None:
+    run = run_buildspec(AGENTBUILD_FORCE="true", AGENTBUILD_IMAGE_TAG=FORCED_TAG,
+                        FAKE_EXISTING_DIGEST=EXISTING)
+    assert_context_untouched(run)  # first: a fired trap explains any failure below
+    assert run.returncode == 0, run
+    assert run.aws("ecr", "describe-images") == [], "a forced build never looks for a reusable tag"
+    build = run.build_argv()
+    assert build == expected_build_argv(run, tag=FORCED_TAG, force=True)
+    assert "--pull" in build and "--no-cache" in build and "--cache-from" not in build
+    assert "--cache-to" in build  # the refreshed layers still feed later unforced builds
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}"}
+
+
+def test_unforced_build_of_an_existing_tag_reuses_its_digest(run_buildspec) -> None:
+    run = run_buildspec(FAKE_EXISTING_DIGEST=EXISTING)
+    assert_context_untouched(run)  # first: a fired trap explains any failure below
+    assert run.returncode == 0, run
+    assert run.docker("buildx") == [] and run.docker("run") == [], run
+    assert run.exports == {"IMAGE_DIGEST": EXISTING, "IMAGE_URI": f"{REPO}@{EXISTING}"}
+
+
+def test_amd64_registers_binfmt_before_the_builder_starts(run_buildspec) -> None:
+    run = run_buildspec(AGENTBUILD_PLATFORM="linux/amd64",
+                        AGENTBUILD_CACHE_TAG="nexus-ai.sales-assistant.amd64")
+    assert_context_untouched(run)  # first: a fired trap explains any failure below
+    assert run.returncode == 0, run
+    sequence = [c["argv"][:2] for c in run.calls if c["tool"] == "docker" and c["argv"][0] != "login"]
+    assert sequence == [["run", "--privileged"], ["buildx", "create"], ["buildx", "build"]], run
+    [binfmt] = run.docker("run")
+    assert binfmt["argv"] == ["run", "--privileged", "--rm", BINFMT, "--install", "amd64"]
+    build = run.build_argv()
+    assert build[build.index("--platform") + 1] == "linux/amd64"
+    assert f"type=registry,ref={CACHE_REPO}:nexus-ai.sales-assistant.amd64" in build
+
+
+def test_a_concurrent_push_of_the_same_tag_takes_the_repository_digest(run_buildspec) -> None:
+    run = run_buildspec(FAKE_PUSH_CONFLICT_DIGEST=RACED)
+    assert_context_untouched(run)  # first: a fired trap explains any failure below
+    assert run.returncode == 0, run
+    assert len(run.aws("ecr", "describe-images")) == 2  # not found first, then the racer's
+    assert run.exports == {"IMAGE_DIGEST": RACED, "IMAGE_URI": f"{REPO}@{RACED}"}
+
+
+def test_a_failed_build_fails_and_exports_nothing(run_buildspec) -> None:
+    run = run_buildspec(FAKE_BUILD_FAILS="1")
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert "IMAGE_DIGEST" not in run.exports
+
+
+def test_a_dockerfile_in_a_subdirectory_is_passed_by_absolute_path(run_buildspec) -> None:
+    run = run_buildspec(AGENTBUILD_DOCKERFILE="sub/app.Dockerfile")
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert run.build_argv() == expected_build_argv(run, dockerfile="sub/app.Dockerfile")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"AGENTBUILD_IMAGE_REPOSITORY": "docker.io/evil/images"}, "AGENTBUILD_IMAGE_REPOSITORY"),
+    ({"AGENTBUILD_CACHE_REPOSITORY": "docker.io/evil/cache"}, "AGENTBUILD_CACHE_REPOSITORY"),
+    ({"AGENTBUILD_CACHE_REPOSITORY": None}, "AGENTBUILD_CACHE_REPOSITORY"),
+    ({"AGENTBUILD_CACHE_REPOSITORY": REPO}, "must not be the image repository"),
+    ({"AGENTBUILD_IMAGE_TAG": "x;id"}, "AGENTBUILD_IMAGE_TAG"),
+    ({"AGENTBUILD_CACHE_TAG": "a b"}, "AGENTBUILD_CACHE_TAG"),
+    ({"AGENTBUILD_CACHE_TAG": "-leading-dash"}, "AGENTBUILD_CACHE_TAG"),
+    ({"AGENTBUILD_CACHE_TAG": "a" * 129}, "AGENTBUILD_CACHE_TAG"),
+    ({"AGENTBUILD_CACHE_TAG": None}, "AGENTBUILD_CACHE_TAG"),
+    ({"AGENTBUILD_FORCE": "yes"}, "AGENTBUILD_FORCE"),
+    ({"AGENTBUILD_FORCE": None}, "AGENTBUILD_FORCE"),
+    ({"AGENTBUILD_PLATFORM": "linux/riscv64"}, "AGENTBUILD_PLATFORM"),
+    ({"AGENTBUILD_DOCKERFILE": "../Dockerfile"}, "AGENTBUILD_DOCKERFILE"),
+    ({"AGENTBUILD_DOCKERFILE": "/etc/passwd"}, "AGENTBUILD_DOCKERFILE"),
+    ({"AGENTBUILD_DOCKERFILE_FRONTEND": "docker/dockerfile:1"}, "AGENTBUILD_DOCKERFILE_FRONTEND"),
+    ({"AGENTBUILD_DOCKERFILE_FRONTEND": None}, "AGENTBUILD_DOCKERFILE_FRONTEND"),
+    ({"AGENTBUILD_BUILDKIT_IMAGE": "moby/buildkit:buildx-stable-1"}, "AGENTBUILD_BUILDKIT_IMAGE"),
+    ({"AGENTBUILD_BINFMT_IMAGE": "tonistiigi/binfmt:latest"}, "AGENTBUILD_BINFMT_IMAGE"),
+])
+def test_invalid_project_or_build_values_stop_before_any_tool(run_buildspec, overrides, message) -> None:
+    run = run_buildspec(**overrides)
+    assert run.returncode != 0, run
+    assert message in run.stderr, run
+    assert run.calls == [], "validation comes before login, lookup and build"
+    assert "IMAGE_DIGEST" not in run.exports
+    assert not [p.name for p in run.markers.iterdir()]
+
+
+@pytest.mark.parametrize("build_args, message", [
+    ('{"A": "1", "A": "2"}', "duplicate key 'A'"),
+    ("[1, 2]", "JSON object"),
+    ("{not json", "not valid JSON"),
+    ({f"A{i}": "x" for i in range(33)}, "at most 32"),
+    ({"A": 1}, "must be a string"),
+    ({"1A": "x"}, "the name must match"),
+    ({"A-B": "x"}, "the name must match"),
+    ({"A": "x" * 4097}, "over 4 KiB"),
+    ({"A": "é" * 2049}, "over 4 KiB"),  # bytes, not characters
+    ({f"A{i}": "x" * 4000 for i in range(9)}, "over 32 KiB"),
+])
+def test_bad_build_args_are_refused_before_docker(run_buildspec, build_args, message) -> None:
+    run = run_buildspec(build_args=build_args)
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert message in run.output, run
+    assert run.docker("buildx", "build") == [], run
+
+
+def test_a_dockerfile_symlink_out_of_the_context_is_refused(run_buildspec) -> None:
+    run = run_buildspec(AGENTBUILD_DOCKERFILE="outside.Dockerfile")
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert "not a regular file inside the build context" in run.output, run
+    assert run.docker("buildx", "build") == [], run
+
+
+def test_limits_at_the_edge_are_accepted(run_buildspec) -> None:
+    args = {f"A{i:02}": "x" * 4096 for i in range(8)}  # 8 x 4 KiB = exactly 32 KiB
+    run = run_buildspec(build_args=args)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert run.build_argv() == expected_build_argv(run, build_args=args)
+
+
+def test_the_first_command_leaves_the_context_with_builtins_only(buildspec: dict) -> None:
+    """Before the `cd`, only builtins and `mktemp` (looked up on the cleaned PATH) may run."""
+    first = buildspec["phases"]["pre_build"]["commands"][0]
+    before_cd = first.split('cd "$AGENTBUILD_WORK"')[0]
+    assert 'export PATH="$agentbuild_path"' in before_cd
+    words = set(re.findall(r"^\s*([a-z][\w-]*)", before_cd, re.M))
+    allowed = {"set", "unset", "agentbuild_path", "while", "agentbuild_entry", "agentbuild_rest",
+               "if", "then", "fi", "done", "export", "hash", "umask", "cd", "mktemp"}
+    assert words <= allowed, words - allowed
+    for command in [c for p in PHASES for c in (buildspec["phases"].get(p) or {}).get("commands", [])][1:]:
+        body = [line for line in command.splitlines() if line.strip() and not line.strip().startswith("#")]
+        assert body[:2] == ["set -euo pipefail", 'cd "${AGENTBUILD_WORK:?}"'], body[:2]
+    assert 'cd "$CODEBUILD_SRC_DIR"' not in BUILDSPEC.read_text()
+    assert "python3 -I " in BUILDSPEC.read_text()
+    assert not re.search(r"python3 (?!-I )", BUILDSPEC.read_text().split("version: 0.2", 1)[1])
+
+
+@pytest.mark.parametrize("family", PYTHON_TRAP_FAMILIES)
+def test_each_python_trap_alone_stays_inert(run_buildspec, family: str) -> None:
+    """PYTHONPATH and PYTHONUSERBASE point into the context; only -I keeps Python out of it."""
+    run = run_buildspec(python_traps=family)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert run.exports["IMAGE_DIGEST"] == BUILT
