@@ -64,7 +64,7 @@ rebuild: local-up
 
 # Benchmarks print numbers; nothing is asserted.
 bench: tools
-	@cargo bench -q -p agentbuild-core --bench domain
+	@cargo bench -q -p agentbuild-core --features lambda --bench domain
 	@cargo bench -q -p agentbuild-cli --bench pack
 
 # arm64 release zips for Lambda: target/lambda/<fn>/bootstrap.zip (cargo-lambda + zig).

@@ -25,7 +25,7 @@ fn operations_called(file: &str, service: &str) -> BTreeSet<String> {
     let versioned =
         regex_lite::Regex::new(r"\.client\s*\.\s*get_object\s*\(\s*\)[^;]*?\.version_id\(")
             .unwrap();
-    let source = read(&format!("functions/core/src/adapters/{file}"));
+    let source = read(&format!("crates/core/src/adapters/{file}"));
     let mut ops: BTreeSet<String> = call
         .captures_iter(&source)
         .map(|c| format!("{service}.{}", pascal(&c[1])))

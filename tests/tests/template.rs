@@ -63,6 +63,33 @@ fn every_function_is_built_from_its_crate() {
     }
 }
 
+/// functions/ holds Lambda crates only, and they are exactly the catalog's functions: the one
+/// list `make package`, the local stack and these tests all read (the directory).
+#[test]
+fn functions_holds_exactly_the_catalogs_lambdas() {
+    let mut dirs: Vec<String> = std::fs::read_dir(agentbuild_tests::root().join("functions"))
+        .expect("functions/")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    dirs.sort();
+    let mut names: Vec<String> = FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
+    names.sort();
+    assert_eq!(dirs, names);
+    for f in FUNCTIONS {
+        let manifest = read(&format!("functions/{}/Cargo.toml", f.name));
+        assert!(
+            manifest.contains("lambda_runtime") && manifest.contains(r#"features = ["lambda"]"#),
+            "functions/{} is not a Lambda crate",
+            f.name
+        );
+    }
+}
+
 #[test]
 fn every_function_gets_exactly_the_environment_its_config_reads() {
     let t = template();

@@ -1,10 +1,25 @@
 //! One struct per AWS service, owning its client and resource names. SDK types stop here.
 
+#[cfg(feature = "lambda")]
 pub mod codebuild;
 pub mod s3;
 pub mod sfn;
 
 use crate::Error;
+
+/// The SDK configuration every door shares: region, credentials and (locally) the emulator's
+/// endpoint from the standard AWS environment variables.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Path-style addressing when an endpoint override (an emulator) is configured.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;

@@ -2,7 +2,6 @@
 //! matches exactly these strings (a contract test reads the ASL and checks both sides).
 
 use crate::domain::request::RequestError;
-use lambda_runtime::Diagnostic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,9 +52,10 @@ impl Error {
     }
 }
 
-impl From<Error> for Diagnostic {
+#[cfg(feature = "lambda")]
+impl From<Error> for lambda_runtime::Diagnostic {
     fn from(err: Error) -> Self {
-        Diagnostic {
+        lambda_runtime::Diagnostic {
             error_type: err.name().to_string(),
             error_message: err.to_string(),
         }
@@ -81,9 +81,11 @@ mod tests {
         assert_eq!(names, ERROR_NAMES);
     }
 
+    #[cfg(feature = "lambda")]
     #[test]
     fn diagnostic_carries_the_stable_name_and_the_field() {
-        let d: Diagnostic = Error::from(RequestError::new("agent", "must match ^x$")).into();
+        let d: lambda_runtime::Diagnostic =
+            Error::from(RequestError::new("agent", "must match ^x$")).into();
         assert_eq!(d.error_type, "InvalidRequest");
         assert_eq!(d.error_message, "agent: must match ^x$");
     }

@@ -1,0 +1,18 @@
+//! Glue: one module per Lambda, each with its `Deps` (built once in `main`) and `handle`.
+
+pub mod api;
+pub mod check_build;
+pub mod rebuild;
+pub mod record_result;
+pub mod start_build;
+pub mod validate_request;
+
+#[cfg(test)]
+pub(crate) mod fakes;
+
+use chrono::{DateTime, Utc};
+
+/// The clock handlers read; tests pin it.
+pub type Clock = fn() -> DateTime<Utc>;
+
+pub use crate::adapters::{aws_config, s3_client};
