@@ -9,6 +9,7 @@
 pub mod adapters;
 pub mod catalog;
 pub mod config;
+pub mod contract;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "lambda")]
@@ -16,5 +17,6 @@ pub mod handlers;
 #[cfg(feature = "lambda")]
 pub mod model;
 pub mod ports;
+pub mod services;
 
 pub use error::Error;

@@ -2,7 +2,7 @@
 //! The state document is `{plan, build?, error?}`: each task's ResultSelector rebuilds it.
 
 use crate::domain::plan::BuildPlan;
-use crate::domain::record::{BuildState, ErrorInfo, MAX_MESSAGE_BYTES};
+use crate::domain::record::{BuildState, ErrorInfo};
 use crate::domain::status::BuildStatus;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
@@ -51,19 +51,7 @@ impl CaughtError {
     /// Lambda failures arrive with a JSON cause (`{"errorType","errorMessage",...}`): keep the
     /// message, not the envelope.
     pub fn to_info(&self) -> ErrorInfo {
-        let cause = self.cause.clone().unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&cause)
-            .ok()
-            .and_then(|v| {
-                v.get("errorMessage")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
-            .unwrap_or(cause);
-        ErrorInfo::new(
-            self.error.clone(),
-            crate::domain::record::truncate(message, MAX_MESSAGE_BYTES),
-        )
+        ErrorInfo::from_states(&self.error, self.cause.as_deref())
     }
 }
 

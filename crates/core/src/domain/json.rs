@@ -111,7 +111,7 @@ impl<'de> Visitor<'de> for StrictValue {
                 format!("{}.{}", self.path, clip(&key))
             };
             if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("{DUPLICATE}{path}")));
+                return Err(de::Error::custom(format!("{DUPLICATE}{}", clip(&path))));
             }
             let v = map.next_value_seed(StrictValue { path })?;
             out.insert(key, v);
@@ -156,6 +156,21 @@ mod tests {
     fn a_duplicated_long_key_is_named_in_at_most_64_characters() {
         let key = "k".repeat(500);
         let text = format!(r#"{{"{key}": 1, "{key}": 2}}"#);
+        let JsonError::Duplicate(e) = parse_request(text.as_bytes()).unwrap_err() else {
+            panic!("not a duplicate error")
+        };
+        assert!(e.field.chars().count() <= 65, "{}", e.field.len());
+    }
+
+    #[test]
+    fn a_deeply_nested_duplicate_is_named_in_at_most_64_characters() {
+        let key = "k".repeat(60);
+        let mut text = String::new();
+        for _ in 0..40 {
+            text.push_str(&format!(r#"{{"{key}": "#));
+        }
+        text.push_str(r#"{"a": 1, "a": 2}"#);
+        text.push_str(&"}".repeat(40));
         let JsonError::Duplicate(e) = parse_request(text.as_bytes()).unwrap_err() else {
             panic!("not a duplicate error")
         };

@@ -53,6 +53,18 @@ impl ErrorInfo {
             message: truncate(message.into(), MAX_MESSAGE_BYTES),
         }
     }
+
+    /// An error as Step Functions reports it (a Catch's `{Error, Cause}`, a failed execution's
+    /// error and cause). Lambda failures carry a JSON cause (`{"errorType","errorMessage",...}`):
+    /// keep the message, not the envelope.
+    pub fn from_states(error: &str, cause: Option<&str>) -> Self {
+        let cause = cause.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage")?.as_str().map(String::from))
+            .unwrap_or_else(|| cause.to_string());
+        Self::new(error, message)
+    }
 }
 
 /// The build as the state machine carries it between StartBuild, CheckBuild and RecordResult.

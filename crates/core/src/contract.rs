@@ -1,0 +1,167 @@
+//! The API's answers as typed values: the API handler serializes them, the CLI deserializes
+//! them (and builds the same values itself in direct mode). One definition, every door.
+
+use crate::domain::plan::Trigger;
+use crate::domain::record::{BuildRecord, ErrorInfo};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `202` to `POST /builds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub build_id: String,
+    pub execution_arn: String,
+    pub status_url: String,
+}
+
+impl Accepted {
+    pub fn new(build_id: &str, execution_arn: &str) -> Self {
+        Self {
+            build_id: build_id.to_string(),
+            execution_arn: execution_arn.to_string(),
+            status_url: format!("/builds/{build_id}"),
+        }
+    }
+}
+
+/// Every refusal: `{"error": {"code", "field"?, "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// Where a build that has no final record is (derived, not read from the execution history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    /// ValidateRequest / StartBuild: no CodeBuild build yet.
+    Starting,
+    /// CodeBuild runs.
+    Building,
+    /// The execution has ended and its record is being closed.
+    Recording,
+}
+
+/// `GET /builds/{id}` while the build has no final record: RUNNING, REJECTED (the execution
+/// failed validation; no record is ever written), or a final status known from the execution
+/// before its record is closed. Fields are in alphabetical order, as the API always wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub build_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codebuild: Option<LiveCodeBuild>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    pub execution_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// CodeBuild's current phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Stage>,
+    /// `RUNNING`, `REJECTED`, or a final build status.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveCodeBuild {
+    pub build_id: Option<String>,
+    pub log_url: Option<String>,
+}
+
+/// `GET /builds/{id}`: the record once final, else the live status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildAnswer {
+    Record(Box<BuildRecord>),
+    Live(LiveStatus),
+}
+
+impl BuildAnswer {
+    /// Reads the API's answer: a record has a `schemaVersion`, a live status has none.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_slice(bytes)?;
+        if v.get("schemaVersion").is_some() {
+            serde_json::from_value(v).map(|r| BuildAnswer::Record(Box::new(r)))
+        } else {
+            serde_json::from_value(v).map(BuildAnswer::Live)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accepted_points_at_the_status_url() {
+        let a = Accepted::new("api-1", "arn:x");
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            json!({"buildId": "api-1", "executionArn": "arn:x", "statusUrl": "/builds/api-1"})
+        );
+    }
+
+    #[test]
+    fn an_error_body_omits_an_absent_field() {
+        let e = ErrorBody {
+            error: ApiError {
+                code: "NotFound".into(),
+                field: None,
+                message: "no build x".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"error":{"code":"NotFound","message":"no build x"}}"#
+        );
+    }
+
+    #[test]
+    fn a_live_status_round_trips_and_is_told_from_a_record() {
+        let live = LiveStatus {
+            agent: Some("a".into()),
+            build_id: "b".into(),
+            codebuild: Some(LiveCodeBuild {
+                build_id: Some("p:1".into()),
+                log_url: None,
+            }),
+            elapsed_seconds: Some(3),
+            error: None,
+            execution_arn: "arn".into(),
+            finished_at: None,
+            phase: Some("BUILD".into()),
+            project: Some("p".into()),
+            requested_at: None,
+            state: Some(Stage::Building),
+            status: "RUNNING".into(),
+            trigger: Some(Trigger::Api),
+        };
+        let bytes = serde_json::to_vec(&live).unwrap();
+        assert_eq!(
+            BuildAnswer::from_json(&bytes).unwrap(),
+            BuildAnswer::Live(live)
+        );
+    }
+}
