@@ -1,5 +1,5 @@
-"""Tests of the local stack's glue (local/stack.py): definition substitution, the Lambda bridge
-between moto's ASL engine and the runtime emulator, and the injection API.
+"""Tests of the local stack's glue (local/agentbuild_local, run by local/stack.py): definition
+substitution, the Lambda bridge between moto's ASL engine and the runtime emulator, and the injection API.
 
 The engine tests run moto's real engine in this process; a small stand-in answers as
 `cargo lambda watch` does (200 with the result, 500 with {errorType, errorMessage}), so they need
@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack  # noqa: E402
+# `engine` and `codebuild` are fixtures below; their modules go by eng and cb.
+from agentbuild_local import (codebuild as cb, config, engine as eng, events, inject_server,  # noqa: E402
+                              lambda_bridge, process, workspace)
 
 FUNCTIONS = {"validate-request", "start-build", "check-build", "record-result"}
 RETRY = {
@@ -39,18 +41,18 @@ RETRY = {
 # ---------------------------------------------------------------------------------------------
 
 def test_real_definition_substitutes_to_bare_function_names():
-    text = stack.DEFINITION.read_text()
-    out = json.loads(stack.substitute(text, FUNCTIONS))
+    text = config.DEFINITION.read_text()
+    out = json.loads(eng.substitute(text, FUNCTIONS))
     names = {s["Parameters"]["FunctionName"] for s in out["States"].values() if s["Type"] == "Task"}
     assert names <= FUNCTIONS and names
     assert "${" not in json.dumps(out)
 
 
 def test_substitution_changes_nothing_but_placeholders():
-    text = stack.DEFINITION.read_text()
-    out = stack.substitute(text, FUNCTIONS)
+    text = config.DEFINITION.read_text()
+    out = eng.substitute(text, FUNCTIONS)
     # Outside the placeholders the text is byte-identical.
-    outside = stack.PLACEHOLDER.split(text)[0::2]
+    outside = eng.PLACEHOLDER.split(text)[0::2]
     pos = 0
     for piece in outside:
         found = out.index(piece, pos)
@@ -62,30 +64,84 @@ def test_substitution_changes_nothing_but_placeholders():
 def test_substitution_rejects_unknown_placeholders_naming_each():
     text = '{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${BogusArn}",' \
            ' "Parameters": {"FunctionName": "${NoSuchFunctionArn}"}, "End": true}}}'
-    with pytest.raises(stack.StackError) as e:
-        stack.substitute(text, FUNCTIONS)
+    with pytest.raises(config.StackError) as e:
+        eng.substitute(text, FUNCTIONS)
     assert "${BogusArn}" in str(e.value) and "${NoSuchFunctionArn}" in str(e.value)
 
 
 def test_substitution_accepts_explicit_extras():
-    out = stack.substitute('{"a": "${BucketName}", "b": "${CheckBuildFunctionArn}"}', FUNCTIONS,
+    out = eng.substitute('{"a": "${BucketName}", "b": "${CheckBuildFunctionArn}"}', FUNCTIONS,
                            {"BucketName": "agentbuild-local"})
     assert json.loads(out) == {"a": "agentbuild-local", "b": "check-build"}
 
 
 def test_every_placeholder_of_the_real_definition_names_a_workspace_binary():
-    binaries = stack.workspace_binaries(stack.ROOT / "Cargo.toml")
-    stack.substitute(stack.DEFINITION.read_text(), binaries)  # raises on an unknown one
+    binaries = workspace.workspace_binaries(config.ROOT / "Cargo.toml")
+    eng.substitute(config.DEFINITION.read_text(), binaries)  # raises on an unknown one
+
+
+def test_the_function_list_is_every_crate_under_functions_each_named_after_its_directory():
+    import tomllib
+
+    crates = {m.parent.name: m for m in (config.ROOT / "functions").glob("*/Cargo.toml")}
+    assert set(workspace.LAMBDA_FUNCTIONS) == set(crates)
+    # The pipeline's own, at least: a rule that lost one fails here.
+    assert {"validate-request", "start-build", "check-build", "record-result", "api",
+            "rebuild"} <= set(workspace.LAMBDA_FUNCTIONS)
+    # Package and binary have the directory's name: `cargo lambda build -p <name>` (package.sh)
+    # and the runtime emulator's route (/.rt/<name>, target/debug/<name>) rely on it.
+    for name, manifest in crates.items():
+        assert tomllib.loads(manifest.read_text())["package"]["name"] == name, manifest
+    assert set(workspace.LAMBDA_FUNCTIONS) <= workspace.workspace_binaries(config.ROOT / "Cargo.toml")
+    # `make package` builds the same ones.
+    listed = subprocess.run(["bash", str(config.ROOT / "scripts" / "package.sh"), "--list"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    assert sorted(listed) == sorted(workspace.LAMBDA_FUNCTIONS)
+
+
+def test_a_new_crate_under_functions_is_a_function_here_and_in_package_sh(tmp_path):
+    for name in ("api", "check-build", "new-one"):
+        (tmp_path / "functions" / name).mkdir(parents=True)
+        (tmp_path / "functions" / name / "Cargo.toml").write_text(f'[package]\nname = "{name}"\n')
+    (tmp_path / "functions" / "notes").mkdir()  # no Cargo.toml: not a crate
+    assert workspace.lambda_functions(tmp_path) == ("api", "check-build", "new-one")
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "package.sh"
+    script.write_text((config.ROOT / "scripts" / "package.sh").read_text())
+    listed = subprocess.run(["bash", str(script), "--list"], check=True, capture_output=True, text=True)
+    assert sorted(listed.stdout.split()) == ["api", "check-build", "new-one"]
+
+
+def test_the_package_modules_import_no_cycle_and_nothing_outside_the_standard_library():
+    import ast
+
+    package = Path(config.__file__).parent
+    imports = {
+        p.stem: {node.module for node in ast.walk(ast.parse(p.read_text()))
+                 if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+        for p in package.glob("*.py") if p.stem != "__init__"
+    }
+    done: list[str] = []
+    while len(done) < len(imports):  # peel off the modules whose imports are all done
+        ready = [m for m in imports if m not in done and imports[m] <= set(done)]
+        assert ready, f"import cycle among {sorted(set(imports) - set(done))}"
+        done += sorted(ready)
+    # `down`, `status` and `env` run with the system python3: moto and boto3 load only when used.
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import agentbuild_local.cli; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'moto', 'boto3', 'botocore'}))")
+    out = subprocess.run([sys.executable, "-c", probe, str(package.parent)], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_handler_settings_cover_every_env_var_in_the_contract():
-    contract = (stack.ROOT / "docs" / "contracts.md").read_text()
+    contract = (config.ROOT / "docs" / "contracts.md").read_text()
     table = contract.split("## Functions", 1)[1].split("##", 1)[0]
     import re
 
     wanted = set(re.findall(r"AGENTBUILD_[A-Z_]+", table))
     optional = {"AGENTBUILD_ALLOWED_SOURCE_BUCKETS"}  # "optional" in the contract
-    provided = set(stack.HANDLER_SETTINGS) | {"AGENTBUILD_REPOSITORY_URI", "AGENTBUILD_STATE_MACHINE_ARN"}
+    provided = set(config.HANDLER_SETTINGS) | {"AGENTBUILD_REPOSITORY_URI", "AGENTBUILD_STATE_MACHINE_ARN"}
     assert wanted - optional - provided == set()
 
 
@@ -117,19 +173,19 @@ class FakeRuntime(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def engine():
-    stack.check_moto_version()
+    eng.check_moto_version()
     runtime = ThreadingHTTPServer(("127.0.0.1", 0), FakeRuntime)
     threading.Thread(target=runtime.serve_forever, daemon=True).start()
-    injector = stack.Injector()
-    inject = stack.make_inject_server(injector, 0)
+    injector = lambda_bridge.Injector()
+    inject = inject_server.make_inject_server(injector, 0)
     threading.Thread(target=inject.serve_forever, daemon=True).start()
-    stack.install_lambda_bridge(f"http://127.0.0.1:{runtime.server_address[1]}", injector)
-    moto_server, port = stack.start_moto(0)
+    lambda_bridge.install_lambda_bridge(f"http://127.0.0.1:{runtime.server_address[1]}", injector)
+    moto_server, port = eng.start_moto(0)
     endpoint = f"http://127.0.0.1:{port}"
     yield {
         "runtime_url": f"http://127.0.0.1:{runtime.server_address[1]}",
         "endpoint": endpoint,
-        "sfn": stack.aws_client("stepfunctions", endpoint),
+        "sfn": eng.aws_client("stepfunctions", endpoint),
         "inject_url": f"http://127.0.0.1:{inject.server_address[1]}",
         "injector": injector,
     }
@@ -145,9 +201,9 @@ def clean_injections(request):
 
 
 def machine(engine, definition: dict) -> str:
-    text = stack.substitute(json.dumps(definition), FUNCTIONS)
+    text = eng.substitute(json.dumps(definition), FUNCTIONS)
     return engine["sfn"].create_state_machine(
-        name=f"t-{uuid.uuid4().hex[:12]}", definition=text, roleArn=stack.STATES_ROLE)["stateMachineArn"]
+        name=f"t-{uuid.uuid4().hex[:12]}", definition=text, roleArn=config.STATES_ROLE)["stateMachineArn"]
 
 
 def task(fn_placeholder: str, **extra) -> dict:
@@ -294,11 +350,11 @@ def test_inject_api_rejects_malformed_entries(engine):
 
 
 def test_runtime_down_is_a_visible_unretried_error(engine):
-    stack.install_lambda_bridge("http://127.0.0.1:9", engine["injector"])  # discard port: nothing listens
+    lambda_bridge.install_lambda_bridge("http://127.0.0.1:9", engine["injector"])  # discard port: nothing listens
     try:
         d = run(engine, machine(engine, CATCHING), {"n": 7})
     finally:
-        stack.install_lambda_bridge(engine["runtime_url"], engine["injector"])
+        lambda_bridge.install_lambda_bridge(engine["runtime_url"], engine["injector"])
     assert d["status"] == "FAILED"
     assert d["error"] == "Local.RuntimeUnavailable"
     assert len(invocations(engine, "validate-request")) == 1
@@ -310,7 +366,7 @@ def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(eng
         "States": {"Long": {"Type": "Wait", "Seconds": 30, "End": True}},
     })
     stopping = threading.Event()
-    relay = threading.Thread(target=stack.relay_ended_executions,
+    relay = threading.Thread(target=events.relay_ended_executions,
                              args=(engine["endpoint"], arn, stopping), kwargs={"period": 0.2})
     relay.start()
     try:
@@ -324,11 +380,11 @@ def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(eng
     finally:
         stopping.set()
         relay.join()
-    events = {c["request"]["detail"]["name"]: c["request"] for c in invocations(engine, "record-result")}
-    assert set(events) == {"slow-1", "stop-1"}
-    assert events["slow-1"]["detail"]["status"] == "TIMED_OUT"
-    assert events["stop-1"]["detail"]["status"] == "ABORTED"
-    ev = events["slow-1"]
+    sent = {c["request"]["detail"]["name"]: c["request"] for c in invocations(engine, "record-result")}
+    assert set(sent) == {"slow-1", "stop-1"}
+    assert sent["slow-1"]["detail"]["status"] == "TIMED_OUT"
+    assert sent["stop-1"]["detail"]["status"] == "ABORTED"
+    ev = sent["slow-1"]
     assert ev["detail-type"] == "Step Functions Execution Status Change" and ev["source"] == "aws.states"
     assert ev["detail"]["executionArn"] == timed_out and isinstance(ev["detail"]["stopDate"], int)
     assert ev["time"].endswith("Z")
@@ -340,14 +396,14 @@ def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(eng
 
 @pytest.fixture(scope="module")
 def codebuild(engine):
-    scripts = stack.CodeBuildScripts()
-    stack.install_codebuild_scripts(scripts)
-    server = stack.make_inject_server(engine["injector"], 0, scripts)
+    scripts = cb.CodeBuildScripts()
+    cb.install_codebuild_scripts(scripts)
+    server = inject_server.make_inject_server(engine["injector"], 0, scripts)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = stack.aws_client("codebuild", engine["endpoint"])
+    client = eng.aws_client("codebuild", engine["endpoint"])
     project = f"p-{uuid.uuid4().hex[:8]}"
     client.create_project(name=project, source={"type": "NO_SOURCE", "location": "x"},
-                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole=stack.CODEBUILD_ROLE,
+                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole=config.CODEBUILD_ROLE,
                           environment={"type": "ARM_CONTAINER", "image": "i",
                                        "computeType": "BUILD_GENERAL1_SMALL"})
     yield {"client": client, "project": project, "scripts": scripts,
@@ -456,14 +512,14 @@ def test_codebuild_scripts_reject_malformed_entries(codebuild):
 def test_real_stack_runs_the_real_definition_and_stops_cleanly(tmp_path):
     import boto3  # noqa: F401 - fail early if the venv is incomplete
 
-    cmd = [sys.executable, str(Path(stack.__file__))]
+    cmd = [sys.executable, str(config.STACK_PY)]
     env = dict(os.environ, AGENTBUILD_LOCAL_DIR=str(tmp_path))
     subprocess.run(cmd + ["up"], env=env, check=True, timeout=1200)
     pids = [int((tmp_path / f"{n}.pid").read_text()) for n in ("stack", "watch")]
     try:
-        e = stack.read_env(tmp_path / "env")
-        s3 = stack.aws_client("s3", e["AWS_ENDPOINT_URL"])
-        sfn = stack.aws_client("stepfunctions", e["AWS_ENDPOINT_URL"])
+        e = config.read_env(tmp_path / "env")
+        s3 = eng.aws_client("s3", e["AWS_ENDPOINT_URL"])
+        sfn = eng.aws_client("stepfunctions", e["AWS_ENDPOINT_URL"])
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:
             z.writestr("Dockerfile", "FROM scratch\n")
@@ -493,4 +549,4 @@ def test_real_stack_runs_the_real_definition_and_stops_cleanly(tmp_path):
     finally:
         subprocess.run(cmd + ["down"], env=env, check=True, timeout=60)
     assert not list(tmp_path.glob("*.pid"))
-    assert not any(stack.alive(p) for p in pids)
+    assert not any(process.alive(p) for p in pids)

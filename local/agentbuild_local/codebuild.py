@@ -1,0 +1,300 @@
+"""CodeBuild scripts: builds that stay running, fail in a phase, or export variables.
+
+moto's CodeBuild has none of these (local/README.md, "CodeBuild scripts"). `CodeBuildScripts`
+holds the scripts and the builds they bound to; `install_codebuild_scripts` patches three
+methods of moto's CodeBuild (signatures checked first) so StartBuild, BatchGetBuilds and
+StopBuild answer as the scripts say.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import StackError, log
+
+
+# CodeBuild's phases, in order; a scripted build runs in BUILD (where `docker buildx` runs).
+CODEBUILD_PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD",
+                    "BUILD", "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED")
+CODEBUILD_FINAL = ("SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT")
+# The phase context CodeBuild gives a phase that ended in each status (code, message).
+PHASE_CONTEXTS = {
+    "FAILED": ("COMMAND_EXECUTION_ERROR",
+               "Error while executing command: docker buildx build. Reason: exit status 1 (scripted)"),
+    "FAULT": ("CLIENT_ERROR", "CodeBuild service fault (scripted)"),
+    "TIMED_OUT": ("BUILD_TIMED_OUT", "Build has timed out (scripted)"),
+    "STOPPED": ("BUILD_STOPPED", "Build was stopped"),
+}
+
+
+def naive_utcnow() -> datetime:
+    """UTC without tzinfo, as moto's CodeBuild timestamps are."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """moto's CodeBuild timestamp text (naive UTC, `...Z`) -> naive UTC datetime."""
+    from moto.core.parse import default_timestamp_parser
+
+    return default_timestamp_parser(text).replace(tzinfo=None)
+
+
+class CodeBuildScripts:
+    """What moto's CodeBuild reports for builds whose StartBuild request matches a script.
+
+    moto turns every build SUCCEEDED on the first BatchGetBuilds and has no failures, no
+    exported variables and no build that keeps running. A script binds, at StartBuild, to the
+    build whose request JSON contains its `match` (first script added wins; scripts stay until
+    cleared); that build then reports, on BatchGetBuilds:
+      * `hold: true` — IN_PROGRESS in phase BUILD until StopBuild (then STOPPED, for good) or a
+        release (then the script's `status`);
+      * otherwise IN_PROGRESS for its first `polls` BatchGetBuilds (default 0), then `status`
+        (default SUCCEEDED); a failure status ends phase `failedPhase` (default BUILD) with
+        that status and CodeBuild's context for it; `exported` becomes the build's exported
+        environment variables (as the buildspec's IMAGE_DIGEST / IMAGE_URI).
+    Builds no script matched behave as moto's, except that a build stopped while IN_PROGRESS
+    stays STOPPED (moto would report it SUCCEEDED on the next BatchGetBuilds).
+    """
+
+    FIELDS = {"match", "hold", "polls", "status", "failedPhase", "exported"}
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: list[dict[str, Any]] = []
+        # build id -> {"script", "request" (its JSON text), "polls" (BatchGetBuilds seen),
+        #              "released", "final": None | (status, phase it ended in, when)}
+        self._builds: dict[str, dict[str, Any]] = {}
+        self._frozen: set[str] = set()  # unscripted builds stopped while IN_PROGRESS
+
+    @classmethod
+    def validate(cls, entry: Any) -> dict[str, Any]:
+        if not isinstance(entry, dict):
+            raise ValueError("a CodeBuild script is a JSON object")
+        if set(entry) - cls.FIELDS:
+            raise ValueError(f"unknown field(s) {sorted(set(entry) - cls.FIELDS)}; "
+                             f"allowed: {sorted(cls.FIELDS)}")
+        if not isinstance(entry.get("match"), str):
+            raise ValueError("match (text of the StartBuild request, e.g. the execution name) is required")
+        if not isinstance(entry.get("hold", False), bool):
+            raise ValueError("hold must be true or false")
+        polls = entry.get("polls", 0)
+        if not isinstance(polls, int) or isinstance(polls, bool) or polls < 0:
+            raise ValueError("polls must be a non-negative integer")
+        if entry.get("status", "SUCCEEDED") not in CODEBUILD_FINAL:
+            raise ValueError(f"status must be one of {list(CODEBUILD_FINAL)}")
+        if entry.get("failedPhase", "BUILD") not in CODEBUILD_PHASES[2:-1]:
+            raise ValueError(f"failedPhase must be one of {list(CODEBUILD_PHASES[2:-1])}")
+        exported = entry.get("exported", {})
+        if not (isinstance(exported, dict) and all(isinstance(v, str) for v in exported.values())):
+            raise ValueError('exported must be {"NAME": "value", ...}')
+        return dict(entry)
+
+    def add(self, entry: Any) -> int:
+        checked = self.validate(entry)
+        with self._lock:
+            self._scripts.append(checked)
+            return len(self._scripts)
+
+    def clear(self) -> list[str]:
+        """Drop every script; release the builds still held (so no execution polls forever)."""
+        with self._lock:
+            self._scripts.clear()
+        return self.release("")
+
+    def bind(self, build_id: str, request_text: str) -> dict[str, Any] | None:
+        with self._lock:
+            script = next((s for s in self._scripts if s["match"] in request_text), None)
+            if script is not None:
+                self._builds[build_id] = {"script": script, "request": request_text, "polls": 0,
+                                          "released": False, "final": None}
+            return script
+
+    def release(self, match: str) -> list[str]:
+        """Held builds whose StartBuild request (or id) contains `match` ("" = every one) end
+        with their script's status at their next BatchGetBuilds; returns their ids."""
+        with self._lock:
+            out = []
+            for build_id, b in self._builds.items():
+                if (b["script"].get("hold") and not b["released"] and b["final"] is None
+                        and (match in b["request"] or match in build_id)):
+                    b["released"] = True
+                    out.append(build_id)
+            return out
+
+    def knows(self, build_id: str) -> bool:
+        with self._lock:
+            return build_id in self._builds or build_id in self._frozen
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "scripts": [dict(s) for s in self._scripts],
+                "builds": [{"id": i, "match": b["script"]["match"], "polls": b["polls"],
+                            "state": b["final"][0] if b["final"] else
+                            ("RELEASED" if b["released"] else "IN_PROGRESS")}
+                           for i, b in self._builds.items()],
+            }
+
+    # -- called from moto's CodeBuild backend (patched below), with moto's build dict ----------
+
+    def report(self, build: dict[str, Any]) -> None:
+        """BatchGetBuilds of a known build: rewrite moto's dict to what the script says now."""
+        with self._lock:
+            if build["id"] in self._frozen:
+                return
+            b = self._builds[build["id"]]
+            script = b["script"]
+            if b["final"] is None:
+                b["polls"] += 1
+                running = (not b["released"]) if script.get("hold") else b["polls"] <= script.get("polls", 0)
+                if not running:
+                    status = script.get("status", "SUCCEEDED")
+                    b["final"] = (status, script.get("failedPhase", "BUILD"), naive_utcnow())
+            render_build(build, parse_timestamp(build["startTime"]), b["final"],
+                         script.get("exported", {}))
+
+    def stop(self, build: dict[str, Any]) -> bool:
+        """StopBuild: a scripted build still running stops for good (True); an unscripted one
+        still IN_PROGRESS is frozen once moto has marked it STOPPED (False: let moto stop it)."""
+        with self._lock:
+            b = self._builds.get(build["id"])
+            if b is None:
+                if build.get("buildStatus") == "IN_PROGRESS":
+                    self._frozen.add(build["id"])
+                return False
+            if b["final"] is None:
+                b["final"] = ("STOPPED", "BUILD", naive_utcnow())
+            render_build(build, parse_timestamp(build["startTime"]), b["final"],
+                         b["script"].get("exported", {}))
+        return True
+
+
+def render_build(build: dict[str, Any], started: datetime,
+                 final: tuple[str, str, datetime] | None, exported: dict[str, str]) -> None:
+    """Rewrite a moto build dict: IN_PROGRESS in BUILD (final None), or ended with
+    (status, the phase a failure ended in, when)."""
+    from moto.core.utils import iso_8601_datetime_with_milliseconds as iso
+
+    t0 = iso(started)
+
+    def done(name: str, status: str = "SUCCEEDED", start: str = t0, end: str = t0,
+             seconds: int = 0) -> dict[str, Any]:
+        return {"phaseType": name, "phaseStatus": status, "startTime": start, "endTime": end,
+                "durationInSeconds": seconds}
+
+    if final is None:
+        build["phases"] = [done(p) for p in CODEBUILD_PHASES[:6]] + [
+            {"phaseType": "BUILD", "startTime": t0}]
+        build.update(currentPhase="BUILD", buildStatus="IN_PROGRESS", buildComplete=False)
+        build.pop("endTime", None)
+        build["exportedEnvironmentVariables"] = []
+        return
+    status, failed, finished = final
+    end, seconds = iso(finished), max(0, int((finished - started).total_seconds()))
+    # The build's time goes to one phase: the one that failed (up to BUILD), else BUILD; the
+    # phases before it take no time at the start, those after it none at the end.
+    order = CODEBUILD_PHASES.index
+    failing = status != "SUCCEEDED"
+    timed = failed if failing and order(failed) <= order("BUILD") else "BUILD"
+    phases = []
+    for name in CODEBUILD_PHASES[:-1]:
+        if order(name) < order(timed):
+            phase = done(name)
+        elif name == timed:
+            phase = done(name, start=t0, end=end, seconds=seconds)
+        else:
+            phase = done(name, start=end, end=end)
+        if failing and name == failed:
+            code, message = PHASE_CONTEXTS[status]
+            phases.append(dict(phase, phaseStatus=status,
+                               contexts=[{"statusCode": code, "message": message}]))
+            if name != "FINALIZING":
+                phases.append(done("FINALIZING", start=end, end=end))
+            break
+        phases.append(phase)
+    phases.append({"phaseType": "COMPLETED", "startTime": end})
+    build.update(phases=phases, currentPhase="COMPLETED", buildStatus=status, buildComplete=True,
+                 endTime=end)
+    build["exportedEnvironmentVariables"] = (
+        [{"name": k, "value": v} for k, v in exported.items()] if status == "SUCCEEDED" else [])
+
+
+_CODEBUILD_ORIGINALS: dict[str, Any] = {}
+
+
+def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
+    """Patch moto's CodeBuild (MOTO_VERSION only): StartBuild keeps the request's source and
+    environment overrides on the build (moto drops them) and binds scripts; BatchGetBuilds and
+    StopBuild report scripted builds as their script says. Other builds are moto's own."""
+    import inspect
+
+    from moto.codebuild.models import CodeBuildBackend
+    from moto.codebuild.responses import CodeBuildResponse
+
+    if not _CODEBUILD_ORIGINALS:
+        expected = {
+            (CodeBuildResponse, "start_build"): "(self) -> moto.core.responses.ActionResult",
+            (CodeBuildBackend, "batch_get_builds"): "(self, ids: list[str]) -> list[dict[str, typing.Any]]",
+            (CodeBuildBackend, "stop_build"): "(self, build_id: str) -> dict[str, typing.Any] | None",
+        }
+        for (cls, name), sig in expected.items():
+            actual = str(inspect.signature(getattr(cls, name)))
+            if actual != sig:
+                raise StackError(f"moto's {cls.__name__}.{name}{actual} is not the {sig} that "
+                                 f"local/agentbuild_local/codebuild.py patches; re-check its patches")
+            _CODEBUILD_ORIGINALS[name] = getattr(cls, name)
+    start_build = _CODEBUILD_ORIGINALS["start_build"]
+    batch_get_builds = _CODEBUILD_ORIGINALS["batch_get_builds"]
+    stop_build = _CODEBUILD_ORIGINALS["stop_build"]
+
+    def patched_start_build(self: Any) -> Any:
+        result = start_build(self)
+        build = result.result["build"]
+        text = self.body.decode("utf-8", "replace") if isinstance(self.body, bytes) else (self.body or "")
+        try:
+            request = json.loads(text or "{}")
+        except ValueError:
+            request = {}
+        if request.get("sourceTypeOverride") or request.get("sourceLocationOverride"):
+            build["source"] = {"type": request.get("sourceTypeOverride", "S3"),
+                               "location": request.get("sourceLocationOverride", "")}
+        if request.get("sourceVersion"):
+            # The S3 object version CodeBuild would fetch: tests check it is the validated one.
+            build["sourceVersion"] = request["sourceVersion"]
+        if request.get("environmentVariablesOverride"):
+            build["environment"]["environmentVariables"] = [
+                {"name": v.get("name"), "value": v.get("value"), "type": v.get("type", "PLAINTEXT")}
+                for v in request["environmentVariablesOverride"]]
+        for key, field in (("timeoutInMinutesOverride", "timeoutInMinutes"),
+                           ("queuedTimeoutInMinutesOverride", "queuedTimeoutInMinutes")):
+            if request.get(key):
+                build[field] = request[key]
+        script = scripts.bind(build["id"], text)
+        if script is not None:
+            render_build(build, parse_timestamp(build["startTime"]), None, {})
+            log(f"codebuild: {build['id']} scripted by {json.dumps(script)}")
+        return result
+
+    def patched_batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:
+        plain = [i for i in ids if not scripts.knows(i)]
+        out = batch_get_builds(self, plain) if plain else []
+        for history in self.build_metadata_history.values():
+            for build in history:
+                if build["id"] in ids and build["id"] not in plain:
+                    scripts.report(build)
+                    out.append(build)
+        return out
+
+    def patched_stop_build(self: Any, build_id: str) -> dict[str, Any] | None:
+        for history in self.build_metadata_history.values():
+            for build in history:
+                if build["id"] == build_id and scripts.stop(build):
+                    log(f"codebuild: {build_id} stopped")
+                    return build
+        return stop_build(self, build_id)
+
+    CodeBuildResponse.start_build = patched_start_build
+    CodeBuildBackend.batch_get_builds = patched_batch_get_builds
+    CodeBuildBackend.stop_build = patched_stop_build

@@ -1,0 +1,74 @@
+"""The stack's settings and the few helpers every module uses: names of the local resources, the
+folder of the env/pid/log files, the error the CLI prints without a traceback, the log line.
+
+Standard library only (as is everything `down`, `status` and `env` import): they run with the
+system python3, without the project's .venv.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+LOCAL_DIR = Path(__file__).resolve().parent.parent  # local/
+ROOT = LOCAL_DIR.parent
+# The entry point: `up` starts `serve` through it, and the stack's pid file is checked against it.
+STACK_PY = LOCAL_DIR / "stack.py"
+# Where env, pid and log files go; another folder runs a second, independent stack (tests do).
+STATE_DIR = Path(os.environ.get("AGENTBUILD_LOCAL_DIR") or ROOT / ".local").resolve()
+VENV_BIN = ROOT / ".venv" / "bin"
+
+MOTO_VERSION = "5.2.5"  # lambda_bridge and codebuild patch exactly this version
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+BUCKET = "agentbuild-local"
+REPOSITORY = "agentbuild"
+CODEBUILD_PROJECT = "agentbuild-local"
+STATE_MACHINE = "agentbuild-build"
+DEFINITION = ROOT / "statemachine" / "build.asl.json"
+# moto checks only the shape of these ARNs; nothing assumes them.
+CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-codebuild"
+STATES_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-states"
+
+# Handler configuration (docs/contracts.md). Short polls: locally a "build" is over at once.
+HANDLER_SETTINGS = {
+    "AGENTBUILD_BUCKET": BUCKET,
+    "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
+    "AGENTBUILD_BUILD_TIMEOUT_MINUTES": "60",
+    "AGENTBUILD_QUEUED_TIMEOUT_MINUTES": "30",
+    "AGENTBUILD_POLL_MIN_SECONDS": "1",
+    "AGENTBUILD_POLL_MAX_SECONDS": "2",
+    # Small, so that a local rebuild (and tests/e2e) shows the bound with a few agents.
+    "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "2",
+    # AGENTBUILD_REPOSITORY_URI and AGENTBUILD_STATE_MACHINE_ARN come from the created resources.
+}
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+class StackError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def log(msg: str) -> None:
+    print(f"[stack {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def write_env(path: Path, values: dict[str, str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    tmp.replace(path)
+
+
+def read_env(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out

@@ -1,0 +1,103 @@
+"""moto as the engine: the pinned version, the server with state machine execution on, clients
+for it, and the real ASL definition with only its `${...}` placeholders substituted."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+from typing import Any
+
+from .config import MOTO_VERSION, REGION, StackError
+from .process import ensure_free
+
+
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def function_for_placeholder(name: str, functions: set[str]) -> str | None:
+    """`ValidateRequestFunctionArn` -> `validate-request` when that binary exists."""
+    m = re.fullmatch(r"([A-Z][A-Za-z0-9]*)FunctionArn", name)
+    if not m:
+        return None
+    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", m.group(1)).lower()
+    return kebab if kebab in functions else None
+
+
+def substitute(definition: str, functions: set[str], extra: dict[str, str] | None = None) -> str:
+    """Replace every `${Name}` in an ASL definition; fail naming all the unknown ones.
+
+    `${XxxFunctionArn}` becomes the bare function name `xxx` (the local runtime routes by binary
+    name), provided such a binary exists; `extra` maps any other placeholder. Nothing else in the
+    definition is touched.
+    """
+    extra = extra or {}
+    values: dict[str, str] = {}
+    unknown: list[str] = []
+    for name in dict.fromkeys(PLACEHOLDER.findall(definition)):
+        value = extra.get(name) or function_for_placeholder(name, functions)
+        if value is None:
+            unknown.append(name)
+        else:
+            values[name] = value
+    if unknown:
+        raise StackError(
+            "unknown placeholder(s) in the state machine definition: "
+            + ", ".join("${%s}" % u for u in unknown)
+            + f" (known: ${{<Name>FunctionArn}} for the binaries {sorted(functions)}"
+            + (f", and {sorted(extra)}" if extra else "")
+            + "; add others to substitute()'s extra in local/agentbuild_local/engine.py)"
+        )
+    out = PLACEHOLDER.sub(lambda m: values[m.group(1)], definition)
+    json.loads(out)  # the substituted text must still be JSON
+    return out
+
+
+def check_moto_version() -> None:
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise StackError(
+            f"local/stack.py patches moto {MOTO_VERSION}'s Lambda backend, but moto "
+            f"{moto.__version__} is installed; run scripts/tools.sh (or re-check the bridge "
+            f"against the new version and update MOTO_VERSION and the pin together)"
+        )
+
+
+def start_moto(port: int):
+    """Start moto on 127.0.0.1:port (0 = a free port); returns (server, port)."""
+    from moto.server import ThreadedMotoServer
+
+    ensure_free(port, "moto")  # ThreadedMotoServer.start() would wait forever on a busy port
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    port = server.get_host_and_port()[1]
+    # The ASL engine calls Lambda (and other services) through localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+    config = json.dumps({"stepfunctions": {"execute_state_machine": True},
+                         "lambda": {"use_docker": False}}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/config", data=config,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+    # GET /moto-api/config does not echo the stepfunctions part; the server runs in this process.
+    from moto.core.config import default_user_config
+
+    if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
+        raise StackError(f"moto did not enable state machine execution: {default_user_config}")
+    return server, port
+
+
+def aws_client(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def short_engine_errors(record: Any) -> bool:
+    """The engine logs every state error, caught or not, with a repr of the whole state; keep
+    the error and its details."""
+    if isinstance(record.args, tuple) and len(record.args) == 2:
+        record.msg, record.args = "engine: %s", (str(record.args[0])[:600],)
+    return True

@@ -1,0 +1,78 @@
+"""The EventBridge rule moto lacks: executions of the build state machine that end TIMED_OUT or
+ABORTED are sent once to record-result, as a "Step Functions Execution Status Change" event."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import ACCOUNT, REGION, log
+from .engine import aws_client
+
+
+RELAYED_STATUSES = ("TIMED_OUT", "ABORTED")
+
+
+def execution_status_change(execution: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge's "Step Functions Execution Status Change" event for a described execution."""
+    millis = lambda t: int(t.timestamp() * 1000) if t else None  # noqa: E731
+    detail = {
+        "executionArn": execution["executionArn"],
+        "stateMachineArn": execution["stateMachineArn"],
+        "name": execution["name"],
+        "status": execution["status"],
+        "startDate": millis(execution.get("startDate")),
+        "stopDate": millis(execution.get("stopDate")),
+        "input": execution.get("input"),
+        "output": None,
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+    }
+    stopped = execution.get("stopDate")
+    return {
+        "version": "0",
+        "id": f"local-{execution['name']}-{execution['status'].lower()}",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "time": (stopped.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if stopped else None),
+        "region": REGION,
+        "resources": [execution["executionArn"]],
+        "detail": detail,
+    }
+
+
+def relay_ended_executions(endpoint: str, state_machine_arn: str, stopping: threading.Event,
+                           function: str = "record-result", period: float = 1.0) -> None:
+    """Stand-in for the template's EventBridge rule, which moto does not emulate: each execution
+    of the build state machine that ends TIMED_OUT or ABORTED is sent once to `function`, through
+    the same Lambda bridge as the engine's invokes (logged, injectable). Like an async Lambda
+    invoke, a failed delivery is tried twice more."""
+    sfn = aws_client("stepfunctions", endpoint)
+    lam = aws_client("lambda", endpoint)
+    done: set[str] = set()
+    while not stopping.wait(period):
+        try:
+            for status in RELAYED_STATUSES:
+                pages = sfn.get_paginator("list_executions").paginate(
+                    stateMachineArn=state_machine_arn, statusFilter=status)
+                for ex in (e for page in pages for e in page["executions"]):
+                    if ex["executionArn"] in done:
+                        continue
+                    done.add(ex["executionArn"])
+                    described = sfn.describe_execution(executionArn=ex["executionArn"])
+                    # moto leaves stopDate unset on TIMED_OUT executions; we see them within a period.
+                    described.setdefault("stopDate", ex.get("stopDate") or datetime.now(timezone.utc))
+                    event = json.dumps(execution_status_change(described), default=str)
+                    for attempt in range(3):
+                        resp = lam.invoke(FunctionName=function, Payload=event.encode())
+                        if "FunctionError" not in resp:
+                            break
+                        log(f"relay {ex['name']} {status} -> {function}: {resp['Payload'].read()[:300]!r}"
+                            f" (attempt {attempt + 1})")
+                        time.sleep(1)
+                    log(f"relayed {ex['name']} {status} to {function}")
+        except Exception as e:  # noqa: BLE001 - keep relaying; the next round retries the listing
+            log(f"relay: {e}")

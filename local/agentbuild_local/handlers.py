@@ -1,0 +1,96 @@
+"""The handlers: built once by `up` (debug), run one process each against `cargo lambda watch`'s
+Runtime API, restarted if one exits."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from .config import ROOT, STATE_DIR, StackError, log, tool_env
+from .workspace import cargo_metadata
+
+
+def start_watch(manifest: Path, port: int, env_file: Path, reload: bool, log_path: Path) -> subprocess.Popen:
+    """The Lambda runtime emulator. By default it only serves the Runtime API (`--only-lambda-apis`)
+    and the stack runs the binaries built by `up` (see Handlers): `cargo lambda watch` would
+    otherwise `cargo run` each function on its first invoke, recompiling whatever changed since
+    `up` — past the Task's 60 s timeout on this machine while others edit the workspace.
+    `--reload` gives the plain watch mode (cargo run + recompile on change) for handler work."""
+    cmd = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+           "--manifest-path", str(manifest), "--color", "never"]
+    cmd += ["--env-file", str(env_file)] if reload else ["--only-lambda-apis"]
+    log(f"starting {' '.join(cmd)}")
+    out = open(log_path, "ab")
+    # Its own process group, so `down` can end it (and in --reload mode the handlers it spawned).
+    return subprocess.Popen(cmd, cwd=manifest.parent, env=tool_env(), stdout=out,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+class Handlers:
+    """One process per function, from the pre-built binary, polling the emulator's Runtime API at
+    /.rt/<function>; restarted if it exits (a Lambda environment is replaced the same way)."""
+
+    def __init__(self, binaries: dict[str, Path], runtime_port: int, env: dict[str, str]):
+        self.binaries = binaries
+        self.runtime_port = runtime_port
+        self.env = env
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.started: dict[str, float] = {}
+
+    def start(self, name: str) -> None:
+        env = {**os.environ, **self.env,
+               "AWS_LAMBDA_FUNCTION_NAME": name,
+               "AWS_LAMBDA_FUNCTION_VERSION": "1",
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+               "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.runtime_port}/.rt/{name}"}
+        out = open(STATE_DIR / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen([str(self.binaries[name])], cwd=ROOT, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.started[name] = time.monotonic()
+
+    def start_all(self) -> None:
+        for name in self.binaries:
+            self.start(name)
+        log(f"handlers running: {', '.join(f'{n} (pid {p.pid})' for n, p in self.procs.items())}")
+
+    def supervise(self) -> None:
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is not None and time.monotonic() - self.started[name] > 2:
+                log(f"handler {name} exited with {proc.returncode}; restarting (see .local/{name}.log)")
+                self.start(name)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 5
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def handler_binaries(manifest: Path, functions: list[str], binaries: set[str]) -> dict[str, Path]:
+    target = Path(cargo_metadata(manifest)["target_directory"]) / "debug"
+    found = {f: target / f for f in functions if f in binaries}
+    missing = [str(p) for p in found.values() if not p.exists()]
+    if missing:
+        raise StackError(f"not built: {', '.join(missing)} (run `up` without --no-build)")
+    return found
+
+
+def prebuild(manifest: Path, binaries: set[str], functions: list[str]) -> None:
+    """Compile the handlers; the stack runs these very binaries until `down`."""
+    wanted = [f for f in functions if f in binaries]
+    t0 = time.monotonic()
+    log(f"building {', '.join(wanted)} (debug)")
+    for f in wanted:
+        # One bin per cargo call, as `cargo lambda watch --reload` would `cargo run --bin <f>`:
+        # the same feature resolution, so its run finds everything fresh.
+        cmd = ["cargo", "build", "--manifest-path", str(manifest), "--bin", f]
+        if subprocess.run(cmd, cwd=manifest.parent, env=tool_env()).returncode != 0:
+            raise StackError(f"{f} does not compile; fix it or pass --no-build")
+    log(f"built in {time.monotonic() - t0:.1f} s")

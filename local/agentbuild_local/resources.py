@@ -1,0 +1,89 @@
+"""The local AWS resources in moto: bucket, ECR repository, CodeBuild project, state machine; and
+the bucket's contents kept across restarts in $STATE_DIR/s3."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+from pathlib import Path
+
+from .config import (BUCKET, CODEBUILD_PROJECT, CODEBUILD_ROLE, HANDLER_SETTINGS, REPOSITORY,
+                     STATE_DIR, STATE_MACHINE, STATES_ROLE)
+from .engine import aws_client
+
+
+# The bucket outlives the stack, as a real one would: records, agents' latest pointers and
+# uploaded sources are saved here on `down` and restored on `up` — so an unchanged agent built
+# before is REUSED after a restart. `rm -rf .local/s3` starts from an empty bucket.
+BUCKET_DIR = STATE_DIR / "s3"
+
+
+def _bucket_path(key: str) -> Path | None:
+    parts = key.split("/")
+    if key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return None  # not a key this stack writes; never a path outside BUCKET_DIR
+    return BUCKET_DIR.joinpath(*parts)
+
+
+def save_bucket(endpoint: str) -> int:
+    s3 = aws_client("s3", endpoint)
+    saved = 0
+    tmp = BUCKET_DIR.with_name("s3.saving")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            path = _bucket_path(obj["Key"])
+            if path is None:
+                continue
+            path = tmp.joinpath(path.relative_to(BUCKET_DIR))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+            saved += 1
+    shutil.rmtree(BUCKET_DIR, ignore_errors=True)
+    if tmp.exists():
+        tmp.rename(BUCKET_DIR)
+    return saved
+
+
+def restore_bucket(endpoint: str) -> int:
+    if not BUCKET_DIR.is_dir():
+        return 0
+    s3 = aws_client("s3", endpoint)
+    restored = 0
+    for path in sorted(p for p in BUCKET_DIR.rglob("*") if p.is_file()):
+        key = path.relative_to(BUCKET_DIR).as_posix()
+        body = path.read_bytes()
+        extra = {}
+        if key.startswith("sources/"):
+            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back.
+            extra["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
+        restored += 1
+    return restored
+
+
+def create_resources(endpoint: str, definition: str) -> dict[str, str]:
+    """Bucket, ECR repository, CodeBuild project, state machine; returns their names for the env."""
+    s3 = aws_client("s3", endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+    # As in template.yaml: a build fetches the object version that was validated.
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    repo = aws_client("ecr", endpoint).create_repository(
+        repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")["repository"]
+    aws_client("codebuild", endpoint).create_project(
+        name=CODEBUILD_PROJECT,
+        # moto requires a location even for NO_SOURCE; start-build passes the real source per build.
+        source={"type": "NO_SOURCE", "location": "local", "buildspec": "version: 0.2"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={"type": "ARM_CONTAINER", "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+                     "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True},
+        serviceRole=CODEBUILD_ROLE,
+        timeoutInMinutes=int(HANDLER_SETTINGS["AGENTBUILD_BUILD_TIMEOUT_MINUTES"]),
+        queuedTimeoutInMinutes=int(HANDLER_SETTINGS["AGENTBUILD_QUEUED_TIMEOUT_MINUTES"]),
+    )
+    sm = aws_client("stepfunctions", endpoint).create_state_machine(
+        name=STATE_MACHINE, definition=definition, roleArn=STATES_ROLE, type="STANDARD")
+    return {
+        "AGENTBUILD_REPOSITORY_URI": repo["repositoryUri"],
+        "AGENTBUILD_STATE_MACHINE_ARN": sm["stateMachineArn"],
+    }
