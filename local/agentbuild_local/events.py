@@ -1,5 +1,6 @@
-"""The EventBridge rule moto lacks: executions of the build state machine that end TIMED_OUT or
-ABORTED are sent once to record-result, as a "Step Functions Execution Status Change" event."""
+"""The EventBridge rule moto lacks: executions of the build state machine that end FAILED,
+TIMED_OUT or ABORTED are sent once to record-result (the last-resort closer), as a "Step
+Functions Execution Status Change" event."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from .config import ACCOUNT, REGION, log
 from .engine import aws_client
 
 
-RELAYED_STATUSES = ("TIMED_OUT", "ABORTED")
+RELAYED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 def execution_status_change(execution: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def execution_status_change(execution: dict[str, Any]) -> dict[str, Any]:
 def relay_ended_executions(endpoint: str, state_machine_arn: str, stopping: threading.Event,
                            function: str = "record-result", period: float = 1.0) -> None:
     """Stand-in for the template's EventBridge rule, which moto does not emulate: each execution
-    of the build state machine that ends TIMED_OUT or ABORTED is sent once to `function`, through
+    of the build state machine that ends FAILED, TIMED_OUT or ABORTED is sent once to `function`, through
     the same Lambda bridge as the engine's invokes (logged, injectable). Like an async Lambda
     invoke, a failed delivery is tried twice more."""
     sfn = aws_client("stepfunctions", endpoint)

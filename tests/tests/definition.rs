@@ -10,6 +10,8 @@ const TRANSIENT: &[&str] = &[
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    // The function crashed or timed out: every step is safe to run again.
+    "Lambda.Unknown",
     "TransientAwsError",
 ];
 
@@ -100,7 +102,8 @@ fn every_task_past_validation_routes_all_errors_to_record_result() {
             );
             continue;
         }
-        let c = &task["Catch"][0];
+        let catches = task["Catch"].as_array().expect("Catch");
+        let c = catches.last().unwrap();
         assert_eq!(
             c["ErrorEquals"],
             serde_json::json!(["States.ALL"]),
@@ -108,6 +111,13 @@ fn every_task_past_validation_routes_all_errors_to_record_result() {
         );
         assert_eq!(c["Next"], "RecordResult", "{name}");
         assert_eq!(c["ResultPath"], "$.error", "{name}");
+        // States.ALL does not match States.DataLimitExceeded: it is caught by name.
+        assert!(
+            catches.iter().any(|c| c["ErrorEquals"]
+                == serde_json::json!(["States.DataLimitExceeded"])
+                && c["Next"] == "RecordResult"),
+            "{name} does not catch States.DataLimitExceeded"
+        );
     }
 }
 

@@ -83,7 +83,8 @@ fn functions_holds_exactly_the_catalogs_lambdas() {
     for f in FUNCTIONS {
         let manifest = read(&format!("functions/{}/Cargo.toml", f.name));
         assert!(
-            manifest.contains("lambda_runtime") && manifest.contains(r#"features = ["lambda"]"#),
+            (manifest.contains("lambda_runtime") || manifest.contains("lambda_http"))
+                && manifest.contains(r#"features = ["lambda"]"#),
             "functions/{} is not a Lambda crate",
             f.name
         );

@@ -56,6 +56,7 @@ fn main() {
                 "arn:aws:states:us-east-1:123456789012:execution:agentbuild-build:api-0123".into(),
             trigger: Trigger::Api,
             requested_at: chrono::Utc::now(),
+            submitted_at: None,
             deadline_seconds: None,
         },
     );
@@ -72,6 +73,7 @@ fn main() {
                 execution_arn: "a".into(),
                 trigger: Trigger::Api,
                 requested_at: plan.requested_at,
+                submitted_at: None,
                 deadline_seconds: None,
             },
         )

@@ -53,11 +53,14 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "CheckBuild",
         env: &[BUCKET, POLL_MIN_SECONDS, POLL_MAX_SECONDS],
         iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
             "s3:PutObject",
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
         ],
         operations: &[
+            "S3.GetObject",
             "S3.PutObject",
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
@@ -66,7 +69,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "record-result",
         logical_id: "RecordResultFunction",
-        invoked_by: "RecordResult; EventBridge (execution TIMED_OUT / ABORTED)",
+        invoked_by: "RecordResult; EventBridge (execution FAILED / TIMED_OUT / ABORTED: the last-resort closer)",
         env: &[BUCKET],
         iam_actions: &[
             "s3:GetObject",

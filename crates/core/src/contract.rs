@@ -91,6 +91,8 @@ pub struct LiveCodeBuild {
 }
 
 /// `GET /builds/{id}`: the record once final, else the live status.
+// One value per answer, moved straight to its reader: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum BuildAnswer {
     Record(Box<BuildRecord>),

@@ -41,6 +41,22 @@ impl ObjectMeta {
     }
 }
 
+/// An object of the own bucket with its ETag, for a conditional write back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub bytes: Vec<u8>,
+    pub etag: String,
+}
+
+/// When a conditional write may happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition<'a> {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object still has this ETag (`If-Match`).
+    Matches(&'a str),
+}
+
 pub trait ObjectStore {
     /// `None` when the object does not exist.
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error>;
@@ -50,6 +66,16 @@ pub trait ObjectStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     /// Into the stack's own bucket.
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), Error>;
+    /// From the stack's own bucket with its ETag; `None` when absent.
+    async fn get_tagged(&self, key: &str) -> Result<Option<Tagged>, Error>;
+    /// A conditional write into the own bucket: `false` when the condition did not hold
+    /// (another writer came first): read again and decide again.
+    async fn put_json_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        condition: Precondition<'_>,
+    ) -> Result<bool, Error>;
     /// Every key under `prefix` in the stack's own bucket (all pages), in key order.
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error>;
 }

@@ -1,7 +1,7 @@
 //! S3: source objects (any allowed bucket) and records (the stack's bucket).
 
 use super::classify;
-use crate::ports::{ObjectMeta, ObjectStore};
+use crate::ports::{ObjectMeta, ObjectStore, Precondition, Tagged};
 use crate::Error;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
@@ -113,6 +113,67 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| classify("S3.PutObject", e))?;
         Ok(())
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<Tagged>, Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify("S3.GetObject", e)),
+        };
+        let etag = out
+            .e_tag()
+            .map(String::from)
+            .ok_or_else(|| Error::AwsService(format!("S3.GetObject {key}: no ETag")))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::TransientAws(format!("S3.GetObject body: {e}")))?;
+        Ok(Some(Tagged {
+            bytes: bytes.to_vec(),
+            etag,
+        }))
+    }
+
+    async fn put_json_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        condition: Precondition<'_>,
+    ) -> Result<bool, Error> {
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        let put = match condition {
+            Precondition::Absent => put.if_none_match("*"),
+            Precondition::Matches(etag) => put.if_match(etag),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            // 412: the condition did not hold; 409: a concurrent conditional write is in
+            // flight. Either way another writer came first.
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("S3.PutObject", e)),
+        }
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {

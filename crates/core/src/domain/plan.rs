@@ -73,6 +73,9 @@ pub struct BuildPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     pub requested_at: DateTime<Utc>,
+    /// For a scheduled rebuild: when the source it rebuilds was submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
     /// A caller-chosen deadline shorter than the configured one (seconds after the build starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_seconds: Option<u64>,
@@ -84,6 +87,7 @@ pub struct ExecutionFacts {
     pub execution_arn: String,
     pub trigger: Trigger,
     pub requested_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
     pub deadline_seconds: Option<u64>,
 }
 
@@ -130,6 +134,7 @@ impl BuildPlan {
             force: req.force,
             idempotency_key: req.idempotency_key,
             requested_at: exec.requested_at,
+            submitted_at: exec.submitted_at,
             deadline_seconds: exec.deadline_seconds,
         }
     }

@@ -132,12 +132,19 @@ pub struct CodeBuildRecord {
     pub log_url: Option<String>,
     #[serde(default)]
     pub polls: u32,
+    /// agentbuild stopped this build (the execution ended without success while it ran).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timestamps {
     pub requested_at: DateTime<Utc>,
+    /// When the source was submitted, when that is not `requested_at`: a scheduled rebuild
+    /// counts as the request it rebuilds (it decides which build `latest.json` names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -287,9 +294,11 @@ impl BuildRecord {
                 failed_phase: build.and_then(|b| b.failed_phase.clone()),
                 log_url: build.and_then(|b| b.log_url.clone()),
                 polls: build.map(|b| b.polls).unwrap_or(0),
+                stopped: false,
             },
             timestamps: Timestamps {
                 requested_at: plan.requested_at,
+                submitted_at: plan.submitted_at,
                 started_at,
                 finished_at,
             },
@@ -303,6 +312,16 @@ impl BuildRecord {
             error,
             request: Some(RecordedRequest::from_plan(plan)),
         }
+    }
+
+    /// Whether a CodeBuild build this record names may still run although the record is final
+    /// and no success: then it must be stopped (nothing is left running unobserved). FAILED,
+    /// FAULT, STOPPED and TIMED_OUT are CodeBuild's own ends (or CheckBuild stopped the build
+    /// at its deadline); ERROR is a step that failed while the build's state was unknown.
+    pub fn must_stop_build(&self) -> bool {
+        self.status == BuildStatus::Error
+            && !self.codebuild.stopped
+            && self.codebuild.build_id.is_some()
     }
 
     /// Ends a RUNNING record from outside the state machine (the execution timed out or was
@@ -321,6 +340,36 @@ impl BuildRecord {
         let mut v = serde_json::to_vec_pretty(self).expect("a record always serializes");
         v.push(b'\n');
         v
+    }
+}
+
+impl BuildRecord {
+    /// When the source this build built was submitted (design: "Results").
+    pub fn submitted_at(&self) -> DateTime<Utc> {
+        self.timestamps
+            .submitted_at
+            .unwrap_or(self.timestamps.requested_at)
+    }
+}
+
+/// Records only move forward: whatever is stored at a build's key may be replaced until it is
+/// final; a final record is never replaced (the first final writer wins; later ones keep it).
+pub fn may_replace(current: &BuildRecord) -> bool {
+    !current.status.is_final()
+}
+
+/// Whether `candidate` (a success) takes the agent's `latest.json` from `current`: the newer
+/// submission wins; among builds of one submission, the one that finished last.
+pub fn replaces_latest(current: &BuildRecord, candidate: &BuildRecord) -> bool {
+    if current.build_id == candidate.build_id {
+        return true;
+    }
+    match candidate.submitted_at().cmp(&current.submitted_at()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => {
+            candidate.timestamps.finished_at >= current.timestamps.finished_at
+        }
     }
 }
 
@@ -416,6 +465,7 @@ pub(crate) mod tests {
             force: false,
             idempotency_key: None,
             requested_at: t("2026-11-28T10:00:00Z"),
+            submitted_at: None,
             deadline_seconds: None,
         }
     }
@@ -453,6 +503,75 @@ pub(crate) mod tests {
             p.force = true;
         }
         BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:06:00Z"))
+    }
+
+    fn success_at(id: &str, submitted: &str, finished: &str) -> BuildRecord {
+        let mut r = succeeded(&plan(), "");
+        r.build_id = id.into();
+        r.timestamps.requested_at = t(submitted);
+        r.timestamps.finished_at = Some(t(finished));
+        r
+    }
+
+    #[test]
+    fn latest_moves_to_a_newer_submission_whatever_the_finishing_order() {
+        let old = success_at("old", "2026-11-28T10:00:00Z", "2026-11-28T10:30:00Z");
+        let new = success_at("new", "2026-11-28T10:01:00Z", "2026-11-28T10:05:00Z");
+        assert!(replaces_latest(&old, &new));
+        assert!(
+            !replaces_latest(&new, &old),
+            "an older submission never takes latest back"
+        );
+    }
+
+    #[test]
+    fn a_rebuild_counts_as_the_submission_it_rebuilds() {
+        let user = success_at("user", "2026-11-28T12:00:00Z", "2026-11-28T12:05:00Z");
+        let mut rebuild = success_at("sched", "2026-11-28T13:00:00Z", "2026-11-28T13:10:00Z");
+        rebuild.timestamps.submitted_at = Some(t("2026-11-28T09:00:00Z"));
+        assert!(
+            !replaces_latest(&user, &rebuild),
+            "rebuild of older source finishing later"
+        );
+        let mut of_same = rebuild.clone();
+        of_same.timestamps.submitted_at = Some(t("2026-11-28T12:00:00Z"));
+        assert!(
+            replaces_latest(&user, &of_same),
+            "same submission: the one finished last"
+        );
+        assert!(!replaces_latest(&of_same, &user));
+    }
+
+    #[test]
+    fn an_error_with_a_build_that_may_run_must_stop_it_once() {
+        let caught = BuildRecord::new(
+            &plan(),
+            Some(&running()),
+            Some(ErrorInfo::new("States.TaskFailed", "S3 down")),
+            t("2026-11-28T10:01:00Z"),
+        );
+        assert!(caught.must_stop_build());
+        let mut stopped = caught.clone();
+        stopped.codebuild.stopped = true;
+        assert!(!stopped.must_stop_build());
+        let mut failed = caught.clone();
+        failed.status = BuildStatus::Failed;
+        assert!(!failed.must_stop_build(), "CodeBuild ended it itself");
+        assert!(!succeeded(&plan(), "").must_stop_build());
+        let running_rec =
+            BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        assert!(!running_rec.must_stop_build(), "not final");
+    }
+
+    #[test]
+    fn a_final_record_is_never_replaced() {
+        assert!(may_replace(&BuildRecord::new(
+            &plan(),
+            Some(&running()),
+            None,
+            t("2026-11-28T10:00:00Z")
+        )));
+        assert!(!may_replace(&succeeded(&plan(), "")));
     }
 
     #[test]

@@ -417,6 +417,8 @@ fn idempotency_key(key: &str) -> Result<String, RequestError> {
 pub struct Envelope<'a> {
     pub trigger: Trigger,
     pub request: &'a Value,
+    /// A scheduled rebuild names when the source it rebuilds was submitted.
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
     pub deadline_seconds: Option<u64>,
 }
 
@@ -425,16 +427,17 @@ pub fn open_envelope(input: &Value) -> Result<Envelope<'_>, RequestError> {
         return Ok(Envelope {
             trigger: Trigger::Console,
             request: input,
+            submitted_at: None,
             deadline_seconds: None,
         });
     };
     if let Some(unknown) = obj
         .keys()
-        .find(|k| !["trigger", "request", "limits"].contains(&k.as_str()))
+        .find(|k| !["trigger", "request", "limits", "submittedAt"].contains(&k.as_str()))
     {
         return Err(RequestError::new(
             clip(unknown),
-            "unknown field; an envelope has trigger, request and limits",
+            "unknown field; an envelope has trigger, request, limits and submittedAt",
         ));
     }
     let trigger = match obj.get("trigger") {
@@ -461,9 +464,26 @@ pub fn open_envelope(input: &Value) -> Result<Envelope<'_>, RequestError> {
         }
         Some(_) => return Err(RequestError::new("limits", "must be an object")),
     };
+    let submitted_at = match obj.get("submittedAt") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let at = v
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| RequestError::new("submittedAt", "must be an RFC 3339 time"))?;
+            if trigger != Trigger::Schedule {
+                return Err(RequestError::new(
+                    "submittedAt",
+                    "only a scheduled rebuild names the submission it rebuilds",
+                ));
+            }
+            Some(at)
+        }
+    };
     Ok(Envelope {
         trigger,
         request: &obj["request"],
+        submitted_at,
         deadline_seconds,
     })
 }

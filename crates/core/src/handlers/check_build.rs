@@ -5,10 +5,11 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::config::{CheckBuildConfig, ProcessEnv};
-use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
+use crate::domain::record::{BuildRecord, ErrorInfo};
 use crate::domain::status::{map_codebuild, BuildStatus, Mapped};
 use crate::model::{BuildOutput, CheckInput};
 use crate::ports::{BuildService, ObjectStore};
+use crate::services::records;
 use crate::Error;
 use chrono::Utc;
 
@@ -101,11 +102,13 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
         let in_phase = (now - phase_start).num_seconds().max(0) as u64;
         let to_deadline = (build.deadline - now).num_seconds().max(0) as u64;
         build.wait_seconds = deps.config.poll.next_wait(in_phase, to_deadline);
-        // Live progress for status queries; the final record is RecordResult's.
+        // Live progress for status queries, best effort: the final record is RecordResult's,
+        // and a failed progress write must not turn a healthy build into ERROR. Never over a
+        // final record (a late CheckBuild after a cancel or the closer).
         let record = BuildRecord::new(&plan, Some(&build), None, now);
-        deps.store
-            .put_json(&build_key(&plan.build_id), record.to_json())
-            .await?;
+        if let Err(e) = records::write(&deps.store, &record).await {
+            tracing::warn!(build_id = %plan.build_id, error = %e, progress_write_failed = 1, "live progress not written");
+        }
     }
     tracing::info!(
         build_id = %plan.build_id,

@@ -2,7 +2,7 @@
 
 use crate::ports::{
     BuildInfo, BuildService, ExecutionInfo, ExecutionStatus, Executions, ObjectMeta, ObjectStore,
-    StartOutcome, StartRequest,
+    Precondition, StartOutcome, StartRequest, Tagged,
 };
 use crate::Error;
 use sha2::{Digest, Sha256};
@@ -180,6 +180,35 @@ impl ObjectStore for FakeStore {
             .borrow_mut()
             .insert((OWN.into(), key.into()), (body, None));
         Ok(())
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<Tagged>, Error> {
+        self.enter("S3.GetObject")?;
+        Ok(self.own(key).map(|bytes| Tagged {
+            etag: hex::encode(Sha256::digest(&bytes)),
+            bytes,
+        }))
+    }
+
+    async fn put_json_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        condition: Precondition<'_>,
+    ) -> Result<bool, Error> {
+        self.enter("S3.PutObject")?;
+        let current = self.own(key).map(|b| hex::encode(Sha256::digest(&b)));
+        let holds = match condition {
+            Precondition::Absent => current.is_none(),
+            Precondition::Matches(etag) => current.as_deref() == Some(etag),
+        };
+        if holds {
+            self.puts.borrow_mut().push(key.to_string());
+            self.objects
+                .borrow_mut()
+                .insert((OWN.into(), key.into()), (body, None));
+        }
+        Ok(holds)
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {

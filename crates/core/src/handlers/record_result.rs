@@ -7,10 +7,11 @@ use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, RecordResultConfig};
 use crate::domain::plan::is_build_id;
-use crate::domain::record::{build_key, latest_key, BuildRecord, ErrorInfo};
+use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
 use crate::ports::{BuildService, ObjectStore};
+use crate::services::records;
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -44,17 +45,19 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     }
 }
 
-async fn record<S: ObjectStore, B>(
+async fn record<S: ObjectStore, B: BuildService>(
     deps: &Deps<S, B>,
     input: RecordInput,
 ) -> Result<RecordOutput, Error> {
     let state = input.state;
     let caught = state.error.as_ref().map(|e| e.to_info());
-    let record = BuildRecord::new(&state.plan, state.build.as_ref(), caught, input.recorded_at);
+    let mut record = BuildRecord::new(&state.plan, state.build.as_ref(), caught, input.recorded_at);
+    stop_if_running(&deps.builds, &mut record).await?;
     let key = build_key(&record.build_id);
-    deps.store.put_json(&key, record.to_json()).await?;
+    // Another writer (the last-resort closer, a cancel) may have closed the record first.
+    let record = records::write(&deps.store, &record).await?;
     if record.status.is_success() {
-        update_latest(&deps.store, &record).await?;
+        records::offer_latest(&deps.store, &record).await?;
     }
     tracing::info!(
         build_id = %record.build_id,
@@ -70,21 +73,20 @@ async fn record<S: ObjectStore, B>(
     })
 }
 
-/// The agent's latest success, unless a build requested later already took its place (builds
-/// of one agent may finish out of order).
-async fn update_latest(store: &impl ObjectStore, record: &BuildRecord) -> Result<(), Error> {
-    let key = latest_key(&record.project, &record.agent);
-    if let Some(bytes) = store.get(&key).await? {
-        if let Ok(current) = serde_json::from_slice::<BuildRecord>(&bytes) {
-            if current.build_id != record.build_id
-                && current.timestamps.requested_at > record.timestamps.requested_at
-            {
-                tracing::info!(build_id = %record.build_id, newer = %current.build_id, "latest.json kept: newer build");
-                return Ok(());
-            }
+/// Compensation: a final record that is no success while its CodeBuild build may still run
+/// stops that build (StopBuild of an ended build is a no-op) and says so.
+async fn stop_if_running(
+    builds: &impl BuildService,
+    record: &mut BuildRecord,
+) -> Result<(), Error> {
+    if record.must_stop_build() {
+        if let Some(id) = record.codebuild.build_id.clone() {
+            builds.stop(&id).await?;
+            record.codebuild.stopped = true;
+            tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %record.status, "no success; build stopped");
         }
     }
-    store.put_json(&key, record.to_json()).await
+    Ok(())
 }
 
 async fn execution_ended<S: ObjectStore, B: BuildService>(
@@ -95,9 +97,13 @@ async fn execution_ended<S: ObjectStore, B: BuildService>(
     let (status, kind) = match detail.status.as_str() {
         "TIMED_OUT" => (BuildStatus::TimedOut, "States.Timeout"),
         "ABORTED" => (BuildStatus::Stopped, "ExecutionAborted"),
+        // A failed execution whose record is still open: a step failed past its retries and
+        // its Catch (RecordResult itself, or an error no Catch matches).
+        "FAILED" => (BuildStatus::Error, "States.Failed"),
         other => {
             return Err(Error::InvalidState(format!(
-                "RecordResult handles executions that TIMED_OUT or were ABORTED, not {other}"
+                "the last-resort closer handles executions that FAILED, TIMED_OUT or were \
+                 ABORTED, not {other}"
             )))
         }
     };
@@ -110,38 +116,45 @@ async fn execution_ended<S: ObjectStore, B: BuildService>(
         return Ok(nothing(status));
     }
     let key = build_key(&detail.name);
-    let Some(bytes) = deps.store.get(&key).await? else {
+    let Some(stored) = records::read(&deps.store, &key).await? else {
         // Never got past validation (or StartBuild never started a build): nothing to stop.
         return Ok(nothing(status));
     };
-    let mut record: BuildRecord = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::InvalidState(format!("{key} is not a build record: {e}")))?;
+    let mut record = stored.record;
     if record.status.is_final() {
+        // Closed by RecordResult (which stops a build it leaves running before it writes).
         return Ok(RecordOutput {
             build_id: record.build_id,
             status: record.status,
             record_key: Some(key),
         });
     }
-    if let Some(id) = &record.codebuild.build_id {
-        deps.builds.stop(id).await?;
-        tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %detail.status, "execution ended; build stopped");
-    }
     let finished_at = detail
         .stop_date
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or(event_time);
-    let message = detail.cause.clone().unwrap_or_else(|| {
-        format!(
-            "the execution ended {} while the build ran; the build was stopped",
-            detail.status
-        )
-    });
-    record.finish(status, ErrorInfo::new(kind, message), finished_at);
-    deps.store.put_json(&key, record.to_json()).await?;
+    let error = match (&detail.error, &detail.cause) {
+        (Some(e), cause) => ErrorInfo::from_states(e, cause.as_deref()),
+        (None, Some(cause)) => ErrorInfo::new(kind, cause.clone()),
+        (None, None) => ErrorInfo::new(
+            kind,
+            format!(
+                "the execution ended {} before its record was final",
+                detail.status
+            ),
+        ),
+    };
+    // The record is open: its build may still run, whatever the execution's end.
+    if let Some(id) = record.codebuild.build_id.clone() {
+        deps.builds.stop(&id).await?;
+        record.codebuild.stopped = true;
+        tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %detail.status, "execution ended; build stopped");
+    }
+    record.finish(status, error, finished_at);
+    let record = records::write(&deps.store, &record).await?;
     Ok(RecordOutput {
         build_id: record.build_id,
-        status,
+        status: record.status,
         record_key: Some(key),
     })
 }
@@ -328,6 +341,82 @@ mod tests {
         assert!(d.builds.stopped.borrow().is_empty());
     }
 
+    fn caught(build: bool) -> RecordEvent {
+        RecordEvent::State(RecordInput {
+            state: PipelineState {
+                plan: plan(),
+                build: build.then(running),
+                error: Some(CaughtError {
+                    error: "TransientAwsError".into(),
+                    cause: Some("S3 unavailable".into()),
+                }),
+            },
+            recorded_at: t("2026-11-28T10:03:05Z"),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_error_while_the_build_runs_stops_the_build_and_says_so() {
+        let d = deps();
+        let out = handle(&d, caught(true)).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Error);
+        assert_eq!(*d.builds.stopped.borrow(), ["agentbuild:1"]);
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert!(rec.codebuild.stopped && rec.error.unwrap().kind == "TransientAwsError");
+        // No build known: nothing to stop.
+        let d = deps();
+        handle(&d, caught(false)).await.unwrap();
+        assert!(d.builds.stopped.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_execution_with_an_open_record_is_closed_as_error_and_its_build_stopped() {
+        let d = deps();
+        let open = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        d.store
+            .put_json("builds/b-1.json", open.to_json())
+            .await
+            .unwrap();
+        let mut ev = ended("FAILED");
+        if let RecordEvent::ExecutionEnded(e) = &mut ev {
+            e.detail.error = Some("Lambda.Unknown".into());
+            e.detail.cause =
+                Some(r#"{"errorType":"Lambda.Unknown","errorMessage":"crashed"}"#.into());
+        }
+        let out = handle(&d, ev).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Error);
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec.status, BuildStatus::Error);
+        assert_eq!(
+            rec.error.unwrap(),
+            ErrorInfo::new("Lambda.Unknown", "crashed")
+        );
+        assert!(rec.codebuild.stopped);
+        assert_eq!(*d.builds.stopped.borrow(), ["agentbuild:1"]);
+    }
+
+    #[tokio::test]
+    async fn a_final_record_is_never_replaced_by_a_later_writer() {
+        let d = deps();
+        handle(&d, ended("ABORTED")).await.unwrap();
+        let open = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        d.store
+            .put_json("builds/b-1.json", open.to_json())
+            .await
+            .unwrap();
+        handle(&d, ended("ABORTED")).await.unwrap();
+        let stopped = d.store.own("builds/b-1.json");
+        // RecordResult running late (it cannot after an abort on AWS; a redrive could).
+        let out = handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        assert_eq!(
+            out.status,
+            BuildStatus::Stopped,
+            "the first final record stands"
+        );
+        assert_eq!(d.store.own("builds/b-1.json"), stopped);
+        assert!(d.store.own("agents/nexus-ai/sales/latest.json").is_none());
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -342,6 +431,9 @@ mod tests {
                 a_timed_out_execution_stops_its_build_and_closes_the_record,
                 an_aborted_execution_is_recorded_stopped,
                 an_ended_execution_with_a_final_record_or_none_changes_nothing,
+                an_error_while_the_build_runs_stops_the_build_and_says_so,
+                a_failed_execution_with_an_open_record_is_closed_as_error_and_its_build_stopped,
+                a_final_record_is_never_replaced_by_a_later_writer,
             ],
         );
         crate::handlers::fakes::assert_operations_are_listed("record-result", &called);

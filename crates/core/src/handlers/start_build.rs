@@ -11,6 +11,7 @@ use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildStat
 use crate::domain::status::BuildStatus;
 use crate::model::{BuildOutput, StartInput};
 use crate::ports::{BuildService, ObjectStore, StartRequest};
+use crate::services::records;
 use crate::Error;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -81,9 +82,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
     let build = running(deps, &plan, id, now, 0);
     let record = BuildRecord::new(&plan, Some(&build), None, now);
-    deps.store
-        .put_json(&build_key(&plan.build_id), record.to_json())
-        .await?;
+    records::write(&deps.store, &record).await?;
     Ok(BuildOutput { plan, build })
 }
 

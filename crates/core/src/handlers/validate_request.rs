@@ -67,6 +67,7 @@ pub async fn handle<S: ObjectStore>(
             execution_arn: event.execution_arn,
             trigger: envelope.trigger,
             requested_at: event.started_at,
+            submitted_at: envelope.submitted_at,
             deadline_seconds: envelope.deadline_seconds,
         },
     );

@@ -12,6 +12,8 @@ use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
+// One value per request, moved straight to its reader: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     /// The final record, as stored.
