@@ -28,6 +28,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import yaml
@@ -77,6 +78,7 @@ FAKE_COMMON = textwrap.dedent("""\
     def log(tool, **extra):
         entry = {"tool": tool, "argv": sys.argv[1:], "cwd": os.getcwd(),
                  "docker_config": os.environ.get("DOCKER_CONFIG"),
+                 "source_policy_env": os.environ.get("EXPERIMENTAL_BUILDKIT_SOURCE_POLICY"),
                  "path": os.environ.get("PATH", "")}
         entry.update(extra)
         with open(os.environ["FAKE_LOG"], "a") as f:
@@ -116,12 +118,17 @@ FAKE_DOCKER = FAKE_COMMON + textwrap.dedent("""\
         password = sys.stdin.read()
         log("docker", stdin=password)
         print("Login Succeeded")
+    elif args[:2] == ["buildx", "version"]:
+        log("docker")
+        print(os.environ.get("FAKE_BUILDX_VERSION", "github.com/docker/buildx v0.33.0 0123456"))
     elif args[:2] == ["buildx", "create"]:
         config = args[args.index("--buildkitd-config") + 1] if "--buildkitd-config" in args else None
         log("docker", buildkitd_config=open(config).read() if config else None)
         print("agentbuild")
     elif args[:2] == ["buildx", "build"]:
-        log("docker")
+        # What buildx would read: the file EXPERIMENTAL_BUILDKIT_SOURCE_POLICY names, now.
+        policy = os.environ.get("EXPERIMENTAL_BUILDKIT_SOURCE_POLICY")
+        log("docker", source_policy=open(policy).read() if policy else None)
         if os.environ.get("FAKE_PUSH_CONFLICT_DIGEST"):
             print("ERROR: failed to push: tag invalid: The image tag 'x' already exists in the "
                   "'agentbuild-images' repository and cannot be overwritten because the "
@@ -294,8 +301,11 @@ def run_buildspec(tmp_path: Path, buildspec: dict):
     works: list[str] = []
 
     def run(build_args: dict | str | None = None, *, python_traps: str | None = None,
-            **overrides: str | None) -> Run:
-        """One build in a fresh, trapped context; overrides set (or, with None, unset) env."""
+            prepare: Callable[[Path], None] | None = None, **overrides: str | None) -> Run:
+        """One build in a fresh, trapped context; overrides set (or, with None, unset) env.
+
+        prepare(context) runs after the traps are planted: more files for one test.
+        """
         top = tmp_path / f"run{len(works)}-{len(list(tmp_path.glob('run*')))}"
         context = top / "src"          # $CODEBUILD_SRC_DIR
         home = top / "home"
@@ -304,6 +314,8 @@ def run_buildspec(tmp_path: Path, buildspec: dict):
         for directory in (context, home, markers):
             directory.mkdir(parents=True)
         plant_traps(context, home, markers, python_traps)
+        if prepare is not None:
+            prepare(context)
         if build_args is None:
             build_args = {k: v.format(markers=markers) for k, v in HOSTILE_VALUES.items()}
         env = {
@@ -469,7 +481,8 @@ def test_amd64_registers_binfmt_before_the_builder_starts(run_buildspec) -> None
     assert_context_untouched(run)  # first: a fired trap explains any failure below
     assert run.returncode == 0, run
     sequence = [c["argv"][:2] for c in run.calls if c["tool"] == "docker" and c["argv"][0] != "login"]
-    assert sequence == [["run", "--privileged"], ["buildx", "create"], ["buildx", "build"]], run
+    assert sequence == [["buildx", "version"], ["run", "--privileged"], ["buildx", "create"],
+                        ["buildx", "build"]], run
     [binfmt] = run.docker("run")
     assert binfmt["argv"] == ["run", "--privileged", "--rm", BINFMT, "--install", "amd64"]
     build = run.build_argv()
@@ -588,3 +601,219 @@ def test_each_python_trap_alone_stays_inert(run_buildspec, family: str) -> None:
     assert_context_untouched(run)
     assert run.returncode == 0, run
     assert run.exports["IMAGE_DIGEST"] == BUILT
+
+
+# --------------------------------------------------------------------------- the source policy
+
+# The JSON keys and enum names buildx accepts: it decodes the file with encoding/json into
+# moby/buildkit sourcepolicy/pb (json tags "rules", "action", "selector", "identifier",
+# "match_type"; enums by name through sourcepolicy/pb/json.go). An unknown key would be ignored.
+POLICY_KEYS = {"version", "rules"}
+RULE_KEYS = {"action", "selector"}
+SELECTOR_KEYS = {"identifier", "match_type"}
+MIRROR = f"{REGISTRY}/docker-hub"
+
+
+def source_policy(run: Run) -> dict:
+    """The policy file `docker buildx build` was pointed at, as it read it; nobody else saw it."""
+    [build] = run.docker("buildx", "build")
+    assert build["source_policy_env"] == f"{run.work}/source-policy.json", build
+    assert [c for c in run.calls if c is not build and c["source_policy_env"] is not None] == []
+    policy = json.loads(build["source_policy"])
+    assert set(policy) <= POLICY_KEYS and policy["version"] == 1
+    for rule in policy["rules"]:
+        assert set(rule) <= RULE_KEYS and set(rule["selector"]) <= SELECTOR_KEYS, rule
+        assert rule["action"] in ("ALLOW", "DENY"), rule
+        assert rule["selector"]["match_type"] in ("EXACT", "REGEX"), rule
+    return policy
+
+
+def allowed(policy: dict, identifier: str) -> bool:
+    """moby/buildkit sourcepolicy/engine.go evaluatePolicy + matcher.go: an identical identifier
+    always matches; else EXACT does not, REGEX is an unanchored search. For ALLOW and DENY the
+    LAST matching rule wins; nothing matching allows."""
+    deny = False
+    for rule in policy["rules"]:
+        selector = rule["selector"]
+        matched = selector["identifier"] == identifier or (
+            selector["match_type"] == "REGEX" and re.search(selector["identifier"], identifier))
+        if matched:
+            deny = rule["action"] == "DENY"
+    return not deny
+
+
+OTHER_DIGEST = "@sha256:" + "e" * 64
+DENIED = [
+    # Another agent's image, by digest or tag, and another agent's registry cache.
+    f"docker-image://{REPO}@sha256:{'4' * 64}",
+    f"docker-image://{REPO}:other-agent-0123456789abcdef",
+    f"docker-image://{CACHE_REPO}:nexus-ai.other-agent.arm64",
+    f"docker-image://{CACHE_REPO}@sha256:{'5' * 64}",
+    # Anything behind a pull-through cache rule, whatever the prefix.
+    f"docker-image://{MIRROR}/private-org/secret-image:latest",
+    f"docker-image://{REGISTRY}/ghcr/private-org/secret-image@sha256:{'6' * 64}",
+    f"docker-image://{REGISTRY}/any-prefix/library/alpine:3",
+    # The same registry written otherwise: upper case, a port, another region or endpoint.
+    f"docker-image://{REGISTRY.upper()}/agentbuild-images:other-agent-0123456789abcdef",
+    f"docker-image://{REGISTRY}:443/agentbuild-images:x",
+    f"docker-image://{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/x:1",
+    f"docker-image://{ACCOUNT}.dkr.ecr-fips.us-east-1.amazonaws.com/x:1",
+    f"docker-image://{ACCOUNT}.dkr-ecr.eu-west-1.on.aws/x:1",
+    # A pinned repository at another digest or tag is not the pinned image.
+    f"docker-image://{MIRROR}/docker/dockerfile:1.0.0{OTHER_DIGEST}",
+    f"docker-image://{MIRROR}/docker/dockerfile:latest",
+]
+ALLOWED = [
+    "docker-image://docker.io/library/alpine:3",
+    "docker-image://public.ecr.aws/docker/library/python:3.12-slim",
+    "docker-image://ghcr.io/org/image@sha256:" + "7" * 64,
+    "docker-image://210987654321.dkr.ecr.eu-west-1.amazonaws.com/theirs:1",  # we hold no login there
+    "docker-image://docker.io/docker/dockerfile:1.0.0@sha256:" + "d" * 64,
+]
+
+
+def test_the_source_policy_denies_the_account_registry_to_the_dockerfile(run_buildspec) -> None:
+    run = run_buildspec()
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    policy = source_policy(run)
+    for identifier in DENIED:
+        assert not allowed(policy, identifier), identifier
+    for identifier in ALLOWED:
+        assert allowed(policy, identifier), identifier
+    # Denials first: the last matching rule wins, so a later ALLOW is the only way through.
+    actions = [r["action"] for r in policy["rules"]]
+    assert actions == sorted(actions, key=lambda a: a != "DENY"), actions
+    assert run.build_argv() == expected_build_argv(run)  # the policy travels in env, not argv
+
+
+def test_the_source_policy_allows_exactly_the_mirrored_pinned_images(run_buildspec) -> None:
+    frontend = f"{MIRROR}/docker/dockerfile:1.0.0@sha256:" + "d" * 64
+    buildkit = f"{MIRROR}/moby/buildkit:v0.0.0@sha256:" + "b" * 64
+    binfmt = f"{MIRROR}/tonistiigi/binfmt@sha256:" + "c" * 64
+    run = run_buildspec(AGENTBUILD_DOCKERFILE_FRONTEND=frontend, AGENTBUILD_BUILDKIT_IMAGE=buildkit,
+                        AGENTBUILD_BINFMT_IMAGE=binfmt)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    policy = source_policy(run)
+    # The frontend is an image source too (frontend/gateway/gateway.go): as pinned, and the same
+    # digest without its tag.
+    mirrored = [f"docker-image://{frontend}", f"docker-image://{MIRROR}/docker/dockerfile@sha256:" + "d" * 64,
+                f"docker-image://{buildkit}", f"docker-image://{MIRROR}/moby/buildkit@sha256:" + "b" * 64,
+                f"docker-image://{binfmt}"]
+    for identifier in mirrored:
+        assert allowed(policy, identifier), identifier
+    assert sorted(r["selector"]["identifier"] for r in policy["rules"] if r["action"] == "ALLOW") == sorted(mirrored)
+    assert all(r["selector"]["match_type"] == "EXACT" for r in policy["rules"] if r["action"] == "ALLOW")
+    for identifier in DENIED:
+        assert not allowed(policy, identifier), identifier
+
+
+def test_a_cache_in_another_account_is_denied_too(run_buildspec) -> None:
+    other = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/agentbuild-cache"
+    run = run_buildspec(AGENTBUILD_CACHE_REPOSITORY=other)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    policy = source_policy(run)
+    assert not allowed(policy, f"docker-image://{other}:nexus-ai.other-agent.arm64")
+    assert not allowed(policy, f"docker-image://{REPO}:x")
+
+
+def test_an_inherited_source_policy_never_reaches_a_tool(run_buildspec, tmp_path: Path) -> None:
+    """Only `docker buildx build` gets the variable, and only with our file."""
+    lax = tmp_path / "lax.json"
+    lax.write_text('{"rules": []}')
+    run = run_buildspec(EXPERIMENTAL_BUILDKIT_SOURCE_POLICY=str(lax))
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert not allowed(source_policy(run), f"docker-image://{REPO}:x")
+
+
+@pytest.mark.parametrize("version", [
+    "github.com/docker/buildx v0.12.1 30feaa1",
+    "github.com/docker/buildx 0.11.0 687feca",
+    "github.com/docker/buildx v0.31.1-desktop.2 abcdef0",
+    "github.com/docker/buildx v1.0.0 abcdef0",
+])
+def test_a_buildx_that_applies_source_policies_is_accepted(run_buildspec, version: str) -> None:
+    run = run_buildspec(FAKE_BUILDX_VERSION=version)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    source_policy(run)
+
+
+@pytest.mark.parametrize("version", [
+    "github.com/docker/buildx v0.10.5 86bdced", "github.com/docker/buildx v0.9.1", "", "buildx dev",
+])
+def test_a_buildx_that_would_ignore_the_source_policy_is_refused(run_buildspec, version: str) -> None:
+    run = run_buildspec(FAKE_BUILDX_VERSION=version)
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert "docker buildx 0.11 or later is required" in run.stderr, run
+    assert run.docker("buildx", "create") == [] and run.docker("buildx", "build") == [], run
+
+
+# --------------------------------------------------------------------------- files next to the Dockerfile
+
+SECRET = "secret-credentials-path-0123"
+
+
+def symlink(target: str | Path):
+    return lambda path: path.symlink_to(target)
+
+
+def regular(path: Path) -> None:
+    path.write_text("package docker\ndefault allow := true\n")
+
+
+def directory(path: Path) -> None:
+    path.mkdir()
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize("dockerfile, planted, make", [
+    # buildx reads <Dockerfile>.rego on the host (0.32+: through symlinks): never accepted.
+    ("Dockerfile", "Dockerfile.rego", symlink("/proc/self/environ")),
+    ("Dockerfile", "Dockerfile.rego", symlink("sub/app.Dockerfile")),   # inside, still a symlink
+    ("Dockerfile", "Dockerfile.rego", symlink("/nonexistent")),         # dangling
+    ("Dockerfile", "Dockerfile.rego", regular),                         # a caller's policy code
+    ("Dockerfile", "Dockerfile.rego", directory),
+    ("sub/app.Dockerfile", "sub/app.Dockerfile.rego", symlink("/proc/self/environ")),
+    # The Dockerfile is a symlink: buildx is given its target, so the target's neighbours count.
+    ("link.Dockerfile", "sub/app.Dockerfile.rego", symlink("/proc/self/environ")),
+    # <Dockerfile>.dockerignore: a regular file or nothing.
+    ("Dockerfile", "Dockerfile.dockerignore", symlink("/proc/self/environ")),
+    ("Dockerfile", "Dockerfile.dockerignore", symlink(".python-version")),
+    ("Dockerfile", "Dockerfile.dockerignore", directory),
+    ("Dockerfile", "Dockerfile.dockerignore", fifo),
+    ("sub/app.Dockerfile", "sub/app.Dockerfile.dockerignore", symlink("/etc/hostname")),
+])
+def test_files_buildx_would_read_next_to_the_dockerfile_are_refused(
+        run_buildspec, dockerfile: str, planted: str, make) -> None:
+    def prepare(context: Path) -> None:
+        (context / "link.Dockerfile").symlink_to("sub/app.Dockerfile")
+        make(context / planted)
+
+    run = run_buildspec(AGENTBUILD_DOCKERFILE=dockerfile, prepare=prepare,
+                        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=f"/v2/credentials/{SECRET}")
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert repr(planted) in run.output, run
+    assert run.docker("buildx", "build") == [], run
+    assert SECRET not in run.output
+    assert "IMAGE_DIGEST" not in run.exports
+
+
+def test_regular_dockerignore_files_are_accepted(run_buildspec) -> None:
+    def prepare(context: Path) -> None:
+        (context / ".dockerignore").write_text("*.md\n")
+        (context / "Dockerfile.dockerignore").write_text("*.md\n")
+        (context / "Other.rego").write_text("package other\n")  # not named after the Dockerfile
+
+    run = run_buildspec(prepare=prepare)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert run.build_argv() == expected_build_argv(run)

@@ -77,3 +77,85 @@ def test_default_images_are_digest_pinned_and_cited(name: str) -> None:
     # The comment right above the Default names where the digest was copied from.
     block = TEMPLATE_TEXT.split(f"\n  {name}:\n", 1)[1].split("\n    Default:", 1)[0]
     assert re.search(r"# Digest source: github\.com/[\w.-]+/[\w.-]+, \S+", block), block
+
+
+# --------------------------------------------------------------------------- the build role's ECR reach
+
+def build_statements() -> list[dict]:
+    return RESOURCES["BuildRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def conditional(sid: str) -> dict:
+    """A statement wrapped in !If [condition, statement, !Ref AWS::NoValue]."""
+    [statement] = [s["If"][1] for s in build_statements()
+                   if isinstance(s, dict) and "If" in s and s["If"][1].get("Sid") == sid]
+    return statement
+
+
+def evaluate(node, params: dict):
+    """The few intrinsic functions the pull-through ARNs use, as CloudFormation evaluates them."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return [evaluate(n, params) for n in node]
+    [(fn, arg)] = node.items()
+    if fn == "Ref":
+        return params[arg]
+    if fn == "Select":
+        return evaluate(arg[1], params)[arg[0]]
+    if fn == "Split":
+        assert isinstance(arg[0], str), "Fn::Split takes a literal delimiter only"
+        return evaluate(arg[1], params).split(arg[0])
+    if fn == "Join":
+        assert isinstance(arg[0], str), "Fn::Join takes a literal delimiter only"
+        return arg[0].join(evaluate(arg[1], params))
+    if fn == "Sub":
+        text, names = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        values = {**params, **{k: evaluate(v, params) for k, v in names.items()}}
+        return re.sub(r"\$\{([\w:]+)\}", lambda m: values[m[1]], text)
+    raise AssertionError(f"unexpected intrinsic {fn}")
+
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+MIRROR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub"
+DIGEST = "@sha256:" + "a" * 64
+
+
+def test_the_build_role_pushes_images_but_cannot_download_their_layers() -> None:
+    [push] = [s for s in build_statements() if isinstance(s, dict) and s.get("Sid") == "PushImages"]
+    assert push["Resource"] == {"GetAtt": "Repository.Arn"}
+    # BatchGetImage: the pusher's HEAD on the manifest before its PUT (see the template's comment).
+    assert sorted(push["Action"]) == sorted([
+        "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImages",
+        "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"])
+    everything = json.dumps(build_statements())
+    assert everything.count("ecr:GetDownloadUrlForLayer") == 2  # the cache, the mirrored images
+    assert "ecr:*" not in everything
+
+
+@pytest.mark.parametrize("region_suffix", ["amazonaws.com", "amazonaws.com.cn"])
+def test_the_pull_through_grant_names_exactly_the_three_mirrored_repositories(region_suffix: str) -> None:
+    statement = conditional("PullMirroredBuildImages")
+    assert sorted(statement["Action"]) == sorted(
+        ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage"])
+    mirror = MIRROR.replace("amazonaws.com", region_suffix)
+    params = {**PSEUDO, "PullThroughCachePrefix": "docker-hub",
+              "BuildkitImage": f"{mirror}/moby/buildkit:v0.33.1{DIGEST}",
+              "BinfmtImage": f"{mirror}/tonistiigi/binfmt{DIGEST}",  # no tag
+              "DockerfileFrontendImage": f"{mirror}/docker/dockerfile:1.26.0{DIGEST}"}
+    arns = [evaluate(r, params) for r in statement["Resource"]]
+    base = "arn:aws:ecr:eu-west-1:123456789012:repository/"
+    assert arns == [base + "docker-hub/moby/buildkit", base + "docker-hub/tonistiigi/binfmt",
+                    base + "docker-hub/docker/dockerfile"]
+    assert "*" not in json.dumps(statement["Resource"])
+
+
+def test_an_image_not_in_ecr_is_granted_no_repository() -> None:
+    statement = conditional("PullMirroredBuildImages")
+    params = {**PSEUDO, "PullThroughCachePrefix": "docker-hub",
+              "BuildkitImage": f"{MIRROR}/moby/buildkit:v0.33.1{DIGEST}",
+              "BinfmtImage": f"tonistiigi/binfmt:qemu-v10.2.3{DIGEST}",
+              "DockerfileFrontendImage": f"ghcr.io:443/docker/dockerfile:1{DIGEST}"}
+    arns = [evaluate(r, params) for r in statement["Resource"]]
+    base = "arn:aws:ecr:eu-west-1:123456789012:repository/"
+    assert arns == [base + "docker-hub/moby/buildkit", base, base]
