@@ -163,7 +163,11 @@ pub async fn handle<S: ObjectStore, X: Executions>(
                 continue;
             }
         }
-        let input = canonical_json(&envelope(Trigger::Schedule, c.request.to_request(true)));
+        // A rebuild counts as the submission it rebuilds: it may replace latest.json only while
+        // latest still names that submission or an older one.
+        let mut envelope = envelope(Trigger::Schedule, c.request.to_request(true));
+        envelope["submittedAt"] = serde_json::json!(c.record.submitted_at());
+        let input = canonical_json(&envelope);
         match deps.executions.start(&name, &input).await? {
             StartOutcome::Running { arn } => {
                 summary.started.push(RebuildItem {
