@@ -109,11 +109,6 @@ pub struct RecordOutput {
     pub record_key: Option<String>,
 }
 
-/// The API's input: API Gateway HTTP API payload 2.0, which is also the Lambda function URL
-/// format that `cargo lambda watch` produces locally.
-pub type ApiRequest = aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-pub type ApiResponse = aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-
 /// The rebuild's input: EventBridge's "Scheduled Event" (`detail` is `{}`; `time` is the
 /// scheduled time, the same on every retry of one trigger).
 pub type ScheduledEvent = EventBridgeEvent<Value>;

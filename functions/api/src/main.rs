@@ -1,14 +1,11 @@
 //! The api Lambda: see [`agentbuild_core::handlers::api`].
 
 use agentbuild_core::handlers::api::{handle, Deps};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_http::{service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_http::tracing::init_default_subscriber();
     let deps = Deps::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        handle(&deps, event.payload)
-    }))
-    .await
+    lambda_http::run(service_fn(|request: Request| handle(&deps, request))).await
 }

@@ -1,0 +1,118 @@
+//! The API handler's scenarios over the fakes: helpers here, the scenarios by route in
+//! `post.rs` and `get.rs` (GET routes, routing, the samples in `events/api`).
+
+mod get;
+mod post;
+
+use super::*;
+use crate::config::ValidateConfig;
+use crate::domain::record::tests::{plan, running, t};
+use crate::domain::record::{build_key, latest_key, BuildRecord};
+use crate::domain::request::SourcePolicy;
+use crate::domain::status::BuildStatus;
+use crate::handlers::fakes::{FakeExecutions, FakeStore, OWN};
+use crate::ports::ExecutionStatus;
+use serde_json::{json, Value};
+
+const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
+
+fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions> {
+    Deps {
+        store,
+        executions: FakeExecutions::default(),
+        config: ApiConfig {
+            validate: ValidateConfig {
+                sources: SourcePolicy::own(OWN),
+                repository_uri: "123.dkr.ecr.us-east-1.amazonaws.com/agentbuild".into(),
+                max_source_bytes: 1000,
+            },
+            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:agentbuild".into(),
+            max_body_bytes: 64 * 1024,
+        },
+        now: || "2026-11-28T10:02:00Z".parse().unwrap(),
+    }
+}
+
+fn with_source() -> Deps<FakeStore, FakeExecutions> {
+    deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
+}
+
+/// What `cargo lambda watch` sends for a function-URL request (route key `$default`), as the
+/// JSON event: tests that need another shape edit it before [`request`] converts it.
+fn event(method: &str, path: &str, content_type: Option<&str>, body: Option<&str>) -> Value {
+    let mut headers = json!({"host": "127.0.0.1:9000", "user-agent": "test"});
+    if let Some(ct) = content_type {
+        headers["content-type"] = json!(ct);
+    }
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": headers, "isBase64Encoded": false, "body": body,
+        "requestContext": {
+            "routeKey": "$default", "stage": "$default", "requestId": "req-1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "test"}
+        }
+    })
+}
+
+/// The event as the function receives it: through `lambda_http`'s own conversion.
+fn request(event: Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn http(method: &str, path: &str, content_type: Option<&str>, body: Option<&str>) -> Request {
+    request(event(method, path, content_type, body))
+}
+
+fn post_event(body: &Value) -> Value {
+    event(
+        "POST",
+        "/builds",
+        Some("application/json"),
+        Some(&body.to_string()),
+    )
+}
+
+fn post(body: &Value) -> Request {
+    request(post_event(body))
+}
+
+fn get(path: &str) -> Request {
+    http("GET", path, None, None)
+}
+
+fn base64(mut event: Value) -> Value {
+    let body = event["body"].as_str().unwrap_or_default();
+    event["body"] = json!(aws_smithy_types::base64::encode(body));
+    event["isBase64Encoded"] = json!(true);
+    event
+}
+
+fn build_request() -> Value {
+    json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
+}
+
+async fn call(d: &Deps<FakeStore, FakeExecutions>, request: Request) -> (u16, Value) {
+    let r = handle(d, request).await.unwrap();
+    let body = match r.body() {
+        Body::Text(s) => serde_json::from_str(s).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (r.status().as_u16(), body)
+}
+
+fn error_of(body: &Value) -> (&str, Option<&str>) {
+    (
+        body["error"]["code"].as_str().unwrap(),
+        body["error"]["field"].as_str(),
+    )
+}
+
+/// Every scenario, against one recorder of the SDK operations the fakes stand for.
+#[test]
+fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+    let source = [include_str!("post.rs"), include_str!("get.rs")].concat();
+    let scenarios = [post::SCENARIOS, get::SCENARIOS].concat();
+    let called = crate::handlers::fakes::operations_of(&source, &scenarios);
+    crate::handlers::fakes::assert_operations_are_listed("api", &called);
+}
