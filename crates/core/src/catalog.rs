@@ -44,8 +44,16 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:ListBucket",
             "s3:PutObject",
             "codebuild:StartBuild",
+            "codebuild:ListBuildsForProject",
+            "codebuild:BatchGetBuilds",
         ],
-        operations: &["S3.GetObject", "S3.PutObject", "CodeBuild.StartBuild"],
+        operations: &[
+            "S3.GetObject",
+            "S3.PutObject",
+            "CodeBuild.StartBuild",
+            "CodeBuild.ListBuildsForProject",
+            "CodeBuild.BatchGetBuilds",
+        ],
     },
     FunctionSpec {
         name: "check-build",
@@ -135,6 +143,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),
+    (
+        "CodeBuild.ListBuildsForProject",
+        "codebuild:ListBuildsForProject",
+    ),
     ("S3.ListObjectsV2", "s3:ListBucket"),
     ("SFN.StartExecution", "states:StartExecution"),
     ("SFN.DescribeExecution", "states:DescribeExecution"),

@@ -113,6 +113,9 @@ pub trait BuildService {
     /// `None` when CodeBuild does not know the id.
     async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error>;
     async fn stop(&self, id: &str) -> Result<(), Error>;
+    /// The id of a recent build of the project started for execution `build_id` (its
+    /// `AGENTBUILD_BUILD_ID` environment variable), if any.
+    async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error>;
 }
 
 /// A Step Functions execution's status, kept free of SDK types; `Unknown` holds a value newer

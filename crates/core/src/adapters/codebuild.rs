@@ -6,7 +6,7 @@ use crate::domain::status::CodeBuildStatus;
 use crate::ports::{BuildInfo, BuildService, StartRequest};
 use crate::Error;
 use aws_sdk_codebuild::types::{
-    Build, EnvironmentVariable, EnvironmentVariableType, SourceType, StatusType,
+    Build, EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType, StatusType,
 };
 
 pub struct CodeBuild {
@@ -152,6 +152,41 @@ impl BuildService for CodeBuild {
             .await
             .map_err(|e| classify("CodeBuild.BatchGetBuilds", e))?;
         Ok(out.builds().iter().find(|b| b.id() == Some(id)).map(info))
+    }
+
+    async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error> {
+        // The newest page (up to 100 ids) is enough: the build was started minutes ago.
+        let ids = self
+            .client
+            .list_builds_for_project()
+            .project_name(&self.project)
+            .sort_order(SortOrderType::Descending)
+            .send()
+            .await
+            .map_err(|e| classify("CodeBuild.ListBuildsForProject", e))?
+            .ids
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| classify("CodeBuild.BatchGetBuilds", e))?;
+        Ok(out
+            .builds()
+            .iter()
+            .find(|b| {
+                b.environment().is_some_and(|env| {
+                    env.environment_variables()
+                        .iter()
+                        .any(|v| v.name() == "AGENTBUILD_BUILD_ID" && v.value() == build_id)
+                })
+            })
+            .and_then(|b| b.id().map(String::from)))
     }
 
     async fn stop(&self, id: &str) -> Result<(), Error> {

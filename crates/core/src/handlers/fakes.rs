@@ -247,6 +247,19 @@ impl BuildService for FakeBuilds {
         self.stopped.borrow_mut().push(id.to_string());
         Ok(())
     }
+
+    async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error> {
+        record("CodeBuild.ListBuildsForProject");
+        record("CodeBuild.BatchGetBuilds");
+        Ok(self
+            .started
+            .borrow()
+            .iter()
+            .position(|r| {
+                r.environment.get("AGENTBUILD_BUILD_ID").map(String::as_str) == Some(build_id)
+            })
+            .map(|i| format!("proj:{}", i + 1)))
+    }
 }
 
 pub const MACHINE_EXECUTIONS: &str = "arn:aws:states:us-east-1:123456789012:execution:agentbuild";

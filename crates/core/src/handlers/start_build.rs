@@ -44,13 +44,27 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     let plan = input.plan;
     let now = (deps.now)();
 
-    // A retry after CodeBuild's 5-minute idempotency window: the RUNNING record written right
-    // after StartBuild names the build this execution already started.
+    // A retry: the RUNNING record written right after StartBuild names the build this
+    // execution already started. A record without one is the marker written right before
+    // StartBuild: the call may have reached CodeBuild. Inside the idempotency token's window
+    // CodeBuild answers a repeated StartBuild with that build; past it, look the build up.
     if let Some(rec) = read_record(&deps.store, &build_key(&plan.build_id)).await? {
-        if let Some(id) = rec.codebuild.build_id {
+        let marked_at = rec.timestamps.started_at.unwrap_or(now);
+        let found = match rec.codebuild.build_id {
+            Some(id) => Some(id),
+            None if !rec.status.is_final() && now - marked_at >= TOKEN_WINDOW => {
+                deps.builds.find_started(&plan.build_id).await?
+            }
+            None => None,
+        };
+        if let Some(id) = found {
             tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build already started; resuming");
-            let started_at = rec.timestamps.started_at.unwrap_or(now);
-            let build = running(deps, &plan, id, started_at, rec.codebuild.polls);
+            let build = running(deps, &plan, id, marked_at, rec.codebuild.polls);
+            records::write(
+                &deps.store,
+                &BuildRecord::new(&plan, Some(&build), None, now),
+            )
+            .await?;
             return Ok(BuildOutput { plan, build });
         }
     }
@@ -75,6 +89,16 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
         }
     }
 
+    // The marker: from here on, a retry knows this execution may have started a build.
+    let marker = BuildState {
+        started_at: now,
+        ..empty_state(now)
+    };
+    records::write(
+        &deps.store,
+        &BuildRecord::new(&plan, Some(&marker), None, now),
+    )
+    .await?;
     let id = deps
         .builds
         .start(&start_request(&deps.config, &plan))
@@ -163,6 +187,10 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
     }
 }
 
+/// CodeBuild's idempotency token holds for 5 minutes; past this much, a retry looks the build
+/// up instead of trusting the token.
+const TOKEN_WINDOW: Duration = Duration::minutes(4);
+
 /// One token per execution: CodeBuild answers a repeated StartBuild within 5 minutes with the
 /// same build.
 pub fn idempotency_token(execution_arn: &str) -> String {
@@ -247,6 +275,84 @@ mod tests {
             first.build.codebuild_build_id
         );
         assert_eq!(again.build.deadline, first.build.deadline);
+    }
+
+    #[tokio::test]
+    async fn a_retry_past_the_token_window_finds_the_build_instead_of_starting_another() {
+        // StartBuild reached CodeBuild, then crashed before its RUNNING record: the marker
+        // remains, and the retry comes more than 5 minutes later (a redrive).
+        let d = deps();
+        let crashed = d
+            .builds
+            .start(&start_request(&d.config, &plan()))
+            .await
+            .unwrap();
+        let marker = BuildState {
+            started_at: t("2026-11-28T10:00:00Z"),
+            ..empty_state(t("2026-11-28T10:00:00Z"))
+        };
+        d.store
+            .put_json(
+                "builds/b-1.json",
+                BuildRecord::new(&plan(), Some(&marker), None, t("2026-11-28T10:00:00Z")).to_json(),
+            )
+            .await
+            .unwrap();
+        let late = Deps {
+            now: || "2026-11-28T10:06:00Z".parse().unwrap(),
+            ..deps_sharing(&d)
+        };
+        let out = handle(&late, input()).await.unwrap();
+        assert_eq!(
+            out.build.codebuild_build_id.as_deref(),
+            Some(crashed.as_str())
+        );
+        assert_eq!(
+            late.builds.started.borrow().len(),
+            1,
+            "never a second build"
+        );
+        let rec: BuildRecord = late.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec.codebuild.build_id, Some(crashed));
+    }
+
+    #[tokio::test]
+    async fn a_retry_inside_the_token_window_starts_again_with_the_same_token() {
+        let d = deps();
+        let marker = BuildState {
+            started_at: t("2026-11-28T10:00:00Z"),
+            ..empty_state(t("2026-11-28T10:00:00Z"))
+        };
+        d.store
+            .put_json(
+                "builds/b-1.json",
+                BuildRecord::new(&plan(), Some(&marker), None, t("2026-11-28T10:00:00Z")).to_json(),
+            )
+            .await
+            .unwrap();
+        handle(&d, input()).await.unwrap();
+        let started = d.builds.started.borrow();
+        assert_eq!(started.len(), 1);
+        assert_eq!(
+            started[0].idempotency_token,
+            idempotency_token(&plan().execution_arn)
+        );
+    }
+
+    /// The same fakes under another clock.
+    fn deps_sharing(d: &Deps<FakeStore, FakeBuilds>) -> Deps<FakeStore, FakeBuilds> {
+        let store = FakeStore::default();
+        if let Some(b) = d.store.own("builds/b-1.json") {
+            store.seed("builds/b-1.json", b);
+        }
+        let builds = FakeBuilds::default();
+        builds.started.replace(d.builds.started.borrow().clone());
+        Deps {
+            store,
+            builds,
+            config: d.config.clone(),
+            now: d.now,
+        }
     }
 
     #[tokio::test]
@@ -398,6 +504,8 @@ mod tests {
                 starts_one_build_and_writes_a_running_record,
                 passes_per_build_values_only_as_environment,
                 a_retry_resumes_the_build_this_execution_started,
+                a_retry_past_the_token_window_finds_the_build_instead_of_starting_another,
+                a_retry_inside_the_token_window_starts_again_with_the_same_token,
                 same_execution_same_token_other_execution_other_token,
                 reuses_an_image_built_from_the_same_inputs,
                 builds_when_forced_or_inputs_differ_or_last_build_failed,
