@@ -1,21 +1,24 @@
 //! The `agentbuild` command line: arguments, and wiring each command to its logic
-//! ([`crate::commands`]), the AWS adapter ([`crate::aws`]) and the output contract
-//! ([`crate::output`]).
+//! ([`crate::commands`]), a [`Service`] over AWS ([`crate::aws`]: through the API when one is
+//! configured, else directly) and the output contract ([`crate::output`]).
 
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::aws::{sdk_config, AwsService};
+use crate::aws::api::ApiService;
+use crate::aws::direct::DirectService;
+use crate::aws::sdk_config;
 use crate::commands::{self, Logs, WaitOptions};
 use crate::error::CliError;
-use crate::output::Outcome;
+use crate::output::{Outcome, Output};
 use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Spinner;
 use crate::request::{Draft, FlagRequest};
+use crate::service::{Rejection, Service};
 use crate::settings::{env_file_for, GlobalArgs, Settings};
 use crate::terminal::sanitize;
 
@@ -138,14 +141,6 @@ pub struct OutputArg {
     pub output: Output,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object: {"buildId","status","record"}, or {"status":"REJECTED","error":{...}}.
-    Json,
-}
-
 /// `<project>/<agent>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRef {
@@ -217,36 +212,50 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
     let env_file = env_file_for(&cli.global, &cwd)?;
     let settings = Settings::resolve(&cli.global, &|k| std::env::var(k).ok(), env_file.as_ref());
     let sdk = sdk_config(&settings).await;
-    let svc = AwsService::new(&sdk, &settings);
-    let (outcome, format) = match cli.command {
+    if let Some(url) = &settings.api_url {
+        let api = ApiService::new(&sdk, url);
+        return execute(cli.command, &api, &settings, &cwd, stdout).await;
+    }
+    let direct = DirectService::new(&sdk, &settings);
+    execute(cli.command, &direct, &settings, &cwd, stdout).await
+}
+
+async fn execute<S: Service>(
+    command: Command,
+    svc: &S,
+    settings: &Settings,
+    cwd: &Path,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let (outcome, format) = match command {
         Command::Pack(_) => unreachable!("handled above"),
         Command::Submit(args) => {
             let mut spinner = Spinner::new();
-            let draft = match submit_draft(&args, &cwd) {
+            let draft = match submit_draft(&args, cwd) {
                 Ok(d) => d,
                 Err(r) => return finish(&Outcome::Rejected(r), args.output.output, stdout),
             };
             let wait = args.wait.then(WaitOptions::default);
             let outcome =
-                commands::submit(&svc, draft, settings.bucket.as_deref(), wait, &mut spinner)
+                commands::submit(svc, draft, settings.bucket.as_deref(), wait, &mut spinner)
                     .await?;
             (outcome, args.output.output)
         }
         Command::Status { build_id, output } => {
-            (commands::status(&svc, &build_id).await?, output.output)
+            (commands::status(svc, &build_id).await?, output.output)
         }
         Command::Wait { build_id, output } => {
             let mut spinner = Spinner::new();
             let outcome =
-                commands::wait(&svc, &build_id, WaitOptions::default(), &mut spinner).await?;
+                commands::wait(svc, &build_id, WaitOptions::default(), &mut spinner).await?;
             (outcome, output.output)
         }
         Command::List { agent, output } => (
-            commands::latest(&svc, &agent.project, &agent.agent).await?,
+            commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
         ),
         Command::Logs { build_id, tail } => {
-            let logs = commands::logs(&svc, &build_id, tail).await?;
+            let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
             return Ok(0);
         }
@@ -286,7 +295,7 @@ fn print_logs(logs: &Logs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Re
 }
 
 /// The request of `submit`, from its flags or its `--request` file.
-fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, crate::service::Rejection> {
+fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, Rejection> {
     let mut draft = match &args.request {
         Some(file) => Draft::from_file(&cwd.join(file), cwd)?,
         None => Draft::from_flags(&FlagRequest {

@@ -1,7 +1,9 @@
 //! The commands' logic over a [`Service`]: validate, pack, upload, submit, wait, look up.
 //! No AWS types and no printing to stdout here: each command returns an [`Outcome`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use agentbuild_core::domain::plan::is_build_id;
 use agentbuild_core::domain::record::BuildRecord;
@@ -176,7 +178,7 @@ pub async fn latest<S: Service>(svc: &S, project: &str, agent: &str) -> Result<O
     }
     svc.latest(project, agent)
         .await?
-        .map(Outcome::Latest)
+        .map(|r| Outcome::Latest(Box::new(r)))
         .ok_or_else(|| {
             CliError::NoSuccessfulBuild(format!(
                 "{project}/{agent} has no successful build yet (submit one with `agentbuild \
@@ -192,107 +194,40 @@ pub struct Logs {
     pub tail: Result<Vec<String>, String>,
 }
 
-/// `logs <id>`: the CodeBuild log link from the record, and its tail from CloudWatch Logs.
+/// `logs <id>`: the CodeBuild log link from the record or the live status, and its tail
+/// from CloudWatch Logs.
 pub async fn logs<S: Service>(svc: &S, build_id: &str, lines: u32) -> Result<Logs, CliError> {
     check_build_id(build_id)?;
     let view = svc
         .build(build_id)
         .await?
         .ok_or_else(|| unknown_build(build_id))?;
-    let Some(record) = &view.record else {
-        let why = match &view.state {
-            BuildState::Rejected(r) => {
+    let link = view.codebuild.as_ref().and_then(|c| c.log_url.clone());
+    let tail = match view.codebuild.as_ref().and_then(LogStream::of) {
+        Some(stream) => svc
+            .log_tail(&stream, lines)
+            .await
+            .map_err(|e| format!("log tail not reachable: {e}")),
+        None => Err(match (&view.state, view.record.as_deref()) {
+            (BuildState::Rejected(r), _) => {
                 format!("the request was rejected ({}: {})", r.field, r.message)
             }
+            (
+                _,
+                Some(BuildRecord {
+                    reused_from: Some(from),
+                    ..
+                }),
+            ) => {
+                format!("no CodeBuild log: the image of build {from} was reused")
+            }
             _ => format!(
-                "build {build_id} has not started CodeBuild yet ({})",
-                view.status()
-            ),
-        };
-        return Ok(Logs {
-            link: None,
-            tail: Err(why),
-        });
-    };
-    let Some(stream) = log_stream(record) else {
-        let why = match &record.reused_from {
-            Some(from) => format!("no CodeBuild log: the image of build {from} was reused"),
-            None => format!(
                 "build {build_id} has no CodeBuild log yet ({})",
                 view.status()
             ),
-        };
-        return Ok(Logs {
-            link: record.codebuild.log_url.clone(),
-            tail: Err(why),
-        });
+        }),
     };
-    let tail = svc
-        .log_tail(&stream, lines)
-        .await
-        .map_err(|e| format!("log tail not reachable: {e}"));
-    Ok(Logs {
-        link: record.codebuild.log_url.clone(),
-        tail,
-    })
-}
-
-/// The CloudWatch Logs stream of a record's build: from CodeBuild's deep link
-/// (`...#logEvent:group=<g>;stream=<s>` or the `logsV2:log-groups/log-group/<g>/log-events/<s>`
-/// form), else CodeBuild's defaults (`/aws/codebuild/<project>`, stream = the build's UUID).
-pub fn log_stream(record: &BuildRecord) -> Option<LogStream> {
-    if let Some(url) = &record.codebuild.log_url {
-        let fragment = url.split_once('#').map(|(_, f)| f).unwrap_or(url);
-        let param = |name: &str| {
-            fragment
-                .split([';', '&', ':'])
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                .map(percent_decode)
-                // moto's CodeBuild links say `group=null;stream=null`.
-                .filter(|v| !v.is_empty() && v != "null")
-        };
-        if let (Some(group), Some(stream)) = (param("group"), param("stream")) {
-            return Some(LogStream { group, stream });
-        }
-        if let Some(rest) = fragment.split("log-groups/log-group/").nth(1) {
-            if let Some((group, stream)) = rest.split_once("/log-events/") {
-                // The console encodes `%` as `$25`.
-                let decode = |s: &str| percent_decode(&percent_decode(&s.replace('$', "%")));
-                return Some(LogStream {
-                    group: decode(group),
-                    stream: decode(stream.split(['?', '$']).next().unwrap_or(stream)),
-                });
-            }
-        }
-    }
-    let (project, uuid) = record.codebuild.build_id.as_deref()?.split_once(':')?;
-    Some(LogStream {
-        group: format!("/aws/codebuild/{project}"),
-        stream: uuid.to_owned(),
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(Logs { link, tail })
 }
 
 fn pack_rejection(err: PackError) -> Rejection {
@@ -334,9 +269,10 @@ fn no_bucket() -> CliError {
 mod tests {
     use super::*;
     use crate::package::Packed;
-    use crate::request::{execution_name, FlagRequest};
+    use crate::request::FlagRequest;
     use crate::service::tests::record;
     use crate::service::Started;
+    use agentbuild_core::contract::LiveCodeBuild;
     use agentbuild_core::domain::execution::request_json;
     use agentbuild_core::domain::record::ErrorInfo;
     use agentbuild_core::domain::request::ValidRequest;
@@ -378,8 +314,8 @@ mod tests {
             self.submitted.borrow_mut().push(request_json(request));
             Ok(self.submission.clone().unwrap_or_else(|| {
                 Submission::Started(Started {
-                    build_id: execution_name(request, 0),
-                    execution_arn: None,
+                    build_id: "cli-0123".into(),
+                    execution_arn: "arn".into(),
                     existing: false,
                 })
             }))
@@ -425,10 +361,11 @@ mod tests {
         }
     }
 
-    const FAST: WaitOptions = WaitOptions {
-        first_interval: Duration::ZERO,
-        max_interval: Duration::ZERO,
-        grace: Duration::from_millis(50),
+    /// The default options, on paused tokio time: every wait is virtual, and exact.
+    const WAIT: WaitOptions = WaitOptions {
+        first_interval: Duration::from_secs(1),
+        max_interval: Duration::from_secs(5),
+        grace: Duration::from_secs(30),
     };
 
     fn context() -> tempfile::TempDir {
@@ -450,11 +387,16 @@ mod tests {
     }
 
     fn view(state: BuildState, record_status: Option<&str>, settled: bool) -> BuildView {
+        let record = record_status.map(record);
         BuildView {
             build_id: "cli-0123".into(),
             state,
             step: None,
-            record: record_status.map(record),
+            codebuild: record.as_ref().map(|r| LiveCodeBuild {
+                build_id: r.codebuild.build_id.clone(),
+                log_url: r.codebuild.log_url.clone(),
+            }),
+            record: record.map(Box::new),
             error: None,
             settled,
         }
@@ -501,7 +443,7 @@ mod tests {
         let fake = Fake {
             submission: Some(Submission::Started(Started {
                 build_id: "cli-0123".into(),
-                execution_arn: None,
+                execution_arn: "arn".into(),
                 existing: true,
             })),
             views: RefCell::new(VecDeque::from([Some(view(
@@ -615,7 +557,7 @@ mod tests {
         assert_eq!(out.to_json()["error"]["field"], "source");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn submit_wait_follows_the_build_to_its_record() {
         let ctx = context();
         let fake = Fake {
@@ -631,11 +573,12 @@ mod tests {
             ..Default::default()
         };
         let mut seen = Seen::default();
+        let t0 = Instant::now();
         let out = submit(
             &fake,
             flags(ctx.path(), "a"),
             Some("bkt"),
-            Some(FAST),
+            Some(WAIT),
             &mut seen,
         )
         .await
@@ -643,9 +586,40 @@ mod tests {
         assert_eq!(out.exit_code(), 0);
         assert_eq!(seen.updates, ["RUNNING", "RUNNING", "SUCCEEDED"]);
         assert!(seen.finished);
+        // Looks at 0 s, 1 s and 2.5 s: the interval grows by half each time.
+        assert_eq!(t0.elapsed(), Duration::from_millis(2500));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn submit_wait_gives_a_new_build_time_to_be_known_and_backs_off_to_the_max() {
+        let ctx = context();
+        let mut views = VecDeque::from([None, None]);
+        views.extend((0..6).map(|_| Some(view(BuildState::Running, None, true))));
+        views.push_back(Some(view(
+            BuildState::Final(BuildStatus::Succeeded),
+            Some("SUCCEEDED"),
+            true,
+        )));
+        let fake = Fake {
+            views: RefCell::new(views),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let out = submit(
+            &fake,
+            flags(ctx.path(), "a"),
+            Some("bkt"),
+            Some(WAIT),
+            &mut Seen::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.exit_code(), 0);
+        // 1 + 1.5 + 2.25 + 3.375 + 4 × 5 s between the nine looks.
+        assert_eq!(t0.elapsed(), Duration::from_millis(28_125));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn wait_exits_by_the_final_status() {
         use BuildStatus::*;
         for (status, code) in [
@@ -664,7 +638,7 @@ mod tests {
                 ])),
                 ..Default::default()
             };
-            let out = wait(&fake, "cli-0123", FAST, &mut Seen::default())
+            let out = wait(&fake, "cli-0123", WAIT, &mut Seen::default())
                 .await
                 .unwrap();
             assert_eq!(out.exit_code(), code, "{status}");
@@ -672,7 +646,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn wait_reports_a_rejected_execution_with_exit_2() {
         let fake = Fake {
             views: RefCell::new(VecDeque::from([Some(view(
@@ -682,7 +656,7 @@ mod tests {
             ))])),
             ..Default::default()
         };
-        let out = wait(&fake, "cli-1", FAST, &mut Seen::default())
+        let out = wait(&fake, "cli-1", WAIT, &mut Seen::default())
             .await
             .unwrap();
         assert_eq!(out.exit_code(), 2);
@@ -693,7 +667,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn wait_gives_an_ended_execution_time_to_write_its_record() {
         let mut ended = view(
             BuildState::Final(BuildStatus::TimedOut),
@@ -714,7 +688,7 @@ mod tests {
             ])),
             ..Default::default()
         };
-        let out = wait(&fake, "cli-0123", FAST, &mut Seen::default())
+        let out = wait(&fake, "cli-0123", WAIT, &mut Seen::default())
             .await
             .unwrap();
         let Outcome::Build(v) = &out else { panic!() };
@@ -726,14 +700,20 @@ mod tests {
             views: RefCell::new(VecDeque::from([Some(ended)])),
             ..Default::default()
         };
-        let out = wait(&fake, "cli-0123", FAST, &mut Seen::default())
+        let t0 = Instant::now();
+        let out = wait(&fake, "cli-0123", WAIT, &mut Seen::default())
             .await
             .unwrap();
         assert_eq!(out.exit_code(), 1);
         assert_eq!(out.to_json()["status"], "TIMED_OUT");
+        let waited = t0.elapsed();
+        assert!(
+            waited >= WAIT.grace && waited < WAIT.grace + WAIT.max_interval,
+            "{waited:?}"
+        );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn unknown_builds_and_malformed_ids() {
         let fake = Fake {
             views: RefCell::new(VecDeque::from([None])),
@@ -742,7 +722,7 @@ mod tests {
         let err = status(&fake, "cli-404").await.unwrap_err();
         assert!(matches!(err, CliError::NotFound(_)), "{err}");
         assert_eq!(err.exit_code(), 3);
-        let err = wait(&fake, "cli-404", FAST, &mut Seen::default())
+        let err = wait(&fake, "cli-404", WAIT, &mut Seen::default())
             .await
             .unwrap_err();
         assert!(matches!(err, CliError::NotFound(_)), "{err}");
@@ -809,48 +789,5 @@ mod tests {
         let got = logs(&unreachable, "cli-0123", 50).await.unwrap();
         assert!(got.link.is_some());
         assert!(got.tail.unwrap_err().starts_with("log tail not reachable"));
-    }
-
-    #[test]
-    fn finds_the_log_stream_in_either_deep_link_form_or_from_the_build_id() {
-        let mut r = record("FAILED");
-        r.codebuild.log_url = Some(
-            "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/$252Fagentbuild$252Fbuilds/log-events/1b2c".into(),
-        );
-        assert_eq!(
-            log_stream(&r),
-            Some(LogStream {
-                group: "/agentbuild/builds".into(),
-                stream: "1b2c".into()
-            })
-        );
-        r.codebuild.log_url = Some("https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group=%2Faws%2Fcodebuild%2Fp;stream=u-1".into());
-        assert_eq!(
-            log_stream(&r),
-            Some(LogStream {
-                group: "/aws/codebuild/p".into(),
-                stream: "u-1".into()
-            })
-        );
-        r.codebuild.log_url = Some(
-            "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-2#logEvent:group=null;stream=null".into(),
-        );
-        assert_eq!(
-            log_stream(&r),
-            Some(LogStream {
-                group: "/aws/codebuild/agentbuild".into(),
-                stream: "1b2c".into()
-            })
-        );
-        r.codebuild.log_url = None;
-        assert_eq!(
-            log_stream(&r),
-            Some(LogStream {
-                group: "/aws/codebuild/agentbuild".into(),
-                stream: "1b2c".into()
-            })
-        );
-        r.codebuild.build_id = None;
-        assert_eq!(log_stream(&r), None);
     }
 }

@@ -1,4 +1,4 @@
-//! A small HTTPS client for the API and CloudWatch Logs, on the hyper + rustls stack the AWS SDK
+//! A small HTTPS client for the API, on the hyper + rustls stack the AWS SDK
 //! already compiles (no second HTTP or TLS library), and SigV4 signing with `aws-sigv4`.
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use crate::error::{chain, CliError};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An answer: status and the whole body (the API's and Logs' bodies are small JSON).
+/// An answer: status and the whole body (the API's bodies are small JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -28,10 +28,6 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }

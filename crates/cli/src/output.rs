@@ -12,9 +12,9 @@
 use std::io::Write;
 
 use agentbuild_core::domain::record::BuildRecord;
+use clap::ValueEnum;
 use serde_json::{json, Value};
 
-use crate::cli::Output;
 use crate::error::{CliError, EXIT_NOT_SUCCEEDED};
 use crate::service::{BuildState, BuildView, Rejection, Started};
 use crate::terminal::{json_line, sanitize};
@@ -22,6 +22,15 @@ use crate::terminal::{json_line, sanitize};
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_BUILD_FAILED: u8 = EXIT_NOT_SUCCEEDED;
 pub const EXIT_REJECTED: u8 = 2;
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object: {"buildId","status","record"}, or {"status":"REJECTED","error":{...}}.
+    Json,
+}
 
 /// What a command found out.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +40,7 @@ pub enum Outcome {
     Build(BuildView),
     Rejected(Rejection),
     /// An agent's latest successful build.
-    Latest(BuildRecord),
+    Latest(Box<BuildRecord>),
 }
 
 impl Outcome {
@@ -97,9 +106,7 @@ impl Outcome {
                     "RUNNING"
                 };
                 t += &line("status", status);
-                if let Some(arn) = &s.execution_arn {
-                    t += &line("execution", arn);
-                }
+                t += &line("execution", &s.execution_arn);
                 t += &line("follow", &format!("agentbuild wait {}", s.build_id));
                 t
             }
@@ -211,15 +218,6 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
-/// At most `max` characters of `s`, on one line.
-pub fn clip(s: &str, max: usize) -> String {
-    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,7 +230,8 @@ mod tests {
             build_id: "cli-0123".into(),
             state: BuildState::Final(status),
             step: None,
-            record: Some(record(status.as_str())),
+            record: Some(Box::new(record(status.as_str()))),
+            codebuild: None,
             error: None,
             settled: true,
         }
@@ -269,6 +268,7 @@ mod tests {
                 state: BuildState::Rejected(r.clone()),
                 step: None,
                 record: None,
+                codebuild: None,
                 error: None,
                 settled: true,
             }),
@@ -303,7 +303,7 @@ mod tests {
     fn running_and_submitted_builds_exit_0() {
         let started = Started {
             build_id: "cli-1".into(),
-            execution_arn: Some("arn:x".into()),
+            execution_arn: "arn:x".into(),
             existing: false,
         };
         let outcome = Outcome::Submitted(started);
@@ -317,6 +317,7 @@ mod tests {
             state: BuildState::Running,
             step: Some("BUILD".into()),
             record: None,
+            codebuild: None,
             error: None,
             settled: true,
         };
@@ -330,6 +331,7 @@ mod tests {
             state: BuildState::Final(BuildStatus::TimedOut),
             step: None,
             record: None,
+            codebuild: None,
             error: Some(ErrorInfo::new("States.Timeout", "execution timed out")),
             settled: false,
         };
@@ -390,6 +392,7 @@ mod tests {
             state: BuildState::Running,
             step: Some(format!("BUILD{text}")),
             record: None,
+            codebuild: None,
             error: None,
             settled: true,
         };
@@ -404,18 +407,18 @@ mod tests {
         };
         vec![
             Outcome::Build(BuildView {
-                record: Some(hostile_record(text)),
+                record: Some(Box::new(hostile_record(text))),
                 state: BuildState::Final(BuildStatus::Failed),
                 ..live.clone()
             }),
-            Outcome::Latest(hostile_record(text)),
+            Outcome::Latest(Box::new(hostile_record(text))),
             Outcome::Build(live),
             Outcome::Build(ended),
             Outcome::Build(rejected),
             Outcome::Rejected(rejection),
             Outcome::Submitted(Started {
                 build_id: format!("cli-{text}"),
-                execution_arn: Some(format!("arn:{text}")),
+                execution_arn: format!("arn:{text}"),
                 existing: false,
             }),
         ]
@@ -438,7 +441,7 @@ mod tests {
     #[test]
     fn a_failed_records_summary_shows_what_the_service_said_without_its_escapes() {
         let r = hostile_record("\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2K\rSUCCEEDED\u{9b}1A");
-        let text = Outcome::Latest(r).to_text();
+        let text = Outcome::Latest(Box::new(r)).to_text();
         assert!(
             text.contains("error      FAILEDSUCCEEDED: SUCCEEDED\n"),
             "{text}"
@@ -474,7 +477,7 @@ mod tests {
             ),
         });
         r.error = Some(ErrorInfo::new("FAILED", "CodeBuild build FAILED\r\n"));
-        let text = Outcome::Latest(r).to_text();
+        let text = Outcome::Latest(Box::new(r)).to_text();
         assert!(!text.contains("\n\n"), "{text}");
         assert!(
             text.contains("phase BUILD FAILED: Error while executing command: docker buildx build. Reason: exit status 1\nlogs "),
@@ -492,11 +495,9 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_clipping() {
+    fn durations() {
         assert_eq!(duration(7), "7s");
         assert_eq!(duration(125), "2m 05s");
         assert_eq!(duration(3723), "1h 02m 03s");
-        assert_eq!(clip("a\n b  c", 10), "a b c");
-        assert_eq!(clip("abcdef", 3), "abc…");
     }
 }

@@ -117,6 +117,7 @@ mod tests {
                 state: BuildState::Running,
                 step: Some(format!("BUILD{hostile}")),
                 record: None,
+                codebuild: None,
                 error: None,
                 settled: true,
             };

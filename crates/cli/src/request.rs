@@ -244,17 +244,9 @@ pub fn source_key(project: &str, agent: &str, sha256: &str) -> String {
     format!("sources/{project}/{agent}/{sha256}.zip")
 }
 
-/// The execution name the CLI gives a build it starts directly: the API's scheme under its own
-/// prefix, `cli-<40 hex>` (then `-r2`, `-r3`, ... when an identical keyless request ended
-/// unsuccessfully).
-pub fn execution_name(req: &ValidRequest, attempt: u32) -> String {
-    agentbuild_core::domain::execution::execution_name("cli", req, attempt)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentbuild_core::domain::plan::is_build_id;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
@@ -411,7 +403,7 @@ mod tests {
             let err = Draft::from_file(&file, root.path()).unwrap_err();
             assert_eq!(
                 (err.code.as_str(), err.field.as_str()),
-                (Rejection::INVALID_REQUEST, field),
+                ("InvalidRequest", field),
                 "{text}"
             );
             assert!(err.message.contains("twice"), "{}", err.message);
@@ -488,38 +480,5 @@ mod tests {
             bad.validate_before_upload(None).unwrap_err().field,
             "buildArgs.1A"
         );
-    }
-
-    fn valid(force: bool, key: Option<&str>) -> ValidRequest {
-        let mut v = json!({
-            "project": "demo", "agent": "a",
-            "source": "s3://agentbuild-local/sources/demo/a/00.zip", "force": force
-        });
-        if let Some(k) = key {
-            v["idempotencyKey"] = json!(k);
-        }
-        validate(&v, &SourcePolicy::own("agentbuild-local")).unwrap()
-    }
-
-    #[test]
-    fn execution_names_are_deterministic_valid_build_ids() {
-        let name = execution_name(&valid(false, None), 0);
-        assert!(name.starts_with("cli-") && name.len() == 44, "{name}");
-        assert!(is_build_id(&name));
-        assert_eq!(name, execution_name(&valid(false, None), 0));
-        assert_ne!(
-            name,
-            execution_name(&valid(true, None), 0),
-            "force is part of the request"
-        );
-        assert_ne!(name, execution_name(&valid(false, Some("k1")), 0));
-        assert_eq!(
-            execution_name(&valid(false, Some("k1")), 0),
-            execution_name(&valid(true, Some("k1")), 0),
-            "the key alone decides"
-        );
-        let retry = execution_name(&valid(false, None), 9);
-        assert_eq!(retry, format!("{name}-r10"));
-        assert!(is_build_id(&retry));
     }
 }

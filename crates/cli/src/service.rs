@@ -1,15 +1,18 @@
-//! What the commands need from AWS, as one small trait ([`Service`]): the AWS adapter
-//! ([`crate::aws`]) implements it over the API or S3 + Step Functions, the command tests with a
-//! fake. Also the pure rules that turn what AWS says into one [`BuildView`].
+//! What the commands need from AWS, as one small trait ([`Service`]), implemented through the
+//! API and directly over the core's adapters (both in the `aws` module, which imports this one);
+//! the command tests use a fake. Both implementations turn the core's answer about a build into
+//! one [`BuildView`] with the same function, [`view`].
 
 // Only this CLI calls these, one at a time: the futures need no `Send` bound.
 #![allow(async_fn_in_trait)]
 
+use agentbuild_core::contract::{ApiError, BuildAnswer, LiveCodeBuild, Stage};
 use agentbuild_core::domain::record::{BuildRecord, ErrorInfo};
 use agentbuild_core::domain::request::{RequestError, ValidRequest};
 use agentbuild_core::domain::status::BuildStatus;
+pub use agentbuild_core::services::submit::Started;
+use percent_encoding::percent_decode_str;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::CliError;
 use crate::package::Packed;
@@ -23,29 +26,25 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub const INVALID_REQUEST: &'static str = "InvalidRequest";
-
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            code: Self::INVALID_REQUEST.into(),
+            code: "InvalidRequest".into(),
             field: field.into(),
             message: message.into(),
         }
     }
 
-    /// An `InvalidRequest` error's message (`"<field>: <rule>"`, as the Lambda reports it),
-    /// possibly wrapped in the Lambda error JSON Step Functions puts in an execution's cause.
-    pub fn from_cause(cause: Option<&str>) -> Self {
-        let cause = cause.unwrap_or_default();
-        let message = serde_json::from_str::<Value>(cause)
-            .ok()
-            .and_then(|v| v.get("errorMessage")?.as_str().map(String::from))
-            .unwrap_or_else(|| cause.to_owned());
-        match message.split_once(": ") {
-            Some((field, rule)) if !field.is_empty() && !field.contains(' ') => {
-                Self::invalid(field, rule)
-            }
-            _ => Self::invalid("request", message),
+    /// A failed validation as the execution reports it: `"<field>: <rule>"`, as
+    /// [`RequestError`] displays itself.
+    fn from_error(error: Option<&ErrorInfo>) -> Self {
+        let (kind, message) = error.map_or(("InvalidRequest", ""), |e| (&e.kind, &e.message));
+        let (field, rule) = match message.split_once(": ") {
+            Some((field, rule)) if !field.is_empty() && !field.contains(' ') => (field, rule),
+            _ => ("request", message),
+        };
+        Self {
+            code: kind.into(),
+            ..Self::invalid(field, rule)
         }
     }
 }
@@ -53,6 +52,16 @@ impl Rejection {
 impl From<RequestError> for Rejection {
     fn from(e: RequestError) -> Self {
         Self::invalid(e.field, e.message)
+    }
+}
+
+impl From<ApiError> for Rejection {
+    fn from(e: ApiError) -> Self {
+        Self {
+            code: e.code,
+            field: e.field.unwrap_or_else(|| "request".into()),
+            message: e.message,
+        }
     }
 }
 
@@ -72,8 +81,10 @@ pub struct BuildView {
     pub state: BuildState,
     /// What it is doing now, for the spinner: CodeBuild's phase, or the step before it.
     pub step: Option<String>,
-    /// The record: final once the build ended, the RUNNING record while it runs.
-    pub record: Option<BuildRecord>,
+    /// The final record, once there is one.
+    pub record: Option<Box<BuildRecord>>,
+    /// CodeBuild's build and log link, from the record or the live status.
+    pub codebuild: Option<LiveCodeBuild>,
     /// Why it ended, when there is no final record saying so.
     pub error: Option<ErrorInfo>,
     /// False while the final state comes from the execution alone: its record may still come.
@@ -92,33 +103,66 @@ impl BuildView {
     pub fn is_done(&self) -> bool {
         !matches!(self.state, BuildState::Running)
     }
+}
 
-    fn from_record(record: BuildRecord) -> Self {
-        let running = !record.status.is_final();
-        Self {
-            build_id: record.build_id.clone(),
-            state: if running {
-                BuildState::Running
-            } else {
-                BuildState::Final(record.status)
-            },
-            step: running.then(|| running_step(Some(&record))),
-            error: None,
-            settled: true,
-            record: Some(record),
+/// The one reading of what the core (directly, or through the API) says about a build.
+pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
+    let live = match answer {
+        BuildAnswer::Record(record) => {
+            let running = !record.status.is_final();
+            return Ok(BuildView {
+                build_id: record.build_id.clone(),
+                state: if running {
+                    BuildState::Running
+                } else {
+                    BuildState::Final(record.status)
+                },
+                step: running.then(|| step(record.codebuild.current_phase.clone(), true)),
+                codebuild: Some(LiveCodeBuild {
+                    build_id: record.codebuild.build_id.clone(),
+                    log_url: record.codebuild.log_url.clone(),
+                }),
+                error: None,
+                settled: true,
+                record: Some(record),
+            });
         }
+        BuildAnswer::Live(live) => live,
+    };
+    let state = match live.status.as_str() {
+        "REJECTED" => BuildState::Rejected(Rejection::from_error(live.error.as_ref())),
+        status => match serde_json::from_value(status.into()) {
+            Ok(BuildStatus::Running) => BuildState::Running,
+            Ok(s) => BuildState::Final(s),
+            Err(_) => {
+                return Err(CliError::Api(format!(
+                    "build {}: unknown status `{status}`",
+                    live.build_id
+                )))
+            }
+        },
+    };
+    Ok(BuildView {
+        build_id: live.build_id,
+        step: (state == BuildState::Running).then(|| step(live.phase, live.codebuild.is_some())),
+        state,
+        record: None,
+        codebuild: live.codebuild,
+        error: live.error,
+        settled: live.state != Some(Stage::Recording),
+    })
+}
+
+/// CodeBuild's phase, or the step before there is one.
+fn step(phase: Option<String>, recorded: bool) -> String {
+    match (phase, recorded) {
+        (Some(phase), _) => phase,
+        (None, true) => "starting CodeBuild".into(),
+        (None, false) => "validating request".into(),
     }
 }
 
-/// A started build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Started {
-    pub build_id: String,
-    pub execution_arn: Option<String>,
-    /// The same request (same idempotency key) had been submitted before: this is that build.
-    pub existing: bool,
-}
-
+/// The outcome of asking for a build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submission {
     Started(Started),
@@ -130,6 +174,44 @@ pub enum Submission {
 pub struct LogStream {
     pub group: String,
     pub stream: String,
+}
+
+impl LogStream {
+    /// A CodeBuild build's stream: from its deep link (`...#logEvent:group=<g>;stream=<s>`, or
+    /// `...#logsV2:log-groups/log-group/<g>/log-events/<s>`), else CodeBuild's defaults
+    /// (`/aws/codebuild/<project>`, the build's UUID).
+    pub fn of(codebuild: &LiveCodeBuild) -> Option<Self> {
+        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let link = codebuild.log_url.as_deref().and_then(|u| u.split_once('#'));
+        if let Some((_, fragment)) = link {
+            let param = |name: &str| {
+                let kv = fragment.split([';', '&', ':']);
+                kv.filter_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .map(decode)
+                    // moto's CodeBuild links say `group=null;stream=null`.
+                    .find(|v| !v.is_empty() && v != "null")
+            };
+            if let (Some(group), Some(stream)) = (param("group"), param("stream")) {
+                return Some(Self { group, stream });
+            }
+            let v2 = fragment.split_once("log-groups/log-group/");
+            if let Some((group, stream)) = v2.and_then(|(_, rest)| rest.split_once("/log-events/"))
+            {
+                // The console spells `%` as `$25` over percent-encoded names.
+                let decode = |s: &str| decode(&decode(&s.replace('$', "%")));
+                let stream = stream.split(['?', '$']).next().unwrap_or(stream);
+                return Some(Self {
+                    group: decode(group),
+                    stream: decode(stream),
+                });
+            }
+        }
+        let (project, uuid) = codebuild.build_id.as_deref()?.split_once(':')?;
+        Some(Self {
+            group: format!("/aws/codebuild/{project}"),
+            stream: uuid.to_owned(),
+        })
+    }
 }
 
 pub trait Service {
@@ -148,170 +230,10 @@ pub trait Service {
     async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError>;
 }
 
-/// What DescribeExecution says, SDK-free.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionInfo {
-    /// RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | PENDING_REDRIVE
-    pub status: String,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    /// The execution's output JSON (the Succeed state's `{buildId, status, recordKey}`).
-    pub output: Option<String>,
-}
-
-/// One view from the record in S3 and the execution (direct mode). `None`: neither exists.
-pub fn combine(
-    build_id: &str,
-    record: Option<BuildRecord>,
-    execution: Option<ExecutionInfo>,
-) -> Option<BuildView> {
-    if let Some(r) = record.as_ref().filter(|r| r.status.is_final()) {
-        return Some(BuildView::from_record(r.clone()));
-    }
-    let Some(exec) = execution else {
-        return record.map(BuildView::from_record);
-    };
-    let mut view = BuildView {
-        build_id: build_id.to_owned(),
-        state: BuildState::Running,
-        step: None,
-        error: None,
-        settled: true,
-        record,
-    };
-    let status = match exec.status.as_str() {
-        "RUNNING" | "PENDING_REDRIVE" => {
-            view.step = Some(running_step(view.record.as_ref()));
-            return Some(view);
-        }
-        "FAILED" if exec.error.as_deref() == Some(Rejection::INVALID_REQUEST) => {
-            view.state = BuildState::Rejected(Rejection::from_cause(exec.cause.as_deref()));
-            return Some(view);
-        }
-        "SUCCEEDED" => exec
-            .output
-            .as_deref()
-            .and_then(|o| serde_json::from_str::<Value>(o).ok())
-            .and_then(|o| parse_status(o.get("status")?.as_str()?))
-            .unwrap_or(BuildStatus::Succeeded),
-        "TIMED_OUT" => BuildStatus::TimedOut,
-        "ABORTED" => BuildStatus::Stopped,
-        // The Fail states name the build status as their error (FAILED, FAULT, ...).
-        _ => exec
-            .error
-            .as_deref()
-            .and_then(parse_status)
-            .unwrap_or(BuildStatus::Error),
-    };
-    view.state = BuildState::Final(status);
-    view.error = Some(ErrorInfo::new(
-        exec.error
-            .unwrap_or_else(|| format!("Execution{}", exec.status)),
-        exec.cause
-            .unwrap_or_else(|| format!("the execution ended {}", exec.status)),
-    ));
-    // RecordResult (or the relay of ended executions) should still write the record.
-    view.settled = false;
-    Some(view)
-}
-
-/// The body of the API's `GET /builds/{id}`: a record, `{"status", "record", ...}`, or a live
-/// status (`{"status": "RUNNING", "phase"|"currentPhase": ...}`), read leniently.
-pub fn view_from_api(build_id: &str, body: &Value) -> Result<BuildView, CliError> {
-    let record = serde_json::from_value::<BuildRecord>(body.clone())
-        .ok()
-        .or_else(|| serde_json::from_value(body.get("record")?.clone()).ok());
-    let status = body
-        .get("status")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| record.as_ref().map(|r| r.status.as_str().to_owned()))
-        .ok_or_else(|| {
-            CliError::Api(format!(
-                "GET /builds/{build_id}: the answer has no status: {}",
-                crate::output::clip(&body.to_string(), 300)
-            ))
-        })?;
-    let error = body.get("error");
-    let error_code = error
-        .and_then(|e| e.get("code").or_else(|| e.get("type")))
-        .and_then(Value::as_str);
-    if status == "REJECTED" || error_code == Some(Rejection::INVALID_REQUEST) {
-        let text = |k: &str| error.and_then(|e| e.get(k)).and_then(Value::as_str);
-        let rejection = match text("field") {
-            Some(field) => Rejection::invalid(field, text("message").unwrap_or_default()),
-            None => Rejection::from_cause(text("message")),
-        };
-        return Ok(BuildView {
-            build_id: build_id.to_owned(),
-            state: BuildState::Rejected(rejection),
-            step: None,
-            record,
-            error: None,
-            settled: true,
-        });
-    }
-    let state = match parse_status(&status) {
-        Some(s) if s.is_final() => BuildState::Final(s),
-        _ => BuildState::Running,
-    };
-    let step = (state == BuildState::Running).then(|| {
-        // The API's live status: `phase` (CodeBuild's, null before it starts), `state`
-        // (Starting | Building | Recording).
-        ["phase", "currentPhase", "state"]
-            .iter()
-            .find_map(|k| body.get(*k).and_then(Value::as_str).map(String::from))
-            .or_else(|| {
-                record
-                    .as_ref()
-                    .and_then(|r| r.codebuild.current_phase.clone())
-            })
-            .unwrap_or_else(|| {
-                if status == "RUNNING" {
-                    running_step(record.as_ref())
-                } else {
-                    status.clone()
-                }
-            })
-    });
-    let error = match (&record, error) {
-        (None, Some(e)) => Some(ErrorInfo::new(
-            error_code.unwrap_or("Error"),
-            e.get("message").and_then(Value::as_str).unwrap_or_default(),
-        )),
-        _ => None,
-    };
-    // A final status without a final record ("state": "Recording"): the record is on its way.
-    let recorded = record.as_ref().is_some_and(|r| r.status.is_final());
-    let settled = recorded || body.get("state").and_then(Value::as_str) != Some("Recording");
-    Ok(BuildView {
-        build_id: build_id.to_owned(),
-        state,
-        step,
-        record,
-        error,
-        settled,
-    })
-}
-
-pub fn parse_status(s: &str) -> Option<BuildStatus> {
-    serde_json::from_value(Value::String(s.to_owned())).ok()
-}
-
-fn running_step(record: Option<&BuildRecord>) -> String {
-    match record {
-        None => "validating request".into(),
-        Some(r) => r
-            .codebuild
-            .current_phase
-            .clone()
-            .unwrap_or_else(|| "starting CodeBuild".into()),
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use agentbuild_core::contract::LiveStatus;
     use serde_json::json;
 
     /// A record as record-result writes it.
@@ -348,140 +270,133 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn exec(status: &str, error: Option<&str>, cause: Option<&str>) -> ExecutionInfo {
-        ExecutionInfo {
-            status: status.into(),
-            error: error.map(String::from),
-            cause: cause.map(String::from),
-            output: None,
-        }
+    /// The API's live status, as it answers it.
+    pub(crate) fn live(body: serde_json::Value) -> BuildAnswer {
+        BuildAnswer::from_json(body.to_string().as_bytes()).unwrap()
     }
 
     #[test]
-    fn a_final_record_settles_the_view() {
-        let v = combine(
-            "cli-0123",
-            Some(record("FAILED")),
-            Some(exec("FAILED", Some("FAILED"), None)),
-        )
-        .unwrap();
+    fn a_final_record_is_a_settled_final_view() {
+        let v = view(BuildAnswer::Record(Box::new(record("FAILED")))).unwrap();
         assert_eq!(v.state, BuildState::Final(BuildStatus::Failed));
-        assert!(v.settled);
+        assert!(v.settled && v.record.is_some());
         assert_eq!(v.status(), "FAILED");
+        assert_eq!(
+            v.codebuild.unwrap().build_id.as_deref(),
+            Some("agentbuild:1b2c")
+        );
     }
 
     #[test]
-    fn a_running_execution_shows_the_codebuild_phase_or_the_step_before_it() {
-        let v = combine(
-            "b",
-            Some(record("RUNNING")),
-            Some(exec("RUNNING", None, None)),
-        )
-        .unwrap();
+    fn a_running_build_shows_the_codebuild_phase_or_the_step_before_it() {
+        let arn = "arn:aws:states:us-east-1:1:execution:m:b";
+        let building = live(
+            json!({"buildId": "b", "status": "RUNNING", "state": "Building",
+            "phase": "PROVISIONING", "executionArn": arn,
+            "codebuild": {"buildId": "p:1", "logUrl": null}}),
+        );
+        let v = view(building).unwrap();
         assert_eq!(v.state, BuildState::Running);
-        assert_eq!(v.step.as_deref(), Some("BUILD"));
-        let v = combine("b", None, Some(exec("RUNNING", None, None))).unwrap();
+        assert_eq!(v.step.as_deref(), Some("PROVISIONING"));
+        assert_eq!(v.codebuild.unwrap().build_id.as_deref(), Some("p:1"));
+
+        let recorded = live(
+            json!({"buildId": "b", "status": "RUNNING", "state": "Starting",
+            "executionArn": arn, "codebuild": {"buildId": null, "logUrl": null}}),
+        );
+        assert_eq!(
+            view(recorded).unwrap().step.as_deref(),
+            Some("starting CodeBuild")
+        );
+        let starting = live(
+            json!({"buildId": "b", "status": "RUNNING", "state": "Starting",
+            "phase": null, "elapsedSeconds": 3, "executionArn": arn}),
+        );
+        let v = view(starting).unwrap();
         assert_eq!(v.step.as_deref(), Some("validating request"));
+        assert!(v.settled && v.record.is_none());
     }
 
     #[test]
     fn an_invalid_request_execution_is_a_rejection_naming_the_field() {
-        let cause = r#"{"errorType":"InvalidRequest","errorMessage":"source: s3://b/sources/x.zip does not exist"}"#;
-        let v = combine(
-            "b",
-            None,
-            Some(exec("FAILED", Some("InvalidRequest"), Some(cause))),
-        )
-        .unwrap();
-        assert_eq!(
-            v.state,
-            BuildState::Rejected(Rejection::invalid(
-                "source",
-                "s3://b/sources/x.zip does not exist"
-            ))
+        let rejected = live(
+            json!({"buildId": "b", "status": "REJECTED", "executionArn": "arn",
+            "error": {"type": "InvalidRequest", "message": "source: s3://b/k.zip does not exist"}}),
         );
-        assert_eq!(v.status(), "REJECTED");
-        let plain = Rejection::from_cause(Some("agent: must match x"));
-        assert_eq!(plain, Rejection::invalid("agent", "must match x"));
-        assert_eq!(Rejection::from_cause(None).field, "request");
-    }
-
-    #[test]
-    fn an_ended_execution_without_a_final_record_is_final_but_unsettled() {
-        let cases = [
-            ("TIMED_OUT", None, BuildStatus::TimedOut),
-            ("ABORTED", None, BuildStatus::Stopped),
-            ("FAILED", Some("FAULT"), BuildStatus::Fault),
-            ("FAILED", Some("States.Runtime"), BuildStatus::Error),
-        ];
-        for (status, error, want) in cases {
-            let v = combine(
-                "b",
-                Some(record("RUNNING")),
-                Some(exec(status, error, Some("why"))),
-            )
-            .unwrap();
-            assert_eq!(v.state, BuildState::Final(want), "{status} {error:?}");
-            assert!(!v.settled);
-            assert_eq!(v.error.as_ref().unwrap().message, "why");
-        }
-        let mut ok = exec("SUCCEEDED", None, None);
-        ok.output = Some(r#"{"buildId":"b","status":"REUSED","recordKey":"builds/b.json"}"#.into());
-        let v = combine("b", None, Some(ok)).unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Reused));
-    }
-
-    #[test]
-    fn unknown_when_neither_record_nor_execution_exists() {
-        assert_eq!(combine("b", None, None), None);
-    }
-
-    #[test]
-    fn reads_the_api_answer_as_a_record_or_a_live_status() {
-        let body = serde_json::to_value(record("SUCCEEDED")).unwrap();
-        let v = view_from_api("cli-0123", &body).unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Succeeded));
-        assert!(v.record.is_some());
-
-        let live = json!({"buildId": "b", "status": "RUNNING", "state": "Building", "phase": "PROVISIONING"});
-        let v = view_from_api("b", &live).unwrap();
-        assert_eq!(v.state, BuildState::Running);
-        assert_eq!(v.step.as_deref(), Some("PROVISIONING"));
-        let starting =
-            json!({"buildId": "b", "status": "RUNNING", "state": "Starting", "phase": null});
-        let v = view_from_api("b", &starting).unwrap();
-        assert_eq!(v.step.as_deref(), Some("Starting"));
-
-        // The execution ended; RecordResult has yet to close the record.
-        let recording = json!({"buildId": "b", "status": "TIMED_OUT", "state": "Recording",
-            "error": {"type": "States.Timeout", "message": "the execution timed out"}});
-        let v = view_from_api("b", &recording).unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::TimedOut));
-        assert!(!v.settled);
-        assert_eq!(v.error.unwrap().kind, "States.Timeout");
-
-        // Rejected by ValidateRequest: the API passes the Lambda's "field: rule" message on.
-        let rejected = json!({"buildId": "b", "status": "REJECTED",
-            "error": {"type": "InvalidRequest", "message": "source: s3://b/k.zip does not exist"}});
-        let v = view_from_api("b", &rejected).unwrap();
+        let v = view(rejected).unwrap();
         assert_eq!(
             v.state,
             BuildState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist"))
         );
+        assert_eq!(v.status(), "REJECTED");
+        let vague = ErrorInfo::new("InvalidRequest", "the request is bad");
+        assert_eq!(Rejection::from_error(Some(&vague)).field, "request");
+        assert_eq!(Rejection::from_error(None).field, "request");
+    }
 
-        let wrapped = json!({"status": "FAULT", "record": record("FAULT")});
-        let v = view_from_api("b", &wrapped).unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Fault));
-        assert!(v.record.is_some());
+    #[test]
+    fn an_ended_execution_without_a_final_record_is_final_but_unsettled() {
+        for (status, want) in [
+            ("TIMED_OUT", BuildStatus::TimedOut),
+            ("STOPPED", BuildStatus::Stopped),
+            ("ERROR", BuildStatus::Error),
+            ("SUCCEEDED", BuildStatus::Succeeded),
+        ] {
+            let ended = live(
+                json!({"buildId": "b", "status": status, "state": "Recording",
+                "executionArn": "arn", "finishedAt": "2026-11-28T10:00:00Z",
+                "error": {"type": "States.Timeout", "message": "why"}}),
+            );
+            let v = view(ended).unwrap();
+            assert_eq!(v.state, BuildState::Final(want), "{status}");
+            assert!(!v.settled && v.step.is_none());
+            assert_eq!(v.error.unwrap().message, "why");
+        }
+    }
 
-        let rejected = json!({"status": "FAILED", "error": {"code": "InvalidRequest", "field": "source", "message": "does not exist"}});
-        let v = view_from_api("b", &rejected).unwrap();
+    #[test]
+    fn an_unknown_status_is_an_error_not_a_guess() {
+        let odd = LiveStatus {
+            status: "PAUSED".into(),
+            ..serde_json::from_value(json!({"buildId": "b", "status": "x", "executionArn": "a"}))
+                .unwrap()
+        };
+        let err = view(BuildAnswer::Live(odd)).unwrap_err();
+        assert!(err.to_string().contains("unknown status `PAUSED`"), "{err}");
+    }
+
+    #[test]
+    fn finds_the_log_stream_in_either_deep_link_form_or_from_the_build_id() {
+        let stream = |url: Option<&str>, build_id: Option<&str>| {
+            LogStream::of(&LiveCodeBuild {
+                build_id: build_id.map(String::from),
+                log_url: url.map(String::from),
+            })
+            .map(|s| (s.group, s.stream))
+        };
+        let want = |g: &str, s: &str| Some((g.to_owned(), s.to_owned()));
+        let v2 = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/$252Fagentbuild$252Fbuilds/log-events/1b2c";
+        assert_eq!(stream(Some(v2), None), want("/agentbuild/builds", "1b2c"));
+        let v1 = "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group=%2Faws%2Fcodebuild%2Fp;stream=u-1";
+        assert_eq!(stream(Some(v1), None), want("/aws/codebuild/p", "u-1"));
+        let moto = "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-2#logEvent:group=null;stream=null";
+        let default = want("/aws/codebuild/agentbuild", "1b2c");
+        assert_eq!(stream(Some(moto), Some("agentbuild:1b2c")), default);
+        assert_eq!(stream(None, Some("agentbuild:1b2c")), default);
+        assert_eq!(stream(Some(moto), None), None);
+    }
+
+    #[test]
+    fn an_api_error_without_a_field_names_the_request() {
+        let e = ApiError {
+            code: "TooManyAttempts".into(),
+            field: None,
+            message: "m".into(),
+        };
+        let r = Rejection::from(e);
         assert_eq!(
-            v.state,
-            BuildState::Rejected(Rejection::invalid("source", "does not exist"))
+            (r.code.as_str(), r.field.as_str()),
+            ("TooManyAttempts", "request")
         );
-
-        let err = view_from_api("b", &json!({"hello": 1})).unwrap_err();
-        assert!(err.to_string().contains("no status"), "{err}");
     }
 }

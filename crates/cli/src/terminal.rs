@@ -65,6 +65,15 @@ pub fn json_line(value: &serde_json::Value) -> String {
     out
 }
 
+/// At most `max` characters of `text`, sanitized, on one line (for errors quoting an answer).
+pub fn clip(text: &str, max: usize) -> String {
+    let one_line = one_line(text);
+    match one_line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
 fn is_unsafe(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
 }
@@ -136,6 +145,13 @@ pub(crate) mod tests {
     #[test]
     fn one_line_folds_line_breaks_and_tabs() {
         assert_eq!(one_line(" BUILD\r\n\tphase \x1b[5m!\n"), "BUILD phase !");
+    }
+
+    #[test]
+    fn clips_to_one_line_of_at_most_max_characters() {
+        assert_eq!(clip("a\n b  c", 10), "a b c");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("\x1b[31mred\x1b[0m", 10), "red");
     }
 
     #[test]

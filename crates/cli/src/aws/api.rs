@@ -1,0 +1,318 @@
+//! The [`Service`] through the agentbuild API: `POST /builds`, `GET /builds/{id}`,
+//! `GET /agents/{project}/{agent}`, SigV4-signed (unsigned locally), their answers read as the
+//! core's contract types.
+
+use std::sync::OnceLock;
+
+use agentbuild_core::contract::{Accepted, BuildAnswer, ErrorBody};
+use agentbuild_core::domain::execution::request_json;
+use agentbuild_core::domain::record::BuildRecord;
+use agentbuild_core::domain::request::ValidRequest;
+use aws_config::SdkConfig;
+use bytes::Bytes;
+
+use super::Aws;
+use crate::error::CliError;
+use crate::http::{region_of_api, Http, Response, Signer};
+use crate::package::Packed;
+use crate::service::{view, BuildView, LogStream, Service, Started, Submission};
+use crate::terminal::clip;
+
+pub struct ApiService {
+    aws: Aws,
+    url: String,
+    /// Sign calls: not locally (an endpoint override), where the API takes them unsigned.
+    sign: bool,
+    /// `None` without credentials or a region.
+    signer: Option<Signer>,
+    /// Set locally, for the hint when the API does not answer.
+    local: bool,
+    http: OnceLock<Result<Http, String>>,
+}
+
+impl ApiService {
+    pub fn new(sdk: &SdkConfig, url: &str) -> Self {
+        let local = sdk.endpoint_url().is_some();
+        let signer = match (sdk.credentials_provider(), sdk.region()) {
+            (Some(credentials), Some(region)) => Some(Signer {
+                credentials,
+                region: region.to_string(),
+            }),
+            _ => None,
+        };
+        Self {
+            aws: Aws::new(sdk),
+            url: url.to_owned(),
+            sign: !local,
+            signer,
+            local,
+            http: OnceLock::new(),
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Bytes) -> Result<Response, CliError> {
+        let url = format!("{}{path}", self.url);
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("accept", "application/json");
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        let mut request = request
+            .body(body)
+            .map_err(|e| CliError::Config(format!("API URL {url}: {e}")))?;
+        if self.sign {
+            let signer = self.signer.as_ref().ok_or_else(|| {
+                CliError::Config(
+                    "calling the API needs AWS credentials and a region: pass --profile and \
+                     --region, or set AWS_PROFILE and AWS_REGION"
+                        .into(),
+                )
+            })?;
+            signer
+                .sign(&mut request, "execute-api", region_of_api(&url))
+                .await?;
+        }
+        let http = self
+            .http
+            .get_or_init(|| Http::new().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| CliError::Api(e.clone()))?;
+        http.send(request).await.map_err(|e| match e {
+            CliError::Api(m) if self.local => CliError::Api(format!(
+                "{m} — is the local stack up with the API? (`make local-up`)"
+            )),
+            e => e,
+        })
+    }
+
+    /// `GET path`: `None` on 404, else the body read by `read`.
+    async fn get<T>(
+        &self,
+        path: &str,
+        read: impl FnOnce(&[u8]) -> serde_json::Result<T>,
+    ) -> Result<Option<T>, CliError> {
+        let response = self.call("GET", path, Bytes::new()).await?;
+        match response.status {
+            200 => read(&response.body)
+                .map(Some)
+                .map_err(|e| unexpected(&format!("GET {path}"), &response, &e.to_string())),
+            404 => Ok(None),
+            _ => Err(unexpected(&format!("GET {path}"), &response, "")),
+        }
+    }
+}
+
+impl Service for ApiService {
+    async fn source_exists(&self, bucket: &str, key: &str) -> Result<bool, CliError> {
+        self.aws.source_exists(bucket, key).await
+    }
+
+    async fn upload_source(&self, bucket: &str, key: &str, p: &Packed) -> Result<(), CliError> {
+        self.aws.upload_source(bucket, key, p).await
+    }
+
+    async fn submit(&self, request: &ValidRequest) -> Result<Submission, CliError> {
+        let body = Bytes::from(request_json(request).to_string());
+        let response = self.call("POST", "/builds", body).await?;
+        let bad = |e: serde_json::Error| unexpected("POST /builds", &response, &e.to_string());
+        match response.status {
+            200..=299 => {
+                let accepted: Accepted = serde_json::from_slice(&response.body).map_err(bad)?;
+                Ok(Submission::Started(Started {
+                    build_id: accepted.build_id,
+                    execution_arn: accepted.execution_arn,
+                    existing: response.status == 200,
+                }))
+            }
+            400 | 409 | 413 | 422 => {
+                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
+                Ok(Submission::Rejected(refused.error.into()))
+            }
+            _ => Err(unexpected("POST /builds", &response, "")),
+        }
+    }
+
+    async fn build(&self, build_id: &str) -> Result<Option<BuildView>, CliError> {
+        let path = format!("/builds/{build_id}");
+        match self.get(&path, BuildAnswer::from_json).await? {
+            Some(answer) => view(answer).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError> {
+        let path = format!("/agents/{project}/{agent}");
+        self.get(&path, |b| serde_json::from_slice(b)).await
+    }
+
+    async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError> {
+        self.aws.log_tail(stream, lines).await
+    }
+}
+
+fn unexpected(what: &str, response: &Response, why: &str) -> CliError {
+    let hint = match response.status {
+        401 | 403 => " — check your AWS credentials (--profile) and that they may call the API",
+        _ => "",
+    };
+    let sep = if why.is_empty() { "" } else { ": " };
+    CliError::Api(format!(
+        "{what}: HTTP {}{sep}{why}: {}{hint}",
+        response.status,
+        clip(&response.text(), 300)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::tests::record;
+    use crate::service::{BuildState, Rejection};
+    use agentbuild_core::domain::status::BuildStatus;
+    use aws_config::{BehaviorVersion, Region};
+    use serde_json::json;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// A local API answering `answers` in turn (one connection each), recording each request
+    /// as `"METHOD /path body"`.
+    fn serve(answers: Vec<(u16, String)>) -> (ApiService, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let (mut head, mut line, mut length) = (String::new(), String::new(), 0);
+                reader.read_line(&mut head).unwrap();
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap();
+                    }
+                    line.clear();
+                }
+                let mut sent = vec![0; length];
+                reader.read_exact(&mut sent).unwrap();
+                let target = head.split(' ').take(2).collect::<Vec<_>>().join(" ");
+                let sent = String::from_utf8(sent).unwrap();
+                log.lock()
+                    .unwrap()
+                    .push(format!("{target} {sent}").trim_end().to_owned());
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: \
+                     {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                reader.into_inner().write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .build();
+        (ApiService::new(&sdk, &url), seen)
+    }
+
+    fn request() -> ValidRequest {
+        let v =
+            json!({"project": "demo", "agent": "a", "source": "s3://bkt/sources/demo/a/01.zip"});
+        let policy = agentbuild_core::domain::request::SourcePolicy::own("bkt");
+        agentbuild_core::domain::request::validate(&v, &policy).unwrap()
+    }
+
+    #[tokio::test]
+    async fn submits_the_request_and_reads_the_accepted_build() {
+        let accepted =
+            json!({"buildId": "api-1", "executionArn": "arn:x", "statusUrl": "/builds/api-1"});
+        let (api, seen) = serve(vec![(202, accepted.to_string())]);
+        let got = api.submit(&request()).await.unwrap();
+        let want = Started {
+            build_id: "api-1".into(),
+            execution_arn: "arn:x".into(),
+            existing: false,
+        };
+        assert_eq!(got, Submission::Started(want));
+        let sent = seen.lock().unwrap()[0].clone();
+        assert!(sent.starts_with("POST /api/builds {"), "{sent}");
+        assert!(sent.contains(r#""agent":"a""#), "{sent}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_a_rejection_naming_the_field_or_the_request() {
+        let invalid =
+            json!({"error": {"code": "SourceNotFound", "field": "source", "message": "gone"}});
+        let tries = json!({"error": {"code": "TooManyAttempts", "message": "again"}});
+        let (api, _) = serve(vec![(400, invalid.to_string()), (409, tries.to_string())]);
+        let want = Rejection {
+            code: "SourceNotFound".into(),
+            ..Rejection::invalid("source", "gone")
+        };
+        assert_eq!(
+            api.submit(&request()).await.unwrap(),
+            Submission::Rejected(want)
+        );
+        let Submission::Rejected(r) = api.submit(&request()).await.unwrap() else {
+            panic!("expected a rejection");
+        };
+        assert_eq!(
+            (r.code.as_str(), r.field.as_str()),
+            ("TooManyAttempts", "request")
+        );
+    }
+
+    #[tokio::test]
+    async fn reads_a_live_status_a_record_or_no_build() {
+        let live = json!({"buildId": "b", "status": "RUNNING", "state": "Building",
+            "phase": "BUILD", "elapsedSeconds": 12, "executionArn": "arn:x",
+            "codebuild": {"buildId": "p:1", "logUrl": null}, "project": "demo",
+            "agent": "a", "trigger": "api", "requestedAt": "2026-11-28T10:00:00Z"});
+        let final_record = serde_json::to_string(&record("SUCCEEDED")).unwrap();
+        let (api, seen) = serve(vec![
+            (200, live.to_string()),
+            (200, final_record.clone()),
+            (
+                404,
+                r#"{"error":{"code":"NotFound","message":"no build b"}}"#.into(),
+            ),
+            (200, final_record),
+            (
+                404,
+                r#"{"error":{"code":"NotFound","message":"none"}}"#.into(),
+            ),
+        ]);
+        let v = api.build("b").await.unwrap().unwrap();
+        assert_eq!(
+            (v.state, v.step.as_deref()),
+            (BuildState::Running, Some("BUILD"))
+        );
+        let v = api.build("cli-0123").await.unwrap().unwrap();
+        assert_eq!(v.state, BuildState::Final(BuildStatus::Succeeded));
+        assert_eq!(api.build("b").await.unwrap(), None);
+        let latest = api.latest("demo", "sample-agent").await.unwrap().unwrap();
+        assert_eq!(latest.status, BuildStatus::Succeeded);
+        assert_eq!(api.latest("demo", "x").await.unwrap(), None);
+        let paths: Vec<_> = seen.lock().unwrap().clone();
+        assert_eq!(paths[4], "GET /api/agents/demo/x");
+    }
+
+    #[tokio::test]
+    async fn an_answer_outside_the_contract_is_an_error_quoting_it() {
+        let (api, _) = serve(vec![
+            (200, r#"{"hello": 1}"#.into()),
+            (502, "<html>\x1b[31mBad\ngateway</html>".into()),
+        ]);
+        let err = api.build("b").await.unwrap_err();
+        assert!(
+            err.to_string().starts_with("GET /builds/b: HTTP 200: "),
+            "{err}"
+        );
+        let err = api.build("b").await.unwrap_err().to_string();
+        assert!(err.ends_with("HTTP 502: <html>Bad gateway</html>"), "{err}");
+    }
+}
