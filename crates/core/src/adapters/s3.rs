@@ -25,6 +25,31 @@ impl S3Store {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    /// An object of the own bucket and its ETag; `None` when absent.
+    async fn fetch(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify("S3.GetObject", e)),
+        };
+        let etag = out.e_tag().map(String::from);
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::TransientAws(format!("S3.GetObject body: {e}")))?;
+        Ok(Some((bytes.to_vec(), etag)))
+    }
 }
 
 impl ObjectStore for S3Store {
@@ -80,26 +105,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(classify("S3.GetObject", e)),
-        };
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::TransientAws(format!("S3.GetObject body: {e}")))?;
-        Ok(Some(bytes.to_vec()))
+        Ok(self.fetch(key).await?.map(|(bytes, _)| bytes))
     }
 
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), Error> {
@@ -116,33 +122,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_tagged(&self, key: &str) -> Result<Option<Tagged>, Error> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(classify("S3.GetObject", e)),
+        let Some((bytes, etag)) = self.fetch(key).await? else {
+            return Ok(None);
         };
-        let etag = out
-            .e_tag()
-            .map(String::from)
-            .ok_or_else(|| Error::AwsService(format!("S3.GetObject {key}: no ETag")))?;
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::TransientAws(format!("S3.GetObject body: {e}")))?;
-        Ok(Some(Tagged {
-            bytes: bytes.to_vec(),
-            etag,
-        }))
+        let etag = etag.ok_or_else(|| Error::AwsService(format!("S3.GetObject {key}: no ETag")))?;
+        Ok(Some(Tagged { bytes, etag }))
     }
 
     async fn put_json_if(

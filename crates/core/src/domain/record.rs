@@ -103,6 +103,30 @@ pub struct BuildState {
     pub error: Option<ErrorInfo>,
 }
 
+impl BuildState {
+    /// A build this execution is about to start: RUNNING, nothing known of CodeBuild yet.
+    pub fn starting(now: DateTime<Utc>) -> Self {
+        BuildState {
+            status: BuildStatus::Running,
+            codebuild_build_id: None,
+            started_at: now,
+            deadline: now,
+            wait_seconds: 0,
+            polls: 0,
+            current_phase: None,
+            phases: Vec::new(),
+            failed_phase: None,
+            log_url: None,
+            image_digest: None,
+            image_uri: None,
+            finished_at: None,
+            reused_from: None,
+            image_tag: None,
+            error: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageRecord {
@@ -472,22 +496,10 @@ pub(crate) mod tests {
 
     pub(crate) fn running() -> BuildState {
         BuildState {
-            status: BuildStatus::Running,
             codebuild_build_id: Some("agentbuild:1".into()),
-            started_at: t("2026-11-28T10:00:05Z"),
             deadline: t("2026-11-28T11:35:05Z"),
             wait_seconds: 10,
-            polls: 0,
-            current_phase: None,
-            phases: vec![],
-            failed_phase: None,
-            log_url: None,
-            image_digest: None,
-            image_uri: None,
-            finished_at: None,
-            reused_from: None,
-            image_tag: None,
-            error: None,
+            ..BuildState::starting(t("2026-11-28T10:00:05Z"))
         }
     }
 

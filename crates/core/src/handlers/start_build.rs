@@ -120,24 +120,7 @@ async fn read_record(store: &impl ObjectStore, key: &str) -> Result<Option<Build
 }
 
 fn empty_state(now: DateTime<Utc>) -> BuildState {
-    BuildState {
-        status: BuildStatus::Running,
-        codebuild_build_id: None,
-        started_at: now,
-        deadline: now,
-        wait_seconds: 0,
-        polls: 0,
-        current_phase: None,
-        phases: Vec::new(),
-        failed_phase: None,
-        log_url: None,
-        image_digest: None,
-        image_uri: None,
-        finished_at: None,
-        reused_from: None,
-        image_tag: None,
-        error: None,
-    }
+    BuildState::starting(now)
 }
 
 fn running<S, B>(
