@@ -139,6 +139,25 @@ class Stack:
             time.sleep(0.1)
         raise AssertionError(f"builds/{build_id}.json not {statuses} after {timeout} s: {rec}")
 
+    def wait_started(self, build_id: str, timeout: float = 20) -> dict[str, Any]:
+        """The RUNNING record that names the CodeBuild build (StartBuild writes a marker without
+        one before it calls CodeBuild: `wait_record(id, ("RUNNING",))` may return that)."""
+        deadline = time.monotonic() + timeout
+        rec = None
+        while time.monotonic() < deadline:
+            rec = self.record(build_id)
+            if rec and (rec["status"] != "RUNNING" or rec["codebuild"].get("buildId")):
+                assert rec["status"] == "RUNNING", f"builds/{build_id}.json ended before: {rec}"
+                return rec
+            time.sleep(0.2)
+        raise AssertionError(f"builds/{build_id}.json names no CodeBuild build after {timeout} s: {rec}")
+
+    def codebuild_scripted(self) -> list[dict[str, Any]]:
+        """Every build a CodeBuild script bound to: {id, match (the script's), polls, state}."""
+        status, body, _ = self.http("GET", f"{self.inject_url}/codebuild")
+        assert status == 200, body
+        return body["builds"]
+
     # -- Step Functions ----------------------------------------------------------------------
 
     def start(self, name: str, execution_input: Any) -> str:

@@ -315,7 +315,7 @@ def test_the_same_execution_name_twice_is_one_execution_and_one_build(stack):
     stack.wait_idle()
     before = stack.build_count()
     first = stack.start(name, req)
-    stack.wait_record(name, ("RUNNING",))  # StartBuild has started the build
+    stack.wait_started(name)  # StartBuild has started the build
     assert stack.start(name, req) == first
     with pytest.raises(stack.sfn.exceptions.ExecutionAlreadyExists):
         stack.start(name, dict(req, force=True))  # same name, other input
@@ -333,7 +333,7 @@ def test_aborting_an_execution_stops_its_build_and_closes_the_record(stack):
     name = f"abort-{uid()}"
     stack.script({"match": name, "hold": True})
     arn = stack.start(name, stack.request())
-    running = stack.wait_record(name, ("RUNNING",))
+    running = stack.wait_started(name)
     assert running["codebuild"]["buildId"]
     stack.sfn.stop_execution(executionArn=arn)
     assert stack.wait(arn)["status"] == "ABORTED"
@@ -372,7 +372,7 @@ def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack
     assert status == 202 and again["buildId"] == build_id and again["executionArn"] == body["executionArn"]
 
     # While the build is held running: a live status.
-    stack.wait_record(build_id, ("RUNNING",))
+    stack.wait_started(build_id)
     status, live, _ = stack.http("GET", f"{api}/builds/{build_id}")
     assert status == 200 and live["status"] == "RUNNING" and live["state"] in ("Starting", "Building"), live
 
@@ -427,7 +427,7 @@ def test_the_scheduled_rebuild_starts_at_most_n_minus_running_and_never_twice(st
     busy = f"busy-{uid()}"
     stack.script({"match": busy, "hold": True})
     busy_arn = stack.start(busy, stack.request(project, "busy"))
-    stack.wait_record(busy, ("RUNNING",))
+    stack.wait_started(busy)
     try:
         summary = invoke_rebuild(stack, at)
         stack.started.update(i["executionArn"] for i in summary["started"])

@@ -141,7 +141,7 @@ def test_codebuild_builds_the_validated_object_version_not_a_later_upload(stack)
     name = f"swap-{uid()}"
     stack.script({"match": name, "hold": True})
     arn = stack.start(name, {"project": project, "agent": agent, "source": f"s3://{stack.bucket}/{key}"})
-    running = stack.wait_record(name, ("RUNNING",))
+    running = stack.wait_started(name)
 
     # The key is replaced while the build runs (or waits in CodeBuild's queue).
     v2 = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=zipped("replaced"))["VersionId"]
