@@ -79,14 +79,27 @@ async fn stop_if_running(
     builds: &impl BuildService,
     record: &mut BuildRecord,
 ) -> Result<(), Error> {
-    if record.must_stop_build() {
-        if let Some(id) = record.codebuild.build_id.clone() {
-            builds.stop(&id).await?;
+    if !record.must_stop_build() {
+        return Ok(());
+    }
+    let Some(id) = record.codebuild.build_id.clone() else {
+        return Ok(());
+    };
+    match builds.stop(&id).await {
+        Ok(()) => {
             record.codebuild.stopped = true;
             tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %record.status, "no success; build stopped");
+            Ok(())
+        }
+        // Retried by the state machine; the record waits for the stop.
+        Err(e @ Error::TransientAws(_)) => Err(e),
+        // CodeBuild knows no such build (CheckBuild's BuildNotFound) or refuses: nothing runs
+        // that we could stop, and the record matters more than the stop.
+        Err(e) => {
+            tracing::warn!(build_id = %record.build_id, codebuild_id = %id, error = %e, "build not stopped");
+            Ok(())
         }
     }
-    Ok(())
 }
 
 async fn execution_ended<S: ObjectStore, B: BuildService>(
