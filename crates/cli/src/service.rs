@@ -392,6 +392,7 @@ pub(crate) mod tests {
             code: "TooManyAttempts".into(),
             field: None,
             message: "m".into(),
+            status: None,
         };
         let r = Rejection::from(e);
         assert_eq!(

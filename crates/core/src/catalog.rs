@@ -90,7 +90,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, GET /agents/{project}/{agent}",
+        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
         env: &[
             BUCKET,
             STATE_MACHINE_ARN,
@@ -100,14 +100,20 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
+            "s3:PutObject",
             "states:StartExecution",
             "states:DescribeExecution",
+            "states:StopExecution",
+            "codebuild:StopBuild",
         ],
         operations: &[
             "S3.HeadObject",
             "S3.GetObject",
+            "S3.PutObject",
             "SFN.StartExecution",
             "SFN.DescribeExecution",
+            "SFN.StopExecution",
+            "CodeBuild.StopBuild",
         ],
     },
     FunctionSpec {
@@ -151,6 +157,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("SFN.StartExecution", "states:StartExecution"),
     ("SFN.DescribeExecution", "states:DescribeExecution"),
     ("SFN.ListExecutions", "states:ListExecutions"),
+    ("SFN.StopExecution", "states:StopExecution"),
 ];
 
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {

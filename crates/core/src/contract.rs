@@ -25,7 +25,7 @@ impl Accepted {
     }
 }
 
-/// Every refusal: `{"error": {"code", "field"?, "message"}}`.
+/// Every refusal: `{"error": {"code", "field"?, "message", "status"?}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ApiError,
@@ -37,6 +37,9 @@ pub struct ApiError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
+    /// The build's final status, when the refusal is about it (`AlreadyFinished`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// Where a build that has no final record is (derived, not read from the execution history).
@@ -132,6 +135,7 @@ mod tests {
                 code: "NotFound".into(),
                 field: None,
                 message: "no build x".into(),
+                status: None,
             },
         };
         assert_eq!(

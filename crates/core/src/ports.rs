@@ -182,4 +182,7 @@ pub trait Executions {
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error>;
     /// Names of the machine's RUNNING executions (all pages).
     async fn running(&self) -> Result<Vec<String>, Error>;
+    /// Stops (aborts) execution `name` with `error` and `cause`, as its execution's error and
+    /// cause; `false` when the machine has no execution of that name.
+    async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error>;
 }

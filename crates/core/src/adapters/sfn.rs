@@ -1,10 +1,11 @@
-//! Step Functions: start, look up and count executions of the build state machine.
+//! Step Functions: start, look up, count and stop executions of the build state machine.
 
 use super::{classify, to_chrono};
 use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, StartOutcome};
 use crate::Error;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus as SdkStatus;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
@@ -117,6 +118,29 @@ impl Executions for StepFunctions {
         }
         Ok(names)
     }
+
+    async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error> {
+        let out = self
+            .client
+            .stop_execution()
+            .execution_arn(self.execution_arn(name))
+            .error(error)
+            .cause(cause)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(StopExecutionError::ExecutionDoesNotExist(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("SFN.StopExecution", e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +149,7 @@ mod tests {
     use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
     use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
     use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
+    use aws_sdk_sfn::operation::stop_execution::StopExecutionOutput;
     use aws_sdk_sfn::types::error::{
         ExecutionAlreadyExists, ExecutionDoesNotExist, ExecutionLimitExceeded,
         StateMachineDoesNotExist,
@@ -170,6 +195,7 @@ mod tests {
             "SFN.StartExecution",
             "SFN.DescribeExecution",
             "SFN.ListExecutions",
+            "SFN.StopExecution",
         ] {
             assert!(
                 crate::catalog::OPERATION_ACTIONS
@@ -365,5 +391,46 @@ mod tests {
         ));
         assert_eq!(s.running().await.unwrap(), ["a", "b", "c"]);
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+    #[tokio::test]
+    async fn stop_sends_the_execution_arn_error_and_cause() {
+        let rule = mock!(Client::stop_execution)
+            .match_requests(|r| {
+                r.execution_arn() == Some(EXECUTION)
+                    && r.error() == Some("Cancelled")
+                    && r.cause() == Some("cancelled through the API")
+            })
+            .then_output(|| {
+                StopExecutionOutput::builder()
+                    .stop_date(SdkTime::from_secs(1_800_000_010))
+                    .build()
+                    .unwrap()
+            });
+        let s = sfn(mock_client!(aws_sdk_sfn, [&rule]));
+        assert!(s
+            .stop("api-1", "Cancelled", "cancelled through the API")
+            .await
+            .unwrap());
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn stopping_an_unknown_execution_is_false_other_errors_are_errors() {
+        let missing = mock!(Client::stop_execution).then_error(|| {
+            StopExecutionError::ExecutionDoesNotExist(ExecutionDoesNotExist::builder().build())
+        });
+        let s = sfn(mock_client!(aws_sdk_sfn, [&missing]));
+        assert!(!s.stop("nope", "Cancelled", "c").await.unwrap());
+        let invalid = mock!(Client::stop_execution).then_error(|| {
+            StopExecutionError::InvalidArn(
+                aws_sdk_sfn::types::error::InvalidArn::builder()
+                    .message("bad arn")
+                    .build(),
+            )
+        });
+        let s = sfn(mock_client!(aws_sdk_sfn, [&invalid]));
+        let err = s.stop("x", "Cancelled", "c").await.unwrap_err();
+        assert_eq!(err.name(), "AwsServiceError");
+        assert!(err.to_string().contains("bad arn"), "{err}");
     }
 }

@@ -353,6 +353,21 @@ impl Executions for FakeExecutions {
         Ok(self.executions.borrow().get(name).cloned())
     }
 
+    async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error> {
+        self.enter("SFN.StopExecution")?;
+        let mut all = self.executions.borrow_mut();
+        let Some(e) = all.get_mut(name) else {
+            return Ok(false);
+        };
+        if e.status.is_open() {
+            e.status = ExecutionStatus::Aborted;
+            e.stopped_at = Some("2026-11-28T10:05:00Z".parse().unwrap());
+            e.error = Some(error.to_string());
+            e.cause = Some(cause.to_string());
+        }
+        Ok(true)
+    }
+
     async fn running(&self) -> Result<Vec<String>, Error> {
         self.enter("SFN.ListExecutions")?;
         Ok(self

@@ -1,6 +1,7 @@
 //! Application services: the rules every door (the API, the CLI's direct mode, the Lambdas)
 //! needs, over the ports. Pure decisions stay in `domain`; these load, decide, store.
 
+pub mod cancel;
 pub mod records;
 pub mod status;
 pub mod submit;

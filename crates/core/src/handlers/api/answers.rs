@@ -16,6 +16,7 @@ pub(super) struct Problem {
     field: Option<String>,
     message: String,
     allow: Option<&'static str>,
+    build_status: Option<String>,
 }
 
 impl Problem {
@@ -26,7 +27,14 @@ impl Problem {
             field: None,
             message: message.into(),
             allow: None,
+            build_status: None,
         }
+    }
+
+    /// The build's final status, as the body's `status`.
+    pub(super) fn build_status(mut self, status: &str) -> Self {
+        self.build_status = Some(status.to_string());
+        self
     }
 
     pub(super) fn field(mut self, field: &str) -> Self {
@@ -51,6 +59,7 @@ impl Problem {
                 code: self.code.to_string(),
                 field: self.field,
                 message,
+                status: self.build_status,
             },
         };
         let mut headers = Vec::new();
@@ -96,6 +105,18 @@ pub(super) fn ok_record(bytes: Vec<u8>) -> Result<Response<Body>, Problem> {
     let text = String::from_utf8(bytes)
         .map_err(|_| Problem::from(Error::InvalidState("a record is not UTF-8".into())))?;
     Ok(response(200, text, Vec::new()))
+}
+
+/// `202` with a stored record, as stored: a cancelled build's STOPPED record.
+pub(super) fn accepted_record(bytes: Vec<u8>) -> Result<Response<Body>, Problem> {
+    let mut r = ok_record(bytes)?;
+    *r.status_mut() = StatusCode::ACCEPTED;
+    Ok(r)
+}
+
+/// `202` with a contract type as JSON.
+pub(super) fn accepted_json<T: Serialize>(body: &T) -> Response<Body> {
+    json(202, body, Vec::new())
 }
 
 /// `202` pointing at the build's status.

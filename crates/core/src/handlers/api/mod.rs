@@ -1,17 +1,20 @@
 //! The API: an HTTP request (`lambda_http`, from an HTTP API payload 2.0 event — also the
 //! function-URL format `cargo lambda watch` serves locally) -> `POST /builds`,
-//! `GET /builds/{buildId}`, `GET /agents/{project}/{agent}` -> a JSON response (the types of
-//! `contract.rs`); every refusal is `{"error": {"code", "field"?, "message"}}`.
+//! `GET /builds/{buildId}`, `DELETE /builds/{buildId}` (cancel), `GET /agents/{project}/{agent}`
+//! -> a JSON response (the types of `contract.rs`); every refusal is
+//! `{"error": {"code", "field"?, "message", "status"?}}`.
 //!
-//! Status codes: 202 build accepted; 200 record or live status; 400 bad input (`InvalidRequest`,
-//! `MalformedJson`, `SourceNotFound`); 404 `NotFound`; 405 `MethodNotAllowed`; 409
-//! `IdempotencyKeyReused` / `TooManyAttempts`; 413 `PayloadTooLarge`; 415
+//! Status codes: 202 build accepted, or cancelled (with the STOPPED record); 200 record or live
+//! status; 400 bad input (`InvalidRequest`, `MalformedJson`, `SourceNotFound`); 404 `NotFound`;
+//! 405 `MethodNotAllowed`; 409 `IdempotencyKeyReused` / `TooManyAttempts` / `AlreadyFinished`
+//! (cancel of a build that ended on its own; `status` says how); 413 `PayloadTooLarge`; 415
 //! `UnsupportedMediaType`; 503 `ServiceUnavailable` (AWS throttled or busy; retry); 500
 //! `InternalError`.
 
 mod answers;
 
 use super::{aws_config, s3_client, Clock};
+use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
@@ -19,24 +22,27 @@ use crate::contract::Accepted;
 use crate::domain::json::{parse_request, JsonError};
 use crate::domain::plan::{is_build_id, Trigger};
 use crate::domain::request::{clip, is_name, validate, RequestError, NAME_RULE};
-use crate::ports::{Executions, ObjectStore};
+use crate::ports::{BuildService, Executions, ObjectStore};
+use crate::services::cancel::{self, cancel};
 use crate::services::status::{status, Status};
 use crate::services::{records, submit};
 use crate::Error;
-use answers::{accepted, ok_json, ok_record, Problem};
+use answers::{accepted, accepted_json, accepted_record, ok_json, ok_record, Problem};
 use chrono::Utc;
 use lambda_http::http::{header, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub struct Deps<S, X> {
+pub struct Deps<S, X, B> {
     pub store: S,
     pub executions: X,
+    /// Cancel stops CodeBuild builds by id: no project name needed.
+    pub builds: B,
     pub config: ApiConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, StepFunctions> {
+impl Deps<S3Store, StepFunctions, CodeBuild> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = ApiConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -46,6 +52,7 @@ impl Deps<S3Store, StepFunctions> {
                 aws_sdk_sfn::Client::new(&sdk),
                 config.state_machine_arn.clone(),
             ),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), ""),
             config,
             now: Utc::now,
         })
@@ -53,14 +60,15 @@ impl Deps<S3Store, StepFunctions> {
 }
 
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
-pub async fn handle<S: ObjectStore, X: Executions>(
-    deps: &Deps<S, X>,
+pub async fn handle<S: ObjectStore, X: Executions, B: BuildService>(
+    deps: &Deps<S, X, B>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let route = route(&request);
     let result = match &route {
         Route::PostBuilds => post_build(deps, &request).await,
         Route::GetBuild(id) => get_build(deps, id).await,
+        Route::CancelBuild(id) => cancel_build(deps, id).await,
         Route::GetAgent(project, agent) => get_agent(deps, project, agent).await,
         Route::WrongMethod(allow) => Err(Problem::new(
             405,
@@ -72,7 +80,7 @@ pub async fn handle<S: ObjectStore, X: Executions>(
             404,
             "NotFound",
             "no such route; the API has POST /builds, GET /builds/{buildId}, \
-             GET /agents/{project}/{agent}",
+             DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
         )),
     };
     let response = match result {
@@ -94,6 +102,7 @@ pub async fn handle<S: ObjectStore, X: Executions>(
 enum Route {
     PostBuilds,
     GetBuild(String),
+    CancelBuild(String),
     GetAgent(String, String),
     WrongMethod(&'static str),
     Unknown,
@@ -104,6 +113,7 @@ impl Route {
         match self {
             Route::PostBuilds => "POST /builds",
             Route::GetBuild(_) => "GET /builds/{buildId}",
+            Route::CancelBuild(_) => "DELETE /builds/{buildId}",
             Route::GetAgent(..) => "GET /agents/{project}/{agent}",
             Route::WrongMethod(_) => "wrong method",
             Route::Unknown => "unknown",
@@ -123,8 +133,10 @@ fn route(request: &Request) -> Route {
         Some(Target::Builds) if method == Method::POST => Route::PostBuilds,
         Some(Target::Builds) => Route::WrongMethod("POST"),
         Some(Target::Build(id)) if method == Method::GET => Route::GetBuild(id),
+        Some(Target::Build(id)) if method == Method::DELETE => Route::CancelBuild(id),
+        Some(Target::Build(_)) => Route::WrongMethod("GET, DELETE"),
         Some(Target::Agent(p, a)) if method == Method::GET => Route::GetAgent(p, a),
-        Some(Target::Build(_) | Target::Agent(..)) => Route::WrongMethod("GET"),
+        Some(Target::Agent(..)) => Route::WrongMethod("GET"),
         None => Route::Unknown,
     }
 }
@@ -193,8 +205,8 @@ fn target(request: &Request) -> Option<Target> {
 
 // ---------------------------------------------------------------------------------- POST /builds
 
-async fn post_build<S: ObjectStore, X: Executions>(
-    deps: &Deps<S, X>,
+async fn post_build<S: ObjectStore, X: Executions, B>(
+    deps: &Deps<S, X, B>,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
     let body = json_body(request, deps.config.max_body_bytes)?;
@@ -287,17 +299,11 @@ fn json_body(request: &Request, max: usize) -> Result<&[u8], Problem> {
 // ---------------------------------------------------------------------------------- GET routes
 
 /// The record once it is final, else the live status (see `services::status`).
-async fn get_build<S: ObjectStore, X: Executions>(
-    deps: &Deps<S, X>,
+async fn get_build<S: ObjectStore, X: Executions, B>(
+    deps: &Deps<S, X, B>,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
-    if !is_build_id(id) {
-        return Err(RequestError::new(
-            "buildId",
-            "must be 1 to 80 of letters, digits, '-' and '_'",
-        )
-        .into());
-    }
+    check_build_id(id)?;
     match status(&deps.store, &deps.executions, id, (deps.now)()).await? {
         Some(Status::Record(stored)) => ok_record(stored.bytes),
         Some(Status::Live(live)) => Ok(ok_json(&live)),
@@ -305,8 +311,52 @@ async fn get_build<S: ObjectStore, X: Executions>(
     }
 }
 
-async fn get_agent<S: ObjectStore, X>(
-    deps: &Deps<S, X>,
+fn check_build_id(id: &str) -> Result<(), Problem> {
+    if !is_build_id(id) {
+        return Err(RequestError::new(
+            "buildId",
+            "must be 1 to 80 of letters, digits, '-' and '_'",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Cancel (see `services::cancel`): 202 with what GET answers afterwards (the STOPPED record),
+/// also when asked again; 409 `AlreadyFinished` with the status of a build that ended on its own.
+async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService>(
+    deps: &Deps<S, X, B>,
+    id: &str,
+) -> Result<Response<Body>, Problem> {
+    check_build_id(id)?;
+    let cause = "cancelled through the API (DELETE /builds/{buildId})";
+    let outcome = cancel(
+        &deps.store,
+        &deps.executions,
+        &deps.builds,
+        id,
+        cause,
+        (deps.now)(),
+    )
+    .await?;
+    match outcome {
+        cancel::Outcome::Cancelled(Status::Record(stored)) => {
+            tracing::info!(build_id = id, "build cancelled");
+            accepted_record(stored.bytes)
+        }
+        cancel::Outcome::Cancelled(Status::Live(live)) => Ok(accepted_json(&live)),
+        cancel::Outcome::Finished(status) => Err(Problem::new(
+            409,
+            "AlreadyFinished",
+            format!("build {id} already finished on its own: {status}; nothing to cancel"),
+        )
+        .build_status(&status)),
+        cancel::Outcome::Unknown => Err(Problem::new(404, "NotFound", format!("no build {id}"))),
+    }
+}
+
+async fn get_agent<S: ObjectStore, X, B>(
+    deps: &Deps<S, X, B>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {

@@ -12,7 +12,7 @@ fn record(status: BuildStatus) -> BuildRecord {
     BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"))
 }
 
-async fn stored(d: &Deps<FakeStore, FakeExecutions>, rec: &BuildRecord) {
+async fn stored(d: &Deps<FakeStore, FakeExecutions, FakeBuilds>, rec: &BuildRecord) {
     d.store.seed(&build_key(&rec.build_id), rec.to_json());
 }
 
@@ -181,7 +181,12 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let r = handle(&d, get("/builds")).await.unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()[header::ALLOW], "POST");
-    let (status, _) = call(&d, http("DELETE", "/builds/b-1", None, None)).await;
+    let r = handle(&d, http("PUT", "/builds/b-1", None, None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()[header::ALLOW], "GET, DELETE");
+    let (status, _) = call(&d, http("DELETE", "/agents/p/a", None, None)).await;
     assert_eq!(status, 405);
 }
 
@@ -195,6 +200,7 @@ fn sample(name: &str) -> Value {
         }
         "get-build" => include_str!("../../../../../../events/api/get-build.json"),
         "get-agent" => include_str!("../../../../../../events/api/get-agent.json"),
+        "delete-build" => include_str!("../../../../../../events/api/delete-build.json"),
         other => panic!("no sample {other}"),
     };
     serde_json::from_str(text).unwrap()
@@ -223,6 +229,10 @@ async fn the_samples_route_and_answer_as_named() {
     assert_eq!(
         route(&request(sample("get-build"))),
         Route::GetBuild("api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a".into())
+    );
+    assert_eq!(
+        route(&request(sample("delete-build"))),
+        Route::CancelBuild("api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a".into())
     );
     assert_eq!(
         route(&request(sample("get-agent"))),

@@ -1,6 +1,8 @@
 //! The API handler's scenarios over the fakes: helpers here, the scenarios by route in
-//! `post.rs` and `get.rs` (GET routes, routing, the samples in `events/api`).
+//! `post.rs`, `get.rs` (GET routes, routing, the samples in `events/api`) and `delete.rs`
+//! (cancel).
 
+mod delete;
 mod get;
 mod post;
 
@@ -10,16 +12,17 @@ use crate::domain::record::tests::{plan, running, t};
 use crate::domain::record::{build_key, latest_key, BuildRecord};
 use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
-use crate::handlers::fakes::{FakeExecutions, FakeStore, OWN};
+use crate::handlers::fakes::{FakeBuilds, FakeExecutions, FakeStore, OWN};
 use crate::ports::ExecutionStatus;
 use serde_json::{json, Value};
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions> {
+fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
     Deps {
         store,
         executions: FakeExecutions::default(),
+        builds: FakeBuilds::default(),
         config: ApiConfig {
             validate: ValidateConfig {
                 sources: SourcePolicy::own(OWN),
@@ -33,7 +36,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions> {
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions> {
+fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -92,7 +95,7 @@ fn build_request() -> Value {
     json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
 }
 
-async fn call(d: &Deps<FakeStore, FakeExecutions>, request: Request) -> (u16, Value) {
+async fn call(d: &Deps<FakeStore, FakeExecutions, FakeBuilds>, request: Request) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
     let body = match r.body() {
         Body::Text(s) => serde_json::from_str(s).unwrap(),
@@ -111,8 +114,13 @@ fn error_of(body: &Value) -> (&str, Option<&str>) {
 /// Every scenario, against one recorder of the SDK operations the fakes stand for.
 #[test]
 fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-    let source = [include_str!("post.rs"), include_str!("get.rs")].concat();
-    let scenarios = [post::SCENARIOS, get::SCENARIOS].concat();
+    let source = [
+        include_str!("post.rs"),
+        include_str!("get.rs"),
+        include_str!("delete.rs"),
+    ]
+    .concat();
+    let scenarios = [post::SCENARIOS, get::SCENARIOS, delete::SCENARIOS].concat();
     let called = crate::handlers::fakes::operations_of(&source, &scenarios);
     crate::handlers::fakes::assert_operations_are_listed("api", &called);
 }
