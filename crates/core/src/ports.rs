@@ -4,9 +4,7 @@
 // Only our handlers call these (one invocation at a time), so the futures need no `Send` bound.
 #![allow(async_fn_in_trait)]
 
-use crate::domain::record::{FailedPhase, Phase};
 use crate::domain::request::RequestError;
-use crate::domain::status::CodeBuildStatus;
 use crate::Error;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -93,19 +91,8 @@ pub struct StartRequest {
     pub queued_timeout_minutes: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildInfo {
-    pub id: String,
-    pub status: CodeBuildStatus,
-    pub build_complete: bool,
-    pub current_phase: Option<String>,
-    pub start_time: Option<DateTime<Utc>>,
-    pub end_time: Option<DateTime<Utc>>,
-    pub phases: Vec<Phase>,
-    pub failed_phase: Option<FailedPhase>,
-    pub log_url: Option<String>,
-    pub exported: BTreeMap<String, String>,
-}
+/// What CodeBuild says of a build (a domain value: the rules in `domain::observe` read it).
+pub use crate::domain::observe::BuildInfo;
 
 pub trait BuildService {
     /// Returns CodeBuild's build id.

@@ -2,6 +2,7 @@
 
 pub mod execution;
 pub mod json;
+pub mod observe;
 pub mod plan;
 pub mod poll;
 pub mod record;

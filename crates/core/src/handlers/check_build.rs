@@ -5,8 +5,8 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::config::{CheckBuildConfig, ProcessEnv};
-use crate::domain::record::{BuildRecord, ErrorInfo};
-use crate::domain::status::{map_codebuild, BuildStatus, Mapped};
+use crate::domain::observe::{observe, Observed};
+use crate::domain::record::BuildRecord;
 use crate::model::{BuildOutput, CheckInput};
 use crate::ports::{BuildService, ObjectStore};
 use crate::services::records;
@@ -38,7 +38,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     deps: &Deps<S, B>,
     input: CheckInput,
 ) -> Result<BuildOutput, Error> {
-    let CheckInput { plan, mut build } = input;
+    let CheckInput { plan, build } = input;
     let id = build
         .codebuild_build_id
         .clone()
@@ -49,59 +49,13 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
         .await?
         .ok_or_else(|| Error::BuildNotFound(id.clone()))?;
     let now = (deps.now)();
-
-    build.polls += 1;
-    build.current_phase = info.current_phase.clone();
-    build.phases = info.phases.clone();
-    build.failed_phase = info.failed_phase.clone();
-    build.log_url = info.log_url.clone().or(build.log_url);
-    build.image_digest = info.exported.get("IMAGE_DIGEST").cloned();
-    build.image_uri = info.exported.get("IMAGE_URI").cloned();
-    if let Some(started) = info.start_time {
-        build.started_at = started;
-    }
-
-    let mut status = match map_codebuild(&info.status, info.build_complete) {
-        Mapped::Status(s) => s,
-        Mapped::Unrecognized(s) => {
-            build.error = Some(ErrorInfo::new(
-                "UnknownBuildStatus",
-                format!("CodeBuild reported status {s}, which this version does not know"),
-            ));
-            BuildStatus::Error
-        }
-    };
-    if status == BuildStatus::Running && now >= build.deadline {
+    let Observed { build, stop } = observe(build, &info, now, &deps.config.poll);
+    if stop {
         deps.builds.stop(&id).await?;
         tracing::warn!(build_id = %plan.build_id, codebuild_id = %id, "deadline passed; build stopped");
-        status = BuildStatus::TimedOut;
-        build.error = Some(ErrorInfo::new(
-            "DeadlineExceeded",
-            format!(
-                "the build was still in {} at its deadline {}; it was stopped",
-                build.current_phase.as_deref().unwrap_or("an unknown phase"),
-                build.deadline.to_rfc3339()
-            ),
-        ));
-        build.finished_at = Some(now);
     }
-    build.status = status;
-
-    if status.is_final() {
-        build.finished_at = build.finished_at.or(info.end_time).or(Some(now));
-        build.wait_seconds = 0;
-    } else {
-        // Time in the current phase: from the start of the last phase that has not ended.
-        let phase_start = info
-            .phases
-            .iter()
-            .rev()
-            .find(|p| p.ended_at.is_none())
-            .and_then(|p| p.started_at)
-            .unwrap_or(build.started_at);
-        let in_phase = (now - phase_start).num_seconds().max(0) as u64;
-        let to_deadline = (build.deadline - now).num_seconds().max(0) as u64;
-        build.wait_seconds = deps.config.poll.next_wait(in_phase, to_deadline);
+    let status = build.status;
+    if !status.is_final() {
         // Live progress for status queries, best effort: the final record is RecordResult's,
         // and a failed progress write must not turn a healthy build into ERROR. Never over a
         // final record (a late CheckBuild after a cancel or the closer).
@@ -127,7 +81,7 @@ mod tests {
     use crate::domain::poll::PollPolicy;
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::{FailedPhase, Phase};
-    use crate::domain::status::CodeBuildStatus;
+    use crate::domain::status::{BuildStatus, CodeBuildStatus};
     use crate::handlers::fakes::{FakeBuilds, FakeStore};
     use crate::ports::BuildInfo;
     use std::collections::BTreeMap;
