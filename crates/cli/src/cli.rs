@@ -27,7 +27,8 @@ use crate::terminal::sanitize;
 /// Exit codes: 0 the build SUCCEEDED or was REUSED (or is still running / was just submitted),
 /// 1 it ended FAILED, FAULT, STOPPED, TIMED_OUT or ERROR (or, for `list`, the agent has no
 /// successful build), 2 the request was rejected (or the command line is wrong), 3 no answer
-/// (configuration, network or AWS error).
+/// (configuration, network or AWS error). `cancel`: 0 the build ended STOPPED, 1 it had
+/// finished on its own, 2 a malformed id, 3 no answer.
 #[derive(Debug, Parser)]
 #[command(name = "agentbuild", version, about, long_about)]
 pub struct Cli {
@@ -58,6 +59,19 @@ pub enum Command {
     Wait {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Cancel a build: stop its execution and its CodeBuild build; its record ends STOPPED.
+    ///
+    /// Exit 0 when the build ends STOPPED (also when it was cancelled before), 1 when it had
+    /// finished on its own (its status is printed), 2 for a malformed id, 3 without an answer.
+    Cancel {
+        /// The build id printed by `submit` (the execution name).
+        build_id: String,
+        /// Wait until the STOPPED record is written.
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -250,6 +264,16 @@ async fn execute<S: Service>(
                 commands::wait(svc, &build_id, WaitOptions::default(), &mut spinner).await?;
             (outcome, output.output)
         }
+        Command::Cancel {
+            build_id,
+            wait,
+            output,
+        } => {
+            let mut spinner = Spinner::new();
+            let wait = wait.then(WaitOptions::default);
+            let outcome = commands::cancel(svc, &build_id, wait, &mut spinner).await?;
+            (outcome, output.output)
+        }
         Command::List { agent, output } => (
             commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
@@ -401,13 +425,26 @@ mod tests {
     }
 
     #[test]
+    fn cancel_takes_a_build_id_and_wait() {
+        let cli = Cli::try_parse_from(["agentbuild", "cancel", "api-1", "--wait"]).unwrap();
+        let Command::Cancel { build_id, wait, .. } = cli.command else {
+            panic!("expected cancel");
+        };
+        assert_eq!((build_id.as_str(), wait), ("api-1", true));
+        assert!(Cli::try_parse_from(["agentbuild", "cancel"]).is_err());
+    }
+
+    #[test]
     fn every_command_has_help() {
         let mut cmd = Cli::command();
         let names: Vec<String> = cmd
             .get_subcommands()
             .map(|c| c.get_name().to_owned())
             .collect();
-        assert_eq!(names, ["submit", "status", "wait", "logs", "list", "pack"]);
+        assert_eq!(
+            names,
+            ["submit", "status", "wait", "cancel", "logs", "list", "pack"]
+        );
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("Exit codes"), "{help}");
         for name in &names {

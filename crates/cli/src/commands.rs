@@ -14,7 +14,9 @@ use crate::output::Outcome;
 use crate::package::{pack_with, PackError, PackOptions};
 use crate::progress::Progress;
 use crate::request::{check, source_key, Draft};
-use crate::service::{BuildState, BuildView, LogStream, Rejection, Service, Submission};
+use crate::service::{
+    BuildState, BuildView, Cancellation, LogStream, Rejection, Service, Submission,
+};
 
 /// How `wait` polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +168,37 @@ async fn wait_for<S: Service>(
     result
 }
 
+/// `cancel <id>`: stops the build (the service closes its record STOPPED); with `wait`, polls
+/// until the STOPPED record is settled (a build stopped before it had a record is answered
+/// from its execution at first).
+pub async fn cancel<S: Service>(
+    svc: &S,
+    build_id: &str,
+    wait: Option<WaitOptions>,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, CliError> {
+    check_build_id(build_id)?;
+    let view = match svc.cancel(build_id).await? {
+        None => return Err(unknown_build(build_id)),
+        Some(Cancellation::Finished(status)) => {
+            return Ok(Outcome::AlreadyFinished {
+                build_id: build_id.to_owned(),
+                status,
+            })
+        }
+        Some(Cancellation::Cancelled(view)) => view,
+    };
+    progress.note(&format!("cancelled build {build_id}"));
+    match wait {
+        Some(options) if !(view.is_done() && view.settled) => {
+            wait_for(svc, build_id, options, false, progress)
+                .await
+                .map(Outcome::Cancelled)
+        }
+        _ => Ok(Outcome::Cancelled(view)),
+    }
+}
+
 /// `list <project>/<agent>`: the agent's latest successful build.
 pub async fn latest<S: Service>(svc: &S, project: &str, agent: &str) -> Result<Outcome, CliError> {
     for (what, name) in [("project", project), ("agent", agent)] {
@@ -293,6 +326,8 @@ mod tests {
         latest: Option<BuildRecord>,
         tail: Option<Result<Vec<String>, String>>,
         tailed: RefCell<Vec<LogStream>>,
+        cancellation: Option<Cancellation>,
+        cancelled: RefCell<Vec<String>>,
     }
 
     impl Service for Fake {
@@ -332,6 +367,10 @@ mod tests {
         }
         async fn latest(&self, _p: &str, _a: &str) -> Result<Option<BuildRecord>, CliError> {
             Ok(self.latest.clone())
+        }
+        async fn cancel(&self, id: &str) -> Result<Option<Cancellation>, CliError> {
+            self.cancelled.borrow_mut().push(id.into());
+            Ok(self.cancellation.clone())
         }
         async fn log_tail(&self, stream: &LogStream, _lines: u32) -> Result<Vec<String>, CliError> {
             self.tailed.borrow_mut().push(stream.clone());
@@ -644,6 +683,81 @@ mod tests {
             assert_eq!(out.exit_code(), code, "{status}");
             assert_eq!(out.to_json()["status"], status.as_str());
         }
+    }
+
+    fn stopped(settled: bool) -> BuildView {
+        let mut v = view(
+            BuildState::Final(BuildStatus::Stopped),
+            settled.then_some("STOPPED"),
+            settled,
+        );
+        if let Some(r) = v.record.as_mut() {
+            r.error = Some(ErrorInfo::new("Cancelled", "cancelled through the CLI"));
+        }
+        v
+    }
+
+    #[tokio::test]
+    async fn cancel_exits_0_when_the_build_ends_stopped() {
+        let fake = Fake {
+            cancellation: Some(Cancellation::Cancelled(stopped(true))),
+            ..Default::default()
+        };
+        let out = cancel(&fake, "cli-0123", None, &mut Seen::default())
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code(), 0);
+        assert_eq!(out.to_json()["status"], "STOPPED");
+        assert_eq!(out.to_json()["record"]["error"]["type"], "Cancelled");
+        assert_eq!(*fake.cancelled.borrow(), ["cli-0123"]);
+    }
+
+    #[tokio::test]
+    async fn cancel_of_a_build_that_finished_on_its_own_exits_1_with_its_status() {
+        let fake = Fake {
+            cancellation: Some(Cancellation::Finished("SUCCEEDED".into())),
+            ..Default::default()
+        };
+        let out = cancel(&fake, "cli-0123", None, &mut Seen::default())
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code(), 1);
+        let json = out.to_json();
+        assert_eq!(json["status"], "SUCCEEDED");
+        assert_eq!(json["error"]["code"], "AlreadyFinished");
+        assert!(out.to_text().contains("SUCCEEDED"), "{}", out.to_text());
+    }
+
+    #[tokio::test]
+    async fn cancel_of_a_malformed_id_exits_2_and_of_an_unknown_build_3() {
+        let fake = Fake::default();
+        let err = cancel(&fake, "../x", None, &mut Seen::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(fake.cancelled.borrow().is_empty(), "nothing asked");
+        let err = cancel(&fake, "cli-404", None, &mut Seen::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_wait_polls_until_the_stopped_record_is_written() {
+        let fake = Fake {
+            cancellation: Some(Cancellation::Cancelled(stopped(false))),
+            views: RefCell::new(VecDeque::from([Some(stopped(false)), Some(stopped(true))])),
+            ..Default::default()
+        };
+        let out = cancel(&fake, "cli-0123", Some(WAIT), &mut Seen::default())
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code(), 0);
+        assert!(matches!(&out, Outcome::Cancelled(v) if v.settled && v.record.is_some()));
+        let unwaited = cancel(&fake, "cli-0123", None, &mut Seen::default())
+            .await
+            .unwrap();
+        assert_eq!(unwaited.exit_code(), 0, "STOPPED, its record still to come");
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,6 +5,8 @@
 //! or for a rejected request `{"status": "REJECTED", "error": {"code", "field", "message"}}`.
 //! Exit codes: 0 SUCCEEDED / REUSED (and a build still running or just submitted), 1 any other
 //! final status, 2 a rejected request, 3 no answer (configuration, network, AWS errors).
+//! `cancel`: 0 when the build ended STOPPED, 1 when it had finished on its own (`{"buildId",
+//! "status", "error": {"code": "AlreadyFinished", ...}}`), 2 a malformed id, 3 no answer.
 //!
 //! Everything in it that came from the service is printed through [`crate::terminal`]: text
 //! without control sequences, JSON with no raw control character.
@@ -12,6 +14,7 @@
 use std::io::Write;
 
 use agentbuild_core::domain::record::BuildRecord;
+use agentbuild_core::domain::status::BuildStatus;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
@@ -41,6 +44,13 @@ pub enum Outcome {
     Rejected(Rejection),
     /// An agent's latest successful build.
     Latest(Box<BuildRecord>),
+    /// A build after `cancel`.
+    Cancelled(BuildView),
+    /// `cancel` of a build that had finished on its own, with this status.
+    AlreadyFinished {
+        build_id: String,
+        status: String,
+    },
 }
 
 impl Outcome {
@@ -48,6 +58,10 @@ impl Outcome {
         match self {
             Outcome::Submitted(_) | Outcome::Latest(_) => EXIT_OK,
             Outcome::Rejected(_) => EXIT_REJECTED,
+            Outcome::Cancelled(view) if view.state == BuildState::Final(BuildStatus::Stopped) => {
+                EXIT_OK
+            }
+            Outcome::Cancelled(_) | Outcome::AlreadyFinished { .. } => EXIT_BUILD_FAILED,
             Outcome::Build(view) => match &view.state {
                 BuildState::Running => EXIT_OK,
                 BuildState::Final(s) if s.is_success() => EXIT_OK,
@@ -66,7 +80,13 @@ impl Outcome {
                 "executionArn": s.execution_arn,
             }),
             Outcome::Rejected(r) => rejected_json(r),
-            Outcome::Build(view) => match &view.state {
+            Outcome::AlreadyFinished { build_id, status } => json!({
+                "buildId": build_id,
+                "status": status,
+                "record": null,
+                "error": {"code": "AlreadyFinished", "message": finished_message(build_id, status)},
+            }),
+            Outcome::Build(view) | Outcome::Cancelled(view) => match &view.state {
                 BuildState::Rejected(r) => rejected_json(r),
                 _ => {
                     let mut v = json!({
@@ -111,13 +131,22 @@ impl Outcome {
                 t
             }
             Outcome::Rejected(r) => rejected_text(r),
-            Outcome::Build(view) => match &view.state {
+            Outcome::AlreadyFinished { build_id, status } => {
+                line("build", build_id)
+                    + &line("status", status)
+                    + &line("error", &finished_message(build_id, status))
+            }
+            Outcome::Build(view) | Outcome::Cancelled(view) => match &view.state {
                 BuildState::Rejected(r) => line("build", &view.build_id) + &rejected_text(r),
                 _ => view_text(view),
             },
             Outcome::Latest(r) => record_text(r, r.status.as_str()),
         }
     }
+}
+
+fn finished_message(build_id: &str, status: &str) -> String {
+    format!("AlreadyFinished: build {build_id} had finished on its own ({status}); nothing was cancelled")
 }
 
 fn rejected_json(r: &Rejection) -> Value {

@@ -214,6 +214,17 @@ impl LogStream {
     }
 }
 
+/// What a cancel answered.
+// One value per command, moved straight to its reader: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cancellation {
+    /// Cancelled, now or before: the build as it looks afterwards (STOPPED).
+    Cancelled(BuildView),
+    /// It had finished on its own, with this status: nothing was cancelled.
+    Finished(String),
+}
+
 pub trait Service {
     /// Whether `s3://bucket/key` exists.
     async fn source_exists(&self, bucket: &str, key: &str) -> Result<bool, CliError>;
@@ -224,6 +235,8 @@ pub trait Service {
     async fn submit(&self, request: &ValidRequest) -> Result<Submission, CliError>;
     /// `None` when the build is unknown.
     async fn build(&self, build_id: &str) -> Result<Option<BuildView>, CliError>;
+    /// Cancels a build; `None` when the build is unknown.
+    async fn cancel(&self, build_id: &str) -> Result<Option<Cancellation>, CliError>;
     /// The agent's latest successful record.
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError>;
     /// The last `lines` events of a log stream, oldest first.

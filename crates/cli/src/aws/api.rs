@@ -1,5 +1,5 @@
 //! The [`Service`] through the agentbuild API: `POST /builds`, `GET /builds/{id}`,
-//! `GET /agents/{project}/{agent}`, SigV4-signed (unsigned locally), their answers read as the
+//! `DELETE /builds/{id}`, `GET /agents/{project}/{agent}`, SigV4-signed (unsigned locally), their answers read as the
 //! core's contract types.
 
 use std::sync::OnceLock;
@@ -15,7 +15,7 @@ use super::Aws;
 use crate::error::CliError;
 use crate::http::{region_of_api, Http, Response, Signer};
 use crate::package::Packed;
-use crate::service::{view, BuildView, LogStream, Service, Started, Submission};
+use crate::service::{view, BuildView, Cancellation, LogStream, Service, Started, Submission};
 use crate::terminal::clip;
 
 pub struct ApiService {
@@ -139,6 +139,30 @@ impl Service for ApiService {
         match self.get(&path, BuildAnswer::from_json).await? {
             Some(answer) => view(answer).map(Some),
             None => Ok(None),
+        }
+    }
+
+    async fn cancel(&self, build_id: &str) -> Result<Option<Cancellation>, CliError> {
+        let path = format!("/builds/{build_id}");
+        let what = format!("DELETE {path}");
+        let response = self.call("DELETE", &path, Bytes::new()).await?;
+        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
+        match response.status {
+            202 => {
+                let answer = BuildAnswer::from_json(&response.body).map_err(bad)?;
+                view(answer).map(|v| Some(Cancellation::Cancelled(v)))
+            }
+            409 => {
+                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
+                match refused.error.status {
+                    Some(status) if refused.error.code == "AlreadyFinished" => {
+                        Ok(Some(Cancellation::Finished(status)))
+                    }
+                    _ => Err(unexpected(&what, &response, "")),
+                }
+            }
+            404 => Ok(None),
+            _ => Err(unexpected(&what, &response, "")),
         }
     }
 
@@ -314,5 +338,37 @@ mod tests {
         );
         let err = api.build("b").await.unwrap_err().to_string();
         assert!(err.ends_with("HTTP 502: <html>Bad gateway</html>"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn cancel_deletes_the_build_and_reads_the_stopped_record_a_conflict_or_no_build() {
+        let mut stopped = record("STOPPED");
+        stopped.error = Some(agentbuild_core::domain::record::ErrorInfo::new(
+            "Cancelled",
+            "cancelled through the API",
+        ));
+        let finished = json!({"error": {"code": "AlreadyFinished", "status": "SUCCEEDED",
+            "message": "build cli-0123 already finished on its own: SUCCEEDED"}});
+        let (api, seen) = serve(vec![
+            (202, serde_json::to_string(&stopped).unwrap()),
+            (409, finished.to_string()),
+            (
+                404,
+                r#"{"error":{"code":"NotFound","message":"no build x"}}"#.into(),
+            ),
+            (409, r#"{"error":{"code":"Other","message":"m"}}"#.into()),
+        ]);
+        let Some(Cancellation::Cancelled(v)) = api.cancel("cli-0123").await.unwrap() else {
+            panic!("expected a cancellation");
+        };
+        assert_eq!(v.state, BuildState::Final(BuildStatus::Stopped));
+        assert_eq!(
+            api.cancel("cli-0123").await.unwrap(),
+            Some(Cancellation::Finished("SUCCEEDED".into()))
+        );
+        assert_eq!(api.cancel("x").await.unwrap(), None);
+        let err = api.cancel("y").await.unwrap_err().to_string();
+        assert!(err.starts_with("DELETE /builds/y: HTTP 409"), "{err}");
+        assert_eq!(seen.lock().unwrap()[0], "DELETE /api/builds/cli-0123");
     }
 }

@@ -1,12 +1,14 @@
-//! The [`Service`] without the API: the core's services over its S3 and Step Functions
-//! adapters, as the API itself runs them.
+//! The [`Service`] without the API: the core's services over its S3, Step Functions and (to
+//! cancel) CodeBuild adapters, as the API itself runs them.
 
+use agentbuild_core::adapters::codebuild::CodeBuild;
 use agentbuild_core::adapters::s3::S3Store;
 use agentbuild_core::adapters::sfn::StepFunctions;
 use agentbuild_core::contract::BuildAnswer;
 use agentbuild_core::domain::plan::Trigger;
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
+use agentbuild_core::services::cancel::{self, cancel};
 use agentbuild_core::services::status::{status, Status};
 use agentbuild_core::services::{records, submit};
 use agentbuild_core::Error;
@@ -15,7 +17,7 @@ use aws_config::SdkConfig;
 use super::Aws;
 use crate::error::CliError;
 use crate::package::Packed;
-use crate::service::{view, BuildView, LogStream, Rejection, Service, Submission};
+use crate::service::{view, BuildView, Cancellation, LogStream, Rejection, Service, Submission};
 use crate::settings::Settings;
 
 /// The door's name in the execution names it gives: `cli-<hash>`.
@@ -25,7 +27,12 @@ pub struct DirectService {
     aws: Aws,
     store: Option<S3Store>,
     executions: Option<StepFunctions>,
+    /// Stops builds by id: no project name needed.
+    builds: CodeBuild,
 }
+
+/// The execution's cause and the record's `error.message` when the CLI cancels.
+const CANCEL_CAUSE: &str = "cancelled through the CLI (agentbuild cancel)";
 
 impl DirectService {
     pub fn new(sdk: &SdkConfig, settings: &Settings) -> Self {
@@ -38,15 +45,23 @@ impl DirectService {
                 .state_machine_arn
                 .clone()
                 .map(|arn| StepFunctions::new(sfn, arn)),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(sdk), ""),
         }
     }
 
     #[cfg(test)]
     fn with(aws: Aws, store: S3Store, executions: StepFunctions) -> Self {
+        let cb = aws_smithy_mocks::mock_client!(aws_sdk_codebuild, []);
+        Self::with_builds(aws, store, executions, CodeBuild::new(cb, ""))
+    }
+
+    #[cfg(test)]
+    fn with_builds(aws: Aws, store: S3Store, executions: StepFunctions, cb: CodeBuild) -> Self {
         Self {
             aws,
             store: Some(store),
             executions: Some(executions),
+            builds: cb,
         }
     }
 
@@ -116,6 +131,22 @@ impl Service for DirectService {
         view(answer).map(Some)
     }
 
+    async fn cancel(&self, build_id: &str) -> Result<Option<Cancellation>, CliError> {
+        let (store, executions) = (self.store()?, self.executions()?);
+        let now = chrono::Utc::now();
+        let outcome = cancel(store, executions, &self.builds, build_id, CANCEL_CAUSE, now).await;
+        let answer = match outcome {
+            Ok(cancel::Outcome::Unknown) => return Ok(None),
+            Ok(cancel::Outcome::Finished(s)) => return Ok(Some(Cancellation::Finished(s))),
+            Ok(cancel::Outcome::Cancelled(Status::Record(s))) => {
+                BuildAnswer::Record(Box::new(s.record))
+            }
+            Ok(cancel::Outcome::Cancelled(Status::Live(live))) => BuildAnswer::Live(live),
+            Err(e) => return Err(self.failed(e).await),
+        };
+        view(answer).map(|v| Some(Cancellation::Cancelled(v)))
+    }
+
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError> {
         match records::latest(self.store()?, project, agent).await {
             Ok(stored) => Ok(stored.map(|s| s.record)),
@@ -137,13 +168,16 @@ mod tests {
     use agentbuild_core::domain::execution::{canonical_json, envelope, request_json};
     use agentbuild_core::domain::plan::is_build_id;
     use agentbuild_core::domain::status::BuildStatus;
+    use aws_sdk_codebuild::operation::stop_build::StopBuildOutput;
     use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
     use aws_sdk_s3::primitives::ByteStream;
     use aws_sdk_s3::types::error::NoSuchKey;
     use aws_sdk_sfn::operation::describe_execution::{
         DescribeExecutionError, DescribeExecutionOutput,
     };
     use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
+    use aws_sdk_sfn::operation::stop_execution::StopExecutionOutput;
     use aws_sdk_sfn::types::error::{ExecutionAlreadyExists, ExecutionDoesNotExist};
     use aws_sdk_sfn::types::ExecutionStatus;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -431,5 +465,74 @@ mod tests {
         );
         let latest = svc.latest("demo", "sample-agent").await.unwrap().unwrap();
         assert_eq!(latest.status, BuildStatus::Reused);
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_execution_and_the_build_and_writes_the_stopped_record() {
+        let get = mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(|r| r.key() == Some("builds/cli-0123.json"))
+            .then_output(|| {
+                let body = serde_json::to_vec(&record("RUNNING")).unwrap();
+                GetObjectOutput::builder()
+                    .e_tag("\"e1\"")
+                    .body(ByteStream::from(body))
+                    .build()
+            });
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| {
+                let rec: BuildRecord = serde_json::from_slice(r.body().bytes().unwrap()).unwrap();
+                r.if_match() == Some("\"e1\"")
+                    && rec.status == BuildStatus::Stopped
+                    && rec.codebuild.stopped
+                    && rec.error.as_ref().unwrap().kind == "Cancelled"
+            })
+            .then_output(|| PutObjectOutput::builder().build());
+        let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+            .then_output(|| execution(ExecutionStatus::Running, "{}".into()));
+        let stop = mock!(aws_sdk_sfn::Client::stop_execution)
+            .match_requests(|r| {
+                r.execution_arn() == Some(arn("cli-0123").as_str())
+                    && r.error() == Some("Cancelled")
+                    && r.cause() == Some(CANCEL_CAUSE)
+            })
+            .then_output(|| {
+                StopExecutionOutput::builder()
+                    .stop_date(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            });
+        let stop_build = mock!(aws_sdk_codebuild::Client::stop_build)
+            .match_requests(|r| r.id() == Some("agentbuild:1b2c"))
+            .then_output(|| StopBuildOutput::builder().build());
+        let svc = DirectService::with_builds(
+            Aws::with_clients(no_s3(), no_logs()),
+            S3Store::new(
+                mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get, &put]),
+                "bkt",
+            ),
+            StepFunctions::new(
+                mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&describe, &stop]),
+                SM,
+            ),
+            CodeBuild::new(mock_client!(aws_sdk_codebuild, [&stop_build]), ""),
+        );
+        let Some(Cancellation::Cancelled(v)) = svc.cancel("cli-0123").await.unwrap() else {
+            panic!("expected a cancellation");
+        };
+        assert_eq!(v.state, BuildState::Final(BuildStatus::Stopped));
+        assert!(v.settled);
+        assert_eq!(
+            (stop.num_calls(), stop_build.num_calls(), put.num_calls()),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_of_a_finished_build_is_finished_and_touches_nothing() {
+        let svc = direct(get("SUCCEEDED"), mock_client!(aws_sdk_sfn, []));
+        assert_eq!(
+            svc.cancel("cli-0123").await.unwrap(),
+            Some(Cancellation::Finished("SUCCEEDED".into()))
+        );
     }
 }

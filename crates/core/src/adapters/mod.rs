@@ -1,6 +1,6 @@
 //! One struct per AWS service, owning its client and resource names. SDK types stop here.
 
-#[cfg(feature = "lambda")]
+#[cfg(feature = "codebuild")]
 pub mod codebuild;
 pub mod s3;
 pub mod sfn;
