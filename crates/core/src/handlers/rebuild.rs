@@ -26,12 +26,11 @@ use super::s3_client;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ProcessEnv, RebuildConfig};
-use crate::domain::execution::{canonical_json, envelope, schedule_execution_name};
-use crate::domain::plan::Trigger;
-use crate::domain::record::{BuildRecord, RecordedRequest};
-use crate::domain::request::is_name;
+use crate::domain::execution::{canonical_json, schedule_execution_name};
+use crate::domain::rebuild::{candidate, latest_pointer, order, rebuild_input};
 use crate::model::{RebuildItem, RebuildSummary, ScheduledEvent};
 use crate::ports::{Executions, ObjectStore, StartOutcome};
+use crate::services::records;
 use crate::Error;
 use std::collections::BTreeSet;
 
@@ -54,14 +53,6 @@ impl Deps<S3Store, StepFunctions> {
             config,
         })
     }
-}
-
-struct Candidate {
-    label: String,
-    project: String,
-    agent: String,
-    record: BuildRecord,
-    request: RecordedRequest,
 }
 
 fn item(agent: &str, reason: impl Into<String>) -> RebuildItem {
@@ -93,45 +84,21 @@ pub async fn handle<S: ObjectStore, X: Executions>(
         let Some((project, agent)) = latest_pointer(&key) else {
             continue;
         };
-        let label = format!("{project}/{agent}");
-        let Some(bytes) = deps.store.get(&key).await? else {
-            continue; // deleted since the listing
+        let outcome = match records::read(&deps.store, &key).await {
+            Ok(None) => continue, // deleted since the listing
+            Ok(Some(stored)) => candidate(project, agent, stored.record),
+            // Not a record: skipped, named. Anything else (S3 failing) fails the run: retried.
+            Err(Error::InvalidState(reason)) => Err(reason),
+            Err(e) => return Err(e),
         };
-        let record: BuildRecord = match serde_json::from_slice(&bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                summary
-                    .skipped
-                    .push(item(&label, format!("{key} is not a build record: {e}")));
-                continue;
-            }
-        };
-        if !record.status.is_success() {
-            let reason = format!("latest build {} is {}", record.build_id, record.status);
-            summary.skipped.push(item(&label, reason));
-            continue;
+        match outcome {
+            Ok(c) => candidates.push(c),
+            Err(reason) => summary
+                .skipped
+                .push(item(&format!("{project}/{agent}"), reason)),
         }
-        let Some(request) = record.request.clone() else {
-            summary.skipped.push(item(
-                &label,
-                "the latest record does not hold its request (written before records did); \
-                 build it once through the API",
-            ));
-            continue;
-        };
-        candidates.push(Candidate {
-            label,
-            project: project.to_string(),
-            agent: agent.to_string(),
-            record,
-            request,
-        });
     }
-    // Oldest latest build first: what this run defers leads the next one.
-    candidates.sort_by(|a, b| {
-        (a.record.timestamps.requested_at, &a.label)
-            .cmp(&(b.record.timestamps.requested_at, &b.label))
-    });
+    order(&mut candidates);
 
     let running: BTreeSet<String> = deps.executions.running().await?.into_iter().collect();
     summary.running_before = running.len();
@@ -163,11 +130,7 @@ pub async fn handle<S: ObjectStore, X: Executions>(
                 continue;
             }
         }
-        // A rebuild counts as the submission it rebuilds: it may replace latest.json only while
-        // latest still names that submission or an older one.
-        let mut envelope = envelope(Trigger::Schedule, c.request.to_request(true));
-        envelope["submittedAt"] = serde_json::json!(c.record.submitted_at());
-        let input = canonical_json(&envelope);
+        let input = canonical_json(&rebuild_input(&c));
         match deps.executions.start(&name, &input).await? {
             StartOutcome::Running { arn } => {
                 summary.started.push(RebuildItem {
@@ -194,21 +157,11 @@ pub async fn handle<S: ObjectStore, X: Executions>(
     Ok(summary)
 }
 
-/// `agents/<project>/<agent>/latest.json` -> (project, agent); anything else under `agents/`
-/// is not a pointer.
-fn latest_pointer(key: &str) -> Option<(&str, &str)> {
-    let (project, agent) = key
-        .strip_prefix("agents/")?
-        .strip_suffix("/latest.json")?
-        .split_once('/')?;
-    (is_name(project) && is_name(agent)).then_some((project, agent))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::record::latest_key;
     use crate::domain::record::tests::{plan, running, t};
+    use crate::domain::record::{latest_key, BuildRecord};
     use crate::domain::status::BuildStatus;
     use crate::handlers::fakes::{FakeExecutions, FakeStore, OWN};
     use crate::ports::ExecutionStatus;
