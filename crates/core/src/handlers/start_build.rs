@@ -94,11 +94,22 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
         started_at: now,
         ..empty_state(now)
     };
-    records::write(
+    let standing = records::write(
         &deps.store,
         &BuildRecord::new(&plan, Some(&marker), None, now),
     )
     .await?;
+    if standing.status.is_final() {
+        // Cancelled (or closed) before CodeBuild was asked: start nothing.
+        tracing::info!(build_id = %plan.build_id, status = %standing.status, "record already final; no build started");
+        let build = BuildState {
+            status: standing.status,
+            finished_at: standing.timestamps.finished_at.or(Some(now)),
+            error: standing.error,
+            ..empty_state(now)
+        };
+        return Ok(BuildOutput { plan, build });
+    }
     let id = deps
         .builds
         .start(&start_request(&deps.config, &plan))
@@ -300,6 +311,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_build_cancelled_before_it_started_is_never_started() {
+        let d = deps();
+        let mut stopped = BuildRecord::new(&plan(), None, None, t("2026-11-28T10:00:05Z"));
+        stopped.status = BuildStatus::Stopped;
+        d.store
+            .put_json("builds/b-1.json", stopped.to_json())
+            .await
+            .unwrap();
+        let out = handle(&d, input()).await.unwrap();
+        assert_eq!(out.build.status, BuildStatus::Stopped);
+        assert!(d.builds.started.borrow().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_retry_inside_the_token_window_starts_again_with_the_same_token() {
         let d = deps();
         let marker = BuildState {
@@ -489,6 +514,7 @@ mod tests {
                 a_retry_resumes_the_build_this_execution_started,
                 a_retry_past_the_token_window_finds_the_build_instead_of_starting_another,
                 a_retry_inside_the_token_window_starts_again_with_the_same_token,
+                a_build_cancelled_before_it_started_is_never_started,
                 same_execution_same_token_other_execution_other_token,
                 reuses_an_image_built_from_the_same_inputs,
                 builds_when_forced_or_inputs_differ_or_last_build_failed,
