@@ -47,6 +47,7 @@ fn every_sdk_call_in_the_adapters_has_an_iam_action() {
         ("s3.rs", "S3"),
         ("codebuild.rs", "CodeBuild"),
         ("sfn.rs", "SFN"),
+        ("events.rs", "EventBridge"),
     ] {
         let ops = operations_called(file, service);
         assert!(!ops.is_empty(), "found no SDK call in {file}");

@@ -43,6 +43,7 @@ fn every_function_folder_has_a_known_input_type() {
         "record-result",
         "api",
         "rebuild",
+        "build-finished",
     ];
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -123,4 +124,26 @@ fn record_samples_cover_every_final_status_and_both_event_kinds() {
     );
     ended.sort();
     assert_eq!(ended, ["ABORTED", "TIMED_OUT"]);
+}
+
+/// The outgoing `Build Finished` event: its envelope names our source and detail type, and its
+/// detail is exactly the typed contract (it parses, and serializes back to the same JSON).
+#[test]
+fn build_finished_samples_are_the_typed_detail() {
+    use agentbuild_core::contract::BuildFinished;
+    for (name, event) in parse_all::<serde_json::Value>("build-finished") {
+        assert_eq!(event["source"], BuildFinished::SOURCE, "{name}");
+        assert_eq!(event["detail-type"], BuildFinished::DETAIL_TYPE, "{name}");
+        let detail: BuildFinished = serde_json::from_value(event["detail"].clone())
+            .unwrap_or_else(|e| panic!("events/build-finished/{name}.json: {e}"));
+        assert_eq!(
+            serde_json::to_value(&detail).unwrap(),
+            event["detail"],
+            "{name}"
+        );
+        assert_eq!(
+            detail.record_key,
+            format!("builds/{}.json", detail.build_id)
+        );
+    }
 }

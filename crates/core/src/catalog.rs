@@ -78,14 +78,20 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "record-result",
         logical_id: "RecordResultFunction",
         invoked_by: "RecordResult; EventBridge (execution FAILED / TIMED_OUT / ABORTED: the last-resort closer)",
-        env: &[BUCKET],
+        env: &[BUCKET, EVENT_BUS],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
             "codebuild:StopBuild",
+            "events:PutEvents",
         ],
-        operations: &["S3.GetObject", "S3.PutObject", "CodeBuild.StopBuild"],
+        operations: &[
+            "S3.GetObject",
+            "S3.PutObject",
+            "CodeBuild.StopBuild",
+            "EventBridge.PutEvents",
+        ],
     },
     FunctionSpec {
         name: "api",
@@ -158,6 +164,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("SFN.DescribeExecution", "states:DescribeExecution"),
     ("SFN.ListExecutions", "states:ListExecutions"),
     ("SFN.StopExecution", "states:StopExecution"),
+    ("EventBridge.PutEvents", "events:PutEvents"),
 ];
 
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {

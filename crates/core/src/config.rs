@@ -15,6 +15,7 @@ pub const POLL_MIN_SECONDS: &str = "AGENTBUILD_POLL_MIN_SECONDS";
 pub const POLL_MAX_SECONDS: &str = "AGENTBUILD_POLL_MAX_SECONDS";
 pub const STATE_MACHINE_ARN: &str = "AGENTBUILD_STATE_MACHINE_ARN";
 pub const REBUILD_MAX_CONCURRENCY: &str = "AGENTBUILD_REBUILD_MAX_CONCURRENCY";
+pub const EVENT_BUS: &str = "AGENTBUILD_EVENT_BUS";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
 pub trait Source {
@@ -132,14 +133,25 @@ impl CheckBuildConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordResultConfig {
     pub bucket: String,
+    /// Where `Build Finished` events go: a bus name or ARN.
+    pub event_bus: String,
 }
 
 impl RecordResultConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
             bucket: env.required(BUCKET)?,
+            event_bus: event_bus(env),
         })
     }
+}
+
+/// The bus final records are announced on; the account's default bus unless named.
+pub fn event_bus(env: &impl Source) -> String {
+    env.get(EVENT_BUS)
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "default".to_string())
 }
 
 /// The build state machine's ARN; execution ARNs are derived from it.
@@ -248,6 +260,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.deadline_seconds(), 90 * 60 + 300);
+    }
+
+    #[test]
+    fn the_event_bus_is_the_default_one_unless_named() {
+        let c = RecordResultConfig::load(&[(BUCKET, "b")]).unwrap();
+        assert_eq!(c.event_bus, "default");
+        let arn = "arn:aws:events:us-east-1:123456789012:event-bus/ops";
+        let c = RecordResultConfig::load(&[(BUCKET, "b"), (EVENT_BUS, arn)]).unwrap();
+        assert_eq!(c.event_bus, arn);
     }
 
     const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:agentbuild-build";

@@ -4,6 +4,7 @@
 // Only our handlers call these (one invocation at a time), so the futures need no `Send` bound.
 #![allow(async_fn_in_trait)]
 
+use crate::contract::BuildFinished;
 use crate::domain::request::RequestError;
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -172,4 +173,10 @@ pub trait Executions {
     /// Stops (aborts) execution `name` with `error` and `cause`, as its execution's error and
     /// cause; `false` when the machine has no execution of that name.
     async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error>;
+}
+
+/// Where final records are announced (an EventBridge bus the adapter owns).
+pub trait Events {
+    /// Puts one `Build Finished` event; any failure is an error (transient when worth a retry).
+    async fn announce(&self, finished: &BuildFinished) -> Result<(), Error>;
 }

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "codebuild")]
 pub mod codebuild;
+#[cfg(feature = "events")]
+pub mod events;
 pub mod s3;
 pub mod sfn;
 

@@ -1,8 +1,9 @@
 //! In-memory ports for handler tests (the SDK adapters have their own aws-smithy-mocks tests).
 
+use crate::contract::BuildFinished;
 use crate::ports::{
-    BuildInfo, BuildService, ExecutionInfo, ExecutionStatus, Executions, ObjectMeta, ObjectStore,
-    Precondition, StartOutcome, StartRequest, Tagged,
+    BuildInfo, BuildService, Events, ExecutionInfo, ExecutionStatus, Executions, ObjectMeta,
+    ObjectStore, Precondition, StartOutcome, StartRequest, Tagged,
 };
 use crate::Error;
 use sha2::{Digest, Sha256};
@@ -377,5 +378,34 @@ impl Executions for FakeExecutions {
             .filter(|e| e.status == ExecutionStatus::Running)
             .map(|e| e.name.clone())
             .collect())
+    }
+}
+
+/// A bus that keeps what was announced; `fail_next` makes the next PutEvents calls fail.
+#[derive(Default)]
+pub struct FakeEvents {
+    pub announced: RefCell<Vec<BuildFinished>>,
+    pub fail_next: RefCell<VecDeque<Error>>,
+}
+
+impl FakeEvents {
+    /// The build ids and statuses announced, in order.
+    pub fn seen(&self) -> Vec<(String, String)> {
+        self.announced
+            .borrow()
+            .iter()
+            .map(|f| (f.build_id.clone(), f.status.as_str().to_string()))
+            .collect()
+    }
+}
+
+impl Events for FakeEvents {
+    async fn announce(&self, finished: &BuildFinished) -> Result<(), Error> {
+        record("EventBridge.PutEvents");
+        if let Some(e) = self.fail_next.borrow_mut().pop_front() {
+            return Err(e);
+        }
+        self.announced.borrow_mut().push(finished.clone());
+        Ok(())
     }
 }

@@ -1,40 +1,49 @@
 //! RecordResult: `{state, recordedAt}` -> `builds/<buildId>.json` (+ the agent's latest.json on
 //! success) -> `{buildId, status, recordKey}`. Also runs from EventBridge when an execution
-//! timed out or was aborted: it stops that execution's build and closes its record.
+//! timed out or was aborted: it stops that execution's build and closes its record. Either way
+//! a final record it wrote is announced (`Build Finished`; `domain::announce` decides).
 
 use super::{aws_config, s3_client};
 use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::events::EventBridge;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, RecordResultConfig};
+use crate::contract::BuildFinished;
+use crate::domain::announce::{closer_announces_found, writer_announces};
 use crate::domain::plan::is_build_id;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
-use crate::ports::{BuildService, ObjectStore};
+use crate::ports::{BuildService, Events, ObjectStore};
 use crate::services::records;
 use crate::Error;
 use chrono::{DateTime, Utc};
 
-pub struct Deps<S, B> {
+pub struct Deps<S, B, E> {
     pub store: S,
     pub builds: B,
+    pub events: E,
     pub config: RecordResultConfig,
 }
 
-impl Deps<S3Store, CodeBuild> {
+impl Deps<S3Store, CodeBuild, EventBridge> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = RecordResultConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
             builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), ""),
+            events: EventBridge::new(
+                aws_sdk_eventbridge::Client::new(&sdk),
+                config.event_bus.clone(),
+            ),
             config,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildService>(
-    deps: &Deps<S, B>,
+pub async fn handle<S: ObjectStore, B: BuildService, E: Events>(
+    deps: &Deps<S, B, E>,
     event: RecordEvent,
 ) -> Result<RecordOutput, Error> {
     match event {
@@ -45,8 +54,8 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     }
 }
 
-async fn record<S: ObjectStore, B: BuildService>(
-    deps: &Deps<S, B>,
+async fn record<S: ObjectStore, B: BuildService, E: Events>(
+    deps: &Deps<S, B, E>,
     input: RecordInput,
 ) -> Result<RecordOutput, Error> {
     let state = input.state;
@@ -55,9 +64,15 @@ async fn record<S: ObjectStore, B: BuildService>(
     stop_if_running(&deps.builds, &mut record).await?;
     let key = build_key(&record.build_id);
     // Another writer (the last-resort closer, a cancel) may have closed the record first.
-    let record = records::write(&deps.store, &record).await?;
+    let offered = record;
+    let record = records::write(&deps.store, &offered).await?;
     if record.status.is_success() {
         records::offer_latest(&deps.store, &record).await?;
+    }
+    // Last, so a failed PutEvents retries the whole step: the retry finds its own record
+    // final and announces it (at least once).
+    if writer_announces(&offered, &record) {
+        deps.events.announce(&BuildFinished::of(&record)).await?;
     }
     tracing::info!(
         build_id = %record.build_id,
@@ -102,8 +117,8 @@ async fn stop_if_running(
     }
 }
 
-async fn execution_ended<S: ObjectStore, B: BuildService>(
-    deps: &Deps<S, B>,
+async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
+    deps: &Deps<S, B, E>,
     detail: ExecutionStatusChange,
     event_time: DateTime<Utc>,
 ) -> Result<RecordOutput, Error> {
@@ -134,14 +149,6 @@ async fn execution_ended<S: ObjectStore, B: BuildService>(
         return Ok(nothing(status));
     };
     let mut record = stored.record;
-    if record.status.is_final() {
-        // Closed by RecordResult (which stops a build it leaves running before it writes).
-        return Ok(RecordOutput {
-            build_id: record.build_id,
-            status: record.status,
-            record_key: Some(key),
-        });
-    }
     let finished_at = detail
         .stop_date
         .and_then(DateTime::from_timestamp_millis)
@@ -157,6 +164,25 @@ async fn execution_ended<S: ObjectStore, B: BuildService>(
             ),
         ),
     };
+    if record.status.is_final() {
+        // Closed by RecordResult (which stops a build it leaves running before it writes), a
+        // cancel, or this closer's own earlier attempt.
+        let mut would_write = record.clone();
+        would_write.finish(status, error, finished_at);
+        if closer_announces_found(
+            &would_write,
+            &record,
+            &detail.status,
+            detail.error.as_deref(),
+        ) {
+            deps.events.announce(&BuildFinished::of(&record)).await?;
+        }
+        return Ok(RecordOutput {
+            build_id: record.build_id,
+            status: record.status,
+            record_key: Some(key),
+        });
+    }
     // The record is open: its build may still run, whatever the execution's end.
     if let Some(id) = record.codebuild.build_id.clone() {
         deps.builds.stop(&id).await?;
@@ -164,7 +190,11 @@ async fn execution_ended<S: ObjectStore, B: BuildService>(
         tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %detail.status, "execution ended; build stopped");
     }
     record.finish(status, error, finished_at);
-    let record = records::write(&deps.store, &record).await?;
+    let offered = record;
+    let record = records::write(&deps.store, &offered).await?;
+    if writer_announces(&offered, &record) {
+        deps.events.announce(&BuildFinished::of(&record)).await?;
+    }
     Ok(RecordOutput {
         build_id: record.build_id,
         status: record.status,
@@ -176,16 +206,18 @@ async fn execution_ended<S: ObjectStore, B: BuildService>(
 mod tests {
     use super::*;
     use crate::domain::record::tests::{plan, running, t};
-    use crate::handlers::fakes::{FakeBuilds, FakeStore};
+    use crate::handlers::fakes::{FakeBuilds, FakeEvents, FakeStore};
     use crate::model::{CaughtError, PipelineState};
     use serde_json::json;
 
-    fn deps() -> Deps<FakeStore, FakeBuilds> {
+    fn deps() -> Deps<FakeStore, FakeBuilds, FakeEvents> {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
+            events: FakeEvents::default(),
             config: RecordResultConfig {
                 bucket: "own".into(),
+                event_bus: "default".into(),
             },
         }
     }
@@ -430,6 +462,136 @@ mod tests {
         assert!(d.store.own("agents/nexus-ai/sales/latest.json").is_none());
     }
 
+    fn b1(status: &str) -> (String, String) {
+        ("b-1".to_string(), status.to_string())
+    }
+
+    #[tokio::test]
+    async fn every_final_record_is_announced_once_with_its_image_and_key() {
+        for s in [
+            BuildStatus::Succeeded,
+            BuildStatus::Failed,
+            BuildStatus::Fault,
+            BuildStatus::Stopped,
+            BuildStatus::TimedOut,
+        ] {
+            let d = deps();
+            handle(&d, finished(s)).await.unwrap();
+            let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+            assert_eq!(*d.events.announced.borrow(), [BuildFinished::of(&rec)]);
+            assert_eq!(d.events.seen(), [b1(s.as_str())]);
+        }
+        let d = deps();
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        let ev = d.events.announced.borrow()[0].clone();
+        assert_eq!(ev.record_key, "builds/b-1.json");
+        assert_eq!(
+            (ev.project.as_str(), ev.agent.as_str()),
+            ("nexus-ai", "sales")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_failed_announcement_announces_the_same_record() {
+        let d = deps();
+        d.events
+            .fail_next
+            .borrow_mut()
+            .push_back(Error::TransientAws(
+                "EventBridge.PutEvents: throttled".into(),
+            ));
+        let err = handle(&d, finished(BuildStatus::Succeeded))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.name(),
+            "TransientAwsError",
+            "the state machine retries it"
+        );
+        let written = d.store.own("builds/b-1.json");
+        assert!(written.is_some(), "the record was written before the event");
+        // The state machine's Retry: the same input again.
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        assert_eq!(d.store.own("builds/b-1.json"), written);
+        assert_eq!(d.events.seen(), [b1("SUCCEEDED")]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_finds_another_outcome_final_announces_nothing() {
+        let d = deps();
+        let open = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        d.store.seed("builds/b-1.json", open.to_json());
+        handle(&d, ended("ABORTED")).await.unwrap();
+        assert_eq!(
+            d.events.seen(),
+            [b1("STOPPED")],
+            "the closer announces its own"
+        );
+        // RecordResult late (a redrive): the STOPPED record stands, announced by its writer.
+        let out = handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Stopped);
+        assert_eq!(d.events.seen(), [b1("STOPPED")]);
+    }
+
+    #[tokio::test]
+    async fn the_closer_announces_what_it_closes_and_again_when_its_event_is_redelivered() {
+        let d = deps();
+        let open = BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        d.store.seed("builds/b-1.json", open.to_json());
+        d.events
+            .fail_next
+            .borrow_mut()
+            .push_back(Error::TransientAws(
+                "EventBridge.PutEvents: throttled".into(),
+            ));
+        handle(&d, ended("TIMED_OUT")).await.unwrap_err();
+        // Lambda retries the asynchronous invocation with the same event.
+        handle(&d, ended("TIMED_OUT")).await.unwrap();
+        assert_eq!(d.events.seen(), [b1("TIMED_OUT")]);
+        // A later, other end of the execution (cannot happen, but must not announce again).
+        handle(&d, ended("ABORTED")).await.unwrap();
+        assert_eq!(d.events.seen(), [b1("TIMED_OUT")]);
+    }
+
+    fn failed_execution(error: &str) -> RecordEvent {
+        let mut ev = ended("FAILED");
+        if let RecordEvent::ExecutionEnded(e) = &mut ev {
+            e.detail.error = Some(error.into());
+            e.detail.cause = Some("why".into());
+        }
+        ev
+    }
+
+    #[tokio::test]
+    async fn the_closer_leaves_a_failed_build_recordresult_announced_alone() {
+        let d = deps();
+        handle(&d, finished(BuildStatus::Failed)).await.unwrap();
+        // The machine's Fail state (Error FAILED) ends the execution after RecordResult.
+        handle(&d, failed_execution("FAILED")).await.unwrap();
+        assert_eq!(d.events.seen(), [b1("FAILED")]);
+    }
+
+    #[tokio::test]
+    async fn the_closer_announces_a_final_record_when_recordresult_failed_past_its_retries() {
+        let d = deps();
+        for _ in 0..5 {
+            d.events
+                .fail_next
+                .borrow_mut()
+                .push_back(Error::TransientAws("EventBridge.PutEvents: down".into()));
+        }
+        for _ in 0..5 {
+            handle(&d, finished(BuildStatus::Succeeded))
+                .await
+                .unwrap_err();
+        }
+        assert!(d.events.seen().is_empty());
+        handle(&d, failed_execution("TransientAwsError"))
+            .await
+            .unwrap();
+        assert_eq!(d.events.seen(), [b1("SUCCEEDED")]);
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -447,6 +609,12 @@ mod tests {
                 an_error_while_the_build_runs_stops_the_build_and_says_so,
                 a_failed_execution_with_an_open_record_is_closed_as_error_and_its_build_stopped,
                 a_final_record_is_never_replaced_by_a_later_writer,
+                every_final_record_is_announced_once_with_its_image_and_key,
+                a_retry_after_a_failed_announcement_announces_the_same_record,
+                a_writer_that_finds_another_outcome_final_announces_nothing,
+                the_closer_announces_what_it_closes_and_again_when_its_event_is_redelivered,
+                the_closer_leaves_a_failed_build_recordresult_announced_alone,
+                the_closer_announces_a_final_record_when_recordresult_failed_past_its_retries,
             ],
         );
         crate::handlers::fakes::assert_operations_are_listed("record-result", &called);
