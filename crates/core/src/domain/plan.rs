@@ -6,15 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// Which door the request came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    Api,
-    Schedule,
-    #[default]
-    Console,
-}
+/// Which door the request came through (defined with the request; the plan carries it).
+pub use super::request::Trigger;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

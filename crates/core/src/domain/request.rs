@@ -3,7 +3,6 @@
 //! Rules are checked on the raw JSON (not through serde's derive) so that every rejection can
 //! name its field and its rule in words a caller can act on.
 
-use super::plan::Trigger;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -41,6 +40,16 @@ pub const FIELDS: &[&str] = &[
     "force",
     "idempotencyKey",
 ];
+
+/// Which door the request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Api,
+    Schedule,
+    #[default]
+    Console,
+}
 
 /// A rejected request: which field, and which rule it broke.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
