@@ -35,7 +35,8 @@ from .codebuild import CodeBuildScripts, install_codebuild_scripts
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, HANDLER_SETTINGS,
                      MOTO_VERSION, REGION, ROOT, STACK_PY, STATE_DIR, StackError, log, read_env,
                      tool_env, write_env)
-from .engine import aws_client, check_moto_version, short_engine_errors, start_moto, substitute
+from .engine import (aws_client, check_moto_version, install_engine_fixes, short_engine_errors, start_moto,
+                     substitute)
 from .events import relay_ended_executions
 from .handlers import Handlers, handler_binaries, prebuild, start_watch
 from .inject_server import make_inject_server
@@ -71,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure_free(args.watch_port, "cargo lambda watch")
     codebuild = CodeBuildScripts()
     install_codebuild_scripts(codebuild)
+    install_engine_fixes()
     inject = make_inject_server(injector, args.inject_port, codebuild)
     threading.Thread(target=inject.serve_forever, daemon=True).start()
     inject_url = f"http://127.0.0.1:{inject.server_address[1]}"

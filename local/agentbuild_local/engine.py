@@ -101,3 +101,71 @@ def short_engine_errors(record: Any) -> bool:
     if isinstance(record.args, tuple) and len(record.args) == 2:
         record.msg, record.args = "engine: %s", (str(record.args[0])[:600],)
     return True
+
+
+_ENGINE_ORIGINALS: dict[str, Any] = {}
+RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+
+
+def rfc3339_to_naive_utc(string: Any):
+    """An ASL timestamp as Step Functions accepts it — RFC 3339, `T`, fractional seconds
+    allowed, `Z` or a numeric offset — as a naive UTC datetime (moto compares naive ones); None
+    for anything else."""
+    from datetime import datetime, timedelta
+
+    m = RFC3339.fullmatch(string) if isinstance(string, str) else None
+    if m is None:
+        return None
+    try:
+        at = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    at += timedelta(microseconds=int((m.group(2) or "0")[:6].ljust(6, "0")))
+    zone = m.group(3)
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        at -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    return at
+
+
+def install_engine_fixes() -> None:
+    """Two places where moto's ASL engine (MOTO_VERSION; signatures checked first) is not
+    Step Functions, both on the pipeline's failure paths:
+
+    * Choice timestamp comparisons (`TimestampLessThanPath`, ...) accept only whole seconds
+      with `Z` — not even moto's own `$$.State.EnteredTime` (microseconds, `+00:00`) — so every
+      such rule is false: BeforeDeadline always took its Default (CheckGaveUp) and a CheckBuild
+      failing past its retries always ended the build. Step Functions accepts RFC 3339 with
+      fractional seconds.
+    * An execution stopped (StopExecution) or timed out while a Task attempt is in flight ended
+      FAILED with that attempt's error when the attempt failed (`Environment.set_error`
+      replaced the stopped state). On AWS it is ABORTED / TIMED_OUT.
+    """
+    import inspect
+
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (  # noqa: E501
+        IsTimestamp,
+    )
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+
+    if not _ENGINE_ORIGINALS:
+        expected = {
+            (IsTimestamp, "string_to_timestamp"): "(string: str) -> datetime.datetime | None",
+            (Environment, "set_error"): "(self, error: 'ExecutionFailedEventDetails') -> 'None'",
+        }
+        for (cls, name), sig in expected.items():
+            actual = str(inspect.signature(getattr(cls, name)))
+            if actual != sig:
+                raise StackError(f"moto's {cls.__name__}.{name}{actual} is not the {sig} that "
+                                 f"local/agentbuild_local/engine.py patches; re-check its fixes")
+            _ENGINE_ORIGINALS[name] = getattr(cls, name)
+    set_error = _ENGINE_ORIGINALS["set_error"]
+
+    def set_error_unless_ended(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, (ProgramStopped, ProgramTimedOut)):
+            return
+        set_error(self, error)
+
+    IsTimestamp.string_to_timestamp = staticmethod(rfc3339_to_naive_utc)
+    Environment.set_error = set_error_unless_ended
