@@ -25,8 +25,18 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         logical_id: "ValidateRequestFunction",
         invoked_by: "ValidateRequest",
         env: &[BUCKET, REPOSITORY_URI, ALLOWED_SOURCE_BUCKETS],
-        iam_actions: &["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"],
-        operations: &["S3.HeadObject", "S3.GetObjectVersion"],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &[
+            "S3.HeadObject",
+            "S3.GetObjectVersion",
+            "S3.GetObject",
+            "S3.PutObject",
+        ],
     },
     FunctionSpec {
         name: "start-build",

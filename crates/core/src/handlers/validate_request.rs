@@ -4,9 +4,11 @@ use super::{aws_config, s3_client};
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, ValidateConfig};
 use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject};
+use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, open_envelope, validate, RequestError};
 use crate::model::{PlanOutput, ValidateInput};
 use crate::ports::ObjectStore;
+use crate::services::records;
 use crate::Error;
 
 pub struct Deps<S> {
@@ -71,6 +73,15 @@ pub async fn handle<S: ObjectStore>(
             deadline_seconds: envelope.deadline_seconds,
         },
     );
+    // From here on the execution is past validation: it must end with a record. The first one
+    // (RUNNING, no CodeBuild build yet) lets the last-resort closer close it even when the
+    // execution is aborted or times out before StartBuild could write anything.
+    let accepted = BuildState::starting(plan.requested_at);
+    records::write(
+        &deps.store,
+        &BuildRecord::new(&plan, Some(&accepted), None, plan.requested_at),
+    )
+    .await?;
     tracing::info!(
         build_id = %plan.build_id,
         project = %plan.project,
@@ -126,6 +137,24 @@ mod tests {
         assert!(p.image.tag.starts_with("sales-"));
         assert_eq!(p.build_id, "b-1");
         assert_eq!(p.trigger, crate::domain::plan::Trigger::Console);
+    }
+
+    #[tokio::test]
+    async fn a_valid_request_gets_its_first_running_record_an_invalid_one_nothing() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let d = deps(store);
+        handle(&d, event(request())).await.unwrap();
+        let rec: crate::domain::record::BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec.status, crate::domain::status::BuildStatus::Running);
+        assert_eq!(rec.codebuild.build_id, None);
+        let mut bad = request();
+        bad["agent"] = json!("Bad_Agent");
+        let d = deps(FakeStore::default().with_object("bkt", KEY, b"abc"));
+        handle(&d, event(bad)).await.unwrap_err();
+        assert!(
+            d.store.puts.borrow().is_empty(),
+            "a rejected request writes nothing"
+        );
     }
 
     #[tokio::test]
@@ -188,6 +217,7 @@ mod tests {
             include_str!("validate_request.rs"),
             crate::handlers::fakes::scenarios![
                 plans_a_valid_request_hashing_the_source,
+                a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,
                 uses_the_s3_checksum_when_there_is_one,
                 rejects_a_missing_source_naming_the_field,
                 rejects_an_oversize_source,
