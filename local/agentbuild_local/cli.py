@@ -114,6 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
             "AGENTBUILD_INJECT_URL": inject_url,
             "AGENTBUILD_RUNTIME_URL": runtime_url,
+            "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": created["AGENTBUILD_BUILD_FINISHED_QUEUE_URL"],
         }
         url = api_url(watch_port, binaries)
         if url:

@@ -25,6 +25,8 @@ BUCKET = "agentbuild-local"
 REPOSITORY = "agentbuild"
 CODEBUILD_PROJECT = "agentbuild-local"
 STATE_MACHINE = "agentbuild-build"
+# Where the stack captures outgoing Build Finished events, so tests can read them.
+BUILD_FINISHED_QUEUE = "agentbuild-build-finished"
 DEFINITION = ROOT / "statemachine" / "build.asl.json"
 # moto checks only the shape of these ARNs; nothing assumes them.
 CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-codebuild"
@@ -40,6 +42,8 @@ HANDLER_SETTINGS = {
     "AGENTBUILD_POLL_MAX_SECONDS": "2",
     # Small, so that a local rebuild (and tests/e2e) shows the bound with a few agents.
     "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "2",
+    # Build Finished events go to moto's default bus; a rule sends them to BUILD_FINISHED_QUEUE.
+    "AGENTBUILD_EVENT_BUS": "default",
     # AGENTBUILD_REPOSITORY_URI and AGENTBUILD_STATE_MACHINE_ARN come from the created resources.
 }
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

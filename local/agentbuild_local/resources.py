@@ -7,8 +7,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from .config import (BUCKET, CODEBUILD_PROJECT, CODEBUILD_ROLE, HANDLER_SETTINGS, REPOSITORY,
-                     STATE_DIR, STATE_MACHINE, STATES_ROLE)
+from .config import (BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
+                     HANDLER_SETTINGS, REPOSITORY, STATE_DIR, STATE_MACHINE, STATES_ROLE)
 from .engine import aws_client
 
 
@@ -62,8 +62,27 @@ def restore_bucket(endpoint: str) -> int:
     return restored
 
 
+def capture_build_finished(endpoint: str) -> str:
+    """A subscriber as the README shows one: a rule on the bus the handlers announce on, matching
+    Build Finished events, sends them to an SQS queue (moto delivers PutEvents to SQS targets).
+    Returns the queue's URL."""
+    import json
+
+    sqs = aws_client("sqs", endpoint)
+    url = sqs.create_queue(QueueName=BUILD_FINISHED_QUEUE)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = aws_client("events", endpoint)
+    bus = HANDLER_SETTINGS["AGENTBUILD_EVENT_BUS"]
+    events.put_rule(Name=BUILD_FINISHED_QUEUE, EventBusName=bus, EventPattern=json.dumps(
+        {"source": ["agentbuild"], "detail-type": ["Build Finished"]}))
+    events.put_targets(Rule=BUILD_FINISHED_QUEUE, EventBusName=bus,
+                       Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
 def create_resources(endpoint: str, definition: str) -> dict[str, str]:
-    """Bucket, ECR repository, CodeBuild project, state machine; returns their names for the env."""
+    """Bucket, ECR repository, CodeBuild project, state machine, the Build Finished queue;
+    returns their names for the env."""
     s3 = aws_client("s3", endpoint)
     s3.create_bucket(Bucket=BUCKET)
     # As in template.yaml: a build fetches the object version that was validated.
@@ -86,4 +105,5 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
     return {
         "AGENTBUILD_REPOSITORY_URI": repo["repositoryUri"],
         "AGENTBUILD_STATE_MACHINE_ARN": sm["stateMachineArn"],
+        "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": capture_build_finished(endpoint),
     }

@@ -1,0 +1,125 @@
+"""Completion events end to end: every final record is announced on EventBridge (`source`
+agentbuild, `detail-type` Build Finished) — exactly once without faults. The local stack
+subscribes as the README shows (a rule on the default bus -> the SQS queue in
+AGENTBUILD_BUILD_FINISHED_QUEUE_URL); these tests read that queue and keep what they read, since
+every test's events arrive there.
+
+Run: .venv/bin/python -m pytest tests/e2e/test_events.py -q (needs a running stack; see
+test_pipeline.py).
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from conftest import Stack, uid
+
+DIGEST = "sha256:" + "cd" * 32
+
+
+class Announcements:
+    """Everything read from the Build Finished queue this session, by buildId."""
+
+    def __init__(self, stack: Stack):
+        import boto3
+
+        env = stack.env
+        self.url = env["AGENTBUILD_BUILD_FINISHED_QUEUE_URL"]
+        self.sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        self.seen: dict[str, list[dict[str, Any]]] = {}
+
+    def drain(self) -> None:
+        while True:
+            msgs = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                            WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return
+            for m in msgs:
+                event = json.loads(m["Body"])
+                self.seen.setdefault(event["detail"]["buildId"], []).append(event)
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+
+    def of(self, build_id: str, settle: float = 2.0, timeout: float = 20) -> list[dict[str, Any]]:
+        """The events of `build_id`: waits for the first, then `settle` seconds for any more."""
+        deadline = time.monotonic() + timeout
+        while not self.seen.get(build_id) and time.monotonic() < deadline:
+            self.drain()
+            time.sleep(0.2)
+        time.sleep(settle)
+        self.drain()
+        return self.seen.get(build_id, [])
+
+
+@pytest.fixture(scope="module")
+def announced(stack):
+    return Announcements(stack)
+
+
+def closer_ran(stack: Stack, name: str, timeout: float = 20) -> None:
+    """The ended-executions relay has handed `name`'s execution to record-result, which answered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = [c for c in stack.invocations("record-result", name)
+                 if c["request"].get("detail", {}).get("name") == name and c.get("status")]
+        if calls:
+            assert all(c["status"] == 200 for c in calls), calls
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the last-resort closer never ran for {name}")
+
+
+def only(events: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    assert len(events) == 1, f"{name}: expected exactly one Build Finished event, got {events}"
+    event = events[0]
+    assert (event["source"], event["detail-type"]) == ("agentbuild", "Build Finished"), event
+    return event["detail"]
+
+
+def test_a_successful_build_is_announced_once_with_its_image(stack, announced):
+    name = f"ev-ok-{uid()}"
+    image_uri = f"{stack.env['AGENTBUILD_REPOSITORY_URI']}@{DIGEST}"
+    stack.script({"match": name, "polls": 1, "exported": {"IMAGE_DIGEST": DIGEST, "IMAGE_URI": image_uri}})
+    req = stack.request()
+    d = stack.run(name, req)
+    assert d["status"] == "SUCCEEDED", d
+    detail = only(announced.of(name), name)
+    rec = stack.record(name)
+    assert detail == {
+        "buildId": name, "project": req["project"], "agent": req["agent"], "status": "SUCCEEDED",
+        "image": {"repositoryUri": rec["image"]["repositoryUri"], "tag": rec["image"]["tag"],
+                  "digest": DIGEST, "uri": image_uri},
+        "recordKey": f"builds/{name}.json",
+    }
+
+
+def test_a_failed_build_is_announced_once_by_recordresult_not_again_by_the_closer(stack, announced):
+    name = f"ev-fail-{uid()}"
+    stack.script({"match": name, "polls": 1, "status": "FAILED", "failedPhase": "BUILD"})
+    req = stack.request()
+    d = stack.run(name, req)
+    assert (d["status"], d["error"]) == ("FAILED", "FAILED"), d
+    # The failed execution reaches the last-resort closer too: it finds RecordResult's record.
+    closer_ran(stack, name)
+    detail = only(announced.of(name), name)
+    assert (detail["status"], detail["project"], detail["agent"]) == ("FAILED", req["project"], req["agent"])
+    assert detail["image"]["digest"] is None and detail["recordKey"] == f"builds/{name}.json"
+
+
+def test_an_aborted_execution_is_announced_stopped_by_the_closer(stack, announced):
+    name = f"ev-abort-{uid()}"
+    stack.script({"match": name, "hold": True})
+    arn = stack.start(name, stack.request())
+    stack.wait_started(name)
+    assert not announced.of(name, settle=0, timeout=1), "nothing is announced while it runs"
+    stack.sfn.stop_execution(executionArn=arn)
+    assert stack.wait(arn)["status"] == "ABORTED"
+    rec = stack.wait_record(name, ("STOPPED",))
+    assert rec["error"]["type"] == "ExecutionAborted"
+    closer_ran(stack, name)
+    detail = only(announced.of(name), name)
+    assert detail["status"] == "STOPPED" and detail["buildId"] == name
