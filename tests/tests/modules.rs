@@ -1,0 +1,131 @@
+//! The core's shape: no module's production part (above its `#[cfg(test)]`) over 500 lines, and
+//! no import cycle between modules — in the core and in every Lambda crate's main.
+
+use agentbuild_tests::root;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Module path (`domain::plan`, `handlers::api`) -> its production text.
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a source dir") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap().with_extension("");
+            let name = rel.to_string_lossy().replace('/', "::");
+            let name = name.trim_end_matches("::mod").to_string();
+            if name == "lib" || name == "main" || name.split("::").any(|s| s == "tests") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let production = text.split("\n#[cfg(test)]").next().unwrap().to_owned();
+            out.insert(name, production);
+        }
+    }
+    out
+}
+
+/// The modules each module's production part names through `crate::` or `super::` paths
+/// (the longest known module of each path).
+fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
+    let path_at = |text: &str, i: usize| -> Vec<String> {
+        text[i..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .next()
+            .unwrap_or("")
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let longest = |segments: &[String]| {
+        (1..=segments.len())
+            .rev()
+            .map(|n| segments[..n].join("::"))
+            .find(|m| modules.contains_key(m))
+    };
+    modules
+        .iter()
+        .map(|(name, production)| {
+            // Code only: a doc comment's link is no import.
+            let code: Vec<&str> = production
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            let text = &code.join("\n");
+            let mut edges = BTreeSet::new();
+            for (i, _) in text.match_indices("crate::") {
+                edges.extend(longest(&path_at(text, i + "crate::".len())));
+            }
+            let parent: Vec<String> = name
+                .rsplit_once("::")
+                .map(|(p, _)| p.split("::").map(String::from).collect())
+                .unwrap_or_default();
+            for (i, _) in text.match_indices("super::") {
+                let mut full = parent.clone();
+                full.extend(path_at(text, i + "super::".len()));
+                edges.extend(longest(&full));
+            }
+            edges.remove(name);
+            (name.clone(), edges)
+        })
+        .collect()
+}
+
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    // Peel off modules that import nothing left; whatever remains is in (or behind) a cycle.
+    let mut left = graph.clone();
+    while let Some(leaf) = left
+        .iter()
+        .find(|(_, edges)| edges.iter().all(|e| !left.contains_key(e)))
+        .map(|(m, _)| m.clone())
+    {
+        left.remove(&leaf);
+    }
+    left
+}
+
+#[test]
+fn the_core_has_no_import_cycle() {
+    let modules = modules(&root().join("crates/core/src"));
+    let graph = imports(&modules);
+    assert!(
+        graph["domain::plan"].contains("domain::request"),
+        "{graph:?}"
+    );
+    assert!(graph["services::status"].contains("services::records"));
+    let left = cycles(&graph);
+    assert!(left.is_empty(), "modules in import cycles: {left:#?}");
+}
+
+#[test]
+fn a_cycle_is_found() {
+    let graph = BTreeMap::from([
+        ("a".to_string(), BTreeSet::from(["b".to_string()])),
+        ("b".to_string(), BTreeSet::from(["a".to_string()])),
+        ("c".to_string(), BTreeSet::from(["a".to_string()])),
+    ]);
+    assert_eq!(
+        cycles(&graph).len(),
+        3,
+        "c depends on the cycle: it stays too"
+    );
+}
+
+#[test]
+fn no_production_part_exceeds_500_lines() {
+    for src in ["crates/core/src", "crates/cli/src"] {
+        for (name, text) in modules(&root().join(src)) {
+            let n = text.lines().count();
+            assert!(n <= 500, "{src}/{name}: {n} production lines");
+        }
+    }
+}
