@@ -123,3 +123,17 @@ def test_an_aborted_execution_is_announced_stopped_by_the_closer(stack, announce
     closer_ran(stack, name)
     detail = only(announced.of(name), name)
     assert detail["status"] == "STOPPED" and detail["buildId"] == name
+
+
+def test_a_cancelled_build_is_announced_once_by_the_closer_of_its_abort(stack, announced):
+    api = stack.env.get("AGENTBUILD_API_URL")
+    assert api, "the stack has no API (AGENTBUILD_API_URL)"
+    name = f"ev-cancel-{uid()}"
+    stack.script({"match": name, "hold": True})
+    stack.start(name, stack.request())
+    stack.wait_started(name)
+    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    assert status == 202 and body["status"] == "STOPPED", body
+    closer_ran(stack, name)
+    detail = only(announced.of(name), name)
+    assert detail["status"] == "STOPPED" and detail["buildId"] == name

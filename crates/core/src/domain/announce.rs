@@ -34,8 +34,10 @@ pub fn writer_announces(offered: &BuildRecord, standing: &BuildRecord) -> bool {
 ///   it) failed past its retries — possibly at PutEvents after its write — so the record may
 ///   never have been announced: announce (at least once; subscribers dedupe);
 /// - a FAILED execution whose error is the record's status is the machine's Fail state after
-///   RecordResult returned, i.e. after it announced; an ABORTED or TIMED_OUT one found the
-///   record of the writer that closed it (a cancel, RecordResult): theirs to announce.
+///   RecordResult returned, i.e. after it announced; a TIMED_OUT one found the record of the
+///   writer that closed it (RecordResult): theirs to announce;
+/// - an ABORTED execution whose record a cancel closed (`error.type` `Cancelled`): a cancel
+///   aborts the execution, so its record is announced here, once per abort event.
 pub fn closer_announces_found(
     would_write: &BuildRecord,
     found: &BuildRecord,
@@ -45,7 +47,9 @@ pub fn closer_announces_found(
     if writer_announces(would_write, found) {
         return true;
     }
-    execution_status == "FAILED" && execution_error != Some(found.status.as_str())
+    let cancelled = found.error.as_ref().is_some_and(|e| e.kind == "Cancelled");
+    (execution_status == "FAILED" && execution_error != Some(found.status.as_str()))
+        || (execution_status == "ABORTED" && cancelled)
 }
 
 #[cfg(test)]
@@ -138,14 +142,19 @@ mod tests {
     }
 
     #[test]
-    fn the_closer_leaves_a_cancel_to_announce_its_own_record() {
-        let cancelled = closed(BuildStatus::Stopped, "Cancelled", "2026-11-28T10:02:00Z");
-        let would = closed(BuildStatus::Stopped, "Cancelled", "2026-11-28T10:02:01Z");
-        assert!(!closer_announces_found(
-            &would,
-            &cancelled,
-            "ABORTED",
-            Some("Cancelled")
-        ));
+    fn a_cancelled_record_is_announced_by_the_closer_of_its_abort() {
+        let cancelled = closed(BuildStatus::Stopped, "Cancelled", "2026-11-28T10:05:00Z");
+        let would = closed(
+            BuildStatus::Stopped,
+            "ExecutionAborted",
+            "2026-11-28T10:05:01Z",
+        );
+        assert!(closer_announces_found(&would, &cancelled, "ABORTED", None));
+        let other = closed(
+            BuildStatus::Stopped,
+            "ExecutionAborted",
+            "2026-11-28T10:04:00Z",
+        );
+        assert!(!closer_announces_found(&would, &other, "TIMED_OUT", None));
     }
 }
