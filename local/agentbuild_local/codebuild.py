@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from .config import StackError, log
+from .config import checked_originals, log
 
 
 # CodeBuild's phases, in order; a scripted build runs in BUILD (where `docker buildx` runs).
@@ -228,23 +228,14 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
     """Patch moto's CodeBuild (MOTO_VERSION only): StartBuild keeps the request's source and
     environment overrides on the build (moto drops them) and binds scripts; BatchGetBuilds and
     StopBuild report scripted builds as their script says. Other builds are moto's own."""
-    import inspect
-
     from moto.codebuild.models import CodeBuildBackend
     from moto.codebuild.responses import CodeBuildResponse
 
-    if not _CODEBUILD_ORIGINALS:
-        expected = {
-            (CodeBuildResponse, "start_build"): "(self) -> moto.core.responses.ActionResult",
-            (CodeBuildBackend, "batch_get_builds"): "(self, ids: list[str]) -> list[dict[str, typing.Any]]",
-            (CodeBuildBackend, "stop_build"): "(self, build_id: str) -> dict[str, typing.Any] | None",
-        }
-        for (cls, name), sig in expected.items():
-            actual = str(inspect.signature(getattr(cls, name)))
-            if actual != sig:
-                raise StackError(f"moto's {cls.__name__}.{name}{actual} is not the {sig} that "
-                                 f"local/agentbuild_local/codebuild.py patches; re-check its patches")
-            _CODEBUILD_ORIGINALS[name] = getattr(cls, name)
+    checked_originals(_CODEBUILD_ORIGINALS, {
+        (CodeBuildResponse, "start_build"): "(self) -> moto.core.responses.ActionResult",
+        (CodeBuildBackend, "batch_get_builds"): "(self, ids: list[str]) -> list[dict[str, typing.Any]]",
+        (CodeBuildBackend, "stop_build"): "(self, build_id: str) -> dict[str, typing.Any] | None",
+    }, "local/agentbuild_local/codebuild.py")
     start_build = _CODEBUILD_ORIGINALS["start_build"]
     batch_get_builds = _CODEBUILD_ORIGINALS["batch_get_builds"]
     stop_build = _CODEBUILD_ORIGINALS["stop_build"]

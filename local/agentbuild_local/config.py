@@ -76,3 +76,19 @@ def read_env(path: Path) -> dict[str, str]:
             k, v = line.split("=", 1)
             out[k] = v
     return out
+
+
+def checked_originals(cache: dict, expected: dict, patcher: str) -> dict:
+    """The moto methods `patcher` replaces, each checked against the signature it was written
+    for (the pinned moto's), fetched once into `cache`: a moto whose methods changed stops the
+    stack instead of being patched blindly."""
+    import inspect
+
+    if not cache:
+        for (cls, name), sig in expected.items():
+            actual = str(inspect.signature(getattr(cls, name)))
+            if actual != sig:
+                raise StackError(f"moto's {cls.__name__}.{name}{actual} is not the {sig} that "
+                                 f"{patcher} patches; re-check its patches")
+            cache[name] = getattr(cls, name)
+    return cache

@@ -8,7 +8,7 @@ import re
 import urllib.request
 from typing import Any
 
-from .config import MOTO_VERSION, REGION, StackError
+from .config import MOTO_VERSION, REGION, StackError, checked_originals
 from .process import ensure_free
 
 
@@ -141,25 +141,16 @@ def install_engine_fixes() -> None:
       FAILED with that attempt's error when the attempt failed (`Environment.set_error`
       replaced the stopped state). On AWS it is ABORTED / TIMED_OUT.
     """
-    import inspect
-
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import (  # noqa: E501
         IsTimestamp,
     )
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
 
-    if not _ENGINE_ORIGINALS:
-        expected = {
-            (IsTimestamp, "string_to_timestamp"): "(string: str) -> datetime.datetime | None",
-            (Environment, "set_error"): "(self, error: 'ExecutionFailedEventDetails') -> 'None'",
-        }
-        for (cls, name), sig in expected.items():
-            actual = str(inspect.signature(getattr(cls, name)))
-            if actual != sig:
-                raise StackError(f"moto's {cls.__name__}.{name}{actual} is not the {sig} that "
-                                 f"local/agentbuild_local/engine.py patches; re-check its fixes")
-            _ENGINE_ORIGINALS[name] = getattr(cls, name)
+    checked_originals(_ENGINE_ORIGINALS, {
+        (IsTimestamp, "string_to_timestamp"): "(string: str) -> datetime.datetime | None",
+        (Environment, "set_error"): "(self, error: 'ExecutionFailedEventDetails') -> 'None'",
+    }, "local/agentbuild_local/engine.py")
     set_error = _ENGINE_ORIGINALS["set_error"]
 
     def set_error_unless_ended(self: Any, error: Any) -> None:
