@@ -25,8 +25,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # `engine` and `codebuild` are fixtures below; their modules go by eng and cb.
-from agentbuild_local import (codebuild as cb, config, engine as eng, events, inject_server,  # noqa: E402
-                              lambda_bridge, process, workspace)
+from agentbuild_local import (codebuild as cb, config, engine as eng, events, handlers,  # noqa: E402
+                              inject_server, lambda_bridge, process, workspace)
 
 FUNCTIONS = {"validate-request", "start-build", "check-build", "record-result"}
 RETRY = {
@@ -110,6 +110,19 @@ def test_a_new_crate_under_functions_is_a_function_here_and_in_package_sh(tmp_pa
     script.write_text((config.ROOT / "scripts" / "package.sh").read_text())
     listed = subprocess.run(["bash", str(script), "--list"], check=True, capture_output=True, text=True)
     assert sorted(listed.stdout.split()) == ["api", "check-build", "new-one"]
+
+
+def test_handlers_build_in_one_cargo_call_with_the_test_features_when_asked():
+    m = Path("/w/Cargo.toml")
+    plain = handlers.build_command(m, ["api", "check-build"], reload=False, like_tests=False)
+    assert plain == [["cargo", "build", "--manifest-path", str(m), "--workspace",
+                      "--bin", "api", "--bin", "check-build"]]
+    # `make test`: the test targets are selected too, so features resolve as in `cargo test`.
+    assert handlers.build_command(m, ["api"], reload=False, like_tests=True)[0][-1] == "--tests"
+    # --reload: one call per bin, as cargo lambda watch runs them (like_tests does not apply).
+    assert handlers.build_command(m, ["api", "x"], reload=True, like_tests=True) == [
+        ["cargo", "build", "--manifest-path", str(m), "--bin", "api"],
+        ["cargo", "build", "--manifest-path", str(m), "--bin", "x"]]
 
 
 def test_the_package_modules_import_no_cycle_and_nothing_outside_the_standard_library():

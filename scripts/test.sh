@@ -33,7 +33,9 @@ step "local stack glue (pytest local)"
 "$PY" -m pytest local -q
 
 # Starts the local stack if none runs and stops what it started, whatever happens.
+# The stack builds the handlers with the test build's features (AGENTBUILD_LOCAL_BUILD_TESTS):
+# after `cargo test --workspace` nothing but the handler binaries themselves links.
 step "end-to-end: the real definition in moto's engine, the real handlers (tests/e2e)"
-bash scripts/e2e.sh
+AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh
 
 step "all checks passed in $((SECONDS - T0)) s"

@@ -159,7 +159,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Fail before starting anything if the definition cannot be substituted.
     substitute(Path(args.definition).read_text(), binaries)
     if not args.no_build:
-        prebuild(manifest, binaries, args.functions.split(","))
+        prebuild(manifest, binaries, args.functions.split(","), args.reload)
     if not args.reload:
         handler_binaries(manifest, args.functions.split(","), binaries)  # fail now if one is missing
 

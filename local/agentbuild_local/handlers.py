@@ -82,15 +82,28 @@ def handler_binaries(manifest: Path, functions: list[str], binaries: set[str]) -
     return found
 
 
-def prebuild(manifest: Path, binaries: set[str], functions: list[str]) -> None:
+def build_command(manifest: Path, wanted: list[str], reload: bool, like_tests: bool) -> list[list[str]]:
+    """The cargo calls that build the handlers.
+
+    --reload: one bin per call, as `cargo lambda watch --reload` would `cargo run --bin <f>` (the
+    same feature resolution, so its runs find everything fresh). Otherwise one call for all of
+    them; with `like_tests` (AGENTBUILD_LOCAL_BUILD_TESTS=1, set by `make test`) it also selects
+    the test targets, so features resolve as in `cargo test --workspace` (dev-dependencies turn
+    on `test-util` in tokio and the SDKs) and the SDK crates are not compiled a second time."""
+    base = ["cargo", "build", "--manifest-path", str(manifest)]
+    if reload:
+        return [base + ["--bin", f] for f in wanted]
+    cmd = base + ["--workspace"] + [a for f in wanted for a in ("--bin", f)]
+    return [cmd + ["--tests"]] if like_tests else [cmd]
+
+
+def prebuild(manifest: Path, binaries: set[str], functions: list[str], reload: bool = False) -> None:
     """Compile the handlers; the stack runs these very binaries until `down`."""
     wanted = [f for f in functions if f in binaries]
+    like_tests = os.environ.get("AGENTBUILD_LOCAL_BUILD_TESTS") == "1"
     t0 = time.monotonic()
-    log(f"building {', '.join(wanted)} (debug)")
-    for f in wanted:
-        # One bin per cargo call, as `cargo lambda watch --reload` would `cargo run --bin <f>`:
-        # the same feature resolution, so its run finds everything fresh.
-        cmd = ["cargo", "build", "--manifest-path", str(manifest), "--bin", f]
+    log(f"building {', '.join(wanted)} (debug{', test features' if like_tests else ''})")
+    for cmd in build_command(manifest, wanted, reload, like_tests):
         if subprocess.run(cmd, cwd=manifest.parent, env=tool_env()).returncode != 0:
-            raise StackError(f"{f} does not compile; fix it or pass --no-build")
+            raise StackError(f"{' '.join(cmd[-2:])}: does not compile; fix it or pass --no-build")
     log(f"built in {time.monotonic() - t0:.1f} s")
