@@ -46,7 +46,8 @@ test-local-e2e: tools
 
 # --- the two commands of the README -----------------------------------------------------
 # All tests: fmt, clippy, cargo test (offline), ASL + template checks, stack glue, end to end.
-test: tools
+# The tools install in the background while Rust compiles (scripts/test.sh).
+test:
 	@bash scripts/test.sh
 
 # One build end to end on the local stack; REQUEST=path/to/request.json for your own.
