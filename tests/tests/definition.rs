@@ -85,10 +85,15 @@ fn every_task_retries_transient_errors_with_full_jitter() {
             total += delay.min(r["MaxDelaySeconds"].as_f64().unwrap());
             delay *= r["BackoffRate"].as_f64().unwrap();
         }
-        assert!(
-            total + 4.0 * task["TimeoutSeconds"].as_f64().unwrap() < 300.0,
-            "{name}: {total}"
-        );
+        // Every task has a timeout; a callback wait's is the core's (never past the deadline).
+        let Some(timeout) = task["TimeoutSeconds"].as_f64() else {
+            assert!(
+                task["TimeoutSecondsPath"].is_string(),
+                "{name} has no timeout"
+            );
+            continue;
+        };
+        assert!(total + 4.0 * timeout < 300.0, "{name}: {total}");
     }
 }
 
@@ -146,6 +151,7 @@ fn placeholders_are_only_function_arns() {
         [
             "ValidateRequestFunctionArn",
             "StartBuildFunctionArn",
+            "AwaitBuildFunctionArn",
             "CheckBuildFunctionArn",
             "RecordResultFunctionArn"
         ]
@@ -153,10 +159,31 @@ fn placeholders_are_only_function_arns() {
 }
 
 #[test]
-fn the_loop_waits_as_check_build_decides_and_every_status_has_an_end() {
+fn the_wait_is_a_callback_with_a_bounded_fallback_and_every_status_has_an_end() {
     let s = states();
-    assert_eq!(s["WaitForBuild"]["SecondsPath"], "$.build.waitSeconds");
-    assert_eq!(s["BuildFinished"]["Choices"][0]["Next"], "WaitForBuild");
+    let wait = &s["AwaitBuild"];
+    assert_eq!(
+        wait["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    // Never a callback task without a timeout (it could wait for ever): the core's.
+    assert_eq!(wait["TimeoutSecondsPath"], "$.build.awaitSeconds");
+    assert_eq!(wait["Parameters"]["Payload"]["token.$"], "$$.Task.Token");
+    // Timed out: CheckBuild looks once; it either ends the build or waits again.
+    let timeout = &wait["Catch"][0];
+    assert_eq!(
+        timeout["ErrorEquals"],
+        serde_json::json!(["States.Timeout", "States.HeartbeatTimeout"])
+    );
+    assert_eq!(timeout["Next"], "CheckBuild");
+    assert_eq!(s["CheckBuild"]["Next"], "BuildFinished");
+    assert_eq!(wait["Next"], "BuildFinished");
+    assert_eq!(s["BuildStarted"]["Choices"][0]["Next"], "AwaitBuild");
+    assert_eq!(s["BuildFinished"]["Choices"][0]["Next"], "AwaitBuild");
+    // A failed park or look: counted, then a wait as long as a callback wait, then a look.
+    assert_eq!(wait["Catch"][1]["Next"], "CheckFailed");
+    assert_eq!(s["WaitForBuild"]["SecondsPath"], "$.build.awaitSeconds");
+    assert_eq!(s["WaitForBuild"]["Next"], "CheckBuild");
     let outcome = serde_json::to_string(&s["Outcome"]).unwrap();
     for status in [
         "SUCCEEDED",
@@ -183,5 +210,5 @@ fn the_loop_waits_as_check_build_decides_and_every_status_has_an_end() {
 #[test]
 fn the_execution_outlives_the_longest_build_codebuild_allows() {
     let timeout = json(DEFINITION)["TimeoutSeconds"].as_u64().unwrap();
-    assert!(timeout > agentbuild_core::domain::poll::LONGEST_BUILD_SECONDS);
+    assert!(timeout > agentbuild_core::domain::fallback::LONGEST_BUILD_SECONDS);
 }

@@ -2,7 +2,9 @@
 //! are accepted or rejected as their names say: the samples cannot rot.
 
 use agentbuild_core::domain::request::{open_envelope, validate, SourcePolicy};
-use agentbuild_core::model::{CheckInput, RecordEvent, ScheduledEvent, StartInput, ValidateInput};
+use agentbuild_core::model::{
+    AwaitInput, CheckInput, RecordEvent, ScheduledEvent, StartInput, ValidateInput,
+};
 use agentbuild_tests::root;
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ fn every_function_folder_has_a_known_input_type() {
         "validate-request",
         "start-build",
         "check-build",
+        "await-build",
+        "build-events",
         "record-result",
         "api",
         "rebuild",
@@ -146,4 +150,38 @@ fn build_finished_samples_are_the_typed_detail() {
             format!("builds/{}.json", detail.build_id)
         );
     }
+}
+
+/// CodeBuild's events as AWS sends them (the shape of the CodeBuild user guide's samples, which
+/// `aws_lambda_events` parses): each names this stack's build by ARN and carries the
+/// `AGENTBUILD_BUILD_ID` StartBuild set; a foreign project's sample is there too.
+#[test]
+fn await_and_codebuild_event_samples_parse() {
+    use agentbuild_core::handlers::build_events::{PHASE_CHANGE, STATE_CHANGE};
+    use aws_lambda_events::codebuild::CodeBuildEvent;
+    assert!(!parse_all::<AwaitInput>("await-build").is_empty());
+    let mut kinds = Vec::new();
+    for (name, ev) in parse_all::<CodeBuildEvent>("build-events") {
+        assert_eq!(ev.source.as_deref(), Some("aws.codebuild"), "{name}");
+        let kind = ev.detail_type.clone().unwrap();
+        assert!(
+            [STATE_CHANGE, PHASE_CHANGE].contains(&kind.as_str()),
+            "{name}"
+        );
+        assert!(
+            ev.detail.build_id.as_deref().unwrap().contains(":build/"),
+            "{name}"
+        );
+        assert!(ev
+            .detail
+            .additional_information
+            .environment
+            .environment_variables
+            .iter()
+            .any(|v| v.name.as_deref() == Some("AGENTBUILD_BUILD_ID")));
+        kinds.push((kind, ev.detail.build_status.clone()));
+    }
+    kinds.sort();
+    assert_eq!(kinds.len(), 4);
+    assert!(kinds.iter().any(|(k, _)| k == PHASE_CHANGE));
 }

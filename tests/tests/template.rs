@@ -210,7 +210,7 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
         project: "p".into(),
         build_timeout_minutes: 60,
         queued_timeout_minutes: 30,
-        poll: agentbuild_core::domain::poll::PollPolicy::new(10, 300),
+        fallback: agentbuild_core::domain::fallback::Fallback::default(),
     };
     let req = agentbuild_core::handlers::start_build::start_request(&config, &plan.plan);
     for name in req.environment.keys() {
@@ -219,4 +219,53 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
             "{name} unused by buildspec.yml"
         );
     }
+}
+
+/// The callback timeout's bounds are the ones the history bound is computed for, and only the
+/// two functions that complete waits may read parked tokens.
+#[test]
+fn the_callback_timeout_parameter_matches_the_history_bound_and_tokens_stay_private() {
+    use agentbuild_core::domain::fallback::{
+        DEFAULT_CALLBACK_TIMEOUT_SECONDS, MIN_CALLBACK_TIMEOUT_SECONDS,
+    };
+    let t = template();
+    let p = &t["Parameters"]["CallbackTimeoutSeconds"];
+    assert_eq!(
+        p["Default"].as_u64(),
+        Some(DEFAULT_CALLBACK_TIMEOUT_SECONDS)
+    );
+    assert_eq!(p["MinValue"].as_u64(), Some(MIN_CALLBACK_TIMEOUT_SECONDS));
+    for f in FUNCTIONS {
+        let mut found = Vec::new();
+        collect(
+            &resource(&t, f.logical_id)["Properties"]["Policies"],
+            "Resource",
+            &mut found,
+        );
+        let text = format!("{found:?}");
+        let reads_callbacks = text.contains("callbacks/");
+        assert_eq!(
+            reads_callbacks,
+            ["await-build", "build-events"].contains(&f.name),
+            "{}: callbacks/ access",
+            f.name
+        );
+        assert!(
+            !text.contains("${Bucket.Arn}/*\""),
+            "{}: the whole bucket",
+            f.name
+        );
+    }
+    // The rule hands the function only this project's CodeBuild events.
+    let rule = resource(&t, "CodeBuildEventsRule");
+    let pattern = &rule["Properties"]["EventPattern"];
+    assert_eq!(strings(&pattern["source"]), ["aws.codebuild"]);
+    assert_eq!(
+        strings(&pattern["detail-type"]),
+        [
+            agentbuild_core::handlers::build_events::STATE_CHANGE,
+            agentbuild_core::handlers::build_events::PHASE_CHANGE
+        ]
+    );
+    assert!(!pattern["detail"]["project-name"].is_null());
 }

@@ -1,9 +1,11 @@
 //! `make bench`: the hot pure paths, timed and printed (nothing asserted).
 //! validate + plan run on every request (API and ValidateRequest); the record is serialized on
-//! every poll and at the end; the poll policy decides every wait.
+//! every look and at the end; the fallback policy bounds every wait.
 
+use agentbuild_core::domain::fallback::{
+    worst_case_events, Fallback, LONGEST_BUILD_SECONDS, MIN_CALLBACK_TIMEOUT_SECONDS,
+};
 use agentbuild_core::domain::plan::{BuildPlan, ExecutionFacts, SourceObject, Trigger};
-use agentbuild_core::domain::poll::{worst_case_events, PollPolicy, LONGEST_BUILD_SECONDS};
 use agentbuild_core::domain::record::{BuildRecord, BuildState, Phase};
 use agentbuild_core::domain::request::{validate, SourcePolicy};
 use agentbuild_core::domain::status::BuildStatus;
@@ -85,7 +87,7 @@ fn main() {
         codebuild_build_id: Some("agentbuild:8d6e2f4a".into()),
         started_at: now,
         deadline: now,
-        wait_seconds: 0,
+        await_seconds: 0,
         polls: 12,
         current_phase: Some("COMPLETED".into()),
         phases: (0..11)
@@ -126,17 +128,22 @@ fn main() {
         serde_json::from_slice::<BuildRecord>(&record).unwrap()
     });
 
-    let poll = PollPolicy::new(10, 300);
-    println!(
-        "{:<48} {:>9} events (cap 25,000)",
-        "history, worst case 44 h build (10 s / 300 s)",
-        worst_case_events(poll, LONGEST_BUILD_SECONDS)
-    );
-    for minutes in [5u64, 30, 120] {
+    for (label, fallback) in [
+        ("600 s (default)", Fallback::default()),
+        (
+            "300 s (minimum)",
+            Fallback::new(MIN_CALLBACK_TIMEOUT_SECONDS),
+        ),
+    ] {
         println!(
-            "{:<48} {:>9} events",
-            format!("history, {minutes}-minute build (worst spread)"),
-            worst_case_events(poll, minutes * 60)
+            "{:<48} {:>9} events (cap 25,000)",
+            format!("history, 44 h build, every event lost, {label}"),
+            worst_case_events(fallback, LONGEST_BUILD_SECONDS)
         );
     }
+    println!(
+        "{:<48} {:>9} events",
+        "history, any length, its events arrive",
+        worst_case_events(Fallback::default(), 0)
+    );
 }

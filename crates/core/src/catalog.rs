@@ -47,7 +47,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             CODEBUILD_PROJECT,
             BUILD_TIMEOUT_MINUTES,
             QUEUED_TIMEOUT_MINUTES,
-            POLL_MIN_SECONDS,
+            CALLBACK_TIMEOUT_SECONDS,
         ],
         iam_actions: &[
             "s3:GetObject",
@@ -68,8 +68,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "check-build",
         logical_id: "CheckBuildFunction",
-        invoked_by: "CheckBuild",
-        env: &[BUCKET, POLL_MIN_SECONDS, POLL_MAX_SECONDS],
+        invoked_by: "CheckBuild (the fallback: a callback wait timed out)",
+        env: &[BUCKET, CALLBACK_TIMEOUT_SECONDS],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
@@ -82,6 +82,48 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "S3.PutObject",
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
+        ],
+    },
+    FunctionSpec {
+        name: "await-build",
+        logical_id: "AwaitBuildFunction",
+        invoked_by: "AwaitBuild (lambda:invoke.waitForTaskToken)",
+        env: &[BUCKET, CALLBACK_TIMEOUT_SECONDS],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+            "codebuild:BatchGetBuilds",
+            "codebuild:StopBuild",
+            "states:SendTaskSuccess",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "S3.PutObject",
+            "CodeBuild.BatchGetBuilds",
+            "CodeBuild.StopBuild",
+            "SFN.SendTaskSuccess",
+        ],
+    },
+    FunctionSpec {
+        name: "build-events",
+        logical_id: "BuildEventsFunction",
+        invoked_by: "EventBridge rule: the project's CodeBuild Build State Change / Build Phase Change",
+        env: &[BUCKET, CODEBUILD_PROJECT, CALLBACK_TIMEOUT_SECONDS],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+            "codebuild:BatchGetBuilds",
+            "codebuild:StopBuild",
+            "states:SendTaskSuccess",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "S3.PutObject",
+            "CodeBuild.BatchGetBuilds",
+            "CodeBuild.StopBuild",
+            "SFN.SendTaskSuccess",
         ],
     },
     FunctionSpec {
@@ -174,6 +216,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("SFN.DescribeExecution", "states:DescribeExecution"),
     ("SFN.ListExecutions", "states:ListExecutions"),
     ("SFN.StopExecution", "states:StopExecution"),
+    ("SFN.SendTaskSuccess", "states:SendTaskSuccess"),
     ("EventBridge.PutEvents", "events:PutEvents"),
 ];
 

@@ -1,7 +1,7 @@
 //! Each function's configuration, read once at cold start from its environment. The variable
 //! names are listed per function in [`crate::catalog`], which a test holds against template.yaml.
 
-use crate::domain::poll::PollPolicy;
+use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
 use crate::domain::request::SourcePolicy;
 use crate::Error;
 
@@ -11,8 +11,7 @@ pub const ALLOWED_SOURCE_BUCKETS: &str = "AGENTBUILD_ALLOWED_SOURCE_BUCKETS";
 pub const CODEBUILD_PROJECT: &str = "AGENTBUILD_CODEBUILD_PROJECT";
 pub const BUILD_TIMEOUT_MINUTES: &str = "AGENTBUILD_BUILD_TIMEOUT_MINUTES";
 pub const QUEUED_TIMEOUT_MINUTES: &str = "AGENTBUILD_QUEUED_TIMEOUT_MINUTES";
-pub const POLL_MIN_SECONDS: &str = "AGENTBUILD_POLL_MIN_SECONDS";
-pub const POLL_MAX_SECONDS: &str = "AGENTBUILD_POLL_MAX_SECONDS";
+pub const CALLBACK_TIMEOUT_SECONDS: &str = "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS";
 pub const STATE_MACHINE_ARN: &str = "AGENTBUILD_STATE_MACHINE_ARN";
 pub const REBUILD_MAX_CONCURRENCY: &str = "AGENTBUILD_REBUILD_MAX_CONCURRENCY";
 pub const EVENT_BUS: &str = "AGENTBUILD_EVENT_BUS";
@@ -89,18 +88,17 @@ pub struct StartBuildConfig {
     pub project: String,
     pub build_timeout_minutes: i32,
     pub queued_timeout_minutes: i32,
-    pub poll: PollPolicy,
+    pub fallback: Fallback,
 }
 
 impl StartBuildConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
-        let min = env.number(POLL_MIN_SECONDS, 10)?;
         Ok(Self {
             bucket: env.required(BUCKET)?,
             project: env.required(CODEBUILD_PROJECT)?,
             build_timeout_minutes: env.number(BUILD_TIMEOUT_MINUTES, 60)?,
             queued_timeout_minutes: env.number(QUEUED_TIMEOUT_MINUTES, 30)?,
-            poll: PollPolicy::new(min, min),
+            fallback: fallback(env)?,
         })
     }
 
@@ -112,20 +110,45 @@ impl StartBuildConfig {
     }
 }
 
+/// How long a callback wait lasts before CheckBuild looks (the CallbackTimeoutSeconds
+/// parameter; the template bounds it, this only refuses what is not a number).
+fn fallback(env: &impl Source) -> Result<Fallback, Error> {
+    Ok(Fallback::new(env.number(
+        CALLBACK_TIMEOUT_SECONDS,
+        DEFAULT_CALLBACK_TIMEOUT_SECONDS,
+    )?))
+}
+
+/// CheckBuild's and AwaitBuild's: the records' bucket and the callback timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckBuildConfig {
     pub bucket: String,
-    pub poll: PollPolicy,
+    pub fallback: Fallback,
 }
 
 impl CheckBuildConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
             bucket: env.required(BUCKET)?,
-            poll: PollPolicy::new(
-                env.number(POLL_MIN_SECONDS, 10)?,
-                env.number(POLL_MAX_SECONDS, 300)?,
-            ),
+            fallback: fallback(env)?,
+        })
+    }
+}
+
+pub type AwaitBuildConfig = CheckBuildConfig;
+
+/// The event handler's: it completes waits only for builds of this CodeBuild project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildEventsConfig {
+    pub check: CheckBuildConfig,
+    pub project: String,
+}
+
+impl BuildEventsConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            check: CheckBuildConfig::load(env)?,
+            project: env.required(CODEBUILD_PROJECT)?,
         })
     }
 }
@@ -224,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = CheckBuildConfig::load(&[(POLL_MIN_SECONDS, "1")]).unwrap_err();
+        let err = CheckBuildConfig::load(&[(CALLBACK_TIMEOUT_SECONDS, "1")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "configuration: environment variable AGENTBUILD_BUCKET is not set"
@@ -233,10 +256,27 @@ mod tests {
 
     #[test]
     fn a_bad_number_is_named() {
-        let err = CheckBuildConfig::load(&[(BUCKET, "b"), (POLL_MAX_SECONDS, "soon")]).unwrap_err();
+        let err = CheckBuildConfig::load(&[(BUCKET, "b"), (CALLBACK_TIMEOUT_SECONDS, "soon")])
+            .unwrap_err();
         assert!(err
             .to_string()
-            .contains("AGENTBUILD_POLL_MAX_SECONDS must be a number"));
+            .contains("AGENTBUILD_CALLBACK_TIMEOUT_SECONDS must be a number"));
+    }
+
+    #[test]
+    fn the_callback_timeout_defaults_to_ten_minutes() {
+        let c = CheckBuildConfig::load(&[(BUCKET, "b")]).unwrap();
+        assert_eq!(c.fallback.timeout_seconds, 600);
+        let c = BuildEventsConfig::load(&[
+            (BUCKET, "b"),
+            (CODEBUILD_PROJECT, "p"),
+            (CALLBACK_TIMEOUT_SECONDS, "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.project.as_str(), c.check.fallback.timeout_seconds),
+            ("p", 3)
+        );
     }
 
     #[test]

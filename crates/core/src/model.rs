@@ -38,6 +38,46 @@ pub struct BuildOutput {
 
 pub type CheckInput = BuildOutput;
 
+/// AwaitBuild's input (`lambda:invoke.waitForTaskToken`): the state, its task token and when
+/// the wait began.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwaitInput {
+    pub plan: BuildPlan,
+    pub build: BuildState,
+    /// `$$.Task.Token`
+    pub token: String,
+    /// `$$.State.EnteredTime`
+    pub parked_at: DateTime<Utc>,
+}
+
+/// AwaitBuild's function result (Step Functions ignores it: the wait's result is what
+/// completes it); for the log.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwaitOutput {
+    /// The token is where the event handler finds it.
+    pub parked: bool,
+    /// The build had ended already: this invocation completed its own wait.
+    pub completed: bool,
+}
+
+/// What the event handler did with one CodeBuild event (for the log; EventBridge ignores it).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum EventOutcome {
+    /// The parked wait got CheckBuild's output for the ended build.
+    Completed,
+    /// The wait was closed already (the fallback or the other door came first).
+    AlreadyClosed,
+    /// No wait is parked (yet): AwaitBuild looks after it parks, so nothing is lost.
+    NoWaiter,
+    /// A phase change moved the live record forward.
+    Progress,
+    /// Nothing to do: another project's build, a build not ours, an older event.
+    Ignored,
+}
+
 /// What a Catch puts at `$.error`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CaughtError {

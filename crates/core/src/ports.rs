@@ -180,3 +180,19 @@ pub trait Events {
     /// Puts one `Build Finished` event; any failure is an error (transient when worth a retry).
     async fn announce(&self, finished: &BuildFinished) -> Result<(), Error>;
 }
+
+/// What became of a completion sent for a task token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The waiting task took it: the execution moves on.
+    Accepted,
+    /// The task was no longer waiting (it timed out, was completed already, or its execution
+    /// ended): Step Functions' error code. Harmless — whoever closed it carries on.
+    Closed(String),
+}
+
+/// Completes callback waits (Step Functions' SendTaskSuccess).
+pub trait TaskTokens {
+    /// Sends `output` (JSON text) as the result of the task `token` names.
+    async fn succeed(&self, token: &str, output: &str) -> Result<Delivery, Error>;
+}

@@ -95,6 +95,15 @@ fn info(b: &Build) -> BuildInfo {
             .iter()
             .filter_map(|v| Some((v.name()?.to_string(), v.value()?.to_string())))
             .collect(),
+        project: b.project_name().map(String::from),
+        agentbuild_build_id: b
+            .environment()
+            .and_then(|env| {
+                env.environment_variables()
+                    .iter()
+                    .find(|v| v.name() == "AGENTBUILD_BUILD_ID")
+            })
+            .map(|v| v.value().to_string()),
     }
 }
 
@@ -361,6 +370,22 @@ mod tests {
                     .build(),
             )
             .logs(LogsLocation::builder().deep_link("https://console/logs/x").build())
+            .project_name("proj")
+            .environment(
+                aws_sdk_codebuild::types::ProjectEnvironment::builder()
+                    .r#type(aws_sdk_codebuild::types::EnvironmentType::ArmContainer)
+                    .image("img")
+                    .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+                    .environment_variables(
+                        EnvironmentVariable::builder()
+                            .name("AGENTBUILD_BUILD_ID")
+                            .value("api-1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
             .exported_environment_variables(
                 ExportedEnvironmentVariable::builder()
                     .name("IMAGE_DIGEST")
@@ -391,6 +416,8 @@ mod tests {
         assert_eq!(b.log_url.as_deref(), Some("https://console/logs/x"));
         assert_eq!(b.exported["IMAGE_DIGEST"], "sha256:ab");
         assert_eq!(b.end_time.unwrap().timestamp(), 1_800_000_100);
+        assert_eq!(b.project.as_deref(), Some("proj"));
+        assert_eq!(b.agentbuild_build_id.as_deref(), Some("api-1"));
     }
 
     #[tokio::test]

@@ -1,9 +1,13 @@
-//! Step Functions: start, look up, count and stop executions of the build state machine.
+//! Step Functions: start, look up, count and stop executions of the build state machine;
+//! complete its callback waits.
 
 use super::{classify, to_chrono};
-use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, StartOutcome};
+use crate::ports::{
+    Delivery, ExecutionInfo, ExecutionStatus, Executions, StartOutcome, TaskTokens,
+};
 use crate::Error;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus as SdkStatus;
@@ -143,6 +147,46 @@ impl Executions for StepFunctions {
     }
 }
 
+/// Completes callback waits of the build state machine (the token names the execution).
+pub struct Callbacks {
+    client: aws_sdk_sfn::Client,
+}
+
+impl Callbacks {
+    pub fn new(client: aws_sdk_sfn::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl TaskTokens for Callbacks {
+    async fn succeed(&self, token: &str, output: &str) -> Result<Delivery, Error> {
+        let out = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(Delivery::Accepted),
+            // The wait is over already (timed out into the fallback, completed by the other
+            // path, or its execution ended): nothing to do.
+            Err(e) => match e.as_service_error() {
+                Some(SendTaskSuccessError::TaskTimedOut(_)) => {
+                    Ok(Delivery::Closed("TaskTimedOut".into()))
+                }
+                Some(SendTaskSuccessError::InvalidToken(_)) => {
+                    Ok(Delivery::Closed("InvalidToken".into()))
+                }
+                Some(SendTaskSuccessError::TaskDoesNotExist(_)) => {
+                    Ok(Delivery::Closed("TaskDoesNotExist".into()))
+                }
+                _ => Err(classify("SFN.SendTaskSuccess", e)),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +240,7 @@ mod tests {
             "SFN.DescribeExecution",
             "SFN.ListExecutions",
             "SFN.StopExecution",
+            "SFN.SendTaskSuccess",
         ] {
             assert!(
                 crate::catalog::OPERATION_ACTIONS
@@ -432,5 +477,52 @@ mod tests {
         let err = s.stop("x", "Cancelled", "c").await.unwrap_err();
         assert_eq!(err.name(), "AwsServiceError");
         assert!(err.to_string().contains("bad arn"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_completion_is_accepted_or_finds_the_wait_closed() {
+        use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
+        use aws_sdk_sfn::types::error::{InvalidToken, TaskDoesNotExist, TaskTimedOut};
+        let ok = mock!(Client::send_task_success)
+            .match_requests(|r| r.task_token() == Some("tok") && r.output() == Some("{}"))
+            .then_output(|| SendTaskSuccessOutput::builder().build());
+        let timed_out = mock!(Client::send_task_success)
+            .then_error(|| SendTaskSuccessError::TaskTimedOut(TaskTimedOut::builder().build()));
+        let invalid = mock!(Client::send_task_success)
+            .then_error(|| SendTaskSuccessError::InvalidToken(InvalidToken::builder().build()));
+        let gone = mock!(Client::send_task_success).then_error(|| {
+            SendTaskSuccessError::TaskDoesNotExist(TaskDoesNotExist::builder().build())
+        });
+        let c = Callbacks::new(mock_client!(
+            aws_sdk_sfn,
+            RuleMode::Sequential,
+            [&ok, &timed_out, &invalid, &gone]
+        ));
+        assert_eq!(c.succeed("tok", "{}").await.unwrap(), Delivery::Accepted);
+        for code in ["TaskTimedOut", "InvalidToken", "TaskDoesNotExist"] {
+            assert_eq!(
+                c.succeed("tok", "{}").await.unwrap(),
+                Delivery::Closed(code.into())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_completion_is_transient() {
+        let throttled = mock!(Client::send_task_success)
+            .sequence()
+            .http_response(|| {
+                aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(
+                        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                    ),
+                )
+            })
+            .repeatedly()
+            .build();
+        let c = Callbacks::new(mock_client!(aws_sdk_sfn, [&throttled]));
+        let err = c.succeed("tok", "{}").await.unwrap_err();
+        assert_eq!(err.name(), "TransientAwsError", "{err}");
     }
 }

@@ -1,11 +1,12 @@
 //! Pure rules: no AWS or Lambda types in here.
 
 pub mod announce;
+pub mod callback;
 pub mod execution;
+pub mod fallback;
 pub mod json;
 pub mod observe;
 pub mod plan;
-pub mod poll;
 pub mod rebuild;
 pub mod record;
 pub mod request;

@@ -1,7 +1,9 @@
 //! Observe a build: what one look at CodeBuild means for the build as the state machine carries
-//! it — its status (with the deadline), phases, image, and how long to wait before the next look.
+//! it — its status (with the deadline), phases, image, and how long to wait for its completion
+//! event before the next look. CheckBuild, AwaitBuild and the event handler all apply this one
+//! rule, so every path to RecordResult carries the same build.
 
-use super::poll::PollPolicy;
+use super::fallback::Fallback;
 use super::record::{BuildState, ErrorInfo, FailedPhase, Phase};
 use super::status::{map_codebuild, BuildStatus, CodeBuildStatus, Mapped};
 use chrono::{DateTime, Utc};
@@ -20,6 +22,11 @@ pub struct BuildInfo {
     pub failed_phase: Option<FailedPhase>,
     pub log_url: Option<String>,
     pub exported: BTreeMap<String, String>,
+    /// The CodeBuild project the build belongs to.
+    pub project: Option<String>,
+    /// Its `AGENTBUILD_BUILD_ID` environment variable (StartBuild sets it): the execution it
+    /// was started for.
+    pub agentbuild_build_id: Option<String>,
 }
 
 /// The build after one look, and whether it must be stopped now (its deadline passed while it
@@ -34,7 +41,7 @@ pub fn observe(
     mut build: BuildState,
     info: &BuildInfo,
     now: DateTime<Utc>,
-    poll: &PollPolicy,
+    fallback: &Fallback,
 ) -> Observed {
     build.polls += 1;
     build.current_phase = info.current_phase.clone();
@@ -74,19 +81,10 @@ pub fn observe(
 
     if status.is_final() {
         build.finished_at = build.finished_at.or(info.end_time).or(Some(now));
-        build.wait_seconds = 0;
+        build.await_seconds = 0;
     } else {
-        // Time in the current phase: from the start of the last phase that has not ended.
-        let phase_start = info
-            .phases
-            .iter()
-            .rev()
-            .find(|p| p.ended_at.is_none())
-            .and_then(|p| p.started_at)
-            .unwrap_or(build.started_at);
-        let in_phase = (now - phase_start).num_seconds().max(0) as u64;
         let to_deadline = (build.deadline - now).num_seconds().max(0) as u64;
-        build.wait_seconds = poll.next_wait(in_phase, to_deadline);
+        build.await_seconds = fallback.await_seconds(to_deadline);
     }
     Observed { build, stop }
 }
@@ -114,21 +112,26 @@ mod tests {
             failed_phase: None,
             log_url: Some("https://logs".into()),
             exported: BTreeMap::from([("IMAGE_DIGEST".into(), "sha256:ab".into())]),
+            project: Some("agentbuild".into()),
+            agentbuild_build_id: Some("b-1".into()),
         }
     }
 
-    fn poll() -> PollPolicy {
-        PollPolicy::new(10, 300)
+    fn poll() -> Fallback {
+        Fallback::new(600)
     }
 
     #[test]
-    fn a_running_build_waits_a_fifth_of_its_time_in_the_phase() {
+    fn a_running_build_waits_for_its_event_up_to_the_callback_timeout() {
         let i = info(CodeBuildStatus::InProgress, false, "2026-11-28T10:00:00Z");
         let o = observe(running(), &i, t("2026-11-28T10:10:00Z"), &poll());
         assert!(!o.stop);
         assert_eq!(o.build.status, BuildStatus::Running);
-        assert_eq!(o.build.wait_seconds, 120);
+        assert_eq!(o.build.await_seconds, 600);
         assert_eq!(o.build.polls, 1);
+        // Close to the deadline (11:35:05 in `running()`): wake up right after it.
+        let o = observe(running(), &i, t("2026-11-28T11:34:05Z"), &poll());
+        assert_eq!(o.build.await_seconds, 61);
     }
 
     #[test]
@@ -138,7 +141,7 @@ mod tests {
         assert_eq!(o.build.status, BuildStatus::Succeeded);
         assert_eq!(o.build.finished_at, Some(t("2026-11-28T10:01:30Z")));
         assert_eq!(o.build.image_digest.as_deref(), Some("sha256:ab"));
-        assert_eq!(o.build.wait_seconds, 0);
+        assert_eq!(o.build.await_seconds, 0);
     }
 
     #[test]

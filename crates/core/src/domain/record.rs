@@ -76,8 +76,10 @@ pub struct BuildState {
     pub codebuild_build_id: Option<String>,
     pub started_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
-    /// Seconds WaitForBuild sleeps before the next CheckBuild.
-    pub wait_seconds: u64,
+    /// AwaitBuild's timeout (`TimeoutSecondsPath`): how long to wait for CodeBuild's completion
+    /// event before CheckBuild looks (`domain::fallback`). Older states call it `waitSeconds`.
+    #[serde(default, alias = "waitSeconds")]
+    pub await_seconds: u64,
     pub polls: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_phase: Option<String>,
@@ -111,7 +113,7 @@ impl BuildState {
             codebuild_build_id: None,
             started_at: now,
             deadline: now,
-            wait_seconds: 0,
+            await_seconds: 0,
             polls: 0,
             current_phase: None,
             phases: Vec::new(),
@@ -498,7 +500,7 @@ pub(crate) mod tests {
         BuildState {
             codebuild_build_id: Some("agentbuild:1".into()),
             deadline: t("2026-11-28T11:35:05Z"),
-            wait_seconds: 10,
+            await_seconds: 10,
             ..BuildState::starting(t("2026-11-28T10:00:05Z"))
         }
     }

@@ -1,15 +1,14 @@
-//! CheckBuild: `{plan, build}` -> `{plan, build}` with CodeBuild's status, phases and the next
-//! wait; stops the build once it passes its deadline.
+//! CheckBuild (the fallback, when a callback wait timed out): `{plan, build}` -> `{plan, build}`
+//! with CodeBuild's status, phases and the next wait's timeout; stops the build once it passes
+//! its deadline. The same rule AwaitBuild and the event handler complete waits with.
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::config::{CheckBuildConfig, ProcessEnv};
-use crate::domain::observe::{observe, Observed};
-use crate::domain::record::BuildRecord;
 use crate::model::{BuildOutput, CheckInput};
 use crate::ports::{BuildService, ObjectStore};
-use crate::services::records;
+use crate::services::callback;
 use crate::Error;
 use chrono::Utc;
 
@@ -38,48 +37,22 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     deps: &Deps<S, B>,
     input: CheckInput,
 ) -> Result<BuildOutput, Error> {
-    let CheckInput { plan, build } = input;
-    let id = build
-        .codebuild_build_id
-        .clone()
-        .ok_or_else(|| Error::InvalidState("CheckBuild needs build.codebuildBuildId".into()))?;
-    let info = deps
-        .builds
-        .get(&id)
-        .await?
-        .ok_or_else(|| Error::BuildNotFound(id.clone()))?;
-    let now = (deps.now)();
-    let Observed { build, stop } = observe(build, &info, now, &deps.config.poll);
-    if stop {
-        deps.builds.stop(&id).await?;
-        tracing::warn!(build_id = %plan.build_id, codebuild_id = %id, "deadline passed; build stopped");
-    }
-    let status = build.status;
-    if !status.is_final() {
-        // Live progress for status queries, best effort: the final record is RecordResult's,
-        // and a failed progress write must not turn a healthy build into ERROR. Never over a
-        // final record (a late CheckBuild after a cancel or the closer).
-        let record = BuildRecord::new(&plan, Some(&build), None, now);
-        if let Err(e) = records::write(&deps.store, &record).await {
-            tracing::warn!(build_id = %plan.build_id, error = %e, progress_write_failed = 1, "live progress not written");
-        }
-    }
-    tracing::info!(
-        build_id = %plan.build_id,
-        codebuild_id = %id,
-        status = %status,
-        phase = build.current_phase.as_deref().unwrap_or("-"),
-        wait = build.wait_seconds,
-        "build checked"
-    );
-    Ok(BuildOutput { plan, build })
+    callback::check(
+        &deps.store,
+        &deps.builds,
+        &deps.config.fallback,
+        (deps.now)(),
+        input,
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::poll::PollPolicy;
+    use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, running, t};
+    use crate::domain::record::BuildRecord;
     use crate::domain::record::{FailedPhase, Phase};
     use crate::domain::status::{BuildStatus, CodeBuildStatus};
     use crate::handlers::fakes::{FakeBuilds, FakeStore};
@@ -92,7 +65,7 @@ mod tests {
             builds: FakeBuilds::default(),
             config: CheckBuildConfig {
                 bucket: "own".into(),
-                poll: PollPolicy::new(10, 300),
+                fallback: Fallback::new(600),
             },
             now,
         }
@@ -120,6 +93,8 @@ mod tests {
             failed_phase: None,
             log_url: Some("https://logs".into()),
             exported: BTreeMap::new(),
+            project: Some("agentbuild".into()),
+            agentbuild_build_id: Some("b-1".into()),
         }
     }
 
@@ -159,14 +134,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn running_build_gets_a_phase_aware_wait_and_a_progress_record() {
+    async fn running_build_waits_again_and_gets_a_progress_record() {
         let d = deps(at_10_02);
         let out = check(&d, info(CodeBuildStatus::InProgress, false))
             .await
             .unwrap();
         assert_eq!(out.build.status, BuildStatus::Running);
-        // 100 s in BUILD -> 20 s.
-        assert_eq!(out.build.wait_seconds, 20);
+        // The deadline (11:35:05) is far: the callback timeout.
+        assert_eq!(out.build.await_seconds, 600);
         let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
         assert_eq!(rec.status, BuildStatus::Running);
         assert_eq!(rec.codebuild.current_phase.as_deref(), Some("BUILD"));
@@ -263,7 +238,7 @@ mod tests {
             include_str!("check_build.rs"),
             crate::handlers::fakes::scenarios![
                 maps_every_final_status,
-                running_build_gets_a_phase_aware_wait_and_a_progress_record,
+                running_build_waits_again_and_gets_a_progress_record,
                 an_unknown_status_is_polled_while_incomplete_then_an_error,
                 past_the_deadline_the_build_is_stopped_and_timed_out,
                 reports_the_failed_phase_and_exported_image,

@@ -1,9 +1,11 @@
 //! In-memory ports for handler tests (the SDK adapters have their own aws-smithy-mocks tests).
 
 use crate::contract::BuildFinished;
+use crate::domain::record::Phase;
+use crate::domain::status::CodeBuildStatus;
 use crate::ports::{
-    BuildInfo, BuildService, Events, ExecutionInfo, ExecutionStatus, Executions, ObjectMeta,
-    ObjectStore, Precondition, StartOutcome, StartRequest, Tagged,
+    BuildInfo, BuildService, Delivery, Events, ExecutionInfo, ExecutionStatus, Executions,
+    ObjectMeta, ObjectStore, Precondition, StartOutcome, StartRequest, Tagged, TaskTokens,
 };
 use crate::Error;
 use sha2::{Digest, Sha256};
@@ -229,6 +231,66 @@ pub struct FakeBuilds {
     pub started: RefCell<Vec<StartRequest>>,
     pub stopped: RefCell<Vec<String>>,
     pub builds: RefCell<BTreeMap<String, BuildInfo>>,
+}
+
+impl FakeBuilds {
+    /// A build CodeBuild knows (test setup).
+    pub fn insert(&self, info: BuildInfo) {
+        self.builds.borrow_mut().insert(info.id.clone(), info);
+    }
+}
+
+/// CodeBuild's view of `agentbuild:1`, the build `record::tests::running()` names, started for
+/// execution `b-1` of project `agentbuild`, in BUILD since 10:00:20 (or ended at 10:01:30).
+pub fn info(status: CodeBuildStatus, complete: bool) -> BuildInfo {
+    let t = |s: &str| s.parse().unwrap();
+    BuildInfo {
+        id: "agentbuild:1".into(),
+        status,
+        build_complete: complete,
+        current_phase: Some("BUILD".into()),
+        start_time: Some(t("2026-11-28T10:00:05Z")),
+        end_time: complete.then(|| t("2026-11-28T10:01:30Z")),
+        phases: vec![Phase {
+            name: "BUILD".into(),
+            status: None,
+            started_at: Some(t("2026-11-28T10:00:20Z")),
+            ended_at: None,
+            duration_seconds: None,
+        }],
+        failed_phase: None,
+        log_url: Some("https://logs".into()),
+        exported: BTreeMap::from([("IMAGE_DIGEST".into(), "sha256:ab".into())]),
+        project: Some("agentbuild".into()),
+        agentbuild_build_id: Some("b-1".into()),
+    }
+}
+
+/// Step Functions' callback side: keeps every (token, output) sent; `answer_next` queues what
+/// the next sends answer (default: accepted).
+#[derive(Default)]
+pub struct FakeTokens {
+    pub sent: RefCell<Vec<(String, String)>>,
+    answers: RefCell<VecDeque<Result<Delivery, Error>>>,
+}
+
+impl FakeTokens {
+    pub fn answer_next(&self, answer: Result<Delivery, Error>) {
+        self.answers.borrow_mut().push_back(answer);
+    }
+}
+
+impl TaskTokens for FakeTokens {
+    async fn succeed(&self, token: &str, output: &str) -> Result<Delivery, Error> {
+        record("SFN.SendTaskSuccess");
+        self.sent
+            .borrow_mut()
+            .push((token.to_string(), output.to_string()));
+        self.answers
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Ok(Delivery::Accepted))
+    }
 }
 
 impl BuildService for FakeBuilds {

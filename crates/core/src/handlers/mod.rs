@@ -1,6 +1,8 @@
 //! Glue: one module per Lambda, each with its `Deps` (built once in `main`) and `handle`.
 
 pub mod api;
+pub mod await_build;
+pub mod build_events;
 pub mod check_build;
 pub mod rebuild;
 pub mod record_result;

@@ -77,7 +77,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
                 status: BuildStatus::Reused,
                 started_at: now,
                 deadline: now,
-                wait_seconds: 0,
+                await_seconds: 0,
                 finished_at: Some(now),
                 image_digest: reused.digest,
                 image_uri: reused.uri,
@@ -143,10 +143,13 @@ fn running<S, B>(
 ) -> BuildState {
     let limit = deps.config.deadline_seconds();
     let seconds = plan.deadline_seconds.map_or(limit, |s| s.min(limit));
+    let deadline = started_at + Duration::seconds(seconds as i64);
+    let to_deadline = (deadline - (deps.now)()).num_seconds().max(0) as u64;
     BuildState {
         codebuild_build_id: Some(codebuild_id),
-        deadline: started_at + Duration::seconds(seconds as i64),
-        wait_seconds: deps.config.poll.min_seconds,
+        deadline,
+        // AwaitBuild's first wait: CodeBuild's event ends it, else CheckBuild looks then.
+        await_seconds: deps.config.fallback.await_seconds(to_deadline),
         polls,
         ..empty_state(started_at)
     }
@@ -194,7 +197,7 @@ pub fn idempotency_token(execution_arn: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::poll::PollPolicy;
+    use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, t};
     use crate::handlers::fakes::{FakeBuilds, FakeStore};
 
@@ -207,7 +210,7 @@ mod tests {
                 project: "proj".into(),
                 build_timeout_minutes: 60,
                 queued_timeout_minutes: 30,
-                poll: PollPolicy::new(3, 3),
+                fallback: Fallback::new(600),
             },
             now: || "2026-11-28T10:00:10Z".parse().unwrap(),
         }
@@ -223,7 +226,7 @@ mod tests {
         let out = handle(&d, input()).await.unwrap();
         assert_eq!(out.build.status, BuildStatus::Running);
         assert_eq!(out.build.codebuild_build_id.as_deref(), Some("proj:1"));
-        assert_eq!(out.build.wait_seconds, 3);
+        assert_eq!(out.build.await_seconds, 600);
         assert_eq!(out.build.deadline, t("2026-11-28T11:35:10Z"));
         let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
         assert_eq!(rec.status, BuildStatus::Running);

@@ -1,6 +1,9 @@
 //! Application services: the rules every door (the API, the CLI's direct mode, the Lambdas)
 //! needs, over the ports. Pure decisions stay in `domain`; these load, decide, store.
 
+/// The build wait (the Lambdas only: it speaks the state machine's payloads).
+#[cfg(feature = "lambda")]
+pub mod callback;
 pub mod cancel;
 pub mod records;
 pub mod status;

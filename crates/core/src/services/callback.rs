@@ -1,0 +1,170 @@
+//! The build wait, shared by its three doors: CheckBuild (the fallback look), AwaitBuild (park
+//! the task token, then look once) and the CodeBuild event handler (complete the parked wait).
+//! One rule for what a look at CodeBuild means ([`apply`]), so every door hands RecordResult
+//! the same build.
+
+use crate::domain::callback::{callback_key, phase_progress, replaces, ParkedTask};
+use crate::domain::fallback::Fallback;
+use crate::domain::observe::{observe, Observed};
+use crate::domain::record::{build_key, BuildRecord, Phase};
+use crate::model::BuildOutput;
+use crate::ports::{BuildInfo, BuildService, Delivery, ObjectStore, Precondition, TaskTokens};
+use crate::services::records;
+use crate::Error;
+use chrono::{DateTime, Utc};
+
+/// CodeBuild's view of build `id` (one BatchGetBuilds); an id it does not know is
+/// `BuildNotFound`.
+pub async fn look<B: BuildService>(builds: &B, id: &str) -> Result<BuildInfo, Error> {
+    builds
+        .get(id)
+        .await?
+        .ok_or_else(|| Error::BuildNotFound(id.to_string()))
+}
+
+/// What `info` means for the build `state` carries (`domain::observe`): past its deadline the
+/// build is stopped; while it runs, its live record is updated (best effort, never over a final
+/// record). Returns CheckBuild's output.
+pub async fn apply<S: ObjectStore, B: BuildService>(
+    store: &S,
+    builds: &B,
+    fallback: &Fallback,
+    now: DateTime<Utc>,
+    state: BuildOutput,
+    info: &BuildInfo,
+) -> Result<BuildOutput, Error> {
+    let BuildOutput { plan, build } = state;
+    let Observed { build, stop } = observe(build, info, now, fallback);
+    if stop {
+        builds.stop(&info.id).await?;
+        tracing::warn!(build_id = %plan.build_id, codebuild_id = %info.id, "deadline passed; build stopped");
+    }
+    if !build.status.is_final() {
+        // Live progress for status queries, best effort: the final record is RecordResult's,
+        // and a failed progress write must not turn a healthy build into ERROR. Never over a
+        // final record (a late look after a cancel or the closer).
+        let record = BuildRecord::new(&plan, Some(&build), None, now);
+        if let Err(e) = records::write(store, &record).await {
+            tracing::warn!(build_id = %plan.build_id, error = %e, progress_write_failed = 1, "live progress not written");
+        }
+    }
+    tracing::info!(
+        build_id = %plan.build_id,
+        codebuild_id = %info.id,
+        status = %build.status,
+        phase = build.current_phase.as_deref().unwrap_or("-"),
+        await_seconds = build.await_seconds,
+        "build checked"
+    );
+    Ok(BuildOutput { plan, build })
+}
+
+/// CheckBuild's rule: look once, apply.
+pub async fn check<S: ObjectStore, B: BuildService>(
+    store: &S,
+    builds: &B,
+    fallback: &Fallback,
+    now: DateTime<Utc>,
+    state: BuildOutput,
+) -> Result<BuildOutput, Error> {
+    let id =
+        state.build.codebuild_build_id.clone().ok_or_else(|| {
+            Error::InvalidState("the build state names no codebuildBuildId".into())
+        })?;
+    let info = look(builds, &id).await?;
+    apply(store, builds, fallback, now, state, &info).await
+}
+
+/// Parks `task` at `callbacks/<buildId>.json` unless a later wait of the same build is parked
+/// there already (conditional writes: two parks at once cannot both win). `false`: a later
+/// wait stands; this one is left to its timeout.
+pub async fn park<S: ObjectStore>(store: &S, task: &ParkedTask) -> Result<bool, Error> {
+    let key = callback_key(&task.plan.build_id);
+    let body = serde_json::to_vec(task).expect("a parked task serializes");
+    for _ in 0..8 {
+        let written = match store.get_tagged(&key).await? {
+            None => {
+                store
+                    .put_json_if(&key, body.clone(), Precondition::Absent)
+                    .await?
+            }
+            Some(tagged) => {
+                let stored: ParkedTask = parse(&key, &tagged.bytes)?;
+                if !replaces(&stored, task) {
+                    return Ok(false);
+                }
+                store
+                    .put_json_if(&key, body.clone(), Precondition::Matches(&tagged.etag))
+                    .await?
+            }
+        };
+        if written {
+            return Ok(true);
+        }
+    }
+    Err(Error::TransientAws(format!(
+        "{key}: 8 conditional writes in a row lost to other writers"
+    )))
+}
+
+/// The wait parked for execution `build_id`, if any.
+pub async fn parked<S: ObjectStore>(
+    store: &S,
+    build_id: &str,
+) -> Result<Option<ParkedTask>, Error> {
+    let key = callback_key(build_id);
+    match store.get(&key).await? {
+        None => Ok(None),
+        Some(bytes) => parse(&key, &bytes).map(Some),
+    }
+}
+
+/// Ends the parked wait with `output` (CheckBuild's output for its state). A wait that is
+/// closed already (timed out into the fallback, completed by the other door) is logged: the
+/// execution has moved on without us.
+pub async fn complete<T: TaskTokens>(
+    tokens: &T,
+    task: &ParkedTask,
+    output: &BuildOutput,
+) -> Result<Delivery, Error> {
+    let text = serde_json::to_string(output).expect("a build output serializes");
+    let delivery = tokens.succeed(&task.token, &text).await?;
+    match &delivery {
+        Delivery::Accepted => {
+            tracing::info!(build_id = %task.plan.build_id, status = %output.build.status, "wait completed")
+        }
+        Delivery::Closed(code) => {
+            tracing::info!(build_id = %task.plan.build_id, code = %code, wait_closed = 1, "wait was already closed; nothing to do")
+        }
+    }
+    Ok(delivery)
+}
+
+/// A "Build Phase Change": the live record of `build_id` learns the phases, if that moves it
+/// forward (`domain::callback::phase_progress`), by a conditional write. Best effort: returns
+/// whether it wrote.
+pub async fn progress<S: ObjectStore>(
+    store: &S,
+    build_id: &str,
+    codebuild_id: &str,
+    phases: &[Phase],
+) -> Result<bool, Error> {
+    let key = build_key(build_id);
+    let Some(tagged) = store.get_tagged(&key).await? else {
+        return Ok(false);
+    };
+    let Ok(current) = serde_json::from_slice::<BuildRecord>(&tagged.bytes) else {
+        return Ok(false);
+    };
+    let Some(next) = phase_progress(&current, codebuild_id, phases) else {
+        return Ok(false);
+    };
+    store
+        .put_json_if(&key, next.to_json(), Precondition::Matches(&tagged.etag))
+        .await
+}
+
+fn parse(key: &str, bytes: &[u8]) -> Result<ParkedTask, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidState(format!("{key} is not a parked wait: {e}")))
+}
