@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agentbuild_local import (codebuild as cb, config, engine as eng, events, handlers,  # noqa: E402
                               inject_server, lambda_bridge, process, workspace)
 
-FUNCTIONS = {"validate-request", "start-build", "check-build", "record-result"}
+FUNCTIONS = {"validate-request", "start-build", "await-build", "check-build", "record-result"}
 RETRY = {
     "ErrorEquals": ["Lambda.ServiceException", "Lambda.TooManyRequestsException", "TransientAwsError"],
     "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 1,

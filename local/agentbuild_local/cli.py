@@ -32,6 +32,7 @@ import urllib.request
 from pathlib import Path
 
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
+from .codebuild_events import EventDelivery
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, HANDLER_SETTINGS,
                      MOTO_VERSION, REGION, ROOT, STACK_PY, STATE_DIR, StackError, log, read_env,
                      tool_env, write_env)
@@ -70,10 +71,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     injector = Injector()
     ensure_free(args.inject_port, "injection endpoint")
     ensure_free(args.watch_port, "cargo lambda watch")
-    codebuild = CodeBuildScripts()
+    # EventBridge's rule on the project's CodeBuild events -> build-events (when it exists).
+    delivery = EventDelivery(drop_all=os.environ.get("AGENTBUILD_LOCAL_DROP_CODEBUILD_EVENTS") == "1")
+    codebuild = CodeBuildScripts(delivery if "build-events" in binaries else None)
     install_codebuild_scripts(codebuild)
     install_engine_fixes()
-    inject = make_inject_server(injector, args.inject_port, codebuild)
+    handler_settings: dict[str, str] = dict(HANDLER_SETTINGS)
+    handlers_box: list[Handlers] = []
+
+    def reconfigure(values: dict[str, str]) -> list[str]:
+        handler_settings.update(values)
+        return handlers_box[0].reconfigure(values) if handlers_box else []
+
+    inject = make_inject_server(injector, args.inject_port, codebuild, reconfigure, handler_settings)
     threading.Thread(target=inject.serve_forever, daemon=True).start()
     inject_url = f"http://127.0.0.1:{inject.server_address[1]}"
 
@@ -84,6 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     install_lambda_bridge(runtime_url, injector, None if args.reload else set(handler_bins))
     moto_server, moto_port = start_moto(args.moto_port)
     endpoint = f"http://127.0.0.1:{moto_port}"
+    delivery.start(endpoint)
     log(f"moto {MOTO_VERSION} on {endpoint}; injections on {inject_url}")
     created = create_resources(endpoint, definition)
     restored = restore_bucket(endpoint)
@@ -100,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     pid_file("watch").write_text(f"{watch.pid}\n")
 
     handlers = Handlers(handler_bins or {}, watch_port, handler_env)
+    handlers_box.append(handlers)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

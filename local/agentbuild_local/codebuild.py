@@ -1,9 +1,11 @@
-"""CodeBuild scripts: builds that stay running, fail in a phase, or export variables.
+"""CodeBuild scripts: builds that run for a while, stay running, fail in a phase, or export
+variables — and announce it with CodeBuild's events.
 
 moto's CodeBuild has none of these (local/README.md, "CodeBuild scripts"). `CodeBuildScripts`
 holds the scripts and the builds they bound to; `install_codebuild_scripts` patches three
 methods of moto's CodeBuild (signatures checked first) so StartBuild, BatchGetBuilds and
-StopBuild answer as the scripts say.
+StopBuild answer as the scripts say. A scripted build's phase changes and its end are sent as
+CodeBuild's EventBridge events (codebuild_events.py) the moment they happen.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
+from .codebuild_events import EventDelivery, phase_changes, state_change
 from .config import checked_originals, log
 
 
@@ -47,20 +50,24 @@ class CodeBuildScripts:
     moto turns every build SUCCEEDED on the first BatchGetBuilds and has no failures, no
     exported variables and no build that keeps running. A script binds, at StartBuild, to the
     build whose request JSON contains its `match` (first script added wins; scripts stay until
-    cleared); that build then reports, on BatchGetBuilds:
-      * `hold: true` — IN_PROGRESS in phase BUILD until StopBuild (then STOPPED, for good) or a
-        release (then the script's `status`);
-      * otherwise IN_PROGRESS for its first `polls` BatchGetBuilds (default 0), then `status`
-        (default SUCCEEDED); a failure status ends phase `failedPhase` (default BUILD) with
-        that status and CodeBuild's context for it; `exported` becomes the build's exported
-        environment variables (as the buildspec's IMAGE_DIGEST / IMAGE_URI).
+    cleared); that build then runs in phase BUILD and ends:
+      * `hold: true` — at StopBuild (then STOPPED, for good) or at a release (at once, with the
+        script's `status`);
+      * `seconds: S` — S seconds after StartBuild (a timer), with `status`;
+      * `polls: N` — at its (N+1)-th BatchGetBuilds (IN_PROGRESS for the first N), with `status`;
+      * none of these — at once (right after StartBuild).
+    `status` defaults to SUCCEEDED; a failure status ends phase `failedPhase` (default BUILD)
+    with that status and CodeBuild's context for it; `exported` becomes the build's exported
+    environment variables (as the buildspec's IMAGE_DIGEST / IMAGE_URI). When it starts and when
+    it ends, its phase changes and state change go out as CodeBuild's events (`events`).
     Builds no script matched behave as moto's, except that a build stopped while IN_PROGRESS
     stays STOPPED (moto would report it SUCCEEDED on the next BatchGetBuilds).
     """
 
-    FIELDS = {"match", "hold", "polls", "status", "failedPhase", "exported"}
+    FIELDS = {"match", "hold", "polls", "seconds", "status", "failedPhase", "exported"}
 
-    def __init__(self) -> None:
+    def __init__(self, events: EventDelivery | None = None) -> None:
+        self.events = events
         self._lock = threading.Lock()
         self._scripts: list[dict[str, Any]] = []
         # build id -> {"script", "request" (its JSON text), "polls" (BatchGetBuilds seen),
@@ -82,6 +89,11 @@ class CodeBuildScripts:
         polls = entry.get("polls", 0)
         if not isinstance(polls, int) or isinstance(polls, bool) or polls < 0:
             raise ValueError("polls must be a non-negative integer")
+        seconds = entry.get("seconds", 0)
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 3600:
+            raise ValueError("seconds must be a number from 0 to 3600")
+        if sum(k in entry for k in ("hold", "polls", "seconds") if entry.get(k) not in (None, False)) > 1:
+            raise ValueError("a script ends by one of hold, polls or seconds")
         if entry.get("status", "SUCCEEDED") not in CODEBUILD_FINAL:
             raise ValueError(f"status must be one of {list(CODEBUILD_FINAL)}")
         if entry.get("failedPhase", "BUILD") not in CODEBUILD_PHASES[2:-1]:
@@ -103,17 +115,62 @@ class CodeBuildScripts:
             self._scripts.clear()
         return self.release("")
 
-    def bind(self, build_id: str, request_text: str) -> dict[str, Any] | None:
+    def bind(self, build: dict[str, Any], request_text: str) -> dict[str, Any] | None:
+        """StartBuild of moto's `build` (kept: the scripts rewrite it in place): bind the first
+        matching script, render the build running, announce its first phases; a timed build
+        ends by a timer."""
         with self._lock:
             script = next((s for s in self._scripts if s["match"] in request_text), None)
-            if script is not None:
-                self._builds[build_id] = {"script": script, "request": request_text, "polls": 0,
-                                          "released": False, "final": None}
-            return script
+            if script is None:
+                return None
+            b = {"script": script, "request": request_text, "polls": 0, "released": False,
+                 "final": None, "build": build, "announced": 0}
+            self._builds[build["id"]] = b
+            render_build(build, parse_timestamp(build["startTime"]), None, {})
+            events = self._announce(b)
+        self._send(b, events)
+        if not script.get("hold") and "polls" not in script:
+            timer = threading.Timer(float(script.get("seconds", 0)), self.end, args=(build["id"],))
+            timer.daemon = True
+            timer.start()
+        return script
+
+    def _announce(self, b: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events for what changed since the last announcement (lock held)."""
+        build = b["build"]
+        events = phase_changes(build, parse_timestamp, b["announced"])
+        b["announced"] += len(events)
+        if b["final"] is not None or b["announced"] == len(events):
+            events.append(state_change(build, parse_timestamp))
+        return events
+
+    def _send(self, b: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        if self.events is not None and events:
+            self.events.send(b["request"], events)
+
+    def _finish(self, build_id: str, status: str | None = None) -> bool:
+        """End a bound build now (lock NOT held by the caller); False if it had ended."""
+        with self._lock:
+            b = self._builds[build_id]
+            if b["final"] is not None:
+                return False
+            script = b["script"]
+            b["final"] = (status or script.get("status", "SUCCEEDED"),
+                          script.get("failedPhase", "BUILD") if status is None else "BUILD", naive_utcnow())
+            render_build(b["build"], parse_timestamp(b["build"]["startTime"]), b["final"],
+                         script.get("exported", {}))
+            events = self._announce(b)
+        self._send(b, events)
+        log(f"codebuild: {build_id} ended {b['final'][0]}")
+        return True
+
+    def end(self, build_id: str) -> None:
+        """A timed build's timer ran out."""
+        self._finish(build_id)
 
     def release(self, match: str) -> list[str]:
         """Held builds whose StartBuild request (or id) contains `match` ("" = every one) end
-        with their script's status at their next BatchGetBuilds; returns their ids."""
+        at once with their script's status (and announce it); returns their ids."""
         with self._lock:
             out = []
             for build_id, b in self._builds.items():
@@ -121,7 +178,9 @@ class CodeBuildScripts:
                         and (match in b["request"] or match in build_id)):
                     b["released"] = True
                     out.append(build_id)
-            return out
+        for build_id in out:
+            self._finish(build_id)
+        return out
 
     def knows(self, build_id: str) -> bool:
         with self._lock:
@@ -140,7 +199,9 @@ class CodeBuildScripts:
     # -- called from moto's CodeBuild backend (patched below), with moto's build dict ----------
 
     def report(self, build: dict[str, Any]) -> None:
-        """BatchGetBuilds of a known build: rewrite moto's dict to what the script says now."""
+        """BatchGetBuilds of a known build: rewrite moto's dict to what the script says now (a
+        `polls` build ends at its (N+1)-th look, and announces it)."""
+        events: list[dict[str, Any]] = []
         with self._lock:
             if build["id"] in self._frozen:
                 return
@@ -148,12 +209,16 @@ class CodeBuildScripts:
             script = b["script"]
             if b["final"] is None:
                 b["polls"] += 1
-                running = (not b["released"]) if script.get("hold") else b["polls"] <= script.get("polls", 0)
-                if not running:
-                    status = script.get("status", "SUCCEEDED")
-                    b["final"] = (status, script.get("failedPhase", "BUILD"), naive_utcnow())
+                if "polls" in script and b["polls"] > script["polls"]:
+                    b["final"] = (script.get("status", "SUCCEEDED"), script.get("failedPhase", "BUILD"),
+                                  naive_utcnow())
+                    render_build(build, parse_timestamp(build["startTime"]), b["final"],
+                                 script.get("exported", {}))
+                    events = self._announce(b)
             render_build(build, parse_timestamp(build["startTime"]), b["final"],
                          script.get("exported", {}))
+        if events:
+            self._send(b, events)
 
     def stop(self, build: dict[str, Any]) -> bool:
         """StopBuild: a scripted build still running stops for good (True); an unscripted one
@@ -164,10 +229,15 @@ class CodeBuildScripts:
                 if build.get("buildStatus") == "IN_PROGRESS":
                     self._frozen.add(build["id"])
                 return False
+            events: list[dict[str, Any]] = []
             if b["final"] is None:
                 b["final"] = ("STOPPED", "BUILD", naive_utcnow())
+                render_build(build, parse_timestamp(build["startTime"]), b["final"],
+                             b["script"].get("exported", {}))
+                events = self._announce(b)
             render_build(build, parse_timestamp(build["startTime"]), b["final"],
                          b["script"].get("exported", {}))
+        self._send(b, events)
         return True
 
 
@@ -262,9 +332,8 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
                            ("queuedTimeoutInMinutesOverride", "queuedTimeoutInMinutes")):
             if request.get(key):
                 build[field] = request[key]
-        script = scripts.bind(build["id"], text)
+        script = scripts.bind(build, text)
         if script is not None:
-            render_build(build, parse_timestamp(build["startTime"]), None, {})
             log(f"codebuild: {build['id']} scripted by {json.dumps(script)}")
         return result
 

@@ -38,8 +38,10 @@ HANDLER_SETTINGS = {
     "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
     "AGENTBUILD_BUILD_TIMEOUT_MINUTES": "60",
     "AGENTBUILD_QUEUED_TIMEOUT_MINUTES": "30",
-    "AGENTBUILD_POLL_MIN_SECONDS": "1",
-    "AGENTBUILD_POLL_MAX_SECONDS": "2",
+    # The fallback: how long a build waits for CodeBuild's completion event before CheckBuild
+    # looks (the template's CallbackTimeoutSeconds, 600 s). Short, so that a lost event costs a
+    # test seconds; tests that need it longer change it through the injection endpoint.
+    "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS": os.environ.get("AGENTBUILD_LOCAL_CALLBACK_TIMEOUT_SECONDS", "5"),
     # Small, so that a local rebuild (and tests/e2e) shows the bound with a few agents.
     "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "2",
     # Build Finished events go to moto's default bus; a rule sends them to BUILD_FINISHED_QUEUE.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Handlers:
         self.env = env
         self.procs: dict[str, subprocess.Popen] = {}
         self.started: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def start(self, name: str) -> None:
         env = {**os.environ, **self.env,
@@ -56,10 +58,31 @@ class Handlers:
         log(f"handlers running: {', '.join(f'{n} (pid {p.pid})' for n, p in self.procs.items())}")
 
     def supervise(self) -> None:
-        for name, proc in list(self.procs.items()):
-            if proc.poll() is not None and time.monotonic() - self.started[name] > 2:
-                log(f"handler {name} exited with {proc.returncode}; restarting (see .local/{name}.log)")
+        with self._lock:
+            for name, proc in list(self.procs.items()):
+                if proc.poll() is not None and time.monotonic() - self.started[name] > 2:
+                    log(f"handler {name} exited with {proc.returncode}; restarting (see .local/{name}.log)")
+                    self.start(name)
+
+    def reconfigure(self, settings: dict[str, str]) -> list[str]:
+        """New settings for every handler (what a redeploy with new parameter values does):
+        the handlers that read a changed variable are restarted with it; returns their names.
+        Only between executions: an invocation in flight would be cut off."""
+        with self._lock:
+            changed = {k for k, v in settings.items() if self.env.get(k) != v}
+            self.env.update(settings)
+            restarted = []
+            for name, proc in list(self.procs.items()):
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
                 self.start(name)
+                restarted.append(name)
+            log(f"handlers reconfigured ({', '.join(sorted(changed)) or 'no change'}): restarted {len(restarted)}")
+            return restarted
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 from .codebuild import CodeBuildScripts
 from .lambda_bridge import Injector
 
+# Handler settings a test may change at run time (as a redeploy with another parameter value).
+RECONFIGURABLE = {"callbackTimeoutSeconds": "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS"}
+
 
 def make_inject_server(injector: Injector, port: int,
-                       codebuild: CodeBuildScripts | None = None) -> ThreadingHTTPServer:
+                       codebuild: CodeBuildScripts | None = None,
+                       reconfigure: Callable[[dict[str, str]], list[str]] | None = None,
+                       settings: dict[str, str] | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: Any) -> None:  # the bridge logs what matters
             pass
@@ -43,6 +48,10 @@ def make_inject_server(injector: Injector, port: int,
                 return self._send(200, injector.invocations(parts[1]))
             if parts == ["codebuild"] and codebuild is not None:
                 return self._send(200, codebuild.snapshot())
+            if parts == ["codebuild", "events"] and codebuild is not None and codebuild.events is not None:
+                return self._send(200, codebuild.events.status())
+            if parts == ["config"]:
+                return self._send(200, {k: (settings or {}).get(v) for k, v in RECONFIGURABLE.items()})
             self._send(404, {"error": f"no route GET {self.path}"})
 
         def do_POST(self) -> None:
@@ -60,6 +69,23 @@ def make_inject_server(injector: Injector, port: int,
                             entry = {**entry, "hold": True}
                         count = codebuild.add(entry)
                     return self._send(200, {"scripts": count})
+                if codebuild is not None and codebuild.events is not None and parts == ["codebuild", "events"]:
+                    body = self._body() or {}
+                    if not (isinstance(body, dict) and isinstance(body.get("drop"), bool)
+                            and isinstance(body.get("match", ""), str) and set(body) <= {"drop", "match"}):
+                        raise ValueError('events takes {"drop": true|false, "match": "<text>"} '
+                                         '(no match: every build\'s events)')
+                    return self._send(200, codebuild.events.set_drop(body["drop"], body.get("match", "")))
+                if parts == ["config"] and reconfigure is not None:
+                    body = self._body() or {}
+                    if not (isinstance(body, dict) and body and set(body) <= set(RECONFIGURABLE)):
+                        raise ValueError(f"config takes {{{', '.join(RECONFIGURABLE)}}}")
+                    values = {}
+                    for k, v in body.items():
+                        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 3600:
+                            raise ValueError(f"{k} must be an integer from 1 to 3600")
+                        values[RECONFIGURABLE[k]] = str(v)
+                    return self._send(200, {"restarted": reconfigure(values)})
                 if codebuild is not None and parts == ["codebuild", "release"]:
                     body = self._body() or {}
                     match = body.get("match", "") if isinstance(body, dict) else None
@@ -76,6 +102,8 @@ def make_inject_server(injector: Injector, port: int,
             if parts == []:
                 injector.clear()
                 released = codebuild.clear() if codebuild is not None else []
+                if codebuild is not None and codebuild.events is not None:
+                    codebuild.events.set_drop(False)
             elif len(parts) == 3 and parts[0] == "functions" and parts[2] == "queue":
                 injector.clear(parts[1])
             elif parts == ["codebuild", "scripts"] and codebuild is not None:
