@@ -1,7 +1,7 @@
 """End-to-end tests of the build pipeline on the local stack (local/README.md): the real
 statemachine/build.asl.json in moto's ASL engine, the real handler binaries, real SDK calls to
 moto. They assert on what a user and an operator see: the execution's status, output and
-history (polls, retries, what was *not* called), the S3 records, CodeBuild's builds, the API,
+history (waits, looks, retries, what was *not* called), the S3 records, CodeBuild's builds, the API,
 the rebuild function and the CLI's exit codes.
 
 They need a running stack: `make local-up` (or AGENTBUILD_LOCAL_DIR=<dir> local/stack.py up);
@@ -9,7 +9,8 @@ scripts/e2e.sh starts one when none runs. Without a stack every test fails (neve
 
 Outcomes moto cannot produce come from the stack's injection endpoint: Lambda outcomes queued
 per function (`/functions/<fn>/queue`) and CodeBuild scripts (`/codebuild/scripts`: builds that
-keep running until stopped, fail in a phase, or export the image digest). Every test uses its own
+run for a while or until released or stopped, fail in a phase, or export the image digest, and
+announce their phases and end with CodeBuild's events). Every test uses its own
 names (uuid) and `match`es on them; the injection state is cleared before each test.
 
 Run: .venv/bin/python -m pytest tests/e2e -q
@@ -40,12 +41,13 @@ DIGEST = "sha256:" + "ab" * 32
 
 @pytest.fixture(scope="module")
 def built(stack):
-    """One successful build whose CodeBuild build runs two polls and exports an image digest."""
+    """One successful build whose CodeBuild build runs 2 s, exports an image digest and ends the
+    wait with its own event."""
     stack.reset()
     req = stack.request()
     name = f"ok-{uid()}"
     image_uri = f"{stack.env['AGENTBUILD_REPOSITORY_URI']}@{DIGEST}"
-    stack.script({"match": name, "polls": 1, "exported": {"IMAGE_DIGEST": DIGEST, "IMAGE_URI": image_uri}})
+    stack.script({"match": name, "seconds": 2, "exported": {"IMAGE_DIGEST": DIGEST, "IMAGE_URI": image_uri}})
     t0 = time.monotonic()
     d = stack.run(name, req)
     return {"name": name, "request": req, "execution": d, "seconds": time.monotonic() - t0,
@@ -59,10 +61,11 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
                                        "recordKey": f"builds/{name}.json"}
 
     events = stack.history(d["executionArn"])
-    assert [scheduled(events, f) for f in ("validate-request", "start-build", "check-build",
-                                          "record-result")] == [1, 1, 2, 1]
+    assert [scheduled(events, f) for f in ("validate-request", "start-build", "await-build",
+                                          "check-build", "record-result")] == [1, 1, 1, 0, 1]
     assert failures(events) == []
-    assert entered(events).count("WaitForBuild") == 2
+    # CodeBuild's event ended the wait: no fallback look.
+    assert "CheckBuild" not in entered(events) and "WaitForBuild" not in entered(events)
     assert ended(events)["type"] == "ExecutionSucceeded"
 
     rec = stack.record(name)
@@ -77,7 +80,8 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
     assert re.fullmatch(rf"{req['agent']}-[0-9a-f]{{24}}", rec["image"]["tag"])
     assert (rec["image"]["digest"], rec["image"]["uri"]) == (DIGEST, built["image_uri"])
     cb = rec["codebuild"]
-    assert cb["buildId"].startswith(f"{stack.project}:") and cb["polls"] == 2
+    # One look: AwaitBuild's, right after parking (the event's handler reads the build once more).
+    assert cb["buildId"].startswith(f"{stack.project}:") and cb["polls"] == 1
     assert cb["currentPhase"] == "COMPLETED" and cb["failedPhase"] is None
     assert [p["name"] for p in cb["phases"]][:7] == ["SUBMITTED", "QUEUED", "PROVISIONING",
                                                     "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD"]
@@ -117,7 +121,7 @@ def test_resubmitting_the_same_source_is_reused_without_starting_codebuild(stack
 
     events = stack.history(d["executionArn"])
     assert scheduled(events, "start-build") == 1
-    assert scheduled(events, "check-build") == 0 and "WaitForBuild" not in entered(events)
+    assert scheduled(events, "check-build") == 0 and "AwaitBuild" not in entered(events)
 
     first = stack.record(built["name"])
     rec = stack.record(name)
@@ -146,13 +150,13 @@ FAILURES = {
 
 @pytest.fixture(scope="module")
 def failed_builds(stack):
-    """All four failing builds at once (each polled once while running, then final)."""
+    """All four failing builds at once (each runs 1 s; its end event ends the wait)."""
     stack.reset()
     project = f"e2e-fail-{uid()}"
     runs = {}
     for status, (phase, _) in FAILURES.items():
         name = f"{status.lower().replace('_', '-')}-{uid()}"
-        stack.script({"match": name, "polls": 1, "status": status, "failedPhase": phase})
+        stack.script({"match": name, "seconds": 1, "status": status, "failedPhase": phase})
         req = stack.request(project, agent=status.lower().replace("_", "-"))
         runs[status] = (name, req, stack.start(name, req))
     return {s: (name, req, stack.wait(arn)) for s, (name, req, arn) in runs.items()}
@@ -164,7 +168,8 @@ def test_a_failing_build_fails_the_execution_with_its_status_and_is_recorded(sta
     assert (d["status"], d["error"]) == ("FAILED", status), d
     assert "builds/<buildId>.json" in d["cause"]
     events = stack.history(d["executionArn"])
-    assert scheduled(events, "check-build") == 2 and failures(events) == []
+    assert scheduled(events, "check-build") == 0 and failures(events) == []
+    assert scheduled(events, "await-build") == 1
     assert scheduled(events, "record-result") == 1
     assert ended(events)["type"] == "ExecutionFailed"
 
@@ -174,7 +179,7 @@ def test_a_failing_build_fails_the_execution_with_its_status_and_is_recorded(sta
     fp = rec["codebuild"]["failedPhase"]
     assert (fp["name"], fp["status"], fp["code"]) == (phase, status, code)
     assert fp["message"]
-    assert rec["timestamps"]["finishedAt"] and rec["codebuild"]["polls"] == 2
+    assert rec["timestamps"]["finishedAt"] and rec["codebuild"]["polls"] == 1
     assert rec["image"]["digest"] is None
     # A failure never becomes the agent's latest.
     assert stack.get_json(f"agents/{req['project']}/{req['agent']}/latest.json") is None
@@ -195,9 +200,12 @@ def test_a_build_past_its_deadline_is_stopped_and_timed_out(stack):
     assert 3 <= took < 15, took
 
     events = stack.history(d["executionArn"])
+    # The wait never outlasts the deadline: it times out right after it, and CheckBuild stops
+    # the build.
+    assert scheduled(events, "check-build") >= 1
+    assert set(failures(events)) == {"States.Timeout"}
+    # (AwaitBuild's own look at a running build is not carried on: the wait's result is.)
     polls = scheduled(events, "check-build")
-    assert polls >= 2, "several polls before the deadline"
-    assert failures(events) == []
 
     rec = stack.record(name)
     assert rec["status"] == "TIMED_OUT"
@@ -253,7 +261,7 @@ def test_transient_lambda_errors_are_retried_and_the_build_succeeds(stack):
     name = f"retry-{uid()}"
     stack.inject("start-build", {"serviceError": {"code": "TooManyRequestsException", "status": 429},
                                  "match": name})
-    stack.inject("check-build", {"error": {"type": "TransientAwsError", "message": "S3.PutObject: 503"},
+    stack.inject("await-build", {"error": {"type": "TransientAwsError", "message": "S3.PutObject: 503"},
                                  "times": 2, "match": name})
     stack.wait_idle()
     before = stack.build_count()
@@ -262,9 +270,10 @@ def test_transient_lambda_errors_are_retried_and_the_build_succeeds(stack):
     assert json.loads(d["output"])["status"] == "SUCCEEDED"
     events = stack.history(d["executionArn"])
     assert failures(events) == ["Lambda.TooManyRequestsException", "TransientAwsError", "TransientAwsError"]
-    assert scheduled(events, "start-build") == 2 and scheduled(events, "check-build") == 3
+    assert scheduled(events, "start-build") == 2 and scheduled(events, "await-build") == 3
+    assert scheduled(events, "check-build") == 0
     assert stack.build_count() == before + 1, "the throttled StartBuild did not start a build"
-    assert [c["injected"] for c in stack.invocations("check-build", name)] == ["error", "error", None]
+    assert [c["injected"] for c in stack.invocations("await-build", name)] == ["error", "error", None]
     assert stack.record(name)["status"] == "SUCCEEDED"
 
 
@@ -289,14 +298,16 @@ def test_a_step_failing_for_good_is_caught_and_recorded_as_error(stack):
 
 def test_a_real_handler_error_is_caught_and_recorded_as_error(stack):
     """The real check-build asks CodeBuild for a build it does not know: its own BuildNotFound
-    error travels through the runtime emulator and the bridge, and the Catch records it."""
+    error travels through the runtime emulator and the bridge, and the Catch records it. (The
+    wait before it parks and looks — a failed look is no failure — and times out: no event
+    comes for a build that does not exist.)"""
     name = f"lost-{uid()}"
     lost = f"{stack.project}:00000000-0000-0000-0000-{uid()}00"
     stack.inject("start-build", {"patch": {"build": {"codebuildBuildId": lost}}, "match": name})
     d = stack.run(name, stack.request())
     assert (d["status"], d["error"]) == ("FAILED", "ERROR"), d
     events = stack.history(d["executionArn"])
-    assert failures(events) == ["BuildNotFound"]
+    assert failures(events) == ["States.Timeout", "BuildNotFound"]
     calls = stack.invocations("check-build", name)
     assert [(c["injected"], c["status"], c["errorType"]) for c in calls] == [(None, 500, "BuildNotFound")]
     rec = stack.record(name)
