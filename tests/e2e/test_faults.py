@@ -40,7 +40,7 @@ import pytest
 from conftest import ROOT, Stack, entered, failures, parse_time, uid
 
 FINAL = ("SUCCEEDED", "REUSED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT", "ERROR")
-FUNCTIONS = ("validate-request", "start-build", "check-build", "record-result")
+FUNCTIONS = ("validate-request", "start-build", "await-build", "check-build", "record-result")
 # The closer: the relay looks at ended executions about once a second, then invokes
 # record-result — one handler process per function locally, shared with the running
 # executions' steps: under this module's load it has taken up to ~4.7 s (measured).
@@ -70,6 +70,12 @@ def until(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
             return value
         time.sleep(POLL)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def task_failures(events: list[dict[str, Any]]) -> list[str]:
+    """The failed Task attempts, without the callback wait's timeouts (the fallback's normal
+    path when no event comes)."""
+    return [f for f in failures(events) if f != "States.Timeout"]
 
 
 def submitted(rec: dict[str, Any]) -> Any:
@@ -168,8 +174,17 @@ class Ctx:
         d = self.digest(name)
         return {"IMAGE_DIGEST": d, "IMAGE_URI": f"{self.stack.env['AGENTBUILD_REPOSITORY_URI']}@{d}"}
 
-    def succeeds(self, name: str, polls: int = 1) -> None:
-        self.stack.script({"match": name, "polls": polls, "exported": self.exported(name)})
+    def succeeds(self, name: str, seconds: float = 1, polls: int | None = None) -> None:
+        """A build that ends SUCCEEDED after `seconds` (and says so with its events), or at its
+        (polls+1)-th look."""
+        end = {"seconds": seconds} if polls is None else {"polls": polls}
+        self.stack.script({"match": name, **end, "exported": self.exported(name)})
+
+    def drop_events(self, name: str) -> None:
+        """CodeBuild's events of this execution's build are lost (best effort delivery)."""
+        status, body, _ = self.stack.http("POST", f"{self.stack.inject_url}/codebuild/events",
+                                          {"drop": True, "match": name})
+        assert status == 200, body
 
     def hold(self, name: str) -> None:
         self.stack.script({"match": name, "hold": True, "exported": self.exported(name)})
@@ -332,7 +347,7 @@ def _(c: Ctx) -> None:
     assert "CheckFailed" in states and "CheckGaveUp" not in states
     i = states.index("CheckFailed")
     assert states[i:i + 3] == ["CheckFailed", "KeepWaiting", "WaitForBuild"], states
-    assert failures(events) == ["TransientAwsError"] * 5
+    assert task_failures(events) == ["TransientAwsError"] * 5
     assert rec["status"] == "SUCCEEDED" and rec["codebuild"].get("stopped") is not True
     c.latest(req["project"], req["agent"], name)
 
@@ -353,7 +368,7 @@ def _(c: Ctx) -> None:
     assert (d["status"], d["error"]) == ("FAILED", "TIMED_OUT"), d
     states = entered(events)
     assert states.count("CheckFailed") == 2 and "CheckGaveUp" not in states, states
-    assert failures(events) == ["TransientAwsError"] * 10
+    assert task_failures(events) == ["TransientAwsError"] * 10
     assert rec["status"] == "TIMED_OUT" and rec["error"]["type"] == "DeadlineExceeded"
     assert parse_time(rec["timestamps"]["finishedAt"]) - parse_time(rec["timestamps"]["startedAt"]) \
         > timedelta(seconds=5), "the checks failed past the deadline"
@@ -410,7 +425,7 @@ def _(c: Ctx) -> None:
     events = c.stack.history(d["executionArn"])
     builds = c.no_build_running(name, expect=1)
     assert (d["status"], d["error"]) == ("FAILED", "TransientAwsError"), d
-    assert failures(events) == ["AwsServiceError"] + ["TransientAwsError"] * 5
+    assert task_failures(events) == ["AwsServiceError"] + ["TransientAwsError"] * 5
     assert rec["status"] == "ERROR"
     assert rec["error"]["type"] == "TransientAwsError" and "S3.PutObject" in rec["error"]["message"]
     assert rec["codebuild"]["stopped"] is True and builds[0]["buildStatus"] == "STOPPED"
@@ -424,10 +439,11 @@ def _(c: Ctx) -> None:
 
 @scenario("lambda-unknown")
 def _(c: Ctx) -> None:
-    """Every step's handler crashes once (Lambda.Unknown): retried everywhere."""
+    """Every step's handler crashes once (Lambda.Unknown): retried everywhere (the CodeBuild
+    event handler's crash is retried by the asynchronous delivery)."""
     name, req = c.name(), c.stack.request()
     c.succeeds(name)
-    for fn in FUNCTIONS:
+    for fn in ("validate-request", "start-build", "await-build", "record-result", "build-events"):
         c.stack.inject(fn, {"error": {"type": "Lambda.Unknown", "message": "Runtime exited (injected)"},
                             "match": name})
     d, rec = c.settle(name, c.stack.start(name, req))
@@ -447,7 +463,7 @@ def _(c: Ctx) -> None:
                                         "match": name})
     c.stack.inject("start-build", transient("CodeBuild.StartBuild: ThrottlingException: Rate exceeded",
                                             times=2, match=name))
-    c.stack.inject("check-build", {"serviceError": {"code": "ServiceException", "status": 500}, "match": name})
+    c.stack.inject("await-build", {"serviceError": {"code": "ServiceException", "status": 500}, "match": name})
     c.stack.inject("record-result", {"serviceError": {"code": "ServiceException", "status": 500},
                                      "match": name})
     d, rec = c.settle(name, c.stack.start(name, req))
@@ -497,12 +513,12 @@ def _(c: Ctx) -> None:
 
 @scenario("abort-waiting")
 def _(c: Ctx) -> None:
-    """Aborted while the build is held running (WaitForBuild / CheckBuild loop)."""
+    """Aborted while the build is held running (its wait parked)."""
     name, req = c.name(), c.stack.request()
     c.hold(name)
     arn = c.stack.start(name, req)
     c.stack.wait_started(name)
-    until("checked once", lambda: len(c.stack.invocations("check-build", name)) >= 1)
+    until("parked", lambda: c.stack.get_json(f"callbacks/{name}.json") is not None)
     c.abort(arn)
     d, rec = c.settle(name, arn)
     builds = c.no_build_running(name, expect=1)
@@ -672,6 +688,108 @@ def _(c: Ctx) -> None:
     c.no_build_running(name, expect=1)
     assert rec["status"] == "TIMED_OUT"
     assert c.stack.get_json(f"agents/{p['request']['project']}/{p['request']['agent']}/latest.json") is None
+
+
+# 10 — the callback wait: a lost event, a token that cannot be parked, a completion refused,
+#      late / duplicate / foreign events ------------------------------------------------------------
+
+def fallback_seconds(stack: Stack) -> int:
+    status, body, _ = stack.http("GET", f"{stack.inject_url}/config")
+    assert status == 200, body
+    return int(body["callbackTimeoutSeconds"])
+
+
+@scenario("event-lost")
+def _(c: Ctx) -> None:
+    """Every CodeBuild event of the build is lost: the wait times out and CheckBuild finds the
+    build ended — within one fallback interval of its end."""
+    name, req = c.name(), c.stack.request()
+    c.succeeds(name, seconds=1)
+    c.drop_events(name)
+    c.fault("CodeBuild events lost")
+    d, rec = c.settle(name, c.stack.start(name, req))
+    events = c.stack.history(d["executionArn"])
+    c.no_build_running(name, expect=1)
+    assert d["status"] == "SUCCEEDED", d
+    assert c.stack.invocations("build-events", name) == [], "no event reached the handler"
+    states = entered(events)
+    assert states.count("AwaitBuild") == 1 and states.count("CheckBuild") == 1, states
+    assert failures(events) == ["States.Timeout"]
+    lag = parse_time(rec["timestamps"]["finishedAt"]) - parse_time(d["startDate"].isoformat())
+    assert d["stopDate"] - d["startDate"] < timedelta(seconds=1 + fallback_seconds(c.stack) + 3), lag
+    assert rec["status"] == "SUCCEEDED"
+
+
+@scenario("token-store-failure")
+def _(c: Ctx) -> None:
+    """The token cannot be parked (S3 failing through every retry): counted as a failed look,
+    then a wait and CheckBuild, which finds the build ended."""
+    name, req = c.name(), c.stack.request()
+    c.succeeds(name, seconds=1)
+    c.stack.inject("await-build", transient("S3.PutObject: 503 SlowDown", times=5, match=name))
+    d, rec = c.settle(name, c.stack.start(name, req))
+    events = c.stack.history(d["executionArn"])
+    c.no_build_running(name, expect=1)
+    assert d["status"] == "SUCCEEDED", d
+    states = entered(events)
+    i = states.index("CheckFailed")
+    assert states[i:i + 4] == ["CheckFailed", "KeepWaiting", "WaitForBuild", "CheckBuild"], states
+    assert failures(events) == ["TransientAwsError"] * 5
+    assert rec["status"] == "SUCCEEDED"
+    c.latest(req["project"], req["agent"], name)
+
+
+@scenario("completion-refused")
+def _(c: Ctx) -> None:
+    """SendTaskSuccess fails: the parked token is damaged before the build ends, so the event
+    handler's completion is refused (InvalidToken, logged, harmless); the wait times out and
+    CheckBuild ends the build."""
+    name, req = c.name(), c.stack.request()
+    c.hold(name)
+    arn = c.stack.start(name, req)
+    key = f"callbacks/{name}.json"
+    parked = until("parked", lambda: c.stack.get_json(key))
+    parked["token"] = "damaged-" + parked["token"][:16]
+    c.stack.s3.put_object(Bucket=c.stack.bucket, Key=key, Body=json.dumps(parked).encode())
+    c.fault("SendTaskSuccess refused")
+    assert c.stack.release(name)
+    d, rec = c.settle(name, arn)
+    events = c.stack.history(d["executionArn"])
+    c.no_build_running(name, expect=1)
+    assert d["status"] == "SUCCEEDED", d
+    handled = [x for x in c.stack.invocations("build-events", name)
+               if x["request"]["detail-type"] == "CodeBuild Build State Change"
+               and x["request"]["detail"]["build-status"] == "SUCCEEDED"]
+    assert handled and all(x["status"] == 200 for x in handled), "a refused completion is no error"
+    assert "CheckBuild" in entered(events) and failures(events) == ["States.Timeout"]
+    assert rec["status"] == "SUCCEEDED"
+
+
+@scenario("late-duplicate-foreign-events")
+def _(c: Ctx) -> None:
+    """After the build ended and its record is final, its end event arrives again (late and
+    duplicate), and another project's build's event arrives: each is answered without error and
+    changes nothing."""
+    name, req = c.name(), c.stack.request()
+    c.succeeds(name, seconds=0.5)
+    d, rec = c.settle(name, c.stack.start(name, req))
+    assert d["status"] == "SUCCEEDED", d
+    final = c.stack.get_bytes(f"builds/{name}.json")
+    end = [x for x in c.stack.invocations("build-events", name)
+           if x["request"]["detail-type"] == "CodeBuild Build State Change"
+           and x["request"]["detail"]["build-status"] == "SUCCEEDED"][-1]["request"]
+    phase = [x for x in c.stack.invocations("build-events", name)
+             if x["request"]["detail-type"] == "CodeBuild Build Phase Change"][0]["request"]
+    foreign = json.loads(json.dumps(end).replace(c.stack.project, "other-team"))
+    url = f"{c.stack.env['AGENTBUILD_RUNTIME_URL']}/2015-03-31/functions/build-events/invocations"
+    for label, event, outcomes in (("late duplicate end event", end, ("alreadyClosed", "noWaiter")),
+                                   ("late phase event", phase, ("ignored",)),
+                                   ("foreign project's event", foreign, ("ignored",))):
+        status, out, _ = c.stack.http("POST", url, event)
+        c.fault(label)
+        assert status == 200 and out in outcomes, (label, status, out)
+        assert c.stack.get_bytes(f"builds/{name}.json") == final, f"{label} changed the record"
+    c.no_build_running(name, expect=1)
 
 
 # 6 — one execution name, one build ----------------------------------------------------------------
