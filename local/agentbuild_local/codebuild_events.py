@@ -2,8 +2,11 @@
 Change" and "CodeBuild Build Phase Change" in the JSON shape AWS sends (the CodeBuild user
 guide's samples; `aws_lambda_events::codebuild::CodeBuildEvent` parses them), built from moto's
 build dict, and handed to the rule's target — the build-events function — the way EventBridge
-does: asynchronously (a worker thread, through the same Lambda bridge as the engine's invokes:
+does: asynchronously (worker threads, through the same Lambda bridge as the engine's invokes:
 logged, injectable), tried twice more when the function fails (Lambda's async retries).
+EventBridge delivers each event on its own, in no guaranteed order, and Lambda runs them side
+by side; locally one handler process takes them one at a time, so a build's state change is
+delivered ahead of its phase changes still queued (otherwise its end would wait behind them).
 
 `drop` switches delivery off (all events, or those of builds whose StartBuild request contains
 a text): CodeBuild's events are best effort, and the pipeline must still end through its
@@ -116,7 +119,9 @@ class EventDelivery:
 
     def __init__(self, drop_all: bool = False) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        # (priority: state changes first, sequence, event)
+        self._queue: queue.PriorityQueue[tuple[int, int, dict[str, Any]]] = queue.PriorityQueue()
+        self._seq = 0
         self._drop_all = drop_all
         self._drop_matches: set[str] = set()
         self.delivered = 0
@@ -158,15 +163,14 @@ class EventDelivery:
         if drop:
             log(f"codebuild events: dropped {len(events)} ({', '.join(e['detail-type'] for e in events)})")
             return
-        for e in events:
-            self._queue.put((request_text, e))
+        with self._lock:
+            for e in events:
+                self._seq += 1
+                self._queue.put((0 if e["detail-type"] == STATE_CHANGE else 1, self._seq, e))
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            _, event = item
+            _, _, event = self._queue.get()
             body = json.dumps(event).encode()
             for attempt in range(3):
                 try:
