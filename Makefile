@@ -7,7 +7,7 @@ SHELL := bash
 VENV := .venv/bin
 PY := $(VENV)/python
 
-.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench test-e2e
+.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench bench-pipeline test-e2e
 
 help:
 	@echo "make tools         install the pinned tools into .venv, .venv-checkov, node_modules"
@@ -19,6 +19,7 @@ help:
 	@echo "make demo          build the sample agent on the local stack; REQUEST=file.json for yours"
 	@echo "make rebuild       fire one scheduled rebuild on the local stack"
 	@echo "make bench         benchmarks (printed, not asserted)"
+	@echo "make bench-pipeline  what a build costs the pipeline (transitions, invocations, lag) on the local stack"
 	@echo "make package       arm64 release zips in target/lambda/<fn>/bootstrap.zip"
 
 tools:
@@ -67,6 +68,11 @@ rebuild: local-up
 bench: tools
 	@cargo bench -q -p agentbuild-core --features lambda --bench domain
 	@cargo bench -q -p agentbuild-cli --bench pack
+
+# Builds of several lengths through the local stack, event path and fallback path, next to the
+# old poll loop's computed figures and the .sync anchor (printed, not asserted; not in make test).
+bench-pipeline: tools
+	@bash scripts/bench-pipeline.sh
 
 # arm64 release zips for Lambda: target/lambda/<fn>/bootstrap.zip (cargo-lambda + zig).
 package: tools
