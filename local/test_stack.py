@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import re
 import threading
 import time
 import urllib.error
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # `engine` and `codebuild` are fixtures below; their modules go by eng and cb.
 from agentbuild_local import (codebuild as cb, config, engine as eng, events, handlers,  # noqa: E402
                               inject_server, lambda_bridge, process, workspace)
+from agentbuild_local import codebuild_events as cb_events  # noqa: E402
 
 FUNCTIONS = {"validate-request", "start-build", "await-build", "check-build", "record-result"}
 RETRY = {
@@ -507,10 +509,110 @@ def test_clearing_scripts_releases_held_builds_and_unscripted_stops_stick(codebu
     assert get_build(codebuild, plain)["buildStatus"] == "STOPPED"
 
 
+class RecordedEvents(cb.EventDelivery):
+    """The delivery, keeping what it would hand to build-events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict]] = []
+
+    def send(self, request_text: str, events: list[dict]) -> None:
+        self.sent += [(request_text, e) for e in events]
+
+    def of(self, build_id: str) -> list[dict]:
+        return [e for _, e in self.sent if e["detail"]["build-id"].endswith(f"build/{build_id}")]
+
+
+CODEBUILD_TIME = re.compile(r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:\d\d:\d\d [AP]M")
+
+
+def check_event_shape(e: dict, codebuild) -> None:
+    """As AWS sends them (events/build-events/*.json, aws_lambda_events' CodeBuildEvent)."""
+    assert e["source"] == "aws.codebuild" and e["version"] == "0" and e["account"] == config.ACCOUNT
+    d = e["detail"]
+    assert d["project-name"] == codebuild["project"]
+    assert re.fullmatch(rf"arn:aws:codebuild:{config.REGION}:{config.ACCOUNT}:build/{codebuild['project']}:[0-9a-f-]+",
+                        d["build-id"]) and e["resources"] == [d["build-id"]]
+    info = d["additional-information"]
+    for key in ("artifact", "environment", "timeout-in-minutes", "build-complete", "build-start-time",
+                "source", "logs", "phases"):
+        assert key in info, key
+    assert CODEBUILD_TIME.fullmatch(info["build-start-time"])
+    assert {"name": "AGENTBUILD_BUILD_ID", "type": "PLAINTEXT"}.items() <= info["environment"]["environment-variables"][0].items()
+    for p in info["phases"]:
+        assert CODEBUILD_TIME.fullmatch(p["start-time"]) and p["phase-type"]
+        if "end-time" in p:
+            assert CODEBUILD_TIME.fullmatch(p["end-time"]) and p["phase-status"]
+    if e["detail-type"] == cb_events.PHASE_CHANGE:
+        assert CODEBUILD_TIME.fullmatch(d["completed-phase-end"]) and d["completed-phase-status"]
+    else:
+        assert e["detail-type"] == cb_events.STATE_CHANGE and d["build-status"]
+
+
+def test_a_timed_build_ends_by_itself_and_announces_its_phases_and_end(codebuild):
+    sent = RecordedEvents()
+    codebuild["scripts"].events = sent
+    try:
+        cb_call(codebuild, "POST", "/codebuild/scripts", {"match": "timed-1", "seconds": 0.3})
+        build_id = start_build(codebuild, "timed-1")
+        started = sent.of(build_id)
+        assert [e["detail"].get("completed-phase") for e in started[:-1]] == list(cb.CODEBUILD_PHASES[:6])
+        assert started[-1]["detail"]["build-status"] == "IN_PROGRESS"
+        time.sleep(1)  # no look at the build: its timer ends it
+        events = sent.of(build_id)
+        for e in events:
+            check_event_shape(e, codebuild)
+        assert [e["detail"].get("completed-phase") for e in events[7:-1]] == \
+            ["BUILD", "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING"]
+        end = events[-1]["detail"]
+        assert (end["build-status"], end["current-phase"]) == ("SUCCEEDED", "COMPLETED")
+        assert end["additional-information"]["build-complete"] is True
+        assert get_build(codebuild, build_id)["buildStatus"] == "SUCCEEDED"
+    finally:
+        codebuild["scripts"].events = None
+
+
+def test_release_ends_a_held_build_at_once_and_stop_announces_stopped(codebuild):
+    sent = RecordedEvents()
+    codebuild["scripts"].events = sent
+    try:
+        cb_call(codebuild, "POST", "/codebuild/hold", [{"match": "relnow-1", "status": "FAILED"},
+                                                      {"match": "relnow-2"}])
+        released, stopped = start_build(codebuild, "relnow-1"), start_build(codebuild, "relnow-2")
+        cb_call(codebuild, "POST", "/codebuild/release", {"match": "relnow-1"})
+        # Ended at the release, not at a later look.
+        assert sent.of(released)[-1]["detail"]["build-status"] == "FAILED"
+        codebuild["client"].stop_build(id=stopped)
+        assert sent.of(stopped)[-1]["detail"]["build-status"] == "STOPPED"
+        assert sum(e["detail-type"] == cb_events.STATE_CHANGE for e in sent.of(stopped)) == 2
+    finally:
+        codebuild["scripts"].events = None
+
+
+def test_dropped_events_never_reach_the_target_others_do():
+    d = cb.EventDelivery()
+    got: list[dict] = []
+    d._invoke = lambda body: (got.append(json.loads(body)), {})[1]
+    threading.Thread(target=d._work, daemon=True).start()
+    event = lambda n: {"detail-type": cb_events.STATE_CHANGE, "n": n}  # noqa: E731
+    d.set_drop(True, "lost-1")
+    d.send('{"x": "lost-1"}', [event(1)])
+    d.send('{"x": "kept-1"}', [event(2)])
+    d.set_drop(True)
+    d.send('{"x": "kept-2"}', [event(3)])
+    d.set_drop(False)
+    d.send('{"x": "lost-1"}', [event(4)])
+    deadline = time.monotonic() + 5
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [e["n"] for e in got] == [2, 4] and d.status()["dropped"] == 2
+
+
 def test_codebuild_scripts_reject_malformed_entries(codebuild):
     for bad in ({}, {"match": 1}, {"match": "x", "status": "RUNNING"}, {"match": "x", "polls": -1},
                 {"match": "x", "failedPhase": "COMPLETED"}, {"match": "x", "exported": {"A": 1}},
-                {"match": "x", "colour": "red"}, {"match": "x", "hold": "yes"}):
+                {"match": "x", "colour": "red"}, {"match": "x", "hold": "yes"},
+                {"match": "x", "seconds": -1}, {"match": "x", "seconds": 2, "polls": 1}):
         status, body = cb_call(codebuild, "POST", "/codebuild/scripts", bad)
         assert status == 400, bad
     assert cb_call(codebuild, "POST", "/codebuild/release", {"match": 3})[0] == 400
