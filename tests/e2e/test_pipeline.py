@@ -354,8 +354,14 @@ def test_aborting_an_execution_stops_its_build_and_closes_the_record(stack):
     assert rec["timestamps"]["finishedAt"]
     build = stack.build(running["codebuild"]["buildId"])
     assert build["buildStatus"] == "STOPPED"
-    relayed = [c for c in stack.invocations("record-result", name)
-               if c["request"].get("detail", {}).get("name") == name]
+    # (The bridge logs an invocation once it has answered, just after its record write.)
+    deadline = time.monotonic() + 5
+    while True:
+        relayed = [c for c in stack.invocations("record-result", name)
+                   if c["request"].get("detail", {}).get("name") == name]
+        if relayed or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(relayed) == 1 and relayed[0]["request"]["detail"]["status"] == "ABORTED"
     assert relayed[0]["status"] == 200
 
