@@ -66,8 +66,8 @@ class Handlers:
 
     def reconfigure(self, settings: dict[str, str]) -> list[str]:
         """New settings for every handler (what a redeploy with new parameter values does):
-        the handlers that read a changed variable are restarted with it; returns their names.
-        Only between executions: an invocation in flight would be cut off."""
+        every handler is restarted with them; returns their names. Only between executions:
+        an invocation in flight would be cut off."""
         with self._lock:
             changed = {k for k, v in settings.items() if self.env.get(k) != v}
             self.env.update(settings)
