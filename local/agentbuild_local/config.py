@@ -28,6 +28,9 @@ STATE_MACHINE = "agentbuild-build"
 # Where the stack captures outgoing Build Finished events, so tests can read them.
 BUILD_FINISHED_QUEUE = "agentbuild-build-finished"
 DEFINITION = ROOT / "statemachine" / "build.asl.json"
+# The fleet-rebuild machine: a Distributed Map whose children are executions of STATE_MACHINE.
+FLEET_STATE_MACHINE = "agentbuild-fleet-rebuild"
+FLEET_DEFINITION = ROOT / "statemachine" / "rebuild.asl.json"
 # moto checks only the shape of these ARNs; nothing assumes them.
 CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-codebuild"
 STATES_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-states"
@@ -40,8 +43,10 @@ HANDLER_SETTINGS = {
     "AGENTBUILD_QUEUED_TIMEOUT_MINUTES": "30",
     "AGENTBUILD_POLL_MIN_SECONDS": "1",
     "AGENTBUILD_POLL_MAX_SECONDS": "2",
-    # Small, so that a local rebuild (and tests/e2e) shows the bound with a few agents.
-    "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "2",
+    # The fleet rebuild's MaxConcurrency (N) and ToleratedFailurePercentage: small, so that a
+    # local run (and tests/e2e/test_rebuild.py) shows the bound.
+    "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "4",
+    "AGENTBUILD_REBUILD_TOLERATED_FAILURE_PERCENTAGE": "10",
     # Build Finished events go to moto's default bus; a rule sends them to BUILD_FINISHED_QUEUE.
     "AGENTBUILD_EVENT_BUS": "default",
     # AGENTBUILD_REPOSITORY_URI and AGENTBUILD_STATE_MACHINE_ARN come from the created resources.

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 from .config import (BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
-                     HANDLER_SETTINGS, REPOSITORY, STATE_DIR, STATE_MACHINE, STATES_ROLE)
+                     FLEET_STATE_MACHINE, HANDLER_SETTINGS, REPOSITORY, STATE_DIR, STATE_MACHINE,
+                     STATES_ROLE)
 from .engine import aws_client
 
 
@@ -107,3 +108,11 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
         "AGENTBUILD_STATE_MACHINE_ARN": sm["stateMachineArn"],
         "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": capture_build_finished(endpoint),
     }
+
+
+def create_fleet_machine(endpoint: str, definition: str) -> str:
+    """The fleet-rebuild machine (statemachine/rebuild.asl.json, substituted with the build
+    machine's ARN); returns its ARN."""
+    return aws_client("stepfunctions", endpoint).create_state_machine(
+        name=FLEET_STATE_MACHINE, definition=definition, roleArn=STATES_ROLE,
+        type="STANDARD")["stateMachineArn"]

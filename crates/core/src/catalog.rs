@@ -135,20 +135,25 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "rebuild",
         logical_id: "RebuildFunction",
-        invoked_by: "EventBridge schedule (Scheduled Event)",
-        env: &[BUCKET, STATE_MACHINE_ARN, REBUILD_MAX_CONCURRENCY],
+        invoked_by: "the fleet-rebuild machine (rebuild.asl.json): TakeLock, ListAgents, ExistingRebuild, Summarize, ReleaseLock",
+        env: &[
+            BUCKET,
+            STATE_MACHINE_ARN,
+            REBUILD_MAX_CONCURRENCY,
+            REBUILD_TOLERATED_FAILURE_PERCENTAGE,
+        ],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
-            "states:StartExecution",
-            "states:ListExecutions",
+            "s3:PutObject",
+            "states:DescribeExecution",
         ],
         operations: &[
             "S3.ListObjectsV2",
             "S3.HeadObject",
             "S3.GetObject",
-            "SFN.StartExecution",
-            "SFN.ListExecutions",
+            "S3.PutObject",
+            "SFN.DescribeExecution",
         ],
     },
 ];

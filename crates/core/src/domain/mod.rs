@@ -2,6 +2,7 @@
 
 pub mod announce;
 pub mod execution;
+pub mod fleet;
 pub mod json;
 pub mod observe;
 pub mod plan;
