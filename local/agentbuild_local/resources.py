@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -56,10 +57,22 @@ def restore_bucket(endpoint: str) -> int:
         body = path.read_bytes()
         extra = {}
         if key.startswith("sources/"):
-            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back.
+            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back,
+            # and expirable until a latest.json names them (tags are not saved: set below).
             extra["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            extra["Tagging"] = "agentbuild%3Alatest=false"
         s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
         restored += 1
+    # What record-result tags when it moves a latest.json: the source it names is kept.
+    for path in BUCKET_DIR.glob("agents/*/*/latest.json"):
+        try:
+            source = json.loads(path.read_text())["source"]
+        except (ValueError, KeyError):
+            continue
+        source_path = _bucket_path(str(source.get("key", "")))
+        if source.get("bucket") == BUCKET and source_path is not None and source_path.is_file():
+            s3.put_object_tagging(Bucket=BUCKET, Key=source["key"], Tagging={"TagSet": [
+                {"Key": "agentbuild:latest", "Value": "true"}]})
     return restored
 
 

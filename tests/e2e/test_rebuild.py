@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import STATE_DIR, Stack, uid
+from conftest import ROOT, STATE_DIR, Stack, uid
 
 AGENTS = 60
 N = 4
@@ -39,6 +39,7 @@ class Fleet:
         self.scheduled_time = at.strftime("%Y-%m-%dT%H:%M:00Z")
         self.run_name = at.strftime("%Y%m%dT%H%M")
         self.first: dict[str, Any] = {}
+        self.replaced = ""  # agent-00's second upload
 
     def start(self, name: str, run_input: dict[str, Any]) -> str:
         arn = self.stack.sfn.start_execution(stateMachineArn=self.machine, name=name,
@@ -72,6 +73,11 @@ def fleet(stack: Stack) -> Fleet:
             f.seeded[agent] = name
         for agent, arn in arns.items():
             assert stack.wait(arn, 120)["status"] == "SUCCEEDED", agent
+    # agent-00 submits a new upload: its first one is no longer named by its latest.json.
+    f.replaced, _ = stack.upload_source(f.project, f.agents[0], extra="v2")
+    arn = stack.start(f"seed-{f.project}-v2", {"project": f.project, "agent": f.agents[0], "source": f.replaced})
+    assert stack.wait(arn, 60)["status"] == "SUCCEEDED"
+    f.seeded[f.agents[0]] = f"seed-{f.project}-v2"
     print(f"\nfleet: {AGENTS} agents built in {time.monotonic() - t0:.1f} s")
     return f
 
@@ -193,3 +199,66 @@ def test_a_retried_run_starts_nothing_twice(stack, fleet):
     first = fleet.first["summary"]
     assert (summary["started"], summary["succeeded"]) == (first["started"], first["succeeded"])
     assert [x["agent"] for x in summary["failed"]] == [x["agent"] for x in first["failed"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources a latest.json names never expire
+# ---------------------------------------------------------------------------------------------
+
+def template_rule(rule_id: str) -> tuple[dict[str, Any], int]:
+    """The bucket's lifecycle rule `rule_id` from template.yaml, and its expiry in days (a
+    parameter's default)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def cfn_tag(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            return {"Fn": suffix, "Value": loader.construct_scalar(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return {"Fn": suffix, "Value": loader.construct_sequence(node)}
+        return {"Fn": suffix, "Value": loader.construct_mapping(node)}
+
+    Loader.add_multi_constructor("!", cfn_tag)
+    t = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
+    rules = t["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rule = next(r for r in rules if r["Id"] == rule_id)
+    days = rule["ExpirationInDays"]
+    if isinstance(days, dict):  # !Ref <parameter>
+        days = t["Parameters"][days["Value"]]["Default"]
+    return rule, int(days)
+
+
+def expires(rule: dict[str, Any], days: int, key: str, tags: dict[str, str], age_days: int) -> bool:
+    """S3's reading of a rule with Prefix and TagFilters: the key starts with the prefix, the
+    object has every tag, and it is at least `days` old."""
+    return (rule["Status"] == "Enabled" and key.startswith(rule.get("Prefix", ""))
+            and all(tags.get(f["Key"]) == f["Value"] for f in rule.get("TagFilters", []))
+            and age_days >= days)
+
+
+def test_sources_a_latest_json_names_are_spared_by_the_expiry_rule_at_any_age(stack, fleet):
+    """moto runs no lifecycle: the template's rule is evaluated against the objects' real tags
+    (set by record-result), at an age past the expiry — as S3 would on the day it runs."""
+    assert fleet.first, "needs the first run"
+    rule, days = template_rule("ExpireSources")
+    old = days + 365
+    for agent in fleet.agents:
+        latest = stack.get_json(f"agents/{fleet.project}/{agent}/latest.json")
+        key = latest["source"]["key"]
+        tags = {t["Key"]: t["Value"] for t in
+                stack.s3.get_object_tagging(Bucket=stack.bucket, Key=key)["TagSet"]}
+        assert tags == {"agentbuild:latest": "true"}, (agent, tags)
+        assert not expires(rule, days, key, tags, old), agent
+    # agent-00 was rebuilt from its second upload; its first, replaced, expires.
+    rebuilt = stack.get_json(f"agents/{fleet.project}/{fleet.agents[0]}/latest.json")
+    assert rebuilt["buildId"].startswith(f"sched-{fleet.run_name}-")
+    assert rebuilt["source"]["uri"] == fleet.replaced
+    first_key = next(o["Key"] for o in stack.s3.list_objects_v2(
+        Bucket=stack.bucket, Prefix=f"sources/{fleet.project}/{fleet.agents[0]}/")["Contents"]
+        if f"s3://{stack.bucket}/{o['Key']}" != fleet.replaced)
+    tags = {t["Key"]: t["Value"] for t in
+            stack.s3.get_object_tagging(Bucket=stack.bucket, Key=first_key)["TagSet"]}
+    assert tags == {"agentbuild:latest": "false"}
+    assert expires(rule, days, first_key, tags, days) and not expires(rule, days, first_key, tags, days - 1)

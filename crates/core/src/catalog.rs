@@ -93,12 +93,14 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
+            "s3:PutObjectTagging",
             "codebuild:StopBuild",
             "events:PutEvents",
         ],
         operations: &[
             "S3.GetObject",
             "S3.PutObject",
+            "S3.PutObjectTagging",
             "CodeBuild.StopBuild",
             "EventBridge.PutEvents",
         ],
@@ -167,6 +169,8 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     // GetObject of a given version (the validated source) is authorized as s3:GetObjectVersion.
     ("S3.GetObjectVersion", "s3:GetObjectVersion"),
     ("S3.PutObject", "s3:PutObject"),
+    // Tagging the current version of an object (the retention tag of sources).
+    ("S3.PutObjectTagging", "s3:PutObjectTagging"),
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),

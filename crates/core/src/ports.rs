@@ -77,6 +77,11 @@ pub trait ObjectStore {
     ) -> Result<bool, Error>;
     /// Every key under `prefix` in the stack's own bucket (all pages), in key order.
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error>;
+    /// The stack's own bucket.
+    fn own_bucket(&self) -> &str;
+    /// Sets the `agentbuild:latest` tag (`domain::retention`) of the current version of `key`
+    /// in the own bucket; `false` when there is no such object.
+    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.

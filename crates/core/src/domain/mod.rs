@@ -10,4 +10,5 @@ pub mod poll;
 pub mod rebuild;
 pub mod record;
 pub mod request;
+pub mod retention;
 pub mod status;

@@ -82,6 +82,8 @@ type Objects = BTreeMap<(String, String), (Vec<u8>, Option<String>)>;
 #[derive(Default)]
 pub struct FakeStore {
     objects: RefCell<Objects>,
+    /// `agentbuild:latest` of own-bucket objects, as tag_latest last set it.
+    pub tags: RefCell<BTreeMap<String, bool>>,
     calls: Cell<usize>,
     pub puts: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
@@ -210,6 +212,19 @@ impl ObjectStore for FakeStore {
                 .insert((OWN.into(), key.into()), (body, None));
         }
         Ok(holds)
+    }
+
+    fn own_bucket(&self) -> &str {
+        OWN
+    }
+
+    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error> {
+        self.enter("S3.PutObjectTagging")?;
+        if self.own(key).is_none() {
+            return Ok(false);
+        }
+        self.tags.borrow_mut().insert(key.to_string(), latest);
+        Ok(true)
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
