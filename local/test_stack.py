@@ -389,6 +389,31 @@ def test_start_execution_sync2_runs_a_child_and_a_taken_name_is_execution_alread
     assert json.loads(again["output"])["taken"]["Error"] == "StepFunctions.ExecutionAlreadyExistsException"
 
 
+@pytest.mark.parametrize("tolerated,failing,caught", [(10, 1, False), (10, 2, True), (50, 5, False)])
+def test_a_distributed_map_fails_past_its_tolerated_failure_percentage(engine, tolerated, failing, caught):
+    """moto applies no ToleratedFailurePercentage: install_map_tolerance_fix does."""
+    eng.install_map_tolerance_fix()
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                 "StartAt": "C", "States": {
+                     "C": {"Type": "Choice", "Default": "S",
+                           "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "F"}]},
+                     "F": {"Type": "Fail", "Error": "Boom"}, "S": {"Type": "Succeed"}}}
+    arn = machine(engine, {"StartAt": "M", "States": {
+        "M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3, "ResultPath": None,
+              "ToleratedFailurePercentagePath": "$.tolerated", "ItemProcessor": processor,
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+              "End": True},
+        "Caught": {"Type": "Pass", "End": True}}})
+    out = run(engine, arn, {"items": [{"fail": i < failing} for i in range(10)], "tolerated": tolerated})
+    assert out["status"] == "SUCCEEDED", out
+    error = json.loads(out["output"]).get("error")
+    if caught:
+        assert error["Error"] == "States.ExceedToleratedFailureThreshold"
+        assert error["Cause"].startswith(f"{failing} of 10 items failed")
+    else:
+        assert error is None
+
+
 def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(engine):
     arn = machine(engine, {
         "StartAt": "Long", "TimeoutSeconds": 1,

@@ -161,6 +161,7 @@ def install_engine_fixes() -> None:
     IsTimestamp.string_to_timestamp = staticmethod(rfc3339_to_naive_utc)
     Environment.set_error = set_error_unless_ended
     install_sfn_integration_fix()
+    install_map_tolerance_fix()
 
 
 _SFN_ORIGINALS: dict[str, Any] = {}
@@ -221,3 +222,48 @@ def install_sfn_integration_fix() -> None:
 
     StateTaskServiceSfn._normalise_parameters = parameters_by_api_name
     StateTaskServiceSfn._normalise_response = response_pascal_cased
+
+
+_MAP_ORIGINALS: dict[str, Any] = {}
+
+
+def install_map_tolerance_fix() -> None:
+    """moto's Distributed Map parses ToleratedFailurePercentage(Path) and never applies it ("no
+    effect on the program evaluation", it logs): a failed child is counted and dropped, and the
+    map always succeeds. On AWS, a Map Run whose failed items exceed that share of its items
+    fails with States.ExceedToleratedFailureThreshold. The fix applies it once every item has
+    run (AWS stops starting items as soon as the share is exceeded: locally the rest still
+    run, and the Map state then fails the same way).
+    """
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent, FailureEventException)
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName)
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent)
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    checked_originals(_MAP_ORIGINALS, {
+        (DistributedIterationComponent, "_map_run"):
+            "(self, env: 'Environment', eval_input: 'DistributedIterationComponentEvalInput') -> 'None'",
+    }, "local/agentbuild_local/engine.py")
+    map_run = _MAP_ORIGINALS["_map_run"]
+
+    def map_run_within_tolerance(self: Any, env: Any, eval_input: Any) -> None:
+        map_run(self, env, eval_input)
+        counter = eval_input.map_run_record.item_counter
+        total, failed = counter.total.get(), counter.failed.get() + counter.timed_out.get()
+        tolerated = float(eval_input.tolerated_failure_percentage or 0)
+        if total and failed * 100.0 > tolerated * total:
+            cause = (f"{failed} of {total} items failed: more than the tolerated "
+                     f"{tolerated:g} %")
+            error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+            raise FailureEventException(FailureEvent(
+                env=env, error_name=error, event_type=HistoryEventType.MapRunFailed,
+                event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
+                    error=error.error_name, cause=cause))))
+
+    DistributedIterationComponent._map_run = map_run_within_tolerance

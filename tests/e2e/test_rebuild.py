@@ -262,3 +262,35 @@ def test_sources_a_latest_json_names_are_spared_by_the_expiry_rule_at_any_age(st
             stack.s3.get_object_tagging(Bucket=stack.bucket, Key=first_key)["TagSet"]}
     assert tags == {"agentbuild:latest": "false"}
     assert expires(rule, days, first_key, tags, days) and not expires(rule, days, first_key, tags, days - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Past the tolerated failures: the run stops, says so, and releases the lock
+# ---------------------------------------------------------------------------------------------
+
+def test_a_run_past_its_tolerated_failures_is_aborted_summarized_and_unlocked(stack):
+    """1 of 3 rebuilds failing is 33 %, past the stack's 10 %: the Map fails with
+    States.ExceedToleratedFailureThreshold, Summarize still writes the summary (ABORTED), the
+    lock is released, and the run ends FAILED with RebuildAborted (the alarm's metric)."""
+    stack.wait_idle()
+    project = f"fleet-ab-{uid()}"
+    stack.script({"match": f"sources/{project}/", "status": "SUCCEEDED"})
+    arns = [stack.start(f"seed-{project}-{a}", stack.request(project, a)) for a in ("a", "b", "c")]
+    assert all(stack.wait(a, 60)["status"] == "SUCCEEDED" for a in arns)
+    stack.reset()
+    stack.script({"match": f"sources/{project}/b/", "status": "FAILED", "failedPhase": "BUILD"})
+    stack.script({"match": f"sources/{project}/", "status": "SUCCEEDED"})
+    at = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
+    run = at.strftime("%Y%m%dT%H%M")
+    machine = stack.env["AGENTBUILD_FLEET_STATE_MACHINE_ARN"]
+    arn = stack.sfn.start_execution(stateMachineArn=machine, name=f"abort-{uid()}", input=json.dumps(
+        {"scheduledTime": at.strftime("%Y-%m-%dT%H:%M:00Z"), "projects": [project]}))["executionArn"]
+    stack.started.add(arn)
+    d = stack.wait(arn, 120)
+    assert d["status"] == "FAILED" and d["error"] == "RebuildAborted", d
+    summary = stack.get_json(f"rebuilds/{run}.json")
+    assert summary["status"] == "ABORTED"
+    assert summary["reason"].startswith("States.ExceedToleratedFailureThreshold"), summary
+    assert [f["agent"] for f in summary["failed"]] == [f"{project}/b"]
+    lock = stack.get_json("rebuilds/lock.json")
+    assert lock["execution"] == arn and lock.get("releasedAt"), lock
