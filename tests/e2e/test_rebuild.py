@@ -294,3 +294,43 @@ def test_a_run_past_its_tolerated_failures_is_aborted_summarized_and_unlocked(st
     assert [f["agent"] for f in summary["failed"]] == [f"{project}/b"]
     lock = stack.get_json("rebuilds/lock.json")
     assert lock["execution"] == arn and lock.get("releasedAt"), lock
+
+
+def test_a_run_stopped_by_hand_does_not_keep_the_next_one_waiting(stack):
+    """No state runs after StopExecution, so the lock is not released: the next run finds its
+    holder ended and takes it over at once (not after the 6-day expiry)."""
+    stack.wait_idle()
+    project = f"fleet-stop-{uid()}"
+    stack.script({"match": f"sources/{project}/", "status": "SUCCEEDED"})
+    assert stack.wait(stack.start(f"seed-{project}-a", stack.request(project, "a")), 60)["status"] == "SUCCEEDED"
+    stack.reset()
+    stack.script({"match": f"sources/{project}/", "hold": True})
+    machine = stack.env["AGENTBUILD_FLEET_STATE_MACHINE_ARN"]
+
+    def start(name: str) -> str:
+        arn = stack.sfn.start_execution(stateMachineArn=machine, name=name,
+                                        input=json.dumps({"projects": [project]}))["executionArn"]
+        stack.started.add(arn)
+        return arn
+
+    first = start(f"stopped-{uid()}")
+    deadline = time.monotonic() + 60
+    while not [e for e in stack.running() if e["name"].startswith("sched-")]:
+        assert time.monotonic() < deadline, "the first run started no build"
+        time.sleep(0.1)
+    assert stack.get_json("rebuilds/lock.json")["execution"] == first
+    stack.sfn.stop_execution(executionArn=first)
+    assert stack.wait(first, 30)["status"] == "ABORTED"
+    second = start(f"after-stop-{uid()}")
+    deadline = time.monotonic() + 30
+    while stack.get_json("rebuilds/lock.json")["execution"] != second:
+        assert stack.sfn.describe_execution(executionArn=second)["status"] == "RUNNING", \
+            "the second run ended without taking the lock"
+        assert time.monotonic() < deadline, "the second run did not take the lock"
+        time.sleep(0.1)
+    # Drop the hold (and release what it holds): later builds are moto's own, over at once. The
+    # second run's build may be the first run's (same minute, same name): either way it ends.
+    stack.reset()
+    d = stack.wait(second, 60)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"])["status"] == "COMPLETED", d
+    stack.wait_idle()

@@ -173,6 +173,9 @@ pub trait Executions {
     async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, Error>;
     /// `None` when the machine has no execution of that name.
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error>;
+    /// Any execution by its ARN (another machine's too: the fleet rebuild's lock holder);
+    /// `None` when it does not exist.
+    async fn describe_arn(&self, arn: &str) -> Result<Option<ExecutionInfo>, Error>;
     /// Names of the machine's RUNNING executions (all pages).
     async fn running(&self) -> Result<Vec<String>, Error>;
     /// Stops (aborts) execution `name` with `error` and `cause`, as its execution's error and

@@ -317,6 +317,14 @@ impl FakeExecutions {
         self
     }
 
+    /// An execution of another machine, known by its ARN only (e.g. a fleet run).
+    pub fn with_arn(self, arn: &str, status: ExecutionStatus) -> Self {
+        let mut info = Self::info(arn, status, "{}");
+        info.arn = arn.to_string();
+        self.executions.borrow_mut().insert(arn.to_string(), info);
+        self
+    }
+
     pub fn end(&self, name: &str, status: ExecutionStatus, error: Option<(&str, &str)>) {
         let mut all = self.executions.borrow_mut();
         let e = all.get_mut(name).expect("no such execution");
@@ -367,6 +375,16 @@ impl Executions for FakeExecutions {
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error> {
         self.enter("SFN.DescribeExecution")?;
         Ok(self.executions.borrow().get(name).cloned())
+    }
+
+    async fn describe_arn(&self, arn: &str) -> Result<Option<ExecutionInfo>, Error> {
+        self.enter("SFN.DescribeExecution")?;
+        Ok(self
+            .executions
+            .borrow()
+            .values()
+            .find(|e| e.arn == arn)
+            .cloned())
     }
 
     async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error> {

@@ -85,7 +85,7 @@ pub async fn handle<S: ObjectStore, X: Executions>(
     }
 }
 
-async fn take_lock<S: ObjectStore, X>(
+async fn take_lock<S: ObjectStore, X: Executions>(
     deps: &Deps<S, X>,
     run: &str,
     execution: &str,
@@ -95,7 +95,17 @@ async fn take_lock<S: ObjectStore, X>(
         let now = (deps.clock)();
         let stored = deps.store.get_tagged(LOCK_KEY).await?;
         let lock = Lock::new(run, execution, now).to_json();
-        let taken = match lock_state(stored.as_ref().map(|t| t.bytes.as_slice()), execution, now) {
+        let mut state = lock_state(stored.as_ref().map(|t| t.bytes.as_slice()), execution, now);
+        if let LockState::Held(holder) = &state {
+            // A holder that was stopped, timed out or failed without releasing (no state runs
+            // after an abort) leaves the lock at once, not at its expiry.
+            let open = deps.executions.describe_arn(&holder.execution).await?;
+            if !open.is_some_and(|x| x.status.is_open()) {
+                tracing::info!(run, holder = %holder.execution, "rebuild lock: holder has ended");
+                state = LockState::Free;
+            }
+        }
+        let taken = match state {
             LockState::Absent => {
                 deps.store
                     .put_json_if(LOCK_KEY, lock, Precondition::Absent)

@@ -75,7 +75,10 @@ async fn run_step(d: &Deps<FakeStore, FakeExecutions>, step: RebuildStep) -> Val
 
 #[tokio::test]
 async fn one_run_takes_the_lock_and_a_second_one_is_skipped_until_it_is_released() {
-    let d = deps(FakeStore::default());
+    let d = Deps {
+        executions: FakeExecutions::default().with_arn("arn:first", ExecutionStatus::Running),
+        ..deps(FakeStore::default())
+    };
     let first = run_step(&d, lock_step("arn:first", sched())).await;
     assert_eq!(first["taken"], true);
     assert_eq!(first["run"], RUN);
@@ -139,6 +142,30 @@ async fn one_run_takes_the_lock_and_a_second_one_is_skipped_until_it_is_released
         run_step(&d, lock_step("arn:third", json!({}))).await["taken"],
         true
     );
+}
+
+#[tokio::test]
+async fn a_lock_whose_holder_has_ended_without_releasing_it_is_taken_over() {
+    for ended in [
+        ExecutionStatus::Aborted,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Failed,
+    ] {
+        let d = Deps {
+            executions: FakeExecutions::default().with_arn("arn:stopped", ended),
+            ..deps(FakeStore::default())
+        };
+        d.store.seed(
+            LOCK_KEY,
+            Lock::new("20261129T0300", "arn:stopped", now()).to_json(),
+        );
+        assert_eq!(
+            run_step(&d, lock_step("arn:next", json!({}))).await["taken"],
+            true
+        );
+        let lock: Lock = d.store.own_json(LOCK_KEY).unwrap();
+        assert_eq!(lock.execution, "arn:next");
+    }
 }
 
 #[tokio::test]
@@ -438,6 +465,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("tests.rs"),
         crate::handlers::fakes::scenarios![
             one_run_takes_the_lock_and_a_second_one_is_skipped_until_it_is_released,
+            a_lock_whose_holder_has_ended_without_releasing_it_is_taken_over,
             an_expired_lock_is_taken_over,
             bad_run_input_fails_naming_the_field_and_takes_nothing,
             the_plan_lists_every_successful_agent_and_says_why_others_are_skipped,
