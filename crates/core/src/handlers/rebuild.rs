@@ -275,10 +275,9 @@ async fn existing<S, X: Executions>(deps: &Deps<S, X>, name: &str) -> Result<Val
         ))
     })?;
     let status = status_name(&info.status);
-    Ok(match existing_wait_seconds(&status) {
-        Some(wait) => json!({"status": status, "waitSeconds": wait}),
-        None => json!({"status": status}),
-    })
+    // waitSeconds always: the ASL's ResultSelector reads it whatever the status.
+    let wait = existing_wait_seconds(&status).unwrap_or(0);
+    Ok(json!({"status": status, "waitSeconds": wait}))
 }
 
 async fn read_list<S: ObjectStore, T: serde::de::DeserializeOwned>(

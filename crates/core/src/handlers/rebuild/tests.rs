@@ -338,7 +338,7 @@ async fn an_existing_execution_counts_as_started_and_is_waited_for_while_it_runs
             }
         )
         .await,
-        json!({"status": "SUCCEEDED"})
+        json!({"status": "SUCCEEDED", "waitSeconds": 0})
     );
     let e = handle(
         &d,
