@@ -195,3 +195,27 @@ fn the_template_substitutes_every_placeholder_of_the_fleet_definition() {
     want.sort();
     assert_eq!(subs, want);
 }
+
+#[test]
+fn no_step_waits_longer_or_shorter_than_the_function_may_run() {
+    let t: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("template.yaml")).unwrap();
+    let function_timeout = t["Resources"]["RebuildFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    for (name, task) in lambda_tasks() {
+        let step = task["TimeoutSeconds"].as_u64().unwrap();
+        assert!(
+            step <= function_timeout,
+            "{name}: {step} > {function_timeout}"
+        );
+    }
+    // The steps that read a record per agent get the whole 15 minutes.
+    let s = states();
+    for name in ["ListAgents", "Summarize"] {
+        assert_eq!(
+            s[name]["TimeoutSeconds"].as_u64(),
+            Some(function_timeout),
+            "{name}"
+        );
+    }
+}
