@@ -17,7 +17,7 @@ help:
 	@echo "make test-local-e2e  the same, plus the real definition + real handlers on a throwaway stack"
 	@echo "make test          every test (starts and stops the local stack if none runs)"
 	@echo "make demo          build the sample agent on the local stack; REQUEST=file.json for yours"
-	@echo "make rebuild       fire one scheduled rebuild on the local stack"
+	@echo "make rebuild       one fleet rebuild on the local stack (every agent, at most N at once); prints its summary"
 	@echo "make bench         benchmarks (printed, not asserted)"
 	@echo "make bench-pipeline  what a build costs the pipeline (transitions, invocations, lag) on the local stack"
 	@echo "make package       arm64 release zips in target/lambda/<fn>/bootstrap.zip"
@@ -60,7 +60,7 @@ test-e2e: tools
 	@bash scripts/e2e.sh $(ARGS)
 
 # --- more verbs ---------------------------------------------------------------------------
-# Fire one scheduled rebuild on the running local stack (the EventBridge schedule's event).
+# One fleet rebuild on the local stack: an execution of the fleet-rebuild machine, as the schedule starts it.
 rebuild: local-up
 	@bash scripts/rebuild.sh
 

@@ -375,6 +375,60 @@ def test_runtime_down_is_a_visible_unretried_error(engine):
     assert len(invocations(engine, "validate-request")) == 1
 
 
+def test_start_execution_sync2_runs_a_child_and_a_taken_name_is_execution_already_exists(engine):
+    """The fleet rebuild's integration: moto's `states:startExecution.sync:2` starts nothing
+    without install_sfn_integration_fix (KeyError 'StateMachineArn' -> States.Runtime)."""
+    eng.install_sfn_integration_fix()
+    sfn = engine["sfn"]
+    child = sfn.create_state_machine(
+        name=f"child-{uuid.uuid4().hex[:8]}", roleArn=config.STATES_ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    parent = sfn.create_state_machine(
+        name=f"parent-{uuid.uuid4().hex[:8]}", roleArn=config.STATES_ROLE, definition=json.dumps({
+            "StartAt": "Start", "States": {
+                "Start": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                          "Parameters": {"StateMachineArn": child["stateMachineArn"],
+                                         "Name.$": "$.name", "Input.$": "$.input"},
+                          "Catch": [{"ErrorEquals": ["StepFunctions.ExecutionAlreadyExistsException"],
+                                     "ResultPath": "$.taken", "Next": "Taken"}],
+                          "End": True},
+                "Taken": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    first = run(engine, parent, {"name": name, "input": {"n": 1}})
+    assert first["status"] == "SUCCEEDED", first
+    out = json.loads(first["output"])
+    assert out["Status"] == "SUCCEEDED" and out["Name"] == name and out["Output"] == {"n": 1}
+    assert isinstance(out["StartDate"], int)  # epoch milliseconds, as Step Functions answers
+    again = run(engine, parent, {"name": name, "input": {"n": 1}})
+    assert again["status"] == "SUCCEEDED"
+    assert json.loads(again["output"])["taken"]["Error"] == "StepFunctions.ExecutionAlreadyExistsException"
+
+
+@pytest.mark.parametrize("tolerated,failing,caught", [(10, 1, False), (10, 2, True), (50, 5, False)])
+def test_a_distributed_map_fails_past_its_tolerated_failure_percentage(engine, tolerated, failing, caught):
+    """moto applies no ToleratedFailurePercentage: install_map_tolerance_fix does."""
+    eng.install_map_tolerance_fix()
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                 "StartAt": "C", "States": {
+                     "C": {"Type": "Choice", "Default": "S",
+                           "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "F"}]},
+                     "F": {"Type": "Fail", "Error": "Boom"}, "S": {"Type": "Succeed"}}}
+    arn = machine(engine, {"StartAt": "M", "States": {
+        "M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3, "ResultPath": None,
+              "ToleratedFailurePercentagePath": "$.tolerated", "ItemProcessor": processor,
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+              "End": True},
+        "Caught": {"Type": "Pass", "End": True}}})
+    out = run(engine, arn, {"items": [{"fail": i < failing} for i in range(10)], "tolerated": tolerated})
+    assert out["status"] == "SUCCEEDED", out
+    error = json.loads(out["output"]).get("error")
+    if caught:
+        assert error["Error"] == "States.ExceedToleratedFailureThreshold"
+        assert error["Cause"].startswith(f"{failing} of 10 items failed")
+    else:
+        assert error is None
+
+
 def test_executions_ending_timed_out_or_aborted_are_relayed_to_record_result(engine):
     arn = machine(engine, {
         "StartAt": "Long", "TimeoutSeconds": 1,

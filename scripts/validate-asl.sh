@@ -12,6 +12,8 @@ import re, sys
 text = open(sys.argv[1]).read()
 def arn(m):
     name = m.group(1)
+    if name.endswith("StateMachineArn"):
+        return f"arn:aws:states:us-east-1:123456789012:stateMachine:agentbuild-{name[:-15].lower()}"
     if not name.endswith("FunctionArn"):
         sys.exit(f"{sys.argv[1]}: no test value for placeholder ${{{name}}}")
     return f"arn:aws:lambda:us-east-1:123456789012:function:agentbuild-{name[:-3]}"

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
 from .codebuild_events import EventDelivery
-from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, HANDLER_SETTINGS,
+from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, FLEET_DEFINITION,
+                     HANDLER_SETTINGS,
                      MOTO_VERSION, REGION, ROOT, STACK_PY, STATE_DIR, StackError, log, read_env,
                      tool_env, write_env)
 from .engine import (aws_client, check_moto_version, install_engine_fixes, short_engine_errors, start_moto,
@@ -43,7 +44,8 @@ from .handlers import Handlers, handler_binaries, prebuild, start_watch
 from .inject_server import make_inject_server
 from .lambda_bridge import Injector, install_lambda_bridge
 from .process import alive, ensure_free, free_port, pid_file, read_pid, stop_group, wait_for_port
-from .resources import BUCKET_DIR, create_resources, restore_bucket, save_bucket
+from .resources import (BUCKET_DIR, create_fleet_machine, create_resources, restore_bucket,
+                        save_bucket)
 from .workspace import LAMBDA_FUNCTIONS, workspace_binaries
 
 
@@ -52,6 +54,13 @@ def api_url(watch_port: int, binaries: set[str]) -> str | None:
     if "api" in binaries:
         return f"http://127.0.0.1:{watch_port}/lambda-url/api"
     return None
+
+
+def fleet_definition(binaries: set[str], build_machine_arn: str) -> str:
+    """statemachine/rebuild.asl.json: `${RebuildFunctionArn}` -> `rebuild` as any function,
+    `${BuildStateMachineArn}` -> the local build machine."""
+    return substitute(FLEET_DEFINITION.read_text(), binaries,
+                      {"BuildStateMachineArn": build_machine_arn})
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -97,6 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     delivery.start(endpoint)
     log(f"moto {MOTO_VERSION} on {endpoint}; injections on {inject_url}")
     created = create_resources(endpoint, definition)
+    created["AGENTBUILD_FLEET_STATE_MACHINE_ARN"] = create_fleet_machine(endpoint, fleet_definition(
+        binaries, created["AGENTBUILD_STATE_MACHINE_ARN"]))
     restored = restore_bucket(endpoint)
     if restored:
         log(f"restored {restored} objects of {BUCKET} from {BUCKET_DIR}")
@@ -122,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             **aws,
             "AGENTBUILD_BUCKET": BUCKET,
             "AGENTBUILD_STATE_MACHINE_ARN": created["AGENTBUILD_STATE_MACHINE_ARN"],
+            "AGENTBUILD_FLEET_STATE_MACHINE_ARN": created["AGENTBUILD_FLEET_STATE_MACHINE_ARN"],
             "AGENTBUILD_REPOSITORY_URI": created["AGENTBUILD_REPOSITORY_URI"],
             "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
             "AGENTBUILD_INJECT_URL": inject_url,
@@ -168,8 +180,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise StackError("a previous stack is still running but not ready; run local/stack.py down")
     manifest = Path(args.manifest_path).resolve()
     binaries = workspace_binaries(manifest)
-    # Fail before starting anything if the definition cannot be substituted.
+    # Fail before starting anything if a definition cannot be substituted.
     substitute(Path(args.definition).read_text(), binaries)
+    fleet_definition(binaries, "arn:aws:states:us-east-1:123456789012:stateMachine:check")
     if not args.no_build:
         prebuild(manifest, binaries, args.functions.split(","), args.reload)
     if not args.reload:

@@ -28,11 +28,14 @@ STATE_MACHINE = "agentbuild-build"
 # Where the stack captures outgoing Build Finished events, so tests can read them.
 BUILD_FINISHED_QUEUE = "agentbuild-build-finished"
 DEFINITION = ROOT / "statemachine" / "build.asl.json"
+# The fleet-rebuild machine: a Distributed Map whose children are executions of STATE_MACHINE.
+FLEET_STATE_MACHINE = "agentbuild-fleet-rebuild"
+FLEET_DEFINITION = ROOT / "statemachine" / "rebuild.asl.json"
 # moto checks only the shape of these ARNs; nothing assumes them.
 CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-codebuild"
 STATES_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-states"
 
-# Handler configuration (docs/contracts.md). Short polls: locally a "build" is over at once.
+# Handler configuration (docs/contracts.md).
 HANDLER_SETTINGS = {
     "AGENTBUILD_BUCKET": BUCKET,
     "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
@@ -42,8 +45,10 @@ HANDLER_SETTINGS = {
     # looks (the template's CallbackTimeoutSeconds, 600 s). Short, so that a lost event costs a
     # test seconds; tests that need it longer change it through the injection endpoint.
     "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS": os.environ.get("AGENTBUILD_LOCAL_CALLBACK_TIMEOUT_SECONDS", "5"),
-    # Small, so that a local rebuild (and tests/e2e) shows the bound with a few agents.
-    "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "2",
+    # The fleet rebuild's MaxConcurrency (N) and ToleratedFailurePercentage: small, so that a
+    # local run (and tests/e2e/test_rebuild.py) shows the bound.
+    "AGENTBUILD_REBUILD_MAX_CONCURRENCY": "4",
+    "AGENTBUILD_REBUILD_TOLERATED_FAILURE_PERCENTAGE": "10",
     # Build Finished events go to moto's default bus; a rule sends them to BUILD_FINISHED_QUEUE.
     "AGENTBUILD_EVENT_BUS": "default",
     # AGENTBUILD_REPOSITORY_URI and AGENTBUILD_STATE_MACHINE_ARN come from the created resources.

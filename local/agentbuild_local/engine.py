@@ -160,3 +160,110 @@ def install_engine_fixes() -> None:
 
     IsTimestamp.string_to_timestamp = staticmethod(rfc3339_to_naive_utc)
     Environment.set_error = set_error_unless_ended
+    install_sfn_integration_fix()
+    install_map_tolerance_fix()
+
+
+_SFN_ORIGINALS: dict[str, Any] = {}
+
+
+def install_sfn_integration_fix() -> None:
+    """moto's `states:startExecution(.sync|.sync:2)` integration cannot start anything: its
+    request normalisation (LocalStack's maps ASL's `StateMachineArn`, `Name`, `Input` onto the
+    API's `stateMachineArn`, ...) is a no-op in moto, so botocore fails with KeyError
+    'StateMachineArn' (seen: every such Task ended States.Runtime). The fix does what Step
+    Functions does, with botocore's own model of the API: request members by their API names,
+    response members PascalCased (`ExecutionArn`, `Status`, `Output`, as `.sync:2` returns them),
+    times in epoch milliseconds (moto's history cannot hold botocore's datetimes).
+    """
+    from datetime import datetime
+
+    import botocore.session
+    from botocore import xform_name
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (  # noqa: E501
+        StateTaskServiceSfn,
+    )
+
+    checked_originals(_SFN_ORIGINALS, {
+        (StateTaskServiceSfn, "_normalise_parameters"):
+            "(self, parameters: dict, boto_service_name: str | None = None, "
+            "service_action_name: str | None = None) -> None",
+        (StateTaskServiceSfn, "_normalise_response"):
+            "(self, response: 'Any', boto_service_name: 'str | None' = None, "
+            "service_action_name: 'str | None' = None) -> 'None'",
+        (StateTaskServiceSfn, "_to_boto_request"):
+            "(self, parameters: 'dict', structure_shape: 'StructureShape') -> 'None'",
+        (StateTaskServiceSfn, "_from_boto_response"):
+            "(self, response: 'Any', structure_shape: 'StructureShape') -> 'None'",
+    }, "local/agentbuild_local/engine.py")
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    operations = {xform_name(name): model.operation_model(name) for name in model.operation_names}
+    normalise_parameters = _SFN_ORIGINALS["_normalise_parameters"]
+
+    def operation(self: Any, service_action_name: str | None):
+        return operations.get(self._get_boto_service_action(service_action_name))
+
+    def parameters_by_api_name(self: Any, parameters: dict, boto_service_name: str | None = None,
+                               service_action_name: str | None = None) -> None:
+        normalise_parameters(self, parameters, boto_service_name, service_action_name)
+        op = operation(self, service_action_name)
+        if op is not None and op.input_shape is not None:
+            self._to_boto_request(parameters, op.input_shape)
+
+    def response_pascal_cased(self: Any, response: Any, boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+        op = operation(self, service_action_name)
+        if op is not None and op.output_shape is not None and isinstance(response, dict):
+            response.pop("ResponseMetadata", None)
+            for key, value in response.items():
+                if isinstance(value, datetime):  # Step Functions answers epoch milliseconds
+                    response[key] = int(value.timestamp() * 1000)
+            self._from_boto_response(response, op.output_shape)
+
+    StateTaskServiceSfn._normalise_parameters = parameters_by_api_name
+    StateTaskServiceSfn._normalise_response = response_pascal_cased
+
+
+_MAP_ORIGINALS: dict[str, Any] = {}
+
+
+def install_map_tolerance_fix() -> None:
+    """moto's Distributed Map parses ToleratedFailurePercentage(Path) and never applies it ("no
+    effect on the program evaluation", it logs): a failed child is counted and dropped, and the
+    map always succeeds. On AWS, a Map Run whose failed items exceed that share of its items
+    fails with States.ExceedToleratedFailureThreshold. The fix applies it once every item has
+    run (AWS stops starting items as soon as the share is exceeded: locally the rest still
+    run, and the Map state then fails the same way).
+    """
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent, FailureEventException)
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName)
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent)
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    checked_originals(_MAP_ORIGINALS, {
+        (DistributedIterationComponent, "_map_run"):
+            "(self, env: 'Environment', eval_input: 'DistributedIterationComponentEvalInput') -> 'None'",
+    }, "local/agentbuild_local/engine.py")
+    map_run = _MAP_ORIGINALS["_map_run"]
+
+    def map_run_within_tolerance(self: Any, env: Any, eval_input: Any) -> None:
+        map_run(self, env, eval_input)
+        counter = eval_input.map_run_record.item_counter
+        total, failed = counter.total.get(), counter.failed.get() + counter.timed_out.get()
+        tolerated = float(eval_input.tolerated_failure_percentage or 0)
+        if total and failed * 100.0 > tolerated * total:
+            cause = (f"{failed} of {total} items failed: more than the tolerated "
+                     f"{tolerated:g} %")
+            error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+            raise FailureEventException(FailureEvent(
+                env=env, error_name=error, event_type=HistoryEventType.MapRunFailed,
+                event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
+                    error=error.error_name, cause=cause))))
+
+    DistributedIterationComponent._map_run = map_run_within_tolerance

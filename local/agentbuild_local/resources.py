@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
 from .config import (BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
-                     HANDLER_SETTINGS, REPOSITORY, STATE_DIR, STATE_MACHINE, STATES_ROLE)
+                     FLEET_STATE_MACHINE, HANDLER_SETTINGS, REPOSITORY, STATE_DIR, STATE_MACHINE,
+                     STATES_ROLE)
 from .engine import aws_client
 
 
@@ -55,10 +57,22 @@ def restore_bucket(endpoint: str) -> int:
         body = path.read_bytes()
         extra = {}
         if key.startswith("sources/"):
-            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back.
+            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back,
+            # and expirable until a latest.json names them (tags are not saved: set below).
             extra["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            extra["Tagging"] = "agentbuild%3Alatest=false"
         s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
         restored += 1
+    # What record-result tags when it moves a latest.json: the source it names is kept.
+    for path in BUCKET_DIR.glob("agents/*/*/latest.json"):
+        try:
+            source = json.loads(path.read_text())["source"]
+        except (ValueError, KeyError):
+            continue
+        source_path = _bucket_path(str(source.get("key", "")))
+        if source.get("bucket") == BUCKET and source_path is not None and source_path.is_file():
+            s3.put_object_tagging(Bucket=BUCKET, Key=source["key"], Tagging={"TagSet": [
+                {"Key": "agentbuild:latest", "Value": "true"}]})
     return restored
 
 
@@ -107,3 +121,11 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
         "AGENTBUILD_STATE_MACHINE_ARN": sm["stateMachineArn"],
         "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": capture_build_finished(endpoint),
     }
+
+
+def create_fleet_machine(endpoint: str, definition: str) -> str:
+    """The fleet-rebuild machine (statemachine/rebuild.asl.json, substituted with the build
+    machine's ARN); returns its ARN."""
+    return aws_client("stepfunctions", endpoint).create_state_machine(
+        name=FLEET_STATE_MACHINE, definition=definition, roleArn=STATES_ROLE,
+        type="STANDARD")["stateMachineArn"]

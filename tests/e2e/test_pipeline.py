@@ -1,8 +1,8 @@
 """End-to-end tests of the build pipeline on the local stack (local/README.md): the real
 statemachine/build.asl.json in moto's ASL engine, the real handler binaries, real SDK calls to
 moto. They assert on what a user and an operator see: the execution's status, output and
-history (waits, looks, retries, what was *not* called), the S3 records, CodeBuild's builds, the API,
-the rebuild function and the CLI's exit codes.
+history (waits, looks, retries, what was *not* called), the S3 records, CodeBuild's builds, the API and
+the CLI's exit codes (the fleet rebuild: test_rebuild.py).
 
 They need a running stack: `make local-up` (or AGENTBUILD_LOCAL_DIR=<dir> local/stack.py up);
 scripts/e2e.sh starts one when none runs. Without a stack every test fails (never skips).
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -413,72 +412,6 @@ def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack
     assert status == 400 and err["error"]["field"] == "colour"
     assert stack.http("GET", f"{api}/builds/api-{uid()}")[0] == 404
     assert stack.http("GET", f"{api}/agents/{req['project']}/nobody")[0] == 404
-
-
-# ---------------------------------------------------------------------------------------------
-# 11 — the scheduled rebuild, at most N at a time
-# ---------------------------------------------------------------------------------------------
-
-def invoke_rebuild(stack: Stack, at: datetime) -> dict[str, Any]:
-    event = json.loads((ROOT / "events" / "rebuild" / "scheduled.json").read_text())
-    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    url = f"{stack.env['AGENTBUILD_RUNTIME_URL']}/2015-03-31/functions/rebuild/invocations"
-    status, summary, _ = stack.http("POST", url, event)
-    assert status == 200, summary
-    return summary
-
-
-def test_the_scheduled_rebuild_starts_at_most_n_minus_running_and_never_twice(stack):
-    stack.wait_idle()
-    project = f"e2e-rb-{uid()}"
-    agents = ["one", "two", "three"]
-    runs = [(a, f"rb-{a}-{uid()}") for a in agents]
-    arns = [stack.start(name, stack.request(project, a)) for a, name in runs]
-    assert all(stack.wait(arn)["status"] == "SUCCEEDED" for arn in arns)
-
-    # A run time no other run used: its executions are `sched-<run>-...`; hold their builds.
-    at = datetime(2030, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(2_000_000))
-    run = at.strftime("%Y%m%dT%H%M")
-    stack.script({"match": f"sched-{run}-", "hold": True})
-    # One build of our own already running takes one of the N slots.
-    busy = f"busy-{uid()}"
-    stack.script({"match": busy, "hold": True})
-    busy_arn = stack.start(busy, stack.request(project, "busy"))
-    stack.wait_started(busy)
-    try:
-        summary = invoke_rebuild(stack, at)
-        stack.started.update(i["executionArn"] for i in summary["started"])
-        n = summary["maxConcurrency"]
-        assert n == 2, "local/stack.py sets AGENTBUILD_REBUILD_MAX_CONCURRENCY=2"
-        assert summary["run"] == run and summary["runningBefore"] == 1
-        started, deferred = summary["started"], summary["deferred"]
-        assert len(started) == n - 1, summary
-        assert deferred and all(d["reason"] == "concurrency limit" for d in deferred)
-        mine = {f"{project}/{a}" for a in agents}
-        listed = {i["agent"] for i in started + deferred}
-        assert mine <= listed, f"each of our agents is started or deferred: {summary}"
-        assert not mine & {i["agent"] for i in summary["skipped"]}
-        for item in started:
-            assert item["buildId"].startswith(f"sched-{run}-")
-            d = stack.sfn.describe_execution(executionArn=item["executionArn"])
-            assert d["status"] == "RUNNING"
-            execution_input = json.loads(d["input"])
-            assert execution_input["trigger"] == "schedule" and execution_input["request"]["force"] is True
-        assert len(stack.running()) <= n
-
-        # The same trigger again (EventBridge retries): nothing starts twice, nothing more starts.
-        again = invoke_rebuild(stack, at)
-        assert again["started"] == [] and again["runningBefore"] == n
-        assert {i["agent"] for i in again["skipped"] if i["reason"] == "already started"} >= \
-            {i["agent"] for i in started}
-        assert {i["agent"] for i in again["deferred"]} == {i["agent"] for i in deferred}
-        assert len(stack.running()) <= n
-    finally:
-        for ex in stack.running():
-            if ex["name"] == busy or ex["name"].startswith(f"sched-{run}-"):
-                stack.sfn.stop_execution(executionArn=ex["executionArn"])
-    assert stack.wait(busy_arn)["status"] == "ABORTED"
-    stack.wait_idle()
 
 
 # ---------------------------------------------------------------------------------------------

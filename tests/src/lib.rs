@@ -37,6 +37,9 @@ pub fn placeholders(text: &str) -> Vec<String> {
 /// The build state machine's definition.
 pub const DEFINITION: &str = "statemachine/build.asl.json";
 
+/// The fleet-rebuild state machine's definition.
+pub const FLEET_DEFINITION: &str = "statemachine/rebuild.asl.json";
+
 /// The README's function table, made from the catalog (a test keeps the README equal to it).
 pub fn functions_table() -> String {
     let mut out =

@@ -1,9 +1,10 @@
 //! Every sample in `events/` parses into its function's input type, and the request samples
 //! are accepted or rejected as their names say: the samples cannot rot.
 
+use agentbuild_core::domain::fleet::parse_run_input;
 use agentbuild_core::domain::request::{open_envelope, validate, SourcePolicy};
 use agentbuild_core::model::{
-    AwaitInput, CheckInput, RecordEvent, ScheduledEvent, StartInput, ValidateInput,
+    AwaitInput, CheckInput, RebuildStep, RecordEvent, StartInput, ValidateInput,
 };
 use agentbuild_tests::root;
 use serde::de::DeserializeOwned;
@@ -47,6 +48,7 @@ fn every_function_folder_has_a_known_input_type() {
         "record-result",
         "api",
         "rebuild",
+        "fleet-rebuild",
         "build-finished",
     ];
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
@@ -93,7 +95,20 @@ fn api_and_schedule_samples_parse() {
         lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("events/api/{name}.json: {e}"));
     }
-    assert!(!parse_all::<ScheduledEvent>("rebuild").is_empty());
+    let steps = parse_all::<RebuildStep>("rebuild");
+    for step in ["lock", "plan", "existing", "summarize", "unlock"] {
+        assert!(
+            steps.iter().any(|(name, _)| name.starts_with(step)),
+            "events/rebuild has no {step} sample"
+        );
+    }
+}
+
+#[test]
+fn fleet_rebuild_inputs_are_valid_run_inputs() {
+    for (name, input) in parse_all::<serde_json::Value>("fleet-rebuild") {
+        parse_run_input(&input).unwrap_or_else(|e| panic!("fleet-rebuild/{name}: {e}"));
+    }
 }
 
 #[test]

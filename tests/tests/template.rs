@@ -269,3 +269,81 @@ fn the_callback_timeout_parameter_matches_the_history_bound_and_tokens_stay_priv
     );
     assert!(!pattern["detail"]["project-name"].is_null());
 }
+
+/// Whether the bucket's lifecycle rule `id` (as template.yaml writes it: `Prefix`,
+/// `TagFilters`, `ExpirationInDays` — a parameter's default) expires an object. S3 matches a
+/// rule when the key starts with its prefix and the object has every one of its tags.
+fn expires(t: &Value, id: &str, key: &str, tags: &[(&str, &str)], age_days: u64) -> bool {
+    let rules = t["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let rule = rules.iter().find(|r| r["Id"] == id).expect("the rule");
+    let days = match &rule["ExpirationInDays"] {
+        Value::Tagged(tag) => t["Parameters"][tag.value.as_str().unwrap()]["Default"]
+            .as_u64()
+            .unwrap(),
+        v => v.as_u64().unwrap(),
+    };
+    let prefix = rule["Prefix"].as_str().unwrap_or("");
+    let all_tags = rule["TagFilters"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .all(|f| {
+            tags.iter()
+                .any(|(k, v)| f["Key"].as_str() == Some(k) && f["Value"].as_str() == Some(v))
+        });
+    rule["Status"] == "Enabled" && key.starts_with(prefix) && all_tags && age_days >= days
+}
+
+#[test]
+fn uploads_a_latest_json_names_never_expire_and_others_do() {
+    use agentbuild_core::domain::retention::{LATEST_TAG, UPLOAD_TAGGING};
+    let t = template();
+    let key = "sources/nexus-ai/sales/0f34.zip";
+    // Named by latest.json: kept at any age.
+    assert!(!expires(
+        &t,
+        "ExpireSources",
+        key,
+        &[(LATEST_TAG, "true")],
+        10_000
+    ));
+    // An upload (tagged false when uploaded) or a replaced source: expires after the default.
+    assert!(expires(
+        &t,
+        "ExpireSources",
+        key,
+        &[(LATEST_TAG, "false")],
+        30
+    ));
+    assert!(!expires(
+        &t,
+        "ExpireSources",
+        key,
+        &[(LATEST_TAG, "false")],
+        29
+    ));
+    assert!(!expires(
+        &t,
+        "ExpireSources",
+        "builds/b.json",
+        &[(LATEST_TAG, "false")],
+        10_000
+    ));
+    assert_eq!(UPLOAD_TAGGING, "agentbuild%3Alatest=false");
+    // Uploads without the tag would never expire: the bucket refuses them.
+    let statements = t["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let deny = statements
+        .iter()
+        .find(|s| s["Sid"] == "UploadsCarryTheRetentionTag")
+        .expect("the deny");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Action"], "s3:PutObject");
+    assert_eq!(
+        deny["Condition"]["StringNotEquals"][format!("s3:RequestObjectTag/{LATEST_TAG}").as_str()],
+        "false"
+    );
+}

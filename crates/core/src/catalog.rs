@@ -135,12 +135,14 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
+            "s3:PutObjectTagging",
             "codebuild:StopBuild",
             "events:PutEvents",
         ],
         operations: &[
             "S3.GetObject",
             "S3.PutObject",
+            "S3.PutObjectTagging",
             "CodeBuild.StopBuild",
             "EventBridge.PutEvents",
         ],
@@ -177,20 +179,25 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "rebuild",
         logical_id: "RebuildFunction",
-        invoked_by: "EventBridge schedule (Scheduled Event)",
-        env: &[BUCKET, STATE_MACHINE_ARN, REBUILD_MAX_CONCURRENCY],
+        invoked_by: "the fleet-rebuild machine (rebuild.asl.json): TakeLock, ListAgents, ExistingRebuild, Summarize, ReleaseLock",
+        env: &[
+            BUCKET,
+            STATE_MACHINE_ARN,
+            REBUILD_MAX_CONCURRENCY,
+            REBUILD_TOLERATED_FAILURE_PERCENTAGE,
+        ],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
-            "states:StartExecution",
-            "states:ListExecutions",
+            "s3:PutObject",
+            "states:DescribeExecution",
         ],
         operations: &[
             "S3.ListObjectsV2",
             "S3.HeadObject",
             "S3.GetObject",
-            "SFN.StartExecution",
-            "SFN.ListExecutions",
+            "S3.PutObject",
+            "SFN.DescribeExecution",
         ],
     },
 ];
@@ -204,6 +211,8 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     // GetObject of a given version (the validated source) is authorized as s3:GetObjectVersion.
     ("S3.GetObjectVersion", "s3:GetObjectVersion"),
     ("S3.PutObject", "s3:PutObject"),
+    // Tagging the current version of an object (the retention tag of sources).
+    ("S3.PutObjectTagging", "s3:PutObjectTagging"),
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),

@@ -14,6 +14,8 @@ pub const QUEUED_TIMEOUT_MINUTES: &str = "AGENTBUILD_QUEUED_TIMEOUT_MINUTES";
 pub const CALLBACK_TIMEOUT_SECONDS: &str = "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS";
 pub const STATE_MACHINE_ARN: &str = "AGENTBUILD_STATE_MACHINE_ARN";
 pub const REBUILD_MAX_CONCURRENCY: &str = "AGENTBUILD_REBUILD_MAX_CONCURRENCY";
+pub const REBUILD_TOLERATED_FAILURE_PERCENTAGE: &str =
+    "AGENTBUILD_REBUILD_TOLERATED_FAILURE_PERCENTAGE";
 pub const EVENT_BUS: &str = "AGENTBUILD_EVENT_BUS";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
@@ -215,13 +217,16 @@ impl ApiConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RebuildConfig {
     pub bucket: String,
+    /// The build machine: the fleet's children are its executions.
     pub state_machine_arn: String,
-    /// At most this many executions of the build machine run at once after a scheduled run
-    /// (builds from every door count).
+    /// The Distributed Map's MaxConcurrency: at most this many rebuilds run at once.
     pub max_concurrency: usize,
+    /// The Distributed Map's ToleratedFailurePercentage: past it, the run stops starting
+    /// rebuilds (a broken base image should not burn CodeBuild minutes on every agent).
+    pub tolerated_failure_percentage: f64,
 }
 
 impl RebuildConfig {
@@ -233,10 +238,17 @@ impl RebuildConfig {
                  (disable the schedule to pause rebuilds)"
             )));
         }
+        let tolerated = env.number(REBUILD_TOLERATED_FAILURE_PERCENTAGE, 10u32)?;
+        if tolerated > 100 {
+            return Err(Error::Config(format!(
+                "environment variable {REBUILD_TOLERATED_FAILURE_PERCENTAGE} must be 0 to 100"
+            )));
+        }
         Ok(Self {
             bucket: env.required(BUCKET)?,
             state_machine_arn: state_machine_arn(env)?,
             max_concurrency,
+            tolerated_failure_percentage: f64::from(tolerated),
         })
     }
 }
@@ -348,5 +360,18 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn rebuild_failure_tolerance_defaults_to_ten_percent_and_is_a_percentage() {
+        let c = RebuildConfig::load(&[(BUCKET, "b"), (STATE_MACHINE_ARN, MACHINE)]).unwrap();
+        assert_eq!(c.tolerated_failure_percentage, 10.0);
+        let err = RebuildConfig::load(&[
+            (BUCKET, "b"),
+            (STATE_MACHINE_ARN, MACHINE),
+            (REBUILD_TOLERATED_FAILURE_PERCENTAGE, "150"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("0 to 100"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON each state receives and returns (camelCase, as the ASL's paths spell it).
 //! The state document is `{plan, build?, error?}`: each task's ResultSelector rebuilds it.
 
+use crate::domain::fleet::Selection;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildState, ErrorInfo};
 use crate::domain::status::BuildStatus;
@@ -149,35 +150,35 @@ pub struct RecordOutput {
     pub record_key: Option<String>,
 }
 
-/// The rebuild's input: EventBridge's "Scheduled Event" (`detail` is `{}`; `time` is the
-/// scheduled time, the same on every retry of one trigger).
-pub type ScheduledEvent = EventBridgeEvent<Value>;
-
-/// One agent in a rebuild's summary.
+/// The fleet-rebuild machine's calls of the `rebuild` function (statemachine/rebuild.asl.json),
+/// one per state: `{"step": "lock" | "plan" | "existing" | "summarize" | "unlock", ...}`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RebuildItem {
-    /// `<project>/<agent>`
-    pub agent: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// The rebuild's output (also logged as one line).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RebuildSummary {
-    /// `yyyymmddThhmm` of the schedule time: the run's execution names carry it.
-    pub run: String,
-    pub max_concurrency: usize,
-    /// Executions of the build machine running before this run started any.
-    pub running_before: usize,
-    pub started: Vec<RebuildItem>,
-    pub skipped: Vec<RebuildItem>,
-    /// Left for the next scheduled run (the concurrency limit was reached).
-    pub deferred: Vec<RebuildItem>,
+#[serde(tag = "step", rename_all = "camelCase")]
+pub enum RebuildStep {
+    /// TakeLock: the run's input as given, and the execution (`$$.Execution.Id`, `StartTime`).
+    #[serde(rename_all = "camelCase")]
+    Lock {
+        #[serde(default)]
+        input: Value,
+        execution: String,
+        started_at: DateTime<Utc>,
+    },
+    /// ListAgents: writes the manifest of run `run`.
+    #[serde(rename_all = "camelCase")]
+    Plan {
+        run: String,
+        #[serde(default)]
+        selection: Selection,
+    },
+    /// ExistingRebuild: the build execution `name` a retried run found taken.
+    Existing { name: String },
+    /// Summarize: `error` is the Distributed Map's, when it failed.
+    #[serde(rename_all = "camelCase")]
+    Summarize {
+        run: String,
+        #[serde(default)]
+        error: Option<Value>,
+    },
+    /// ReleaseLock: releases the lock if `execution` holds it.
+    Unlock { execution: String },
 }

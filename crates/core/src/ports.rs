@@ -77,6 +77,11 @@ pub trait ObjectStore {
     ) -> Result<bool, Error>;
     /// Every key under `prefix` in the stack's own bucket (all pages), in key order.
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error>;
+    /// The stack's own bucket.
+    fn own_bucket(&self) -> &str;
+    /// Sets the `agentbuild:latest` tag (`domain::retention`) of the current version of `key`
+    /// in the own bucket; `false` when there is no such object.
+    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.
@@ -168,6 +173,9 @@ pub trait Executions {
     async fn start(&self, name: &str, input: &str) -> Result<StartOutcome, Error>;
     /// `None` when the machine has no execution of that name.
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error>;
+    /// Any execution by its ARN (another machine's too: the fleet rebuild's lock holder);
+    /// `None` when it does not exist.
+    async fn describe_arn(&self, arn: &str) -> Result<Option<ExecutionInfo>, Error>;
     /// Names of the machine's RUNNING executions (all pages).
     async fn running(&self) -> Result<Vec<String>, Error>;
     /// Stops (aborts) execution `name` with `error` and `cause`, as its execution's error and

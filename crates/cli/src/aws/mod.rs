@@ -108,6 +108,8 @@ impl Aws {
             .bucket(bucket)
             .key(key)
             .content_type("application/zip")
+            // Expirable until a latest.json names it (the bucket refuses uploads without it).
+            .tagging(agentbuild_core::domain::retention::UPLOAD_TAGGING)
             .body(ByteStream::from(packed.bytes.clone()))
             // S3 verifies it and keeps it: validate-request then reads the SHA-256 from
             // HeadObject instead of downloading the zip.
@@ -210,6 +212,8 @@ pub(crate) mod tests {
                     // base64 of 32 bytes 0x01
                     && r.checksum_sha256() == Some("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
                     && r.content_type() == Some("application/zip")
+                    // Expirable until a latest.json names it.
+                    && r.tagging() == Some("agentbuild%3Alatest=false")
             })
             .then_output(|| PutObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &put]);

@@ -1,12 +1,13 @@
 //! S3: source objects (any allowed bucket) and records (the stack's bucket).
 
 use super::classify;
+use crate::domain::retention::LATEST_TAG;
 use crate::ports::{ObjectMeta, ObjectStore, Precondition, Tagged};
 use crate::Error;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, Tag, Tagging};
 use sha2::{Digest, Sha256};
 
 pub struct S3Store {
@@ -179,6 +180,35 @@ impl ObjectStore for S3Store {
         }
         Ok(keys)
     }
+
+    fn own_bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error> {
+        let tag = Tag::builder()
+            .key(LATEST_TAG)
+            .value(if latest { "true" } else { "false" })
+            .build()
+            .map_err(|e| Error::InvalidState(format!("S3 tag: {e}")))?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| Error::InvalidState(format!("S3 tagging: {e}")))?;
+        let put = self
+            .client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(classify("S3.PutObjectTagging", e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -349,5 +379,49 @@ mod tests {
         let err = s.put_json("k", vec![]).await.unwrap_err();
         assert_eq!(err.name(), "AwsServiceError");
         assert!(err.to_string().contains("AccessDenied"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn tag_latest_sets_the_one_retention_tag_and_a_missing_object_is_false() {
+        let tagged = mock!(Client::put_object_tagging)
+            .match_requests(|r| {
+                let tags = r.tagging().map(|t| t.tag_set()).unwrap_or_default();
+                r.bucket() == Some("own")
+                    && r.key() == Some("sources/p/a/1.zip")
+                    && r.version_id().is_none()
+                    && tags.len() == 1
+                    && tags[0].key() == LATEST_TAG
+                    && tags[0].value() == "true"
+            })
+            .then_output(|| {
+                aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput::builder().build()
+            });
+        let s = store(mock_client!(aws_sdk_s3, [&tagged]));
+        assert!(s.tag_latest("sources/p/a/1.zip", true).await.unwrap());
+        assert_eq!(tagged.num_calls(), 1);
+
+        let missing = mock!(Client::put_object_tagging).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(404).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>NoSuchKey</Code><Message>no</Message></Error>",
+                ),
+            )
+        });
+        let s = store(mock_client!(aws_sdk_s3, [&missing]));
+        assert!(!s.tag_latest("sources/p/a/gone.zip", false).await.unwrap());
+
+        let unavailable = mock!(Client::put_object_tagging)
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let s = store(mock_client!(
+            aws_sdk_s3,
+            RuleMode::Sequential,
+            [&unavailable]
+        ));
+        let err = s.tag_latest("sources/p/a/1.zip", true).await.unwrap_err();
+        assert_eq!(err.name(), "TransientAwsError");
     }
 }

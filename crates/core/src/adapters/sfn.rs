@@ -76,10 +76,14 @@ impl Executions for StepFunctions {
     }
 
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error> {
+        self.describe_arn(&self.execution_arn(name)).await
+    }
+
+    async fn describe_arn(&self, arn: &str) -> Result<Option<ExecutionInfo>, Error> {
         let out = self
             .client
             .describe_execution()
-            .execution_arn(self.execution_arn(name))
+            .execution_arn(arn)
             .send()
             .await;
         let out = match out {
@@ -94,6 +98,7 @@ impl Executions for StepFunctions {
             }
             Err(e) => return Err(classify("SFN.DescribeExecution", e)),
         };
+        let name = arn.rsplit(':').next().unwrap_or(arn);
         Ok(Some(ExecutionInfo {
             arn: out.execution_arn().to_string(),
             name: out.name().unwrap_or(name).to_string(),

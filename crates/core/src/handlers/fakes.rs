@@ -84,6 +84,8 @@ type Objects = BTreeMap<(String, String), (Vec<u8>, Option<String>)>;
 #[derive(Default)]
 pub struct FakeStore {
     objects: RefCell<Objects>,
+    /// `agentbuild:latest` of own-bucket objects, as tag_latest last set it.
+    pub tags: RefCell<BTreeMap<String, bool>>,
     calls: Cell<usize>,
     pub puts: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
@@ -212,6 +214,19 @@ impl ObjectStore for FakeStore {
                 .insert((OWN.into(), key.into()), (body, None));
         }
         Ok(holds)
+    }
+
+    fn own_bucket(&self) -> &str {
+        OWN
+    }
+
+    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error> {
+        self.enter("S3.PutObjectTagging")?;
+        if self.own(key).is_none() {
+            return Ok(false);
+        }
+        self.tags.borrow_mut().insert(key.to_string(), latest);
+        Ok(true)
     }
 
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
@@ -364,6 +379,14 @@ impl FakeExecutions {
         self
     }
 
+    /// An execution of another machine, known by its ARN only (e.g. a fleet run).
+    pub fn with_arn(self, arn: &str, status: ExecutionStatus) -> Self {
+        let mut info = Self::info(arn, status, "{}");
+        info.arn = arn.to_string();
+        self.executions.borrow_mut().insert(arn.to_string(), info);
+        self
+    }
+
     pub fn end(&self, name: &str, status: ExecutionStatus, error: Option<(&str, &str)>) {
         let mut all = self.executions.borrow_mut();
         let e = all.get_mut(name).expect("no such execution");
@@ -414,6 +437,16 @@ impl Executions for FakeExecutions {
     async fn describe(&self, name: &str) -> Result<Option<ExecutionInfo>, Error> {
         self.enter("SFN.DescribeExecution")?;
         Ok(self.executions.borrow().get(name).cloned())
+    }
+
+    async fn describe_arn(&self, arn: &str) -> Result<Option<ExecutionInfo>, Error> {
+        self.enter("SFN.DescribeExecution")?;
+        Ok(self
+            .executions
+            .borrow()
+            .values()
+            .find(|e| e.arn == arn)
+            .cloned())
     }
 
     async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error> {

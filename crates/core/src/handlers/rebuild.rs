@@ -1,43 +1,51 @@
-//! Rebuild: EventBridge's Scheduled Event -> one forced execution of the build state machine
-//! per agent whose `latest.json` is a success, at most N running at once -> a summary
-//! `{run, started, skipped, deferred}` (also logged).
+//! Rebuild: the fleet-rebuild state machine's helper (statemachine/rebuild.asl.json), one
+//! step per state — TakeLock, ListAgents, ExistingRebuild, Summarize, ReleaseLock
+//! ([`RebuildStep`] in, a small JSON object out).
 //!
-//! **At most N at a time.** This run counts the build machine's RUNNING executions (every
-//! door's: the bound protects CodeBuild, whoever started the builds), starts at most
-//! N − running, and reports the rest as deferred: the next scheduled run picks them up.
-//! Considered and not chosen:
-//! - waiting here for slots: builds take minutes, so this Lambda would sit idle against its
-//!   15-minute ceiling and still could not drain a long list;
-//! - a Map state with MaxConcurrency running each build `.sync`: finishes every list in one
-//!   run, at the price of a second state machine (and its IAM) in the template.
+//! The machine does the fan-out: a Distributed Map over the manifest ListAgents writes starts
+//! each agent's forced build as its own execution of the build machine (`.sync:2`, named
+//! `sched-<run>-<hash>`), at most `MaxConcurrency` at a time. This function only decides and
+//! stores: the lock (`rebuilds/lock.json`, conditional writes), the manifest
+//! (`rebuilds/<run>/manifest.json` + `skipped.json`) and the summary (`rebuilds/<run>.json`),
+//! whose outcomes come from the build records (every execution past validation ends with
+//! one) and, without a final record, from the execution itself.
 //!
-//! Nobody starves: agents go oldest latest build first, and a rebuilt agent's new latest.json
-//! sends it to the back, so what was deferred leads the next run. An agent whose forced
-//! rebuild keeps failing keeps its old latest.json and takes one slot every run. Size the
-//! schedule so that period ≥ ⌈agents / N⌉ × build time, or run it more often: each run's
-//! execution names carry its time, so runs never collide.
-//!
-//! **A retried trigger starts nothing twice**: execution names are
-//! `sched-<schedule time>-<hash of project/agent>`; a name already running is skipped without
-//! a call, and Step Functions refuses a name it has seen (ExecutionAlreadyExists: skipped).
+//! Why a manifest and not an ItemReader over the `agents/` listing: each item needs its latest
+//! record read and turned into a build input, a run may select projects or agents, and the
+//! summary must say which agents were skipped and why — over a listing, that is one Lambda
+//! call per item inside the Map (twice the transitions) and the skips would be nowhere.
 
 use super::aws_config;
 use super::s3_client;
+use super::Clock;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ProcessEnv, RebuildConfig};
-use crate::domain::execution::{canonical_json, schedule_execution_name};
-use crate::domain::rebuild::{candidate, latest_pointer, order, rebuild_input};
-use crate::model::{RebuildItem, RebuildSummary, ScheduledEvent};
-use crate::ports::{Executions, ObjectStore, StartOutcome};
+use crate::domain::fleet::{
+    existing_wait_seconds, item_outcome, lock_state, manifest_item, manifest_key, parse_run_input,
+    releasable, run_name, skipped_key, summary_key, ExecutionOutcome, Failed, ItemOutcome, Lock,
+    LockState, ManifestItem, RunStatus, Selection, Skipped, Summary, LOCK_KEY,
+};
+use crate::domain::rebuild::{candidate, latest_pointer, order, Candidate};
+use crate::domain::record::latest_key;
+use crate::domain::request::clip;
+use crate::model::RebuildStep;
+use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore, Precondition};
 use crate::services::records;
 use crate::Error;
-use std::collections::BTreeSet;
+use serde_json::{json, Value};
+
+/// The summary returned as the run's output is cut to this: the state document around it and
+/// Step Functions' 256 KiB limit leave room for no more.
+const OUTPUT_BYTES: usize = 150 * 1024;
+/// Conditional writes of the lock lost to other writers before giving up (then retried).
+const LOCK_TRIES: usize = 5;
 
 pub struct Deps<S, X> {
     pub store: S,
     pub executions: X,
     pub config: RebuildConfig,
+    pub clock: Clock,
 }
 
 impl Deps<S3Store, StepFunctions> {
@@ -51,407 +59,341 @@ impl Deps<S3Store, StepFunctions> {
                 config.state_machine_arn.clone(),
             ),
             config,
+            clock: chrono::Utc::now,
         })
-    }
-}
-
-fn item(agent: &str, reason: impl Into<String>) -> RebuildItem {
-    RebuildItem {
-        agent: agent.to_string(),
-        build_id: None,
-        execution_arn: None,
-        reason: Some(reason.into()),
     }
 }
 
 pub async fn handle<S: ObjectStore, X: Executions>(
     deps: &Deps<S, X>,
-    event: ScheduledEvent,
-) -> Result<RebuildSummary, Error> {
-    let at = event.time.ok_or_else(|| {
-        Error::InvalidState(
-            "the scheduled event has no time (it names this run's executions)".into(),
-        )
-    })?;
-    let mut summary = RebuildSummary {
-        run: at.format("%Y%m%dT%H%M").to_string(),
-        max_concurrency: deps.config.max_concurrency,
-        ..RebuildSummary::default()
-    };
+    step: RebuildStep,
+) -> Result<Value, Error> {
+    match step {
+        RebuildStep::Lock {
+            input,
+            execution,
+            started_at,
+        } => {
+            let input = parse_run_input(&input)?;
+            let run = run_name(&input, started_at);
+            take_lock(deps, &run, &execution, &input.selection).await
+        }
+        RebuildStep::Plan { run, selection } => plan(deps, &run, &selection).await,
+        RebuildStep::Existing { name } => existing(deps, &name).await,
+        RebuildStep::Summarize { run, error } => summarize(deps, &run, error.as_ref()).await,
+        RebuildStep::Unlock { execution } => unlock(deps, &execution).await,
+    }
+}
 
-    let mut candidates = Vec::new();
-    for key in deps.store.list_keys("agents/").await? {
+async fn take_lock<S: ObjectStore, X: Executions>(
+    deps: &Deps<S, X>,
+    run: &str,
+    execution: &str,
+    selection: &Selection,
+) -> Result<Value, Error> {
+    for _ in 0..LOCK_TRIES {
+        let now = (deps.clock)();
+        let stored = deps.store.get_tagged(LOCK_KEY).await?;
+        let lock = Lock::new(run, execution, now).to_json();
+        let mut state = lock_state(stored.as_ref().map(|t| t.bytes.as_slice()), execution, now);
+        if let LockState::Held(holder) = &state {
+            // A holder that was stopped, timed out or failed without releasing (no state runs
+            // after an abort) leaves the lock at once, not at its expiry.
+            let open = deps.executions.describe_arn(&holder.execution).await?;
+            if !open.is_some_and(|x| x.status.is_open()) {
+                tracing::info!(run, holder = %holder.execution, "rebuild lock: holder has ended");
+                state = LockState::Free;
+            }
+        }
+        let taken = match state {
+            LockState::Absent => {
+                deps.store
+                    .put_json_if(LOCK_KEY, lock, Precondition::Absent)
+                    .await?
+            }
+            LockState::Free => {
+                let etag = stored.as_ref().map(|t| t.etag.as_str()).unwrap_or_default();
+                deps.store
+                    .put_json_if(LOCK_KEY, lock, Precondition::Matches(etag))
+                    .await?
+            }
+            LockState::Ours => true,
+            LockState::Held(holder) => {
+                let summary = Summary::skipped_run(run, &holder);
+                // Never over a summary that exists (the holder's own, if it is the same run).
+                deps.store
+                    .put_json_if(&summary_key(run), pretty(&summary), Precondition::Absent)
+                    .await?;
+                tracing::info!(run, holder = %holder.run, "rebuild run skipped: lock held");
+                return Ok(json!({"taken": false, "run": run, "summary": summary}));
+            }
+        };
+        if taken {
+            tracing::info!(run, execution, "rebuild lock taken");
+            return Ok(json!({
+                "taken": true, "run": run, "execution": execution, "selection": selection,
+            }));
+        }
+    }
+    Err(Error::TransientAws(format!(
+        "{LOCK_KEY} changed {LOCK_TRIES} times while this run tried to take it"
+    )))
+}
+
+fn pretty<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(v).expect("plain data serializes")
+}
+
+/// The `latest.json` keys a selection covers (listing only what it names).
+async fn latest_keys<S: ObjectStore>(
+    store: &S,
+    selection: &Selection,
+) -> Result<Vec<String>, Error> {
+    if selection.is_everything() {
+        return store.list_keys("agents/").await;
+    }
+    let mut keys = Vec::new();
+    for p in &selection.projects {
+        keys.extend(store.list_keys(&format!("agents/{p}/")).await?);
+    }
+    for label in &selection.agents {
+        if let Some((p, a)) = label.split_once('/') {
+            if !selection.projects.contains(p) {
+                keys.push(latest_key(p, a));
+            }
+        }
+    }
+    Ok(keys)
+}
+
+async fn plan<S: ObjectStore, X>(
+    deps: &Deps<S, X>,
+    run: &str,
+    selection: &Selection,
+) -> Result<Value, Error> {
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let skip = |agent: String, reason: String| Skipped { agent, reason };
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for key in latest_keys(&deps.store, selection).await? {
         let Some((project, agent)) = latest_pointer(&key) else {
             continue;
         };
+        let label = format!("{project}/{agent}");
         let outcome = match records::read(&deps.store, &key).await {
+            Ok(None) if selection.agents.contains(&label) => {
+                Err("no latest successful build to rebuild".to_string())
+            }
             Ok(None) => continue, // deleted since the listing
             Ok(Some(stored)) => candidate(project, agent, stored.record),
-            // Not a record: skipped, named. Anything else (S3 failing) fails the run: retried.
+            // Not a record: skipped, named. Anything else (S3 failing) fails the step: retried.
             Err(Error::InvalidState(reason)) => Err(reason),
             Err(e) => return Err(e),
         };
         match outcome {
             Ok(c) => candidates.push(c),
-            Err(reason) => summary
-                .skipped
-                .push(item(&format!("{project}/{agent}"), reason)),
+            Err(reason) => skipped.push(skip(label, reason)),
         }
     }
     order(&mut candidates);
 
-    let running: BTreeSet<String> = deps.executions.running().await?.into_iter().collect();
-    summary.running_before = running.len();
-    let mut free = deps.config.max_concurrency.saturating_sub(running.len());
-
+    let mut items: Vec<ManifestItem> = Vec::with_capacity(candidates.len());
     for c in candidates {
-        let name = schedule_execution_name(at, &c.project, &c.agent);
-        if running.contains(&name) {
-            summary.skipped.push(item(&c.label, "already started"));
-            continue;
-        }
-        if free == 0 {
-            summary.deferred.push(item(&c.label, "concurrency limit"));
-            continue;
-        }
-        // Uploaded sources expire: a build without its source would only fail (and alarm).
+        // Uploads not named by a latest.json expire; a source missing anyway (deleted by hand)
+        // would only fail validation: skipped here, with the reason.
         let source = &c.record.source;
         match deps.store.head(&source.bucket, &source.key).await {
             Ok(Some(_)) => {}
             Ok(None) => {
-                let reason = format!("source {} no longer exists", source.uri);
-                summary.skipped.push(item(&c.label, reason));
+                skipped.push(skip(
+                    c.label,
+                    format!("source {} no longer exists", source.uri),
+                ));
                 continue;
             }
             Err(e @ Error::TransientAws(_)) => return Err(e),
             Err(e) => {
-                let reason = format!("cannot check source {}: {e}", source.uri);
-                summary.skipped.push(item(&c.label, reason));
+                skipped.push(skip(
+                    c.label,
+                    format!("cannot check source {}: {e}", source.uri),
+                ));
                 continue;
             }
         }
-        let input = canonical_json(&rebuild_input(&c));
-        match deps.executions.start(&name, &input).await? {
-            StartOutcome::Running { arn } => {
-                summary.started.push(RebuildItem {
-                    agent: c.label,
-                    build_id: Some(name),
-                    execution_arn: Some(arn),
-                    reason: None,
-                });
-                free -= 1;
-            }
-            StartOutcome::NameTaken => summary.skipped.push(item(&c.label, "already started")),
+        match manifest_item(run, &c) {
+            Ok(item) => items.push(item),
+            Err(reason) => return Err(Error::InvalidState(reason)),
         }
     }
-
+    deps.store
+        .put_json(&manifest_key(run), pretty(&items))
+        .await?;
+    deps.store
+        .put_json(&skipped_key(run), pretty(&skipped))
+        .await?;
     tracing::info!(
-        run = %summary.run,
-        started = summary.started.len(),
-        skipped = summary.skipped.len(),
-        deferred = summary.deferred.len(),
-        running_before = summary.running_before,
-        summary = %serde_json::to_string(&summary).unwrap_or_default(),
-        "rebuild run"
+        run,
+        items = items.len(),
+        skipped = skipped.len(),
+        "rebuild planned"
     );
-    Ok(summary)
+    Ok(json!({
+        "manifest": {"bucket": deps.config.bucket, "key": manifest_key(run)},
+        "count": items.len(),
+        "skipped": skipped.len(),
+        "maxConcurrency": deps.config.max_concurrency,
+        "toleratedFailurePercentage": deps.config.tolerated_failure_percentage,
+    }))
+}
+
+fn status_name(s: &ExecutionStatus) -> String {
+    match s {
+        ExecutionStatus::Running => "RUNNING".into(),
+        ExecutionStatus::Succeeded => "SUCCEEDED".into(),
+        ExecutionStatus::Failed => "FAILED".into(),
+        ExecutionStatus::TimedOut => "TIMED_OUT".into(),
+        ExecutionStatus::Aborted => "ABORTED".into(),
+        ExecutionStatus::PendingRedrive => "PENDING_REDRIVE".into(),
+        ExecutionStatus::Unknown(other) => other.clone(),
+    }
+}
+
+fn outcome_of(info: &ExecutionInfo) -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: status_name(&info.status),
+        error: info.error.clone(),
+        cause: info.cause.clone(),
+    }
+}
+
+/// A retried run found the name taken: the execution an earlier try started. Its outcome
+/// counts as this item's (the Map item waits while it runs).
+async fn existing<S, X: Executions>(deps: &Deps<S, X>, name: &str) -> Result<Value, Error> {
+    let info = deps.executions.describe(name).await?.ok_or_else(|| {
+        Error::InvalidState(format!(
+            "build execution {} was refused as existing but cannot be found",
+            clip(name)
+        ))
+    })?;
+    let status = status_name(&info.status);
+    // waitSeconds always: the ASL's ResultSelector reads it whatever the status.
+    let wait = existing_wait_seconds(&status).unwrap_or(0);
+    Ok(json!({"status": status, "waitSeconds": wait}))
+}
+
+async fn read_list<S: ObjectStore, T: serde::de::DeserializeOwned>(
+    store: &S,
+    key: &str,
+) -> Result<Vec<T>, Error> {
+    match store.get(key).await? {
+        None => Ok(Vec::new()),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::InvalidState(format!("{key} is not a list this step wrote: {e}"))),
+    }
+}
+
+async fn summarize<S: ObjectStore, X: Executions>(
+    deps: &Deps<S, X>,
+    run: &str,
+    error: Option<&Value>,
+) -> Result<Value, Error> {
+    let items: Vec<ManifestItem> = read_list(&deps.store, &manifest_key(run)).await?;
+    let mut skipped: Vec<Skipped> = read_list(&deps.store, &skipped_key(run)).await?;
+    let aborted = error.map(|e| {
+        let text = |k: &str| {
+            e.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        clip(&format!("{}: {}", text("Error"), text("Cause")))
+    });
+    let (mut started, mut succeeded, mut failed) = (0, 0, Vec::new());
+    for item in &items {
+        let record = match records::build(&deps.store, &item.name).await {
+            Ok(r) => r.map(|s| s.record),
+            Err(Error::InvalidState(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let execution = match record.as_ref().filter(|r| r.status.is_final()) {
+            Some(_) => None,
+            None => deps.executions.describe(&item.name).await?,
+        };
+        match item_outcome(record.as_ref(), execution.as_ref().map(outcome_of).as_ref()) {
+            ItemOutcome::Succeeded => {
+                started += 1;
+                succeeded += 1;
+            }
+            ItemOutcome::Failed { status, reason } => {
+                started += 1;
+                failed.push(Failed {
+                    agent: item.agent.clone(),
+                    status,
+                    reason,
+                    build_id: Some(item.name.clone()),
+                });
+            }
+            ItemOutcome::NotStarted if aborted.is_some() => skipped.push(Skipped {
+                agent: item.agent.clone(),
+                reason: "not started: the run stopped first".into(),
+            }),
+            ItemOutcome::NotStarted => failed.push(Failed {
+                agent: item.agent.clone(),
+                status: "NOT_STARTED".into(),
+                reason: "the run found no build execution of its name".into(),
+                build_id: Some(item.name.clone()),
+            }),
+        }
+    }
+    let summary = Summary {
+        run: run.to_string(),
+        status: if aborted.is_some() {
+            RunStatus::Aborted
+        } else {
+            RunStatus::Completed
+        },
+        reason: aborted,
+        started,
+        succeeded,
+        failed,
+        skipped,
+        truncated: false,
+    };
+    deps.store
+        .put_json(&summary_key(run), pretty(&summary))
+        .await?;
+    tracing::info!(
+        run,
+        started = summary.started,
+        succeeded = summary.succeeded,
+        failed = summary.failed.len(),
+        skipped = summary.skipped.len(),
+        "rebuild run summarized"
+    );
+    Ok(serde_json::to_value(summary.fitted(OUTPUT_BYTES)).expect("plain data"))
+}
+
+async fn unlock<S: ObjectStore, X>(deps: &Deps<S, X>, execution: &str) -> Result<Value, Error> {
+    let Some(stored) = deps.store.get_tagged(LOCK_KEY).await? else {
+        return Ok(json!({"released": false}));
+    };
+    if !releasable(&stored.bytes, execution) {
+        // Taken over after it expired, or released by an earlier try of this step.
+        return Ok(json!({"released": false}));
+    }
+    let mut lock: Lock = serde_json::from_slice(&stored.bytes)
+        .map_err(|e| Error::InvalidState(format!("{LOCK_KEY}: {e}")))?;
+    lock.released_at = Some((deps.clock)());
+    let released = deps
+        .store
+        .put_json_if(
+            LOCK_KEY,
+            lock.to_json(),
+            Precondition::Matches(&stored.etag),
+        )
+        .await?;
+    tracing::info!(execution, released, "rebuild lock");
+    Ok(json!({"released": released}))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::record::tests::{plan, running, t};
-    use crate::domain::record::{latest_key, BuildRecord};
-    use crate::domain::status::BuildStatus;
-    use crate::handlers::fakes::{FakeExecutions, FakeStore, OWN};
-    use crate::ports::ExecutionStatus;
-    use serde_json::Value;
-
-    fn deps(store: FakeStore, max: usize) -> Deps<FakeStore, FakeExecutions> {
-        Deps {
-            store,
-            executions: FakeExecutions::default(),
-            config: RebuildConfig {
-                bucket: OWN.into(),
-                state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:agentbuild".into(),
-                max_concurrency: max,
-            },
-        }
-    }
-
-    fn event() -> ScheduledEvent {
-        serde_json::from_str(include_str!("../../../../events/rebuild/scheduled.json")).unwrap()
-    }
-
-    fn source_key(agent: &str) -> String {
-        format!("sources/nexus-ai/{agent}/abc.zip")
-    }
-
-    /// `latest.json` of `agent`, built at `requested` with `status`.
-    fn latest(agent: &str, requested: &str, status: BuildStatus) -> Vec<u8> {
-        let mut p = plan();
-        p.agent = agent.into();
-        p.build_id = format!("old-{agent}");
-        p.source.bucket = OWN.into();
-        p.source.key = source_key(agent);
-        p.source.uri = format!("s3://{OWN}/{}", source_key(agent));
-        p.platform = crate::domain::request::Platform::LinuxAmd64;
-        p.build_args.insert("PYTHON_VERSION".into(), "3.12".into());
-        p.requested_at = t(requested);
-        let mut b = running();
-        b.status = status;
-        b.finished_at = Some(t(requested));
-        BuildRecord::new(&p, Some(&b), None, t(requested)).to_json()
-    }
-
-    /// A store holding agents (name, requested_at, status), each with its source.
-    fn store(agents: &[(&str, &str, BuildStatus)]) -> FakeStore {
-        let mut s = FakeStore::default();
-        for (agent, requested, status) in agents {
-            s = s
-                .with_object(
-                    OWN,
-                    &latest_key("nexus-ai", agent),
-                    &latest(agent, requested, *status),
-                )
-                .with_object(OWN, &source_key(agent), b"zip");
-        }
-        s
-    }
-
-    fn agents(items: &[RebuildItem]) -> Vec<&str> {
-        items.iter().map(|i| i.agent.as_str()).collect()
-    }
-
-    #[tokio::test]
-    async fn starts_one_forced_build_per_successful_agent_with_its_recorded_request() {
-        let d = deps(
-            store(&[
-                ("alpha", "2026-11-20T00:00:00Z", BuildStatus::Succeeded),
-                ("beta", "2026-11-21T00:00:00Z", BuildStatus::Reused),
-            ]),
-            5,
-        );
-        let s = handle(&d, event()).await.unwrap();
-        assert_eq!(agents(&s.started), ["nexus-ai/alpha", "nexus-ai/beta"]);
-        assert!(s.skipped.is_empty() && s.deferred.is_empty());
-        assert_eq!(s.run, "20261129T0300");
-        let name = s.started[0].build_id.clone().unwrap();
-        assert_eq!(
-            name,
-            schedule_execution_name(t("2026-11-29T03:00:00Z"), "nexus-ai", "alpha")
-        );
-        let input: Value = d.executions.input_of(&name);
-        assert_eq!(input["trigger"], "schedule");
-        let r = &input["request"];
-        assert_eq!(r["force"], true);
-        assert_eq!(r["platform"], "linux/amd64");
-        assert_eq!(r["buildArgs"]["PYTHON_VERSION"], "3.12");
-        assert_eq!(r["source"], format!("s3://{OWN}/{}", source_key("alpha")));
-        // What the scheduler sends passes the same rules as any other door.
-        let policy = crate::domain::request::SourcePolicy::own(OWN);
-        crate::domain::request::validate(r, &policy).unwrap();
-    }
-
-    #[tokio::test]
-    async fn skips_an_agent_whose_latest_build_failed() {
-        let d = deps(
-            store(&[
-                ("alpha", "2026-11-20T00:00:00Z", BuildStatus::Succeeded),
-                ("broken", "2026-11-20T00:00:00Z", BuildStatus::Failed),
-            ]),
-            5,
-        );
-        let s = handle(&d, event()).await.unwrap();
-        assert_eq!(agents(&s.started), ["nexus-ai/alpha"]);
-        assert_eq!(agents(&s.skipped), ["nexus-ai/broken"]);
-        assert!(s.skipped[0].reason.as_deref().unwrap().contains("FAILED"));
-    }
-
-    #[tokio::test]
-    async fn starts_no_more_than_the_limit_oldest_first() {
-        let d = deps(
-            store(&[
-                ("newest", "2026-11-25T00:00:00Z", BuildStatus::Succeeded),
-                ("oldest", "2026-11-01T00:00:00Z", BuildStatus::Succeeded),
-                ("middle", "2026-11-10T00:00:00Z", BuildStatus::Succeeded),
-                ("recent", "2026-11-20T00:00:00Z", BuildStatus::Succeeded),
-            ]),
-            3,
-        );
-        let d = Deps {
-            executions: FakeExecutions::default().with("api-busy", ExecutionStatus::Running, "{}"),
-            ..d
-        };
-        let s = handle(&d, event()).await.unwrap();
-        assert_eq!(s.running_before, 1);
-        assert_eq!(agents(&s.started), ["nexus-ai/oldest", "nexus-ai/middle"]);
-        assert_eq!(agents(&s.deferred), ["nexus-ai/recent", "nexus-ai/newest"]);
-        assert_eq!(s.deferred[0].reason.as_deref(), Some("concurrency limit"));
-        assert_eq!(d.executions.running().await.unwrap().len(), 3);
-    }
-
-    #[tokio::test]
-    async fn a_full_machine_starts_nothing() {
-        let d = deps(
-            store(&[("alpha", "2026-11-20T00:00:00Z", BuildStatus::Succeeded)]),
-            1,
-        );
-        let d = Deps {
-            executions: FakeExecutions::default().with("api-busy", ExecutionStatus::Running, "{}"),
-            ..d
-        };
-        let s = handle(&d, event()).await.unwrap();
-        assert!(s.started.is_empty());
-        assert_eq!(agents(&s.deferred), ["nexus-ai/alpha"]);
-        assert!(d.executions.start_calls.borrow().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_retried_trigger_starts_nothing_twice() {
-        let d = deps(
-            store(&[
-                ("alpha", "2026-11-20T00:00:00Z", BuildStatus::Succeeded),
-                ("beta", "2026-11-21T00:00:00Z", BuildStatus::Succeeded),
-            ]),
-            5,
-        );
-        let first = handle(&d, event()).await.unwrap();
-        assert_eq!(first.started.len(), 2);
-        // One of them has already finished by the time the retry comes.
-        let done = first.started[0].build_id.clone().unwrap();
-        d.executions.end(&done, ExecutionStatus::Succeeded, None);
-        let again = handle(&d, event()).await.unwrap();
-        assert!(again.started.is_empty(), "{again:?}");
-        assert_eq!(agents(&again.skipped), ["nexus-ai/alpha", "nexus-ai/beta"]);
-        assert!(again
-            .skipped
-            .iter()
-            .all(|i| i.reason.as_deref() == Some("already started")));
-        assert_eq!(d.executions.names().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn the_next_run_starts_new_executions() {
-        let d = deps(
-            store(&[("alpha", "2026-11-20T00:00:00Z", BuildStatus::Succeeded)]),
-            5,
-        );
-        let first = handle(&d, event()).await.unwrap();
-        d.executions.end(
-            first.started[0].build_id.as_deref().unwrap(),
-            ExecutionStatus::Succeeded,
-            None,
-        );
-        let mut tomorrow = event();
-        tomorrow.time = Some(t("2026-11-30T03:00:00Z"));
-        let next = handle(&d, tomorrow).await.unwrap();
-        assert_eq!(next.started.len(), 1);
-        assert_ne!(next.started[0].build_id, first.started[0].build_id);
-    }
-
-    #[tokio::test]
-    async fn skips_expired_sources_old_records_and_junk_without_spending_slots() {
-        let s = store(&[
-            ("alpha", "2026-11-01T00:00:00Z", BuildStatus::Succeeded),
-            ("gone", "2026-11-01T00:00:00Z", BuildStatus::Succeeded),
-        ]);
-        // An expired source, a record from before records kept their request, and keys that
-        // are not latest pointers.
-        let mut gone: Value = serde_json::from_slice(&latest(
-            "gone",
-            "2026-10-01T00:00:00Z",
-            BuildStatus::Succeeded,
-        ))
-        .unwrap();
-        gone["source"]["key"] = Value::from("sources/nexus-ai/gone/expired.zip");
-        gone["source"]["uri"] =
-            Value::from(format!("s3://{OWN}/sources/nexus-ai/gone/expired.zip"));
-        let mut old: Value = serde_json::from_slice(&latest(
-            "old",
-            "2026-10-01T00:00:00Z",
-            BuildStatus::Succeeded,
-        ))
-        .unwrap();
-        old.as_object_mut().unwrap().remove("request");
-        let s = s
-            .with_object(
-                OWN,
-                &latest_key("nexus-ai", "gone"),
-                gone.to_string().as_bytes(),
-            )
-            .with_object(
-                OWN,
-                &latest_key("nexus-ai", "old"),
-                old.to_string().as_bytes(),
-            )
-            .with_object(OWN, &latest_key("nexus-ai", "junk"), b"not json")
-            .with_object(OWN, "agents/nexus-ai/alpha/history.json", b"{}")
-            .with_object(OWN, "agents/Bad/x/latest.json", b"{}");
-        let d = deps(s, 1);
-        let summary = handle(&d, event()).await.unwrap();
-        assert_eq!(agents(&summary.started), ["nexus-ai/alpha"]);
-        let mut skipped = agents(&summary.skipped);
-        skipped.sort();
-        assert_eq!(skipped, ["nexus-ai/gone", "nexus-ai/junk", "nexus-ai/old"]);
-        assert!(summary.deferred.is_empty());
-    }
-
-    #[tokio::test]
-    async fn an_event_without_time_cannot_name_its_executions() {
-        let d = deps(FakeStore::default(), 1);
-        let mut e = event();
-        e.time = None;
-        assert_eq!(handle(&d, e).await.unwrap_err().name(), "InvalidState");
-    }
-
-    #[tokio::test]
-    async fn a_transient_failure_fails_the_run_so_that_it_is_retried() {
-        let d = deps(
-            store(&[("alpha", "2026-11-20T00:00:00Z", BuildStatus::Succeeded)]),
-            5,
-        );
-        d.executions
-            .fail_next
-            .borrow_mut()
-            .push_back(Error::TransientAws("SFN.ListExecutions: throttled".into()));
-        assert_eq!(
-            handle(&d, event()).await.unwrap_err().name(),
-            "TransientAwsError"
-        );
-        assert_eq!(handle(&d, event()).await.unwrap().started.len(), 1);
-    }
-
-    #[test]
-    fn only_latest_pointers_are_agents() {
-        assert_eq!(latest_pointer("agents/p/a/latest.json"), Some(("p", "a")));
-        for other in [
-            "agents/p/a/b/latest.json",
-            "agents/p/latest.json",
-            "agents/P/a/latest.json",
-            "builds/x.json",
-        ] {
-            assert_eq!(latest_pointer(other), None, "{other}");
-        }
-    }
-
-    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
-    #[test]
-    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
-            include_str!("rebuild.rs"),
-            crate::handlers::fakes::scenarios![
-                starts_one_forced_build_per_successful_agent_with_its_recorded_request,
-                skips_an_agent_whose_latest_build_failed,
-                starts_no_more_than_the_limit_oldest_first,
-                a_full_machine_starts_nothing,
-                a_retried_trigger_starts_nothing_twice,
-                the_next_run_starts_new_executions,
-                skips_expired_sources_old_records_and_junk_without_spending_slots,
-                an_event_without_time_cannot_name_its_executions,
-                a_transient_failure_fails_the_run_so_that_it_is_retried,
-            ],
-        );
-        crate::handlers::fakes::assert_operations_are_listed("rebuild", &called);
-    }
-}
+mod tests;

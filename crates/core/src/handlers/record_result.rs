@@ -327,6 +327,48 @@ mod tests {
         assert_eq!(latest.build_id, "b-2");
     }
 
+    /// `finished` with its source in the stack's own bucket, and that object present.
+    fn finished_in_own_bucket(
+        d: &Deps<FakeStore, FakeBuilds, FakeEvents>,
+        key: &str,
+    ) -> RecordEvent {
+        let RecordEvent::State(mut input) = finished(BuildStatus::Succeeded) else {
+            unreachable!()
+        };
+        input.state.plan.source.bucket = "own".into();
+        input.state.plan.source.key = key.into();
+        input.state.plan.source.uri = format!("s3://own/{key}");
+        d.store.seed(key, b"zip".to_vec());
+        RecordEvent::State(input)
+    }
+
+    #[tokio::test]
+    async fn the_source_latest_names_is_kept_and_the_one_it_replaced_may_expire() {
+        let d = deps();
+        let old = "sources/nexus-ai/sales/old.zip";
+        let mut earlier = plan();
+        earlier.build_id = "b-0".into();
+        earlier.requested_at = t("2026-11-27T10:00:00Z");
+        earlier.source.bucket = "own".into();
+        earlier.source.key = old.into();
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        d.store.seed(old, b"zip".to_vec());
+        d.store.seed(
+            "agents/nexus-ai/sales/latest.json",
+            BuildRecord::new(&earlier, Some(&b), None, t("2026-11-27T10:05:00Z")).to_json(),
+        );
+        d.store.tags.borrow_mut().insert(old.into(), true);
+        let new = "sources/nexus-ai/sales/new.zip";
+        handle(&d, finished_in_own_bucket(&d, new)).await.unwrap();
+        let tags = d.store.tags.borrow().clone();
+        assert_eq!(tags.get(new), Some(&true));
+        assert_eq!(tags.get(old), Some(&false));
+        // Recording the same success again keeps the tags as they are.
+        handle(&d, finished_in_own_bucket(&d, new)).await.unwrap();
+        assert_eq!(*d.store.tags.borrow(), tags);
+    }
+
     fn ended(status: &str) -> RecordEvent {
         serde_json::from_value(json!({
             "version": "0", "id": "e", "detail-type": "Step Functions Execution Status Change",
@@ -603,6 +645,7 @@ mod tests {
                 writing_the_same_outcome_twice_gives_the_same_objects,
                 a_caught_error_is_recorded_as_error_with_name_and_cause,
                 an_older_build_does_not_replace_a_newer_latest,
+                the_source_latest_names_is_kept_and_the_one_it_replaced_may_expire,
                 a_timed_out_execution_stops_its_build_and_closes_the_record,
                 an_aborted_execution_is_recorded_stopped,
                 an_ended_execution_with_a_final_record_or_none_changes_nothing,

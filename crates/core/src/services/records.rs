@@ -1,6 +1,8 @@
 //! The records store: where records live (`domain::record`'s keys) and how one is read.
 
+use crate::domain::plan::Source;
 use crate::domain::record::{build_key, latest_key, may_replace, replaces_latest, BuildRecord};
+use crate::domain::retention::retags;
 use crate::ports::{ObjectStore, Precondition};
 use crate::Error;
 
@@ -72,15 +74,17 @@ pub async fn write<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<Bu
 
 /// Offers a success to the agent's `latest.json`: it takes the place only when it is newer
 /// (`domain::record::replaces_latest`), by a conditional write, so two writers at once cannot
-/// move it back. Returns whether it now names `record`.
+/// move it back. Returns whether it now names `record`. The source it names is then tagged to
+/// be kept, and the one it replaced to expire again (`domain::retention`).
 pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<bool, Error> {
     let key = latest_key(&record.project, &record.agent);
     for _ in 0..MAX_CONFLICTS {
-        let written = match store.get_tagged(&key).await? {
+        let (written, previous) = match store.get_tagged(&key).await? {
             None => {
-                store
+                let written = store
                     .put_json_if(&key, record.to_json(), Precondition::Absent)
-                    .await?
+                    .await?;
+                (written, None)
             }
             Some(tagged) => {
                 let current: BuildRecord = parse(&key, &tagged.bytes)?;
@@ -89,18 +93,44 @@ pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Re
                     return Ok(false);
                 }
                 if tagged.bytes == record.to_json() {
+                    // Written by an earlier try of this step: the tags may not be.
+                    retain(store, record, None).await?;
                     return Ok(true);
                 }
-                store
+                let written = store
                     .put_json_if(&key, record.to_json(), Precondition::Matches(&tagged.etag))
-                    .await?
+                    .await?;
+                (written, Some(current.source))
             }
         };
         if written {
+            retain(store, record, previous.as_ref()).await?;
             return Ok(true);
         }
     }
     Err(conflict(&key))
+}
+
+/// Tags the named source to be kept and the replaced one to expire — unless a writer after us
+/// made latest.json name it again (it tags before we untag, or we see it on the re-read).
+async fn retain<S: ObjectStore>(
+    store: &S,
+    record: &BuildRecord,
+    previous: Option<&Source>,
+) -> Result<(), Error> {
+    for retag in retags(store.own_bucket(), previous, &record.source) {
+        if !store.tag_latest(&retag.key, retag.latest).await? {
+            tracing::warn!(key = %retag.key, "source to tag does not exist");
+            continue;
+        }
+        if !retag.latest {
+            let now = latest(store, &record.project, &record.agent).await?;
+            if now.is_some_and(|s| s.record.source.key == retag.key) {
+                store.tag_latest(&retag.key, true).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse(key: &str, bytes: &[u8]) -> Result<BuildRecord, Error> {

@@ -1,0 +1,109 @@
+//! Which uploads expire: every upload under `sources/` carries the tag `agentbuild:latest`,
+//! `false` when uploaded; the writer of an agent's `latest.json` sets it `true` on the source
+//! that record names and back to `false` on the one it replaced. The bucket's lifecycle rule
+//! expires only `false` (S3 lifecycle filters cannot say "not tagged"), so an upload that a
+//! `latest.json` names never expires, whatever its age — scheduled rebuilds need it.
+
+use super::plan::Source;
+
+/// The tag key (template.yaml's ExpireSources rule and bucket policy name it too).
+pub const LATEST_TAG: &str = "agentbuild:latest";
+
+/// `x-amz-tagging` of an upload (URL-encoded, as the header wants): expirable until named.
+pub const UPLOAD_TAGGING: &str = "agentbuild%3Alatest=false";
+
+/// One tag to set after `latest.json` moved from `previous` to `new` (sources in the stack's
+/// own bucket only: other buckets' lifecycles are not ours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retag {
+    pub key: String,
+    pub latest: bool,
+}
+
+/// The new source is kept; the replaced one, if it is another object, may expire again.
+pub fn retags(own_bucket: &str, previous: Option<&Source>, new: &Source) -> Vec<Retag> {
+    let mut out = Vec::new();
+    if new.bucket == own_bucket {
+        out.push(Retag {
+            key: new.key.clone(),
+            latest: true,
+        });
+    }
+    if let Some(p) = previous {
+        if p.bucket == own_bucket && !(p.bucket == new.bucket && p.key == new.key) {
+            out.push(Retag {
+                key: p.key.clone(),
+                latest: false,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(bucket: &str, key: &str) -> Source {
+        Source {
+            uri: format!("s3://{bucket}/{key}"),
+            bucket: bucket.into(),
+            key: key.into(),
+            sha256: "0".repeat(64),
+            version_id: None,
+        }
+    }
+
+    #[test]
+    fn the_named_source_is_kept_and_the_replaced_one_may_expire() {
+        let old = source("own", "sources/p/a/1.zip");
+        let new = source("own", "sources/p/a/2.zip");
+        assert_eq!(
+            retags("own", Some(&old), &new),
+            [
+                Retag {
+                    key: new.key.clone(),
+                    latest: true
+                },
+                Retag {
+                    key: old.key.clone(),
+                    latest: false
+                }
+            ]
+        );
+        assert_eq!(
+            retags("own", None, &new),
+            [Retag {
+                key: new.key.clone(),
+                latest: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_rebuild_of_the_same_source_never_untags_it() {
+        let s = source("own", "sources/p/a/1.zip");
+        assert_eq!(
+            retags("own", Some(&s), &s),
+            [Retag {
+                key: s.key.clone(),
+                latest: true
+            }]
+        );
+    }
+
+    #[test]
+    fn other_buckets_are_not_ours_to_tag() {
+        let old = source("other", "sources/p/a/1.zip");
+        let new = source("other", "sources/p/a/2.zip");
+        assert!(retags("own", Some(&old), &new).is_empty());
+    }
+
+    #[test]
+    fn the_upload_tagging_is_the_tag_key_set_to_false() {
+        assert_eq!(
+            UPLOAD_TAGGING.replace("%3A", ":"),
+            format!("{LATEST_TAG}=false")
+        );
+    }
+}
