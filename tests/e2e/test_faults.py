@@ -778,8 +778,11 @@ def _(c: Ctx) -> None:
     end = [x for x in c.stack.invocations("build-events", name)
            if x["request"]["detail-type"] == "CodeBuild Build State Change"
            and x["request"]["detail"]["build-status"] == "SUCCEEDED"][-1]["request"]
-    phase = [x for x in c.stack.invocations("build-events", name)
-             if x["request"]["detail-type"] == "CodeBuild Build Phase Change"][0]["request"]
+    # Locally a build's phase changes are delivered after its state change (one handler process
+    # takes them in turn): the execution can end before the first one is logged.
+    phase = until("a phase change delivered", lambda: [
+        x for x in c.stack.invocations("build-events", name)
+        if x["request"]["detail-type"] == "CodeBuild Build Phase Change"])[0]["request"]
     foreign = json.loads(json.dumps(end).replace(c.stack.project, "other-team"))
     url = f"{c.stack.env['AGENTBUILD_RUNTIME_URL']}/2015-03-31/functions/build-events/invocations"
     for label, event, outcomes in (("late duplicate end event", end, ("alreadyClosed", "noWaiter")),
