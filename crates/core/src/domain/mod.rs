@@ -1,6 +1,8 @@
 //! Pure rules: no AWS or Lambda types in here.
 
 pub mod announce;
+pub mod deploy;
+pub mod deployment;
 pub mod execution;
 pub mod json;
 pub mod observe;
@@ -10,3 +12,4 @@ pub mod rebuild;
 pub mod record;
 pub mod request;
 pub mod status;
+pub mod text;
