@@ -31,6 +31,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .agentcore import AgentCoreScripts, install_agentcore_patches
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, HANDLER_SETTINGS,
                      MOTO_VERSION, REGION, ROOT, STACK_PY, STATE_DIR, StackError, log, read_env,
@@ -72,8 +73,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure_free(args.watch_port, "cargo lambda watch")
     codebuild = CodeBuildScripts()
     install_codebuild_scripts(codebuild)
+    agentcore = AgentCoreScripts()
+    install_agentcore_patches(agentcore)
     install_engine_fixes()
-    inject = make_inject_server(injector, args.inject_port, codebuild)
+    inject = make_inject_server(injector, args.inject_port, codebuild, agentcore)
     threading.Thread(target=inject.serve_forever, daemon=True).start()
     inject_url = f"http://127.0.0.1:{inject.server_address[1]}"
 

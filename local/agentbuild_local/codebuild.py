@@ -7,6 +7,7 @@ StopBuild answer as the scripts say.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from datetime import datetime, timezone
@@ -27,6 +28,19 @@ PHASE_CONTEXTS = {
     "TIMED_OUT": ("BUILD_TIMED_OUT", "Build has timed out (scripted)"),
     "STOPPED": ("BUILD_STOPPED", "Build was stopped"),
 }
+
+
+def default_exported(build: dict[str, Any]) -> dict[str, str]:
+    """What the buildspec would export for a successful build of this StartBuild's image:
+    IMAGE_DIGEST, a digest derived from the repository and tag (deterministic: the same tag is
+    the same image, a new tag a new one), and IMAGE_URI = repository@digest. {} without them."""
+    env = {v.get("name"): v.get("value", "") for v in
+           build.get("environment", {}).get("environmentVariables", [])}
+    repo, tag = env.get("AGENTBUILD_IMAGE_REPOSITORY"), env.get("AGENTBUILD_IMAGE_TAG")
+    if not repo or not tag:
+        return {}
+    digest = "sha256:" + hashlib.sha256(f"{repo}:{tag}".encode()).hexdigest()
+    return {"IMAGE_DIGEST": digest, "IMAGE_URI": f"{repo}@{digest}"}
 
 
 def naive_utcnow() -> datetime:
@@ -153,7 +167,7 @@ class CodeBuildScripts:
                     status = script.get("status", "SUCCEEDED")
                     b["final"] = (status, script.get("failedPhase", "BUILD"), naive_utcnow())
             render_build(build, parse_timestamp(build["startTime"]), b["final"],
-                         script.get("exported", {}))
+                         script.get("exported") or default_exported(build))
 
     def stop(self, build: dict[str, Any]) -> bool:
         """StopBuild: a scripted build still running stops for good (True); an unscripted one
@@ -271,6 +285,11 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
     def patched_batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:
         plain = [i for i in ids if not scripts.knows(i)]
         out = batch_get_builds(self, plain) if plain else []
+        for build in out:
+            # moto exports nothing; a real build of ours exports its image's digest.
+            if build.get("buildStatus") == "SUCCEEDED" and not build.get("exportedEnvironmentVariables"):
+                build["exportedEnvironmentVariables"] = [
+                    {"name": k, "value": v} for k, v in default_exported(build).items()]
         for history in self.build_metadata_history.values():
             for build in history:
                 if build["id"] in ids and build["id"] not in plain:

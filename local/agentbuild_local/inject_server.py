@@ -6,12 +6,14 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .agentcore import AgentCoreScripts
 from .codebuild import CodeBuildScripts
 from .lambda_bridge import Injector
 
 
 def make_inject_server(injector: Injector, port: int,
-                       codebuild: CodeBuildScripts | None = None) -> ThreadingHTTPServer:
+                       codebuild: CodeBuildScripts | None = None,
+                       agentcore: AgentCoreScripts | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: Any) -> None:  # the bridge logs what matters
             pass
@@ -43,6 +45,8 @@ def make_inject_server(injector: Injector, port: int,
                 return self._send(200, injector.invocations(parts[1]))
             if parts == ["codebuild"] and codebuild is not None:
                 return self._send(200, codebuild.snapshot())
+            if parts == ["agentcore"] and agentcore is not None:
+                return self._send(200, agentcore.snapshot())
             self._send(404, {"error": f"no route GET {self.path}"})
 
         def do_POST(self) -> None:
@@ -60,6 +64,12 @@ def make_inject_server(injector: Injector, port: int,
                             entry = {**entry, "hold": True}
                         count = codebuild.add(entry)
                     return self._send(200, {"scripts": count})
+                if agentcore is not None and parts == ["agentcore", "scripts"]:
+                    body = self._body()
+                    count = 0
+                    for entry in (body if isinstance(body, list) else [body]):
+                        count = agentcore.add(entry)
+                    return self._send(200, {"scripts": count})
                 if codebuild is not None and parts == ["codebuild", "release"]:
                     body = self._body() or {}
                     match = body.get("match", "") if isinstance(body, dict) else None
@@ -76,10 +86,14 @@ def make_inject_server(injector: Injector, port: int,
             if parts == []:
                 injector.clear()
                 released = codebuild.clear() if codebuild is not None else []
+                if agentcore is not None:
+                    agentcore.clear()
             elif len(parts) == 3 and parts[0] == "functions" and parts[2] == "queue":
                 injector.clear(parts[1])
             elif parts == ["codebuild", "scripts"] and codebuild is not None:
                 released = codebuild.clear()
+            elif parts == ["agentcore", "scripts"] and agentcore is not None:
+                agentcore.clear()
             else:
                 return self._send(404, {"error": f"no route DELETE {self.path}"})
             self._send(200, {"ok": True, "released": released})
