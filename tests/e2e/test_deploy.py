@@ -14,6 +14,7 @@ import pytest
 
 from conftest import Stack, entered, scheduled, uid
 from test_events import Announcements, only
+from test_pipeline import cli, run_cli  # noqa: F401 (cli is a fixture)
 
 ALLOWED_ROLE = "arn:aws:iam::123456789012:role/agentbuild-runtime-allowed"
 STACK_ROLE = "arn:aws:iam::123456789012:role/agentbuild-runtime"
@@ -192,3 +193,44 @@ def test_bad_deploy_fields_are_rejected_by_name_at_the_api_and_the_console(stack
     assert (d["status"], d["error"]) == ("FAILED", "InvalidRequest"), d
     assert json.loads(d["cause"])["errorMessage"].startswith(f"{field}: "), d["cause"]
     assert stack.record(name) is None, "a rejected request writes nothing"
+
+
+def test_deploy_task_errors_are_retried_then_caught_into_a_failed_deployment(stack):
+    req = dict(stack.request(agent="bot"), deploy={})
+    # Throttled once: retried, deployed.
+    name = f"dep-retry-{uid()}"
+    stack.inject("deploy-runtime", {"error": {"type": "TransientAwsError", "message": "throttled"}, "match": name})
+    d = stack.run(name, req, timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    assert scheduled(stack.history(d["executionArn"]), "deploy-runtime") == 2
+    assert stack.record(name)["deployment"]["status"] == "READY"
+    # An error no retry fixes, in CheckRuntime: caught into the deployment, never a build ERROR.
+    uri2, _ = stack.upload_source(req["project"], "bot", extra="denied")
+    name = f"dep-denied-{uid()}"
+    stack.inject("check-runtime", {"error": {"type": "AwsServiceError",
+                                             "message": "AgentCore.GetAgentRuntime: AccessDeniedException"},
+                                   "match": name})
+    d = stack.run(name, dict(req, source=uri2), timeout=60)
+    assert (d["status"], d["error"]) == ("FAILED", "DeployFailed"), d
+    rec = stack.record(name)
+    assert rec["status"] == "SUCCEEDED"
+    dep = rec["deployment"]
+    assert dep["status"] == "FAILED" and dep["runtimeId"], dep
+    assert dep["failureReason"] == "AwsServiceError: AgentCore.GetAgentRuntime: AccessDeniedException"
+
+
+def test_cli_submit_deploy_exits_0_when_ready_and_1_when_the_deployment_failed(stack, cli):
+    project = f"e2e-{uid()}"
+    args = ("submit", "examples/sample-agent", "--project", project, "--agent", "bot", "--deploy",
+            "--protocol", "MCP", "--env", "LOG_LEVEL=debug", "--wait", "--output", "json")
+    code, out, err = run_cli(stack, cli, *args)
+    assert code == 0, (out, err[-2000:])
+    dep = out["record"]["deployment"]
+    assert dep["status"] == "READY" and dep["containerUri"] == out["record"]["image"]["uri"]
+    status, body, _ = stack.http("POST", f"{stack.inject_url}/agentcore/scripts",
+                                 {"match": project, "status": "UPDATE_FAILED", "failureReason": "scripted"})
+    assert status == 200, body
+    # The same source, forced: built again and deployed to the same runtime (an update), which fails.
+    code, out, err = run_cli(stack, cli, *args, "--force")
+    assert code == 1, (out, err[-2000:])
+    assert out["status"] == "SUCCEEDED" and out["record"]["deployment"]["failureReason"] == "scripted"
