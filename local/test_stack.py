@@ -26,11 +26,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # `engine` and `codebuild` are fixtures below; their modules go by eng and cb.
-from agentbuild_local import (codebuild as cb, config, engine as eng, events, handlers,  # noqa: E402
-                              inject_server, lambda_bridge, process, workspace)
+from agentbuild_local import (agentcore as ac, codebuild as cb, config, engine as eng, events,  # noqa: E402
+                              handlers, inject_server, lambda_bridge, process, workspace)
 from agentbuild_local import codebuild_events as cb_events  # noqa: E402
 
-FUNCTIONS = {"validate-request", "start-build", "await-build", "check-build", "record-result"}
+FUNCTIONS = {"validate-request", "start-build", "await-build", "check-build", "deploy-runtime", "check-runtime",
+             "record-result"}
 RETRY = {
     "ErrorEquals": ["Lambda.ServiceException", "Lambda.TooManyRequestsException", "TransientAwsError"],
     "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 1,
@@ -719,3 +720,70 @@ def test_real_stack_runs_the_real_definition_and_stops_cleanly(tmp_path):
         subprocess.run(cmd + ["down"], env=env, check=True, timeout=60)
     assert not list(tmp_path.glob("*.pid"))
     assert not any(process.alive(p) for p in pids)
+
+
+def test_an_unscripted_success_exports_a_deterministic_digest_of_its_image(codebuild):
+    def started(tag: str) -> str:
+        return codebuild["client"].start_build(
+            projectName=codebuild["project"], sourceTypeOverride="S3", sourceLocationOverride="bkt/d.zip",
+            environmentVariablesOverride=[
+                {"name": "AGENTBUILD_IMAGE_REPOSITORY", "value": "1.dkr.ecr.us-east-1.amazonaws.com/r", "type": "PLAINTEXT"},
+                {"name": "AGENTBUILD_IMAGE_TAG", "value": tag, "type": "PLAINTEXT"}])["build"]["id"]
+
+    def exported(build_id: str) -> dict:
+        b = get_build(codebuild, build_id)
+        assert b["buildStatus"] == "SUCCEEDED"
+        return {v["name"]: v["value"] for v in b["exportedEnvironmentVariables"]}
+
+    one, again, other = exported(started("a-1")), exported(started("a-1")), exported(started("a-2"))
+    assert one == again and one["IMAGE_DIGEST"] != other["IMAGE_DIGEST"]
+    assert one["IMAGE_DIGEST"].startswith("sha256:") and len(one["IMAGE_DIGEST"]) == 71
+    assert one["IMAGE_URI"] == "1.dkr.ecr.us-east-1.amazonaws.com/r@" + one["IMAGE_DIGEST"]
+
+
+@pytest.fixture(scope="module")
+def agentcore(engine):
+    scripts = ac.AgentCoreScripts()
+    ac.install_agentcore_patches(scripts)
+    server = inject_server.make_inject_server(engine["injector"], 0, None, agentcore=scripts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"client": eng.aws_client("bedrock-agentcore-control", engine["endpoint"]),
+           "url": f"http://127.0.0.1:{server.server_address[1]}"}
+    server.shutdown()
+
+
+def runtime_args(name: str, image: str) -> dict:
+    return dict(agentRuntimeName=name, agentRuntimeArtifact={"containerConfiguration": {"containerUri": image}},
+                roleArn=config.RUNTIME_ROLE, networkConfiguration={"networkMode": "PUBLIC"})
+
+
+def test_an_updated_runtime_becomes_ready_and_keeps_its_tags(agentcore):
+    c = agentcore["client"]
+    name = f"rt_{uuid.uuid4().hex[:8]}"
+    rt = c.create_agent_runtime(**runtime_args(name, "r@sha256:01"), tags={"agentbuild:agent": "a"})
+    rid = rt["agentRuntimeId"]
+    # Two looks before READY (the deploy step's wait loop runs), as after an update.
+    assert [c.get_agent_runtime(agentRuntimeId=rid)["status"] for _ in range(2)] == ["CREATING", "READY"]
+    args = runtime_args(name, "r@sha256:02")
+    del args["agentRuntimeName"]
+    up = c.update_agent_runtime(agentRuntimeId=rid, **args)
+    assert (up["status"], up["agentRuntimeVersion"]) == ("UPDATING", "2")
+    assert [c.get_agent_runtime(agentRuntimeId=rid)["status"] for _ in range(2)] == ["UPDATING", "READY"]
+    got = c.get_agent_runtime(agentRuntimeId=rid)
+    assert got["agentRuntimeArtifact"]["containerConfiguration"]["containerUri"] == "r@sha256:02"
+    assert c.list_tags_for_resource(resourceArn=got["agentRuntimeArn"])["tags"] == {"agentbuild:agent": "a"}
+
+
+def test_a_script_fails_the_runtime_its_request_matches_with_a_reason(agentcore):
+    c = agentcore["client"]
+    name = f"rt_{uuid.uuid4().hex[:8]}"
+    status, body = cb_call(agentcore, "POST", "/agentcore/scripts",
+                           {"match": name, "status": "CREATE_FAILED", "failureReason": "no arm64 image"})
+    assert status == 200, body
+    rid = c.create_agent_runtime(**runtime_args(name, "r@sha256:01"))["agentRuntimeId"]
+    got = c.get_agent_runtime(agentRuntimeId=rid)
+    assert (got["status"], got["failureReason"]) == ("CREATE_FAILED", "no arm64 image")
+    other = c.create_agent_runtime(**runtime_args(name.replace("rt_", "ok_"), "r@sha256:01"))
+    assert "failureReason" not in c.get_agent_runtime(agentRuntimeId=other["agentRuntimeId"])
+    assert cb_call(agentcore, "POST", "/agentcore/scripts", {"match": name, "status": "READY"})[0] == 400
+    assert cb_call(agentcore, "DELETE", "/agentcore/scripts")[0] == 200

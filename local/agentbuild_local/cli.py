@@ -31,6 +31,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .agentcore import AgentCoreScripts, install_agentcore_patches
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
 from .codebuild_events import EventDelivery
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, FLEET_DEFINITION,
@@ -84,6 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     delivery = EventDelivery(drop_all=os.environ.get("AGENTBUILD_LOCAL_DROP_CODEBUILD_EVENTS") == "1")
     codebuild = CodeBuildScripts(delivery if "build-events" in binaries else None)
     install_codebuild_scripts(codebuild)
+    agentcore = AgentCoreScripts()
+    install_agentcore_patches(agentcore)
     install_engine_fixes()
     handler_settings: dict[str, str] = dict(HANDLER_SETTINGS)
     handlers_box: list[Handlers] = []
@@ -92,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handler_settings.update(values)
         return handlers_box[0].reconfigure(values) if handlers_box else []
 
-    inject = make_inject_server(injector, args.inject_port, codebuild, reconfigure, handler_settings)
+    inject = make_inject_server(injector, args.inject_port, codebuild, reconfigure, handler_settings, agentcore)
     threading.Thread(target=inject.serve_forever, daemon=True).start()
     inject_url = f"http://127.0.0.1:{inject.server_address[1]}"
 

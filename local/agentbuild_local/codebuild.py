@@ -9,6 +9,7 @@ CodeBuild's EventBridge events (codebuild_events.py) the moment they happen.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from datetime import datetime, timezone
@@ -30,6 +31,19 @@ PHASE_CONTEXTS = {
     "TIMED_OUT": ("BUILD_TIMED_OUT", "Build has timed out (scripted)"),
     "STOPPED": ("BUILD_STOPPED", "Build was stopped"),
 }
+
+
+def default_exported(build: dict[str, Any]) -> dict[str, str]:
+    """What the buildspec would export for a successful build of this StartBuild's image:
+    IMAGE_DIGEST, a digest derived from the repository and tag (deterministic: the same tag is
+    the same image, a new tag a new one), and IMAGE_URI = repository@digest. {} without them."""
+    env = {v.get("name"): v.get("value", "") for v in
+           build.get("environment", {}).get("environmentVariables", [])}
+    repo, tag = env.get("AGENTBUILD_IMAGE_REPOSITORY"), env.get("AGENTBUILD_IMAGE_TAG")
+    if not repo or not tag:
+        return {}
+    digest = "sha256:" + hashlib.sha256(f"{repo}:{tag}".encode()).hexdigest()
+    return {"IMAGE_DIGEST": digest, "IMAGE_URI": f"{repo}@{digest}"}
 
 
 def naive_utcnow() -> datetime:
@@ -158,7 +172,7 @@ class CodeBuildScripts:
             b["final"] = (status or script.get("status", "SUCCEEDED"),
                           script.get("failedPhase", "BUILD") if status is None else "BUILD", naive_utcnow())
             render_build(b["build"], parse_timestamp(b["build"]["startTime"]), b["final"],
-                         script.get("exported", {}))
+                         script.get("exported") or default_exported(b["build"]))
             events = self._announce(b)
         self._send(b, events)
         log(f"codebuild: {build_id} ended {b['final'][0]}")
@@ -213,10 +227,10 @@ class CodeBuildScripts:
                     b["final"] = (script.get("status", "SUCCEEDED"), script.get("failedPhase", "BUILD"),
                                   naive_utcnow())
                     render_build(build, parse_timestamp(build["startTime"]), b["final"],
-                                 script.get("exported", {}))
+                                 script.get("exported") or default_exported(build))
                     events = self._announce(b)
             render_build(build, parse_timestamp(build["startTime"]), b["final"],
-                         script.get("exported", {}))
+                         script.get("exported") or default_exported(build))
         if events:
             self._send(b, events)
 
@@ -233,10 +247,10 @@ class CodeBuildScripts:
             if b["final"] is None:
                 b["final"] = ("STOPPED", "BUILD", naive_utcnow())
                 render_build(build, parse_timestamp(build["startTime"]), b["final"],
-                             b["script"].get("exported", {}))
+                             b["script"].get("exported") or default_exported(build))
                 events = self._announce(b)
             render_build(build, parse_timestamp(build["startTime"]), b["final"],
-                         b["script"].get("exported", {}))
+                         b["script"].get("exported") or default_exported(build))
         self._send(b, events)
         return True
 
@@ -340,6 +354,11 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
     def patched_batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:
         plain = [i for i in ids if not scripts.knows(i)]
         out = batch_get_builds(self, plain) if plain else []
+        for build in out:
+            # moto exports nothing; a real build of ours exports its image's digest.
+            if build.get("buildStatus") == "SUCCEEDED" and not build.get("exportedEnvironmentVariables"):
+                build["exportedEnvironmentVariables"] = [
+                    {"name": k, "value": v} for k, v in default_exported(build).items()]
         for history in self.build_metadata_history.values():
             for build in history:
                 if build["id"] in ids and build["id"] not in plain:

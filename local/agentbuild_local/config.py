@@ -34,6 +34,8 @@ FLEET_DEFINITION = ROOT / "statemachine" / "rebuild.asl.json"
 # moto checks only the shape of these ARNs; nothing assumes them.
 CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-codebuild"
 STATES_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-states"
+RUNTIME_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-runtime"
+ALLOWED_RUNTIME_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-runtime-allowed"
 
 # Handler configuration (docs/contracts.md).
 HANDLER_SETTINGS = {
@@ -51,6 +53,12 @@ HANDLER_SETTINGS = {
     "AGENTBUILD_REBUILD_TOLERATED_FAILURE_PERCENTAGE": "10",
     # Build Finished events go to moto's default bus; a rule sends them to BUILD_FINISHED_QUEUE.
     "AGENTBUILD_EVENT_BUS": "default",
+    # The deploy step: the stack's runtime role, one allowed other role (tests name it), and
+    # short waits (moto's runtimes are READY at the second look; see agentcore.py).
+    "AGENTBUILD_RUNTIME_ROLE_ARN": RUNTIME_ROLE,
+    "AGENTBUILD_ALLOWED_RUNTIME_ROLES": ALLOWED_RUNTIME_ROLE,
+    "AGENTBUILD_DEPLOY_POLL_SECONDS": "1",
+    "AGENTBUILD_DEPLOY_TIMEOUT_SECONDS": "120",
     # AGENTBUILD_REPOSITORY_URI and AGENTBUILD_STATE_MACHINE_ARN come from the created resources.
 }
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

@@ -6,6 +6,7 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from .agentcore import AgentCoreScripts
 from .codebuild import CodeBuildScripts
 from .lambda_bridge import Injector
 
@@ -16,7 +17,8 @@ RECONFIGURABLE = {"callbackTimeoutSeconds": "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS
 def make_inject_server(injector: Injector, port: int,
                        codebuild: CodeBuildScripts | None = None,
                        reconfigure: Callable[[dict[str, str]], list[str]] | None = None,
-                       settings: dict[str, str] | None = None) -> ThreadingHTTPServer:
+                       settings: dict[str, str] | None = None,
+                       agentcore: AgentCoreScripts | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_: Any) -> None:  # the bridge logs what matters
             pass
@@ -52,6 +54,8 @@ def make_inject_server(injector: Injector, port: int,
                 return self._send(200, codebuild.events.status())
             if parts == ["config"]:
                 return self._send(200, {k: (settings or {}).get(v) for k, v in RECONFIGURABLE.items()})
+            if parts == ["agentcore"] and agentcore is not None:
+                return self._send(200, agentcore.snapshot())
             self._send(404, {"error": f"no route GET {self.path}"})
 
         def do_POST(self) -> None:
@@ -86,6 +90,12 @@ def make_inject_server(injector: Injector, port: int,
                             raise ValueError(f"{k} must be an integer from 1 to 3600")
                         values[RECONFIGURABLE[k]] = str(v)
                     return self._send(200, {"restarted": reconfigure(values)})
+                if agentcore is not None and parts == ["agentcore", "scripts"]:
+                    body = self._body()
+                    count = 0
+                    for entry in (body if isinstance(body, list) else [body]):
+                        count = agentcore.add(entry)
+                    return self._send(200, {"scripts": count})
                 if codebuild is not None and parts == ["codebuild", "release"]:
                     body = self._body() or {}
                     match = body.get("match", "") if isinstance(body, dict) else None
@@ -104,10 +114,14 @@ def make_inject_server(injector: Injector, port: int,
                 released = codebuild.clear() if codebuild is not None else []
                 if codebuild is not None and codebuild.events is not None:
                     codebuild.events.set_drop(False)
+                if agentcore is not None:
+                    agentcore.clear()
             elif len(parts) == 3 and parts[0] == "functions" and parts[2] == "queue":
                 injector.clear(parts[1])
             elif parts == ["codebuild", "scripts"] and codebuild is not None:
                 released = codebuild.clear()
+            elif parts == ["agentcore", "scripts"] and agentcore is not None:
+                agentcore.clear()
             else:
                 return self._send(404, {"error": f"no route DELETE {self.path}"})
             self._send(200, {"ok": True, "released": released})

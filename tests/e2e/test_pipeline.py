@@ -56,8 +56,9 @@ def built(stack):
 def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack, built):
     d, name, req = built["execution"], built["name"], built["request"]
     assert d["status"] == "SUCCEEDED", d
+    # deploymentStatus: READY | FAILED for a request with deploy (tests/e2e/test_deploy.py).
     assert json.loads(d["output"]) == {"buildId": name, "status": "SUCCEEDED",
-                                       "recordKey": f"builds/{name}.json"}
+                                       "recordKey": f"builds/{name}.json", "deploymentStatus": None}
 
     events = stack.history(d["executionArn"])
     assert [scheduled(events, f) for f in ("validate-request", "start-build", "await-build",

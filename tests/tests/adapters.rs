@@ -48,6 +48,7 @@ fn every_sdk_call_in_the_adapters_has_an_iam_action() {
         ("codebuild.rs", "CodeBuild"),
         ("sfn.rs", "SFN"),
         ("events.rs", "EventBridge"),
+        ("agentcore.rs", "AgentCore"),
     ] {
         let ops = operations_called(file, service);
         assert!(!ops.is_empty(), "found no SDK call in {file}");

@@ -97,9 +97,18 @@ fn every_task_retries_transient_errors_with_full_jitter() {
     }
 }
 
+/// The deploy step's tasks: their errors are the deployment's (`$.deployError`), never the
+/// build's status.
+const DEPLOY_TASKS: &[&str] = &["DeployRuntime", "CheckRuntime"];
+
 #[test]
 fn every_task_past_validation_routes_all_errors_to_record_result() {
     for (name, task) in tasks() {
+        let result_path = if DEPLOY_TASKS.contains(&name.as_str()) {
+            "$.deployError"
+        } else {
+            "$.error"
+        };
         if name == "ValidateRequest" || name == "RecordResult" {
             assert!(
                 task.get("Catch").is_none(),
@@ -115,7 +124,7 @@ fn every_task_past_validation_routes_all_errors_to_record_result() {
             "{name}"
         );
         assert_eq!(c["Next"], "RecordResult", "{name}");
-        assert_eq!(c["ResultPath"], "$.error", "{name}");
+        assert_eq!(c["ResultPath"], result_path, "{name}");
         // States.ALL does not match States.DataLimitExceeded: it is caught by name.
         assert!(
             catches.iter().any(|c| c["ErrorEquals"]
@@ -153,8 +162,40 @@ fn placeholders_are_only_function_arns() {
             "StartBuildFunctionArn",
             "AwaitBuildFunctionArn",
             "CheckBuildFunctionArn",
+            "DeployRuntimeFunctionArn",
+            "CheckRuntimeFunctionArn",
             "RecordResultFunctionArn"
         ]
+    );
+}
+
+#[test]
+fn only_a_successful_build_with_deploy_deploys_and_a_failed_deployment_fails_deploy_failed() {
+    let s = states();
+    for from in ["BuildStarted", "BuildFinished"] {
+        assert_eq!(s[from]["Default"], "DeployWanted", "{from}");
+    }
+    let wanted = serde_json::to_string(&s["DeployWanted"]).unwrap();
+    for needle in ["$.plan.deploy", "SUCCEEDED", "REUSED", "DeployRuntime"] {
+        assert!(wanted.contains(needle), "DeployWanted lacks {needle}");
+    }
+    assert_eq!(s["DeployWanted"]["Default"], "RecordResult");
+    assert_eq!(
+        s["WaitForRuntime"]["SecondsPath"],
+        "$.deployment.waitSeconds"
+    );
+    assert_eq!(s["RuntimeReady"]["Choices"][0]["Next"], "WaitForRuntime");
+    assert_eq!(s["RuntimeReady"]["Default"], "RecordResult");
+    assert_eq!(s["RecordResult"]["Next"], "DeployOutcome");
+    assert_eq!(
+        s["RecordResult"]["ResultSelector"]["deploymentStatus.$"],
+        "$.Payload.deploymentStatus"
+    );
+    assert_eq!(s["DeployOutcome"]["Choices"][0]["Next"], "DeployFailed");
+    assert_eq!(s["DeployOutcome"]["Default"], "Outcome");
+    assert_eq!(
+        s["DeployFailed"]["Error"],
+        agentbuild_core::domain::deployment::DEPLOY_FAILED
     );
 }
 

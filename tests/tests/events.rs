@@ -4,7 +4,8 @@
 use agentbuild_core::domain::fleet::parse_run_input;
 use agentbuild_core::domain::request::{open_envelope, validate, SourcePolicy};
 use agentbuild_core::model::{
-    AwaitInput, CheckInput, RebuildStep, RecordEvent, StartInput, ValidateInput,
+    AwaitInput, CheckInput, CheckRuntimeInput, DeployInput, RebuildStep, RecordEvent, StartInput,
+    ValidateInput,
 };
 use agentbuild_tests::root;
 use serde::de::DeserializeOwned;
@@ -49,6 +50,8 @@ fn every_function_folder_has_a_known_input_type() {
         "api",
         "rebuild",
         "fleet-rebuild",
+        "deploy-runtime",
+        "check-runtime",
         "build-finished",
     ];
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
@@ -62,7 +65,13 @@ fn every_function_folder_has_a_known_input_type() {
 
 #[test]
 fn request_samples_are_accepted_or_rejected_as_named() {
-    let policy = SourcePolicy::own("agentbuild-local");
+    let policy = SourcePolicy {
+        runtime_roles: Some(agentbuild_core::domain::deploy::RolePolicy {
+            default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
+            allowed: vec![],
+        }),
+        ..SourcePolicy::own("agentbuild-local")
+    };
     let expected_field = |name: &str| match name {
         "invalid-agent-name" => "agent",
         "invalid-unknown-field" => "buildspec",
@@ -73,6 +82,9 @@ fn request_samples_are_accepted_or_rejected_as_named() {
         "invalid-missing-project" => "project",
         "invalid-reserved-build-arg" => "buildArgs.BUILDKIT_SYNTAX",
         "invalid-source-other-agent" => "source",
+        "invalid-deploy-runtime-name" => "deploy.runtimeName",
+        "invalid-deploy-unknown-field" => "deploy.image",
+        "invalid-deploy-role" => "deploy.roleArn",
         other => panic!("add the expected field of {other} here"),
     };
     for (name, input) in parse_all::<ValidateInput>("validate-request") {
@@ -118,11 +130,28 @@ fn start_and_check_samples_parse() {
 }
 
 #[test]
+fn deploy_samples_parse_and_ask_for_a_deployment() {
+    for (name, input) in parse_all::<DeployInput>("deploy-runtime") {
+        assert!(input.plan.deploy.is_some(), "{name}");
+        assert!(input.build.status.is_success(), "{name}");
+    }
+    for (name, input) in parse_all::<CheckRuntimeInput>("check-runtime") {
+        assert_eq!(input.deployment.status.as_str(), "DEPLOYING", "{name}");
+        assert!(input.deployment.wait_seconds.is_some() && input.deployment.deadline.is_some());
+    }
+}
+
+#[test]
 fn record_samples_cover_every_final_status_and_both_event_kinds() {
     let mut statuses = Vec::new();
     let mut ended = Vec::new();
+    let mut deploy_failures = 0;
     for (name, ev) in parse_all::<RecordEvent>("record-result") {
         match ev {
+            RecordEvent::State(s) if s.state.deploy_error.is_some() => {
+                assert!(s.state.build.expect(&name).status.is_success(), "{name}");
+                deploy_failures += 1;
+            }
             RecordEvent::State(s) if s.state.error.is_some() => statuses.push("ERROR".to_string()),
             RecordEvent::State(s) => statuses.push(s.state.build.expect(&name).status.to_string()),
             RecordEvent::ExecutionEnded(e) => ended.push(e.detail.status),
@@ -143,6 +172,10 @@ fn record_samples_cover_every_final_status_and_both_event_kinds() {
     );
     ended.sort();
     assert_eq!(ended, ["ABORTED", "TIMED_OUT"]);
+    assert_eq!(
+        deploy_failures, 1,
+        "a sample of a deploy step's caught error"
+    );
 }
 
 /// The outgoing `Build Finished` event: its envelope names our source and detail type, and its

@@ -140,6 +140,12 @@ fn no_policy_grants_wildcard_actions_or_resources_beyond_the_known_few() {
         "xray:PutTelemetryRecords",
         "xray:GetSamplingRules",
         "xray:GetSamplingTargets",
+        // Only on "*" (it names no resource; the runtime role conditions it on its namespace).
+        "cloudwatch:PutMetricData",
+        // The service authorization reference lists no resource type for these two; the create
+        // is conditioned on agentbuild's tags.
+        "bedrock-agentcore:CreateAgentRuntime",
+        "bedrock-agentcore:ListAgentRuntimes",
     ];
     let t = template();
     let mut statements = Vec::new();

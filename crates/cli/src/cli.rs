@@ -129,6 +129,19 @@ pub struct SubmitArgs {
     /// Submitting the same key again answers the same build instead of starting another.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
+    /// Once the image exists, run it in Amazon Bedrock AgentCore Runtime: create the agent's
+    /// runtime (first time) or update it to the new image, and wait until it is READY.
+    #[arg(long)]
+    pub deploy: bool,
+    /// The runtime's name (default `ab_<project>_<agent>_<hash>`, unique per agent).
+    #[arg(long, value_name = "NAME", requires = "deploy")]
+    pub runtime_name: Option<String>,
+    /// The agent's protocol in AgentCore Runtime (default HTTP).
+    #[arg(long, value_parser = ["HTTP", "MCP", "A2A"], requires = "deploy")]
+    pub protocol: Option<String>,
+    /// An environment variable of the runtime, `KEY=VALUE`; repeat for several.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_build_arg, requires = "deploy")]
+    pub env: Vec<(String, String)>,
     /// Wait for the build to finish (as `agentbuild wait` does).
     #[arg(long)]
     pub wait: bool,
@@ -332,6 +345,13 @@ fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, Rejection> {
         }),
     };
     draft.apply_overrides(args.force, args.idempotency_key.as_deref());
+    if args.deploy {
+        draft.apply_deploy(
+            args.runtime_name.as_deref(),
+            args.protocol.as_deref(),
+            &args.env,
+        );
+    }
     Ok(draft)
 }
 
@@ -362,6 +382,74 @@ mod tests {
     #[test]
     fn command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn deploy_flags_make_the_requests_deploy_object_and_need_deploy() {
+        let cli = Cli::try_parse_from([
+            "agentbuild",
+            "submit",
+            "ctx",
+            "--project",
+            "nexus-ai",
+            "--agent",
+            "sales",
+            "--deploy",
+            "--runtime-name",
+            "Sales_Bot",
+            "--protocol",
+            "MCP",
+            "--env",
+            "LOG_LEVEL=info",
+            "--env",
+            "A=b=c",
+        ])
+        .expect("valid command line");
+        let Command::Submit(args) = cli.command else {
+            panic!("not submit")
+        };
+        let draft = submit_draft(&args, Path::new("/tmp")).unwrap();
+        let req = draft.validate_before_upload(Some("bkt")).unwrap();
+        let d = req.deploy.expect("deploy");
+        assert_eq!(
+            (d.runtime_name.as_str(), d.protocol),
+            ("Sales_Bot", agentbuild_core::domain::deploy::Protocol::Mcp)
+        );
+        assert_eq!(d.environment_variables["A"], "b=c");
+        // Without --deploy, its flags are refused; a bad name is rejected naming the field.
+        assert!(Cli::try_parse_from([
+            "agentbuild",
+            "submit",
+            "ctx",
+            "--project",
+            "p",
+            "--agent",
+            "a",
+            "--protocol",
+            "MCP"
+        ])
+        .is_err());
+        let cli = Cli::try_parse_from([
+            "agentbuild",
+            "submit",
+            "ctx",
+            "--project",
+            "p",
+            "--agent",
+            "a",
+            "--deploy",
+            "--runtime-name",
+            "bad-name",
+        ])
+        .unwrap();
+        let Command::Submit(args) = cli.command else {
+            panic!("not submit")
+        };
+        let err = submit_draft(&args, Path::new("/tmp"))
+            .unwrap()
+            .validate_before_upload(Some("bkt"))
+            .unwrap_err();
+        assert_eq!(err.field, "deploy.runtimeName");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use std::io::Write;
 
+use agentbuild_core::domain::deployment::{Deployment, DeploymentStatus};
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::status::BuildStatus;
 use clap::ValueEnum;
@@ -64,6 +65,10 @@ impl Outcome {
             Outcome::Cancelled(_) | Outcome::AlreadyFinished { .. } => EXIT_BUILD_FAILED,
             Outcome::Build(view) => match &view.state {
                 BuildState::Running => EXIT_OK,
+                // Built, but its deployment failed: the execution failed DeployFailed.
+                BuildState::Final(s) if s.is_success() && deployment_failed(view) => {
+                    EXIT_BUILD_FAILED
+                }
                 BuildState::Final(s) if s.is_success() => EXIT_OK,
                 BuildState::Final(_) => EXIT_BUILD_FAILED,
                 BuildState::Rejected(_) => EXIT_REJECTED,
@@ -191,6 +196,31 @@ fn view_text(view: &BuildView) -> String {
     t
 }
 
+fn deployment_failed(view: &BuildView) -> bool {
+    view.record
+        .as_ref()
+        .and_then(|r| r.deployment.as_ref())
+        .is_some_and(|d| d.status == DeploymentStatus::Failed)
+}
+
+fn deployment_text(d: &Deployment) -> String {
+    let mut t = format!("{} {}", d.status.as_str(), d.runtime_name);
+    if let Some(id) = &d.runtime_id {
+        t += &format!(" ({id}");
+        if let Some(v) = &d.runtime_version {
+            t += &format!(", version {v}");
+        }
+        t += ")";
+    }
+    if let Some(action) = &d.action {
+        t += &format!(" {}", action.to_lowercase());
+    }
+    if let Some(why) = &d.failure_reason {
+        t += &format!(": {why}");
+    }
+    t
+}
+
 fn record_text(r: &BuildRecord, status: &str) -> String {
     let mut status = status.to_owned();
     if let Some(secs) = r.durations.total_seconds {
@@ -226,6 +256,12 @@ fn record_text(r: &BuildRecord, status: &str) -> String {
     }
     if let Some(e) = &r.error {
         t += &line("error", &format!("{}: {}", e.kind, e.message));
+    }
+    if let Some(d) = &r.deployment {
+        t += &line("deployment", &deployment_text(d));
+        if let Some(uri) = &d.container_uri {
+            t += &line("runs", uri);
+        }
     }
     t
 }
@@ -285,6 +321,43 @@ mod tests {
             assert_eq!(json["buildId"], "cli-0123");
             assert_eq!(json["record"]["status"], status.as_str());
         }
+    }
+
+    #[test]
+    fn a_build_whose_deployment_failed_exits_1_and_shows_why() {
+        let mut view = final_view(BuildStatus::Succeeded);
+        let deployment: Deployment = serde_json::from_value(json!({
+            "status": "FAILED", "runtimeId": "rt-1", "runtimeArn": "arn", "runtimeName": "ab_demo_x",
+            "runtimeVersion": "2", "containerUri": "repo@sha256:ff", "action": "UPDATED",
+            "failureReason": "image is not arm64", "startedAt": "2026-11-28T10:00:00Z",
+            "finishedAt": "2026-11-28T10:01:00Z"
+        }))
+        .unwrap();
+        view.record.as_mut().unwrap().deployment = Some(deployment.clone());
+        let outcome = Outcome::Build(view.clone());
+        assert_eq!(outcome.exit_code(), 1);
+        let text = outcome.to_text();
+        assert!(
+            text.contains(
+                "deployment FAILED ab_demo_x (rt-1, version 2) updated: image is not arm64"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            outcome.to_json()["record"]["deployment"]["status"],
+            "FAILED"
+        );
+        let mut ready = deployment;
+        ready.status = DeploymentStatus::Ready;
+        ready.failure_reason = None;
+        view.record.as_mut().unwrap().deployment = Some(ready);
+        let outcome = Outcome::Build(view);
+        assert_eq!(outcome.exit_code(), 0);
+        assert!(
+            outcome.to_text().contains("runs       repo@sha256:ff"),
+            "{}",
+            outcome.to_text()
+        );
     }
 
     #[test]

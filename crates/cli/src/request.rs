@@ -140,6 +140,42 @@ impl Draft {
         }
     }
 
+    /// `--deploy` and its flags: merged into the request's `deploy` object (a request file's
+    /// own `deploy` fields stay unless a flag names them).
+    pub fn apply_deploy(
+        &mut self,
+        runtime_name: Option<&str>,
+        protocol: Option<&str>,
+        env: &[(String, String)],
+    ) {
+        let deploy = self
+            .fields
+            .entry("deploy")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !deploy.is_object() {
+            // Not an object: leave it for validation to name.
+            return;
+        }
+        if let Some(name) = runtime_name {
+            deploy["runtimeName"] = json!(name);
+        }
+        if let Some(protocol) = protocol {
+            deploy["protocol"] = json!(protocol);
+        }
+        if !env.is_empty() {
+            let vars = deploy
+                .as_object_mut()
+                .expect("an object")
+                .entry("environmentVariables")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(vars) = vars.as_object_mut() {
+                for (k, v) in env {
+                    vars.insert(k.clone(), json!(v));
+                }
+            }
+        }
+    }
+
     /// The draft with `source` set to `uri`.
     pub fn with_source(&self, uri: &str) -> Value {
         let mut fields = self.fields.clone();
@@ -236,6 +272,8 @@ fn lenient(bucket: Option<&str>, uri: &str) -> SourcePolicy {
             .into_iter()
             .collect(),
         own_bucket: own,
+        // The CLI checks a deploy.roleArn for form; the stack's allowlist is the stack's.
+        runtime_roles: None,
     }
 }
 

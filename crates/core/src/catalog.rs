@@ -24,7 +24,13 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "validate-request",
         logical_id: "ValidateRequestFunction",
         invoked_by: "ValidateRequest",
-        env: &[BUCKET, REPOSITORY_URI, ALLOWED_SOURCE_BUCKETS],
+        env: &[
+            BUCKET,
+            REPOSITORY_URI,
+            ALLOWED_SOURCE_BUCKETS,
+            RUNTIME_ROLE_ARN,
+            ALLOWED_RUNTIME_ROLES,
+        ],
         iam_actions: &[
             "s3:GetObject",
             "s3:GetObjectVersion",
@@ -148,6 +154,41 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         ],
     },
     FunctionSpec {
+        name: "deploy-runtime",
+        logical_id: "DeployRuntimeFunction",
+        invoked_by: "DeployRuntime",
+        env: &[
+            BUCKET,
+            RUNTIME_ROLE_ARN,
+            DEPLOY_POLL_SECONDS,
+            DEPLOY_TIMEOUT_SECONDS,
+        ],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "bedrock-agentcore:CreateAgentRuntime",
+            "bedrock-agentcore:UpdateAgentRuntime",
+            "bedrock-agentcore:ListAgentRuntimes",
+            "bedrock-agentcore:ListTagsForResource",
+            "iam:PassRole",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "AgentCore.CreateAgentRuntime",
+            "AgentCore.UpdateAgentRuntime",
+            "AgentCore.ListAgentRuntimes",
+            "AgentCore.ListTagsForResource",
+        ],
+    },
+    FunctionSpec {
+        name: "check-runtime",
+        logical_id: "CheckRuntimeFunction",
+        invoked_by: "CheckRuntime",
+        env: &[DEPLOY_POLL_SECONDS, DEPLOY_TIMEOUT_SECONDS],
+        iam_actions: &["bedrock-agentcore:GetAgentRuntime"],
+        operations: &["AgentCore.GetAgentRuntime"],
+    },
+    FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
         invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
@@ -156,6 +197,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             STATE_MACHINE_ARN,
             REPOSITORY_URI,
             ALLOWED_SOURCE_BUCKETS,
+            RUNTIME_ROLE_ARN,
+            ALLOWED_RUNTIME_ROLES,
         ],
         iam_actions: &[
             "s3:GetObject",
@@ -227,6 +270,33 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("SFN.StopExecution", "states:StopExecution"),
     ("SFN.SendTaskSuccess", "states:SendTaskSuccess"),
     ("EventBridge.PutEvents", "events:PutEvents"),
+    (
+        "AgentCore.CreateAgentRuntime",
+        "bedrock-agentcore:CreateAgentRuntime",
+    ),
+    (
+        "AgentCore.UpdateAgentRuntime",
+        "bedrock-agentcore:UpdateAgentRuntime",
+    ),
+    (
+        "AgentCore.GetAgentRuntime",
+        "bedrock-agentcore:GetAgentRuntime",
+    ),
+    (
+        "AgentCore.ListAgentRuntimes",
+        "bedrock-agentcore:ListAgentRuntimes",
+    ),
+    (
+        "AgentCore.ListTagsForResource",
+        "bedrock-agentcore:ListTagsForResource",
+    ),
+];
+
+/// Actions an operation needs beside its own (the service authorization reference's "dependent
+/// actions"): creating or updating a runtime passes its execution role to AgentCore.
+pub const DEPENDENT_ACTIONS: &[(&str, &str)] = &[
+    ("AgentCore.CreateAgentRuntime", "iam:PassRole"),
+    ("AgentCore.UpdateAgentRuntime", "iam:PassRole"),
 ];
 
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {
@@ -249,11 +319,17 @@ mod tests {
     #[test]
     fn each_policy_allows_exactly_the_operations_its_function_calls() {
         for f in FUNCTIONS {
-            let needed: BTreeSet<&str> = f
+            let mut needed: BTreeSet<&str> = f
                 .operations
                 .iter()
                 .map(|op| action_of(op).unwrap_or_else(|| panic!("{}: unknown {op}", f.name)))
                 .collect();
+            needed.extend(
+                DEPENDENT_ACTIONS
+                    .iter()
+                    .filter(|(op, _)| f.operations.contains(op))
+                    .map(|(_, a)| *a),
+            );
             let granted: BTreeSet<&str> = f.iam_actions.iter().copied().collect();
             let missing: Vec<_> = needed.difference(&granted).collect();
             assert!(missing.is_empty(), "{} lacks {missing:?}", f.name);

@@ -2,6 +2,8 @@
 //! names are listed per function in [`crate::catalog`], which a test holds against template.yaml.
 
 use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
+use crate::domain::deploy::RolePolicy;
+use crate::domain::deployment::DeployPolicy;
 use crate::domain::request::SourcePolicy;
 use crate::Error;
 
@@ -17,6 +19,14 @@ pub const REBUILD_MAX_CONCURRENCY: &str = "AGENTBUILD_REBUILD_MAX_CONCURRENCY";
 pub const REBUILD_TOLERATED_FAILURE_PERCENTAGE: &str =
     "AGENTBUILD_REBUILD_TOLERATED_FAILURE_PERCENTAGE";
 pub const EVENT_BUS: &str = "AGENTBUILD_EVENT_BUS";
+/// The stack's own AgentCore Runtime execution role: a `deploy` without `roleArn` gets it.
+pub const RUNTIME_ROLE_ARN: &str = "AGENTBUILD_RUNTIME_ROLE_ARN";
+/// Other execution roles a `deploy.roleArn` may name (comma-separated ARNs).
+pub const ALLOWED_RUNTIME_ROLES: &str = "AGENTBUILD_ALLOWED_RUNTIME_ROLES";
+/// The first wait between two checks of a deploying runtime (seconds; it doubles up to 60).
+pub const DEPLOY_POLL_SECONDS: &str = "AGENTBUILD_DEPLOY_POLL_SECONDS";
+/// How long a runtime may take to become READY before the deployment FAILED (seconds).
+pub const DEPLOY_TIMEOUT_SECONDS: &str = "AGENTBUILD_DEPLOY_TIMEOUT_SECONDS";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
 pub trait Source {
@@ -71,12 +81,8 @@ impl ValidateConfig {
         Ok(Self {
             sources: SourcePolicy {
                 own_bucket: env.required(BUCKET)?,
-                extra_buckets: extra
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|b| !b.is_empty())
-                    .map(String::from)
-                    .collect(),
+                extra_buckets: list(&extra),
+                runtime_roles: Some(runtime_roles(env)?),
             },
             repository_uri: env.required(REPOSITORY_URI)?,
             max_source_bytes: 1 << 30,
@@ -167,6 +173,62 @@ impl RecordResultConfig {
         Ok(Self {
             bucket: env.required(BUCKET)?,
             event_bus: event_bus(env),
+        })
+    }
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The runtime roles a `deploy` may name: the stack's own and the allowlist.
+fn runtime_roles(env: &impl Source) -> Result<RolePolicy, Error> {
+    Ok(RolePolicy {
+        default_role: env.required(RUNTIME_ROLE_ARN)?,
+        allowed: list(&env.get(ALLOWED_RUNTIME_ROLES).unwrap_or_default()),
+    })
+}
+
+fn deploy_policy(env: &impl Source) -> Result<DeployPolicy, Error> {
+    Ok(DeployPolicy {
+        first_wait_seconds: env.number(DEPLOY_POLL_SECONDS, 5)?,
+        timeout_seconds: env.number(DEPLOY_TIMEOUT_SECONDS, 900)?,
+    })
+}
+
+/// DeployRuntime: reads the agent's latest record (its previous deployment), creates or updates
+/// the runtime with the stack's role unless the request named an allowed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployConfig {
+    pub bucket: String,
+    pub default_role: String,
+    pub policy: DeployPolicy,
+}
+
+impl DeployConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+            default_role: env.required(RUNTIME_ROLE_ARN)?,
+            policy: deploy_policy(env)?,
+        })
+    }
+}
+
+/// CheckRuntime: how long to wait between checks (the deadline travels in the state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRuntimeConfig {
+    pub policy: DeployPolicy,
+}
+
+impl CheckRuntimeConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            policy: deploy_policy(env)?,
         })
     }
 }
@@ -297,9 +359,20 @@ mod tests {
             (BUCKET, "own"),
             (REPOSITORY_URI, "r"),
             (ALLOWED_SOURCE_BUCKETS, " a, ,b "),
+            (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
+            (
+                ALLOWED_RUNTIME_ROLES,
+                "arn:aws:iam::1:role/x, arn:aws:iam::1:role/y",
+            ),
         ])
         .unwrap();
         assert_eq!(c.sources.extra_buckets, ["a", "b"]);
+        let roles = c.sources.runtime_roles.unwrap();
+        assert_eq!(roles.default_role, "arn:aws:iam::1:role/rt");
+        assert_eq!(
+            roles.allowed,
+            ["arn:aws:iam::1:role/x", "arn:aws:iam::1:role/y"]
+        );
     }
 
     #[test]
@@ -331,12 +404,26 @@ mod tests {
             (BUCKET, "own"),
             (REPOSITORY_URI, "r"),
             (STATE_MACHINE_ARN, MACHINE),
+            (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
         ])
         .unwrap();
         assert_eq!((c.bucket(), c.state_machine_arn.as_str()), ("own", MACHINE));
         assert_eq!(c.max_body_bytes, 65536);
-        let err = ApiConfig::load(&[(BUCKET, "own"), (REPOSITORY_URI, "r")]).unwrap_err();
+        let err = ApiConfig::load(&[
+            (BUCKET, "own"),
+            (REPOSITORY_URI, "r"),
+            (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains(STATE_MACHINE_ARN), "{err}");
+        // Without the runtime role no door could enforce the role allowlist: refused.
+        let err = ApiConfig::load(&[
+            (BUCKET, "own"),
+            (REPOSITORY_URI, "r"),
+            (STATE_MACHINE_ARN, MACHINE),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains(RUNTIME_ROLE_ARN), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! them (and builds the same values itself in direct mode). One definition, every door. Also
 //! the `Build Finished` event subscribers receive.
 
+use crate::domain::deployment::Deployment;
 use crate::domain::plan::Trigger;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
@@ -188,7 +189,7 @@ pub struct BuildFinished {
     pub image: FinishedImage,
     /// The AgentCore deployment, for a request with `deploy` (the record's `deployment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<serde_json::Value>,
+    pub deployment: Option<Deployment>,
     /// `builds/<buildId>.json` in the stack's bucket: the whole record.
     pub record_key: String,
 }
@@ -220,8 +221,7 @@ impl BuildFinished {
                 digest: record.image.digest.clone(),
                 uri: record.image.uri.clone(),
             },
-            // Records carry no deployment yet; the field is the contract's, filled once they do.
-            deployment: None,
+            deployment: record.deployment.clone(),
             record_key: build_key(&record.build_id),
         }
     }

@@ -2,6 +2,7 @@
 //! The state document is `{plan, build?, error?}`: each task's ResultSelector rebuilds it.
 
 use crate::domain::fleet::Selection;
+use crate::domain::deployment::{Deployment, DeploymentStatus};
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildState, ErrorInfo};
 use crate::domain::status::BuildStatus;
@@ -79,6 +80,27 @@ pub enum EventOutcome {
     Ignored,
 }
 
+/// DeployRuntime's input: a build that succeeded (or was REUSED) and asked for `deploy`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployInput {
+    pub plan: BuildPlan,
+    pub build: BuildState,
+    /// `$$.State.EnteredTime`: when the deployment started (the same on every retry).
+    pub started_at: DateTime<Utc>,
+}
+
+/// DeployRuntime's and CheckRuntime's output; CheckRuntime's input.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployOutput {
+    pub plan: BuildPlan,
+    pub build: BuildState,
+    pub deployment: Deployment,
+}
+
+pub type CheckRuntimeInput = DeployOutput;
+
 /// What a Catch puts at `$.error`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct CaughtError {
@@ -105,6 +127,13 @@ pub struct PipelineState {
     pub build: Option<BuildState>,
     #[serde(default)]
     pub error: Option<CaughtError>,
+    /// The deploy step's state, when it ran.
+    #[serde(default)]
+    pub deployment: Option<Deployment>,
+    /// What a deploy task's Catch puts at `$.deployError`: the deployment FAILED, the build's
+    /// status stays.
+    #[serde(default)]
+    pub deploy_error: Option<CaughtError>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -148,6 +177,10 @@ pub struct RecordOutput {
     pub status: BuildStatus,
     /// `None` when there was nothing to record (an execution that never got past validation).
     pub record_key: Option<String>,
+    /// The recorded deployment's status, `null` without one: the machine fails `DeployFailed`
+    /// on FAILED. Always present, so the ASL's ResultSelector path exists.
+    #[serde(default)]
+    pub deployment_status: Option<DeploymentStatus>,
 }
 
 /// The fleet-rebuild machine's calls of the `rebuild` function (statemachine/rebuild.asl.json),

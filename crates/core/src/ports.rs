@@ -204,3 +204,33 @@ pub trait TaskTokens {
     /// Sends `output` (JSON text) as the result of the task `token` names.
     async fn succeed(&self, token: &str, output: &str) -> Result<Delivery, Error>;
 }
+
+/// What AgentCore says of a runtime, and a runtime found by name (domain values: the rules in
+/// `domain::deployment` read them).
+pub use crate::domain::deployment::{FoundRuntime, RuntimeInfo};
+
+/// A runtime to create, or the new configuration of one to update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeRequest {
+    pub name: String,
+    /// `repository@digest`.
+    pub container_uri: String,
+    pub role_arn: String,
+    pub spec: crate::domain::deploy::DeploySpec,
+    /// Only a created runtime is tagged (the tags say whose it is; an update keeps them).
+    pub tags: BTreeMap<String, String>,
+    /// Derived from the execution: a retried call is the same call to AgentCore.
+    pub client_token: String,
+    pub description: String,
+}
+
+/// AgentCore Runtime's control plane (the adapter owns its client).
+pub trait Runtimes {
+    /// `None` when AgentCore knows no runtime of that id.
+    async fn get(&self, id: &str) -> Result<Option<RuntimeInfo>, Error>;
+    /// The runtime of that name (all pages of ListAgentRuntimes), with its tags.
+    async fn find_by_name(&self, name: &str) -> Result<Option<FoundRuntime>, Error>;
+    async fn create(&self, req: &RuntimeRequest) -> Result<RuntimeInfo, Error>;
+    /// `None` when the runtime no longer exists.
+    async fn update(&self, id: &str, req: &RuntimeRequest) -> Result<Option<RuntimeInfo>, Error>;
+}

@@ -1,5 +1,7 @@
 //! One struct per AWS service, owning its client and resource names. SDK types stop here.
 
+#[cfg(feature = "agentcore")]
+pub mod agentcore;
 #[cfg(feature = "codebuild")]
 pub mod codebuild;
 #[cfg(feature = "events")]

@@ -8,6 +8,7 @@
 //! failed (a retried RecordResult, a redelivered closer event). A final record of another
 //! writer with another outcome is that writer's to announce, so it is not announced twice.
 
+use super::deployment::{DeploymentStatus, DEPLOY_FAILED};
 use super::record::BuildRecord;
 
 /// Two records tell the same outcome: what a writer sets when it closes a record. A writer
@@ -34,7 +35,8 @@ pub fn writer_announces(offered: &BuildRecord, standing: &BuildRecord) -> bool {
 ///   it) failed past its retries — possibly at PutEvents after its write — so the record may
 ///   never have been announced: announce (at least once; subscribers dedupe);
 /// - a FAILED execution whose error is the record's status is the machine's Fail state after
-///   RecordResult returned, i.e. after it announced; a TIMED_OUT one found the record of the
+///   RecordResult returned, i.e. after it announced — so is `DeployFailed` over a record whose
+///   deployment FAILED (the build succeeded, its deployment did not); a TIMED_OUT one found the record of the
 ///   writer that closed it (RecordResult): theirs to announce;
 /// - an ABORTED execution whose record a cancel closed (`error.type` `Cancelled`): a cancel
 ///   aborts the execution, so its record is announced here, once per abort event.
@@ -48,7 +50,14 @@ pub fn closer_announces_found(
         return true;
     }
     let cancelled = found.error.as_ref().is_some_and(|e| e.kind == "Cancelled");
-    (execution_status == "FAILED" && execution_error != Some(found.status.as_str()))
+    let deploy_failed = execution_error == Some(DEPLOY_FAILED)
+        && found
+            .deployment
+            .as_ref()
+            .is_some_and(|d| d.status == DeploymentStatus::Failed);
+    (execution_status == "FAILED"
+        && execution_error != Some(found.status.as_str())
+        && !deploy_failed)
         || (execution_status == "ABORTED" && cancelled)
 }
 
@@ -122,6 +131,49 @@ mod tests {
             &recorded,
             "FAILED",
             Some("FAILED")
+        ));
+    }
+
+    #[test]
+    fn the_closer_leaves_a_failed_deployment_recordresult_announced_before_deploy_failed() {
+        use crate::domain::deployment::{Deployment, DeploymentStatus};
+        let mut recorded = closed(BuildStatus::Succeeded, "X", "2026-11-28T10:03:00Z");
+        let would = closed(BuildStatus::Error, "DeployFailed", "2026-11-28T10:03:10Z");
+        // A successful build without a failed deployment: DeployFailed cannot come from the
+        // machine's Fail state, so the record may be unannounced.
+        assert!(closer_announces_found(
+            &would,
+            &recorded,
+            "FAILED",
+            Some("DeployFailed")
+        ));
+        recorded.deployment = Some(Deployment {
+            status: DeploymentStatus::Failed,
+            runtime_id: None,
+            runtime_arn: None,
+            runtime_name: "r".into(),
+            runtime_version: None,
+            container_uri: None,
+            action: None,
+            failure_reason: Some("UPDATE_FAILED".into()),
+            started_at: t("2026-11-28T10:02:00Z"),
+            finished_at: Some(t("2026-11-28T10:03:00Z")),
+            deadline: None,
+            wait_seconds: None,
+            checks: 0,
+        });
+        assert!(!closer_announces_found(
+            &would,
+            &recorded,
+            "FAILED",
+            Some("DeployFailed")
+        ));
+        // RecordResult failing past its retries still leaves it to the closer.
+        assert!(closer_announces_found(
+            &would,
+            &recorded,
+            "FAILED",
+            Some("TransientAwsError")
         ));
     }
 

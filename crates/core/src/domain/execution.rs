@@ -31,6 +31,10 @@ pub fn request_json(req: &ValidRequest) -> Value {
     if let Some(key) = &req.idempotency_key {
         v["idempotencyKey"] = json!(key);
     }
+    // Only when asked for: requests without it keep their execution names.
+    if let Some(deploy) = &req.deploy {
+        v["deploy"] = json!(deploy);
+    }
     v
 }
 

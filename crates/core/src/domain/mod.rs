@@ -2,6 +2,8 @@
 
 pub mod announce;
 pub mod callback;
+pub mod deploy;
+pub mod deployment;
 pub mod execution;
 pub mod fallback;
 pub mod fleet;
@@ -13,3 +15,4 @@ pub mod record;
 pub mod request;
 pub mod retention;
 pub mod status;
+pub mod text;

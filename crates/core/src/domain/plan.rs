@@ -1,5 +1,6 @@
 //! The normalized build plan every later state works from, and the content-addressed tag.
 
+use super::deploy::DeploySpec;
 use super::request::{Platform, ValidRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,9 @@ pub struct BuildPlan {
     /// A caller-chosen deadline shorter than the configured one (seconds after the build starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_seconds: Option<u64>,
+    /// Deploy the image to AgentCore Runtime after a successful (or REUSED) build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeploySpec>,
 }
 
 /// Execution facts the plan needs beside the request.
@@ -129,6 +133,7 @@ impl BuildPlan {
             requested_at: exec.requested_at,
             submitted_at: exec.submitted_at,
             deadline_seconds: exec.deadline_seconds,
+            deploy: req.deploy,
         }
     }
 }

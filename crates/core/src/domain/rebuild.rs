@@ -141,4 +141,41 @@ mod tests {
         assert_eq!(input["request"]["force"], true);
         assert_eq!(input["submittedAt"], "2026-11-01T08:00:00Z");
     }
+
+    #[test]
+    fn a_rebuild_of_a_deployed_agent_redeploys_with_the_same_settings() {
+        use crate::domain::deploy::{validate_deploy, RolePolicy};
+        use crate::domain::request::{validate, SourcePolicy};
+        let roles = RolePolicy {
+            default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
+            allowed: vec!["arn:aws:iam::123456789012:role/team-runtime".into()],
+        };
+        let spec = validate_deploy(
+            &serde_json::json!({"protocol": "MCP", "environmentVariables": {"LOG_LEVEL": "info"},
+                                "roleArn": "arn:aws:iam::123456789012:role/team-runtime"}),
+            "nexus-ai",
+            "sales",
+            Some(&roles),
+        )
+        .unwrap();
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        let mut p = plan();
+        p.deploy = Some(spec.clone());
+        let r = BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:05:00Z"));
+        let input = rebuild_input(&candidate("nexus-ai", "sales", r).unwrap());
+        assert_eq!(input["request"]["deploy"], serde_json::json!(spec));
+        // The rebuild passes ValidateRequest's rules with the same deploy settings.
+        let policy = SourcePolicy {
+            runtime_roles: Some(roles),
+            ..SourcePolicy::own("bkt")
+        };
+        let again = validate(&input["request"], &policy).unwrap();
+        assert_eq!(again.deploy, Some(spec));
+        assert!(again.force);
+        // An agent built without deploy is rebuilt without it.
+        let plain = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"));
+        let input = rebuild_input(&candidate("nexus-ai", "sales", plain).unwrap());
+        assert!(input["request"].get("deploy").is_none());
+    }
 }

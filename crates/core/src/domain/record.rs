@@ -1,6 +1,8 @@
 //! What a build looks like while it runs ([`BuildState`], carried in the state machine) and
 //! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
 
+use super::deploy::DeploySpec;
+use super::deployment::Deployment;
 use super::plan::{BuildPlan, Source, Trigger};
 use super::request::Platform;
 use super::status::BuildStatus;
@@ -9,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use super::text::{truncate, MAX_MESSAGE_BYTES};
+
 pub const SCHEMA_VERSION: u32 = 1;
-/// Error messages are cut to this many bytes: records and states stay small.
-pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -217,6 +219,10 @@ pub struct BuildRecord {
     /// rebuilds). Absent in records written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RecordedRequest>,
+    /// The AgentCore Runtime deployment, for a request with `deploy` whose build succeeded
+    /// (or was REUSED). Its failure never changes `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
 }
 
 /// A build request after validation and defaults, as a record keeps it.
@@ -231,6 +237,9 @@ pub struct RecordedRequest {
     pub platform: Platform,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// The validated `deploy` (defaults written out): a rebuild redeploys with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeploySpec>,
 }
 
 impl RecordedRequest {
@@ -242,12 +251,13 @@ impl RecordedRequest {
             dockerfile: plan.dockerfile.clone(),
             platform: plan.platform,
             build_args: plan.build_args.clone(),
+            deploy: plan.deploy.clone(),
         }
     }
 
     /// The build request (design: "Build request") that builds the same image again.
     pub fn to_request(&self, force: bool) -> Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "project": self.project,
             "agent": self.agent,
             "source": self.source,
@@ -255,7 +265,11 @@ impl RecordedRequest {
             "platform": self.platform,
             "buildArgs": self.build_args,
             "force": force,
-        })
+        });
+        if let Some(deploy) = &self.deploy {
+            v["deploy"] = serde_json::json!(deploy);
+        }
+        v
     }
 }
 
@@ -337,6 +351,7 @@ impl BuildRecord {
             reused_from: build.and_then(|b| b.reused_from.clone()),
             error,
             request: Some(RecordedRequest::from_plan(plan)),
+            deployment: None,
         }
     }
 
@@ -444,18 +459,6 @@ pub fn latest_key(project: &str, agent: &str) -> String {
     format!("agents/{project}/{agent}/latest.json")
 }
 
-pub fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -493,6 +496,7 @@ pub(crate) mod tests {
             requested_at: t("2026-11-28T10:00:00Z"),
             submitted_at: None,
             deadline_seconds: None,
+            deploy: None,
         }
     }
 

@@ -3,6 +3,8 @@
 //! Rules are checked on the raw JSON (not through serde's derive) so that every rejection can
 //! name its field and its rule in words a caller can act on.
 
+use super::deploy::{validate_deploy, DeploySpec, RolePolicy};
+pub use super::text::{clip, RequestError, MAX_ECHO_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -17,8 +19,6 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 /// All build-arg values together: with 32 args of 4 KiB a console input near Step Functions'
 /// 256 KiB limit would pass validation and then break every later state.
 pub const MAX_BUILD_ARGS_TOTAL_BYTES: usize = 32 * 1024;
-/// Caller text quoted back in an error is cut to this many characters.
-pub const MAX_ECHO_CHARS: usize = 64;
 /// Build args BuildKit gives a meaning of its own, refused in any letter case: `BUILDKIT_*`
 /// selects the frontend and cache behaviour; the proxy variables are kept out of cache keys, so a
 /// layer fetched through a caller's proxy would be shared with later builds.
@@ -39,6 +39,7 @@ pub const FIELDS: &[&str] = &[
     "buildArgs",
     "force",
     "idempotencyKey",
+    "deploy",
 ];
 
 /// Which door the request came through.
@@ -49,23 +50,6 @@ pub enum Trigger {
     Schedule,
     #[default]
     Console,
-}
-
-/// A rejected request: which field, and which rule it broke.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[error("{field}: {message}")]
-pub struct RequestError {
-    pub field: String,
-    pub message: String,
-}
-
-impl RequestError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -106,11 +90,14 @@ impl fmt::Display for S3Uri {
 }
 
 /// Where sources may come from: the stack's own bucket (under `sources/`) and any extra
-/// buckets the operator allowed.
+/// buckets the operator allowed; and which execution roles a `deploy` may name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePolicy {
     pub own_bucket: String,
     pub extra_buckets: Vec<String>,
+    /// The stack's runtime roles (ValidateRequest and the API always know them); `None` checks
+    /// a `deploy.roleArn` for form only (the CLI, which leaves the allowlist to the stack).
+    pub runtime_roles: Option<RolePolicy>,
 }
 
 impl SourcePolicy {
@@ -118,6 +105,7 @@ impl SourcePolicy {
         Self {
             own_bucket: bucket.into(),
             extra_buckets: Vec::new(),
+            runtime_roles: None,
         }
     }
 }
@@ -133,6 +121,8 @@ pub struct ValidRequest {
     pub build_args: BTreeMap<String, String>,
     pub force: bool,
     pub idempotency_key: Option<String>,
+    /// Run the image in AgentCore Runtime once it exists (design: "Deploy").
+    pub deploy: Option<DeploySpec>,
 }
 
 /// Applies every rule of the design's "Build request" section.
@@ -173,6 +163,15 @@ pub fn validate(input: &Value, policy: &SourcePolicy) -> Result<ValidRequest, Re
     let idempotency_key = optional_str(obj, "idempotencyKey")?
         .map(idempotency_key)
         .transpose()?;
+    let deploy = match obj.get("deploy") {
+        None | Some(Value::Null) => None,
+        Some(d) => Some(validate_deploy(
+            d,
+            &project,
+            &agent,
+            policy.runtime_roles.as_ref(),
+        )?),
+    };
     Ok(ValidRequest {
         project,
         agent,
@@ -182,6 +181,7 @@ pub fn validate(input: &Value, policy: &SourcePolicy) -> Result<ValidRequest, Re
         build_args,
         force,
         idempotency_key,
+        deploy,
     })
 }
 
@@ -227,25 +227,6 @@ fn is_bucket(s: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
-}
-
-/// Caller text as an error may quote it: control characters dropped, at most
-/// [`MAX_ECHO_CHARS`] characters (then `…`).
-pub fn clip(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_ECHO_CHARS)
-        .collect();
-    if text
-        .chars()
-        .filter(|c| !c.is_control())
-        .nth(MAX_ECHO_CHARS)
-        .is_some()
-    {
-        out.push('…');
-    }
-    out
 }
 
 /// Where an agent's uploads live: one agent's request can never build another agent's upload.
@@ -506,6 +487,10 @@ mod tests {
         SourcePolicy {
             own_bucket: "agentbuild-data".into(),
             extra_buckets: vec!["partner-sources".into()],
+            runtime_roles: Some(RolePolicy {
+                default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
+                allowed: vec![],
+            }),
         }
     }
 
@@ -754,6 +739,25 @@ mod tests {
         assert_eq!(clip("a\u{1b}[31mb"), "a[31mb");
         assert_eq!(clip(&"y".repeat(64)), "y".repeat(64));
         assert_eq!(clip(&"y".repeat(65)), format!("{}…", "y".repeat(64)));
+    }
+
+    #[test]
+    fn a_deploy_object_is_validated_with_the_stacks_roles_and_named_by_field() {
+        let r = validate(&with("deploy", json!({})), &policy()).unwrap();
+        let d = r.deploy.expect("deploy kept");
+        assert_eq!(d.runtime_name, "ab_nexus_ai_sales_assistant_9c92e084");
+        assert_eq!(validate(&base(), &policy()).unwrap().deploy, None);
+        for (deploy, field) in [
+            (json!({"runtimeName": "no-dash"}), "deploy.runtimeName"),
+            (json!({"colour": "blue"}), "deploy.colour"),
+            (
+                json!({"roleArn": "arn:aws:iam::123456789012:role/admin"}),
+                "deploy.roleArn",
+            ),
+            (json!("yes"), "deploy"),
+        ] {
+            assert_eq!(rejected(with("deploy", deploy)).field, field);
+        }
     }
 
     #[test]

@@ -4,11 +4,15 @@ pub mod api;
 pub mod await_build;
 pub mod build_events;
 pub mod check_build;
+pub mod check_runtime;
+pub mod deploy_runtime;
 pub mod rebuild;
 pub mod record_result;
 pub mod start_build;
 pub mod validate_request;
 
+#[cfg(test)]
+pub(crate) mod fake_runtimes;
 #[cfg(test)]
 pub(crate) mod fakes;
 

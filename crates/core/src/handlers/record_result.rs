@@ -10,6 +10,7 @@ use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, RecordResultConfig};
 use crate::contract::BuildFinished;
 use crate::domain::announce::{closer_announces_found, writer_announces};
+use crate::domain::deployment;
 use crate::domain::plan::is_build_id;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
@@ -61,6 +62,17 @@ async fn record<S: ObjectStore, B: BuildService, E: Events>(
     let state = input.state;
     let caught = state.error.as_ref().map(|e| e.to_info());
     let mut record = BuildRecord::new(&state.plan, state.build.as_ref(), caught, input.recorded_at);
+    // A deploy step's failure is the deployment's, never the build's status.
+    record.deployment = deployment::recorded(
+        state.plan.deploy.as_ref(),
+        state.deployment.clone(),
+        state.deploy_error.as_ref().map(|e| {
+            let e = e.to_info();
+            format!("{}: {}", e.kind, e.message)
+        }),
+        deployment::container_uri(&record.image.repository_uri, record.image.digest.as_deref()),
+        input.recorded_at,
+    );
     stop_if_running(&deps.builds, &mut record).await?;
     let key = build_key(&record.build_id);
     // Another writer (the last-resort closer, a cancel) may have closed the record first.
@@ -82,6 +94,7 @@ async fn record<S: ObjectStore, B: BuildService, E: Events>(
         "recorded"
     );
     Ok(RecordOutput {
+        deployment_status: record.deployment.as_ref().map(|d| d.status),
         build_id: record.build_id,
         status: record.status,
         record_key: Some(key),
@@ -139,6 +152,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
         build_id: detail.name.clone(),
         status,
         record_key: None,
+        deployment_status: None,
     };
     if !is_build_id(&detail.name) {
         return Ok(nothing(status));
@@ -178,6 +192,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
             deps.events.announce(&BuildFinished::of(&record)).await?;
         }
         return Ok(RecordOutput {
+            deployment_status: record.deployment.as_ref().map(|d| d.status),
             build_id: record.build_id,
             status: record.status,
             record_key: Some(key),
@@ -196,6 +211,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
         deps.events.announce(&BuildFinished::of(&record)).await?;
     }
     Ok(RecordOutput {
+        deployment_status: record.deployment.as_ref().map(|d| d.status),
         build_id: record.build_id,
         status: record.status,
         record_key: Some(key),
@@ -205,6 +221,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::deployment::{Deployment, DeploymentStatus};
     use crate::domain::record::tests::{plan, running, t};
     use crate::handlers::fakes::{FakeBuilds, FakeEvents, FakeStore};
     use crate::model::{CaughtError, PipelineState};
@@ -231,6 +248,8 @@ mod tests {
                 plan: plan(),
                 build: Some(b),
                 error: None,
+                deployment: None,
+                deploy_error: None,
             },
             recorded_at: t("2026-11-28T10:03:05Z"),
         })
@@ -288,6 +307,8 @@ mod tests {
             state: PipelineState {
                 plan: plan(),
                 build: None,
+                deployment: None,
+                deploy_error: None,
                 error: Some(CaughtError {
                     error: "AwsServiceError".into(),
                     cause: Some(cause),
@@ -433,6 +454,8 @@ mod tests {
             state: PipelineState {
                 plan: plan(),
                 build: build.then(running),
+                deployment: None,
+                deploy_error: None,
                 error: Some(CaughtError {
                     error: "TransientAwsError".into(),
                     cause: Some("S3 unavailable".into()),
@@ -634,6 +657,80 @@ mod tests {
         assert_eq!(d.events.seen(), [b1("SUCCEEDED")]);
     }
 
+    fn deployed(deployment: Option<Deployment>, deploy_error: Option<CaughtError>) -> RecordEvent {
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.finished_at = Some(t("2026-11-28T10:03:00Z"));
+        b.image_digest = Some(format!("sha256:{}", "ab".repeat(32)));
+        let mut p = plan();
+        p.deploy = Some(
+            crate::domain::deploy::validate_deploy(&json!({}), "nexus-ai", "sales", None).unwrap(),
+        );
+        RecordEvent::State(RecordInput {
+            state: PipelineState {
+                plan: p,
+                build: Some(b),
+                error: None,
+                deployment,
+                deploy_error,
+            },
+            recorded_at: t("2026-11-28T10:04:00Z"),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_deploy_step_keeps_the_builds_status_and_records_the_reason() {
+        let d = deps();
+        let caught = CaughtError {
+            error: "AwsServiceError".into(),
+            cause: Some(json!({"errorType": "AwsServiceError", "errorMessage": "AgentCore.CreateAgentRuntime: AccessDenied"}).to_string()),
+        };
+        let out = handle(&d, deployed(None, Some(caught))).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Succeeded, "never a build ERROR");
+        assert_eq!(out.deployment_status, Some(DeploymentStatus::Failed));
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        let dep = rec.deployment.clone().unwrap();
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert_eq!(
+            dep.failure_reason.as_deref(),
+            Some("AwsServiceError: AgentCore.CreateAgentRuntime: AccessDenied")
+        );
+        assert_eq!(
+            dep.container_uri,
+            Some(format!(
+                "{}@sha256:{}",
+                rec.image.repository_uri,
+                "ab".repeat(32)
+            ))
+        );
+        assert!(rec.error.is_none());
+        // The image is good: it is the agent's latest, and the event carries the deployment.
+        assert!(d.store.own("agents/nexus-ai/sales/latest.json").is_some());
+        assert_eq!(d.events.announced.borrow()[0].deployment, rec.deployment);
+    }
+
+    #[tokio::test]
+    async fn a_ready_deployment_is_recorded_without_the_states_wait_fields() {
+        let d = deps();
+        let ready: Deployment = serde_json::from_value(json!({
+            "status": "READY", "runtimeId": "rt-1", "runtimeArn": "arn:rt", "runtimeName": "n",
+            "runtimeVersion": "2", "containerUri": "r@sha256:00", "action": "UPDATED",
+            "startedAt": "2026-11-28T10:03:10Z", "finishedAt": "2026-11-28T10:03:50Z",
+            "deadline": "2026-11-28T10:18:10Z", "checks": 3
+        }))
+        .unwrap();
+        let out = handle(&d, deployed(Some(ready), None)).await.unwrap();
+        assert_eq!(out.deployment_status, Some(DeploymentStatus::Ready));
+        let rec: serde_json::Value = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec["deployment"]["status"], "READY");
+        assert_eq!(rec["deployment"]["runtimeVersion"], "2");
+        assert!(
+            rec["deployment"].get("deadline").is_none()
+                && rec["deployment"].get("checks").is_none()
+        );
+        assert_eq!(rec["status"], "SUCCEEDED");
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -658,6 +755,8 @@ mod tests {
                 the_closer_announces_what_it_closes_and_again_when_its_event_is_redelivered,
                 the_closer_leaves_a_failed_build_recordresult_announced_alone,
                 the_closer_announces_a_final_record_when_recordresult_failed_past_its_retries,
+                a_failed_deploy_step_keeps_the_builds_status_and_records_the_reason,
+                a_ready_deployment_is_recorded_without_the_states_wait_fields,
             ],
         );
         crate::handlers::fakes::assert_operations_are_listed("record-result", &called);

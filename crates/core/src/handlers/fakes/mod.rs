@@ -19,7 +19,7 @@ thread_local! {
 
 /// Each fake method records what its adapter method sends (see adapters/*.rs), so a handler
 /// test sees the operations the real function would need IAM actions for.
-pub(super) fn record(operation: &'static str) {
+pub(crate) fn record(operation: &'static str) {
     OPERATIONS.with(|o| o.borrow_mut().insert(operation));
 }
 

@@ -1,0 +1,355 @@
+//! DeployRuntime: `{plan, build, startedAt}` -> `{plan, build, deployment}`: updates the agent's
+//! AgentCore Runtime to the build's `repository@digest`, or creates it the first time;
+//! DEPLOYING until CheckRuntime sees it end, or FAILED at once when there is nothing to run or
+//! the runtime of that name is not this agent's.
+
+use super::{aws_config, s3_client, Clock};
+use crate::adapters::agentcore::AgentCore;
+use crate::adapters::s3::S3Store;
+use crate::config::{DeployConfig, ProcessEnv};
+use crate::domain::deploy::DeploySpec;
+use crate::domain::deployment::{
+    container_uri, previous_runtime, runtime_tags, started, target_by_name, Deployment, Target,
+};
+use crate::domain::plan::BuildPlan;
+use crate::domain::record::BuildState;
+use crate::model::{DeployInput, DeployOutput};
+use crate::ports::{ObjectStore, RuntimeRequest, Runtimes};
+use crate::services::records;
+use crate::Error;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+pub struct Deps<S, R> {
+    pub store: S,
+    pub runtimes: R,
+    pub config: DeployConfig,
+    pub now: Clock,
+}
+
+impl Deps<S3Store, AgentCore> {
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = DeployConfig::load(&ProcessEnv)?;
+        let sdk = aws_config().await;
+        Ok(Self {
+            store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
+            runtimes: AgentCore::new(aws_sdk_bedrockagentcorecontrol::Client::new(&sdk)),
+            config,
+            now: Utc::now,
+        })
+    }
+}
+
+pub async fn handle<S: ObjectStore, R: Runtimes>(
+    deps: &Deps<S, R>,
+    input: DeployInput,
+) -> Result<DeployOutput, Error> {
+    let DeployInput {
+        plan,
+        build,
+        started_at,
+    } = input;
+    let spec = plan
+        .deploy
+        .clone()
+        .ok_or_else(|| Error::InvalidState("DeployRuntime needs plan.deploy".into()))?;
+    let deployment = deploy(deps, &plan, &build, &spec, started_at).await?;
+    tracing::info!(
+        build_id = %plan.build_id,
+        project = %plan.project,
+        agent = %plan.agent,
+        runtime = %deployment.runtime_name,
+        runtime_id = deployment.runtime_id.as_deref().unwrap_or("-"),
+        action = deployment.action.as_deref().unwrap_or("-"),
+        status = deployment.status.as_str(),
+        "deploy started"
+    );
+    Ok(DeployOutput {
+        plan,
+        build,
+        deployment,
+    })
+}
+
+/// AgentCore client tokens: 33 to 256 characters, derived from the execution, so a retried
+/// call (or a redrive) is the same call.
+pub fn client_token(execution_arn: &str, action: &str) -> String {
+    let h = Sha256::digest(format!("agentbuild-deploy-v1/{execution_arn}/{action}").as_bytes());
+    hex::encode(h)
+}
+
+async fn deploy<S: ObjectStore, R: Runtimes>(
+    deps: &Deps<S, R>,
+    plan: &BuildPlan,
+    build: &BuildState,
+    spec: &DeploySpec,
+    started_at: DateTime<Utc>,
+) -> Result<Deployment, Error> {
+    let now = (deps.now)();
+    let digest = build.image_digest.as_deref();
+    let Some(uri) = container_uri(&plan.image.repository_uri, digest) else {
+        return Ok(Deployment::refused(
+            spec,
+            None,
+            "the build exported no image digest (IMAGE_DIGEST): there is no image to run",
+            now,
+        ));
+    };
+    let request = |action: &str| RuntimeRequest {
+        name: spec.runtime_name.clone(),
+        container_uri: uri.clone(),
+        role_arn: spec
+            .role_arn
+            .clone()
+            .unwrap_or_else(|| deps.config.default_role.clone()),
+        spec: spec.clone(),
+        tags: runtime_tags(&plan.project, &plan.agent),
+        client_token: client_token(&plan.execution_arn, action),
+        description: format!("agentbuild {}/{}", plan.project, plan.agent),
+    };
+    let begun = |info, action| {
+        started(
+            spec,
+            &info,
+            &uri,
+            action,
+            started_at,
+            now,
+            &deps.config.policy,
+        )
+    };
+    // The runtime this agent's latest record deployed to (a runtime deleted by hand since is
+    // found no more, and is created again below).
+    let latest = records::latest(&deps.store, &plan.project, &plan.agent).await?;
+    let previous = latest.and_then(|l| l.record.deployment);
+    if let Some(id) = previous_runtime(previous.as_ref(), spec) {
+        if let Some(info) = deps.runtimes.update(id, &request("update")).await? {
+            return Ok(begun(info, "UPDATED"));
+        }
+        tracing::warn!(build_id = %plan.build_id, runtime_id = %id, "the previous deployment's runtime is gone");
+    }
+    let found = deps.runtimes.find_by_name(&spec.runtime_name).await?;
+    match target_by_name(found.as_ref(), &plan.project, &plan.agent) {
+        Target::Update { id } => {
+            if let Some(info) = deps.runtimes.update(&id, &request("update")).await? {
+                return Ok(begun(info, "UPDATED"));
+            }
+        }
+        Target::Refuse(why) => return Ok(Deployment::refused(spec, Some(uri), why, now)),
+        Target::Create => {}
+    }
+    let info = deps.runtimes.create(&request("create")).await?;
+    Ok(begun(info, "CREATED"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::deploy::validate_deploy;
+    use crate::domain::deployment::{DeployPolicy, DeploymentStatus};
+    use crate::domain::record::tests::{plan, running, t};
+    use crate::domain::record::BuildRecord;
+    use crate::domain::status::BuildStatus;
+    use crate::handlers::fake_runtimes::FakeRuntimes;
+    use crate::handlers::fakes::FakeStore;
+    use serde_json::json;
+
+    const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
+    fn deps() -> Deps<FakeStore, FakeRuntimes> {
+        Deps {
+            store: FakeStore::default(),
+            runtimes: FakeRuntimes::default(),
+            config: DeployConfig {
+                bucket: "own".into(),
+                default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
+                policy: DeployPolicy {
+                    first_wait_seconds: 5,
+                    timeout_seconds: 900,
+                },
+            },
+            now: || "2026-11-28T10:06:00Z".parse().unwrap(),
+        }
+    }
+
+    fn input(deploy: serde_json::Value) -> DeployInput {
+        let mut p = plan();
+        p.deploy = Some(validate_deploy(&deploy, &p.project, &p.agent, None).unwrap());
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.image_digest = Some(DIGEST.into());
+        DeployInput {
+            plan: p,
+            build: b,
+            started_at: t("2026-11-28T10:05:59Z"),
+        }
+    }
+
+    /// An earlier build of this agent that deployed to `runtime_id` under `name`.
+    fn latest_deployed(d: &Deps<FakeStore, FakeRuntimes>, name: &str, runtime_id: &str) {
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        let mut rec = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T09:00:00Z"));
+        rec.build_id = "b-0".into();
+        rec.deployment = Some(
+            serde_json::from_value(json!({
+                "status": "READY", "runtimeId": runtime_id, "runtimeArn": "arn", "runtimeName": name,
+                "runtimeVersion": "1", "containerUri": "r@sha256:00", "startedAt": "2026-11-28T09:00:00Z",
+                "finishedAt": "2026-11-28T09:01:00Z"
+            }))
+            .unwrap(),
+        );
+        d.store
+            .seed("agents/nexus-ai/sales/latest.json", rec.to_json());
+    }
+
+    #[tokio::test]
+    async fn the_first_deployment_creates_a_tagged_runtime_with_an_idempotent_token() {
+        let d = deps();
+        let out = handle(&d, input(json!({}))).await.unwrap();
+        let dep = out.deployment;
+        assert_eq!(dep.status, DeploymentStatus::Deploying);
+        assert_eq!(dep.action.as_deref(), Some("CREATED"));
+        assert_eq!(dep.wait_seconds, Some(5));
+        assert_eq!(dep.deadline, Some(t("2026-11-28T10:20:59Z")));
+        let created = d.runtimes.created.borrow();
+        let req = &created[0];
+        assert_eq!(
+            req.container_uri,
+            format!("{}@{DIGEST}", plan().image.repository_uri)
+        );
+        assert_eq!(
+            req.role_arn,
+            "arn:aws:iam::123456789012:role/agentbuild-runtime"
+        );
+        assert_eq!(req.tags["agentbuild:agent"], "sales");
+        assert_eq!(
+            req.client_token,
+            client_token(&plan().execution_arn, "create")
+        );
+        assert_eq!(req.client_token.len(), 64);
+        assert_ne!(req.client_token, client_token("arn:other", "create"));
+    }
+
+    #[tokio::test]
+    async fn a_later_build_updates_the_runtime_its_latest_record_deployed_to() {
+        let d = deps();
+        let name = validate_deploy(&json!({}), "nexus-ai", "sales", None)
+            .unwrap()
+            .runtime_name;
+        d.runtimes.add("rt-1", &name, "nexus-ai", "sales");
+        latest_deployed(&d, &name, "rt-1");
+        let dep = handle(&d, input(json!({}))).await.unwrap().deployment;
+        assert_eq!(
+            (dep.action.as_deref(), dep.runtime_id.as_deref()),
+            (Some("UPDATED"), Some("rt-1"))
+        );
+        assert_eq!(d.runtimes.updated.borrow()[0].0, "rt-1");
+        assert!(d.runtimes.created.borrow().is_empty());
+        assert_eq!(dep.runtime_version.as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn a_runtime_deleted_by_hand_is_created_again() {
+        let d = deps();
+        let name = validate_deploy(&json!({}), "nexus-ai", "sales", None)
+            .unwrap()
+            .runtime_name;
+        latest_deployed(&d, &name, "rt-deleted");
+        let dep = handle(&d, input(json!({}))).await.unwrap().deployment;
+        assert_eq!(dep.action.as_deref(), Some("CREATED"));
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_runtime_found_by_name_is_updated_only_when_tagged_for_this_agent() {
+        let d = deps();
+        d.runtimes.add("rt-mine", "Mine", "nexus-ai", "sales");
+        let dep = handle(&d, input(json!({"runtimeName": "Mine"})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(
+            (dep.action.as_deref(), dep.runtime_id.as_deref()),
+            (Some("UPDATED"), Some("rt-mine"))
+        );
+
+        let d = deps();
+        d.runtimes.add("rt-theirs", "Theirs", "nexus-ai", "billing");
+        let dep = handle(&d, input(json!({"runtimeName": "Theirs"})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert!(dep
+            .failure_reason
+            .unwrap()
+            .starts_with("deploy.runtimeName: "));
+        assert!(d.runtimes.updated.borrow().is_empty() && d.runtimes.created.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_build_without_an_image_digest_deploys_nothing() {
+        let d = deps();
+        let mut i = input(json!({}));
+        i.build.image_digest = None;
+        let dep = handle(&d, i).await.unwrap().deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert!(dep.failure_reason.unwrap().contains("IMAGE_DIGEST"));
+        assert_eq!(d.store.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_allowed_role_named_in_the_request_is_used_and_a_plan_without_deploy_is_invalid() {
+        let d = deps();
+        handle(
+            &d,
+            input(json!({"roleArn": "arn:aws:iam::123456789012:role/team"})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            d.runtimes.created.borrow()[0].role_arn,
+            "arn:aws:iam::123456789012:role/team"
+        );
+        let mut i = input(json!({}));
+        i.plan.deploy = None;
+        assert_eq!(handle(&d, i).await.unwrap_err().name(), "InvalidState");
+    }
+
+    #[tokio::test]
+    async fn a_transient_agentcore_error_fails_the_step_for_a_retry() {
+        let d = deps();
+        d.runtimes
+            .fail_next
+            .borrow_mut()
+            .push_back(Error::TransientAws(
+                "AgentCore.ListAgentRuntimes: throttled".into(),
+            ));
+        assert_eq!(
+            handle(&d, input(json!({}))).await.unwrap_err().name(),
+            "TransientAwsError"
+        );
+        // The retry: no runtime was created by the failed attempt; this one creates it.
+        handle(&d, input(json!({}))).await.unwrap();
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+    }
+
+    /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::handlers::fakes::operations_of(
+            include_str!("deploy_runtime.rs"),
+            crate::handlers::fakes::scenarios![
+                the_first_deployment_creates_a_tagged_runtime_with_an_idempotent_token,
+                a_later_build_updates_the_runtime_its_latest_record_deployed_to,
+                a_runtime_deleted_by_hand_is_created_again,
+                a_runtime_found_by_name_is_updated_only_when_tagged_for_this_agent,
+                a_build_without_an_image_digest_deploys_nothing,
+                an_allowed_role_named_in_the_request_is_used_and_a_plan_without_deploy_is_invalid,
+                a_transient_agentcore_error_fails_the_step_for_a_retry,
+            ],
+        );
+        crate::handlers::fakes::assert_operations_are_listed("deploy-runtime", &called);
+    }
+}
