@@ -1,9 +1,9 @@
 //! Each function's configuration, read once at cold start from its environment. The variable
 //! names are listed per function in [`crate::catalog`], which a test holds against template.yaml.
 
-use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
 use crate::domain::deploy::RolePolicy;
 use crate::domain::deployment::DeployPolicy;
+use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
 use crate::domain::request::SourcePolicy;
 use crate::Error;
 

@@ -1,8 +1,8 @@
 //! The JSON each state receives and returns (camelCase, as the ASL's paths spell it).
 //! The state document is `{plan, build?, error?}`: each task's ResultSelector rebuilds it.
 
-use crate::domain::fleet::Selection;
 use crate::domain::deployment::{Deployment, DeploymentStatus};
+use crate::domain::fleet::Selection;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildState, ErrorInfo};
 use crate::domain::status::BuildStatus;
