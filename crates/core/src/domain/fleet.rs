@@ -2,6 +2,7 @@
 //! keeps runs from overlapping, the manifest the Distributed Map reads, and the summary.
 //! Pure: the `rebuild` handler loads, calls and stores; these rules decide.
 
+use super::deployment::{DeploymentStatus, DEPLOY_FAILED};
 use super::execution::schedule_execution_name;
 use super::rebuild::{rebuild_input, Candidate};
 use super::record::BuildRecord;
@@ -356,6 +357,19 @@ pub fn item_outcome(
 ) -> ItemOutcome {
     if let Some(r) = record.filter(|r| r.status.is_final()) {
         if r.status.is_success() {
+            // Built, but its deployment failed: the execution failed DeployFailed (and counts
+            // against the map's tolerance), so the summary says so too.
+            if let Some(d) = r
+                .deployment
+                .as_ref()
+                .filter(|d| d.status == DeploymentStatus::Failed)
+            {
+                let reason = d.failure_reason.as_deref().unwrap_or("no reason given");
+                return ItemOutcome::Failed {
+                    status: "DEPLOY_FAILED".into(),
+                    reason: bounded(&format!("{DEPLOY_FAILED}: {reason}")),
+                };
+            }
             return ItemOutcome::Succeeded;
         }
         let reason = match (&r.error, &r.codebuild.failed_phase) {
@@ -545,6 +559,35 @@ mod tests {
         assert_eq!(item.input["trigger"], "schedule");
         assert_eq!(item.input["request"]["force"], true);
         assert!(item.name.starts_with("sched-20261129T0300-"));
+    }
+
+    #[test]
+    fn a_build_whose_deployment_failed_is_a_failed_item_as_its_execution_is() {
+        let mut built = record(BuildStatus::Succeeded);
+        built.deployment = Some(crate::domain::deployment::Deployment {
+            status: DeploymentStatus::Failed,
+            runtime_id: Some("rt-1".into()),
+            runtime_arn: None,
+            runtime_name: "ab_p_a_12345678".into(),
+            runtime_version: None,
+            container_uri: None,
+            action: Some("UPDATED".into()),
+            failure_reason: Some("image not arm64".into()),
+            started_at: t("2026-11-28T10:00:00Z"),
+            finished_at: Some(t("2026-11-28T10:01:00Z")),
+            deadline: None,
+            wait_seconds: None,
+            checks: 2,
+        });
+        assert_eq!(
+            item_outcome(Some(&built), None),
+            ItemOutcome::Failed {
+                status: "DEPLOY_FAILED".into(),
+                reason: "DeployFailed: image not arm64".into()
+            }
+        );
+        built.deployment.as_mut().unwrap().status = DeploymentStatus::Ready;
+        assert_eq!(item_outcome(Some(&built), None), ItemOutcome::Succeeded);
     }
 
     #[test]
