@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -287,3 +288,17 @@ def entered(events: list[dict[str, Any]]) -> list[str]:
 
 def ended(events: list[dict[str, Any]]) -> dict[str, Any]:
     return events[-1]
+
+
+@pytest.fixture(scope="session")
+def cli() -> Path:
+    """The `agentbuild` binary, built once per session. Under `make test`
+    (AGENTBUILD_LOCAL_BUILD_TESTS=1) it is built with the test build's features, as the stack's
+    handlers are, so nothing but the binary itself compiles after `cargo test --workspace`."""
+    cmd = ["cargo", "build", "-q", "--bin", "agentbuild"]
+    cmd += (["--workspace", "--tests"] if os.environ.get("AGENTBUILD_LOCAL_BUILD_TESTS") == "1"
+            else ["-p", "agentbuild-cli"])
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=900)
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
+                                     cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    return Path(meta["target_directory"]) / "debug" / "agentbuild"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, STATE_DIR, Stack, uid
-from test_pipeline import cli, run_cli  # noqa: F401  (the session fixture, and its runner)
+from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
 
 
 def api_url(stack: Stack) -> str:

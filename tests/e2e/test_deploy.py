@@ -14,7 +14,7 @@ import pytest
 
 from conftest import Stack, entered, scheduled, uid
 from test_events import Announcements, only
-from test_pipeline import cli, run_cli  # noqa: F401 (cli is a fixture)
+from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
 
 ALLOWED_ROLE = "arn:aws:iam::123456789012:role/agentbuild-runtime-allowed"
 STACK_ROLE = "arn:aws:iam::123456789012:role/agentbuild-runtime"

@@ -419,14 +419,7 @@ def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack
 # 12 — the CLI's exit codes
 # ---------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def cli() -> Path:
-    subprocess.run(["cargo", "build", "-q", "-p", "agentbuild-cli", "--bin", "agentbuild"],
-                   cwd=ROOT, check=True, timeout=900)
-    meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
-                                     cwd=ROOT, check=True, capture_output=True, text=True).stdout)
-    return Path(meta["target_directory"]) / "debug" / "agentbuild"
-
+# The `cli` fixture (the built `agentbuild` binary) is in conftest.py: one build per session.
 
 def run_cli(stack: Stack, cli: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     p = subprocess.run([str(cli), "--env-file", str(STATE_DIR / "env"), *args], cwd=ROOT,
