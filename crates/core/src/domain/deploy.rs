@@ -4,7 +4,7 @@
 //! A validated [`DeploySpec`] serializes to a `deploy` object that passes these rules again
 //! (defaults written out), so a scheduled rebuild redeploys with exactly the same settings.
 
-use super::text::{clip, RequestError};
+use super::text::{clip, map_value, RequestError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -312,18 +312,7 @@ fn env_vars(value: Option<&Value>) -> Result<BTreeMap<String, String>, RequestEr
                 "keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 100 characters)",
             ));
         }
-        let v = v
-            .as_str()
-            .ok_or_else(|| RequestError::new(&field, "must be a string"))?;
-        if v.len() > MAX_ENV_VALUE_BYTES {
-            return Err(RequestError::new(
-                &field,
-                "value must be at most 4096 bytes",
-            ));
-        }
-        if v.contains('\0') {
-            return Err(RequestError::new(&field, "value must not contain NUL"));
-        }
+        let v = map_value(&field, v, MAX_ENV_VALUE_BYTES)?;
         total += v.len();
         if total > MAX_ENV_TOTAL_BYTES {
             return Err(RequestError::new(

@@ -4,6 +4,7 @@
 //! name its field and its rule in words a caller can act on.
 
 use super::deploy::{validate_deploy, DeploySpec, RolePolicy};
+use super::text::map_value;
 pub use super::text::{clip, RequestError, MAX_ECHO_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -347,18 +348,7 @@ fn build_args(value: Option<&Value>) -> Result<BTreeMap<String, String>, Request
                  cache and network are the service's",
             ));
         }
-        let v = v
-            .as_str()
-            .ok_or_else(|| RequestError::new(&field, "must be a string"))?;
-        if v.len() > MAX_BUILD_ARG_VALUE_BYTES {
-            return Err(RequestError::new(
-                &field,
-                "value must be at most 4096 bytes",
-            ));
-        }
-        if v.contains('\0') {
-            return Err(RequestError::new(&field, "value must not contain NUL"));
-        }
+        let v = map_value(&field, v, MAX_BUILD_ARG_VALUE_BYTES)?;
         total += v.len();
         if total > MAX_BUILD_ARGS_TOTAL_BYTES {
             return Err(RequestError::new(
