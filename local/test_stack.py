@@ -854,3 +854,21 @@ def test_a_held_build_released_reports_the_times_that_passed(codebuild):
     check_times_passed(b, t0, t1)
     build = next(p for p in b["phases"] if p["phaseType"] == "BUILD")
     assert build["durationInSeconds"] == 2, build
+
+
+def test_stop_execution_keeps_its_error_and_cause_as_on_aws(engine):
+    """moto drops StopExecution's error and cause; the closer of a cancelled build reads them."""
+    eng.install_stop_execution_fix()
+    arn = machine(engine, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}})
+    sfn = engine["sfn"]
+    running = sfn.start_execution(stateMachineArn=arn, name=f"s-{uuid.uuid4().hex[:8]}", input="{}")
+    sfn.stop_execution(executionArn=running["executionArn"], error="Cancelled", cause="by a test")
+    deadline = time.monotonic() + 10
+    while (d := sfn.describe_execution(executionArn=running["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert (d["status"], d.get("error"), d.get("cause")) == ("ABORTED", "Cancelled", "by a test")
+    # A stop of an execution that had ended changes nothing it reports.
+    sfn.stop_execution(executionArn=running["executionArn"], error="Other", cause="later")
+    again = sfn.describe_execution(executionArn=running["executionArn"])
+    assert (again["status"], again.get("error")) == ("ABORTED", "Cancelled")

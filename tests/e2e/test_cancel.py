@@ -15,13 +15,6 @@ import pytest
 from conftest import ROOT, STATE_DIR, Stack, uid
 from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
 
-# Alone on the stack: a cancel stops the execution, then writes the record STOPPED (`Cancelled`),
-# while the last-resort closer, on the ABORTED execution, closes it too. On AWS the execution
-# keeps StopExecution's error `Cancelled` and the closer writes the same record; moto drops it
-# (local/README.md), so when the closer comes first — under the load of concurrent tests — the
-# record is a plain STOPPED and the cancel answers AlreadyFinished.
-pytestmark = pytest.mark.serial
-
 
 def api_url(stack: Stack) -> str:
     api = stack.env.get("AGENTBUILD_API_URL")

@@ -142,7 +142,6 @@ def test_an_aborted_execution_is_announced_stopped_by_the_closer(stack, announce
     assert detail["status"] == "STOPPED" and detail["buildId"] == name
 
 
-@pytest.mark.serial  # a cancel races the closer locally: see test_cancel.py's pytestmark
 def test_a_cancelled_build_is_announced_once_by_the_closer_of_its_abort(stack, announced):
     api = stack.env.get("AGENTBUILD_API_URL")
     assert api, "the stack has no API (AGENTBUILD_API_URL)"
