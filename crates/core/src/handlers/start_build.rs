@@ -122,12 +122,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
 }
 
 async fn read_record(store: &impl ObjectStore, key: &str) -> Result<Option<BuildRecord>, Error> {
-    match store.get(key).await? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::InvalidState(format!("{key} is not a build record: {e}"))),
-    }
+    crate::services::objects::read_json(store, key, "a build record").await
 }
 
 fn empty_state(now: DateTime<Utc>) -> BuildState {
