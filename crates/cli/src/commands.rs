@@ -434,6 +434,7 @@ mod tests {
             codebuild: record.as_ref().map(|r| LiveCodeBuild {
                 build_id: r.codebuild.build_id.clone(),
                 log_url: r.codebuild.log_url.clone(),
+                logs: r.codebuild.logs.clone(),
             }),
             record: record.map(Box::new),
             error: None,

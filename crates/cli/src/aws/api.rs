@@ -118,15 +118,18 @@ impl Service for ApiService {
         let response = self.call("POST", "/builds", body).await?;
         let bad = |e: serde_json::Error| unexpected("POST /builds", &response, &e.to_string());
         match response.status {
-            200..=299 => {
+            // The API's answers to POST /builds: 202, or a refusal with an error body (400
+            // invalid, 409 idempotency key reused / too many attempts, 413 too large, 415 not
+            // JSON).
+            202 => {
                 let accepted: Accepted = serde_json::from_slice(&response.body).map_err(bad)?;
                 Ok(Submission::Started(Started {
                     build_id: accepted.build_id,
                     execution_arn: accepted.execution_arn,
-                    existing: response.status == 200,
+                    existing: accepted.existing,
                 }))
             }
-            400 | 409 | 413 | 422 => {
+            400 | 409 | 413 | 415 => {
                 let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
                 Ok(Submission::Rejected(refused.error.into()))
             }
@@ -265,6 +268,28 @@ mod tests {
         let sent = seen.lock().unwrap()[0].clone();
         assert!(sent.starts_with("POST /api/builds {"), "{sent}");
         assert!(sent.contains(r#""agent":"a""#), "{sent}");
+    }
+
+    #[tokio::test]
+    async fn an_accepted_existing_execution_is_reported_as_existing() {
+        let accepted = json!({"buildId": "api-1", "executionArn": "arn:x",
+            "statusUrl": "/builds/api-1", "existing": true});
+        let media = json!({"error": {"code": "UnsupportedMediaType", "message": "JSON only"}});
+        let (api, _) = serve(vec![
+            (202, accepted.to_string()),
+            (415, media.to_string()),
+            (200, accepted.to_string()),
+        ]);
+        let Submission::Started(s) = api.submit(&request()).await.unwrap() else {
+            panic!("expected a start");
+        };
+        assert!(s.existing);
+        let Submission::Rejected(r) = api.submit(&request()).await.unwrap() else {
+            panic!("expected a rejection");
+        };
+        assert_eq!(r.code, "UnsupportedMediaType");
+        // A status the API never sends is no answer the CLI guesses at.
+        assert!(api.submit(&request()).await.is_err());
     }
 
     #[tokio::test]

@@ -45,14 +45,14 @@ impl DirectService {
                 .state_machine_arn
                 .clone()
                 .map(|arn| StepFunctions::new(sfn, arn)),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(sdk), ""),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(sdk)),
         }
     }
 
     #[cfg(test)]
     fn with(aws: Aws, store: S3Store, executions: StepFunctions) -> Self {
         let cb = aws_smithy_mocks::mock_client!(aws_sdk_codebuild, []);
-        Self::with_builds(aws, store, executions, CodeBuild::new(cb, ""))
+        Self::with_builds(aws, store, executions, CodeBuild::new(cb))
     }
 
     #[cfg(test)]
@@ -514,7 +514,7 @@ mod tests {
                 mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&describe, &stop]),
                 SM,
             ),
-            CodeBuild::new(mock_client!(aws_sdk_codebuild, [&stop_build]), ""),
+            CodeBuild::new(mock_client!(aws_sdk_codebuild, [&stop_build])),
         );
         let Some(Cancellation::Cancelled(v)) = svc.cancel("cli-0123").await.unwrap() else {
             panic!("expected a cancellation");

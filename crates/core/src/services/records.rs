@@ -106,14 +106,16 @@ async fn retain<S: ObjectStore>(
     previous: Option<&Source>,
 ) -> Result<(), Error> {
     for retag in retags(store.own_bucket(), previous, &record.source) {
-        if !store.tag_latest(&retag.key, retag.latest).await? {
-            tracing::warn!(key = %retag.key, "source to tag does not exist");
+        let version = retag.version_id.as_deref();
+        if !store.tag_latest(&retag.key, version, retag.latest).await? {
+            tracing::warn!(key = %retag.key, "source version to tag does not exist");
             continue;
         }
         if !retag.latest {
             let now = latest(store, &record.project, &record.agent).await?;
-            if now.is_some_and(|s| s.record.source.key == retag.key) {
-                store.tag_latest(&retag.key, true).await?;
+            let named = |s: &Source| s.key == retag.key && s.version_id == retag.version_id;
+            if now.is_some_and(|s| named(&s.record.source)) {
+                store.tag_latest(&retag.key, version, true).await?;
             }
         }
     }
