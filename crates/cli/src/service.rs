@@ -64,9 +64,9 @@ impl From<ApiError> for Rejection {
     }
 }
 
-/// Where a build is.
+/// Where a build is, as the CLI shows it (the core's `BuildState` is the state machine's build).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildState {
+pub enum ViewState {
     Running,
     Final(BuildStatus),
     /// The execution failed validation (`InvalidRequest`): no build ran, nothing was recorded.
@@ -77,7 +77,7 @@ pub enum BuildState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildView {
     pub build_id: String,
-    pub state: BuildState,
+    pub state: ViewState,
     /// What it is doing now, for the spinner: CodeBuild's phase, or the step before it.
     pub step: Option<String>,
     /// The final record, once there is one.
@@ -93,14 +93,14 @@ pub struct BuildView {
 impl BuildView {
     pub fn status(&self) -> &str {
         match &self.state {
-            BuildState::Running => "RUNNING",
-            BuildState::Final(s) => s.as_str(),
-            BuildState::Rejected(_) => "REJECTED",
+            ViewState::Running => "RUNNING",
+            ViewState::Final(s) => s.as_str(),
+            ViewState::Rejected(_) => "REJECTED",
         }
     }
 
     pub fn is_done(&self) -> bool {
-        !matches!(self.state, BuildState::Running)
+        !matches!(self.state, ViewState::Running)
     }
 }
 
@@ -112,9 +112,9 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
             return Ok(BuildView {
                 build_id: record.build_id.clone(),
                 state: if running {
-                    BuildState::Running
+                    ViewState::Running
                 } else {
-                    BuildState::Final(record.status)
+                    ViewState::Final(record.status)
                 },
                 step: running.then(|| step(record.codebuild.current_phase.clone(), true)),
                 codebuild: Some(LiveCodeBuild {
@@ -130,10 +130,10 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
         BuildAnswer::Live(live) => live,
     };
     let state = match live.status.as_str() {
-        "REJECTED" => BuildState::Rejected(Rejection::from_error(live.error.as_ref())),
+        "REJECTED" => ViewState::Rejected(Rejection::from_error(live.error.as_ref())),
         status => match serde_json::from_value(status.into()) {
-            Ok(BuildStatus::Running) => BuildState::Running,
-            Ok(s) => BuildState::Final(s),
+            Ok(BuildStatus::Running) => ViewState::Running,
+            Ok(s) => ViewState::Final(s),
             Err(_) => {
                 return Err(CliError::Api(format!(
                     "build {}: unknown status `{status}`",
@@ -144,7 +144,7 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
     };
     Ok(BuildView {
         build_id: live.build_id,
-        step: (state == BuildState::Running).then(|| step(live.phase, live.codebuild.is_some())),
+        step: (state == ViewState::Running).then(|| step(live.phase, live.codebuild.is_some())),
         state,
         record: None,
         codebuild: live.codebuild,
@@ -274,7 +274,7 @@ pub(crate) mod tests {
     #[test]
     fn a_final_record_is_a_settled_final_view() {
         let v = view(BuildAnswer::Record(Box::new(record("FAILED")))).unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Failed));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Failed));
         assert!(v.settled && v.record.is_some());
         assert_eq!(v.status(), "FAILED");
         assert_eq!(
@@ -292,7 +292,7 @@ pub(crate) mod tests {
             "codebuild": {"buildId": "p:1", "logUrl": null}}),
         );
         let v = view(building).unwrap();
-        assert_eq!(v.state, BuildState::Running);
+        assert_eq!(v.state, ViewState::Running);
         assert_eq!(v.step.as_deref(), Some("PROVISIONING"));
         assert_eq!(v.codebuild.unwrap().build_id.as_deref(), Some("p:1"));
 
@@ -322,7 +322,7 @@ pub(crate) mod tests {
         let v = view(rejected).unwrap();
         assert_eq!(
             v.state,
-            BuildState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist"))
+            ViewState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist"))
         );
         assert_eq!(v.status(), "REJECTED");
         let vague = ErrorInfo::new("InvalidRequest", "the request is bad");
@@ -344,7 +344,7 @@ pub(crate) mod tests {
                 "error": {"type": "States.Timeout", "message": "why"}}),
             );
             let v = view(ended).unwrap();
-            assert_eq!(v.state, BuildState::Final(want), "{status}");
+            assert_eq!(v.state, ViewState::Final(want), "{status}");
             assert!(!v.settled && v.step.is_none());
             assert_eq!(v.error.unwrap().message, "why");
         }

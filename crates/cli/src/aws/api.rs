@@ -196,7 +196,7 @@ fn unexpected(what: &str, response: &Response, why: &str) -> CliError {
 mod tests {
     use super::*;
     use crate::service::tests::record;
-    use crate::service::{BuildState, Rejection};
+    use crate::service::{Rejection, ViewState};
     use agentbuild_core::domain::status::BuildStatus;
     use aws_config::{BehaviorVersion, Region};
     use serde_json::json;
@@ -338,10 +338,10 @@ mod tests {
         let v = api.build("b").await.unwrap().unwrap();
         assert_eq!(
             (v.state, v.step.as_deref()),
-            (BuildState::Running, Some("BUILD"))
+            (ViewState::Running, Some("BUILD"))
         );
         let v = api.build("cli-0123").await.unwrap().unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Succeeded));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Succeeded));
         assert_eq!(api.build("b").await.unwrap(), None);
         let latest = api.latest("demo", "sample-agent").await.unwrap().unwrap();
         assert_eq!(latest.status, BuildStatus::Succeeded);
@@ -386,7 +386,7 @@ mod tests {
         let Some(Cancellation::Cancelled(v)) = api.cancel("cli-0123").await.unwrap() else {
             panic!("expected a cancellation");
         };
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Stopped));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Stopped));
         assert_eq!(
             api.cancel("cli-0123").await.unwrap(),
             Some(Cancellation::Finished("SUCCEEDED".into()))
