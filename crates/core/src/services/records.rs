@@ -41,7 +41,7 @@ pub async fn latest<S: ObjectStore>(
 /// Returns the record that stands: `record`, or the final one another writer stored first.
 pub async fn write<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<BuildRecord, Error> {
     let key = build_key(&record.build_id);
-    objects::update(store, &key, async |current: Option<&Tagged>| {
+    objects::update(store, &key, |current: Option<&Tagged>| {
         let Some(tagged) = current else {
             return Ok(Decision::Write(record.to_json(), record.clone()));
         };
@@ -73,7 +73,7 @@ enum Offer {
 /// be kept, and the one it replaced to expire again (`domain::retention`).
 pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<bool, Error> {
     let key = latest_key(&record.project, &record.agent);
-    let offer = objects::update(store, &key, async |current: Option<&Tagged>| {
+    let offer = objects::update(store, &key, |current: Option<&Tagged>| {
         let Some(tagged) = current else {
             return Ok(Decision::Write(record.to_json(), Offer::Replaced(None)));
         };
