@@ -1,6 +1,6 @@
 //! The adapters' source against the catalog: every SDK operation they send has an IAM action.
 
-use agentbuild_core::catalog::OPERATION_ACTIONS;
+use agentbuild_core::testing::catalog::OPERATION_ACTIONS;
 use agentbuild_tests::read;
 use std::collections::BTreeSet;
 
@@ -32,6 +32,14 @@ fn operations_called(file: &str, service: &str) -> BTreeSet<String> {
         .collect();
     if versioned.is_match(&source) {
         ops.insert(format!("{service}.GetObjectVersion"));
+    }
+    // So is a PutObjectTagging of a version: s3:PutObjectVersionTagging.
+    let versioned_tagging = regex_lite::Regex::new(
+        r"\.client\s*\.\s*put_object_tagging\s*\(\s*\)[^;]*?\.set_version_id\(",
+    )
+    .unwrap();
+    if versioned_tagging.is_match(&source) {
+        ops.insert(format!("{service}.PutObjectVersionTagging"));
     }
     ops
 }

@@ -30,7 +30,8 @@ use crate::domain::rebuild::{candidate, latest_pointer, order, Candidate};
 use crate::domain::record::latest_key;
 use crate::domain::request::clip;
 use crate::model::RebuildStep;
-use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore, Precondition};
+use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore, Precondition, Tagged};
+use crate::services::objects::{self, Decision};
 use crate::services::records;
 use crate::Error;
 use serde_json::{json, Value};
@@ -38,8 +39,6 @@ use serde_json::{json, Value};
 /// The summary returned as the run's output is cut to this: the state document around it and
 /// Step Functions' 256 KiB limit leave room for no more.
 const OUTPUT_BYTES: usize = 150 * 1024;
-/// Conditional writes of the lock lost to other writers before giving up (then retried).
-const LOCK_TRIES: usize = 5;
 
 pub struct Deps<S, X> {
     pub store: S,
@@ -91,53 +90,42 @@ async fn take_lock<S: ObjectStore, X: Executions>(
     execution: &str,
     selection: &Selection,
 ) -> Result<Value, Error> {
-    for _ in 0..LOCK_TRIES {
-        let now = (deps.clock)();
-        let stored = deps.store.get_tagged(LOCK_KEY).await?;
-        let lock = Lock::new(run, execution, now).to_json();
-        let mut state = lock_state(stored.as_ref().map(|t| t.bytes.as_slice()), execution, now);
-        if let LockState::Held(holder) = &state {
-            // A holder that was stopped, timed out or failed without releasing (no state runs
-            // after an abort) leaves the lock at once, not at its expiry.
-            let open = deps.executions.describe_arn(&holder.execution).await?;
-            if !open.is_some_and(|x| x.status.is_open()) {
-                tracing::info!(run, holder = %holder.execution, "rebuild lock: holder has ended");
-                state = LockState::Free;
-            }
-        }
-        let taken = match state {
-            LockState::Absent => {
-                deps.store
-                    .put_json_if(LOCK_KEY, lock, Precondition::Absent)
-                    .await?
-            }
-            LockState::Free => {
-                let etag = stored.as_ref().map(|t| t.etag.as_str()).unwrap_or_default();
-                deps.store
-                    .put_json_if(LOCK_KEY, lock, Precondition::Matches(etag))
-                    .await?
-            }
-            LockState::Ours => true,
-            LockState::Held(holder) => {
-                let summary = Summary::skipped_run(run, &holder);
-                // Never over a summary that exists (the holder's own, if it is the same run).
-                deps.store
-                    .put_json_if(&summary_key(run), pretty(&summary), Precondition::Absent)
-                    .await?;
-                tracing::info!(run, holder = %holder.run, "rebuild run skipped: lock held");
-                return Ok(json!({"taken": false, "run": run, "summary": summary}));
-            }
-        };
-        if taken {
+    // A holder that was stopped, timed out or failed without releasing (no state runs after an
+    // abort) leaves the lock at once, not at its expiry: seen ended, the next try takes it.
+    let mut ended: Option<String> = None;
+    let holder = loop {
+        let held = objects::update(&deps.store, LOCK_KEY, |stored: Option<&Tagged>| {
+            let now = (deps.clock)();
+            let state = lock_state(stored.map(|t| t.bytes.as_slice()), execution, now);
+            Ok(match state {
+                LockState::Held(h) if ended.as_deref() != Some(h.execution.as_str()) => {
+                    Decision::Keep(Some(h))
+                }
+                LockState::Ours => Decision::Keep(None),
+                _ => Decision::Write(Lock::new(run, execution, now).to_json(), None),
+            })
+        })
+        .await?;
+        let Some(holder) = held else {
             tracing::info!(run, execution, "rebuild lock taken");
             return Ok(json!({
                 "taken": true, "run": run, "execution": execution, "selection": selection,
             }));
+        };
+        let open = deps.executions.describe_arn(&holder.execution).await?;
+        if open.is_some_and(|x| x.status.is_open()) || ended.is_some() {
+            break holder;
         }
-    }
-    Err(Error::TransientAws(format!(
-        "{LOCK_KEY} changed {LOCK_TRIES} times while this run tried to take it"
-    )))
+        tracing::info!(run, holder = %holder.execution, "rebuild lock: holder has ended");
+        ended = Some(holder.execution);
+    };
+    let summary = Summary::skipped_run(run, &holder);
+    // Never over a summary that exists (the holder's own, if it is the same run).
+    deps.store
+        .put_json_if(&summary_key(run), pretty(&summary), Precondition::Absent)
+        .await?;
+    tracing::info!(run, holder = %holder.run, "rebuild run skipped: lock held");
+    Ok(json!({"taken": false, "run": run, "summary": summary}))
 }
 
 fn pretty<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -284,11 +272,8 @@ async fn read_list<S: ObjectStore, T: serde::de::DeserializeOwned>(
     store: &S,
     key: &str,
 ) -> Result<Vec<T>, Error> {
-    match store.get(key).await? {
-        None => Ok(Vec::new()),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| Error::InvalidState(format!("{key} is not a list this step wrote: {e}"))),
-    }
+    let list = objects::read_json(store, key, "a list this step wrote").await?;
+    Ok(list.unwrap_or_default())
 }
 
 async fn summarize<S: ObjectStore, X: Executions>(
@@ -373,24 +358,16 @@ async fn summarize<S: ObjectStore, X: Executions>(
 }
 
 async fn unlock<S: ObjectStore, X>(deps: &Deps<S, X>, execution: &str) -> Result<Value, Error> {
-    let Some(stored) = deps.store.get_tagged(LOCK_KEY).await? else {
-        return Ok(json!({"released": false}));
-    };
-    if !releasable(&stored.bytes, execution) {
+    let released = objects::update(&deps.store, LOCK_KEY, |stored: Option<&Tagged>| {
         // Taken over after it expired, or released by an earlier try of this step.
-        return Ok(json!({"released": false}));
-    }
-    let mut lock: Lock = serde_json::from_slice(&stored.bytes)
-        .map_err(|e| Error::InvalidState(format!("{LOCK_KEY}: {e}")))?;
-    lock.released_at = Some((deps.clock)());
-    let released = deps
-        .store
-        .put_json_if(
-            LOCK_KEY,
-            lock.to_json(),
-            Precondition::Matches(&stored.etag),
-        )
-        .await?;
+        let Some(stored) = stored.filter(|s| releasable(&s.bytes, execution)) else {
+            return Ok(Decision::Keep(false));
+        };
+        let mut lock: Lock = objects::parse_json(LOCK_KEY, &stored.bytes, "a lock")?;
+        lock.released_at = Some((deps.clock)());
+        Ok(Decision::Write(lock.to_json(), true))
+    })
+    .await?;
     tracing::info!(execution, released, "rebuild lock");
     Ok(json!({"released": released}))
 }

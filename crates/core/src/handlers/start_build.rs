@@ -2,7 +2,7 @@
 //! CodeBuild build per execution, however often this step is retried.
 
 use super::{aws_config, s3_client, Clock};
-use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::codebuild::CodeBuildProject;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
 use crate::domain::plan::cache_tag;
@@ -10,7 +10,7 @@ use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildState};
 use crate::domain::status::BuildStatus;
 use crate::model::{BuildOutput, StartInput};
-use crate::ports::{BuildService, ObjectStore, StartRequest};
+use crate::ports::{BuildStarter, ObjectStore, StartRequest};
 use crate::services::records;
 use crate::Error;
 use chrono::{DateTime, Duration, Utc};
@@ -24,20 +24,23 @@ pub struct Deps<S, B> {
     pub now: Clock,
 }
 
-impl Deps<S3Store, CodeBuild> {
+impl Deps<S3Store, CodeBuildProject> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = StartBuildConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), config.project.clone()),
+            builds: CodeBuildProject::new(
+                aws_sdk_codebuild::Client::new(&sdk),
+                config.project.clone(),
+            ),
             config,
             now: Utc::now,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildService>(
+pub async fn handle<S: ObjectStore, B: BuildStarter>(
     deps: &Deps<S, B>,
     input: StartInput,
 ) -> Result<BuildOutput, Error> {
@@ -122,12 +125,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
 }
 
 async fn read_record(store: &impl ObjectStore, key: &str) -> Result<Option<BuildRecord>, Error> {
-    match store.get(key).await? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::InvalidState(format!("{key} is not a build record: {e}"))),
-    }
+    crate::services::objects::read_json(store, key, "a build record").await
 }
 
 fn empty_state(now: DateTime<Utc>) -> BuildState {
@@ -199,7 +197,7 @@ mod tests {
     use super::*;
     use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, t};
-    use crate::handlers::fakes::{FakeBuilds, FakeStore};
+    use crate::testing::fakes::{FakeBuilds, FakeStore};
 
     fn deps() -> Deps<FakeStore, FakeBuilds> {
         Deps {
@@ -509,9 +507,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("start_build.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 starts_one_build_and_writes_a_running_record,
                 passes_per_build_values_only_as_environment,
                 a_retry_resumes_the_build_this_execution_started,
@@ -526,6 +524,6 @@ mod tests {
                 a_transient_store_error_surfaces_and_the_retry_starts_one_build,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("start-build", &called);
+        crate::testing::fakes::assert_operations_are_listed("start-build", &called);
     }
 }

@@ -8,7 +8,8 @@ use crate::domain::fallback::Fallback;
 use crate::domain::observe::{observe, Observed};
 use crate::domain::record::{build_key, BuildRecord, Phase};
 use crate::model::BuildOutput;
-use crate::ports::{BuildInfo, BuildService, Delivery, ObjectStore, Precondition, TaskTokens};
+use crate::ports::{BuildInfo, BuildService, Delivery, ObjectStore, Tagged, TaskTokens};
+use crate::services::objects::{self, Decision};
 use crate::services::records;
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -81,30 +82,16 @@ pub async fn check<S: ObjectStore, B: BuildService>(
 pub async fn park<S: ObjectStore>(store: &S, task: &ParkedTask) -> Result<bool, Error> {
     let key = callback_key(&task.plan.build_id);
     let body = serde_json::to_vec(task).expect("a parked task serializes");
-    for _ in 0..8 {
-        let written = match store.get_tagged(&key).await? {
-            None => {
-                store
-                    .put_json_if(&key, body.clone(), Precondition::Absent)
-                    .await?
+    objects::update(store, &key, |current: Option<&Tagged>| {
+        if let Some(tagged) = current {
+            let stored: ParkedTask = parse(&key, &tagged.bytes)?;
+            if !replaces(&stored, task) {
+                return Ok(Decision::Keep(false));
             }
-            Some(tagged) => {
-                let stored: ParkedTask = parse(&key, &tagged.bytes)?;
-                if !replaces(&stored, task) {
-                    return Ok(false);
-                }
-                store
-                    .put_json_if(&key, body.clone(), Precondition::Matches(&tagged.etag))
-                    .await?
-            }
-        };
-        if written {
-            return Ok(true);
         }
-    }
-    Err(Error::TransientAws(format!(
-        "{key}: 8 conditional writes in a row lost to other writers"
-    )))
+        Ok(Decision::Write(body.clone(), true))
+    })
+    .await
 }
 
 /// The wait parked for execution `build_id`, if any.
@@ -112,11 +99,7 @@ pub async fn parked<S: ObjectStore>(
     store: &S,
     build_id: &str,
 ) -> Result<Option<ParkedTask>, Error> {
-    let key = callback_key(build_id);
-    match store.get(&key).await? {
-        None => Ok(None),
-        Some(bytes) => parse(&key, &bytes).map(Some),
-    }
+    objects::read_json(store, &callback_key(build_id), "a parked wait").await
 }
 
 /// Ends the parked wait with `output` (CheckBuild's output for its state). A wait that is
@@ -149,22 +132,18 @@ pub async fn progress<S: ObjectStore>(
     codebuild_id: &str,
     phases: &[Phase],
 ) -> Result<bool, Error> {
-    let key = build_key(build_id);
-    let Some(tagged) = store.get_tagged(&key).await? else {
-        return Ok(false);
-    };
-    let Ok(current) = serde_json::from_slice::<BuildRecord>(&tagged.bytes) else {
-        return Ok(false);
-    };
-    let Some(next) = phase_progress(&current, codebuild_id, phases) else {
-        return Ok(false);
-    };
-    store
-        .put_json_if(&key, next.to_json(), Precondition::Matches(&tagged.etag))
-        .await
+    objects::update(store, &build_key(build_id), |current: Option<&Tagged>| {
+        let next = current
+            .and_then(|tagged| serde_json::from_slice::<BuildRecord>(&tagged.bytes).ok())
+            .and_then(|record| phase_progress(&record, codebuild_id, phases));
+        Ok(match next {
+            Some(next) => Decision::Write(next.to_json(), true),
+            None => Decision::Keep(false),
+        })
+    })
+    .await
 }
 
 fn parse(key: &str, bytes: &[u8]) -> Result<ParkedTask, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::InvalidState(format!("{key} is not a parked wait: {e}")))
+    objects::parse_json(key, bytes, "a parked wait")
 }

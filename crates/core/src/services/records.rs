@@ -3,7 +3,8 @@
 use crate::domain::plan::Source;
 use crate::domain::record::{build_key, latest_key, may_replace, replaces_latest, BuildRecord};
 use crate::domain::retention::retags;
-use crate::ports::{ObjectStore, Precondition};
+use crate::ports::{ObjectStore, Tagged};
+use crate::services::objects::{self, Decision};
 use crate::Error;
 
 /// A stored record: its bytes as stored (fields of newer schema versions included) and parsed.
@@ -36,40 +37,34 @@ pub async fn latest<S: ObjectStore>(
     read(store, &latest_key(project, agent)).await
 }
 
-/// How often a conditional write is tried again after losing to another writer before the
-/// step gives up with a transient error (the state machine's Retry then tries again later).
-const MAX_CONFLICTS: usize = 8;
-
 /// Writes `record` at its key unless the stored record is final (records only move forward).
 /// Returns the record that stands: `record`, or the final one another writer stored first.
 pub async fn write<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<BuildRecord, Error> {
     let key = build_key(&record.build_id);
-    for _ in 0..MAX_CONFLICTS {
-        let current = store.get_tagged(&key).await?;
-        let written = match &current {
-            None => {
-                store
-                    .put_json_if(&key, record.to_json(), Precondition::Absent)
-                    .await?
-            }
-            Some(tagged) => {
-                let stored: BuildRecord = parse(&key, &tagged.bytes)?;
-                if !may_replace(&stored) {
-                    if stored != *record {
-                        tracing::info!(build_id = %record.build_id, kept = %stored.status, offered = %record.status, "record already final; kept");
-                    }
-                    return Ok(stored);
-                }
-                store
-                    .put_json_if(&key, record.to_json(), Precondition::Matches(&tagged.etag))
-                    .await?
-            }
+    objects::update(store, &key, |current: Option<&Tagged>| {
+        let Some(tagged) = current else {
+            return Ok(Decision::Write(record.to_json(), record.clone()));
         };
-        if written {
-            return Ok(record.clone());
+        let stored = parse(&key, &tagged.bytes)?;
+        if may_replace(&stored) {
+            return Ok(Decision::Write(record.to_json(), record.clone()));
         }
-    }
-    Err(conflict(&key))
+        if stored != *record {
+            tracing::info!(build_id = %record.build_id, kept = %stored.status, offered = %record.status, "record already final; kept");
+        }
+        Ok(Decision::Keep(stored))
+    })
+    .await
+}
+
+/// What an offer made of `latest.json`.
+enum Offer {
+    /// A newer submission stands.
+    Kept,
+    /// It names the record already (an earlier try of this step wrote it).
+    Names,
+    /// Written, replacing the record that named this source (`None`: the first).
+    Replaced(Option<Source>),
 }
 
 /// Offers a success to the agent's `latest.json`: it takes the place only when it is newer
@@ -78,37 +73,29 @@ pub async fn write<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<Bu
 /// be kept, and the one it replaced to expire again (`domain::retention`).
 pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<bool, Error> {
     let key = latest_key(&record.project, &record.agent);
-    for _ in 0..MAX_CONFLICTS {
-        let (written, previous) = match store.get_tagged(&key).await? {
-            None => {
-                let written = store
-                    .put_json_if(&key, record.to_json(), Precondition::Absent)
-                    .await?;
-                (written, None)
-            }
-            Some(tagged) => {
-                let current: BuildRecord = parse(&key, &tagged.bytes)?;
-                if !replaces_latest(&current, record) {
-                    tracing::info!(build_id = %record.build_id, newer = %current.build_id, "latest.json kept: newer submission");
-                    return Ok(false);
-                }
-                if tagged.bytes == record.to_json() {
-                    // Written by an earlier try of this step: the tags may not be.
-                    retain(store, record, None).await?;
-                    return Ok(true);
-                }
-                let written = store
-                    .put_json_if(&key, record.to_json(), Precondition::Matches(&tagged.etag))
-                    .await?;
-                (written, Some(current.source))
-            }
+    let offer = objects::update(store, &key, |current: Option<&Tagged>| {
+        let Some(tagged) = current else {
+            return Ok(Decision::Write(record.to_json(), Offer::Replaced(None)));
         };
-        if written {
-            retain(store, record, previous.as_ref()).await?;
-            return Ok(true);
+        let current = parse(&key, &tagged.bytes)?;
+        if !replaces_latest(&current, record) {
+            tracing::info!(build_id = %record.build_id, newer = %current.build_id, "latest.json kept: newer submission");
+            return Ok(Decision::Keep(Offer::Kept));
         }
+        if tagged.bytes == record.to_json() {
+            return Ok(Decision::Keep(Offer::Names));
+        }
+        let previous = Offer::Replaced(Some(current.source));
+        Ok(Decision::Write(record.to_json(), previous))
+    })
+    .await?;
+    match offer {
+        Offer::Kept => return Ok(false),
+        // Written by an earlier try of this step: the tags may not be.
+        Offer::Names => retain(store, record, None).await?,
+        Offer::Replaced(previous) => retain(store, record, previous.as_ref()).await?,
     }
-    Err(conflict(&key))
+    Ok(true)
 }
 
 /// Tags the named source to be kept and the replaced one to expire — unless a writer after us
@@ -119,14 +106,16 @@ async fn retain<S: ObjectStore>(
     previous: Option<&Source>,
 ) -> Result<(), Error> {
     for retag in retags(store.own_bucket(), previous, &record.source) {
-        if !store.tag_latest(&retag.key, retag.latest).await? {
-            tracing::warn!(key = %retag.key, "source to tag does not exist");
+        let version = retag.version_id.as_deref();
+        if !store.tag_latest(&retag.key, version, retag.latest).await? {
+            tracing::warn!(key = %retag.key, "source version to tag does not exist");
             continue;
         }
         if !retag.latest {
             let now = latest(store, &record.project, &record.agent).await?;
-            if now.is_some_and(|s| s.record.source.key == retag.key) {
-                store.tag_latest(&retag.key, true).await?;
+            let named = |s: &Source| s.key == retag.key && s.version_id == retag.version_id;
+            if now.is_some_and(|s| named(&s.record.source)) {
+                store.tag_latest(&retag.key, version, true).await?;
             }
         }
     }
@@ -134,12 +123,5 @@ async fn retain<S: ObjectStore>(
 }
 
 fn parse(key: &str, bytes: &[u8]) -> Result<BuildRecord, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::InvalidState(format!("{key} is not a build record: {e}")))
-}
-
-fn conflict(key: &str) -> Error {
-    Error::TransientAws(format!(
-        "{key}: {MAX_CONFLICTS} conditional writes in a row lost to other writers"
-    ))
+    objects::parse_json(key, bytes, "a build record")
 }
