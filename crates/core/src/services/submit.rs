@@ -130,8 +130,8 @@ fn same_submission(input: &Value, ours: &Submission) -> bool {
 mod tests {
     use super::*;
     use crate::domain::request::{validate, SourcePolicy};
-    use crate::handlers::fakes::FakeExecutions;
     use crate::ports::ExecutionStatus;
+    use crate::testing::fakes::FakeExecutions;
     use serde_json::json;
 
     fn req(force: bool, key: Option<&str>) -> ValidRequest {

@@ -25,7 +25,7 @@ async fn accepts_a_build_and_starts_one_execution_with_the_api_envelope() {
     // The content it was validated against travels with it: ValidateRequest builds that.
     assert_eq!(
         input["source"]["versionId"],
-        crate::handlers::fakes::FAKE_VERSION
+        crate::testing::fakes::FAKE_VERSION
     );
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"zip"));
     assert_eq!(input["source"]["sha256"], sha);
@@ -273,7 +273,7 @@ async fn other_aws_failures_are_a_500_naming_the_request_only() {
 }
 
 /// This file's scenarios, for the operations test in `mod.rs`.
-pub(super) const SCENARIOS: &[(&str, fn())] = crate::handlers::fakes::scenarios![
+pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     accepts_a_build_and_starts_one_execution_with_the_api_envelope,
     new_bytes_at_the_same_key_are_a_new_build,
     the_answer_points_at_the_status,
