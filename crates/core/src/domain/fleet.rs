@@ -232,7 +232,7 @@ pub struct ManifestItem {
     pub name: String,
     /// `project/agent`
     pub agent: String,
-    /// The build execution's input (`rebuild_input`: the recorded request, forced).
+    /// The build execution's input (`rebuild_input`: which build it rebuilds, for which run).
     pub input: Value,
 }
 
@@ -240,7 +240,7 @@ pub fn manifest_item(run: &str, c: &Candidate) -> Result<ManifestItem, String> {
     Ok(ManifestItem {
         name: item_name(run, &c.project, &c.agent)?,
         agent: c.label.clone(),
-        input: rebuild_input(c),
+        input: rebuild_input(run, c),
     })
 }
 
@@ -547,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_item_is_the_forced_recorded_request_under_its_schedule_name() {
+    fn a_manifest_item_names_the_build_it_rebuilds_under_its_schedule_name() {
         let c = candidate(
             "nexus-ai",
             "sales-assistant",
@@ -556,8 +556,8 @@ mod tests {
         .unwrap();
         let item = manifest_item("20261129T0300", &c).unwrap();
         assert_eq!(item.agent, "nexus-ai/sales-assistant");
-        assert_eq!(item.input["trigger"], "schedule");
-        assert_eq!(item.input["request"]["force"], true);
+        assert_eq!(item.input["rebuild"]["buildId"], c.record.build_id.as_str());
+        assert_eq!(item.input["rebuild"]["run"], "20261129T0300");
         assert!(item.name.starts_with("sched-20261129T0300-"));
     }
 
