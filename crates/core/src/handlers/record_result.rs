@@ -61,11 +61,12 @@ async fn record<S: ObjectStore, B: BuildService, E: Events>(
 ) -> Result<RecordOutput, Error> {
     let state = input.state;
     let caught = state.error.as_ref().map(|e| e.to_info());
-    let mut record = BuildRecord::new(&state.plan, state.build.as_ref(), caught, input.recorded_at);
+    let build = state.build();
+    let mut record = BuildRecord::new(&state.plan, build.as_ref(), caught, input.recorded_at);
     // A deploy step's failure is the deployment's, never the build's status.
     record.deployment = deployment::recorded(
         state.plan.deploy.as_ref(),
-        state.deployment.clone(),
+        state.deployment.clone().map(|d| d.state),
         state.deploy_error.as_ref().map(|e| {
             let e = e.to_info();
             format!("{}: {}", e.kind, e.message)
@@ -224,7 +225,7 @@ mod tests {
     use crate::domain::deployment::{Deployment, DeploymentStatus};
     use crate::domain::record::tests::{plan, running, t};
     use crate::handlers::fakes::{FakeBuilds, FakeEvents, FakeStore};
-    use crate::model::{CaughtError, PipelineState};
+    use crate::model::{BuildSlot, CaughtError, DeploymentSlot, PipelineState};
     use serde_json::json;
 
     fn deps() -> Deps<FakeStore, FakeBuilds, FakeEvents> {
@@ -246,7 +247,7 @@ mod tests {
         RecordEvent::State(RecordInput {
             state: PipelineState {
                 plan: plan(),
-                build: Some(b),
+                build: Some(BuildSlot::of(b)),
                 error: None,
                 deployment: None,
                 deploy_error: None,
@@ -453,7 +454,7 @@ mod tests {
         RecordEvent::State(RecordInput {
             state: PipelineState {
                 plan: plan(),
-                build: build.then(running),
+                build: build.then(|| BuildSlot::of(running())),
                 deployment: None,
                 deploy_error: None,
                 error: Some(CaughtError {
@@ -669,9 +670,9 @@ mod tests {
         RecordEvent::State(RecordInput {
             state: PipelineState {
                 plan: p,
-                build: Some(b),
+                build: Some(BuildSlot::of(b)),
                 error: None,
-                deployment,
+                deployment: deployment.map(|state| DeploymentSlot { state }),
                 deploy_error,
             },
             recorded_at: t("2026-11-28T10:04:00Z"),

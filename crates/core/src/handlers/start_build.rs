@@ -1,4 +1,4 @@
-//! StartBuild: `{plan}` -> `{plan, build}`; REUSED when the image was built before, else one
+//! StartBuild: `{plan}` -> `{codebuildBuildId, build}` (never the plan); REUSED when the image was built before, else one
 //! CodeBuild build per execution, however often this step is retried.
 
 use super::{aws_config, s3_client, Clock};
@@ -9,7 +9,7 @@ use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildState};
 use crate::domain::status::BuildStatus;
-use crate::model::{BuildOutput, StartInput};
+use crate::model::{StartInput, StartOutput};
 use crate::ports::{BuildService, ObjectStore, StartRequest};
 use crate::services::records;
 use crate::Error;
@@ -40,7 +40,7 @@ impl Deps<S3Store, CodeBuild> {
 pub async fn handle<S: ObjectStore, B: BuildService>(
     deps: &Deps<S, B>,
     input: StartInput,
-) -> Result<BuildOutput, Error> {
+) -> Result<StartOutput, Error> {
     let plan = input.plan;
     let now = (deps.now)();
 
@@ -65,7 +65,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
                 &BuildRecord::new(&plan, Some(&build), None, now),
             )
             .await?;
-            return Ok(BuildOutput { plan, build });
+            return Ok(started(build));
         }
     }
 
@@ -85,7 +85,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
                 image_tag: Some(reused.tag),
                 ..empty_state(now)
             };
-            return Ok(BuildOutput { plan, build });
+            return Ok(started(build));
         }
     }
 
@@ -108,7 +108,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
             error: standing.error,
             ..empty_state(now)
         };
-        return Ok(BuildOutput { plan, build });
+        return Ok(started(build));
     }
     let id = deps
         .builds
@@ -118,7 +118,14 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     let build = running(deps, &plan, id, now, 0);
     let record = BuildRecord::new(&plan, Some(&build), None, now);
     records::write(&deps.store, &record).await?;
-    Ok(BuildOutput { plan, build })
+    Ok(started(build))
+}
+
+fn started(build: BuildState) -> StartOutput {
+    StartOutput {
+        codebuild_build_id: build.codebuild_build_id.clone(),
+        build,
+    }
 }
 
 async fn read_record(store: &impl ObjectStore, key: &str) -> Result<Option<BuildRecord>, Error> {
