@@ -44,7 +44,7 @@ pub const FLEET_DEFINITION: &str = "statemachine/rebuild.asl.json";
 pub fn functions_table() -> String {
     let mut out =
         String::from("| function | invoked by | environment | SDK operations | IAM actions |\n|---|---|---|---|---|\n");
-    for f in agentbuild_core::catalog::FUNCTIONS {
+    for f in agentbuild_core::testing::catalog::FUNCTIONS {
         let code = |items: &[&str]| {
             items
                 .iter()

@@ -1,6 +1,6 @@
 //! The adapters' source against the catalog: every SDK operation they send has an IAM action.
 
-use agentbuild_core::catalog::OPERATION_ACTIONS;
+use agentbuild_core::testing::catalog::OPERATION_ACTIONS;
 use agentbuild_tests::read;
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The ASL definition against the code: error names, retries, catches, functions.
 
-use agentbuild_core::catalog::FUNCTIONS;
 use agentbuild_core::error::ERROR_NAMES;
+use agentbuild_core::testing::catalog::FUNCTIONS;
 use agentbuild_tests::{json, placeholders, read, DEFINITION};
 use serde_json::Value;
 

@@ -1,10 +1,10 @@
 //! The fleet-rebuild definition (statemachine/rebuild.asl.json) against the code and the
 //! template: its steps, retries, the Distributed Map's settings, the lock on every path.
 
-use agentbuild_core::catalog::FUNCTIONS;
 use agentbuild_core::domain::fleet::RUN_TIMEOUT_SECONDS;
 use agentbuild_core::error::ERROR_NAMES;
 use agentbuild_core::model::RebuildStep;
+use agentbuild_core::testing::catalog::FUNCTIONS;
 use agentbuild_tests::{json, placeholders, read, FLEET_DEFINITION};
 use serde_json::{json, Map, Value};
 

@@ -1,6 +1,6 @@
 //! template.yaml against the code: environment, IAM actions, substitutions, binaries.
 
-use agentbuild_core::catalog::FUNCTIONS;
+use agentbuild_core::testing::catalog::FUNCTIONS;
 use agentbuild_tests::{placeholders, read, DEFINITION};
 use serde_yaml_ng::Value;
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
 //! Each function's configuration, read once at cold start from its environment. The variable
-//! names are listed per function in [`crate::catalog`], which a test holds against template.yaml.
+//! names are listed per function in [`crate::testing::catalog`] (test support), which a test holds against template.yaml.
 
 use crate::domain::deploy::RolePolicy;
 use crate::domain::deployment::DeployPolicy;

@@ -117,6 +117,58 @@ impl BuildAnswer {
     }
 }
 
+/// The `detail` of the `Build Finished` event every writer of a final record puts on
+/// EventBridge (`source` [`BuildFinished::SOURCE`], `detail-type`
+/// [`BuildFinished::DETAIL_TYPE`]). Subscribers dedupe on `buildId`: delivery is at least once.
+/// Unknown fields are accepted, so a subscriber keeps parsing when the detail grows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildFinished {
+    pub build_id: String,
+    pub project: String,
+    pub agent: String,
+    pub status: BuildStatus,
+    pub image: FinishedImage,
+    /// The AgentCore deployment, for a request with `deploy` (the record's `deployment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
+    /// `builds/<buildId>.json` in the stack's bucket: the whole record.
+    pub record_key: String,
+}
+
+/// The image a finished build names (digest and uri are `null` when none was pushed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishedImage {
+    pub repository_uri: String,
+    pub tag: String,
+    pub digest: Option<String>,
+    pub uri: Option<String>,
+}
+
+impl BuildFinished {
+    pub const SOURCE: &'static str = "agentbuild";
+    pub const DETAIL_TYPE: &'static str = "Build Finished";
+
+    /// The announcement of a final record.
+    pub fn of(record: &BuildRecord) -> Self {
+        Self {
+            build_id: record.build_id.clone(),
+            project: record.project.clone(),
+            agent: record.agent.clone(),
+            status: record.status,
+            image: FinishedImage {
+                repository_uri: record.image.repository_uri.clone(),
+                tag: record.image.tag.clone(),
+                digest: record.image.digest.clone(),
+                uri: record.image.uri.clone(),
+            },
+            deployment: record.deployment.clone(),
+            record_key: build_key(&record.build_id),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,57 +224,5 @@ mod tests {
             BuildAnswer::from_json(&bytes).unwrap(),
             BuildAnswer::Live(live)
         );
-    }
-}
-
-/// The `detail` of the `Build Finished` event every writer of a final record puts on
-/// EventBridge (`source` [`BuildFinished::SOURCE`], `detail-type`
-/// [`BuildFinished::DETAIL_TYPE`]). Subscribers dedupe on `buildId`: delivery is at least once.
-/// Unknown fields are accepted, so a subscriber keeps parsing when the detail grows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BuildFinished {
-    pub build_id: String,
-    pub project: String,
-    pub agent: String,
-    pub status: BuildStatus,
-    pub image: FinishedImage,
-    /// The AgentCore deployment, for a request with `deploy` (the record's `deployment`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<Deployment>,
-    /// `builds/<buildId>.json` in the stack's bucket: the whole record.
-    pub record_key: String,
-}
-
-/// The image a finished build names (digest and uri are `null` when none was pushed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FinishedImage {
-    pub repository_uri: String,
-    pub tag: String,
-    pub digest: Option<String>,
-    pub uri: Option<String>,
-}
-
-impl BuildFinished {
-    pub const SOURCE: &'static str = "agentbuild";
-    pub const DETAIL_TYPE: &'static str = "Build Finished";
-
-    /// The announcement of a final record.
-    pub fn of(record: &BuildRecord) -> Self {
-        Self {
-            build_id: record.build_id.clone(),
-            project: record.project.clone(),
-            agent: record.agent.clone(),
-            status: record.status,
-            image: FinishedImage {
-                repository_uri: record.image.repository_uri.clone(),
-                tag: record.image.tag.clone(),
-                digest: record.image.digest.clone(),
-                uri: record.image.uri.clone(),
-            },
-            deployment: record.deployment.clone(),
-            record_key: build_key(&record.build_id),
-        }
     }
 }

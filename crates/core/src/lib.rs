@@ -7,7 +7,6 @@
 //! `handlers::<name>::handle`.
 
 pub mod adapters;
-pub mod catalog;
 pub mod config;
 pub mod contract;
 pub mod domain;
@@ -18,5 +17,7 @@ pub mod handlers;
 pub mod model;
 pub mod ports;
 pub mod services;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::Error;

@@ -248,7 +248,7 @@ mod tests {
             "SFN.SendTaskSuccess",
         ] {
             assert!(
-                crate::catalog::OPERATION_ACTIONS
+                crate::testing::catalog::OPERATION_ACTIONS
                     .iter()
                     .any(|(o, _)| *o == op),
                 "{op}"

@@ -107,8 +107,8 @@ mod tests {
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;
     use crate::domain::status::{BuildStatus, CodeBuildStatus};
-    use crate::handlers::fakes::{info, FakeBuilds, FakeStore, FakeTokens};
     use crate::model::BuildOutput;
+    use crate::testing::fakes::{info, FakeBuilds, FakeStore, FakeTokens};
 
     fn deps() -> Deps<FakeStore, FakeBuilds, FakeTokens> {
         Deps {
@@ -263,9 +263,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("await_build.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 parks_the_token_then_leaves_a_running_build_to_its_event,
                 a_build_that_ended_before_the_park_is_completed_at_once_with_checkbuilds_output,
                 a_wait_closed_already_or_a_failed_completion_leaves_it_to_the_timeout,
@@ -275,7 +275,7 @@ mod tests {
                 past_the_deadline_the_look_stops_the_build_and_completes_timed_out,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("await-build", &called);
+        crate::testing::fakes::assert_operations_are_listed("await-build", &called);
     }
 
     #[tokio::test]

@@ -163,7 +163,7 @@ mod tests {
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;
     use crate::domain::status::{BuildStatus, CodeBuildStatus};
-    use crate::handlers::fakes::{info, FakeBuilds, FakeStore, FakeTokens};
+    use crate::testing::fakes::{info, FakeBuilds, FakeStore, FakeTokens};
 
     const SAMPLE_ID: &str = "agentbuild:8745a7a9-c340-456a-9166-edf953571b00";
     const SAMPLE_BUILD: &str = "api-5f0c8e2a9b7d4c1e3f5a6b7c8d9e0f1a2b3c4d5e";
@@ -363,9 +363,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("build_events.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 an_ended_build_completes_its_parked_wait_with_its_observed_state,
                 an_event_before_the_park_finds_no_waiter_and_sends_nothing,
                 duplicate_and_late_events_are_harmless,
@@ -375,7 +375,7 @@ mod tests {
                 a_build_past_its_deadline_is_stopped_and_completed_timed_out,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("build-events", &called);
+        crate::testing::fakes::assert_operations_are_listed("build-events", &called);
     }
 
     #[tokio::test]

@@ -55,8 +55,8 @@ mod tests {
     use crate::domain::record::BuildRecord;
     use crate::domain::record::{FailedPhase, Phase};
     use crate::domain::status::{BuildStatus, CodeBuildStatus};
-    use crate::handlers::fakes::{FakeBuilds, FakeStore};
     use crate::ports::BuildInfo;
+    use crate::testing::fakes::{FakeBuilds, FakeStore};
     use std::collections::BTreeMap;
 
     fn deps(now: Clock) -> Deps<FakeStore, FakeBuilds> {
@@ -242,9 +242,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("check_build.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 maps_every_final_status,
                 running_build_waits_again_and_gets_a_progress_record,
                 an_unknown_status_is_polled_while_incomplete_then_an_error,
@@ -254,6 +254,6 @@ mod tests {
                 looks_at_the_build_the_execution_started_not_the_one_the_state_names,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("check-build", &called);
+        crate::testing::fakes::assert_operations_are_listed("check-build", &called);
     }
 }

@@ -62,7 +62,7 @@ mod tests {
     use super::*;
     use crate::domain::deployment::{DeployPolicy, Deployment, RuntimeStatus};
     use crate::domain::record::tests::{plan, running, t};
-    use crate::handlers::fake_runtimes::FakeRuntimes;
+    use crate::testing::fake_runtimes::FakeRuntimes;
     use serde_json::json;
 
     fn deps(now: Clock) -> Deps<FakeRuntimes> {
@@ -177,15 +177,15 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("check_runtime.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 an_updating_runtime_is_waited_for_then_ready,
                 update_failed_is_failed_with_agentcores_reason,
                 past_the_deadline_or_gone_is_failed,
                 a_transient_error_fails_the_step_for_a_retry,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("check-runtime", &called);
+        crate::testing::fakes::assert_operations_are_listed("check-runtime", &called);
     }
 }

@@ -146,8 +146,8 @@ mod tests {
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;
     use crate::domain::status::BuildStatus;
-    use crate::handlers::fake_runtimes::FakeRuntimes;
-    use crate::handlers::fakes::FakeStore;
+    use crate::testing::fake_runtimes::FakeRuntimes;
+    use crate::testing::fakes::FakeStore;
     use serde_json::json;
 
     const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
@@ -334,9 +334,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("deploy_runtime.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 the_first_deployment_creates_a_tagged_runtime_with_an_idempotent_token,
                 a_later_build_updates_the_runtime_its_latest_record_deployed_to,
                 a_runtime_deleted_by_hand_is_created_again,
@@ -346,6 +346,6 @@ mod tests {
                 a_transient_agentcore_error_fails_the_step_for_a_retry,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("deploy-runtime", &called);
+        crate::testing::fakes::assert_operations_are_listed("deploy-runtime", &called);
     }
 }

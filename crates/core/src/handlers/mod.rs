@@ -11,11 +11,6 @@ pub mod record_result;
 pub mod start_build;
 pub mod validate_request;
 
-#[cfg(test)]
-pub(crate) mod fake_runtimes;
-#[cfg(test)]
-pub(crate) mod fakes;
-
 use chrono::{DateTime, Utc};
 
 /// The clock handlers read; tests pin it.

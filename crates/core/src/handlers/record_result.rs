@@ -224,8 +224,8 @@ mod tests {
     use super::*;
     use crate::domain::deployment::{Deployment, DeploymentStatus};
     use crate::domain::record::tests::{plan, running, t};
-    use crate::handlers::fakes::{FakeBuilds, FakeEvents, FakeStore};
     use crate::model::{BuildSlot, CaughtError, DeploymentSlot, PipelineState};
+    use crate::testing::fakes::{FakeBuilds, FakeEvents, FakeStore};
     use serde_json::json;
 
     fn deps() -> Deps<FakeStore, FakeBuilds, FakeEvents> {
@@ -735,9 +735,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("record_result.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 success_writes_the_record_and_the_latest_pointer,
                 failures_are_recorded_without_touching_latest,
                 writing_the_same_outcome_twice_gives_the_same_objects,
@@ -760,6 +760,6 @@ mod tests {
                 a_ready_deployment_is_recorded_without_the_states_wait_fields,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("record-result", &called);
+        crate::testing::fakes::assert_operations_are_listed("record-result", &called);
     }
 }

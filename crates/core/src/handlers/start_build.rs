@@ -206,7 +206,7 @@ mod tests {
     use super::*;
     use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, t};
-    use crate::handlers::fakes::{FakeBuilds, FakeStore};
+    use crate::testing::fakes::{FakeBuilds, FakeStore};
 
     fn deps() -> Deps<FakeStore, FakeBuilds> {
         Deps {
@@ -516,9 +516,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("start_build.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 starts_one_build_and_writes_a_running_record,
                 passes_per_build_values_only_as_environment,
                 a_retry_resumes_the_build_this_execution_started,
@@ -533,6 +533,6 @@ mod tests {
                 a_transient_store_error_surfaces_and_the_retry_starts_one_build,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("start-build", &called);
+        crate::testing::fakes::assert_operations_are_listed("start-build", &called);
     }
 }

@@ -96,7 +96,7 @@ pub async fn handle<S: ObjectStore>(
 mod tests {
     use super::*;
     use crate::domain::request::SourcePolicy;
-    use crate::handlers::fakes::FakeStore;
+    use crate::testing::fakes::FakeStore;
     use serde_json::json;
 
     const KEY: &str = "sources/nexus-ai/sales/src.zip";
@@ -213,9 +213,9 @@ mod tests {
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-        let called = crate::handlers::fakes::operations_of(
+        let called = crate::testing::fakes::operations_of(
             include_str!("validate_request.rs"),
-            crate::handlers::fakes::scenarios![
+            crate::testing::fakes::scenarios![
                 plans_a_valid_request_hashing_the_source,
                 a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,
                 uses_the_s3_checksum_when_there_is_one,
@@ -226,6 +226,6 @@ mod tests {
                 rejects_an_execution_name_that_cannot_be_a_key,
             ],
         );
-        crate::handlers::fakes::assert_operations_are_listed("validate-request", &called);
+        crate::testing::fakes::assert_operations_are_listed("validate-request", &called);
     }
 }

@@ -112,8 +112,8 @@ pub async fn submit<X: Executions>(
 mod tests {
     use super::*;
     use crate::domain::request::{validate, SourcePolicy};
-    use crate::handlers::fakes::FakeExecutions;
     use crate::ports::ExecutionStatus;
+    use crate::testing::fakes::FakeExecutions;
     use serde_json::json;
 
     fn req(force: bool, key: Option<&str>) -> ValidRequest {

@@ -6,7 +6,7 @@ use crate::domain::fleet::RUN_TIMEOUT_SECONDS;
 use crate::domain::record::tests::{plan as build_plan, running, t};
 use crate::domain::record::{build_key, latest_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
-use crate::handlers::fakes::{FakeExecutions, FakeStore, OWN};
+use crate::testing::fakes::{FakeExecutions, FakeStore, OWN};
 use serde_json::json;
 
 const RUN: &str = "20261129T0300";
@@ -461,9 +461,9 @@ async fn an_aborted_map_is_summarized_with_its_error_and_the_items_it_never_star
 /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
 #[test]
 fn calls_exactly_the_sdk_operations_the_catalog_lists() {
-    let called = crate::handlers::fakes::operations_of(
+    let called = crate::testing::fakes::operations_of(
         include_str!("tests.rs"),
-        crate::handlers::fakes::scenarios![
+        crate::testing::fakes::scenarios![
             one_run_takes_the_lock_and_a_second_one_is_skipped_until_it_is_released,
             a_lock_whose_holder_has_ended_without_releasing_it_is_taken_over,
             an_expired_lock_is_taken_over,
@@ -476,5 +476,5 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
             an_aborted_map_is_summarized_with_its_error_and_the_items_it_never_started,
         ],
     );
-    crate::handlers::fakes::assert_operations_are_listed("rebuild", &called);
+    crate::testing::fakes::assert_operations_are_listed("rebuild", &called);
 }

@@ -153,7 +153,7 @@ async fn a_transient_failure_answers_503_and_leaves_the_record_open() {
     assert_eq!(rec.status, BuildStatus::Running);
 }
 
-pub(super) const SCENARIOS: &[(&str, fn())] = crate::handlers::fakes::scenarios![
+pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     cancel_stops_the_execution_and_the_build_and_answers_the_stopped_record,
     cancel_again_answers_202_with_the_same_body_and_stops_nothing_more,
     cancel_of_a_build_that_finished_on_its_own_is_409_with_its_status,

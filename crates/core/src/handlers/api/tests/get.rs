@@ -241,7 +241,7 @@ async fn the_samples_route_and_answer_as_named() {
 }
 
 /// This file's scenarios, for the operations test in `mod.rs`.
-pub(super) const SCENARIOS: &[(&str, fn())] = crate::handlers::fakes::scenarios![
+pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     a_finished_build_answers_its_record,
     a_running_build_answers_its_live_status,
     a_build_not_yet_started_answers_from_the_execution,

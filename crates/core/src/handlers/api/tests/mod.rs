@@ -12,8 +12,8 @@ use crate::domain::record::tests::{plan, running, t};
 use crate::domain::record::{build_key, latest_key, BuildRecord};
 use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
-use crate::handlers::fakes::{FakeBuilds, FakeExecutions, FakeStore, OWN};
 use crate::ports::ExecutionStatus;
+use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeStore, OWN};
 use serde_json::{json, Value};
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
@@ -121,6 +121,6 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
     ]
     .concat();
     let scenarios = [post::SCENARIOS, get::SCENARIOS, delete::SCENARIOS].concat();
-    let called = crate::handlers::fakes::operations_of(&source, &scenarios);
-    crate::handlers::fakes::assert_operations_are_listed("api", &called);
+    let called = crate::testing::fakes::operations_of(&source, &scenarios);
+    crate::testing::fakes::assert_operations_are_listed("api", &called);
 }

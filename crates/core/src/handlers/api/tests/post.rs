@@ -251,7 +251,7 @@ async fn other_aws_failures_are_a_500_naming_the_request_only() {
 }
 
 /// This file's scenarios, for the operations test in `mod.rs`.
-pub(super) const SCENARIOS: &[(&str, fn())] = crate::handlers::fakes::scenarios![
+pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     accepts_a_build_and_starts_one_execution_with_the_api_envelope,
     the_answer_points_at_the_status,
     rejects_malformed_json,

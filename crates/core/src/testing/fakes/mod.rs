@@ -59,7 +59,7 @@ pub fn operations_of(source: &str, scenarios: &[(&str, fn())]) -> BTreeSet<&'sta
 /// `called` is exactly `function`'s catalog operations: none missing from its policy, none
 /// listed that no scenario reaches.
 pub fn assert_operations_are_listed(function: &str, called: &BTreeSet<&'static str>) {
-    let listed: BTreeSet<&str> = crate::catalog::function(function)
+    let listed: BTreeSet<&str> = crate::testing::catalog::function(function)
         .expect("function in catalog")
         .operations
         .iter()
