@@ -156,7 +156,7 @@ fn record_samples_cover_every_final_status_and_both_event_kinds() {
             RecordEvent::State(s) => {
                 statuses.push(s.state.build().expect(&name).status.to_string())
             }
-            RecordEvent::ExecutionEnded(e) => ended.push(e.detail.status),
+            RecordEvent::ExecutionEnded(e) => ended.push(e.detail.status.to_string()),
         }
     }
     statuses.sort();

@@ -4,6 +4,7 @@
 //! and returns only what it learned.
 
 use crate::domain::deployment::{Deployment, DeploymentStatus};
+use crate::domain::ending::ExecutionStatus;
 use crate::domain::fleet::Selection;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildState, ErrorInfo};
@@ -238,7 +239,7 @@ pub struct RecordInput {
 pub struct ExecutionStatusChange {
     pub execution_arn: String,
     pub name: String,
-    pub status: String,
+    pub status: ExecutionStatus,
     #[serde(default)]
     pub stop_date: Option<i64>,
     #[serde(default)]
@@ -247,15 +248,45 @@ pub struct ExecutionStatusChange {
     pub cause: Option<String>,
 }
 
-/// RecordResult runs from the state machine, and from EventBridge when an execution timed out
-/// or was aborted (no state of the machine runs then, so the build must be stopped from here).
+/// RecordResult runs from the state machine (`{state, recordedAt}`: record), and from
+/// EventBridge when an execution failed, timed out or was aborted (close: no state of the
+/// machine runs then, so the build must be stopped from here). The kind is named by the input
+/// itself — EventBridge's `detail-type` — and each kind is parsed as its own type, so a
+/// malformed input fails naming the field path.
 // One value per invocation, moved straight into the handler: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(try_from = "Value", untagged)]
 pub enum RecordEvent {
     State(RecordInput),
     ExecutionEnded(EventBridgeEvent<ExecutionStatusChange>),
+}
+
+/// EventBridge's detail type for an execution's end.
+pub const EXECUTION_STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+
+impl TryFrom<Value> for RecordEvent {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        match value.get("detail-type").map(|t| t.as_str()) {
+            None => parse("record", value).map(RecordEvent::State),
+            Some(Some(EXECUTION_STATUS_CHANGE)) => {
+                parse("close", value).map(RecordEvent::ExecutionEnded)
+            }
+            Some(other) => Err(format!(
+                "close: detail-type: expected {EXECUTION_STATUS_CHANGE:?}, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// `value` as a `T`; the error names the kind and the field path (`state.plan.buildId: …`).
+pub fn parse<T: serde::de::DeserializeOwned>(kind: &str, value: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        format!("{kind}: {path}: {}", e.into_inner())
+    })
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -7,4 +7,5 @@ pub mod callback;
 pub mod cancel;
 pub mod records;
 pub mod status;
+pub mod stop;
 pub mod submit;
