@@ -356,39 +356,7 @@ pub fn item_outcome(
     execution: Option<&ExecutionOutcome>,
 ) -> ItemOutcome {
     if let Some(r) = record.filter(|r| r.status.is_final()) {
-        if r.status.is_success() {
-            // Built, but its deployment failed: the execution failed DeployFailed (and counts
-            // against the map's tolerance), so the summary says so too.
-            if let Some(d) = r
-                .deployment
-                .as_ref()
-                .filter(|d| d.status == DeploymentStatus::Failed)
-            {
-                let reason = d.failure_reason.as_deref().unwrap_or("no reason given");
-                return ItemOutcome::Failed {
-                    status: "DEPLOY_FAILED".into(),
-                    reason: bounded(&format!("{DEPLOY_FAILED}: {reason}")),
-                };
-            }
-            return ItemOutcome::Succeeded;
-        }
-        let reason = match (&r.error, &r.codebuild.failed_phase) {
-            (Some(e), _) => format!("{}: {}", e.kind, e.message),
-            (None, Some(p)) => format!(
-                "CodeBuild phase {} {}{}",
-                p.name,
-                p.status,
-                p.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            (None, None) => format!("the build ended {}", r.status),
-        };
-        return ItemOutcome::Failed {
-            status: r.status.to_string(),
-            reason: bounded(&reason),
-        };
+        return recorded_outcome(r);
     }
     let Some(x) = execution else {
         return match record {
@@ -422,6 +390,43 @@ pub fn item_outcome(
                 _ => format!("the execution ended {} without a final record", x.status),
             }),
         },
+    }
+}
+
+/// The outcome a final record says.
+fn recorded_outcome(r: &BuildRecord) -> ItemOutcome {
+    if r.status.is_success() {
+        // Built, but its deployment failed: the execution failed DeployFailed (and counts
+        // against the map's tolerance), so the summary says so too.
+        if let Some(d) = r
+            .deployment
+            .as_ref()
+            .filter(|d| d.status == DeploymentStatus::Failed)
+        {
+            let reason = d.failure_reason.as_deref().unwrap_or("no reason given");
+            return ItemOutcome::Failed {
+                status: "DEPLOY_FAILED".into(),
+                reason: bounded(&format!("{DEPLOY_FAILED}: {reason}")),
+            };
+        }
+        return ItemOutcome::Succeeded;
+    }
+    let reason = match (&r.error, &r.codebuild.failed_phase) {
+        (Some(e), _) => format!("{}: {}", e.kind, e.message),
+        (None, Some(p)) => format!(
+            "CodeBuild phase {} {}{}",
+            p.name,
+            p.status,
+            p.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        (None, None) => format!("the build ended {}", r.status),
+    };
+    ItemOutcome::Failed {
+        status: r.status.to_string(),
+        reason: bounded(&reason),
     }
 }
 

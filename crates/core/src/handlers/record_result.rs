@@ -157,17 +157,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
         .stop_date
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or(event_time);
-    let error = match (&detail.error, &detail.cause) {
-        (Some(e), cause) => ErrorInfo::from_states(e, cause.as_deref()),
-        (None, Some(cause)) => ErrorInfo::new(kind, cause.clone()),
-        (None, None) => ErrorInfo::new(
-            kind,
-            format!(
-                "the execution ended {} before its record was final",
-                detail.status
-            ),
-        ),
-    };
+    let error = closer_error(&detail, kind);
     if record.status.is_final() {
         // Closed by RecordResult (which stops a build it leaves running before it writes), a
         // cancel, or this closer's own earlier attempt.
@@ -181,12 +171,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
         ) {
             deps.events.announce(&BuildFinished::of(&record)).await?;
         }
-        return Ok(RecordOutput {
-            deployment_status: record.deployment.as_ref().map(|d| d.status),
-            build_id: record.build_id,
-            status: record.status,
-            record_key: Some(key),
-        });
+        return Ok(output(record, key));
     }
     // The record is open: its build may still run, whatever the execution's end.
     if let Some(id) = record.codebuild.build_id.clone() {
@@ -199,12 +184,31 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
     if writer_announces(&offered, &record) {
         deps.events.announce(&BuildFinished::of(&record)).await?;
     }
-    Ok(RecordOutput {
+    Ok(output(record, key))
+}
+
+/// The execution's own error when it has one, else one of the ending's kind.
+fn closer_error(detail: &ExecutionStatusChange, kind: &str) -> ErrorInfo {
+    match (&detail.error, &detail.cause) {
+        (Some(e), cause) => ErrorInfo::from_states(e, cause.as_deref()),
+        (None, Some(cause)) => ErrorInfo::new(kind, cause.clone()),
+        (None, None) => ErrorInfo::new(
+            kind,
+            format!(
+                "the execution ended {} before its record was final",
+                detail.status
+            ),
+        ),
+    }
+}
+
+fn output(record: BuildRecord, key: String) -> RecordOutput {
+    RecordOutput {
         deployment_status: record.deployment.as_ref().map(|d| d.status),
         build_id: record.build_id,
         status: record.status,
         record_key: Some(key),
-    })
+    }
 }
 
 #[cfg(test)]
