@@ -589,7 +589,7 @@ def _(c: Ctx) -> None:
         environmentVariablesOverride=[{"name": "AGENTBUILD_BUILD_ID", "value": other, "type": "PLAINTEXT"}],
     )["build"]["id"]
     payload = [x for x in c.stack.invocations("check-build", name) if not x["injected"]][-1]["request"]
-    payload["build"]["codebuildBuildId"] = other_id
+    payload["build"]["codebuildBuildId"] = payload["codebuildBuildId"] = other_id
     url = f"{c.stack.env['AGENTBUILD_RUNTIME_URL']}/2015-03-31/functions/check-build/invocations"
     status, out, _ = c.stack.http("POST", url, payload)
     c.fault("late CheckBuild write")

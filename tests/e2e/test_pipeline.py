@@ -325,7 +325,8 @@ def test_a_real_handler_error_is_caught_and_recorded_as_error(stack):
     comes for a build that does not exist.)"""
     name = f"lost-{uid()}"
     lost = f"{stack.project}:00000000-0000-0000-0000-{uid()}00"
-    stack.inject("start-build", {"patch": {"build": {"codebuildBuildId": lost}}, "match": name})
+    stack.inject("start-build", {"patch": {"codebuildBuildId": lost, "build": {"codebuildBuildId": lost}},
+                                 "match": name})
     d = stack.run(name, stack.request())
     assert (d["status"], d["error"]) == ("FAILED", "ERROR"), d
     events = stack.history(d["executionArn"])

@@ -157,12 +157,14 @@ fn record_samples_cover_every_final_status_and_both_event_kinds() {
     for (name, ev) in parse_all::<RecordEvent>("record-result") {
         match ev {
             RecordEvent::State(s) if s.state.deploy_error.is_some() => {
-                assert!(s.state.build.expect(&name).status.is_success(), "{name}");
+                assert!(s.state.build().expect(&name).status.is_success(), "{name}");
                 deploy_failures += 1;
             }
             RecordEvent::State(s) if s.state.error.is_some() => statuses.push("ERROR".to_string()),
-            RecordEvent::State(s) => statuses.push(s.state.build.expect(&name).status.to_string()),
-            RecordEvent::ExecutionEnded(e) => ended.push(e.detail.status),
+            RecordEvent::State(s) => {
+                statuses.push(s.state.build().expect(&name).status.to_string())
+            }
+            RecordEvent::ExecutionEnded(e) => ended.push(e.detail.status.to_string()),
         }
     }
     statuses.sort();

@@ -743,7 +743,9 @@ mod tests {
     #[tokio::test]
     async fn cancel_of_a_build_that_finished_on_its_own_exits_1_with_its_status() {
         let fake = Fake {
-            cancellation: Some(Cancellation::Finished("SUCCEEDED".into())),
+            cancellation: Some(Cancellation::Finished(
+                agentbuild_core::domain::ending::Reported::Succeeded,
+            )),
             ..Default::default()
         };
         let out = cancel(&fake, "cli-0123", None, &mut Seen::default())

@@ -391,7 +391,9 @@ mod tests {
         assert_eq!(v.state, ViewState::Final(BuildStatus::Stopped));
         assert_eq!(
             api.cancel("cli-0123").await.unwrap(),
-            Some(Cancellation::Finished("SUCCEEDED".into()))
+            Some(Cancellation::Finished(
+                agentbuild_core::domain::ending::Reported::Succeeded
+            ))
         );
         assert_eq!(api.cancel("x").await.unwrap(), None);
         let err = api.cancel("y").await.unwrap_err().to_string();

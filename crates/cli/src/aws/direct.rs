@@ -533,7 +533,9 @@ mod tests {
         let svc = direct(get("SUCCEEDED"), mock_client!(aws_sdk_sfn, []));
         assert_eq!(
             svc.cancel("cli-0123").await.unwrap(),
-            Some(Cancellation::Finished("SUCCEEDED".into()))
+            Some(Cancellation::Finished(
+                agentbuild_core::domain::ending::Reported::Succeeded
+            ))
         );
     }
 }

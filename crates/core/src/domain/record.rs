@@ -169,6 +169,10 @@ pub struct CodeBuildRecord {
     /// agentbuild stopped this build (the execution ended without success while it ran).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// StartBuild's marker: when it was about to ask CodeBuild for a build, before CodeBuild
+    /// named one (`domain::start`). No other writer sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_requested_at: Option<DateTime<Utc>>,
 }
 
 /// A CloudWatch Logs stream (CodeBuild's `LogsLocation` `groupName` and `streamName`).
@@ -316,6 +320,7 @@ impl BuildRecord {
                 logs: build.and_then(|b| b.logs.clone()),
                 polls: build.map(|b| b.polls).unwrap_or(0),
                 stopped: false,
+                start_requested_at: None,
             },
             timestamps: Timestamps {
                 requested_at: plan.requested_at,

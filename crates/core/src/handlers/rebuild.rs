@@ -30,7 +30,7 @@ use crate::domain::rebuild::{candidate, latest_pointer, order, Candidate};
 use crate::domain::record::latest_key;
 use crate::domain::request::clip;
 use crate::model::RebuildStep;
-use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore, Precondition, Tagged};
+use crate::ports::{ExecutionInfo, Executions, ObjectStore, Precondition, Tagged};
 use crate::services::objects::{self, Decision};
 use crate::services::records;
 use crate::Error;
@@ -233,21 +233,9 @@ async fn plan<S: ObjectStore, X>(
     }))
 }
 
-fn status_name(s: &ExecutionStatus) -> String {
-    match s {
-        ExecutionStatus::Running => "RUNNING".into(),
-        ExecutionStatus::Succeeded => "SUCCEEDED".into(),
-        ExecutionStatus::Failed => "FAILED".into(),
-        ExecutionStatus::TimedOut => "TIMED_OUT".into(),
-        ExecutionStatus::Aborted => "ABORTED".into(),
-        ExecutionStatus::PendingRedrive => "PENDING_REDRIVE".into(),
-        ExecutionStatus::Unknown(other) => other.clone(),
-    }
-}
-
 fn outcome_of(info: &ExecutionInfo) -> ExecutionOutcome {
     ExecutionOutcome {
-        status: status_name(&info.status),
+        status: info.status.clone(),
         error: info.error.clone(),
         cause: info.cause.clone(),
     }
@@ -262,10 +250,9 @@ async fn existing<S, X: Executions>(deps: &Deps<S, X>, name: &str) -> Result<Val
             clip(name)
         ))
     })?;
-    let status = status_name(&info.status);
     // waitSeconds always: the ASL's ResultSelector reads it whatever the status.
-    let wait = existing_wait_seconds(&status).unwrap_or(0);
-    Ok(json!({"status": status, "waitSeconds": wait}))
+    let wait = existing_wait_seconds(&info.status).unwrap_or(0);
+    Ok(json!({"status": info.status, "waitSeconds": wait}))
 }
 
 async fn read_list<S: ObjectStore, T: serde::de::DeserializeOwned>(

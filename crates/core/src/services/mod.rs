@@ -8,4 +8,5 @@ pub mod cancel;
 pub mod objects;
 pub mod records;
 pub mod status;
+pub mod stop;
 pub mod submit;

@@ -363,7 +363,7 @@ async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService>(
             "AlreadyFinished",
             format!("build {id} already finished on its own: {status}; nothing to cancel"),
         )
-        .build_status(&status)),
+        .build_status(status)),
         cancel::Outcome::Unknown => Err(Problem::new(404, "NotFound", format!("no build {id}"))),
     }
 }

@@ -1,6 +1,7 @@
 //! The fleet-rebuild helper's steps against in-memory ports.
 
 use super::*;
+use crate::domain::ending::ExecutionStatus;
 use crate::domain::execution::schedule_execution_name;
 use crate::domain::fleet::RUN_TIMEOUT_SECONDS;
 use crate::domain::record::tests::{plan as build_plan, running, t};
