@@ -262,14 +262,15 @@ impl Pattern {
 }
 
 /// `Pattern.compile` from `moby/patternmatcher`, for `/` as the separator.
+#[derive(PartialEq)]
+enum Detected {
+    Exact,
+    Prefix,
+    Suffix,
+    Regex,
+}
+
 fn compile(pattern: &str) -> Result<Kind, String> {
-    #[derive(PartialEq)]
-    enum Detected {
-        Exact,
-        Prefix,
-        Suffix,
-        Regex,
-    }
     let mut re = String::from("^");
     let mut detected = Detected::Exact;
     let mut chars = pattern.chars().peekable();
@@ -278,24 +279,7 @@ fn compile(pattern: &str) -> Result<Kind, String> {
         match ch {
             '*' if chars.peek() == Some(&'*') => {
                 chars.next();
-                // `**/` is treated as `**`.
-                if chars.peek() == Some(&'/') {
-                    chars.next();
-                }
-                if chars.peek().is_none() {
-                    if detected == Detected::Exact {
-                        detected = Detected::Prefix;
-                    } else {
-                        re.push_str(".*");
-                        detected = Detected::Regex;
-                    }
-                } else {
-                    re.push_str("(.*/)?");
-                    detected = Detected::Regex;
-                }
-                if first {
-                    detected = Detected::Suffix;
-                }
+                detected = double_star(&mut chars, &mut re, detected, first);
             }
             '*' => {
                 re.push_str("[^/]*");
@@ -309,22 +293,10 @@ fn compile(pattern: &str) -> Result<Kind, String> {
                 re.push('\\');
                 re.push(ch);
             }
-            '\\' => match chars.next() {
-                // Go's regexp reads `\d`, `\w`... as classes and any other escaped
-                // non-alphanumeric as itself; regex-lite agrees on the first and
-                // `regex_lite::escape` gives the second.
-                Some(next) if next.is_ascii_alphanumeric() => {
-                    re.push('\\');
-                    re.push(next);
-                    detected = Detected::Regex;
-                }
-                Some(next) => {
-                    re.push_str(&regex_lite::escape(next.encode_utf8(&mut [0; 4])));
-                    detected = Detected::Regex;
-                }
-                // filepath.Match, which patternmatcher.New calls to validate, rejects this.
-                None => return Err("trailing backslash".to_owned()),
-            },
+            '\\' => {
+                escaped(chars.next(), &mut re)?;
+                detected = Detected::Regex;
+            }
             '[' | ']' => {
                 re.push(ch);
                 detected = Detected::Regex;
@@ -342,6 +314,51 @@ fn compile(pattern: &str) -> Result<Kind, String> {
             Kind::Regex(Regex::new(&re).map_err(|e| e.to_string())?)
         }
     })
+}
+
+/// After `**` (`**/` is treated as `**`): at the end a prefix match (or any rest), at the start
+/// a suffix match, else any run of directories.
+fn double_star(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    re: &mut String,
+    detected: Detected,
+    first: bool,
+) -> Detected {
+    if chars.peek() == Some(&'/') {
+        chars.next();
+    }
+    let detected = if chars.peek().is_none() {
+        if detected == Detected::Exact {
+            Detected::Prefix
+        } else {
+            re.push_str(".*");
+            Detected::Regex
+        }
+    } else {
+        re.push_str("(.*/)?");
+        Detected::Regex
+    };
+    if first {
+        Detected::Suffix
+    } else {
+        detected
+    }
+}
+
+/// A backslash and what follows it. Go's regexp reads `\d`, `\w`... as classes and any other
+/// escaped non-alphanumeric as itself; regex-lite agrees on the first and `regex_lite::escape`
+/// gives the second.
+fn escaped(next: Option<char>, re: &mut String) -> Result<(), String> {
+    match next {
+        Some(next) if next.is_ascii_alphanumeric() => {
+            re.push('\\');
+            re.push(next);
+        }
+        Some(next) => re.push_str(&regex_lite::escape(next.encode_utf8(&mut [0; 4]))),
+        // filepath.Match, which patternmatcher.New calls to validate, rejects this.
+        None => return Err("trailing backslash".to_owned()),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

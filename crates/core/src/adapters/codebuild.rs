@@ -6,7 +6,8 @@ use crate::domain::status::CodeBuildStatus;
 use crate::ports::{BuildInfo, BuildService, BuildStarter, StartRequest};
 use crate::Error;
 use aws_sdk_codebuild::types::{
-    Build, EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType, StatusType,
+    Build, BuildPhase, EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType,
+    StatusType,
 };
 
 /// Builds by id (BatchGetBuilds, StopBuild): no project needed.
@@ -60,46 +61,6 @@ fn status(s: &StatusType) -> CodeBuildStatus {
 }
 
 fn info(b: &Build) -> BuildInfo {
-    let phases: Vec<Phase> = b
-        .phases()
-        .iter()
-        .map(|p| Phase {
-            name: p
-                .phase_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            status: p.phase_status().map(|s| s.as_str().to_string()),
-            started_at: p.start_time().and_then(to_chrono),
-            ended_at: p.end_time().and_then(to_chrono),
-            duration_seconds: p.duration_in_seconds(),
-        })
-        .collect();
-    // The first phase that ended in anything but SUCCEEDED, with CodeBuild's reason.
-    let failed_phase = b
-        .phases()
-        .iter()
-        .find(|p| {
-            p.phase_status()
-                .is_some_and(|s| !matches!(s, StatusType::Succeeded | StatusType::InProgress))
-        })
-        .map(|p| {
-            let ctx = p
-                .contexts()
-                .iter()
-                .find(|c| c.message().is_some_and(|m| !m.is_empty()));
-            FailedPhase {
-                name: p
-                    .phase_type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                status: p
-                    .phase_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                code: ctx.and_then(|c| c.status_code()).map(String::from),
-                message: ctx.and_then(|c| c.message()).map(String::from),
-            }
-        });
     BuildInfo {
         id: b.id().unwrap_or_default().to_string(),
         status: b
@@ -110,8 +71,8 @@ fn info(b: &Build) -> BuildInfo {
         current_phase: b.current_phase().map(String::from),
         start_time: b.start_time().and_then(to_chrono),
         end_time: b.end_time().and_then(to_chrono),
-        phases,
-        failed_phase,
+        phases: b.phases().iter().map(phase).collect(),
+        failed_phase: failed_phase(b),
         log_url: b.logs().and_then(|l| l.deep_link()).map(String::from),
         logs: b.logs().and_then(|l| {
             Some(LogLocation {
@@ -134,6 +95,43 @@ fn info(b: &Build) -> BuildInfo {
             })
             .map(|v| v.value().to_string()),
     }
+}
+
+fn phase_name(p: &BuildPhase) -> String {
+    p.phase_type()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn phase(p: &BuildPhase) -> Phase {
+    Phase {
+        name: phase_name(p),
+        status: p.phase_status().map(|s| s.as_str().to_string()),
+        started_at: p.start_time().and_then(to_chrono),
+        ended_at: p.end_time().and_then(to_chrono),
+        duration_seconds: p.duration_in_seconds(),
+    }
+}
+
+/// The first phase that ended in anything but SUCCEEDED, with CodeBuild's reason.
+fn failed_phase(b: &Build) -> Option<FailedPhase> {
+    let p = b.phases().iter().find(|p| {
+        p.phase_status()
+            .is_some_and(|s| !matches!(s, StatusType::Succeeded | StatusType::InProgress))
+    })?;
+    let ctx = p
+        .contexts()
+        .iter()
+        .find(|c| c.message().is_some_and(|m| !m.is_empty()));
+    Some(FailedPhase {
+        name: phase_name(p),
+        status: p
+            .phase_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        code: ctx.and_then(|c| c.status_code()).map(String::from),
+        message: ctx.and_then(|c| c.message()).map(String::from),
+    })
 }
 
 impl BuildService for CodeBuild {
