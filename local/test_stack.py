@@ -787,3 +787,88 @@ def test_a_script_fails_the_runtime_its_request_matches_with_a_reason(agentcore)
     assert "failureReason" not in c.get_agent_runtime(agentRuntimeId=other["agentRuntimeId"])
     assert cb_call(agentcore, "POST", "/agentcore/scripts", {"match": name, "status": "READY"})[0] == 400
     assert cb_call(agentcore, "DELETE", "/agentcore/scripts")[0] == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# CodeBuild's times: what really passed (moto makes up an end 1–5 minutes after the start)
+# ---------------------------------------------------------------------------------------------
+
+def seconds_between(a, b) -> float:
+    return (b - a).total_seconds()
+
+
+def check_times_passed(b: dict, started_wall: float, ended_wall: float) -> None:
+    """startTime/endTime and each phase's start, end and duration are the times that passed
+    between two wall-clock readings around the build's start and end (within a second)."""
+    start, end = b["startTime"], b["endTime"]
+    took = seconds_between(start, end)
+    assert abs(start.timestamp() - started_wall) < 1.0, (start, started_wall)
+    assert abs(end.timestamp() - ended_wall) < 1.0, (end, ended_wall)
+    assert end.timestamp() <= time.time() + 0.5, "an end in the future"
+    names = [p["phaseType"] for p in b["phases"]]
+    assert len(names) == len(set(names)), f"a phase twice: {names}"
+    timed = [p for p in b["phases"] if "endTime" in p]
+    assert all(start <= p["startTime"] <= p["endTime"] <= end for p in timed), b["phases"]
+    for p in timed:
+        assert abs(p["durationInSeconds"] - seconds_between(p["startTime"], p["endTime"])) < 1.0, p
+    assert abs(sum(p["durationInSeconds"] for p in timed) - took) < 1.0, (b["phases"], took)
+
+
+def test_an_unscripted_build_reports_the_times_that_passed_at_every_look(codebuild):
+    t0 = time.time()
+    build_id = start_build(codebuild, f"times-{uuid.uuid4().hex[:6]}")
+    time.sleep(1.5)
+    t1 = time.time()
+    first = get_build(codebuild, build_id)
+    assert first["buildStatus"] == "SUCCEEDED"
+    check_times_passed(first, t0, t1)
+    assert seconds_between(first["startTime"], first["endTime"]) >= 1.4
+    time.sleep(1.2)
+    again = get_build(codebuild, build_id)
+    assert (again["endTime"], again["phases"]) == (first["endTime"], first["phases"]), "it ended once"
+
+
+def test_an_unscripted_build_stopped_running_ends_when_stopped(codebuild):
+    t0 = time.time()
+    build_id = start_build(codebuild, f"times-stop-{uuid.uuid4().hex[:6]}")
+    time.sleep(1.2)
+    t1 = time.time()
+    codebuild["client"].stop_build(id=build_id)
+    time.sleep(1.0)
+    b = get_build(codebuild, build_id)
+    assert b["buildStatus"] == "STOPPED"
+    check_times_passed(b, t0, t1)
+
+
+def test_a_held_build_released_reports_the_times_that_passed(codebuild):
+    name = f"times-held-{uuid.uuid4().hex[:6]}"
+    cb_call(codebuild, "POST", "/codebuild/hold", {"match": name})
+    t0 = time.time()
+    build_id = start_build(codebuild, name)
+    time.sleep(2.2)
+    t1 = time.time()
+    assert cb_call(codebuild, "POST", "/codebuild/release", {"match": name})[1] == {"released": [build_id]}
+    time.sleep(1.0)
+    b = get_build(codebuild, build_id)
+    assert b["buildStatus"] == "SUCCEEDED"
+    check_times_passed(b, t0, t1)
+    build = next(p for p in b["phases"] if p["phaseType"] == "BUILD")
+    assert build["durationInSeconds"] == 2, build
+
+
+def test_stop_execution_keeps_its_error_and_cause_as_on_aws(engine):
+    """moto drops StopExecution's error and cause; the closer of a cancelled build reads them."""
+    eng.install_stop_execution_fix()
+    arn = machine(engine, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}})
+    sfn = engine["sfn"]
+    running = sfn.start_execution(stateMachineArn=arn, name=f"s-{uuid.uuid4().hex[:8]}", input="{}")
+    sfn.stop_execution(executionArn=running["executionArn"], error="Cancelled", cause="by a test")
+    deadline = time.monotonic() + 10
+    while (d := sfn.describe_execution(executionArn=running["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert (d["status"], d.get("error"), d.get("cause")) == ("ABORTED", "Cancelled", "by a test")
+    # A stop of an execution that had ended changes nothing it reports.
+    sfn.stop_execution(executionArn=running["executionArn"], error="Other", cause="later")
+    again = sfn.describe_execution(executionArn=running["executionArn"])
+    assert (again["status"], again.get("error")) == ("ABORTED", "Cancelled")

@@ -1,60 +1,105 @@
 #!/usr/bin/env bash
 # `make test`: every check, in order of cost. Starts the local stack for the end-to-end tests
-# when none is running and stops what it started — also when a step fails.
+# when none is running and stops what it started — also when a step fails. Ends with a table of
+# each step's wall time (also when a step fails: the steps so far, the failed one marked).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 T0=$SECONDS
-step() { printf '\n== %s (%d s so far)\n' "$*" "$((SECONDS - T0))"; }
+
+# The step table: `step KEY TITLE` ends the step before and starts KEY.
+STEP_NAMES=() STEP_SECONDS=() STEP_KEY="" STEP_T0=0
+end_step() {
+  if [[ -n "$STEP_KEY" ]]; then
+    STEP_NAMES+=("$STEP_KEY") STEP_SECONDS+=("$((SECONDS - STEP_T0))")
+    STEP_KEY=""
+  fi
+}
+step() {
+  end_step
+  STEP_KEY="$1" STEP_T0=$SECONDS
+  printf '\n== %s (%d s so far)\n' "$2" "$((SECONDS - T0))"
+}
+print_table() {
+  local failed="$1" i
+  printf '\n%-28s %8s\n' "make test: step" "seconds"
+  for i in "${!STEP_NAMES[@]}"; do
+    printf '%-28s %8d\n' "${STEP_NAMES[$i]}" "${STEP_SECONDS[$i]}"
+  done
+  if [[ -n "$failed" ]]; then
+    printf '%-28s %8d  FAILED\n' "$failed" "$((SECONDS - STEP_T0))"
+  fi
+  if [[ -n "${TOOLS_SECONDS:-}" ]]; then
+    printf '%-28s %8d  (in the background from the start)\n' "tools install" "$TOOLS_SECONDS"
+  fi
+  printf '%-28s %8d\n' "total" "$((SECONDS - T0))"
+}
+on_exit() {
+  local rc=$?
+  kill "$TOOLS_PID" 2>/dev/null || true
+  local failed=""
+  if [[ "$rc" != 0 && -n "$STEP_KEY" ]]; then failed="$STEP_KEY"; else end_step; fi
+  print_table "$failed" >&2
+  exit "$rc"
+}
 
 # The pinned tools (pip, npm, rustup; mostly network) install while the Rust steps compile, which
 # need none of them; every later step waits for them. On a fresh machine this hides ~3.5 min.
 mkdir -p target
 TOOLS_LOG=target/tools.log
-bash scripts/tools.sh >"$TOOLS_LOG" 2>&1 &
+TOOLS_END=target/tools.end
+rm -f "$TOOLS_END"
+TOOLS_START=$(date +%s)
+(bash scripts/tools.sh && date +%s >"$TOOLS_END") >"$TOOLS_LOG" 2>&1 &
 TOOLS_PID=$!
-trap 'kill "$TOOLS_PID" 2>/dev/null || true' EXIT
+trap on_exit EXIT
 wait_for_tools() {
   if ! wait "$TOOLS_PID"; then
     cat "$TOOLS_LOG" >&2
     echo "make test: scripts/tools.sh failed (log above)" >&2
     exit 1
   fi
+  TOOLS_SECONDS=$(($(cat "$TOOLS_END") - TOOLS_START))
   tail -n 1 "$TOOLS_LOG"
 }
 
-step "rustfmt"
+step fmt "rustfmt"
 cargo fmt --all -- --check
 
-step "clippy -D warnings"
+step clippy "clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 # Offline, no credentials: unit, adapter (aws-smithy-mocks) and contract tests.
-step "cargo test --workspace"
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
-  -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true cargo test --workspace --quiet
+export_offline() {
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+    -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true "$@"
+}
+step build "cargo test --workspace --no-run (build)"
+export_offline cargo test --workspace --quiet --no-run
 
-step "tools (installed in the background since the start)"
+step unit "cargo test --workspace (run)"
+export_offline cargo test --workspace --quiet
+
+step tools "tools (installed in the background since the start; this is the wait)"
 wait_for_tools
 
-step "state machine definition (asl-validator)"
+step "static checks" "state machine definition (asl-validator); template (cfn-lint, sam validate --lint, checkov)"
 bash scripts/validate-asl.sh
-
-step "template (cfn-lint, sam validate --lint, checkov)"
 bash scripts/check-template.sh
 
 # buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped context),
 # with stand-in aws/docker; plus the template's repositories and pinned images.
-step "buildspec harness (pytest tests/buildspec)"
+step harness "buildspec harness (pytest tests/buildspec)"
 "$PY" -m pytest tests/buildspec -q
 
-step "local stack glue (pytest local)"
+step glue "local stack glue (pytest local)"
 "$PY" -m pytest local -q
 
 # Starts the local stack if none runs and stops what it started, whatever happens.
 # The stack builds the handlers with the test build's features (AGENTBUILD_LOCAL_BUILD_TESTS):
 # after `cargo test --workspace` nothing but the handler binaries themselves links.
-step "end-to-end: the real definition in moto's engine, the real handlers (tests/e2e)"
+step e2e "end-to-end: the real definition in moto's engine, the real handlers (tests/e2e)"
 AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh
 
-step "all checks passed in $((SECONDS - T0)) s"
+end_step
+printf '\n== all checks passed in %d s\n' "$((SECONDS - T0))"

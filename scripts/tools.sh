@@ -23,6 +23,7 @@ PY_PINS=(
   "cfn-lint==1.58.0"
   "aws-sam-cli==1.170.0"
   "pytest==9.2.0"
+  "pytest-xdist==3.8.0"       # scripts/e2e.sh runs the independent end-to-end scenarios concurrently
 )
 CHECKOV_PINS=(
   "checkov==3.3.30"

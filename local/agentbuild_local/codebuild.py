@@ -74,8 +74,11 @@ class CodeBuildScripts:
     with that status and CodeBuild's context for it; `exported` becomes the build's exported
     environment variables (as the buildspec's IMAGE_DIGEST / IMAGE_URI). When it starts and when
     it ends, its phase changes and state change go out as CodeBuild's events (`events`).
-    Builds no script matched behave as moto's, except that a build stopped while IN_PROGRESS
-    stays STOPPED (moto would report it SUCCEEDED on the next BatchGetBuilds).
+    Builds no script matched behave as moto's — SUCCEEDED at their first BatchGetBuilds,
+    without events — except that a build stopped while IN_PROGRESS stays STOPPED (moto would
+    report it SUCCEEDED on the next BatchGetBuilds), and that their times are the times that
+    passed (`plain_ended`): moto makes up an end 1–5 minutes after the start and random phase
+    durations, and adds nine more phases at every look.
     """
 
     FIELDS = {"match", "hold", "polls", "seconds", "status", "failedPhase", "exported"}
@@ -88,6 +91,7 @@ class CodeBuildScripts:
         #              "released", "final": None | (status, phase it ended in, when)}
         self._builds: dict[str, dict[str, Any]] = {}
         self._frozen: set[str] = set()  # unscripted builds stopped while IN_PROGRESS
+        self._plain_ends: dict[str, datetime] = {}  # unscripted build id -> when it was first seen ended
 
     @classmethod
     def validate(cls, entry: Any) -> dict[str, Any]:
@@ -234,6 +238,16 @@ class CodeBuildScripts:
         if events:
             self._send(b, events)
 
+    def plain_ended(self, build: dict[str, Any]) -> None:
+        """An unscripted build moto has just reported ended (BatchGetBuilds: SUCCEEDED; StopBuild:
+        STOPPED). It ended when it was first seen ended: its phases and end become the times
+        that passed — the start moto recorded at StartBuild, that moment — the same at every
+        later look."""
+        with self._lock:
+            ended = self._plain_ends.setdefault(build["id"], naive_utcnow())
+        render_build(build, parse_timestamp(build["startTime"]), (build["buildStatus"], "BUILD", ended),
+                     default_exported(build))
+
     def stop(self, build: dict[str, Any]) -> bool:
         """StopBuild: a scripted build still running stops for good (True); an unscripted one
         still IN_PROGRESS is frozen once moto has marked it STOPPED (False: let moto stop it)."""
@@ -311,7 +325,8 @@ _CODEBUILD_ORIGINALS: dict[str, Any] = {}
 def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
     """Patch moto's CodeBuild (MOTO_VERSION only): StartBuild keeps the request's source and
     environment overrides on the build (moto drops them) and binds scripts; BatchGetBuilds and
-    StopBuild report scripted builds as their script says. Other builds are moto's own."""
+    StopBuild report scripted builds as their script says. Other builds are moto's own, with
+    the times that passed (`CodeBuildScripts.plain_ended`)."""
     from moto.codebuild.models import CodeBuildBackend
     from moto.codebuild.responses import CodeBuildResponse
 
@@ -355,10 +370,9 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
         plain = [i for i in ids if not scripts.knows(i)]
         out = batch_get_builds(self, plain) if plain else []
         for build in out:
-            # moto exports nothing; a real build of ours exports its image's digest.
-            if build.get("buildStatus") == "SUCCEEDED" and not build.get("exportedEnvironmentVariables"):
-                build["exportedEnvironmentVariables"] = [
-                    {"name": k, "value": v} for k, v in default_exported(build).items()]
+            # moto's made-up times -> the times that passed; moto exports nothing, a real build
+            # of ours exports its image's digest.
+            scripts.plain_ended(build)
         for history in self.build_metadata_history.values():
             for build in history:
                 if build["id"] in ids and build["id"] not in plain:
@@ -372,7 +386,10 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
                 if build["id"] == build_id and scripts.stop(build):
                     log(f"codebuild: {build_id} stopped")
                     return build
-        return stop_build(self, build_id)
+        stopped = stop_build(self, build_id)
+        if stopped is not None:
+            scripts.plain_ended(stopped)
+        return stopped
 
     CodeBuildResponse.start_build = patched_start_build
     CodeBuildBackend.batch_get_builds = patched_batch_get_builds

@@ -162,6 +162,42 @@ def install_engine_fixes() -> None:
     Environment.set_error = set_error_unless_ended
     install_sfn_integration_fix()
     install_map_tolerance_fix()
+    install_stop_execution_fix()
+
+
+_STOP_ORIGINALS: dict[str, Any] = {}
+
+
+def install_stop_execution_fix() -> None:
+    """moto's StopExecution drops the request's `error` and `cause`: the ABORTED execution
+    describes neither, nor does its status-change event. On AWS both are kept, and the
+    last-resort closer of an execution a cancel aborted writes the record the cancel would
+    (`Cancelled`); without them, a closer that came before the cancel's own write closed it as
+    a plain STOPPED, and the cancel answered "finished on its own" (seen under load). The fix
+    keeps them on an execution the call stopped (one that was still running)."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    checked_originals(_STOP_ORIGINALS, {
+        (StepFunctionResponse, "stop_execution"): "(self) -> moto.core.responses.ActionResult",
+    }, "local/agentbuild_local/engine.py")
+    stop_execution = _STOP_ORIGINALS["stop_execution"]
+
+    def stop_keeping_error_and_cause(self: Any) -> Any:
+        error, cause = self._get_param("error"), self._get_param("cause")
+        try:
+            execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+            running = getattr(execution, "exec_worker", None) is not None and \
+                not isinstance(execution.exec_worker.env.program_state(), ProgramStopped)
+        except Exception:  # unknown or malformed: the original answers it
+            execution, running = None, False
+        result = stop_execution(self)
+        if running and isinstance(execution.exec_worker.env.program_state(), ProgramStopped):
+            # The engine reflects a stop as ABORTED and leaves error and cause alone.
+            execution.error, execution.cause = error, cause
+        return result
+
+    StepFunctionResponse.stop_execution = stop_keeping_error_and_cause
 
 
 _SFN_ORIGINALS: dict[str, Any] = {}

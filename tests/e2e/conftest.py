@@ -1,9 +1,16 @@
 """The local stack as the end-to-end tests see it: the `stack` fixture (a client of moto, the
 injection endpoint and the API), and helpers that read an execution's history. Shared by every
-test module in tests/e2e (see test_pipeline.py's docstring for what they need running)."""
+test module in tests/e2e (see test_pipeline.py's docstring for what they need running).
+
+Two phases (scripts/e2e.sh): most scenarios run concurrently on one stack (pytest-xdist,
+`-m "not serial"`) — each uses its own project, agent and execution names, and its injections
+and CodeBuild scripts `match` on them; then the scenarios that read or flip stack-wide state run
+one at a time (`-m serial`). A test is `serial` when it, or a fixture it uses, calls one of
+STACK_WIDE (or carries the mark itself): see `pytest_collection_modifyitems`."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -22,6 +29,47 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("AGENTBUILD_LOCAL_DIR") or ROOT / ".local").resolve()
+
+# Stack-wide state, in the source of a test or of a fixture it uses: every build or execution
+# counted or awaited (another test's would count), every injection and script cleared, the
+# handlers' configuration or the state machine's definition changed.
+STACK_WIDE = ("wait_idle(", "build_count(", ".running(", ".reset(", "/config\", {",
+              "update_state_machine(")
+
+
+# The fixtures that handle concurrency themselves (they reset only when alone on the stack).
+PLUMBING = {"stack", "clean_injections"}
+
+
+def concurrent() -> bool:
+    """Running as one of several pytest-xdist workers on the same stack."""
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+def _source(fn: Any) -> str:
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return ""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Marks `serial` every test whose own source or whose fixtures' source touches STACK_WIDE."""
+    for item in items:
+        if item.get_closest_marker("serial"):
+            continue
+        sources = [_source(getattr(item, "function", None))]
+        for name, defs in item._fixtureinfo.name2fixturedefs.items():
+            if name not in PLUMBING:
+                sources += [_source(d.func) for d in defs]
+        if any(call in src for src in sources for call in STACK_WIDE):
+            item.add_marker(pytest.mark.serial)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "serial: reads or flips stack-wide state; runs alone "
+                                       "(scripts/e2e.sh runs these after the concurrent phase)")
 
 
 def uid() -> str:
@@ -91,6 +139,8 @@ class Stack:
         return body["released"]
 
     def reset(self) -> None:
+        """Clears every injection, script and hold on the stack: `serial` tests only."""
+        assert not concurrent(), "reset() clears other workers' injections: mark the test serial"
         status, body, _ = self.http("DELETE", f"{self.inject_url}/")
         assert status == 200, body
 
@@ -245,8 +295,10 @@ def stack():
                     f"{status}); it predates them: make local-down local-up", pytrace=False)
     s = Stack(env)
     yield s
-    # Leave nothing running: release every held build, stop what this session started.
-    s.reset()
+    # Leave nothing running: release every held build (alone on the stack: other workers' holds
+    # are theirs), stop what this session started.
+    if not concurrent():
+        s.reset()
     for arn in s.started:
         if s.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             s.sfn.stop_execution(executionArn=arn)
@@ -254,7 +306,8 @@ def stack():
 
 @pytest.fixture(autouse=True)
 def clean_injections(request):
-    if "stack" in request.fixturenames:
+    # Concurrent tests leave each other's injections alone (theirs match their own names).
+    if "stack" in request.fixturenames and not concurrent():
         request.getfixturevalue("stack").reset()
 
 

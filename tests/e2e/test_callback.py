@@ -7,7 +7,9 @@ announced exactly once.
 The stack's callback timeout (the template's CallbackTimeoutSeconds) is short (5 s) so that a
 lost event costs seconds. The length test raises it above its longest build first (as a redeploy
 with another parameter value would: `POST /config` restarts the handlers) and restores it.
-AGENTBUILD_E2E_LONG_BUILD_SECONDS sets the long build's length (default 60).
+AGENTBUILD_E2E_LONG_BUILD_SECONDS sets the long build's length (default 20: four times the short
+one, and four times the stack's fallback interval — a build the fallback alone would look at
+several times; make it as long as you like, the count must not change).
 
 Run: .venv/bin/python -m pytest tests/e2e/test_callback.py -q (needs a running stack).
 """
@@ -25,7 +27,7 @@ from conftest import Stack, entered, failures, uid
 from test_events import Announcements, only
 
 SHORT = 5
-LONG = int(os.environ.get("AGENTBUILD_E2E_LONG_BUILD_SECONDS", "60"))
+LONG = int(os.environ.get("AGENTBUILD_E2E_LONG_BUILD_SECONDS", "20"))
 MAX_TRANSITIONS = 10
 
 

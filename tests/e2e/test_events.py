@@ -9,19 +9,25 @@ test_pipeline.py).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from typing import Any
 
 import pytest
 
-from conftest import Stack, uid
+from conftest import STATE_DIR, Stack, uid
+
+# What every reader drained from the queue (one JSON event a line; build ids are unique).
+ANNOUNCED = STATE_DIR / "announced.jsonl"
 
 DIGEST = "sha256:" + "cd" * 32
 
 
 class Announcements:
-    """Everything read from the Build Finished queue this session, by buildId."""
+    """Everything read from the Build Finished queue, by buildId. Every reader (each module's
+    fixture, each pytest-xdist worker) drains the one queue, so what is read goes to one file all
+    of them read: ANNOUNCED (an event is received and deleted once, so it is written once)."""
 
     def __init__(self, stack: Stack):
         import boto3
@@ -31,7 +37,6 @@ class Announcements:
         self.sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
                                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-        self.seen: dict[str, list[dict[str, Any]]] = {}
 
     def drain(self) -> None:
         while True:
@@ -39,20 +44,32 @@ class Announcements:
                                             WaitTimeSeconds=0).get("Messages", [])
             if not msgs:
                 return
+            with ANNOUNCED.open("a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                for m in msgs:
+                    f.write(json.dumps(json.loads(m["Body"])) + "\n")
+                f.flush()
             for m in msgs:
-                event = json.loads(m["Body"])
-                self.seen.setdefault(event["detail"]["buildId"], []).append(event)
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+
+    @staticmethod
+    def seen(build_id: str) -> list[dict[str, Any]]:
+        if not ANNOUNCED.exists():
+            return []
+        with ANNOUNCED.open() as f:
+            fcntl.flock(f, fcntl.LOCK_SH)
+            events = [json.loads(line) for line in f if build_id in line]
+        return [e for e in events if e["detail"]["buildId"] == build_id]
 
     def of(self, build_id: str, settle: float = 2.0, timeout: float = 20) -> list[dict[str, Any]]:
         """The events of `build_id`: waits for the first, then `settle` seconds for any more."""
         deadline = time.monotonic() + timeout
-        while not self.seen.get(build_id) and time.monotonic() < deadline:
+        while not self.seen(build_id) and time.monotonic() < deadline:
             self.drain()
             time.sleep(0.2)
         time.sleep(settle)
         self.drain()
-        return self.seen.get(build_id, [])
+        return self.seen(build_id)
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,6 @@ DIGEST = "sha256:" + "ab" * 32
 def built(stack):
     """One successful build whose CodeBuild build runs 2 s, exports an image digest and ends the
     wait with its own event."""
-    stack.reset()
     req = stack.request()
     name = f"ok-{uid()}"
     image_uri = f"{stack.env['AGENTBUILD_REPOSITORY_URI']}@{DIGEST}"
@@ -151,7 +150,6 @@ FAILURES = {
 @pytest.fixture(scope="module")
 def failed_builds(stack):
     """All four failing builds at once (each runs 1 s; its end event ends the wait)."""
-    stack.reset()
     project = f"e2e-fail-{uid()}"
     runs = {}
     for status, (phase, _) in FAILURES.items():
@@ -183,6 +181,30 @@ def test_a_failing_build_fails_the_execution_with_its_status_and_is_recorded(sta
     assert rec["image"]["digest"] is None
     # A failure never becomes the agent's latest.
     assert stack.get_json(f"agents/{req['project']}/{req['agent']}/latest.json") is None
+
+
+def test_a_held_then_released_build_records_the_time_that_really_passed(stack):
+    """The record's times are CodeBuild's, and the local CodeBuild reports the times that passed
+    (moto alone makes up an end 1–5 minutes after the start): held 4 s, the record says so."""
+    name = f"clock-{uid()}"
+    stack.script({"match": name, "hold": True})
+    before = time.time()
+    arn = stack.start(name, stack.request())
+    stack.wait_started(name)
+    time.sleep(4)
+    assert stack.release(name), "the build was not held"
+    released = time.time()
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    rec = stack.record(name)
+    ts = {k: parse_time(v).timestamp() for k, v in rec["timestamps"].items()}
+    assert before - 1 <= ts["startedAt"] <= released - 4 + 1, (before, ts)
+    assert abs(ts["finishedAt"] - released) < 2.0, (released, ts)
+    took = ts["finishedAt"] - ts["startedAt"]
+    assert abs(rec["durations"]["buildSeconds"] - took) < 1.0 and 4 <= took < 4 + 3, (took, rec["durations"])
+    timed = [p for p in rec["codebuild"]["phases"] if p.get("durationSeconds") is not None]
+    assert abs(sum(p["durationSeconds"] for p in timed) - took) < 1.0, rec["codebuild"]["phases"]
+    assert all(ts["startedAt"] - 0.001 <= parse_time(p["endedAt"]).timestamp() <= ts["finishedAt"] + 0.001
+               for p in timed if p.get("endedAt")), rec["codebuild"]["phases"]
 
 
 # ---------------------------------------------------------------------------------------------
