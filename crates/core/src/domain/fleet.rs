@@ -578,6 +578,7 @@ mod tests {
             deadline: None,
             wait_seconds: None,
             checks: 2,
+            superseded: None,
         });
         assert_eq!(
             item_outcome(Some(&built), None),

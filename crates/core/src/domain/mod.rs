@@ -15,4 +15,5 @@ pub mod record;
 pub mod request;
 pub mod retention;
 pub mod status;
+pub mod supersede;
 pub mod text;

@@ -402,16 +402,8 @@ pub fn may_replace(current: &BuildRecord) -> bool {
 /// Whether `candidate` (a success) takes the agent's `latest.json` from `current`: the newer
 /// submission wins; among builds of one submission, the one that finished last.
 pub fn replaces_latest(current: &BuildRecord, candidate: &BuildRecord) -> bool {
-    if current.build_id == candidate.build_id {
-        return true;
-    }
-    match candidate.submitted_at().cmp(&current.submitted_at()) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => {
-            candidate.timestamps.finished_at >= current.timestamps.finished_at
-        }
-    }
+    use super::supersede::{newer_or_same, Rank};
+    newer_or_same(&Rank::of_record(current), &Rank::of_record(candidate))
 }
 
 impl ImageRecord {

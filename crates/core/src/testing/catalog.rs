@@ -166,6 +166,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
+            "s3:PutObject",
             "bedrock-agentcore:CreateAgentRuntime",
             "bedrock-agentcore:UpdateAgentRuntime",
             "bedrock-agentcore:ListAgentRuntimes",
@@ -174,6 +175,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         ],
         operations: &[
             "S3.GetObject",
+            "S3.PutObject",
             "AgentCore.CreateAgentRuntime",
             "AgentCore.UpdateAgentRuntime",
             "AgentCore.ListAgentRuntimes",
