@@ -7,6 +7,7 @@ pub mod deployment;
 pub mod execution;
 pub mod fallback;
 pub mod fleet;
+pub mod fleet_guard;
 pub mod json;
 pub mod observe;
 pub mod plan;
