@@ -62,7 +62,16 @@ pub struct Deployment {
     pub checks: u32,
     /// A stale deploy that was not applied, and why (status SUPERSEDED).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub superseded: Option<super::supersede::Superseded>,
+    pub superseded: Option<Superseded>,
+}
+
+/// Why a deploy was not applied (`domain::supersede`): the newer build that holds the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Superseded {
+    /// The build the runtime belongs to instead.
+    pub by: String,
+    pub reason: String,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -6,58 +6,16 @@
 //! reads and writes the ledger.
 
 use super::deploy::DeploySpec;
+pub use super::deployment::Superseded;
 use super::deployment::{Deployment, DeploymentStatus};
-use super::plan::BuildPlan;
-use super::record::{BuildRecord, BuildState};
+use super::record::BuildRecord;
+pub use super::record::{newer_or_same, Rank};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
 
 /// `agents/<project>/<agent>/deployed.json`: the build the agent's runtime was last handed to.
 pub fn ledger_key(project: &str, agent: &str) -> String {
     format!("agents/{project}/{agent}/deployed.json")
-}
-
-/// Where a build stands in the agent's order of builds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rank {
-    pub build_id: String,
-    /// When the source was submitted (a rebuild: the submission it rebuilds).
-    pub submitted_at: DateTime<Utc>,
-    /// When the build finished (CodeBuild's end, as the record keeps it).
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-impl Rank {
-    pub fn of_record(r: &BuildRecord) -> Self {
-        Rank {
-            build_id: r.build_id.clone(),
-            submitted_at: r.submitted_at(),
-            finished_at: r.timestamps.finished_at,
-        }
-    }
-
-    pub fn of_build(plan: &BuildPlan, build: &BuildState) -> Self {
-        Rank {
-            build_id: plan.build_id.clone(),
-            submitted_at: plan.submitted_at.unwrap_or(plan.requested_at),
-            finished_at: build.finished_at,
-        }
-    }
-}
-
-/// The one order of builds: whether `candidate` is the same build as `current` or a newer one
-/// (`latest.json` and the runtime both follow it).
-pub fn newer_or_same(current: &Rank, candidate: &Rank) -> bool {
-    if current.build_id == candidate.build_id {
-        return true;
-    }
-    match candidate.submitted_at.cmp(&current.submitted_at) {
-        Ordering::Greater => true,
-        Ordering::Less => false,
-        Ordering::Equal => candidate.finished_at >= current.finished_at,
-    }
 }
 
 /// The ledger's content: the build claimed, and what it hands the runtime.
@@ -69,15 +27,6 @@ pub struct Claim {
     pub execution_arn: String,
     pub container_uri: String,
     pub claimed_at: DateTime<Utc>,
-}
-
-/// Why a deploy was not applied: the newer build that holds the runtime.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Superseded {
-    /// The build the runtime belongs to instead.
-    pub by: String,
-    pub reason: String,
 }
 
 /// What a deploy may do, given the ledger (`None`: no deploy claimed yet; then the agent's
