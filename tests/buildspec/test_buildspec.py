@@ -41,7 +41,7 @@ ACCOUNT = "123456789012"
 REGISTRY = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
 REPO = f"{REGISTRY}/agentbuild-images"
 CACHE_REPO = f"{REGISTRY}/agentbuild-cache"
-TAG = "sales-assistant-0123456789abcdef"
+TAG = "nexus-ai.sales-assistant-0123456789abcdef01234567"
 FORCED_TAG = f"{TAG}-r0123456789"
 CACHE_TAG = "nexus-ai.sales-assistant.arm64"
 # Test values, not claims about any real image: the real defaults live in template.yaml.

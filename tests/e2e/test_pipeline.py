@@ -76,7 +76,7 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
     assert rec["source"] == {"uri": req["source"], "bucket": stack.bucket,
                              "key": req["source"].split("/", 3)[3], "sha256": sha, "versionId": version}
     assert rec["image"]["repositoryUri"] == stack.env["AGENTBUILD_REPOSITORY_URI"]
-    assert re.fullmatch(rf"{req['agent']}-[0-9a-f]{{24}}", rec["image"]["tag"])
+    assert re.fullmatch(rf"{req['project']}\.{req['agent']}-[0-9a-f]{{24}}", rec["image"]["tag"])
     assert (rec["image"]["digest"], rec["image"]["uri"]) == (DIGEST, built["image_uri"])
     cb = rec["codebuild"]
     # One look: AwaitBuild's, right after parking (the event's handler reads the build once more).
@@ -402,7 +402,7 @@ def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack
     status, body, headers = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
     assert status == 202, body
     build_id = body["buildId"]
-    assert set(body) == {"buildId", "executionArn", "statusUrl"}
+    assert set(body) == {"buildId", "executionArn", "statusUrl", "existing"} and body["existing"] is False
     assert body["statusUrl"] == f"/builds/{build_id}" and headers.get("location") == body["statusUrl"]
     assert build_id.startswith("api-")
 

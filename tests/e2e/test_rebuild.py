@@ -273,8 +273,10 @@ def test_sources_a_latest_json_names_are_spared_by_the_expiry_rule_at_any_age(st
     for agent in fleet.agents:
         latest = stack.get_json(f"agents/{fleet.project}/{agent}/latest.json")
         key = latest["source"]["key"]
-        tags = {t["Key"]: t["Value"] for t in
-                stack.s3.get_object_tagging(Bucket=stack.bucket, Key=key)["TagSet"]}
+        # The version latest.json names (the one validated and built) carries the tag.
+        version = latest["source"]["versionId"]
+        tags = {t["Key"]: t["Value"] for t in stack.s3.get_object_tagging(
+            Bucket=stack.bucket, Key=key, VersionId=version)["TagSet"]}
         assert tags == {"agentbuild:latest": "true"}, (agent, tags)
         assert not expires(rule, days, key, tags, old), agent
     # agent-00 was rebuilt from its second upload; its first, replaced, expires.

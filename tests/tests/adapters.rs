@@ -33,6 +33,14 @@ fn operations_called(file: &str, service: &str) -> BTreeSet<String> {
     if versioned.is_match(&source) {
         ops.insert(format!("{service}.GetObjectVersion"));
     }
+    // So is a PutObjectTagging of a version: s3:PutObjectVersionTagging.
+    let versioned_tagging = regex_lite::Regex::new(
+        r"\.client\s*\.\s*put_object_tagging\s*\(\s*\)[^;]*?\.set_version_id\(",
+    )
+    .unwrap();
+    if versioned_tagging.is_match(&source) {
+        ops.insert(format!("{service}.PutObjectVersionTagging"));
+    }
     ops
 }
 

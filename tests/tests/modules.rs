@@ -1,5 +1,6 @@
-//! The core's shape: no module's production part (above its `#[cfg(test)]`) over 500 lines, and
-//! no import cycle between modules — in the core and in every Lambda crate's main.
+//! The one module-graph checker, for the core and the CLI: no module's production part (the
+//! whole file but its `#[cfg(test)]` items, wherever they stand) over 500 lines, and no import
+//! cycle between modules.
 
 use agentbuild_tests::root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,11 +27,37 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let production = text.split("\n#[cfg(test)]").next().unwrap().to_owned();
-            out.insert(name, production);
+            out.insert(name, production(&text));
         }
     }
     out
+}
+
+/// `text` without its top-level test-only items: a `#[cfg(test)]` (or `#[cfg(all(test, …))]`)
+/// attribute at the start of a line and the item under it (`mod tests;`, or a block up to its
+/// closing brace at the start of a line). Whatever comes after a test module still counts.
+fn production(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if !(line.starts_with("#[cfg(test)]") || line.starts_with("#[cfg(all(test")) {
+            out.push(line);
+            continue;
+        }
+        // Further attributes of the item, then the item itself.
+        let mut item = lines.next();
+        while item.is_some_and(|l| l.starts_with("#[")) {
+            item = lines.next();
+        }
+        if item.is_some_and(|l| !l.trim_end().ends_with(';')) {
+            for l in lines.by_ref() {
+                if l == "}" {
+                    break;
+                }
+            }
+        }
+    }
+    out.join("\n")
 }
 
 /// The modules each module's production part names through `crate::` or `super::` paths
@@ -104,6 +131,24 @@ fn the_core_has_no_import_cycle() {
     assert!(graph["services::status"].contains("services::records"));
     let left = cycles(&graph);
     assert!(left.is_empty(), "modules in import cycles: {left:#?}");
+}
+
+/// The CLI's modules import downwards only (its lib.rs names the layers).
+#[test]
+fn the_cli_has_no_import_cycle() {
+    let modules = modules(&root().join("crates/cli/src"));
+    let graph = imports(&modules);
+    assert!(graph["aws::direct"].contains("aws") && graph["cli"].contains("commands"));
+    assert!(graph["terminal"].is_empty(), "terminal is a leaf");
+    let left = cycles(&graph);
+    assert!(left.is_empty(), "modules in import cycles: {left:#?}");
+}
+
+#[test]
+fn production_after_a_test_module_still_counts() {
+    let text = "fn a() {}\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n\nfn b() {}\n\
+                #[cfg(all(test, feature = \"lambda\"))]\npub(crate) mod fakes;\nfn c() {}";
+    assert_eq!(production(text), "fn a() {}\n\nfn b() {}\nfn c() {}");
 }
 
 #[test]

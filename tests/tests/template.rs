@@ -302,6 +302,56 @@ fn expires(t: &Value, id: &str, key: &str, tags: &[(&str, &str)], age_days: u64)
     rule["Status"] == "Enabled" && key.starts_with(prefix) && all_tags && age_days >= days
 }
 
+/// Whether any rule of the bucket expires a *noncurrent* version of `key` with `tags` that has
+/// been noncurrent for `days` (S3 matches a rule's prefix and all its tags against the
+/// version: tags are per version).
+fn expires_noncurrent(t: &Value, key: &str, tags: &[(&str, &str)], days: u64) -> bool {
+    let rules = t["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    rules.iter().any(|rule| {
+        let Some(after) = rule["NoncurrentVersionExpiration"]["NoncurrentDays"].as_u64() else {
+            return false;
+        };
+        let prefix = rule["Prefix"].as_str().unwrap_or("");
+        let all_tags = rule["TagFilters"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .all(|f| {
+                tags.iter()
+                    .any(|(k, v)| f["Key"].as_str() == Some(k) && f["Value"].as_str() == Some(v))
+            });
+        rule["Status"] == "Enabled" && key.starts_with(prefix) && all_tags && days >= after
+    })
+}
+
+#[test]
+fn a_source_version_a_latest_json_names_never_expires_even_when_noncurrent() {
+    use agentbuild_core::domain::retention::LATEST_TAG;
+    let t = template();
+    let key = "sources/nexus-ai/sales/0f34.zip";
+    // The version latest.json names (tagged true), after the key was uploaded again.
+    assert!(!expires_noncurrent(
+        &t,
+        key,
+        &[(LATEST_TAG, "true")],
+        10_000
+    ));
+    // Versions nobody names go.
+    assert!(expires_noncurrent(&t, key, &[(LATEST_TAG, "false")], 30));
+    assert!(!expires_noncurrent(&t, key, &[(LATEST_TAG, "false")], 29));
+    // Every other prefix of the layout still sheds its old versions.
+    for key in [
+        "builds/b.json",
+        "agents/p/a/latest.json",
+        "rebuilds/r.json",
+        "callbacks/b.json",
+    ] {
+        assert!(expires_noncurrent(&t, key, &[], 30), "{key}");
+    }
+}
+
 #[test]
 fn uploads_a_latest_json_names_never_expire_and_others_do() {
     use agentbuild_core::domain::retention::{LATEST_TAG, UPLOAD_TAGGING};

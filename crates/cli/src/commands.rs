@@ -15,7 +15,7 @@ use crate::package::{pack_with, PackError, PackOptions};
 use crate::progress::Progress;
 use crate::request::{check, source_key, Draft};
 use crate::service::{
-    BuildState, BuildView, Cancellation, LogStream, Rejection, Service, Submission,
+    BuildView, Cancellation, LogStream, Rejection, Service, Submission, ViewState,
 };
 
 /// How `wait` polls.
@@ -148,9 +148,9 @@ async fn wait_for<S: Service>(
             Ok(Some(view)) => {
                 progress.update(&view);
                 let settled = match &view.state {
-                    BuildState::Running => false,
-                    BuildState::Rejected(_) => true,
-                    BuildState::Final(_) => {
+                    ViewState::Running => false,
+                    ViewState::Rejected(_) => true,
+                    ViewState::Final(_) => {
                         view.settled
                             || unsettled_since.get_or_insert_with(Instant::now).elapsed()
                                 >= options.grace
@@ -242,7 +242,7 @@ pub async fn logs<S: Service>(svc: &S, build_id: &str, lines: u32) -> Result<Log
             .await
             .map_err(|e| format!("log tail not reachable: {e}")),
         None => Err(match (&view.state, view.record.as_deref()) {
-            (BuildState::Rejected(r), _) => {
+            (ViewState::Rejected(r), _) => {
                 format!("the request was rejected ({}: {})", r.field, r.message)
             }
             (
@@ -425,7 +425,7 @@ mod tests {
         })
     }
 
-    fn view(state: BuildState, record_status: Option<&str>, settled: bool) -> BuildView {
+    fn view(state: ViewState, record_status: Option<&str>, settled: bool) -> BuildView {
         let record = record_status.map(record);
         BuildView {
             build_id: "cli-0123".into(),
@@ -434,6 +434,7 @@ mod tests {
             codebuild: record.as_ref().map(|r| LiveCodeBuild {
                 build_id: r.codebuild.build_id.clone(),
                 log_url: r.codebuild.log_url.clone(),
+                logs: r.codebuild.logs.clone(),
             }),
             record: record.map(Box::new),
             error: None,
@@ -486,7 +487,7 @@ mod tests {
                 existing: true,
             })),
             views: RefCell::new(VecDeque::from([Some(view(
-                BuildState::Final(BuildStatus::Reused),
+                ViewState::Final(BuildStatus::Reused),
                 Some("REUSED"),
                 true,
             ))])),
@@ -601,10 +602,10 @@ mod tests {
         let ctx = context();
         let fake = Fake {
             views: RefCell::new(VecDeque::from([
-                Some(view(BuildState::Running, None, true)),
-                Some(view(BuildState::Running, Some("RUNNING"), true)),
+                Some(view(ViewState::Running, None, true)),
+                Some(view(ViewState::Running, Some("RUNNING"), true)),
                 Some(view(
-                    BuildState::Final(BuildStatus::Succeeded),
+                    ViewState::Final(BuildStatus::Succeeded),
                     Some("SUCCEEDED"),
                     true,
                 )),
@@ -633,9 +634,9 @@ mod tests {
     async fn submit_wait_gives_a_new_build_time_to_be_known_and_backs_off_to_the_max() {
         let ctx = context();
         let mut views = VecDeque::from([None, None]);
-        views.extend((0..6).map(|_| Some(view(BuildState::Running, None, true))));
+        views.extend((0..6).map(|_| Some(view(ViewState::Running, None, true))));
         views.push_back(Some(view(
-            BuildState::Final(BuildStatus::Succeeded),
+            ViewState::Final(BuildStatus::Succeeded),
             Some("SUCCEEDED"),
             true,
         )));
@@ -672,8 +673,8 @@ mod tests {
         ] {
             let fake = Fake {
                 views: RefCell::new(VecDeque::from([
-                    Some(view(BuildState::Running, Some("RUNNING"), true)),
-                    Some(view(BuildState::Final(status), Some(status.as_str()), true)),
+                    Some(view(ViewState::Running, Some("RUNNING"), true)),
+                    Some(view(ViewState::Final(status), Some(status.as_str()), true)),
                 ])),
                 ..Default::default()
             };
@@ -687,7 +688,7 @@ mod tests {
 
     fn stopped(settled: bool) -> BuildView {
         let mut v = view(
-            BuildState::Final(BuildStatus::Stopped),
+            ViewState::Final(BuildStatus::Stopped),
             settled.then_some("STOPPED"),
             settled,
         );
@@ -764,7 +765,7 @@ mod tests {
     async fn wait_reports_a_rejected_execution_with_exit_2() {
         let fake = Fake {
             views: RefCell::new(VecDeque::from([Some(view(
-                BuildState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist")),
+                ViewState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist")),
                 None,
                 true,
             ))])),
@@ -784,13 +785,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn wait_gives_an_ended_execution_time_to_write_its_record() {
         let mut ended = view(
-            BuildState::Final(BuildStatus::TimedOut),
+            ViewState::Final(BuildStatus::TimedOut),
             Some("RUNNING"),
             false,
         );
         ended.error = Some(ErrorInfo::new("States.Timeout", "timed out"));
         let recorded = view(
-            BuildState::Final(BuildStatus::TimedOut),
+            ViewState::Final(BuildStatus::TimedOut),
             Some("TIMED_OUT"),
             true,
         );
@@ -870,7 +871,7 @@ mod tests {
     async fn logs_print_the_link_and_the_tail_or_why_not() {
         let fake = Fake {
             views: RefCell::new(VecDeque::from([Some(view(
-                BuildState::Final(BuildStatus::Failed),
+                ViewState::Final(BuildStatus::Failed),
                 Some("FAILED"),
                 true,
             ))])),
@@ -893,7 +894,7 @@ mod tests {
 
         let unreachable = Fake {
             views: RefCell::new(VecDeque::from([Some(view(
-                BuildState::Final(BuildStatus::Failed),
+                ViewState::Final(BuildStatus::Failed),
                 Some("FAILED"),
                 true,
             ))])),

@@ -20,7 +20,7 @@ use clap::ValueEnum;
 use serde_json::{json, Value};
 
 use crate::error::{CliError, EXIT_NOT_SUCCEEDED};
-use crate::service::{BuildState, BuildView, Rejection, Started};
+use crate::service::{BuildView, Rejection, Started, ViewState};
 use crate::terminal::{json_line, sanitize};
 
 pub const EXIT_OK: u8 = 0;
@@ -59,19 +59,19 @@ impl Outcome {
         match self {
             Outcome::Submitted(_) | Outcome::Latest(_) => EXIT_OK,
             Outcome::Rejected(_) => EXIT_REJECTED,
-            Outcome::Cancelled(view) if view.state == BuildState::Final(BuildStatus::Stopped) => {
+            Outcome::Cancelled(view) if view.state == ViewState::Final(BuildStatus::Stopped) => {
                 EXIT_OK
             }
             Outcome::Cancelled(_) | Outcome::AlreadyFinished { .. } => EXIT_BUILD_FAILED,
             Outcome::Build(view) => match &view.state {
-                BuildState::Running => EXIT_OK,
+                ViewState::Running => EXIT_OK,
                 // Built, but its deployment failed: the execution failed DeployFailed.
-                BuildState::Final(s) if s.is_success() && deployment_failed(view) => {
+                ViewState::Final(s) if s.is_success() && deployment_failed(view) => {
                     EXIT_BUILD_FAILED
                 }
-                BuildState::Final(s) if s.is_success() => EXIT_OK,
-                BuildState::Final(_) => EXIT_BUILD_FAILED,
-                BuildState::Rejected(_) => EXIT_REJECTED,
+                ViewState::Final(s) if s.is_success() => EXIT_OK,
+                ViewState::Final(_) => EXIT_BUILD_FAILED,
+                ViewState::Rejected(_) => EXIT_REJECTED,
             },
         }
     }
@@ -92,7 +92,7 @@ impl Outcome {
                 "error": {"code": "AlreadyFinished", "message": finished_message(build_id, status)},
             }),
             Outcome::Build(view) | Outcome::Cancelled(view) => match &view.state {
-                BuildState::Rejected(r) => rejected_json(r),
+                ViewState::Rejected(r) => rejected_json(r),
                 _ => {
                     let mut v = json!({
                         "buildId": view.build_id,
@@ -142,7 +142,7 @@ impl Outcome {
                     + &line("error", &finished_message(build_id, status))
             }
             Outcome::Build(view) | Outcome::Cancelled(view) => match &view.state {
-                BuildState::Rejected(r) => line("build", &view.build_id) + &rejected_text(r),
+                ViewState::Rejected(r) => line("build", &view.build_id) + &rejected_text(r),
                 _ => view_text(view),
             },
             Outcome::Latest(r) => record_text(r, r.status.as_str()),
@@ -293,7 +293,7 @@ mod tests {
     fn final_view(status: BuildStatus) -> BuildView {
         BuildView {
             build_id: "cli-0123".into(),
-            state: BuildState::Final(status),
+            state: ViewState::Final(status),
             step: None,
             record: Some(Box::new(record(status.as_str()))),
             codebuild: None,
@@ -367,7 +367,7 @@ mod tests {
             Outcome::Rejected(r.clone()),
             Outcome::Build(BuildView {
                 build_id: "cli-1".into(),
-                state: BuildState::Rejected(r.clone()),
+                state: ViewState::Rejected(r.clone()),
                 step: None,
                 record: None,
                 codebuild: None,
@@ -416,7 +416,7 @@ mod tests {
         );
         let running = BuildView {
             build_id: "cli-1".into(),
-            state: BuildState::Running,
+            state: ViewState::Running,
             step: Some("BUILD".into()),
             record: None,
             codebuild: None,
@@ -430,7 +430,7 @@ mod tests {
     fn an_ended_build_without_record_carries_the_execution_error() {
         let view = BuildView {
             build_id: "cli-1".into(),
-            state: BuildState::Final(BuildStatus::TimedOut),
+            state: ViewState::Final(BuildStatus::TimedOut),
             step: None,
             record: None,
             codebuild: None,
@@ -491,7 +491,7 @@ mod tests {
         };
         let live = BuildView {
             build_id: format!("cli-{text}"),
-            state: BuildState::Running,
+            state: ViewState::Running,
             step: Some(format!("BUILD{text}")),
             record: None,
             codebuild: None,
@@ -499,18 +499,18 @@ mod tests {
             settled: true,
         };
         let ended = BuildView {
-            state: BuildState::Final(BuildStatus::TimedOut),
+            state: ViewState::Final(BuildStatus::TimedOut),
             error: Some(ErrorInfo::new(format!("States.Timeout{text}"), text)),
             ..live.clone()
         };
         let rejected = BuildView {
-            state: BuildState::Rejected(rejection.clone()),
+            state: ViewState::Rejected(rejection.clone()),
             ..live.clone()
         };
         vec![
             Outcome::Build(BuildView {
                 record: Some(Box::new(hostile_record(text))),
-                state: BuildState::Final(BuildStatus::Failed),
+                state: ViewState::Final(BuildStatus::Failed),
                 ..live.clone()
             }),
             Outcome::Latest(Box::new(hostile_record(text))),

@@ -106,7 +106,7 @@ impl Drop for Spinner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::BuildState;
+    use crate::service::ViewState;
     use crate::terminal::tests::{assert_inert, HOSTILE};
 
     #[test]
@@ -114,7 +114,7 @@ mod tests {
         for (hostile, clean) in HOSTILE {
             let view = BuildView {
                 build_id: format!("cli-{hostile}"),
-                state: BuildState::Running,
+                state: ViewState::Running,
                 step: Some(format!("BUILD{hostile}")),
                 record: None,
                 codebuild: None,

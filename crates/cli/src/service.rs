@@ -11,7 +11,6 @@ use agentbuild_core::domain::record::{BuildRecord, ErrorInfo};
 use agentbuild_core::domain::request::{RequestError, ValidRequest};
 use agentbuild_core::domain::status::BuildStatus;
 pub use agentbuild_core::services::submit::Started;
-use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -65,9 +64,9 @@ impl From<ApiError> for Rejection {
     }
 }
 
-/// Where a build is.
+/// Where a build is, as the CLI shows it (the core's `BuildState` is the state machine's build).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildState {
+pub enum ViewState {
     Running,
     Final(BuildStatus),
     /// The execution failed validation (`InvalidRequest`): no build ran, nothing was recorded.
@@ -78,7 +77,7 @@ pub enum BuildState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildView {
     pub build_id: String,
-    pub state: BuildState,
+    pub state: ViewState,
     /// What it is doing now, for the spinner: CodeBuild's phase, or the step before it.
     pub step: Option<String>,
     /// The final record, once there is one.
@@ -94,14 +93,14 @@ pub struct BuildView {
 impl BuildView {
     pub fn status(&self) -> &str {
         match &self.state {
-            BuildState::Running => "RUNNING",
-            BuildState::Final(s) => s.as_str(),
-            BuildState::Rejected(_) => "REJECTED",
+            ViewState::Running => "RUNNING",
+            ViewState::Final(s) => s.as_str(),
+            ViewState::Rejected(_) => "REJECTED",
         }
     }
 
     pub fn is_done(&self) -> bool {
-        !matches!(self.state, BuildState::Running)
+        !matches!(self.state, ViewState::Running)
     }
 }
 
@@ -113,14 +112,15 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
             return Ok(BuildView {
                 build_id: record.build_id.clone(),
                 state: if running {
-                    BuildState::Running
+                    ViewState::Running
                 } else {
-                    BuildState::Final(record.status)
+                    ViewState::Final(record.status)
                 },
                 step: running.then(|| step(record.codebuild.current_phase.clone(), true)),
                 codebuild: Some(LiveCodeBuild {
                     build_id: record.codebuild.build_id.clone(),
                     log_url: record.codebuild.log_url.clone(),
+                    logs: record.codebuild.logs.clone(),
                 }),
                 error: None,
                 settled: true,
@@ -130,10 +130,10 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
         BuildAnswer::Live(live) => live,
     };
     let state = match live.status.as_str() {
-        "REJECTED" => BuildState::Rejected(Rejection::from_error(live.error.as_ref())),
+        "REJECTED" => ViewState::Rejected(Rejection::from_error(live.error.as_ref())),
         status => match serde_json::from_value(status.into()) {
-            Ok(BuildStatus::Running) => BuildState::Running,
-            Ok(s) => BuildState::Final(s),
+            Ok(BuildStatus::Running) => ViewState::Running,
+            Ok(s) => ViewState::Final(s),
             Err(_) => {
                 return Err(CliError::Api(format!(
                     "build {}: unknown status `{status}`",
@@ -144,7 +144,7 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
     };
     Ok(BuildView {
         build_id: live.build_id,
-        step: (state == BuildState::Running).then(|| step(live.phase, live.codebuild.is_some())),
+        step: (state == ViewState::Running).then(|| step(live.phase, live.codebuild.is_some())),
         state,
         record: None,
         codebuild: live.codebuild,
@@ -177,34 +177,15 @@ pub struct LogStream {
 }
 
 impl LogStream {
-    /// A CodeBuild build's stream: from its deep link (`...#logEvent:group=<g>;stream=<s>`, or
-    /// `...#logsV2:log-groups/log-group/<g>/log-events/<s>`), else CodeBuild's defaults
-    /// (`/aws/codebuild/<project>`, the build's UUID).
+    /// A CodeBuild build's stream: where CodeBuild said it writes it (its `LogsLocation`, kept
+    /// in the record), else CodeBuild's defaults (`/aws/codebuild/<project>`, the build's UUID)
+    /// for a record written before the location was kept.
     pub fn of(codebuild: &LiveCodeBuild) -> Option<Self> {
-        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-        let link = codebuild.log_url.as_deref().and_then(|u| u.split_once('#'));
-        if let Some((_, fragment)) = link {
-            let param = |name: &str| {
-                let kv = fragment.split([';', '&', ':']);
-                kv.filter_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                    .map(decode)
-                    // moto's CodeBuild links say `group=null;stream=null`.
-                    .find(|v| !v.is_empty() && v != "null")
-            };
-            if let (Some(group), Some(stream)) = (param("group"), param("stream")) {
-                return Some(Self { group, stream });
-            }
-            let v2 = fragment.split_once("log-groups/log-group/");
-            if let Some((group, stream)) = v2.and_then(|(_, rest)| rest.split_once("/log-events/"))
-            {
-                // The console spells `%` as `$25` over percent-encoded names.
-                let decode = |s: &str| decode(&decode(&s.replace('$', "%")));
-                let stream = stream.split(['?', '$']).next().unwrap_or(stream);
-                return Some(Self {
-                    group: decode(group),
-                    stream: decode(stream),
-                });
-            }
+        if let Some(logs) = &codebuild.logs {
+            return Some(Self {
+                group: logs.group.clone(),
+                stream: logs.stream.clone(),
+            });
         }
         let (project, uuid) = codebuild.build_id.as_deref()?.split_once(':')?;
         Some(Self {
@@ -247,6 +228,7 @@ pub trait Service {
 pub(crate) mod tests {
     use super::*;
     use agentbuild_core::contract::LiveStatus;
+    use agentbuild_core::domain::record::LogLocation;
     use serde_json::json;
 
     /// A record as record-result writes it.
@@ -275,6 +257,7 @@ pub(crate) mod tests {
                 "currentPhase": "BUILD",
                 "phases": [],
                 "logUrl": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group=/agentbuild/builds;stream=1b2c",
+                "logs": {"group": "/agentbuild/builds", "stream": "1b2c"},
                 "polls": 3
             },
             "timestamps": {"requestedAt": "2026-11-28T10:00:00Z", "startedAt": "2026-11-28T10:00:02Z"},
@@ -291,7 +274,7 @@ pub(crate) mod tests {
     #[test]
     fn a_final_record_is_a_settled_final_view() {
         let v = view(BuildAnswer::Record(Box::new(record("FAILED")))).unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Failed));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Failed));
         assert!(v.settled && v.record.is_some());
         assert_eq!(v.status(), "FAILED");
         assert_eq!(
@@ -309,7 +292,7 @@ pub(crate) mod tests {
             "codebuild": {"buildId": "p:1", "logUrl": null}}),
         );
         let v = view(building).unwrap();
-        assert_eq!(v.state, BuildState::Running);
+        assert_eq!(v.state, ViewState::Running);
         assert_eq!(v.step.as_deref(), Some("PROVISIONING"));
         assert_eq!(v.codebuild.unwrap().build_id.as_deref(), Some("p:1"));
 
@@ -339,7 +322,7 @@ pub(crate) mod tests {
         let v = view(rejected).unwrap();
         assert_eq!(
             v.state,
-            BuildState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist"))
+            ViewState::Rejected(Rejection::invalid("source", "s3://b/k.zip does not exist"))
         );
         assert_eq!(v.status(), "REJECTED");
         let vague = ErrorInfo::new("InvalidRequest", "the request is bad");
@@ -361,7 +344,7 @@ pub(crate) mod tests {
                 "error": {"type": "States.Timeout", "message": "why"}}),
             );
             let v = view(ended).unwrap();
-            assert_eq!(v.state, BuildState::Final(want), "{status}");
+            assert_eq!(v.state, ViewState::Final(want), "{status}");
             assert!(!v.settled && v.step.is_none());
             assert_eq!(v.error.unwrap().message, "why");
         }
@@ -379,24 +362,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn finds_the_log_stream_in_either_deep_link_form_or_from_the_build_id() {
-        let stream = |url: Option<&str>, build_id: Option<&str>| {
+    fn the_log_stream_is_codebuilds_logs_location_else_its_defaults() {
+        let stream = |logs: Option<LogLocation>, build_id: Option<&str>| {
             LogStream::of(&LiveCodeBuild {
                 build_id: build_id.map(String::from),
-                log_url: url.map(String::from),
+                // Never parsed: the location is kept as CodeBuild gave it.
+                log_url: Some("https://console/#logEvent:group=x;stream=y".into()),
+                logs,
             })
             .map(|s| (s.group, s.stream))
         };
         let want = |g: &str, s: &str| Some((g.to_owned(), s.to_owned()));
-        let v2 = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/$252Fagentbuild$252Fbuilds/log-events/1b2c";
-        assert_eq!(stream(Some(v2), None), want("/agentbuild/builds", "1b2c"));
-        let v1 = "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:group=%2Faws%2Fcodebuild%2Fp;stream=u-1";
-        assert_eq!(stream(Some(v1), None), want("/aws/codebuild/p", "u-1"));
-        let moto = "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-2#logEvent:group=null;stream=null";
+        let kept = LogLocation {
+            group: "/agentbuild/builds".into(),
+            stream: "1b2c".into(),
+        };
+        assert_eq!(
+            stream(Some(kept), Some("agentbuild:1b2c")),
+            want("/agentbuild/builds", "1b2c")
+        );
         let default = want("/aws/codebuild/agentbuild", "1b2c");
-        assert_eq!(stream(Some(moto), Some("agentbuild:1b2c")), default);
         assert_eq!(stream(None, Some("agentbuild:1b2c")), default);
-        assert_eq!(stream(Some(moto), None), None);
+        assert_eq!(stream(None, None), None);
     }
 
     #[test]

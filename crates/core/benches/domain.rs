@@ -101,6 +101,7 @@ fn main() {
             .collect(),
         failed_phase: None,
         log_url: Some("https://console.aws.amazon.com/cloudwatch/home?region=us-east-1".into()),
+        logs: None,
         image_digest: Some(format!("sha256:{}", "f".repeat(64))),
         image_uri: None,
         finished_at: Some(now),

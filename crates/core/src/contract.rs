@@ -4,7 +4,7 @@
 
 use crate::domain::deployment::Deployment;
 use crate::domain::plan::Trigger;
-use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
+use crate::domain::record::{build_key, BuildRecord, ErrorInfo, LogLocation};
 use crate::domain::status::BuildStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,14 +16,19 @@ pub struct Accepted {
     pub build_id: String,
     pub execution_arn: String,
     pub status_url: String,
+    /// `true` when the same request (or idempotency key) had started this execution already:
+    /// nothing new was started. Absent in an older API's answer: read as `false`.
+    #[serde(default)]
+    pub existing: bool,
 }
 
 impl Accepted {
-    pub fn new(build_id: &str, execution_arn: &str) -> Self {
+    pub fn new(build_id: &str, execution_arn: &str, existing: bool) -> Self {
         Self {
             build_id: build_id.to_string(),
             execution_arn: execution_arn.to_string(),
             status_url: format!("/builds/{build_id}"),
+            existing,
         }
     }
 }
@@ -94,6 +99,9 @@ pub struct LiveStatus {
 pub struct LiveCodeBuild {
     pub build_id: Option<String>,
     pub log_url: Option<String>,
+    /// The log's CloudWatch Logs group and stream (CodeBuild's `LogsLocation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogLocation>,
 }
 
 /// `GET /builds/{id}`: the record once final, else the live status.
@@ -176,10 +184,11 @@ mod tests {
 
     #[test]
     fn accepted_points_at_the_status_url() {
-        let a = Accepted::new("api-1", "arn:x");
+        let a = Accepted::new("api-1", "arn:x", true);
         assert_eq!(
             serde_json::to_value(&a).unwrap(),
-            json!({"buildId": "api-1", "executionArn": "arn:x", "statusUrl": "/builds/api-1"})
+            json!({"buildId": "api-1", "executionArn": "arn:x", "statusUrl": "/builds/api-1",
+                   "existing": true})
         );
     }
 
@@ -207,6 +216,7 @@ mod tests {
             codebuild: Some(LiveCodeBuild {
                 build_id: Some("p:1".into()),
                 log_url: None,
+                logs: None,
             }),
             elapsed_seconds: Some(3),
             error: None,

@@ -79,9 +79,15 @@ pub trait ObjectStore {
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error>;
     /// The stack's own bucket.
     fn own_bucket(&self) -> &str;
-    /// Sets the `agentbuild:latest` tag (`domain::retention`) of the current version of `key`
-    /// in the own bucket; `false` when there is no such object.
-    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error>;
+    /// Sets the `agentbuild:latest` tag (`domain::retention`) of version `version_id` of `key`
+    /// in the own bucket (the current version when `None`: a bucket without versioning);
+    /// `false` when there is no such object or version.
+    async fn tag_latest(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        latest: bool,
+    ) -> Result<bool, Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.
@@ -100,12 +106,18 @@ pub struct StartRequest {
 /// What CodeBuild says of a build (a domain value: the rules in `domain::observe` read it).
 pub use crate::domain::observe::BuildInfo;
 
+/// CodeBuild builds by id: look at one, stop one (any caller; no project needed).
 pub trait BuildService {
-    /// Returns CodeBuild's build id.
-    async fn start(&self, req: &StartRequest) -> Result<String, Error>;
     /// `None` when CodeBuild does not know the id.
     async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error>;
     async fn stop(&self, id: &str) -> Result<(), Error>;
+}
+
+/// Builds of the stack's project: start one, find the one an execution started (StartBuild
+/// alone needs the project, so only it is built with one).
+pub trait BuildStarter: BuildService {
+    /// Returns CodeBuild's build id.
+    async fn start(&self, req: &StartRequest) -> Result<String, Error>;
     /// The id of a recent build of the project started for execution `build_id` (its
     /// `AGENTBUILD_BUILD_ID` environment variable), if any.
     async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error>;

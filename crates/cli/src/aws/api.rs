@@ -118,15 +118,18 @@ impl Service for ApiService {
         let response = self.call("POST", "/builds", body).await?;
         let bad = |e: serde_json::Error| unexpected("POST /builds", &response, &e.to_string());
         match response.status {
-            200..=299 => {
+            // The API's answers to POST /builds: 202, or a refusal with an error body (400
+            // invalid, 409 idempotency key reused / too many attempts, 413 too large, 415 not
+            // JSON).
+            202 => {
                 let accepted: Accepted = serde_json::from_slice(&response.body).map_err(bad)?;
                 Ok(Submission::Started(Started {
                     build_id: accepted.build_id,
                     execution_arn: accepted.execution_arn,
-                    existing: response.status == 200,
+                    existing: accepted.existing,
                 }))
             }
-            400 | 409 | 413 | 422 => {
+            400 | 409 | 413 | 415 => {
                 let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
                 Ok(Submission::Rejected(refused.error.into()))
             }
@@ -193,7 +196,7 @@ fn unexpected(what: &str, response: &Response, why: &str) -> CliError {
 mod tests {
     use super::*;
     use crate::service::tests::record;
-    use crate::service::{BuildState, Rejection};
+    use crate::service::{Rejection, ViewState};
     use agentbuild_core::domain::status::BuildStatus;
     use aws_config::{BehaviorVersion, Region};
     use serde_json::json;
@@ -268,6 +271,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_accepted_existing_execution_is_reported_as_existing() {
+        let accepted = json!({"buildId": "api-1", "executionArn": "arn:x",
+            "statusUrl": "/builds/api-1", "existing": true});
+        let media = json!({"error": {"code": "UnsupportedMediaType", "message": "JSON only"}});
+        let (api, _) = serve(vec![
+            (202, accepted.to_string()),
+            (415, media.to_string()),
+            (200, accepted.to_string()),
+        ]);
+        let Submission::Started(s) = api.submit(&request()).await.unwrap() else {
+            panic!("expected a start");
+        };
+        assert!(s.existing);
+        let Submission::Rejected(r) = api.submit(&request()).await.unwrap() else {
+            panic!("expected a rejection");
+        };
+        assert_eq!(r.code, "UnsupportedMediaType");
+        // A status the API never sends is no answer the CLI guesses at.
+        assert!(api.submit(&request()).await.is_err());
+    }
+
+    #[tokio::test]
     async fn a_refusal_is_a_rejection_naming_the_field_or_the_request() {
         let invalid =
             json!({"error": {"code": "SourceNotFound", "field": "source", "message": "gone"}});
@@ -313,10 +338,10 @@ mod tests {
         let v = api.build("b").await.unwrap().unwrap();
         assert_eq!(
             (v.state, v.step.as_deref()),
-            (BuildState::Running, Some("BUILD"))
+            (ViewState::Running, Some("BUILD"))
         );
         let v = api.build("cli-0123").await.unwrap().unwrap();
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Succeeded));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Succeeded));
         assert_eq!(api.build("b").await.unwrap(), None);
         let latest = api.latest("demo", "sample-agent").await.unwrap().unwrap();
         assert_eq!(latest.status, BuildStatus::Succeeded);
@@ -361,7 +386,7 @@ mod tests {
         let Some(Cancellation::Cancelled(v)) = api.cancel("cli-0123").await.unwrap() else {
             panic!("expected a cancellation");
         };
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Stopped));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Stopped));
         assert_eq!(
             api.cancel("cli-0123").await.unwrap(),
             Some(Cancellation::Finished("SUCCEEDED".into()))

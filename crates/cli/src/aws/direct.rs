@@ -45,14 +45,14 @@ impl DirectService {
                 .state_machine_arn
                 .clone()
                 .map(|arn| StepFunctions::new(sfn, arn)),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(sdk), ""),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(sdk)),
         }
     }
 
     #[cfg(test)]
     fn with(aws: Aws, store: S3Store, executions: StepFunctions) -> Self {
         let cb = aws_smithy_mocks::mock_client!(aws_sdk_codebuild, []);
-        Self::with_builds(aws, store, executions, CodeBuild::new(cb, ""))
+        Self::with_builds(aws, store, executions, CodeBuild::new(cb))
     }
 
     #[cfg(test)]
@@ -164,7 +164,7 @@ mod tests {
     use super::*;
     use crate::aws::tests::{no_logs, no_s3};
     use crate::service::tests::record;
-    use crate::service::BuildState;
+    use crate::service::ViewState;
     use agentbuild_core::domain::execution::{canonical_json, envelope, request_json};
     use agentbuild_core::domain::plan::is_build_id;
     use agentbuild_core::domain::status::BuildStatus;
@@ -400,7 +400,7 @@ mod tests {
     async fn a_final_record_answers_without_asking_step_functions() {
         let svc = direct(get("SUCCEEDED"), mock_client!(aws_sdk_sfn, []));
         let view = svc.build("cli-0123").await.unwrap().unwrap();
-        assert_eq!(view.state, BuildState::Final(BuildStatus::Succeeded));
+        assert_eq!(view.state, ViewState::Final(BuildStatus::Succeeded));
         assert!(view.settled && view.record.is_some());
     }
 
@@ -410,7 +410,7 @@ mod tests {
             .then_output(|| execution(ExecutionStatus::Running, "{}".into()));
         let svc = direct(get("RUNNING"), mock_client!(aws_sdk_sfn, [&describe]));
         let view = svc.build("cli-0123").await.unwrap().unwrap();
-        assert_eq!(view.state, BuildState::Running);
+        assert_eq!(view.state, ViewState::Running);
         assert_eq!(view.step.as_deref(), Some("BUILD"));
         let link = view.codebuild.unwrap().log_url.unwrap();
         assert!(link.contains("logEvent:group=/agentbuild/builds"), "{link}");
@@ -433,7 +433,7 @@ mod tests {
         let view = svc.build("cli-1").await.unwrap().unwrap();
         assert_eq!(
             view.state,
-            BuildState::Rejected(Rejection::invalid(
+            ViewState::Rejected(Rejection::invalid(
                 "source",
                 "s3://bkt/sources/x.zip does not exist"
             ))
@@ -514,12 +514,12 @@ mod tests {
                 mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&describe, &stop]),
                 SM,
             ),
-            CodeBuild::new(mock_client!(aws_sdk_codebuild, [&stop_build]), ""),
+            CodeBuild::new(mock_client!(aws_sdk_codebuild, [&stop_build])),
         );
         let Some(Cancellation::Cancelled(v)) = svc.cancel("cli-0123").await.unwrap() else {
             panic!("expected a cancellation");
         };
-        assert_eq!(v.state, BuildState::Final(BuildStatus::Stopped));
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Stopped));
         assert!(v.settled);
         assert_eq!(
             (stop.num_calls(), stop_build.num_calls(), put.num_calls()),

@@ -1,25 +1,48 @@
 //! CodeBuild: start, look at and stop builds of the stack's project.
 
 use super::{classify, to_chrono};
-use crate::domain::record::{FailedPhase, Phase};
+use crate::domain::record::{FailedPhase, LogLocation, Phase};
 use crate::domain::status::CodeBuildStatus;
-use crate::ports::{BuildInfo, BuildService, StartRequest};
+use crate::ports::{BuildInfo, BuildService, BuildStarter, StartRequest};
 use crate::Error;
 use aws_sdk_codebuild::types::{
     Build, EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType, StatusType,
 };
 
+/// Builds by id (BatchGetBuilds, StopBuild): no project needed.
 pub struct CodeBuild {
     client: aws_sdk_codebuild::Client,
-    project: String,
 }
 
 impl CodeBuild {
+    pub fn new(client: aws_sdk_codebuild::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// The stack's project: what [`CodeBuild`] does, and StartBuild / the lookup of a started
+/// build, which need the project's name.
+pub struct CodeBuildProject {
+    builds: CodeBuild,
+    project: String,
+}
+
+impl CodeBuildProject {
     pub fn new(client: aws_sdk_codebuild::Client, project: impl Into<String>) -> Self {
         Self {
-            client,
+            builds: CodeBuild::new(client),
             project: project.into(),
         }
+    }
+}
+
+impl BuildService for CodeBuildProject {
+    async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error> {
+        self.builds.get(id).await
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), Error> {
+        self.builds.stop(id).await
     }
 }
 
@@ -90,6 +113,12 @@ fn info(b: &Build) -> BuildInfo {
         phases,
         failed_phase,
         log_url: b.logs().and_then(|l| l.deep_link()).map(String::from),
+        logs: b.logs().and_then(|l| {
+            Some(LogLocation {
+                group: l.group_name()?.to_string(),
+                stream: l.stream_name()?.to_string(),
+            })
+        }),
         exported: b
             .exported_environment_variables()
             .iter()
@@ -108,6 +137,37 @@ fn info(b: &Build) -> BuildInfo {
 }
 
 impl BuildService for CodeBuild {
+    async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error> {
+        let out = self
+            .client
+            .batch_get_builds()
+            .ids(id)
+            .send()
+            .await
+            .map_err(|e| classify("CodeBuild.BatchGetBuilds", e))?;
+        Ok(out.builds().iter().find(|b| b.id() == Some(id)).map(info))
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), Error> {
+        match self.client.stop_build().id(id).send().await {
+            Ok(_) => Ok(()),
+            // Stopping a build that already ended is not an error for us: it is stopped.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_invalid_input_exception()) =>
+            {
+                tracing::info!(
+                    codebuild_id = id,
+                    "build had already ended; nothing to stop"
+                );
+                Ok(())
+            }
+            Err(e) => Err(classify("CodeBuild.StopBuild", e)),
+        }
+    }
+}
+
+impl BuildStarter for CodeBuildProject {
     async fn start(&self, req: &StartRequest) -> Result<String, Error> {
         let env: Vec<EnvironmentVariable> = req
             .environment
@@ -122,6 +182,7 @@ impl BuildService for CodeBuild {
             })
             .collect::<Result<_, _>>()?;
         let out = self
+            .builds
             .client
             .start_build()
             .project_name(&self.project)
@@ -152,20 +213,10 @@ impl BuildService for CodeBuild {
             .ok_or_else(|| Error::AwsService("CodeBuild.StartBuild returned no build id".into()))
     }
 
-    async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error> {
-        let out = self
-            .client
-            .batch_get_builds()
-            .ids(id)
-            .send()
-            .await
-            .map_err(|e| classify("CodeBuild.BatchGetBuilds", e))?;
-        Ok(out.builds().iter().find(|b| b.id() == Some(id)).map(info))
-    }
-
     async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error> {
         // The newest page (up to 100 ids) is enough: the build was started minutes ago.
         let ids = self
+            .builds
             .client
             .list_builds_for_project()
             .project_name(&self.project)
@@ -179,6 +230,7 @@ impl BuildService for CodeBuild {
             return Ok(None);
         }
         let out = self
+            .builds
             .client
             .batch_get_builds()
             .set_ids(Some(ids))
@@ -196,24 +248,6 @@ impl BuildService for CodeBuild {
                 })
             })
             .and_then(|b| b.id().map(String::from)))
-    }
-
-    async fn stop(&self, id: &str) -> Result<(), Error> {
-        match self.client.stop_build().id(id).send().await {
-            Ok(_) => Ok(()),
-            // Stopping a build that already ended is not an error for us: it is stopped.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_invalid_input_exception()) =>
-            {
-                tracing::info!(
-                    codebuild_id = id,
-                    "build had already ended; nothing to stop"
-                );
-                Ok(())
-            }
-            Err(e) => Err(classify("CodeBuild.StopBuild", e)),
-        }
     }
 }
 
@@ -261,7 +295,7 @@ mod tests {
                     .build_value(Build::builder().id("proj:1").build())
                     .build()
             });
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
         assert_eq!(cb.start(&request()).await.unwrap(), "proj:1");
         assert_eq!(rule.num_calls(), 1);
     }
@@ -275,7 +309,7 @@ mod tests {
                     .build(),
             )
         });
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
         let err = cb.start(&request()).await.unwrap_err();
         assert_eq!(err.name(), "AwsServiceError");
         assert!(err.to_string().contains("no project"), "{err}");
@@ -290,7 +324,7 @@ mod tests {
                     .build(),
             )
         });
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
         let err = cb.start(&request()).await.unwrap_err();
         assert_eq!(err.name(), "BuildCapacityExceeded");
         assert!(
@@ -324,7 +358,7 @@ mod tests {
                     .with_max_attempts(3)
                     .with_initial_backoff(std::time::Duration::from_millis(1))
             ));
-        let cb = CodeBuild::new(client, "proj");
+        let cb = CodeBuildProject::new(client, "proj");
         assert_eq!(cb.start(&request()).await.unwrap(), "proj:2");
         assert_eq!(rule.num_calls(), 2);
 
@@ -333,7 +367,7 @@ mod tests {
             .http_response(throttled)
             .repeatedly()
             .build();
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&always]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&always]), "proj");
         assert_eq!(
             cb.start(&request()).await.unwrap_err().name(),
             "TransientAwsError"
@@ -369,7 +403,13 @@ mod tests {
                     )
                     .build(),
             )
-            .logs(LogsLocation::builder().deep_link("https://console/logs/x").build())
+            .logs(
+                LogsLocation::builder()
+                    .deep_link("https://console/logs/x")
+                    .group_name("/agentbuild/builds")
+                    .stream_name("1b2c")
+                    .build(),
+            )
             .project_name("proj")
             .environment(
                 aws_sdk_codebuild::types::ProjectEnvironment::builder()
@@ -404,7 +444,7 @@ mod tests {
                     .builds(failed_build())
                     .build()
             });
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
         let b = cb.get("proj:3").await.unwrap().unwrap();
         assert_eq!(b.status, CodeBuildStatus::Failed);
         assert!(b.build_complete);
@@ -414,6 +454,11 @@ mod tests {
         assert_eq!((f.name.as_str(), f.status.as_str()), ("BUILD", "FAILED"));
         assert_eq!(f.code.as_deref(), Some("COMMAND_EXECUTION_ERROR"));
         assert_eq!(b.log_url.as_deref(), Some("https://console/logs/x"));
+        let logs = b.logs.expect("LogsLocation's group and stream");
+        assert_eq!(
+            (logs.group.as_str(), logs.stream.as_str()),
+            ("/agentbuild/builds", "1b2c")
+        );
         assert_eq!(b.exported["IMAGE_DIGEST"], "sha256:ab");
         assert_eq!(b.end_time.unwrap().timestamp(), 1_800_000_100);
         assert_eq!(b.project.as_deref(), Some("proj"));
@@ -427,7 +472,7 @@ mod tests {
                 .builds_not_found("proj:404")
                 .build()
         });
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&rule]), "proj");
         assert_eq!(cb.get("proj:404").await.unwrap(), None);
     }
 
@@ -449,7 +494,7 @@ mod tests {
             )
         });
         let ok = mock!(Client::stop_build).then_output(|| StopBuildOutput::builder().build());
-        let cb = CodeBuild::new(
+        let cb = CodeBuildProject::new(
             mock_client!(aws_sdk_codebuild, RuleMode::Sequential, [&ended, &ok]),
             "proj",
         );
@@ -460,7 +505,7 @@ mod tests {
         let missing = mock!(Client::stop_build).then_error(|| {
             StopBuildError::ResourceNotFoundException(ResourceNotFoundException::builder().build())
         });
-        let cb = CodeBuild::new(mock_client!(aws_sdk_codebuild, [&missing]), "proj");
+        let cb = CodeBuildProject::new(mock_client!(aws_sdk_codebuild, [&missing]), "proj");
         assert_eq!(cb.stop("x").await.unwrap_err().name(), "AwsServiceError");
     }
 }

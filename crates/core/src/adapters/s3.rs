@@ -185,7 +185,12 @@ impl ObjectStore for S3Store {
         &self.bucket
     }
 
-    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error> {
+    async fn tag_latest(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        latest: bool,
+    ) -> Result<bool, Error> {
         let tag = Tag::builder()
             .key(LATEST_TAG)
             .value(if latest { "true" } else { "false" })
@@ -200,6 +205,7 @@ impl ObjectStore for S3Store {
             .put_object_tagging()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version_id.map(String::from))
             .tagging(tagging)
             .send()
             .await;
@@ -382,13 +388,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tag_latest_sets_the_one_retention_tag_and_a_missing_object_is_false() {
+    async fn tag_latest_tags_the_named_version_and_a_missing_object_is_false() {
         let tagged = mock!(Client::put_object_tagging)
             .match_requests(|r| {
                 let tags = r.tagging().map(|t| t.tag_set()).unwrap_or_default();
                 r.bucket() == Some("own")
                     && r.key() == Some("sources/p/a/1.zip")
-                    && r.version_id().is_none()
+                    && r.version_id() == Some("v-validated")
                     && tags.len() == 1
                     && tags[0].key() == LATEST_TAG
                     && tags[0].value() == "true"
@@ -397,7 +403,10 @@ mod tests {
                 aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput::builder().build()
             });
         let s = store(mock_client!(aws_sdk_s3, [&tagged]));
-        assert!(s.tag_latest("sources/p/a/1.zip", true).await.unwrap());
+        assert!(s
+            .tag_latest("sources/p/a/1.zip", Some("v-validated"), true)
+            .await
+            .unwrap());
         assert_eq!(tagged.num_calls(), 1);
 
         let missing = mock!(Client::put_object_tagging).then_http_response(|| {
@@ -409,7 +418,10 @@ mod tests {
             )
         });
         let s = store(mock_client!(aws_sdk_s3, [&missing]));
-        assert!(!s.tag_latest("sources/p/a/gone.zip", false).await.unwrap());
+        assert!(!s
+            .tag_latest("sources/p/a/gone.zip", Some("v-1"), false)
+            .await
+            .unwrap());
 
         let unavailable = mock!(Client::put_object_tagging)
             .sequence()
@@ -421,7 +433,10 @@ mod tests {
             RuleMode::Sequential,
             [&unavailable]
         ));
-        let err = s.tag_latest("sources/p/a/1.zip", true).await.unwrap_err();
+        let err = s
+            .tag_latest("sources/p/a/1.zip", None, true)
+            .await
+            .unwrap_err();
         assert_eq!(err.name(), "TransientAwsError");
     }
 }

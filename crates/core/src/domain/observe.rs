@@ -4,7 +4,7 @@
 //! rule, so every path to RecordResult carries the same build.
 
 use super::fallback::Fallback;
-use super::record::{BuildState, ErrorInfo, FailedPhase, Phase};
+use super::record::{BuildState, ErrorInfo, FailedPhase, LogLocation, Phase};
 use super::status::{map_codebuild, BuildStatus, CodeBuildStatus, Mapped};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ pub struct BuildInfo {
     pub phases: Vec<Phase>,
     pub failed_phase: Option<FailedPhase>,
     pub log_url: Option<String>,
+    pub logs: Option<LogLocation>,
     pub exported: BTreeMap<String, String>,
     /// The CodeBuild project the build belongs to.
     pub project: Option<String>,
@@ -48,6 +49,7 @@ pub fn observe(
     build.phases = info.phases.clone();
     build.failed_phase = info.failed_phase.clone();
     build.log_url = info.log_url.clone().or(build.log_url);
+    build.logs = info.logs.clone().or(build.logs);
     build.image_digest = info.exported.get("IMAGE_DIGEST").cloned();
     build.image_uri = info.exported.get("IMAGE_URI").cloned();
     if let Some(started) = info.start_time {
@@ -111,6 +113,7 @@ mod tests {
             }],
             failed_phase: None,
             log_url: Some("https://logs".into()),
+            logs: None,
             exported: BTreeMap::from([("IMAGE_DIGEST".into(), "sha256:ab".into())]),
             project: Some("agentbuild".into()),
             agentbuild_build_id: Some("b-1".into()),

@@ -96,6 +96,7 @@ impl BuildPlan {
         exec: ExecutionFacts,
     ) -> Self {
         let content_tag = image_tag(
+            &req.project,
             &req.agent,
             &object.sha256,
             &req.dockerfile,
@@ -138,10 +139,15 @@ impl BuildPlan {
     }
 }
 
-/// `<agent>-<24 hex>`: the hash covers everything that decides the image's content (source,
-/// Dockerfile path, platform, build args), so a tag never names two different images and an
-/// unchanged input can reuse the image (tags are immutable in the repository).
+/// `<project>.<agent>-<24 hex>`: the hash covers the project and agent and everything that
+/// decides the image's content (source, Dockerfile path, platform, build args), so a tag never
+/// names two different images, never one of another project (identical sources of two
+/// projects' same-named agents get two tags: the buildspec's "tag exists" shortcut cannot
+/// hand one project the other's image) and an unchanged input can reuse the image (tags are
+/// immutable in the repository). The readable part is cut to [`MAX_TAG_NAME`] characters so
+/// that a forced tag still fits ECR's 128; the hash keeps cut names distinct.
 pub fn image_tag(
+    project: &str,
     agent: &str,
     source_sha256: &str,
     dockerfile: &str,
@@ -154,7 +160,9 @@ pub fn image_tag(
         h.update((s.len() as u64).to_be_bytes());
         h.update(s.as_bytes());
     };
-    field("agentbuild-image-v1");
+    field("agentbuild-image-v2");
+    field(project);
+    field(agent);
     field(source_sha256);
     field(dockerfile);
     field(platform.as_str());
@@ -163,8 +171,14 @@ pub fn image_tag(
         field(v);
     }
     let digest = hex::encode(h.finalize());
-    format!("{agent}-{}", &digest[..24])
+    let name = format!("{project}.{agent}");
+    let name = &name[..name.len().min(MAX_TAG_NAME)];
+    format!("{name}-{}", &digest[..24])
 }
+
+/// The readable `<project>.<agent>` part of a content tag at most: + `-` + 24 hex is 116, and a
+/// forced build's suffix (`-r` + 10 hex) makes 128, ECR's limit. Names are ASCII.
+pub const MAX_TAG_NAME: usize = 128 - 12 - 1 - 24;
 
 /// A forced build's tag: `<content tag>-r<10 hex of SHA-256(build id)>`, unique to the build
 /// (the build id is the execution name) and the same on every retry of it. At most 88 + 12
@@ -208,17 +222,19 @@ mod tests {
     #[test]
     fn tag_is_stable_and_fits_ecr_limits() {
         let a = image_tag(
+            "p".repeat(63).as_str(),
             "x".repeat(63).as_str(),
             "ab",
             "Dockerfile",
             Platform::LinuxArm64,
             &args(&[]),
         );
-        assert_eq!(a.len(), 63 + 1 + 24);
-        assert!(a.len() <= 128);
+        assert_eq!(a.len(), MAX_TAG_NAME + 1 + 24);
+        assert!(forced_tag(&a, "b").len() <= 128);
         assert_eq!(
             a,
             image_tag(
+                "p".repeat(63).as_str(),
                 "x".repeat(63).as_str(),
                 "ab",
                 "Dockerfile",
@@ -230,33 +246,90 @@ mod tests {
 
     #[test]
     fn tag_changes_with_every_input_that_shapes_the_image() {
-        let base = image_tag("a", "s1", "Dockerfile", Platform::LinuxArm64, &args(&[]));
+        let base = image_tag(
+            "p",
+            "a",
+            "s1",
+            "Dockerfile",
+            Platform::LinuxArm64,
+            &args(&[]),
+        );
         let variants = [
-            image_tag("a", "s2", "Dockerfile", Platform::LinuxArm64, &args(&[])),
             image_tag(
+                "p",
+                "a",
+                "s2",
+                "Dockerfile",
+                Platform::LinuxArm64,
+                &args(&[]),
+            ),
+            image_tag(
+                "p",
                 "a",
                 "s1",
                 "Dockerfile.dev",
                 Platform::LinuxArm64,
                 &args(&[]),
             ),
-            image_tag("a", "s1", "Dockerfile", Platform::LinuxAmd64, &args(&[])),
             image_tag(
+                "p",
+                "a",
+                "s1",
+                "Dockerfile",
+                Platform::LinuxAmd64,
+                &args(&[]),
+            ),
+            image_tag(
+                "p",
                 "a",
                 "s1",
                 "Dockerfile",
                 Platform::LinuxArm64,
                 &args(&[("A", "1")]),
             ),
-            image_tag("b", "s1", "Dockerfile", Platform::LinuxArm64, &args(&[])),
+            image_tag(
+                "p",
+                "b",
+                "s1",
+                "Dockerfile",
+                Platform::LinuxArm64,
+                &args(&[]),
+            ),
         ];
         for v in variants {
             assert_ne!(base, v);
         }
+        // Same agent name, same inputs, another project: another tag (never its image).
+        assert_ne!(
+            base,
+            image_tag(
+                "q",
+                "a",
+                "s1",
+                "Dockerfile",
+                Platform::LinuxArm64,
+                &args(&[])
+            )
+        );
+        assert!(base.starts_with("p.a-"), "{base}");
         // Field boundaries matter: ("AB","") is not ("A","B").
         assert_ne!(
-            image_tag("a", "s", "D", Platform::LinuxArm64, &args(&[("AB", "")])),
-            image_tag("a", "s", "D", Platform::LinuxArm64, &args(&[("A", "B")]))
+            image_tag(
+                "p",
+                "a",
+                "s",
+                "D",
+                Platform::LinuxArm64,
+                &args(&[("AB", "")])
+            ),
+            image_tag(
+                "p",
+                "a",
+                "s",
+                "D",
+                Platform::LinuxArm64,
+                &args(&[("A", "B")])
+            )
         );
     }
 
@@ -265,6 +338,7 @@ mod tests {
         // A change here changes every stored tag: no earlier image would be REUSED again.
         assert_eq!(
             image_tag(
+                "nexus-ai",
                 "sales-assistant",
                 &"0f".repeat(32),
                 "Dockerfile",
@@ -283,8 +357,8 @@ mod tests {
         );
     }
 
-    const GOLDEN_TAG: &str = "sales-assistant-4dfb2169261a19bd52918f89";
-    const GOLDEN_FORCED_TAG: &str = "sales-assistant-4dfb2169261a19bd52918f89-r3a4077c2ea";
+    const GOLDEN_TAG: &str = "nexus-ai.sales-assistant-03a2e71edbdd32dc7b54bfb5";
+    const GOLDEN_FORCED_TAG: &str = "nexus-ai.sales-assistant-03a2e71edbdd32dc7b54bfb5-r3a4077c2ea";
 
     #[test]
     fn a_forced_tag_is_unique_to_its_build_and_fits_ecr() {

@@ -91,6 +91,9 @@ pub struct BuildState {
     pub failed_phase: Option<FailedPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_url: Option<String>,
+    /// CodeBuild's `LogsLocation`: the log's CloudWatch Logs group and stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogLocation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +124,7 @@ impl BuildState {
             phases: Vec::new(),
             failed_phase: None,
             log_url: None,
+            logs: None,
             image_digest: None,
             image_uri: None,
             finished_at: None,
@@ -158,11 +162,23 @@ pub struct CodeBuildRecord {
     pub failed_phase: Option<FailedPhase>,
     #[serde(default)]
     pub log_url: Option<String>,
+    /// CodeBuild's `LogsLocation`: where its log is, as CloudWatch Logs names it (readers use
+    /// these, not the console link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogLocation>,
     #[serde(default)]
     pub polls: u32,
     /// agentbuild stopped this build (the execution ended without success while it ran).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+}
+
+/// A CloudWatch Logs stream (CodeBuild's `LogsLocation` `groupName` and `streamName`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLocation {
+    pub group: String,
+    pub stream: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +349,7 @@ impl BuildRecord {
                 phases,
                 failed_phase: build.and_then(|b| b.failed_phase.clone()),
                 log_url: build.and_then(|b| b.log_url.clone()),
+                logs: build.and_then(|b| b.logs.clone()),
                 polls: build.map(|b| b.polls).unwrap_or(0),
                 stopped: false,
             },

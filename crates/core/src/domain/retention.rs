@@ -17,27 +17,35 @@ pub const UPLOAD_TAGGING: &str = "agentbuild%3Alatest=false";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retag {
     pub key: String,
+    /// The version the record names (the one validated and built), not the key's current one:
+    /// an upload to the same key later is another version, with its own tag.
+    pub version_id: Option<String>,
     pub latest: bool,
 }
 
-/// The new source is kept; the replaced one, if it is another object, may expire again.
+/// The new source version is kept; the replaced one, if it is another object version, may
+/// expire again.
 pub fn retags(own_bucket: &str, previous: Option<&Source>, new: &Source) -> Vec<Retag> {
+    let retag = |s: &Source, latest| Retag {
+        key: s.key.clone(),
+        version_id: s.version_id.clone(),
+        latest,
+    };
     let mut out = Vec::new();
     if new.bucket == own_bucket {
-        out.push(Retag {
-            key: new.key.clone(),
-            latest: true,
-        });
+        out.push(retag(new, true));
     }
     if let Some(p) = previous {
-        if p.bucket == own_bucket && !(p.bucket == new.bucket && p.key == new.key) {
-            out.push(Retag {
-                key: p.key.clone(),
-                latest: false,
-            });
+        if p.bucket == own_bucket && !same_version(p, new) {
+            out.push(retag(p, false));
         }
     }
     out
+}
+
+/// Whether two sources name one object version.
+pub fn same_version(a: &Source, b: &Source) -> bool {
+    a.bucket == b.bucket && a.key == b.key && a.version_id == b.version_id
 }
 
 #[cfg(test)]
@@ -63,10 +71,12 @@ mod tests {
             [
                 Retag {
                     key: new.key.clone(),
+                    version_id: None,
                     latest: true
                 },
                 Retag {
                     key: old.key.clone(),
+                    version_id: None,
                     latest: false
                 }
             ]
@@ -75,6 +85,7 @@ mod tests {
             retags("own", None, &new),
             [Retag {
                 key: new.key.clone(),
+                version_id: None,
                 latest: true
             }]
         );
@@ -87,9 +98,24 @@ mod tests {
             retags("own", Some(&s), &s),
             [Retag {
                 key: s.key.clone(),
+                version_id: None,
                 latest: true
             }]
         );
+    }
+
+    #[test]
+    fn the_validated_version_is_tagged_and_an_older_version_of_the_same_key_untagged() {
+        let mut old = source("own", "sources/p/a/1.zip");
+        old.version_id = Some("v1".into());
+        let mut new = old.clone();
+        new.version_id = Some("v2".into());
+        let tags = retags("own", Some(&old), &new);
+        let tagged: Vec<_> = tags
+            .iter()
+            .map(|r| (r.version_id.as_deref(), r.latest))
+            .collect();
+        assert_eq!(tagged, [(Some("v2"), true), (Some("v1"), false)]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Deps<S3Store, CodeBuild, Callbacks> {
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.check.bucket.clone()),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), config.project.clone()),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             tokens: Callbacks::new(aws_sdk_sfn::Client::new(&sdk)),
             config,
             now: Utc::now,

@@ -26,7 +26,7 @@ impl Deps<S3Store, CodeBuild> {
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
             // The project is not needed to look at or stop a build: its id names it.
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), ""),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
@@ -92,6 +92,7 @@ mod tests {
             }],
             failed_phase: None,
             log_url: Some("https://logs".into()),
+            logs: None,
             exported: BTreeMap::new(),
             project: Some("agentbuild".into()),
             agentbuild_build_id: Some("b-1".into()),

@@ -92,40 +92,42 @@ async fn take_lock<S: ObjectStore, X: Executions>(
     execution: &str,
     selection: &Selection,
 ) -> Result<Value, Error> {
-    let held = objects::update(&deps.store, LOCK_KEY, async |stored: Option<&Tagged>| {
-        let now = (deps.clock)();
-        let mut state = lock_state(stored.map(|t| t.bytes.as_slice()), execution, now);
-        if let LockState::Held(holder) = &state {
-            // A holder that was stopped, timed out or failed without releasing (no state runs
-            // after an abort) leaves the lock at once, not at its expiry.
-            let open = deps.executions.describe_arn(&holder.execution).await?;
-            if !open.is_some_and(|x| x.status.is_open()) {
-                tracing::info!(run, holder = %holder.execution, "rebuild lock: holder has ended");
-                state = LockState::Free;
-            }
-        }
-        Ok(match state {
-            LockState::Absent | LockState::Free => {
-                Decision::Write(Lock::new(run, execution, now).to_json(), None)
-            }
-            LockState::Ours => Decision::Keep(None),
-            LockState::Held(holder) => Decision::Keep(Some(holder)),
+    // A holder that was stopped, timed out or failed without releasing (no state runs after an
+    // abort) leaves the lock at once, not at its expiry: seen ended, the next try takes it.
+    let mut ended: Option<String> = None;
+    let holder = loop {
+        let held = objects::update(&deps.store, LOCK_KEY, |stored: Option<&Tagged>| {
+            let now = (deps.clock)();
+            let state = lock_state(stored.map(|t| t.bytes.as_slice()), execution, now);
+            Ok(match state {
+                LockState::Held(h) if ended.as_deref() != Some(h.execution.as_str()) => {
+                    Decision::Keep(Some(h))
+                }
+                LockState::Ours => Decision::Keep(None),
+                _ => Decision::Write(Lock::new(run, execution, now).to_json(), None),
+            })
         })
-    })
-    .await?;
-    if let Some(holder) = held {
-        let summary = Summary::skipped_run(run, &holder);
-        // Never over a summary that exists (the holder's own, if it is the same run).
-        deps.store
-            .put_json_if(&summary_key(run), pretty(&summary), Precondition::Absent)
-            .await?;
-        tracing::info!(run, holder = %holder.run, "rebuild run skipped: lock held");
-        return Ok(json!({"taken": false, "run": run, "summary": summary}));
-    }
-    tracing::info!(run, execution, "rebuild lock taken");
-    Ok(json!({
-        "taken": true, "run": run, "execution": execution, "selection": selection,
-    }))
+        .await?;
+        let Some(holder) = held else {
+            tracing::info!(run, execution, "rebuild lock taken");
+            return Ok(json!({
+                "taken": true, "run": run, "execution": execution, "selection": selection,
+            }));
+        };
+        let open = deps.executions.describe_arn(&holder.execution).await?;
+        if open.is_some_and(|x| x.status.is_open()) || ended.is_some() {
+            break holder;
+        }
+        tracing::info!(run, holder = %holder.execution, "rebuild lock: holder has ended");
+        ended = Some(holder.execution);
+    };
+    let summary = Summary::skipped_run(run, &holder);
+    // Never over a summary that exists (the holder's own, if it is the same run).
+    deps.store
+        .put_json_if(&summary_key(run), pretty(&summary), Precondition::Absent)
+        .await?;
+    tracing::info!(run, holder = %holder.run, "rebuild run skipped: lock held");
+    Ok(json!({"taken": false, "run": run, "summary": summary}))
 }
 
 fn pretty<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -419,7 +421,7 @@ async fn tally<S: ObjectStore, X: Executions>(
 }
 
 async fn unlock<S: ObjectStore, X>(deps: &Deps<S, X>, execution: &str) -> Result<Value, Error> {
-    let released = objects::update(&deps.store, LOCK_KEY, async |stored: Option<&Tagged>| {
+    let released = objects::update(&deps.store, LOCK_KEY, |stored: Option<&Tagged>| {
         // Taken over after it expired, or released by an earlier try of this step.
         let Some(stored) = stored.filter(|s| releasable(&s.bytes, execution)) else {
             return Ok(Decision::Keep(false));

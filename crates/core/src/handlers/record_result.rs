@@ -33,7 +33,7 @@ impl Deps<S3Store, CodeBuild, EventBridge> {
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), ""),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             events: EventBridge::new(
                 aws_sdk_eventbridge::Client::new(&sdk),
                 config.event_bus.clone(),
@@ -372,6 +372,8 @@ mod tests {
         earlier.requested_at = t("2026-11-27T10:00:00Z");
         earlier.source.bucket = "own".into();
         earlier.source.key = old.into();
+        // A record from before versionIds were recorded: its key's current version is tagged.
+        earlier.source.version_id = None;
         let mut b = running();
         b.status = BuildStatus::Succeeded;
         d.store.seed(old, b"zip".to_vec());
@@ -388,6 +390,20 @@ mod tests {
         // Recording the same success again keeps the tags as they are.
         handle(&d, finished_in_own_bucket(&d, new)).await.unwrap();
         assert_eq!(*d.store.tags.borrow(), tags);
+    }
+
+    #[tokio::test]
+    async fn the_retention_tag_goes_on_the_validated_version_not_the_current_one() {
+        let d = deps();
+        let key = "sources/nexus-ai/sales/new.zip";
+        let RecordEvent::State(mut input) = finished_in_own_bucket(&d, key) else {
+            unreachable!()
+        };
+        // The key was uploaded again after validation: its current version is another one.
+        input.state.plan.source.version_id = Some("v-validated".into());
+        handle(&d, RecordEvent::State(input)).await.unwrap();
+        let versions = d.store.tagged_versions.borrow().clone();
+        assert_eq!(versions.get(key), Some(&Some("v-validated".to_string())));
     }
 
     fn ended(status: &str) -> RecordEvent {
@@ -743,6 +759,7 @@ mod tests {
                 a_caught_error_is_recorded_as_error_with_name_and_cause,
                 an_older_build_does_not_replace_a_newer_latest,
                 the_source_latest_names_is_kept_and_the_one_it_replaced_may_expire,
+                the_retention_tag_goes_on_the_validated_version_not_the_current_one,
                 a_timed_out_execution_stops_its_build_and_closes_the_record,
                 an_aborted_execution_is_recorded_stopped,
                 an_ended_execution_with_a_final_record_or_none_changes_nothing,

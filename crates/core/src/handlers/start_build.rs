@@ -2,7 +2,7 @@
 //! CodeBuild build per execution, however often this step is retried.
 
 use super::{aws_config, s3_client, Clock};
-use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::codebuild::CodeBuildProject;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
 use crate::domain::plan::cache_tag;
@@ -10,7 +10,7 @@ use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildState};
 use crate::domain::status::BuildStatus;
 use crate::model::{BuildOutput, StartInput};
-use crate::ports::{BuildService, ObjectStore, StartRequest};
+use crate::ports::{BuildStarter, ObjectStore, StartRequest};
 use crate::services::records;
 use crate::Error;
 use chrono::{DateTime, Duration, Utc};
@@ -24,20 +24,23 @@ pub struct Deps<S, B> {
     pub now: Clock,
 }
 
-impl Deps<S3Store, CodeBuild> {
+impl Deps<S3Store, CodeBuildProject> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = StartBuildConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), config.project.clone()),
+            builds: CodeBuildProject::new(
+                aws_sdk_codebuild::Client::new(&sdk),
+                config.project.clone(),
+            ),
             config,
             now: Utc::now,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildService>(
+pub async fn handle<S: ObjectStore, B: BuildStarter>(
     deps: &Deps<S, B>,
     input: StartInput,
 ) -> Result<BuildOutput, Error> {

@@ -134,7 +134,10 @@ mod tests {
             p.source.sha256,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert!(p.image.tag.starts_with("sales-"));
+        assert!(p
+            .image
+            .tag
+            .starts_with(&format!("{}.{}-", p.project, p.agent)));
         assert_eq!(p.build_id, "b-1");
         assert_eq!(p.trigger, crate::domain::plan::Trigger::Console);
     }

@@ -82,7 +82,7 @@ pub async fn check<S: ObjectStore, B: BuildService>(
 pub async fn park<S: ObjectStore>(store: &S, task: &ParkedTask) -> Result<bool, Error> {
     let key = callback_key(&task.plan.build_id);
     let body = serde_json::to_vec(task).expect("a parked task serializes");
-    objects::update(store, &key, async |current: Option<&Tagged>| {
+    objects::update(store, &key, |current: Option<&Tagged>| {
         if let Some(tagged) = current {
             let stored: ParkedTask = parse(&key, &tagged.bytes)?;
             if !replaces(&stored, task) {
@@ -132,19 +132,15 @@ pub async fn progress<S: ObjectStore>(
     codebuild_id: &str,
     phases: &[Phase],
 ) -> Result<bool, Error> {
-    objects::update(
-        store,
-        &build_key(build_id),
-        async |current: Option<&Tagged>| {
-            let next = current
-                .and_then(|tagged| serde_json::from_slice::<BuildRecord>(&tagged.bytes).ok())
-                .and_then(|record| phase_progress(&record, codebuild_id, phases));
-            Ok(match next {
-                Some(next) => Decision::Write(next.to_json(), true),
-                None => Decision::Keep(false),
-            })
-        },
-    )
+    objects::update(store, &build_key(build_id), |current: Option<&Tagged>| {
+        let next = current
+            .and_then(|tagged| serde_json::from_slice::<BuildRecord>(&tagged.bytes).ok())
+            .and_then(|record| phase_progress(&record, codebuild_id, phases));
+        Ok(match next {
+            Some(next) => Decision::Write(next.to_json(), true),
+            None => Decision::Keep(false),
+        })
+    })
     .await
 }
 

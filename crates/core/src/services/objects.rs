@@ -29,14 +29,17 @@ pub enum Decision<T> {
 pub async fn update<S, T>(
     store: &S,
     key: &str,
-    mut decide: impl AsyncFnMut(Option<&Tagged>) -> Result<Decision<T>, Error>,
+    // A plain closure, not an async one: the handlers' futures must stay `Send`, which
+    // rustc cannot prove of an async closure over a borrowed argument. What needs a call of
+    // its own (the fleet lock's holder) is looked up between two updates.
+    mut decide: impl FnMut(Option<&Tagged>) -> Result<Decision<T>, Error>,
 ) -> Result<T, Error>
 where
     S: ObjectStore,
 {
     for _ in 0..MAX_CONFLICTS {
         let current = store.get_tagged(key).await?;
-        let (body, answer) = match decide(current.as_ref()).await? {
+        let (body, answer) = match decide(current.as_ref())? {
             Decision::Keep(answer) => return Ok(answer),
             Decision::Write(body, answer) => (body, answer),
         };
@@ -106,7 +109,7 @@ mod tests {
 
     /// Writes `{"n": 2}` over whatever is stored.
     async fn bump(store: &S3Store) -> Result<&'static str, Error> {
-        update(store, "k.json", async |current: Option<&Tagged>| {
+        update(store, "k.json", |current: Option<&Tagged>| {
             assert!(current.is_some());
             Ok(Decision::Write(b"{\"n\":2}".to_vec(), "written"))
         })
@@ -163,7 +166,7 @@ mod tests {
             .then_output(|| PutObjectOutput::builder().build());
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get, &put]);
         let store = S3Store::new(client, "own");
-        let answer = update(&store, "k.json", async |current: Option<&Tagged>| {
+        let answer = update(&store, "k.json", |current: Option<&Tagged>| {
             assert!(current.is_none());
             Ok(Decision::Write(b"{}".to_vec(), 1))
         })
@@ -178,7 +181,7 @@ mod tests {
         let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get, &put]);
         let store = S3Store::new(client, "own");
-        let answer = update(&store, "k.json", async |_: Option<&Tagged>| {
+        let answer = update(&store, "k.json", |_: Option<&Tagged>| {
             Ok(Decision::<()>::Keep(()))
         })
         .await;

@@ -41,7 +41,7 @@ pub async fn latest<S: ObjectStore>(
 /// Returns the record that stands: `record`, or the final one another writer stored first.
 pub async fn write<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<BuildRecord, Error> {
     let key = build_key(&record.build_id);
-    objects::update(store, &key, async |current: Option<&Tagged>| {
+    objects::update(store, &key, |current: Option<&Tagged>| {
         let Some(tagged) = current else {
             return Ok(Decision::Write(record.to_json(), record.clone()));
         };
@@ -73,7 +73,7 @@ enum Offer {
 /// be kept, and the one it replaced to expire again (`domain::retention`).
 pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<bool, Error> {
     let key = latest_key(&record.project, &record.agent);
-    let offer = objects::update(store, &key, async |current: Option<&Tagged>| {
+    let offer = objects::update(store, &key, |current: Option<&Tagged>| {
         let Some(tagged) = current else {
             return Ok(Decision::Write(record.to_json(), Offer::Replaced(None)));
         };
@@ -106,14 +106,16 @@ async fn retain<S: ObjectStore>(
     previous: Option<&Source>,
 ) -> Result<(), Error> {
     for retag in retags(store.own_bucket(), previous, &record.source) {
-        if !store.tag_latest(&retag.key, retag.latest).await? {
-            tracing::warn!(key = %retag.key, "source to tag does not exist");
+        let version = retag.version_id.as_deref();
+        if !store.tag_latest(&retag.key, version, retag.latest).await? {
+            tracing::warn!(key = %retag.key, "source version to tag does not exist");
             continue;
         }
         if !retag.latest {
             let now = latest(store, &record.project, &record.agent).await?;
-            if now.is_some_and(|s| s.record.source.key == retag.key) {
-                store.tag_latest(&retag.key, true).await?;
+            let named = |s: &Source| s.key == retag.key && s.version_id == retag.version_id;
+            if now.is_some_and(|s| named(&s.record.source)) {
+                store.tag_latest(&retag.key, version, true).await?;
             }
         }
     }

@@ -84,6 +84,7 @@ fn live(rec: &BuildRecord, execution: Option<&ExecutionInfo>, now: DateTime<Utc>
         codebuild: Some(LiveCodeBuild {
             build_id: rec.codebuild.build_id.clone(),
             log_url: rec.codebuild.log_url.clone(),
+            logs: rec.codebuild.logs.clone(),
         }),
         elapsed_seconds: elapsed(Some(rec.timestamps.requested_at), now),
         phase: rec.codebuild.current_phase.clone(),

@@ -142,6 +142,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:ListBucket",
             "s3:PutObject",
             "s3:PutObjectTagging",
+            "s3:PutObjectVersionTagging",
             "codebuild:StopBuild",
             "events:PutEvents",
         ],
@@ -149,6 +150,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "S3.GetObject",
             "S3.PutObject",
             "S3.PutObjectTagging",
+            "S3.PutObjectVersionTagging",
             "CodeBuild.StopBuild",
             "EventBridge.PutEvents",
         ],
@@ -256,8 +258,11 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     // GetObject of a given version (the validated source) is authorized as s3:GetObjectVersion.
     ("S3.GetObjectVersion", "s3:GetObjectVersion"),
     ("S3.PutObject", "s3:PutObject"),
-    // Tagging the current version of an object (the retention tag of sources).
+    // Tagging the current version of an object (a source in a bucket without versioning).
     ("S3.PutObjectTagging", "s3:PutObjectTagging"),
+    // Tagging a given version (the retention tag of the validated source version) is
+    // authorized as s3:PutObjectVersionTagging.
+    ("S3.PutObjectVersionTagging", "s3:PutObjectVersionTagging"),
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),

@@ -52,7 +52,7 @@ impl Deps<S3Store, StepFunctions, CodeBuild> {
                 aws_sdk_sfn::Client::new(&sdk),
                 config.state_machine_arn.clone(),
             ),
-            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk), ""),
+            builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
@@ -243,6 +243,7 @@ async fn post_build<S: ObjectStore, X: Executions, B>(
             Ok(accepted(&Accepted::new(
                 &started.build_id,
                 &started.execution_arn,
+                started.existing,
             )))
         }
         Err(refused) => {

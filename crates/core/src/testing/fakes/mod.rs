@@ -3,8 +3,8 @@
 use crate::domain::record::Phase;
 use crate::domain::status::CodeBuildStatus;
 use crate::ports::{
-    BuildInfo, BuildService, Delivery, ObjectMeta, ObjectStore, Precondition, StartRequest, Tagged,
-    TaskTokens,
+    BuildInfo, BuildService, BuildStarter, Delivery, ObjectMeta, ObjectStore, Precondition,
+    StartRequest, Tagged, TaskTokens,
 };
 use crate::Error;
 use sha2::{Digest, Sha256};
@@ -85,6 +85,8 @@ pub struct FakeStore {
     objects: RefCell<Objects>,
     /// `agentbuild:latest` of own-bucket objects, as tag_latest last set it.
     pub tags: RefCell<BTreeMap<String, bool>>,
+    /// The version of each key tag_latest last tagged (`None`: the current one).
+    pub tagged_versions: RefCell<BTreeMap<String, Option<String>>>,
     calls: Cell<usize>,
     pub puts: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
@@ -219,12 +221,24 @@ impl ObjectStore for FakeStore {
         OWN
     }
 
-    async fn tag_latest(&self, key: &str, latest: bool) -> Result<bool, Error> {
-        self.enter("S3.PutObjectTagging")?;
+    async fn tag_latest(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        latest: bool,
+    ) -> Result<bool, Error> {
+        self.enter(match version_id {
+            None => "S3.PutObjectTagging",
+            Some(_) => "S3.PutObjectVersionTagging",
+        })?;
         if self.own(key).is_none() {
             return Ok(false);
         }
         self.tags.borrow_mut().insert(key.to_string(), latest);
+        let version = version_id.map(String::from);
+        self.tagged_versions
+            .borrow_mut()
+            .insert(key.to_string(), version);
         Ok(true)
     }
 
@@ -274,6 +288,7 @@ pub fn info(status: CodeBuildStatus, complete: bool) -> BuildInfo {
         }],
         failed_phase: None,
         log_url: Some("https://logs".into()),
+        logs: None,
         exported: BTreeMap::from([("IMAGE_DIGEST".into(), "sha256:ab".into())]),
         project: Some("agentbuild".into()),
         agentbuild_build_id: Some("b-1".into()),
@@ -308,12 +323,6 @@ impl TaskTokens for FakeTokens {
 }
 
 impl BuildService for FakeBuilds {
-    async fn start(&self, req: &StartRequest) -> Result<String, Error> {
-        record("CodeBuild.StartBuild");
-        self.started.borrow_mut().push(req.clone());
-        Ok(format!("proj:{}", self.started.borrow().len()))
-    }
-
     async fn get(&self, id: &str) -> Result<Option<BuildInfo>, Error> {
         record("CodeBuild.BatchGetBuilds");
         Ok(self.builds.borrow().get(id).cloned())
@@ -323,6 +332,14 @@ impl BuildService for FakeBuilds {
         record("CodeBuild.StopBuild");
         self.stopped.borrow_mut().push(id.to_string());
         Ok(())
+    }
+}
+
+impl BuildStarter for FakeBuilds {
+    async fn start(&self, req: &StartRequest) -> Result<String, Error> {
+        record("CodeBuild.StartBuild");
+        self.started.borrow_mut().push(req.clone());
+        Ok(format!("proj:{}", self.started.borrow().len()))
     }
 
     async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error> {

@@ -163,10 +163,15 @@ async fn the_same_key_twice_is_one_build_also_after_it_finished() {
     let (s1, first) = call(&d, post(&keyed("req-1"))).await;
     let (s2, second) = call(&d, post(&keyed("req-1"))).await;
     assert_eq!((s1, s2), (202, 202));
+    // While it runs, Step Functions answers the same start with the same execution.
     assert_eq!(first, second);
+    assert_eq!(first["existing"], json!(false));
     let id = first["buildId"].as_str().unwrap();
     d.executions.end(id, ExecutionStatus::Succeeded, None);
-    let (s3, third) = call(&d, post(&keyed("req-1"))).await;
+    // After it ended, the answer names it and says it existed: nothing new was started.
+    let (s3, mut third) = call(&d, post(&keyed("req-1"))).await;
+    assert_eq!(third["existing"], json!(true));
+    third["existing"] = json!(false);
     assert_eq!((s3, &third), (202, &first));
     assert_eq!(d.executions.names(), [id]);
 }
