@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod fleet_guard;
 pub mod json;
 pub mod observe;
+pub mod order;
 pub mod plan;
 pub mod rebuild;
 pub mod record;

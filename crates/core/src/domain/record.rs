@@ -3,6 +3,7 @@
 
 use super::deploy::DeploySpec;
 use super::deployment::Deployment;
+use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
 use super::request::Platform;
 use super::status::BuildStatus;
@@ -419,49 +420,17 @@ pub fn may_replace(current: &BuildRecord) -> bool {
 /// Whether `candidate` (a success) takes the agent's `latest.json` from `current`: the newer
 /// submission wins; among builds of one submission, the one that finished last.
 pub fn replaces_latest(current: &BuildRecord, candidate: &BuildRecord) -> bool {
-    newer_or_same(&Rank::of_record(current), &Rank::of_record(candidate))
+    newer_or_same(&current.rank(), &candidate.rank())
 }
 
-/// Where a build stands in the agent's order of builds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rank {
-    pub build_id: String,
-    /// When the source was submitted (a rebuild: the submission it rebuilds).
-    pub submitted_at: DateTime<Utc>,
-    /// When the build finished (CodeBuild's end, as the record keeps it).
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-impl Rank {
-    pub fn of_record(r: &BuildRecord) -> Self {
+impl BuildRecord {
+    /// Where this build stands in the agent's order of builds (`domain::order`).
+    pub fn rank(&self) -> Rank {
         Rank {
-            build_id: r.build_id.clone(),
-            submitted_at: r.submitted_at(),
-            finished_at: r.timestamps.finished_at,
+            build_id: self.build_id.clone(),
+            submitted_at: self.submitted_at(),
+            finished_at: self.timestamps.finished_at,
         }
-    }
-
-    /// A build as the state machine carries it (its record will rank the same).
-    pub fn of_build(plan: &BuildPlan, build: &BuildState) -> Self {
-        Rank {
-            build_id: plan.build_id.clone(),
-            submitted_at: plan.submitted_at.unwrap_or(plan.requested_at),
-            finished_at: build.finished_at,
-        }
-    }
-}
-
-/// The one order of builds: whether `candidate` is the same build as `current` or a newer one
-/// (`latest.json` and the runtime both follow it).
-pub fn newer_or_same(current: &Rank, candidate: &Rank) -> bool {
-    if current.build_id == candidate.build_id {
-        return true;
-    }
-    match candidate.submitted_at.cmp(&current.submitted_at) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => candidate.finished_at >= current.finished_at,
     }
 }
 

@@ -8,14 +8,24 @@
 use super::deploy::DeploySpec;
 pub use super::deployment::Superseded;
 use super::deployment::{Deployment, DeploymentStatus};
-use super::record::BuildRecord;
-pub use super::record::{newer_or_same, Rank};
+pub use super::order::{newer_or_same, Rank};
+use super::plan::BuildPlan;
+use super::record::{BuildRecord, BuildState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// `agents/<project>/<agent>/deployed.json`: the build the agent's runtime was last handed to.
 pub fn ledger_key(project: &str, agent: &str) -> String {
     format!("agents/{project}/{agent}/deployed.json")
+}
+
+/// A build as the state machine carries it (its record will rank the same).
+pub fn rank_of_build(plan: &BuildPlan, build: &BuildState) -> Rank {
+    Rank {
+        build_id: plan.build_id.clone(),
+        submitted_at: plan.submitted_at.unwrap_or(plan.requested_at),
+        finished_at: build.finished_at,
+    }
 }
 
 /// The ledger's content: the build claimed, and what it hands the runtime.
@@ -42,7 +52,7 @@ pub fn decide(
                 .as_ref()
                 .is_some_and(|d| d.status == DeploymentStatus::Ready)
         })
-        .map(Rank::of_record);
+        .map(BuildRecord::rank);
     let Some(current) = ledger.cloned().or(deployed_latest) else {
         return Ok(());
     };

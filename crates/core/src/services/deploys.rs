@@ -3,7 +3,7 @@
 
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildRecord, BuildState};
-use crate::domain::supersede::{decide, ledger_key, Claim, Rank, Superseded};
+use crate::domain::supersede::{decide, ledger_key, rank_of_build, Claim, Superseded};
 use crate::ports::{ObjectStore, Tagged};
 use crate::services::objects::{self, parse_json, Decision};
 use crate::Error;
@@ -22,12 +22,12 @@ pub async fn claim<S: ObjectStore>(
 ) -> Result<Result<(), Superseded>, Error> {
     let key = ledger_key(&plan.project, &plan.agent);
     let candidate = Claim {
-        rank: Rank::of_build(plan, build),
+        rank: rank_of_build(plan, build),
         execution_arn: plan.execution_arn.clone(),
         container_uri: container_uri.to_string(),
         claimed_at: now,
     };
-    objects::update(store, &key, async |current: Option<&Tagged>| {
+    objects::update(store, &key, |current: Option<&Tagged>| {
         let stored: Option<Claim> = current
             .map(|t| parse_json(&key, &t.bytes, "a deploy ledger"))
             .transpose()?;
