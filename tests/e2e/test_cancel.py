@@ -26,7 +26,7 @@ def held(stack: Stack, name: str | None = None) -> tuple[str, dict[str, Any]]:
     """A console build whose CodeBuild build is held running; (build id, its RUNNING record)."""
     name = name or f"cancel-{uid()}"
     stack.script({"match": name, "hold": True})
-    stack.start(name, {"trigger": "console", "request": stack.request()})
+    stack.start(name, {"request": stack.request()})
     return name, stack.wait_started(name)
 
 
@@ -80,7 +80,7 @@ def test_cancel_of_a_running_build_stops_everything_and_answers_the_stopped_reco
 def test_cancel_of_a_build_that_finished_on_its_own_is_409_with_its_status(stack):
     api = api_url(stack)
     name = f"done-{uid()}"
-    d = stack.run(name, {"trigger": "console", "request": stack.request()})
+    d = stack.run(name, {"request": stack.request()})
     assert d["status"] == "SUCCEEDED", d
     before = stack.record(name)
 
@@ -118,7 +118,7 @@ def test_cli_cancel_exits_0_when_stopped_1_when_finished_2_malformed_3_unknown(s
     assert again["record"] == out["record"]
 
     done = f"cli-done-{door}-{uid()}"
-    assert stack.run(done, {"trigger": "console", "request": stack.request()})["status"] == "SUCCEEDED"
+    assert stack.run(done, {"request": stack.request()})["status"] == "SUCCEEDED"
     code, out, err = run_cli(stack, cli, *through, "cancel", done, "--output", "json")
     assert code == 1, (out, err[-2000:])
     assert out["status"] == "SUCCEEDED" and out["error"]["code"] == "AlreadyFinished", out

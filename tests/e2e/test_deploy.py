@@ -92,8 +92,7 @@ def test_deploy_creates_then_updates_the_same_runtime_and_a_forced_rebuild_redep
     assert rec2["request"]["deploy"] == {"runtimeName": dep["runtimeName"], "protocol": "HTTP",
                                          "networkMode": "PUBLIC"}
     third = f"sched-{uid()}"
-    rebuild = {"trigger": "schedule", "request": dict(rec2["request"], force=True),
-               "submittedAt": rec2["timestamps"].get("submittedAt") or rec2["timestamps"]["requestedAt"]}
+    rebuild = {"rebuild": {"buildId": rec2["buildId"], "run": "20261129T0300"}}
     rec3 = deployed(stack, third, rebuild)
     dep3 = rec3["deployment"]
     assert rec3["force"] and rec3["image"]["uri"] != rec2["image"]["uri"]

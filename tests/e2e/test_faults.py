@@ -361,7 +361,7 @@ def _(c: Ctx) -> None:
     c.hold(name)
     c.stack.inject("check-build", transient("CodeBuild.BatchGetBuilds: ThrottlingException", times=10,
                                             match=name))
-    arn = c.stack.start(name, {"trigger": "console", "request": req, "limits": {"deadlineSeconds": 5}})
+    arn = c.stack.start(name, {"request": req, "limits": {"deadlineSeconds": 5}})
     d, rec = c.settle(name, arn)
     events = c.stack.history(d["executionArn"])
     builds = c.no_build_running(name, expect=1)
@@ -589,7 +589,7 @@ def _(c: Ctx) -> None:
         environmentVariablesOverride=[{"name": "AGENTBUILD_BUILD_ID", "value": other, "type": "PLAINTEXT"}],
     )["build"]["id"]
     payload = [x for x in c.stack.invocations("check-build", name) if not x["injected"]][-1]["request"]
-    payload["build"]["codebuildBuildId"] = other_id
+    payload["build"]["codebuildBuildId"] = payload["codebuildBuildId"] = other_id
     url = f"{c.stack.env['AGENTBUILD_RUNTIME_URL']}/2015-03-31/functions/check-build/invocations"
     status, out, _ = c.stack.http("POST", url, payload)
     c.fault("late CheckBuild write")
@@ -873,9 +873,13 @@ def rebuild_race(c: Ctx, rebuild_last: bool) -> None:
     c.hold(rebuild)
     arns = {user: c.stack.start(user, {"project": project, "agent": agent, "source": new_uri})}
     c.stack.wait_started(user)
-    arns[rebuild] = c.stack.start(rebuild, {
-        "trigger": "schedule", "submittedAt": old["timestamps"]["requestedAt"],
-        "request": {"project": project, "agent": agent, "source": old_uri, "force": True}})
+    # A rebuild names the build it rebuilds; its run's manifest (as the fleet's plan writes
+    # it) vouches for it, so it counts as scheduled.
+    rebuild_input = {"rebuild": {"buildId": first, "run": "20261129T0300"}}
+    c.stack.s3.put_object(Bucket=c.stack.bucket, Key="rebuilds/20261129T0300/manifest.json",
+                          Body=json.dumps([{"name": rebuild, "agent": f"{project}/{agent}",
+                                            "input": rebuild_input}]).encode())
+    arns[rebuild] = c.stack.start(rebuild, rebuild_input)
     c.stack.wait_started(rebuild)
     c.fault("rebuild race")
     for n in ([user, rebuild] if rebuild_last else [rebuild, user]):

@@ -174,8 +174,8 @@ fn only_a_successful_build_with_deploy_deploys_and_a_failed_deployment_fails_dep
     let s = states();
     // No Choice of its own for either decision: each state entered is a transition, and a build
     // whose events arrive costs 8 with or without deploy's branch in the definition.
-    for from in ["BuildStarted", "BuildFinished"] {
-        let choices = s[from]["Choices"].as_array().unwrap();
+    for (from, first) in [("BuildStarted", 0), ("BuildFinished", 2)] {
+        let choices = &s[from]["Choices"].as_array().unwrap()[first..];
         assert_eq!(choices[0]["Next"], "AwaitBuild", "{from}: RUNNING waits");
         let wanted = serde_json::to_string(&choices[1]).unwrap();
         for needle in ["$.plan.deploy", "SUCCEEDED", "REUSED", "DeployRuntime"] {
@@ -189,7 +189,7 @@ fn only_a_successful_build_with_deploy_deploys_and_a_failed_deployment_fails_dep
     assert!(s.get("DeployWanted").is_none() && s.get("DeployOutcome").is_none());
     assert_eq!(
         s["WaitForRuntime"]["SecondsPath"],
-        "$.deployment.waitSeconds"
+        "$.deployment.state.waitSeconds"
     );
     assert_eq!(s["RuntimeReady"]["Choices"][0]["Next"], "WaitForRuntime");
     assert_eq!(s["RuntimeReady"]["Default"], "RecordResult");
@@ -217,7 +217,10 @@ fn the_wait_is_a_callback_with_a_bounded_fallback_and_every_status_has_an_end() 
         "arn:aws:states:::lambda:invoke.waitForTaskToken"
     );
     // Never a callback task without a timeout (it could wait for ever): the core's.
-    assert_eq!(wait["TimeoutSecondsPath"], "$.build.awaitSeconds");
+    assert_eq!(
+        wait["TimeoutSecondsPath"],
+        "$.build.observed.state.awaitSeconds"
+    );
     assert_eq!(wait["Parameters"]["Payload"]["token.$"], "$$.Task.Token");
     // Timed out: CheckBuild looks once; it either ends the build or waits again.
     let timeout = &wait["Catch"][0];
@@ -229,10 +232,13 @@ fn the_wait_is_a_callback_with_a_bounded_fallback_and_every_status_has_an_end() 
     assert_eq!(s["CheckBuild"]["Next"], "BuildFinished");
     assert_eq!(wait["Next"], "BuildFinished");
     assert_eq!(s["BuildStarted"]["Choices"][0]["Next"], "AwaitBuild");
-    assert_eq!(s["BuildFinished"]["Choices"][0]["Next"], "AwaitBuild");
+    assert_eq!(s["BuildFinished"]["Choices"][2]["Next"], "AwaitBuild");
     // A failed park or look: counted, then a wait as long as a callback wait, then a look.
     assert_eq!(wait["Catch"][1]["Next"], "CheckFailed");
-    assert_eq!(s["WaitForBuild"]["SecondsPath"], "$.build.awaitSeconds");
+    assert_eq!(
+        s["WaitForBuild"]["SecondsPath"],
+        "$.build.observed.state.awaitSeconds"
+    );
     assert_eq!(s["WaitForBuild"]["Next"], "CheckBuild");
     let outcome = serde_json::to_string(&s["Outcome"]).unwrap();
     for status in [
@@ -261,4 +267,78 @@ fn the_wait_is_a_callback_with_a_bounded_fallback_and_every_status_has_an_end() 
 fn the_execution_outlives_the_longest_build_codebuild_allows() {
     let timeout = json(DEFINITION)["TimeoutSeconds"].as_u64().unwrap();
     assert!(timeout > agentbuild_core::domain::fallback::LONGEST_BUILD_SECONDS);
+}
+
+/// Where a state writes its result: `ResultPath` (default `$`) for Task and Pass states, each
+/// Catch's `ResultPath` (default `$`); Choice, Wait, Succeed and Fail write nothing.
+fn writes(state: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if matches!(
+        state["Type"].as_str(),
+        Some("Task" | "Pass" | "Map" | "Parallel")
+    ) {
+        out.push(state["ResultPath"].as_str().unwrap_or("$").to_string());
+    }
+    for c in state["Catch"].as_array().into_iter().flatten() {
+        out.push(c["ResultPath"].as_str().unwrap_or("$").to_string());
+    }
+    out
+}
+
+fn covers_plan(path: &str) -> bool {
+    path == "$" || path == "$.plan" || path.starts_with("$.plan.")
+}
+
+#[test]
+fn no_state_but_validate_request_writes_the_plan() {
+    for (name, state) in states() {
+        if name == "ValidateRequest" {
+            // Its result replaces the raw input with `{plan}`, once.
+            assert_eq!(state["ResultPath"], "$");
+            let selector = state["ResultSelector"].as_object().unwrap();
+            assert_eq!(
+                selector.keys().collect::<Vec<_>>(),
+                ["plan.$"],
+                "ValidateRequest keeps only the plan"
+            );
+            continue;
+        }
+        for path in writes(&state) {
+            assert!(!covers_plan(&path), "{name} writes {path}, over $.plan");
+        }
+        if state["Type"] == "Task" {
+            assert!(
+                state.get("ResultSelector").is_some(),
+                "{name} keeps only its own output (a ResultSelector)"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_start_build_names_the_build_and_a_callback_naming_another_goes_to_check_build() {
+    let s = states();
+    for (name, state) in &s {
+        for path in writes(state) {
+            let names_it = path == "$.build" || path == "$.build.codebuildBuildId";
+            assert!(!names_it || name == "StartBuild", "{name} writes {path}");
+        }
+    }
+    let wait = &s["AwaitBuild"];
+    assert_eq!(wait["ResultPath"], "$.build.observed");
+    // Only the observed state is taken from whatever completed the wait.
+    assert_eq!(wait["ResultSelector"]["state.$"], "$.build");
+    assert!(!serde_json::to_string(&wait["ResultSelector"])
+        .unwrap()
+        .contains("plan"));
+    let guard = serde_json::to_string(&s["BuildFinished"]["Choices"][1]).unwrap();
+    assert!(guard.contains("StringEqualsPath") && guard.contains("$.build.codebuildBuildId"));
+    assert_eq!(s["BuildFinished"]["Choices"][0]["Next"], "CheckBuild");
+    assert_eq!(s["BuildFinished"]["Choices"][1]["Next"], "CheckBuild");
+    for task in ["AwaitBuild", "CheckBuild"] {
+        assert_eq!(
+            s[task]["Parameters"]["Payload"]["codebuildBuildId.$"], "$.build.codebuildBuildId",
+            "{task} looks at the build StartBuild started"
+        );
+    }
 }

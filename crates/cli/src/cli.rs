@@ -409,7 +409,14 @@ mod tests {
             panic!("not submit")
         };
         let draft = submit_draft(&args, Path::new("/tmp")).unwrap();
-        let req = draft.validate_before_upload(Some("bkt")).unwrap();
+        assert_eq!(
+            draft.validate_before_upload().unwrap(),
+            None,
+            "a local context"
+        );
+        let req = draft
+            .parse_with_source("s3://bkt/sources/nexus-ai/sales/0f.zip")
+            .unwrap();
         let d = req.deploy.expect("deploy");
         assert_eq!(
             (d.runtime_name.as_str(), d.protocol),
@@ -447,7 +454,7 @@ mod tests {
         };
         let err = submit_draft(&args, Path::new("/tmp"))
             .unwrap()
-            .validate_before_upload(Some("bkt"))
+            .validate_before_upload()
             .unwrap_err();
         assert_eq!(err.field, "deploy.runtimeName");
     }

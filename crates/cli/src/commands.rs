@@ -7,13 +7,13 @@ use tokio::time::Instant;
 
 use agentbuild_core::domain::plan::is_build_id;
 use agentbuild_core::domain::record::BuildRecord;
-use agentbuild_core::domain::request::is_name;
+use agentbuild_core::domain::request::{is_name, ValidRequest};
 
 use crate::error::CliError;
 use crate::output::Outcome;
 use crate::package::{pack_with, PackError, PackOptions};
 use crate::progress::Progress;
-use crate::request::{check, source_key, Draft};
+use crate::request::{source_key, Draft};
 use crate::service::{
     BuildView, Cancellation, LogStream, Rejection, Service, Submission, ViewState,
 };
@@ -38,6 +38,58 @@ impl Default for WaitOptions {
     }
 }
 
+/// A local context: packed, keyed by its SHA-256 under the request's own prefix, the request
+/// read once with that URI (every rule but the source's passed before packing), uploaded.
+async fn upload<S: Service>(
+    svc: &S,
+    draft: &Draft,
+    bucket: Option<&str>,
+    progress: &mut dyn Progress,
+) -> Result<Result<ValidRequest, Rejection>, CliError> {
+    let dir = match draft.source.as_ref().map(|s| s.local_dir()).transpose() {
+        Ok(dir) => dir.flatten().ok_or_else(|| {
+            Rejection::invalid("source", "must be an s3:// URI or a local directory")
+        }),
+        Err(r) => Err(r),
+    };
+    let dir = match dir {
+        Ok(dir) => dir,
+        Err(r) => return Ok(Err(r)),
+    };
+    let bucket = bucket.ok_or_else(no_bucket)?;
+    let options = PackOptions {
+        dockerfile: draft.text("dockerfile", "Dockerfile").to_string(),
+    };
+    let packed = match pack_with(&dir, &options) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(pack_rejection(e))),
+    };
+    let key = source_key(
+        draft.text("project", ""),
+        draft.text("agent", ""),
+        &packed.sha256,
+    );
+    let uri = format!("s3://{bucket}/{key}");
+    let valid = match draft.parse_with_source(&uri) {
+        Ok(v) => v,
+        Err(r) => return Ok(Err(r)),
+    };
+    progress.note(&format!(
+        "packed {} ({} files, {} bytes, sha256 {})",
+        dir.display(),
+        packed.files,
+        packed.size,
+        &packed.sha256[..12]
+    ));
+    if svc.source_exists(bucket, &key).await? {
+        progress.note(&format!("{uri} already uploaded"));
+    } else {
+        svc.upload_source(bucket, &key, &packed).await?;
+        progress.note(&format!("uploaded {uri}"));
+    }
+    Ok(Ok(valid))
+}
+
 /// `submit`: validate locally, pack and upload a local source, start the build, and
 /// optionally wait for it.
 pub async fn submit<S: Service>(
@@ -47,43 +99,17 @@ pub async fn submit<S: Service>(
     wait: Option<WaitOptions>,
     progress: &mut dyn Progress,
 ) -> Result<Outcome, CliError> {
-    let mut valid = match draft.validate_before_upload(bucket) {
+    let ready = match draft.validate_before_upload() {
         Ok(v) => v,
         Err(r) => return Ok(Outcome::Rejected(r)),
     };
-    let local_dir = match draft.source.as_ref().map(|s| s.local_dir()).transpose() {
-        Ok(dir) => dir.flatten(),
-        Err(r) => return Ok(Outcome::Rejected(r)),
-    };
-    if let Some(dir) = local_dir {
-        let bucket = bucket.ok_or_else(no_bucket)?;
-        let options = PackOptions {
-            dockerfile: valid.dockerfile.clone(),
-        };
-        let packed = match pack_with(&dir, &options) {
-            Ok(p) => p,
-            Err(e) => return Ok(Outcome::Rejected(pack_rejection(e))),
-        };
-        let key = source_key(&valid.project, &valid.agent, &packed.sha256);
-        let uri = format!("s3://{bucket}/{key}");
-        valid = match check(&draft.with_source(&uri), Some(bucket), &uri) {
-            Ok(v) => v,
+    let valid = match ready {
+        Some(valid) => valid,
+        None => match upload(svc, &draft, bucket, progress).await? {
+            Ok(valid) => valid,
             Err(r) => return Ok(Outcome::Rejected(r)),
-        };
-        progress.note(&format!(
-            "packed {} ({} files, {} bytes, sha256 {})",
-            dir.display(),
-            packed.files,
-            packed.size,
-            &packed.sha256[..12]
-        ));
-        if svc.source_exists(bucket, &key).await? {
-            progress.note(&format!("{uri} already uploaded"));
-        } else {
-            svc.upload_source(bucket, &key, &packed).await?;
-            progress.note(&format!("uploaded {uri}"));
-        }
-    }
+        },
+    };
     let started = match svc.submit(&valid).await? {
         Submission::Rejected(r) => return Ok(Outcome::Rejected(r)),
         Submission::Started(s) => s,
@@ -306,7 +332,6 @@ mod tests {
     use crate::service::tests::record;
     use crate::service::Started;
     use agentbuild_core::contract::LiveCodeBuild;
-    use agentbuild_core::domain::execution::request_json;
     use agentbuild_core::domain::record::ErrorInfo;
     use agentbuild_core::domain::request::ValidRequest;
     use agentbuild_core::domain::status::BuildStatus;
@@ -346,7 +371,9 @@ mod tests {
             Ok(())
         }
         async fn submit(&self, request: &ValidRequest) -> Result<Submission, CliError> {
-            self.submitted.borrow_mut().push(request_json(request));
+            self.submitted
+                .borrow_mut()
+                .push(serde_json::to_value(request).unwrap());
             Ok(self.submission.clone().unwrap_or_else(|| {
                 Submission::Started(Started {
                     build_id: "cli-0123".into(),
@@ -716,7 +743,9 @@ mod tests {
     #[tokio::test]
     async fn cancel_of_a_build_that_finished_on_its_own_exits_1_with_its_status() {
         let fake = Fake {
-            cancellation: Some(Cancellation::Finished("SUCCEEDED".into())),
+            cancellation: Some(Cancellation::Finished(
+                agentbuild_core::domain::ending::Reported::Succeeded,
+            )),
             ..Default::default()
         };
         let out = cancel(&fake, "cli-0123", None, &mut Seen::default())

@@ -14,6 +14,7 @@
 use std::io::Write;
 
 use agentbuild_core::domain::deployment::{Deployment, DeploymentStatus};
+use agentbuild_core::domain::ending::Reported;
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::status::BuildStatus;
 use clap::ValueEnum;
@@ -50,7 +51,7 @@ pub enum Outcome {
     /// `cancel` of a build that had finished on its own, with this status.
     AlreadyFinished {
         build_id: String,
-        status: String,
+        status: Reported,
     },
 }
 
@@ -89,7 +90,7 @@ impl Outcome {
                 "buildId": build_id,
                 "status": status,
                 "record": null,
-                "error": {"code": "AlreadyFinished", "message": finished_message(build_id, status)},
+                "error": {"code": "AlreadyFinished", "message": finished_message(build_id, status.as_str())},
             }),
             Outcome::Build(view) | Outcome::Cancelled(view) => match &view.state {
                 ViewState::Rejected(r) => rejected_json(r),
@@ -138,8 +139,8 @@ impl Outcome {
             Outcome::Rejected(r) => rejected_text(r),
             Outcome::AlreadyFinished { build_id, status } => {
                 line("build", build_id)
-                    + &line("status", status)
-                    + &line("error", &finished_message(build_id, status))
+                    + &line("status", status.as_str())
+                    + &line("error", &finished_message(build_id, status.as_str()))
             }
             Outcome::Build(view) | Outcome::Cancelled(view) => match &view.state {
                 ViewState::Rejected(r) => line("build", &view.build_id) + &rejected_text(r),

@@ -1,18 +1,15 @@
-//! Turning flags or a request file into one validated build request — with the same rules
-//! every door applies (`agentbuild_core::domain::request::validate`) — before anything is
-//! uploaded, and naming the execution deterministically.
+//! Turning flags or a request file into one build request in form — with the same types every
+//! door reads it through (`agentbuild_core::domain::request::parse`). The stack's policy (which
+//! buckets, which runtime roles) is the stack's to apply: the CLI does not guess it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use agentbuild_core::domain::json::{parse_request, JsonError, MAX_REQUEST_BYTES};
-use agentbuild_core::domain::request::{validate, SourcePolicy, ValidRequest};
+use agentbuild_core::domain::request::{parse, parse_except_source, ValidRequest};
 use serde_json::{json, Map, Value};
 
 use crate::service::Rejection;
-
-/// The bucket named in the placeholder source when none is configured (validation only).
-const PLACEHOLDER_BUCKET: &str = "bucket-not-configured";
 
 /// The code of a request over [`MAX_REQUEST_BYTES`], as the API's 413 names it.
 pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
@@ -183,26 +180,38 @@ impl Draft {
         Value::Object(fields)
     }
 
-    /// Validates everything but the source's location: a local directory is checked with the
-    /// key it would be uploaded to, so a bad name is reported before anything is packed.
-    pub fn validate_before_upload(&self, bucket: Option<&str>) -> Result<ValidRequest, Rejection> {
+    /// The request in form when its source is in S3; `None` when it is a local directory,
+    /// whose other fields have passed every rule then (it is packed, and the request read
+    /// once more with the upload's URI, only after that).
+    pub fn validate_before_upload(&self) -> Result<Option<ValidRequest>, Rejection> {
         match &self.source {
-            Some(SourceSpec::S3(uri)) => check(&self.with_source(uri), bucket, uri),
+            Some(SourceSpec::S3(uri)) => self.parse_with_source(uri).map(Some),
             Some(SourceSpec::Local { .. }) => {
-                let name = |k: &str| self.fields.get(k).and_then(Value::as_str).unwrap_or("x");
-                let bucket = bucket.unwrap_or(PLACEHOLDER_BUCKET);
-                let key = source_key(name("project"), name("agent"), &"0".repeat(64));
-                let uri = format!("s3://{bucket}/{key}");
-                validate(&self.with_source(&uri), &SourcePolicy::own(bucket)).map_err(Into::into)
+                parse_except_source(&Value::Object(self.fields.clone()))?;
+                Ok(None)
             }
-            None => match validate(&Value::Object(self.fields.clone()), &lenient(None, "")) {
-                Err(e) => Err(e.into()),
-                Ok(_) => Err(Rejection::invalid(
+            None => {
+                parse_except_source(&Value::Object(self.fields.clone()))?;
+                Err(Rejection::invalid(
                     "source",
                     "must be an s3:// URI or a local directory",
-                )),
-            },
+                ))
+            }
         }
+    }
+
+    /// The request with its source at `uri`, read through the request's types.
+    pub fn parse_with_source(&self, uri: &str) -> Result<ValidRequest, Rejection> {
+        parse(&self.with_source(uri)).map_err(Into::into)
+    }
+
+    /// A field that passed [`Draft::validate_before_upload`] as text (the project, agent and
+    /// Dockerfile a local context is packed and keyed by); `default` when not given.
+    pub fn text<'a>(&'a self, field: &str, default: &'a str) -> &'a str {
+        self.fields
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
     }
 }
 
@@ -253,30 +262,6 @@ fn candidates(raw: &Path, base: &Path, cwd: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Validates a request whose source is already in S3. The server knows which other buckets are
-/// allowed; locally, any bucket but the stack's own passes, and the stack's own must be under
-/// `sources/`.
-pub fn check(request: &Value, bucket: Option<&str>, uri: &str) -> Result<ValidRequest, Rejection> {
-    validate(request, &lenient(bucket, uri)).map_err(Into::into)
-}
-
-fn lenient(bucket: Option<&str>, uri: &str) -> SourcePolicy {
-    let source_bucket = uri
-        .strip_prefix("s3://")
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_default();
-    let own = bucket.unwrap_or_default().to_owned();
-    SourcePolicy {
-        extra_buckets: (source_bucket != own)
-            .then(|| source_bucket.to_owned())
-            .into_iter()
-            .collect(),
-        own_bucket: own,
-        // The CLI checks a deploy.roleArn for form; the stack's allowlist is the stack's.
-        runtime_roles: None,
-    }
-}
-
 /// `sources/<project>/<agent>/<sha256>.zip`, where `submit` uploads a packed context.
 pub fn source_key(project: &str, agent: &str, sha256: &str) -> String {
     format!("sources/{project}/{agent}/{sha256}.zip")
@@ -310,10 +295,8 @@ mod tests {
         );
         // Another bucket is the server's to allow; every source must be under the request's
         // own sources/<project>/<agent>/.
-        let ok = draft
-            .validate_before_upload(Some("agentbuild-local"))
-            .unwrap();
-        assert_eq!(ok.source.bucket, "other-bucket");
+        let ok = draft.validate_before_upload().unwrap().unwrap();
+        assert_eq!(ok.source.bucket(), "other-bucket");
         let own = Draft::from_file(
             &write(
                 dir.path(),
@@ -323,9 +306,7 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        let err = own
-            .validate_before_upload(Some("agentbuild-local"))
-            .unwrap_err();
+        let err = own.validate_before_upload().unwrap_err();
         assert_eq!(err.field, "source");
     }
 
@@ -396,7 +377,7 @@ mod tests {
             r#"{"project":"demo","agent":"Sample_Agent","source":"does-not-exist"}"#,
         );
         let draft = Draft::from_file(&file, root.path()).unwrap();
-        let err = draft.validate_before_upload(None).unwrap_err();
+        let err = draft.validate_before_upload().unwrap_err();
         assert_eq!(err.field, "agent");
         assert_eq!(err.code, "InvalidRequest");
     }
@@ -410,13 +391,18 @@ mod tests {
             (r#"{"project":"demo","agent":"a"}"#, "source"),
             (r#"{"project":"demo","agent":"a","source":7}"#, "source"),
             (
-                r#"{"project":"demo","agent":"a","source":"s3://b","extra":1}"#,
+                r#"{"project":"demo","agent":"a","source":"s3://bkt/sources/demo/a/x.zip","extra":1}"#,
                 "extra",
+            ),
+            // Fields are judged in the order they are written: the first broken one is named.
+            (
+                r#"{"project":"demo","agent":"a","source":"s3://b","extra":1}"#,
+                "source",
             ),
         ] {
             let file = write(root.path(), "r.json", text);
             let err = Draft::from_file(&file, root.path())
-                .and_then(|d| d.validate_before_upload(Some("b")))
+                .and_then(|d| d.validate_before_upload())
                 .unwrap_err();
             assert_eq!(err.field, field, "{text}");
         }
@@ -503,20 +489,26 @@ mod tests {
             platform: "linux/arm64".into(),
             build_args: vec![("A".into(), "1".into()), ("A".into(), "2".into())],
         });
-        let valid = draft
-            .validate_before_upload(Some("agentbuild-local"))
-            .unwrap();
-        assert_eq!(valid.build_args["A"], "2", "the last --build-arg wins");
         assert_eq!(
-            valid.source.key,
-            source_key("demo", "a", &"0".repeat(64)),
-            "placeholder key"
+            draft.validate_before_upload().unwrap(),
+            None,
+            "packed first"
+        );
+        let key = source_key("demo", "a", &"0f".repeat(32));
+        let valid = draft
+            .parse_with_source(&format!("s3://agentbuild-local/{key}"))
+            .unwrap();
+        assert_eq!(
+            valid.build_args.as_map()["A"],
+            "2",
+            "the last --build-arg wins"
         );
         let mut bad = draft.clone();
         bad.fields.insert("buildArgs".into(), json!({"1A": "x"}));
         assert_eq!(
-            bad.validate_before_upload(None).unwrap_err().field,
-            "buildArgs.1A"
+            bad.validate_before_upload().unwrap_err().field,
+            "buildArgs.1A",
+            "reported before anything is packed"
         );
     }
 }

@@ -7,6 +7,7 @@
 #![allow(async_fn_in_trait)]
 
 use agentbuild_core::contract::{ApiError, BuildAnswer, LiveCodeBuild, Stage};
+use agentbuild_core::domain::ending::Reported;
 use agentbuild_core::domain::record::{BuildRecord, ErrorInfo};
 use agentbuild_core::domain::request::{RequestError, ValidRequest};
 use agentbuild_core::domain::status::BuildStatus;
@@ -129,18 +130,10 @@ pub fn view(answer: BuildAnswer) -> Result<BuildView, CliError> {
         }
         BuildAnswer::Live(live) => live,
     };
-    let state = match live.status.as_str() {
-        "REJECTED" => ViewState::Rejected(Rejection::from_error(live.error.as_ref())),
-        status => match serde_json::from_value(status.into()) {
-            Ok(BuildStatus::Running) => ViewState::Running,
-            Ok(s) => ViewState::Final(s),
-            Err(_) => {
-                return Err(CliError::Api(format!(
-                    "build {}: unknown status `{status}`",
-                    live.build_id
-                )))
-            }
-        },
+    let state = match live.status.build_status() {
+        None => ViewState::Rejected(Rejection::from_error(live.error.as_ref())),
+        Some(BuildStatus::Running) => ViewState::Running,
+        Some(s) => ViewState::Final(s),
     };
     Ok(BuildView {
         build_id: live.build_id,
@@ -203,7 +196,7 @@ pub enum Cancellation {
     /// Cancelled, now or before: the build as it looks afterwards (STOPPED).
     Cancelled(BuildView),
     /// It had finished on its own, with this status: nothing was cancelled.
-    Finished(String),
+    Finished(Reported),
 }
 
 pub trait Service {
@@ -352,13 +345,12 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unknown_status_is_an_error_not_a_guess() {
-        let odd = LiveStatus {
-            status: "PAUSED".into(),
-            ..serde_json::from_value(json!({"buildId": "b", "status": "x", "executionArn": "a"}))
-                .unwrap()
-        };
-        let err = view(BuildAnswer::Live(odd)).unwrap_err();
-        assert!(err.to_string().contains("unknown status `PAUSED`"), "{err}");
+        // The status is typed: an answer with a status we do not know is refused when read.
+        let odd = serde_json::from_value::<LiveStatus>(
+            json!({"buildId": "b", "status": "PAUSED", "executionArn": "a"}),
+        )
+        .unwrap_err();
+        assert!(odd.to_string().contains("PAUSED"), "{odd}");
     }
 
     #[test]

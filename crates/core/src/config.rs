@@ -82,7 +82,7 @@ impl ValidateConfig {
             sources: SourcePolicy {
                 own_bucket: env.required(BUCKET)?,
                 extra_buckets: list(&extra),
-                runtime_roles: Some(runtime_roles(env)?),
+                runtime_roles: runtime_roles(env)?,
             },
             repository_uri: env.required(REPOSITORY_URI)?,
             max_source_bytes: 1 << 30,
@@ -367,7 +367,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.sources.extra_buckets, ["a", "b"]);
-        let roles = c.sources.runtime_roles.unwrap();
+        let roles = c.sources.runtime_roles;
         assert_eq!(roles.default_role, "arn:aws:iam::1:role/rt");
         assert_eq!(
             roles.allowed,

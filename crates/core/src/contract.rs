@@ -3,6 +3,7 @@
 //! the `Build Finished` event subscribers receive.
 
 use crate::domain::deployment::Deployment;
+use crate::domain::ending::Reported;
 use crate::domain::plan::Trigger;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo, LogLocation};
 use crate::domain::status::BuildStatus;
@@ -47,7 +48,7 @@ pub struct ApiError {
     pub message: String,
     /// The build's final status, when the refusal is about it (`AlreadyFinished`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<Reported>,
 }
 
 /// Where a build that has no final record is (derived, not read from the execution history).
@@ -89,7 +90,7 @@ pub struct LiveStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Stage>,
     /// `RUNNING`, `REJECTED`, or a final build status.
-    pub status: String,
+    pub status: Reported,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Trigger>,
 }
@@ -226,7 +227,7 @@ mod tests {
             project: Some("p".into()),
             requested_at: None,
             state: Some(Stage::Building),
-            status: "RUNNING".into(),
+            status: Reported::Running,
             trigger: Some(Trigger::Api),
         };
         let bytes = serde_json::to_vec(&live).unwrap();

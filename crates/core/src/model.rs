@@ -1,7 +1,10 @@
 //! The JSON each state receives and returns (camelCase, as the ASL's paths spell it).
-//! The state document is `{plan, build?, error?}`: each task's ResultSelector rebuilds it.
+//! The state document: `plan` (ValidateRequest's, written once), `build` (StartBuild's
+//! `codebuildBuildId` and `observed`), `deployment`, `error`… — each task writes its own path
+//! and returns only what it learned.
 
 use crate::domain::deployment::{Deployment, DeploymentStatus};
+use crate::domain::ending::ExecutionStatus;
 use crate::domain::fleet::Selection;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildState, ErrorInfo};
@@ -30,22 +33,42 @@ pub struct PlanOutput {
 /// StartBuild's input.
 pub type StartInput = PlanOutput;
 
-/// StartBuild's and CheckBuild's output; CheckBuild's input.
+/// StartBuild's output. The ASL keeps it at `$.build`: `codebuildBuildId` (null when no build
+/// was started) is the build this execution started — only StartBuild writes it, and every
+/// later look and callback is checked against it; `observed.state` is the build as last seen.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct BuildOutput {
-    pub plan: BuildPlan,
+pub struct StartOutput {
+    pub codebuild_build_id: Option<String>,
     pub build: BuildState,
 }
 
-pub type CheckInput = BuildOutput;
+/// What a look at the build returns (CheckBuild's output) and what completes AwaitBuild's wait
+/// (the callback payload): the build's observed state and nothing else. The ASL keeps it at
+/// `$.build.observed.state`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildOutput {
+    pub build: BuildState,
+}
 
-/// AwaitBuild's input (`lambda:invoke.waitForTaskToken`): the state, its task token and when
-/// the wait began.
+/// CheckBuild's input: the plan, the build this execution started (StartBuild's
+/// `codebuildBuildId`, never the observed state's) and the build as last seen.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInput {
+    pub plan: BuildPlan,
+    pub codebuild_build_id: String,
+    pub build: BuildState,
+}
+
+/// AwaitBuild's input (`lambda:invoke.waitForTaskToken`): CheckBuild's, its task token and
+/// when the wait began.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AwaitInput {
     pub plan: BuildPlan,
+    pub codebuild_build_id: String,
     pub build: BuildState,
     /// `$$.Task.Token`
     pub token: String,
@@ -68,7 +91,7 @@ pub struct AwaitOutput {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum EventOutcome {
-    /// The parked wait got CheckBuild's output for the ended build.
+    /// The parked wait got the ended build's observed state.
     Completed,
     /// The wait was closed already (the fallback or the other door came first).
     AlreadyClosed,
@@ -90,16 +113,58 @@ pub struct DeployInput {
     pub started_at: DateTime<Utc>,
 }
 
-/// DeployRuntime's and CheckRuntime's output; CheckRuntime's input.
+/// DeployRuntime's and CheckRuntime's output: the deployment only (the ASL keeps it at
+/// `$.deployment.state`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeployOutput {
+    pub deployment: Deployment,
+}
+
+/// CheckRuntime's input.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRuntimeInput {
     pub plan: BuildPlan,
     pub build: BuildState,
     pub deployment: Deployment,
 }
 
-pub type CheckRuntimeInput = DeployOutput;
+/// `$.build`: StartBuild's `codebuildBuildId` beside the build as last observed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSlot {
+    #[serde(default)]
+    pub codebuild_build_id: Option<String>,
+    pub observed: Observation,
+}
+
+impl BuildSlot {
+    /// The slot as StartBuild leaves it: `state` observed, naming its own build.
+    pub fn of(state: BuildState) -> Self {
+        Self {
+            codebuild_build_id: state.codebuild_build_id.clone(),
+            observed: Observation { state, failures: 0 },
+        }
+    }
+}
+
+/// `$.build.observed`: written by StartBuild, AwaitBuild, CheckBuild (and CheckFailed, which
+/// counts failed rounds in a row).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub state: BuildState,
+    #[serde(default)]
+    pub failures: u32,
+}
+
+/// `$.deployment`: DeployRuntime's and CheckRuntime's result.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSlot {
+    pub state: Deployment,
+}
 
 /// What a Catch puts at `$.error`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -124,16 +189,40 @@ impl CaughtError {
 pub struct PipelineState {
     pub plan: BuildPlan,
     #[serde(default)]
-    pub build: Option<BuildState>,
+    pub build: Option<BuildSlot>,
     #[serde(default)]
     pub error: Option<CaughtError>,
     /// The deploy step's state, when it ran.
     #[serde(default)]
-    pub deployment: Option<Deployment>,
+    pub deployment: Option<DeploymentSlot>,
     /// What a deploy task's Catch puts at `$.deployError`: the deployment FAILED, the build's
     /// status stays.
     #[serde(default)]
     pub deploy_error: Option<CaughtError>,
+}
+
+impl PipelineState {
+    /// The build as last observed. The machine routes a callback that names another build to
+    /// CheckBuild; should one still get here, it is not this execution's build: the record
+    /// keeps the build this execution started, as an error (RecordResult stops it).
+    pub fn build(&self) -> Option<BuildState> {
+        let slot = self.build.as_ref()?;
+        let mut state = slot.observed.state.clone();
+        if state.codebuild_build_id != slot.codebuild_build_id {
+            state.error = Some(ErrorInfo::new(
+                "CallbackMismatch",
+                format!(
+                    "the wait was completed for build {}, not this execution's",
+                    state.codebuild_build_id.as_deref().unwrap_or("(none)")
+                ),
+            ));
+            state.codebuild_build_id = slot.codebuild_build_id.clone();
+            state.status = BuildStatus::Error;
+            state.image_digest = None;
+            state.image_uri = None;
+        }
+        Some(state)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -150,7 +239,7 @@ pub struct RecordInput {
 pub struct ExecutionStatusChange {
     pub execution_arn: String,
     pub name: String,
-    pub status: String,
+    pub status: ExecutionStatus,
     #[serde(default)]
     pub stop_date: Option<i64>,
     #[serde(default)]
@@ -159,15 +248,45 @@ pub struct ExecutionStatusChange {
     pub cause: Option<String>,
 }
 
-/// RecordResult runs from the state machine, and from EventBridge when an execution timed out
-/// or was aborted (no state of the machine runs then, so the build must be stopped from here).
+/// RecordResult runs from the state machine (`{state, recordedAt}`: record), and from
+/// EventBridge when an execution failed, timed out or was aborted (close: no state of the
+/// machine runs then, so the build must be stopped from here). The kind is named by the input
+/// itself — EventBridge's `detail-type` — and each kind is parsed as its own type, so a
+/// malformed input fails naming the field path.
 // One value per invocation, moved straight into the handler: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(try_from = "Value", untagged)]
 pub enum RecordEvent {
     State(RecordInput),
     ExecutionEnded(EventBridgeEvent<ExecutionStatusChange>),
+}
+
+/// EventBridge's detail type for an execution's end.
+pub const EXECUTION_STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+
+impl TryFrom<Value> for RecordEvent {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        match value.get("detail-type").map(|t| t.as_str()) {
+            None => parse("record", value).map(RecordEvent::State),
+            Some(Some(EXECUTION_STATUS_CHANGE)) => {
+                parse("close", value).map(RecordEvent::ExecutionEnded)
+            }
+            Some(other) => Err(format!(
+                "close: detail-type: expected {EXECUTION_STATUS_CHANGE:?}, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// `value` as a `T`; the error names the kind and the field path (`state.plan.buildId: …`).
+pub fn parse<T: serde::de::DeserializeOwned>(kind: &str, value: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        format!("{kind}: {path}: {}", e.into_inner())
+    })
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -123,36 +123,8 @@ pub trait BuildStarter: BuildService {
     async fn find_started(&self, build_id: &str) -> Result<Option<String>, Error>;
 }
 
-/// A Step Functions execution's status, kept free of SDK types; `Unknown` holds a value newer
-/// than us.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecutionStatus {
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Aborted,
-    /// A failed execution being redriven: it will run again.
-    PendingRedrive,
-    Unknown(String),
-}
-
-impl ExecutionStatus {
-    pub fn is_open(&self) -> bool {
-        matches!(
-            self,
-            ExecutionStatus::Running | ExecutionStatus::PendingRedrive
-        )
-    }
-
-    /// Closed without reaching the machine's Succeed state.
-    pub fn ended_unsuccessfully(&self) -> bool {
-        matches!(
-            self,
-            ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
-        )
-    }
-}
+/// An execution's status is a domain value: the ending rule (`domain::ending`) reads it.
+pub use crate::domain::ending::ExecutionStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionInfo {

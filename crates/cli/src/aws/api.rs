@@ -5,7 +5,6 @@
 use std::sync::OnceLock;
 
 use agentbuild_core::contract::{Accepted, BuildAnswer, ErrorBody};
-use agentbuild_core::domain::execution::request_json;
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
 use aws_config::SdkConfig;
@@ -114,7 +113,10 @@ impl Service for ApiService {
     }
 
     async fn submit(&self, request: &ValidRequest) -> Result<Submission, CliError> {
-        let body = Bytes::from(request_json(request).to_string());
+        let body = Bytes::from(
+            serde_json::to_vec(request)
+                .map_err(|e| CliError::Api(format!("the request does not serialize: {e}")))?,
+        );
         let response = self.call("POST", "/builds", body).await?;
         let bad = |e: serde_json::Error| unexpected("POST /builds", &response, &e.to_string());
         match response.status {
@@ -389,7 +391,9 @@ mod tests {
         assert_eq!(v.state, ViewState::Final(BuildStatus::Stopped));
         assert_eq!(
             api.cancel("cli-0123").await.unwrap(),
-            Some(Cancellation::Finished("SUCCEEDED".into()))
+            Some(Cancellation::Finished(
+                agentbuild_core::domain::ending::Reported::Succeeded
+            ))
         );
         assert_eq!(api.cancel("x").await.unwrap(), None);
         let err = api.cancel("y").await.unwrap_err().to_string();

@@ -5,7 +5,6 @@ use agentbuild_core::adapters::codebuild::CodeBuild;
 use agentbuild_core::adapters::s3::S3Store;
 use agentbuild_core::adapters::sfn::StepFunctions;
 use agentbuild_core::contract::BuildAnswer;
-use agentbuild_core::domain::plan::Trigger;
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
 use agentbuild_core::services::cancel::{self, cancel};
@@ -108,7 +107,8 @@ impl Service for DirectService {
     }
 
     async fn submit(&self, request: &ValidRequest) -> Result<Submission, CliError> {
-        let started = submit::submit(self.executions()?, DOOR, Trigger::Console, request).await;
+        // Not pinned: the CLI's own door names the request only (the API pins the version).
+        let started = submit::submit(self.executions()?, DOOR, request, None).await;
         match started {
             Ok(Ok(started)) => Ok(Submission::Started(started)),
             Ok(Err(refused)) => Ok(Submission::Rejected(Rejection {
@@ -165,7 +165,6 @@ mod tests {
     use crate::aws::tests::{no_logs, no_s3};
     use crate::service::tests::record;
     use crate::service::ViewState;
-    use agentbuild_core::domain::execution::{canonical_json, envelope, request_json};
     use agentbuild_core::domain::plan::is_build_id;
     use agentbuild_core::domain::status::BuildStatus;
     use aws_sdk_codebuild::operation::stop_build::StopBuildOutput;
@@ -201,21 +200,17 @@ mod tests {
         if let Some(k) = key {
             v["idempotencyKey"] = json!(k);
         }
-        agentbuild_core::domain::request::validate(
-            &v,
-            &agentbuild_core::domain::request::SourcePolicy::own("bkt"),
-        )
-        .unwrap()
+        agentbuild_core::domain::request::parse(&v).unwrap()
     }
 
     fn execution_name(req: &ValidRequest, attempt: u32) -> String {
-        agentbuild_core::domain::execution::execution_name(DOOR, req, attempt)
+        agentbuild_core::domain::execution::execution_name(DOOR, req, None, attempt)
     }
 
     #[test]
     fn the_cli_names_its_executions_cli_and_the_requests_hash() {
         let name = execution_name(&request(None), 0);
-        assert_eq!(name, "cli-97a9ae43571475bdd71c23440575843781f25937");
+        assert_eq!(name, "cli-cf9122e39aad8ea162e6d82c4cb55009ca5a157d");
         assert!(is_build_id(&name));
         assert_ne!(name, execution_name(&request(Some("k1")), 0));
         let forced = |key: Option<&str>| ValidRequest {
@@ -239,7 +234,12 @@ mod tests {
     }
 
     fn input_of(req: &ValidRequest) -> String {
-        canonical_json(&envelope(Trigger::Console, request_json(req)))
+        serde_json::to_string(&agentbuild_core::domain::execution::Submission {
+            request: req.clone(),
+            source: None,
+            limits: None,
+        })
+        .unwrap()
     }
 
     fn started(name: String) -> StartExecutionOutput {
@@ -276,7 +276,8 @@ mod tests {
                 r.state_machine_arn() == Some(SM)
                     && r.name() == Some(expected.as_str())
                     && r.input() == Some(input.as_str())
-                    && sent["trigger"] == "console"
+                    && sent.get("trigger").is_none()
+                    && sent["request"]["agent"] == "a"
             })
             .then_output({
                 let name = name.clone();
@@ -532,7 +533,9 @@ mod tests {
         let svc = direct(get("SUCCEEDED"), mock_client!(aws_sdk_sfn, []));
         assert_eq!(
             svc.cancel("cli-0123").await.unwrap(),
-            Some(Cancellation::Finished("SUCCEEDED".into()))
+            Some(Cancellation::Finished(
+                agentbuild_core::domain::ending::Reported::Succeeded
+            ))
         );
     }
 }

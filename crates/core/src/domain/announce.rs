@@ -9,6 +9,7 @@
 //! writer with another outcome is that writer's to announce, so it is not announced twice.
 
 use super::deployment::{DeploymentStatus, DEPLOY_FAILED};
+use super::ending::ExecutionStatus;
 use super::record::BuildRecord;
 
 /// Two records tell the same outcome: what a writer sets when it closes a record. A writer
@@ -43,7 +44,7 @@ pub fn writer_announces(offered: &BuildRecord, standing: &BuildRecord) -> bool {
 pub fn closer_announces_found(
     would_write: &BuildRecord,
     found: &BuildRecord,
-    execution_status: &str,
+    execution_status: &ExecutionStatus,
     execution_error: Option<&str>,
 ) -> bool {
     if writer_announces(would_write, found) {
@@ -55,10 +56,10 @@ pub fn closer_announces_found(
             .deployment
             .as_ref()
             .is_some_and(|d| d.status == DeploymentStatus::Failed);
-    (execution_status == "FAILED"
+    (*execution_status == ExecutionStatus::Failed
         && execution_error != Some(found.status.as_str())
         && !deploy_failed)
-        || (execution_status == "ABORTED" && cancelled)
+        || (*execution_status == ExecutionStatus::Aborted && cancelled)
 }
 
 #[cfg(test)]
@@ -119,7 +120,12 @@ mod tests {
             "States.Timeout",
             "2026-11-28T10:10:00Z",
         );
-        assert!(closer_announces_found(&mine, &mine, "TIMED_OUT", None));
+        assert!(closer_announces_found(
+            &mine,
+            &mine,
+            &ExecutionStatus::TimedOut,
+            None
+        ));
     }
 
     #[test]
@@ -129,7 +135,7 @@ mod tests {
         assert!(!closer_announces_found(
             &would,
             &recorded,
-            "FAILED",
+            &ExecutionStatus::Failed,
             Some("FAILED")
         ));
     }
@@ -144,7 +150,7 @@ mod tests {
         assert!(closer_announces_found(
             &would,
             &recorded,
-            "FAILED",
+            &ExecutionStatus::Failed,
             Some("DeployFailed")
         ));
         recorded.deployment = Some(Deployment {
@@ -166,14 +172,14 @@ mod tests {
         assert!(!closer_announces_found(
             &would,
             &recorded,
-            "FAILED",
+            &ExecutionStatus::Failed,
             Some("DeployFailed")
         ));
         // RecordResult failing past its retries still leaves it to the closer.
         assert!(closer_announces_found(
             &would,
             &recorded,
-            "FAILED",
+            &ExecutionStatus::Failed,
             Some("TransientAwsError")
         ));
     }
@@ -189,7 +195,7 @@ mod tests {
         assert!(closer_announces_found(
             &would,
             &recorded,
-            "FAILED",
+            &ExecutionStatus::Failed,
             Some("TransientAwsError")
         ));
     }
@@ -202,12 +208,22 @@ mod tests {
             "ExecutionAborted",
             "2026-11-28T10:05:01Z",
         );
-        assert!(closer_announces_found(&would, &cancelled, "ABORTED", None));
+        assert!(closer_announces_found(
+            &would,
+            &cancelled,
+            &ExecutionStatus::Aborted,
+            None
+        ));
         let other = closed(
             BuildStatus::Stopped,
             "ExecutionAborted",
             "2026-11-28T10:04:00Z",
         );
-        assert!(!closer_announces_found(&would, &other, "TIMED_OUT", None));
+        assert!(!closer_announces_found(
+            &would,
+            &other,
+            &ExecutionStatus::TimedOut,
+            None
+        ));
     }
 }

@@ -1,12 +1,11 @@
-//! The callback wait, as pure rules: what AwaitBuild parks (the task token, with the state it
-//! was parked with), where, which park stands, and how CodeBuild's events name our builds.
+//! The callback wait, as pure rules: what AwaitBuild parks (the task token, with what finds it), where, which park stands, and how CodeBuild's events name our builds.
 //!
 //! The token lives at `callbacks/<buildId>.json` in the stack's bucket, readable only by the
 //! two functions that complete the wait (template.yaml): never in CodeBuild's environment,
 //! never in a record, never in anything the API or the CLI reads.
 
-use super::plan::{is_build_id, BuildPlan};
-use super::record::{BuildRecord, BuildState, Phase};
+use super::plan::is_build_id;
+use super::record::{BuildRecord, Phase};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -33,18 +32,24 @@ pub fn callback_key(build_id: &str) -> String {
     format!("{CALLBACKS_PREFIX}{build_id}.json")
 }
 
-/// One waiting AwaitBuild: its token and the state it was entered with, so that whoever
-/// completes it gives CheckBuild's output for exactly that state.
+/// One waiting AwaitBuild: its token and what the event handler needs to find it and check
+/// it — the execution and the CodeBuild build it waits for. Not the plan, not the build's
+/// state: what completes the wait is the build's observed state, and only that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ParkedTask {
     /// `$$.Task.Token`. Never logged.
     pub token: String,
     /// `$$.State.EnteredTime` of the AwaitBuild that parked it: the same on every retry of one
     /// wait, later for every later wait.
     pub parked_at: DateTime<Utc>,
-    pub plan: BuildPlan,
-    pub build: BuildState,
+    /// The execution (`$$.Execution.Name`).
+    pub build_id: String,
+    /// The CodeBuild build StartBuild started: an event of any other build completes nothing.
+    pub codebuild_build_id: String,
+    /// The build's deadline: an end event of a build CodeBuild still reports running past it
+    /// stops the build (as CheckBuild would).
+    pub deadline: DateTime<Utc>,
 }
 
 impl std::fmt::Display for ParkedTask {
@@ -53,7 +58,7 @@ impl std::fmt::Display for ParkedTask {
         write!(
             f,
             "{} parked at {}",
-            self.plan.build_id,
+            self.build_id,
             self.parked_at.to_rfc3339()
         )
     }
@@ -127,8 +132,9 @@ mod tests {
         ParkedTask {
             token: "secret-token".into(),
             parked_at: t(at),
-            plan: plan(),
-            build: running(),
+            build_id: plan().build_id,
+            codebuild_build_id: running().codebuild_build_id.unwrap(),
+            deadline: running().deadline,
         }
     }
 

@@ -1,24 +1,19 @@
 //! The `deploy` request field (design: "Deploy"): its rules, the default runtime name, and the
 //! settings a plan and a record keep. Pure: the roles a stack allows come in as a value.
 //!
-//! A validated [`DeploySpec`] serializes to a `deploy` object that passes these rules again
-//! (defaults written out), so a scheduled rebuild redeploys with exactly the same settings.
+//! [`DeployRequest`] is the field as a caller writes it (serde types, newtypes holding the
+//! rules); [`DeploySpec`] is it validated with defaults written out, which reads back through
+//! the same rules, so a scheduled rebuild redeploys with exactly the same settings.
 
-use super::text::{clip, map_value, RequestError};
+use super::form::{
+    from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
+};
+use super::text::RequestError;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub const DEPLOY_FIELDS: &[&str] = &[
-    "runtimeName",
-    "protocol",
-    "networkMode",
-    "subnets",
-    "securityGroups",
-    "environmentVariables",
-    "roleArn",
-];
 pub const RUNTIME_NAME_RULE: &str =
     "must match ^[a-zA-Z][a-zA-Z0-9_]{0,47}$ (AgentCore's rule for runtime names)";
 pub const MAX_ENV_VARS: usize = 50;
@@ -36,6 +31,7 @@ pub const TAG_PROJECT: &str = "agentbuild:project";
 pub const TAG_AGENT: &str = "agentbuild:agent";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(try_from = "String")]
 pub enum Protocol {
     #[default]
     #[serde(rename = "HTTP")]
@@ -46,13 +42,37 @@ pub enum Protocol {
     A2a,
 }
 
+impl TryFrom<String> for Protocol {
+    type Error = Rule;
+    fn try_from(s: String) -> Result<Self, Rule> {
+        match s.as_str() {
+            "HTTP" => Ok(Protocol::Http),
+            "MCP" => Ok(Protocol::Mcp),
+            "A2A" => Ok(Protocol::A2a),
+            _ => Err("must be \"HTTP\", \"MCP\" or \"A2A\"".into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(try_from = "String")]
 pub enum NetworkMode {
     #[default]
     #[serde(rename = "PUBLIC")]
     Public,
     #[serde(rename = "VPC")]
     Vpc,
+}
+
+impl TryFrom<String> for NetworkMode {
+    type Error = Rule;
+    fn try_from(s: String) -> Result<Self, Rule> {
+        match s.as_str() {
+            "PUBLIC" => Ok(NetworkMode::Public),
+            "VPC" => Ok(NetworkMode::Vpc),
+            _ => Err("must be \"PUBLIC\" or \"VPC\"".into()),
+        }
+    }
 }
 
 /// A validated `deploy`, defaults applied (except the role: `None` is the stack's own runtime
@@ -82,7 +102,8 @@ pub struct RolePolicy {
 
 impl RolePolicy {
     pub fn allows(&self, role: &str) -> bool {
-        role == self.default_role || self.allowed.iter().any(|r| r == role)
+        (!self.default_role.is_empty() && role == self.default_role)
+            || self.allowed.iter().any(|r| r == role)
     }
 }
 
@@ -105,6 +126,34 @@ pub fn is_runtime_name(s: &str) -> bool {
         && b.len() <= 48
         && b[0].is_ascii_alphabetic()
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+string_newtype!(
+    /// `^[a-zA-Z][a-zA-Z0-9_]{0,47}$`
+    RuntimeName,
+    runtime_name_rule
+);
+
+fn runtime_name_rule(s: &str) -> Result<(), Rule> {
+    if is_runtime_name(s) {
+        Ok(())
+    } else {
+        Err(RUNTIME_NAME_RULE.into())
+    }
+}
+
+string_newtype!(
+    /// An IAM role ARN in form (whether the stack allows it is its policy).
+    RoleArn,
+    role_arn_rule
+);
+
+fn role_arn_rule(s: &str) -> Result<(), Rule> {
+    if is_role_arn(s) {
+        Ok(())
+    } else {
+        Err("must be an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)".into())
+    }
 }
 
 /// An IAM role ARN in form (any partition, a 12-digit account, a role path and name).
@@ -133,66 +182,109 @@ pub fn is_role_arn(s: &str) -> bool {
         && !name.ends_with('/')
 }
 
-/// Validates a request's `deploy` object. `roles` is the stack's policy where it is known
-/// (ValidateRequest, the API); the CLI checks the form only and leaves the allowlist to them.
-pub fn validate_deploy(
-    value: &Value,
-    project: &str,
-    agent: &str,
-    roles: Option<&RolePolicy>,
-) -> Result<DeploySpec, RequestError> {
-    let obj = value.as_object().ok_or_else(|| {
-        RequestError::new("deploy", "must be an object ({} deploys with the defaults)")
-    })?;
-    if let Some(unknown) = obj.keys().find(|k| !DEPLOY_FIELDS.contains(&k.as_str())) {
-        return Err(RequestError::new(
-            format!("deploy.{}", clip(unknown)),
-            format!("unknown field; deploy has {}", DEPLOY_FIELDS.join(", ")),
-        ));
+/// `subnet-…` / `sg-…` ids: the prefix, then 8 to 17 lowercase hex digits; at most
+/// [`MAX_VPC_IDS`], duplicates dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct SubnetIds(Vec<String>);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct SecurityGroupIds(Vec<String>);
+
+impl TryFrom<Vec<String>> for SubnetIds {
+    type Error = Rule;
+    fn try_from(list: Vec<String>) -> Result<Self, Rule> {
+        vpc_ids(list, "subnet-").map(SubnetIds)
     }
-    let runtime_name = match text(obj, "runtimeName")? {
-        None => default_runtime_name(project, agent),
-        Some(n) if is_runtime_name(n) => n.to_string(),
-        Some(_) => return Err(RequestError::new("deploy.runtimeName", RUNTIME_NAME_RULE)),
-    };
-    let protocol = match text(obj, "protocol")? {
-        None => Protocol::default(),
-        Some("HTTP") => Protocol::Http,
-        Some("MCP") => Protocol::Mcp,
-        Some("A2A") => Protocol::A2a,
-        Some(_) => {
-            return Err(RequestError::new(
-                "deploy.protocol",
-                "must be \"HTTP\", \"MCP\" or \"A2A\"",
-            ))
+}
+
+impl TryFrom<Vec<String>> for SecurityGroupIds {
+    type Error = Rule;
+    fn try_from(list: Vec<String>) -> Result<Self, Rule> {
+        vpc_ids(list, "sg-").map(SecurityGroupIds)
+    }
+}
+
+fn vpc_ids(list: Vec<String>, prefix: &str) -> Result<Vec<String>, Rule> {
+    if list.len() > MAX_VPC_IDS {
+        return Err(format!("at most {MAX_VPC_IDS}").into());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for id in list {
+        let ok = id.strip_prefix(prefix).is_some_and(|h| {
+            (8..=17).contains(&h.len())
+                && h.bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        });
+        if !ok {
+            return Err(format!("each must be an id like {prefix}0123456789abcdef0").into());
         }
-    };
-    let network_mode = match text(obj, "networkMode")? {
-        None => NetworkMode::default(),
-        Some("PUBLIC") => NetworkMode::Public,
-        Some("VPC") => NetworkMode::Vpc,
-        Some(_) => {
-            return Err(RequestError::new(
-                "deploy.networkMode",
-                "must be \"PUBLIC\" or \"VPC\"",
-            ))
+        if !out.contains(&id) {
+            out.push(id);
         }
-    };
-    let subnets = ids(obj, "subnets", "subnet-")?;
-    let security_groups = ids(obj, "securityGroups", "sg-")?;
-    match network_mode {
-        NetworkMode::Vpc => {
-            for (field, list) in [("subnets", &subnets), ("securityGroups", &security_groups)] {
-                if list.is_empty() {
-                    return Err(RequestError::new(
-                        format!("deploy.{field}"),
-                        "is required with networkMode VPC (at least one)",
-                    ));
+    }
+    Ok(out)
+}
+
+/// The rules of `deploy.environmentVariables`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRules;
+
+impl MapRules for EnvRules {
+    const NOUN: &'static str = "variables";
+    const MAX_ENTRIES: usize = MAX_ENV_VARS;
+    const MAX_KEY_LEN: usize = MAX_ENV_KEY_LEN;
+    const MAX_VALUE_BYTES: usize = MAX_ENV_VALUE_BYTES;
+    const MAX_TOTAL_BYTES: usize = MAX_ENV_TOTAL_BYTES;
+    const KEY_RULE: &'static str =
+        "keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 100 characters)";
+    fn refuse(_: &str) -> Option<&'static str> {
+        None
+    }
+}
+
+/// `deploy` as a caller writes it (read as an [`Object`]).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployRequest {
+    #[serde(default)]
+    runtime_name: Option<RuntimeName>,
+    #[serde(default, deserialize_with = "nullable")]
+    protocol: Protocol,
+    #[serde(default, deserialize_with = "nullable")]
+    network_mode: NetworkMode,
+    #[serde(default, deserialize_with = "nullable")]
+    subnets: SubnetIds,
+    #[serde(default, deserialize_with = "nullable")]
+    security_groups: SecurityGroupIds,
+    #[serde(default, deserialize_with = "nullable")]
+    environment_variables: StringMap<EnvRules>,
+    #[serde(default)]
+    role_arn: Option<RoleArn>,
+}
+
+impl Expecting for DeployRequest {
+    const EXPECTING: &'static str = "an object ({} deploys with the defaults)";
+}
+
+impl DeployRequest {
+    /// The rules that relate fields (a VPC runtime needs subnets and security groups, a public
+    /// one has none) and the defaults that depend on the agent.
+    pub fn into_spec(self, project: &str, agent: &str) -> Result<DeploySpec, RequestError> {
+        let (subnets, groups) = (self.subnets.0, self.security_groups.0);
+        match self.network_mode {
+            NetworkMode::Vpc => {
+                for (field, list) in [("subnets", &subnets), ("securityGroups", &groups)] {
+                    if list.is_empty() {
+                        return Err(RequestError::new(
+                            format!("deploy.{field}"),
+                            "is required with networkMode VPC (at least one)",
+                        ));
+                    }
                 }
             }
-        }
-        NetworkMode::Public => {
-            if !subnets.is_empty() || !security_groups.is_empty() {
+            NetworkMode::Public if !subnets.is_empty() || !groups.is_empty() => {
                 let field = if subnets.is_empty() {
                     "securityGroups"
                 } else {
@@ -203,132 +295,51 @@ pub fn validate_deploy(
                     "is allowed only with networkMode VPC",
                 ));
             }
+            NetworkMode::Public => {}
         }
-    }
-    let environment_variables = env_vars(obj.get("environmentVariables"))?;
-    let role_arn = match text(obj, "roleArn")? {
-        None => None,
-        Some(r) if !is_role_arn(r) => {
-            return Err(RequestError::new(
-                "deploy.roleArn",
-                "must be an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
-            ))
-        }
-        Some(r) => {
-            if roles.is_some_and(|p| !p.allows(r)) {
-                return Err(RequestError::new(
-                    "deploy.roleArn",
-                    "is neither the stack's runtime role nor in its allowlist of runtime roles \
-                     (the AllowedRuntimeRoles parameter)",
-                ));
-            }
-            Some(r.to_string())
-        }
-    };
-    Ok(DeploySpec {
-        runtime_name,
-        protocol,
-        network_mode,
-        subnets,
-        security_groups,
-        environment_variables,
-        role_arn,
-    })
-}
-
-fn text<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, RequestError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(RequestError::new(
-            format!("deploy.{field}"),
-            "must be a string",
-        )),
+        Ok(DeploySpec {
+            runtime_name: self
+                .runtime_name
+                .map(String::from)
+                .unwrap_or_else(|| default_runtime_name(project, agent)),
+            protocol: self.protocol,
+            network_mode: self.network_mode,
+            subnets,
+            security_groups: groups,
+            environment_variables: self.environment_variables.into_map(),
+            role_arn: self.role_arn.map(String::from),
+        })
     }
 }
 
-/// `subnet-…` / `sg-…` ids: the prefix, then 8 to 17 lowercase hex digits.
-fn ids(obj: &Map<String, Value>, field: &str, prefix: &str) -> Result<Vec<String>, RequestError> {
-    let name = format!("deploy.{field}");
-    let list = match obj.get(field) {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(RequestError::new(name, "must be a list of strings")),
-    };
-    if list.len() > MAX_VPC_IDS {
-        return Err(RequestError::new(name, format!("at most {MAX_VPC_IDS}")));
-    }
-    let mut out = Vec::new();
-    for v in list {
-        let ok = v.as_str().filter(|s| {
-            s.strip_prefix(prefix).is_some_and(|h| {
-                (8..=17).contains(&h.len())
-                    && h.bytes()
-                        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-            })
-        });
-        let Some(id) = ok else {
-            return Err(RequestError::new(
-                name,
-                format!("each must be an id like {prefix}0123456789abcdef0"),
-            ));
-        };
-        if !out.iter().any(|o| o == id) {
-            out.push(id.to_string());
-        }
-    }
-    Ok(out)
-}
-
-fn env_vars(value: Option<&Value>) -> Result<BTreeMap<String, String>, RequestError> {
-    let obj = match value {
-        None | Some(Value::Null) => return Ok(BTreeMap::new()),
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(RequestError::new(
-                "deploy.environmentVariables",
-                "must be an object of string values",
-            ))
-        }
-    };
-    if obj.len() > MAX_ENV_VARS {
+/// A `deploy` object on its own (tests and tools): its form rules, then `roles` when given.
+pub fn validate_deploy(
+    value: &Value,
+    project: &str,
+    agent: &str,
+    roles: Option<&RolePolicy>,
+) -> Result<DeploySpec, RequestError> {
+    let spec = from_value::<Object<DeployRequest>>(value, "deploy")?
+        .0
+        .into_spec(project, agent)?;
+    let refused = spec
+        .role_arn
+        .as_deref()
+        .is_some_and(|r| roles.is_some_and(|p| !p.allows(r)));
+    if refused {
         return Err(RequestError::new(
-            "deploy.environmentVariables",
-            format!("at most {MAX_ENV_VARS} variables"),
+            "deploy.roleArn",
+            "is neither the stack's runtime role nor in its allowlist of runtime roles \
+             (the AllowedRuntimeRoles parameter)",
         ));
     }
-    let mut out = BTreeMap::new();
-    let mut total = 0;
-    for (k, v) in obj {
-        let field = format!("deploy.environmentVariables.{}", clip(k));
-        let b = k.as_bytes();
-        let key_ok = !b.is_empty()
-            && b.len() <= MAX_ENV_KEY_LEN
-            && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
-        if !key_ok {
-            return Err(RequestError::new(
-                field,
-                "keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 100 characters)",
-            ));
-        }
-        let v = map_value(&field, v, MAX_ENV_VALUE_BYTES)?;
-        total += v.len();
-        if total > MAX_ENV_TOTAL_BYTES {
-            return Err(RequestError::new(
-                "deploy.environmentVariables",
-                "all values together must be at most 16384 bytes",
-            ));
-        }
-        out.insert(k.clone(), v.to_string());
-    }
-    Ok(out)
+    Ok(spec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/agentbuild-runtime";
     const OTHER: &str = "arn:aws:iam::123456789012:role/team/other-runtime";

@@ -1,84 +1,138 @@
-//! Starting builds from outside the state machine (the API and the scheduler): the execution
-//! input envelope and the deterministic execution names that make starts idempotent.
+//! Starting builds: the execution input every door sends (a bare request, the API's submission,
+//! the fleet's rebuild), the deterministic execution names that make starts idempotent, and the
+//! rules that derive the trust-bearing facts (which door, which submission) from what we can
+//! check — never from what the input claims.
 //!
 //! A Standard workflow answers StartExecution with the running execution when name and input
 //! are the same, and with `ExecutionAlreadyExists` when the input differs or the execution has
 //! closed; a name stays taken for 90 days. So a name derived from what the caller asked for
 //! turns "start" into "start or find".
 
-use super::plan::Trigger;
-use super::request::ValidRequest;
+use super::form::from_value;
+use super::plan::is_build_id;
+use super::request::{clip, parse, RequestError, ValidRequest};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Keyless API requests whose earlier executions all ended unsuccessfully get a fresh name up to
 /// this many times; past it the caller must send an idempotencyKey.
 pub const MAX_API_ATTEMPTS: u32 = 10;
 
-/// The request after validation and defaults: two requests that mean the same build have the
-/// same normalized form (and so, without an idempotencyKey, the same execution name).
-pub fn request_json(req: &ValidRequest) -> Value {
-    let mut v = json!({
-        "project": req.project,
-        "agent": req.agent,
-        "source": req.source.to_string(),
-        "dockerfile": req.dockerfile,
-        "platform": req.platform,
-        "buildArgs": req.build_args,
-        "force": req.force,
-    });
-    if let Some(key) = &req.idempotency_key {
-        v["idempotencyKey"] = json!(key);
-    }
-    // Only when asked for: requests without it keep their execution names.
-    if let Some(deploy) = &req.deploy {
-        v["deploy"] = json!(deploy);
-    }
-    v
+/// The source content a submission was validated against: the object version and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourcePin {
+    pub version_id: String,
+    pub sha256: String,
 }
 
-/// `{"trigger": ..., "request": ...}`, the execution input of the API and the scheduler.
-pub fn envelope(trigger: Trigger, request: Value) -> Value {
-    json!({"trigger": trigger, "request": request})
+/// Limits a door may set: they can only shorten what the stack configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_seconds: Option<DeadlineSeconds>,
 }
 
-/// JSON with object keys sorted at every level, without whitespace: equal values give equal
-/// text whatever order their keys were inserted in (serde_json may preserve insertion order).
-pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
+/// A whole number of seconds >= 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct DeadlineSeconds(u64);
 
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k.as_str()], out);
-            }
-            out.push('}');
+impl TryFrom<u64> for DeadlineSeconds {
+    type Error = super::form::Rule;
+    fn try_from(n: u64) -> Result<Self, Self::Error> {
+        if n >= 1 {
+            Ok(DeadlineSeconds(n))
+        } else {
+            Err("must be a whole number >= 1".into())
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
     }
+}
+
+impl From<DeadlineSeconds> for u64 {
+    fn from(d: DeadlineSeconds) -> u64 {
+        d.0
+    }
+}
+
+/// `{"request": {...}, "source"?: {versionId, sha256}, "limits"?: {...}}`: a request with the
+/// content it was validated against (the API pins it). Nothing in it is trusted: the pinned
+/// version is hashed again, the door is told by the execution name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Submission<R = ValidRequest> {
+    pub request: R,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourcePin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// `{"rebuild": {"buildId", "run"}}`: rebuild the recorded request of build `buildId` (the
+/// fleet sends it; everything it builds and every time it counts by comes from that record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RebuildInput {
+    pub rebuild: RebuildOf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RebuildOf {
+    /// The build whose record is rebuilt (the agent's latest when the run was planned).
+    pub build_id: String,
+    /// The fleet run that asked for it (`yyyymmddThhmm`): its manifest vouches for the input.
+    pub run: String,
+}
+
+/// What an execution was started with.
+// One value per execution, moved straight to its reader: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecutionInput {
+    /// A request: bare (typed into the console) or in the API's [`Submission`].
+    Submission(Submission),
+    Rebuild(RebuildOf),
+}
+
+/// Reads an execution input: `{"rebuild": ...}`, `{"request": ...}`, or a bare request. Any
+/// other field (`trigger`, `submittedAt`, ...) is refused: those facts are ours to derive.
+pub fn open_input(input: &Value) -> Result<ExecutionInput, RequestError> {
+    let has = |k: &str| input.as_object().is_some_and(|o| o.contains_key(k));
+    if has("rebuild") {
+        let r: RebuildInput = from_value(input, "")?;
+        if !is_build_id(&r.rebuild.build_id) || !is_run(&r.rebuild.run) {
+            return Err(RequestError::new(
+                "rebuild",
+                "names a build id and a run (yyyymmddThhmm)",
+            ));
+        }
+        return Ok(ExecutionInput::Rebuild(r.rebuild));
+    }
+    if has("request") {
+        let s: Submission<Value> = from_value(input, "")?;
+        return Ok(ExecutionInput::Submission(Submission {
+            request: parse(&s.request)?,
+            source: s.source,
+            limits: s.limits,
+        }));
+    }
+    Ok(ExecutionInput::Submission(Submission {
+        request: parse(input)?,
+        source: None,
+        limits: None,
+    }))
+}
+
+fn is_run(run: &str) -> bool {
+    run.len() == 13
+        && run.bytes().enumerate().all(|(i, c)| match i {
+            8 => c == b'T',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// Length-prefixed fields: no two different field lists hash the same bytes.
@@ -92,16 +146,22 @@ fn digest(fields: &[&str]) -> String {
 }
 
 /// `api-<40 hex>` (then `-r2`, `-r3`, ... for `attempt` 1, 2, ...): see [`execution_name`].
-pub fn api_execution_name(req: &ValidRequest, attempt: u32) -> String {
-    execution_name("api", req, attempt)
+pub fn api_execution_name(req: &ValidRequest, pin: Option<&SourcePin>, attempt: u32) -> String {
+    execution_name("api", req, pin, attempt)
 }
 
 /// `<door>-<40 hex>` (then `-r2`, `-r3`, ... for `attempt` 1, 2, ...), for a door that starts
 /// builds by request (`api`, or `cli` when the CLI starts executions itself). With an
 /// idempotencyKey the hash covers (project, agent, key): the same key names the same build
-/// whatever else changed. Without one it covers the normalized request: identical requests
-/// share a build.
-pub fn execution_name(door: &str, req: &ValidRequest, attempt: u32) -> String {
+/// whatever else changed. Without one it covers the normalized request and the content it was
+/// validated against: identical requests of identical bytes share a build; new bytes at the
+/// same key are a new build.
+pub fn execution_name(
+    door: &str,
+    req: &ValidRequest,
+    pin: Option<&SourcePin>,
+    attempt: u32,
+) -> String {
     let hash = match &req.idempotency_key {
         Some(key) => digest(&[
             &format!("agentbuild-{door}-key-v1"),
@@ -109,14 +169,35 @@ pub fn execution_name(door: &str, req: &ValidRequest, attempt: u32) -> String {
             &req.agent,
             key,
         ]),
-        None => digest(&[
-            &format!("agentbuild-{door}-content-v1"),
-            &canonical_json(&request_json(req)),
-        ]),
+        None => {
+            // Struct fields in declaration order, maps sorted: the serialization is canonical.
+            let request = serde_json::to_string(req).expect("a request always serializes");
+            let (version, sha256) = pin.map_or(("", ""), |p| (&p.version_id, &p.sha256));
+            digest(&[
+                &format!("agentbuild-{door}-content-v2"),
+                &request,
+                version,
+                sha256,
+            ])
+        }
     };
     match attempt {
         0 => format!("{door}-{}", &hash[..40]),
         n => format!("{door}-{}-r{}", &hash[..40], n + 1),
+    }
+}
+
+/// Whether `name` is one the API gives `submission` (any attempt): then the API is the door.
+/// Whoever else starts that very name with that very input starts what the API would have.
+pub fn is_api_name(name: &str, submission: &Submission) -> bool {
+    let first = api_execution_name(&submission.request, submission.source.as_ref(), 0);
+    match name.strip_prefix(first.as_str()) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix("-r")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (2..=MAX_API_ATTEMPTS).contains(&n) && rest == format!("-r{n}")),
+        None => false,
     }
 }
 
@@ -127,119 +208,31 @@ pub fn schedule_execution_name(at: DateTime<Utc>, project: &str, agent: &str) ->
     format!("sched-{}-{}", at.format("%Y%m%dT%H%M"), &hash[..16])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::plan::is_build_id;
-    use crate::domain::request::{validate, SourcePolicy};
-
-    fn req(v: Value) -> ValidRequest {
-        validate(&v, &SourcePolicy::own("bkt")).unwrap()
-    }
-
-    fn base() -> Value {
-        json!({"project": "p", "agent": "a", "source": "s3://bkt/sources/p/a/x.zip"})
-    }
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_level() {
-        let a: Value =
-            serde_json::from_str(r#"{"b":1,"a":{"y":[{"d":1,"c":2}],"x":"é\n"}}"#).unwrap();
-        assert_eq!(
-            canonical_json(&a),
-            r#"{"a":{"x":"é\n","y":[{"c":2,"d":1}]},"b":1}"#
-        );
-    }
-
-    #[test]
-    fn requests_meaning_the_same_build_share_a_name() {
-        let mut explicit = base();
-        explicit["platform"] = json!("linux/arm64");
-        explicit["dockerfile"] = json!("Dockerfile");
-        explicit["buildArgs"] = json!({});
-        explicit["force"] = json!(false);
-        assert_eq!(
-            api_execution_name(&req(base()), 0),
-            api_execution_name(&req(explicit), 0)
-        );
-        let mut other = base();
-        other["force"] = json!(true);
-        assert_ne!(
-            api_execution_name(&req(base()), 0),
-            api_execution_name(&req(other), 0)
-        );
-    }
-
-    #[test]
-    fn a_key_names_the_build_whatever_the_content() {
-        let mut a = base();
-        a["idempotencyKey"] = json!("k1");
-        let mut b = a.clone();
-        b["force"] = json!(true);
-        assert_eq!(
-            api_execution_name(&req(a.clone()), 0),
-            api_execution_name(&req(b), 0)
-        );
-        let mut c = a.clone();
-        c["idempotencyKey"] = json!("k2");
-        assert_ne!(
-            api_execution_name(&req(a.clone()), 0),
-            api_execution_name(&req(c), 0)
-        );
-        let mut d = a.clone();
-        d["agent"] = json!("other");
-        d["source"] = json!("s3://bkt/sources/p/other/x.zip");
-        assert_ne!(
-            api_execution_name(&req(a), 0),
-            api_execution_name(&req(d), 0)
-        );
-    }
-
-    #[test]
-    fn names_are_valid_build_ids() {
-        let r = req(base());
-        let first = api_execution_name(&r, 0);
-        let retry = api_execution_name(&r, MAX_API_ATTEMPTS - 1);
-        assert_eq!(first.len(), 44);
-        assert!(
-            retry.starts_with(&first) && retry.ends_with("-r10"),
-            "{retry}"
-        );
-        let at: DateTime<Utc> = "2026-11-29T03:00:41Z".parse().unwrap();
-        let s = schedule_execution_name(at, "p", "a");
-        assert!(s.starts_with("sched-20261129T0300-"), "{s}");
-        for name in [first, retry, s] {
-            assert!(is_build_id(&name), "{name}");
-        }
-    }
-
-    #[test]
-    fn schedule_names_differ_by_agent_and_time() {
-        let at: DateTime<Utc> = "2026-11-29T03:00:00Z".parse().unwrap();
-        let later: DateTime<Utc> = "2026-11-30T03:00:00Z".parse().unwrap();
-        assert_ne!(
-            schedule_execution_name(at, "p", "a"),
-            schedule_execution_name(at, "p", "b")
-        );
-        // Field boundaries: ("p-a", "b") is not ("p", "a-b").
-        assert_ne!(
-            schedule_execution_name(at, "p-a", "b"),
-            schedule_execution_name(at, "p", "a-b")
-        );
-        assert_ne!(
-            schedule_execution_name(at, "p", "a"),
-            schedule_execution_name(later, "p", "a")
-        );
-    }
-
-    #[test]
-    fn the_normalized_request_passes_validation_again() {
-        let mut v = base();
-        v["buildArgs"] = json!({"A": "1"});
-        v["idempotencyKey"] = json!("k");
-        let r = req(v);
-        assert_eq!(req(request_json(&r)), r);
-        let env = envelope(Trigger::Api, request_json(&r));
-        assert_eq!(env["trigger"], "api");
+/// A rebuild's source is the recorded one: its version, checked against its recorded hash.
+pub fn rebuild_pin(version_id: Option<&str>, sha256: &str) -> Result<SourcePin, RequestError> {
+    match version_id {
+        Some(v) if !v.is_empty() => Ok(SourcePin {
+            version_id: v.to_string(),
+            sha256: sha256.to_string(),
+        }),
+        _ => Err(RequestError::new(
+            "rebuild.buildId",
+            "the recorded build names no source version; build it once through the API",
+        )),
     }
 }
+
+/// Why a pinned source cannot be built: its hash is not the one it was validated with.
+pub fn pin_mismatch(uri: &str, pin: &SourcePin) -> RequestError {
+    RequestError::new(
+        "source",
+        format!(
+            "version {} of {} does not hash to the SHA-256 it was validated with",
+            clip(&pin.version_id),
+            clip(uri)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

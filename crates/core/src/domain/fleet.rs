@@ -3,6 +3,7 @@
 //! Pure: the `rebuild` handler loads, calls and stores; these rules decide.
 
 use super::deployment::{DeploymentStatus, DEPLOY_FAILED};
+use super::ending::{ending, Ending, ExecutionStatus, INVALID_REQUEST};
 use super::execution::schedule_execution_name;
 use super::rebuild::{rebuild_input, Candidate};
 use super::record::BuildRecord;
@@ -232,7 +233,7 @@ pub struct ManifestItem {
     pub name: String,
     /// `project/agent`
     pub agent: String,
-    /// The build execution's input (`rebuild_input`: the recorded request, forced).
+    /// The build execution's input (`rebuild_input`: which build it rebuilds, for which run).
     pub input: Value,
 }
 
@@ -240,7 +241,7 @@ pub fn manifest_item(run: &str, c: &Candidate) -> Result<ManifestItem, String> {
     Ok(ManifestItem {
         name: item_name(run, &c.project, &c.agent)?,
         agent: c.label.clone(),
-        input: rebuild_input(c),
+        input: rebuild_input(run, c),
     })
 }
 
@@ -346,8 +347,7 @@ impl Summary {
 /// What Step Functions says of an item's build execution, free of SDK types.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionOutcome {
-    /// RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | …
-    pub status: String,
+    pub status: ExecutionStatus,
     pub error: Option<String>,
     pub cause: Option<String>,
 }
@@ -374,39 +374,7 @@ pub fn item_outcome(
     execution: Option<&ExecutionOutcome>,
 ) -> ItemOutcome {
     if let Some(r) = record.filter(|r| r.status.is_final()) {
-        if r.status.is_success() {
-            // Built, but its deployment failed: the execution failed DeployFailed (and counts
-            // against the map's tolerance), so the summary says so too.
-            if let Some(d) = r
-                .deployment
-                .as_ref()
-                .filter(|d| d.status == DeploymentStatus::Failed)
-            {
-                let reason = d.failure_reason.as_deref().unwrap_or("no reason given");
-                return ItemOutcome::Failed {
-                    status: "DEPLOY_FAILED".into(),
-                    reason: bounded(&format!("{DEPLOY_FAILED}: {reason}")),
-                };
-            }
-            return ItemOutcome::Succeeded;
-        }
-        let reason = match (&r.error, &r.codebuild.failed_phase) {
-            (Some(e), _) => format!("{}: {}", e.kind, e.message),
-            (None, Some(p)) => format!(
-                "CodeBuild phase {} {}{}",
-                p.name,
-                p.status,
-                p.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            (None, None) => format!("the build ended {}", r.status),
-        };
-        return ItemOutcome::Failed {
-            status: r.status.to_string(),
-            reason: bounded(&reason),
-        };
+        return recorded_outcome(r);
     }
     let Some(x) = execution else {
         return match record {
@@ -418,27 +386,65 @@ pub fn item_outcome(
             None => ItemOutcome::NotStarted,
         };
     };
-    match (x.status.as_str(), x.error.as_deref()) {
-        ("RUNNING", _) | ("PENDING_REDRIVE", _) => ItemOutcome::Failed {
+    let end = ending(&x.status, x.error.as_deref(), record.is_some());
+    match end {
+        Ending::Open => ItemOutcome::Failed {
             status: "RUNNING".into(),
             reason: "still running when the run ended".into(),
         },
         // Validation refused it: no record is written (e.g. its source no longer exists).
-        (_, Some("InvalidRequest")) => ItemOutcome::Failed {
-            status: "REJECTED".into(),
+        Ending::Rejected => ItemOutcome::Failed {
+            status: end.reported().to_string(),
             reason: bounded(&format!(
-                "InvalidRequest: {}",
+                "{INVALID_REQUEST}: {}",
                 x.cause.as_deref().unwrap_or("")
             )),
         },
-        (status, error) => ItemOutcome::Failed {
-            status: status.to_string(),
-            reason: bounded(&match (error, x.cause.as_deref()) {
+        Ending::Succeeded | Ending::Closed { .. } => ItemOutcome::Failed {
+            status: end.reported().to_string(),
+            reason: bounded(&match (x.error.as_deref(), x.cause.as_deref()) {
                 (Some(e), Some(c)) => format!("{e}: {c}"),
                 (Some(e), None) => e.to_string(),
-                _ => format!("the execution ended {status} without a final record"),
+                _ => format!("the execution ended {} without a final record", x.status),
             }),
         },
+    }
+}
+
+/// The outcome a final record says.
+fn recorded_outcome(r: &BuildRecord) -> ItemOutcome {
+    if r.status.is_success() {
+        // Built, but its deployment failed: the execution failed DeployFailed (and counts
+        // against the map's tolerance), so the summary says so too.
+        if let Some(d) = r
+            .deployment
+            .as_ref()
+            .filter(|d| d.status == DeploymentStatus::Failed)
+        {
+            let reason = d.failure_reason.as_deref().unwrap_or("no reason given");
+            return ItemOutcome::Failed {
+                status: "DEPLOY_FAILED".into(),
+                reason: bounded(&format!("{DEPLOY_FAILED}: {reason}")),
+            };
+        }
+        return ItemOutcome::Succeeded;
+    }
+    let reason = match (&r.error, &r.codebuild.failed_phase) {
+        (Some(e), _) => format!("{}: {}", e.kind, e.message),
+        (None, Some(p)) => format!(
+            "CodeBuild phase {} {}{}",
+            p.name,
+            p.status,
+            p.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        (None, None) => format!("the build ended {}", r.status),
+    };
+    ItemOutcome::Failed {
+        status: r.status.to_string(),
+        reason: bounded(&reason),
     }
 }
 
@@ -456,8 +462,8 @@ fn bounded(text: &str) -> String {
 
 /// What ExistingRebuild answers for an item whose name was taken (a retried run): the Map's
 /// item waits while it runs, succeeds or fails as the execution did.
-pub fn existing_wait_seconds(status: &str) -> Option<u64> {
-    matches!(status, "RUNNING" | "PENDING_REDRIVE").then_some(10)
+pub fn existing_wait_seconds(status: &ExecutionStatus) -> Option<u64> {
+    status.is_open().then_some(10)
 }
 
 #[cfg(test)]
@@ -565,7 +571,7 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_item_is_the_forced_recorded_request_under_its_schedule_name() {
+    fn a_manifest_item_names_the_build_it_rebuilds_under_its_schedule_name() {
         let c = candidate(
             "nexus-ai",
             "sales-assistant",
@@ -574,8 +580,8 @@ mod tests {
         .unwrap();
         let item = manifest_item("20261129T0300", &c).unwrap();
         assert_eq!(item.agent, "nexus-ai/sales-assistant");
-        assert_eq!(item.input["trigger"], "schedule");
-        assert_eq!(item.input["request"]["force"], true);
+        assert_eq!(item.input["rebuild"]["buildId"], c.record.build_id.as_str());
+        assert_eq!(item.input["rebuild"]["run"], "20261129T0300");
         assert!(item.name.starts_with("sched-20261129T0300-"));
     }
 
@@ -657,8 +663,8 @@ mod tests {
             item_outcome(Some(&record(BuildStatus::Running)), Some(&running)),
             ItemOutcome::Failed { status, .. } if status == "RUNNING"
         ));
-        assert_eq!(existing_wait_seconds("RUNNING"), Some(10));
-        assert_eq!(existing_wait_seconds("FAILED"), None);
+        assert_eq!(existing_wait_seconds(&"RUNNING".into()), Some(10));
+        assert_eq!(existing_wait_seconds(&"FAILED".into()), None);
     }
 
     #[test]

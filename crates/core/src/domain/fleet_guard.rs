@@ -5,6 +5,7 @@
 //! and does not count as a failure (a cancel of a scheduled rebuild means "not this agent, not
 //! this time": its latest build stands and the next run tries again). Pure.
 
+use super::ending::ExecutionStatus;
 use super::execution::schedule_execution_name;
 use super::fleet::{item_outcome, ExecutionOutcome, ItemOutcome, RunInput};
 use super::record::BuildRecord;
@@ -71,7 +72,7 @@ pub fn cancelled(
         return Some(why);
     }
     execution
-        .filter(|x| x.status == "ABORTED")
+        .filter(|x| x.status == ExecutionStatus::Aborted)
         .map(|x| match x.error.as_deref() {
             Some(e) => format!("the execution was aborted ({e})"),
             None => "the execution was aborted".to_string(),
@@ -168,13 +169,13 @@ mod tests {
             Some("Cancelled: DELETE /builds")
         );
         let aborted = ExecutionOutcome {
-            status: "ABORTED".into(),
+            status: ExecutionStatus::Aborted,
             error: Some("Cancelled".into()),
             cause: None,
         };
         assert!(cancelled(None, Some(&aborted)).unwrap().contains("aborted"));
         let failed = ExecutionOutcome {
-            status: "FAILED".into(),
+            status: ExecutionStatus::Failed,
             ..aborted
         };
         assert_eq!(cancelled(None, Some(&failed)), None);

@@ -2,6 +2,7 @@
 
 use super::deploy::DeploySpec;
 use super::request::{Platform, ValidRequest};
+use super::text::RequestError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -101,7 +102,7 @@ impl BuildPlan {
             &object.sha256,
             &req.dockerfile,
             req.platform,
-            &req.build_args,
+            req.build_args.as_map(),
         );
         let (tag, content_tag) = if req.force {
             (forced_tag(&content_tag, &exec.build_id), Some(content_tag))
@@ -112,12 +113,12 @@ impl BuildPlan {
             build_id: exec.build_id,
             execution_arn: exec.execution_arn,
             trigger: exec.trigger,
-            project: req.project,
-            agent: req.agent,
+            project: req.project.into(),
+            agent: req.agent.into(),
             source: Source {
                 uri: req.source.to_string(),
-                bucket: req.source.bucket,
-                key: req.source.key,
+                bucket: req.source.bucket().to_string(),
+                key: req.source.key().to_string(),
                 sha256: object.sha256,
                 version_id: object.version_id,
             },
@@ -126,16 +127,48 @@ impl BuildPlan {
                 tag,
                 content_tag,
             },
-            dockerfile: req.dockerfile,
+            dockerfile: req.dockerfile.into(),
             platform: req.platform,
-            build_args: req.build_args,
+            build_args: req.build_args.into_map(),
             force: req.force,
-            idempotency_key: req.idempotency_key,
+            idempotency_key: req.idempotency_key.map(String::from),
             requested_at: exec.requested_at,
             submitted_at: exec.submitted_at,
             deadline_seconds: exec.deadline_seconds,
             deploy: req.deploy,
         }
+    }
+}
+
+impl BuildPlan {
+    /// The request this plan was made from, read back through the request's rules (a record
+    /// keeps it: a rebuild builds it again).
+    pub fn request(&self) -> Result<ValidRequest, RequestError> {
+        fn rule(field: &'static str) -> impl Fn(super::form::Rule) -> RequestError {
+            move |r| RequestError::new(field, r.0)
+        }
+        Ok(ValidRequest {
+            project: self.project.clone().try_into().map_err(rule("project"))?,
+            agent: self.agent.clone().try_into().map_err(rule("agent"))?,
+            source: self.source.uri.clone().try_into().map_err(rule("source"))?,
+            dockerfile: self
+                .dockerfile
+                .clone()
+                .try_into()
+                .map_err(rule("dockerfile"))?,
+            platform: self.platform,
+            build_args: self
+                .build_args
+                .clone()
+                .try_into()
+                .map_err(rule("buildArgs"))?,
+            force: self.force,
+            idempotency_key: match &self.idempotency_key {
+                None => None,
+                Some(k) => Some(k.clone().try_into().map_err(rule("idempotencyKey"))?),
+            },
+            deploy: self.deploy.clone(),
+        })
     }
 }
 

@@ -1,10 +1,9 @@
 //! Rebuild planning: which agents a scheduled run rebuilds, in which order, with which input.
 //! Pure: the handler lists, reads and starts; these rules decide.
 
-use super::execution::envelope;
-use super::plan::Trigger;
-use super::record::{BuildRecord, RecordedRequest};
-use super::request::is_name;
+use super::execution::{RebuildInput, RebuildOf};
+use super::record::BuildRecord;
+use super::request::{is_name, ValidRequest};
 use serde_json::Value;
 
 /// An agent whose latest build can be rebuilt.
@@ -15,7 +14,7 @@ pub struct Candidate {
     pub project: String,
     pub agent: String,
     pub record: BuildRecord,
-    pub request: RecordedRequest,
+    pub request: ValidRequest,
 }
 
 /// `agents/<project>/<agent>/latest.json` -> (project, agent); anything else under `agents/`
@@ -60,13 +59,19 @@ pub fn order(candidates: &mut [Candidate]) {
     });
 }
 
-/// The execution input of a candidate's rebuild: its recorded request, forced, and the
-/// submission it rebuilds (it may replace latest.json only while latest still names that
-/// submission or an older one).
-pub fn rebuild_input(c: &Candidate) -> Value {
-    let mut input = envelope(Trigger::Schedule, c.request.to_request(true));
-    input["submittedAt"] = serde_json::json!(c.record.submitted_at());
-    input
+/// The execution input of a candidate's rebuild: only which build it rebuilds and which run
+/// asks. ValidateRequest takes the rest from that build's record (its request, forced; its
+/// source version and SHA-256; its submission time, so that the rebuild replaces latest.json
+/// only while latest still names that submission or an older one) — nothing trust-bearing
+/// travels in the input.
+pub fn rebuild_input(run: &str, c: &Candidate) -> Value {
+    serde_json::to_value(RebuildInput {
+        rebuild: RebuildOf {
+            build_id: c.record.build_id.clone(),
+            run: run.to_string(),
+        },
+    })
+    .expect("a rebuild input always serializes")
 }
 
 #[cfg(test)]
@@ -133,19 +138,19 @@ mod tests {
     }
 
     #[test]
-    fn a_rebuild_is_forced_and_names_the_submission_it_rebuilds() {
+    fn a_rebuild_input_names_only_the_build_and_the_run() {
         let mut r = record(BuildStatus::Succeeded, "2026-11-28T10:00:00Z");
         r.timestamps.submitted_at = Some(t("2026-11-01T08:00:00Z"));
-        let input = rebuild_input(&candidate("p", "a", r).unwrap());
-        assert_eq!(input["trigger"], "schedule");
-        assert_eq!(input["request"]["force"], true);
-        assert_eq!(input["submittedAt"], "2026-11-01T08:00:00Z");
+        let input = rebuild_input("20261129T0300", &candidate("p", "a", r).unwrap());
+        assert_eq!(
+            input,
+            serde_json::json!({"rebuild": {"buildId": "b-1", "run": "20261129T0300"}})
+        );
     }
 
     #[test]
-    fn a_rebuild_of_a_deployed_agent_redeploys_with_the_same_settings() {
+    fn a_candidate_keeps_the_recorded_request_with_its_deploy_settings() {
         use crate::domain::deploy::{validate_deploy, RolePolicy};
-        use crate::domain::request::{validate, SourcePolicy};
         let roles = RolePolicy {
             default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
             allowed: vec!["arn:aws:iam::123456789012:role/team-runtime".into()],
@@ -163,19 +168,16 @@ mod tests {
         let mut p = plan();
         p.deploy = Some(spec.clone());
         let r = BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:05:00Z"));
-        let input = rebuild_input(&candidate("nexus-ai", "sales", r).unwrap());
-        assert_eq!(input["request"]["deploy"], serde_json::json!(spec));
-        // The rebuild passes ValidateRequest's rules with the same deploy settings.
-        let policy = SourcePolicy {
-            runtime_roles: Some(roles),
-            ..SourcePolicy::own("bkt")
-        };
-        let again = validate(&input["request"], &policy).unwrap();
-        assert_eq!(again.deploy, Some(spec));
-        assert!(again.force);
-        // An agent built without deploy is rebuilt without it.
+        let back: BuildRecord = serde_json::from_slice(&r.to_json()).unwrap();
+        let c = candidate("nexus-ai", "sales", back).unwrap();
+        assert_eq!(c.request.deploy, Some(spec));
         let plain = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"));
-        let input = rebuild_input(&candidate("nexus-ai", "sales", plain).unwrap());
-        assert!(input["request"].get("deploy").is_none());
+        assert_eq!(
+            candidate("nexus-ai", "sales", plain)
+                .unwrap()
+                .request
+                .deploy,
+            None
+        );
     }
 }

@@ -1,16 +1,14 @@
 //! What a build looks like while it runs ([`BuildState`], carried in the state machine) and
 //! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
 
-use super::deploy::DeploySpec;
 use super::deployment::Deployment;
 use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
-use super::request::Platform;
+use super::request::{parse, ValidRequest};
 use super::status::BuildStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub use super::text::{truncate, MAX_MESSAGE_BYTES};
 
@@ -172,6 +170,10 @@ pub struct CodeBuildRecord {
     /// agentbuild stopped this build (the execution ended without success while it ran).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// StartBuild's marker: when it was about to ask CodeBuild for a build, before CodeBuild
+    /// named one (`domain::start`). No other writer sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_requested_at: Option<DateTime<Utc>>,
 }
 
 /// A CloudWatch Logs stream (CodeBuild's `LogsLocation` `groupName` and `streamName`).
@@ -234,60 +236,26 @@ pub struct BuildRecord {
     pub error: Option<ErrorInfo>,
     /// The normalized request this build ran: enough to build the same image again (scheduled
     /// rebuilds). Absent in records written before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<RecordedRequest>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "recorded_request"
+    )]
+    pub request: Option<ValidRequest>,
     /// The AgentCore Runtime deployment, for a request with `deploy` whose build succeeded
     /// (or was REUSED). Its failure never changes `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<Deployment>,
 }
 
-/// A build request after validation and defaults, as a record keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordedRequest {
-    pub project: String,
-    pub agent: String,
-    /// `s3://bucket/key`
-    pub source: String,
-    pub dockerfile: String,
-    pub platform: Platform,
-    #[serde(default)]
-    pub build_args: BTreeMap<String, String>,
-    /// The validated `deploy` (defaults written out): a rebuild redeploys with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deploy: Option<DeploySpec>,
-}
-
-impl RecordedRequest {
-    pub fn from_plan(plan: &BuildPlan) -> Self {
-        Self {
-            project: plan.project.clone(),
-            agent: plan.agent.clone(),
-            source: plan.source.uri.clone(),
-            dockerfile: plan.dockerfile.clone(),
-            platform: plan.platform,
-            build_args: plan.build_args.clone(),
-            deploy: plan.deploy.clone(),
-        }
-    }
-
-    /// The build request (design: "Build request") that builds the same image again.
-    pub fn to_request(&self, force: bool) -> Value {
-        let mut v = serde_json::json!({
-            "project": self.project,
-            "agent": self.agent,
-            "source": self.source,
-            "dockerfile": self.dockerfile,
-            "platform": self.platform,
-            "buildArgs": self.build_args,
-            "force": force,
-        });
-        if let Some(deploy) = &self.deploy {
-            v["deploy"] = serde_json::json!(deploy);
-        }
-        v
-    }
+/// A record's `request`: read through the request's rules; one that no longer passes them
+/// (a record written under older rules) reads as absent rather than making the record
+/// unreadable — a rebuild then skips it with that reason.
+fn recorded_request<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ValidRequest>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.and_then(|v| parse(&v).ok()))
 }
 
 impl BuildRecord {
@@ -353,6 +321,7 @@ impl BuildRecord {
                 logs: build.and_then(|b| b.logs.clone()),
                 polls: build.map(|b| b.polls).unwrap_or(0),
                 stopped: false,
+                start_requested_at: None,
             },
             timestamps: Timestamps {
                 requested_at: plan.requested_at,
@@ -368,7 +337,7 @@ impl BuildRecord {
             force: plan.force,
             reused_from: build.and_then(|b| b.reused_from.clone()),
             error,
-            request: Some(RecordedRequest::from_plan(plan)),
+            request: plan.request().ok(),
             deployment: None,
         }
     }
@@ -731,11 +700,23 @@ pub(crate) mod tests {
         p.force = false;
         let r = BuildRecord::new(&p, Some(&running()), None, t("2026-11-28T10:01:00Z"));
         let req = r.request.clone().unwrap();
-        assert_eq!(req.source, "s3://bkt/sources/nexus-ai/sales/x.zip");
-        let again = req.to_request(true);
+        assert_eq!(
+            req.source.to_string(),
+            "s3://bkt/sources/nexus-ai/sales/x.zip"
+        );
+        let again = serde_json::to_value(&req).unwrap();
         assert_eq!(again["platform"], "linux/arm64");
         assert_eq!(again["buildArgs"]["PY"], "3.12");
-        assert_eq!(again["force"], true);
+        assert_eq!(again["force"], false);
+        assert_eq!(parse(&again).unwrap(), req);
+        // The stored record reads back with the same typed request.
+        let back: BuildRecord = serde_json::from_slice(&r.to_json()).unwrap();
+        assert_eq!(back.request, Some(req));
+        // A request that no longer passes the rules reads as absent, the record still reads.
+        let mut bent: Value = serde_json::from_slice(&r.to_json()).unwrap();
+        bent["request"]["agent"] = serde_json::json!("Not A Name");
+        let back: BuildRecord = serde_json::from_value(bent).unwrap();
+        assert_eq!(back.request, None);
         // Records written before the field existed still read.
         let mut old: Value = serde_json::from_slice(&r.to_json()).unwrap();
         old.as_object_mut().unwrap().remove("request");

@@ -1,14 +1,17 @@
 //! The build request and every rule it must pass, whichever door it came through.
 //!
-//! Rules are checked on the raw JSON (not through serde's derive) so that every rejection can
-//! name its field and its rule in words a caller can act on.
+//! Two steps: [`parse`] reads the request into [`ValidRequest`] (serde types whose newtypes
+//! hold the form rules; a rejection names its field path), then [`SourcePolicy::admit`] applies
+//! the stack's policy (which buckets, which runtime roles). The CLI only parses: the policy is
+//! the stack's. [`validate`] is both.
 
-use super::deploy::{validate_deploy, DeploySpec, RolePolicy};
-use super::text::map_value;
+use super::deploy::{DeployRequest, DeploySpec, RolePolicy};
+use super::form::{
+    from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
+};
 pub use super::text::{clip, RequestError, MAX_ECHO_CHARS};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use std::fmt;
 
 pub const NAME_RULE: &str = "must match ^[a-z0-9][a-z0-9-]{0,62}$ (lowercase letters, digits and '-', at most 63 characters, starting with a letter or digit)";
@@ -31,17 +34,6 @@ pub const RESERVED_BUILD_ARGS: &[&str] = &[
     "NO_PROXY",
     "ALL_PROXY",
 ];
-pub const FIELDS: &[&str] = &[
-    "project",
-    "agent",
-    "source",
-    "dockerfile",
-    "platform",
-    "buildArgs",
-    "force",
-    "idempotencyKey",
-    "deploy",
-];
 
 /// Which door the request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -54,6 +46,7 @@ pub enum Trigger {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(try_from = "String")]
 pub enum Platform {
     #[default]
     #[serde(rename = "linux/arm64")]
@@ -71,119 +64,36 @@ impl Platform {
     }
 }
 
+impl TryFrom<String> for Platform {
+    type Error = Rule;
+    fn try_from(s: String) -> Result<Self, Rule> {
+        match s.as_str() {
+            "linux/arm64" => Ok(Platform::LinuxArm64),
+            "linux/amd64" => Ok(Platform::LinuxAmd64),
+            _ => Err("must be \"linux/arm64\" or \"linux/amd64\"".into()),
+        }
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// `s3://bucket/key`, already checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct S3Uri {
-    pub bucket: String,
-    pub key: String,
-}
+string_newtype!(
+    /// A project or agent name: `^[a-z0-9][a-z0-9-]{0,62}$` (they end up in S3 keys, image
+    /// tags and log names).
+    Name,
+    name_rule
+);
 
-impl fmt::Display for S3Uri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+fn name_rule(s: &str) -> Result<(), Rule> {
+    if is_name(s) {
+        Ok(())
+    } else {
+        Err(NAME_RULE.into())
     }
-}
-
-/// Where sources may come from: the stack's own bucket (under `sources/`) and any extra
-/// buckets the operator allowed; and which execution roles a `deploy` may name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourcePolicy {
-    pub own_bucket: String,
-    pub extra_buckets: Vec<String>,
-    /// The stack's runtime roles (ValidateRequest and the API always know them); `None` checks
-    /// a `deploy.roleArn` for form only (the CLI, which leaves the allowlist to the stack).
-    pub runtime_roles: Option<RolePolicy>,
-}
-
-impl SourcePolicy {
-    pub fn own(bucket: impl Into<String>) -> Self {
-        Self {
-            own_bucket: bucket.into(),
-            extra_buckets: Vec::new(),
-            runtime_roles: None,
-        }
-    }
-}
-
-/// A request that passed every rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidRequest {
-    pub project: String,
-    pub agent: String,
-    pub source: S3Uri,
-    pub dockerfile: String,
-    pub platform: Platform,
-    pub build_args: BTreeMap<String, String>,
-    pub force: bool,
-    pub idempotency_key: Option<String>,
-    /// Run the image in AgentCore Runtime once it exists (design: "Deploy").
-    pub deploy: Option<DeploySpec>,
-}
-
-/// Applies every rule of the design's "Build request" section.
-pub fn validate(input: &Value, policy: &SourcePolicy) -> Result<ValidRequest, RequestError> {
-    let obj = input
-        .as_object()
-        .ok_or_else(|| RequestError::new("request", "must be a JSON object"))?;
-    if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(RequestError::new(
-            clip(unknown),
-            format!("unknown field; allowed fields: {}", FIELDS.join(", ")),
-        ));
-    }
-    let project = name(obj, "project")?;
-    let agent = name(obj, "agent")?;
-    let source = source(required_str(obj, "source")?, policy, &project, &agent)?;
-    let dockerfile = match optional_str(obj, "dockerfile")? {
-        None => "Dockerfile".to_string(),
-        Some(d) => dockerfile(d)?,
-    };
-    let platform = match optional_str(obj, "platform")? {
-        None => Platform::default(),
-        Some("linux/arm64") => Platform::LinuxArm64,
-        Some("linux/amd64") => Platform::LinuxAmd64,
-        Some(_) => {
-            return Err(RequestError::new(
-                "platform",
-                "must be \"linux/arm64\" or \"linux/amd64\"",
-            ))
-        }
-    };
-    let build_args = build_args(obj.get("buildArgs"))?;
-    let force = match obj.get("force") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(RequestError::new("force", "must be true or false")),
-    };
-    let idempotency_key = optional_str(obj, "idempotencyKey")?
-        .map(idempotency_key)
-        .transpose()?;
-    let deploy = match obj.get("deploy") {
-        None | Some(Value::Null) => None,
-        Some(d) => Some(validate_deploy(
-            d,
-            &project,
-            &agent,
-            policy.runtime_roles.as_ref(),
-        )?),
-    };
-    Ok(ValidRequest {
-        project,
-        agent,
-        source,
-        dockerfile,
-        platform,
-        build_args,
-        force,
-        idempotency_key,
-        deploy,
-    })
 }
 
 /// `^[a-z0-9][a-z0-9-]{0,62}$`: these names end up in S3 keys, image tags and log names.
@@ -196,98 +106,20 @@ pub fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
-fn name(obj: &Map<String, Value>, field: &str) -> Result<String, RequestError> {
-    let s = required_str(obj, field)?;
-    if is_name(s) {
-        Ok(s.to_string())
-    } else {
-        Err(RequestError::new(field, NAME_RULE))
+string_newtype!(
+    /// A relative path inside the build context, in plain characters, that cannot climb out.
+    DockerfilePath,
+    dockerfile_rule
+);
+
+impl Default for DockerfilePath {
+    fn default() -> Self {
+        DockerfilePath("Dockerfile".into())
     }
 }
 
-fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, RequestError> {
-    optional_str(obj, field)?.ok_or_else(|| RequestError::new(field, "is required"))
-}
-
-fn optional_str<'a>(
-    obj: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, RequestError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(RequestError::new(field, "must be a string")),
-    }
-}
-
-/// S3 bucket naming rules (the subset that matters here): 3-63 of `[a-z0-9.-]`.
-fn is_bucket(s: &str) -> bool {
-    let b = s.as_bytes();
-    (3..=63).contains(&b.len())
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
-}
-
-/// Where an agent's uploads live: one agent's request can never build another agent's upload.
-pub fn source_prefix(project: &str, agent: &str) -> String {
-    format!("sources/{project}/{agent}/")
-}
-
-fn source(
-    uri: &str,
-    policy: &SourcePolicy,
-    project: &str,
-    agent: &str,
-) -> Result<S3Uri, RequestError> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .ok_or_else(|| RequestError::new("source", "must be an s3://<bucket>/<key>.zip URI"))?;
-    let (bucket, key) = rest
-        .split_once('/')
-        .ok_or_else(|| RequestError::new("source", "must be an s3://<bucket>/<key>.zip URI"))?;
-    if !is_bucket(bucket) {
-        return Err(RequestError::new(
-            "source",
-            "bucket name is not a valid S3 bucket name",
-        ));
-    }
-    if key.is_empty() || key.len() > 1024 || !key.ends_with(".zip") {
-        return Err(RequestError::new(
-            "source",
-            "key must end in .zip and be at most 1024 bytes",
-        ));
-    }
-    if key.chars().any(char::is_control) || key.split('/').any(|seg| seg == ".." || seg.is_empty())
-    {
-        return Err(RequestError::new(
-            "source",
-            "key must not contain control characters, empty segments or '..'",
-        ));
-    }
-    if bucket != policy.own_bucket && !policy.extra_buckets.iter().any(|b| b == bucket) {
-        return Err(RequestError::new(
-            "source",
-            format!("bucket {bucket} is not an allowed source bucket"),
-        ));
-    }
-    let prefix = source_prefix(project, agent);
-    if !key.starts_with(&prefix) {
-        return Err(RequestError::new(
-            "source",
-            format!("must be an object under {prefix} (this request's project and agent)"),
-        ));
-    }
-    Ok(S3Uri {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-    })
-}
-
-/// A relative path inside the build context, in plain characters, that cannot climb out of it.
-fn dockerfile(path: &str) -> Result<String, RequestError> {
-    let fail = |rule: &str| Err(RequestError::new("dockerfile", rule));
+fn dockerfile_rule(path: &str) -> Result<(), Rule> {
+    let fail = |rule: &str| Err(Rule::from(rule));
     if path.is_empty() || path.len() > MAX_DOCKERFILE_LEN {
         return fail("must be 1 to 256 characters");
     }
@@ -309,57 +141,51 @@ fn dockerfile(path: &str) -> Result<String, RequestError> {
     if path.starts_with('-') {
         return fail("must not start with '-'");
     }
-    Ok(path.to_string())
+    Ok(())
 }
 
-fn build_args(value: Option<&Value>) -> Result<BTreeMap<String, String>, RequestError> {
-    let obj = match value {
-        None | Some(Value::Null) => return Ok(BTreeMap::new()),
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(RequestError::new(
-                "buildArgs",
-                "must be an object of string values",
-            ))
-        }
-    };
-    if obj.len() > MAX_BUILD_ARGS {
-        return Err(RequestError::new(
-            "buildArgs",
-            format!("at most {MAX_BUILD_ARGS} build args"),
-        ));
+string_newtype!(
+    /// A caller's idempotency key: 1 to 128 of letters, digits, `-`, `_`, `.`, `:`.
+    IdempotencyKey,
+    idempotency_key_rule
+);
+
+fn idempotency_key_rule(key: &str) -> Result<(), Rule> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+        && key
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 1 to 128 of letters, digits, '-', '_', '.', ':'".into())
     }
-    let mut out = BTreeMap::new();
-    let mut total = 0;
-    for (k, v) in obj {
-        // The key may itself be hostile: name the field without echoing all of it.
-        let field = format!("buildArgs.{}", clip(k));
-        if !is_build_arg_key(k) {
-            return Err(RequestError::new(
-                field,
-                "keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 128 characters)",
-            ));
-        }
-        if is_reserved_build_arg(k) {
-            return Err(RequestError::new(
-                field,
-                "is reserved (BUILDKIT_* and the proxy variables HTTP_PROXY, HTTPS_PROXY, \
-                 FTP_PROXY, NO_PROXY, ALL_PROXY, in any letter case): the build's frontend, \
-                 cache and network are the service's",
-            ));
-        }
-        let v = map_value(&field, v, MAX_BUILD_ARG_VALUE_BYTES)?;
-        total += v.len();
-        if total > MAX_BUILD_ARGS_TOTAL_BYTES {
-            return Err(RequestError::new(
-                "buildArgs",
-                "all values together must be at most 32768 bytes",
-            ));
-        }
-        out.insert(k.clone(), v.to_string());
-    }
-    Ok(out)
 }
+
+/// The rules of `buildArgs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildArgRules;
+
+impl MapRules for BuildArgRules {
+    const NOUN: &'static str = "build args";
+    const MAX_ENTRIES: usize = MAX_BUILD_ARGS;
+    const MAX_KEY_LEN: usize = MAX_BUILD_ARG_KEY_LEN;
+    const MAX_VALUE_BYTES: usize = MAX_BUILD_ARG_VALUE_BYTES;
+    const MAX_TOTAL_BYTES: usize = MAX_BUILD_ARGS_TOTAL_BYTES;
+    const KEY_RULE: &'static str =
+        "keys must match ^[A-Za-z_][A-Za-z0-9_]*$ (at most 128 characters)";
+    fn refuse(key: &str) -> Option<&'static str> {
+        is_reserved_build_arg(key).then_some(
+            "is reserved (BUILDKIT_* and the proxy variables HTTP_PROXY, HTTPS_PROXY, \
+             FTP_PROXY, NO_PROXY, ALL_PROXY, in any letter case): the build's frontend, \
+             cache and network are the service's",
+        )
+    }
+}
+
+/// Build args that passed every rule (non-secret by contract).
+pub type BuildArgs = StringMap<BuildArgRules>;
 
 /// Design's reserved names, in any letter case.
 pub fn is_reserved_build_arg(key: &str) -> bool {
@@ -367,120 +193,246 @@ pub fn is_reserved_build_arg(key: &str) -> bool {
     upper.starts_with(RESERVED_BUILD_ARG_PREFIX) || RESERVED_BUILD_ARGS.contains(&upper.as_str())
 }
 
-fn is_build_arg_key(k: &str) -> bool {
-    let b = k.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_BUILD_ARG_KEY_LEN
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+/// `s3://bucket/key.zip` in form (which buckets are allowed is the stack's policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct S3Uri {
+    bucket: String,
+    key: String,
 }
 
-fn idempotency_key(key: &str) -> Result<String, RequestError> {
-    if key.is_empty()
-        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
-        || !key
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
-    {
-        return Err(RequestError::new(
-            "idempotencyKey",
-            "must be 1 to 128 of letters, digits, '-', '_', '.', ':'",
-        ));
+impl S3Uri {
+    pub fn bucket(&self) -> &str {
+        &self.bucket
     }
-    Ok(key.to_string())
-}
 
-/// The execution input: a bare request (typed into the console), or the envelope the API and
-/// the scheduler send: `{"trigger": "api"|"schedule"|"console", "request": {...},
-/// "limits": {"deadlineSeconds": N}}`. `limits` can only shorten the configured deadline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Envelope<'a> {
-    pub trigger: Trigger,
-    pub request: &'a Value,
-    /// A scheduled rebuild names when the source it rebuilds was submitted.
-    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub deadline_seconds: Option<u64>,
-}
-
-pub fn open_envelope(input: &Value) -> Result<Envelope<'_>, RequestError> {
-    let Some(obj) = input.as_object().filter(|o| o.contains_key("request")) else {
-        return Ok(Envelope {
-            trigger: Trigger::Console,
-            request: input,
-            submitted_at: None,
-            deadline_seconds: None,
-        });
-    };
-    if let Some(unknown) = obj
-        .keys()
-        .find(|k| !["trigger", "request", "limits", "submittedAt"].contains(&k.as_str()))
-    {
-        return Err(RequestError::new(
-            clip(unknown),
-            "unknown field; an envelope has trigger, request, limits and submittedAt",
-        ));
+    pub fn key(&self) -> &str {
+        &self.key
     }
-    let trigger = match obj.get("trigger") {
-        None => Trigger::Console,
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-            RequestError::new("trigger", "must be \"api\", \"schedule\" or \"console\"")
-        })?,
-    };
-    let deadline_seconds = match obj.get("limits") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(l)) => {
-            if let Some(unknown) = l.keys().find(|k| k.as_str() != "deadlineSeconds") {
-                return Err(RequestError::new(
-                    format!("limits.{}", clip(unknown)),
-                    "unknown field; limits has deadlineSeconds",
-                ));
-            }
-            match l.get("deadlineSeconds") {
-                None => None,
-                Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
-                    RequestError::new("limits.deadlineSeconds", "must be a whole number >= 1")
-                })?),
-            }
+}
+
+impl fmt::Display for S3Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+impl From<S3Uri> for String {
+    fn from(u: S3Uri) -> String {
+        u.to_string()
+    }
+}
+
+impl TryFrom<String> for S3Uri {
+    type Error = Rule;
+    fn try_from(uri: String) -> Result<Self, Rule> {
+        let form = || Rule::from("must be an s3://<bucket>/<key>.zip URI");
+        let (bucket, key) = uri
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(form)?;
+        if !is_bucket(bucket) {
+            return Err("bucket name is not a valid S3 bucket name".into());
         }
-        Some(_) => return Err(RequestError::new("limits", "must be an object")),
-    };
-    let submitted_at = match obj.get("submittedAt") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let at = v
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| RequestError::new("submittedAt", "must be an RFC 3339 time"))?;
-            if trigger != Trigger::Schedule {
-                return Err(RequestError::new(
-                    "submittedAt",
-                    "only a scheduled rebuild names the submission it rebuilds",
-                ));
-            }
-            Some(at)
+        if key.is_empty() || key.len() > 1024 || !key.ends_with(".zip") {
+            return Err("key must end in .zip and be at most 1024 bytes".into());
         }
-    };
-    Ok(Envelope {
-        trigger,
-        request: &obj["request"],
-        submitted_at,
-        deadline_seconds,
-    })
+        if key.chars().any(char::is_control)
+            || key.split('/').any(|seg| seg == ".." || seg.is_empty())
+        {
+            return Err("key must not contain control characters, empty segments or '..'".into());
+        }
+        Ok(S3Uri {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+}
+
+/// S3 bucket naming rules (the subset that matters here): 3-63 of `[a-z0-9.-]`.
+fn is_bucket(s: &str) -> bool {
+    let b = s.as_bytes();
+    (3..=63).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
+}
+
+/// Where an agent's uploads live: one agent's request can never build another agent's upload.
+pub fn source_prefix(project: &str, agent: &str) -> String {
+    format!("sources/{project}/{agent}/")
+}
+
+/// The request as a caller writes it (design: "Build request"): defaults not yet applied to
+/// `deploy`, whose default runtime name depends on the project and agent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BuildRequest {
+    project: Name,
+    agent: Name,
+    /// Required; optional here so that every other rule can be checked before a local source
+    /// is uploaded ([`parse_except_source`]).
+    #[serde(default)]
+    source: Option<S3Uri>,
+    #[serde(default, deserialize_with = "nullable")]
+    dockerfile: DockerfilePath,
+    #[serde(default, deserialize_with = "nullable")]
+    platform: Platform,
+    #[serde(default, deserialize_with = "nullable")]
+    build_args: BuildArgs,
+    #[serde(default, deserialize_with = "nullable")]
+    force: bool,
+    #[serde(default)]
+    idempotency_key: Option<IdempotencyKey>,
+    #[serde(default)]
+    deploy: Option<Object<DeployRequest>>,
+}
+
+impl Expecting for BuildRequest {
+    const EXPECTING: &'static str = "a JSON object";
+}
+
+impl BuildRequest {
+    /// The rules that relate fields: the source lies under this request's own prefix; the
+    /// deploy settings take their defaults from the project and agent.
+    fn form(self) -> Result<ValidRequest, RequestError> {
+        let source = self
+            .source
+            .ok_or_else(|| RequestError::new("source", "is required"))?;
+        let prefix = source_prefix(&self.project, &self.agent);
+        if !source.key.starts_with(&prefix) {
+            return Err(RequestError::new(
+                "source",
+                format!("must be an object under {prefix} (this request's project and agent)"),
+            ));
+        }
+        let deploy = match self.deploy {
+            None => None,
+            Some(Object(d)) => Some(d.into_spec(&self.project, &self.agent)?),
+        };
+        Ok(ValidRequest {
+            project: self.project,
+            agent: self.agent,
+            source,
+            dockerfile: self.dockerfile,
+            platform: self.platform,
+            build_args: self.build_args,
+            force: self.force,
+            idempotency_key: self.idempotency_key,
+            deploy,
+        })
+    }
+}
+
+/// A request that passed every form rule, defaults applied. Serialized, it is the normalized
+/// request (what execution names hash, what records keep); read back, it passes the rules again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidRequest {
+    pub project: Name,
+    pub agent: Name,
+    pub source: S3Uri,
+    pub dockerfile: DockerfilePath,
+    pub platform: Platform,
+    pub build_args: BuildArgs,
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
+    /// Run the image in AgentCore Runtime once it exists (design: "Deploy").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeploySpec>,
+}
+
+impl<'de> Deserialize<'de> for ValidRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Object::<BuildRequest>::deserialize(d)?
+            .0
+            .form()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The form rules of the design's "Build request" section, whichever door the request came
+/// through; every rejection names its field path and rule.
+pub fn parse(input: &Value) -> Result<ValidRequest, RequestError> {
+    from_value::<Object<BuildRequest>>(input, "")?.0.form()
+}
+
+/// Every form rule but the source's: for a request whose source is a local directory the CLI
+/// packs and uploads only once the rest has passed (the upload's key is known only then).
+pub fn parse_except_source(input: &Value) -> Result<(), RequestError> {
+    let mut input = input.clone();
+    if let Some(fields) = input.as_object_mut() {
+        fields.remove("source");
+    }
+    let r = from_value::<Object<BuildRequest>>(&input, "")?.0;
+    if let Some(Object(d)) = r.deploy {
+        d.into_spec(&r.project, &r.agent)?;
+    }
+    Ok(())
+}
+
+/// Where sources may come from: the stack's own bucket (under `sources/`) and any extra
+/// buckets the operator allowed; and which execution roles a `deploy` may name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePolicy {
+    pub own_bucket: String,
+    pub extra_buckets: Vec<String>,
+    pub runtime_roles: RolePolicy,
+}
+
+impl SourcePolicy {
+    /// Only the stack's own bucket, and no runtime role but the (unnamed) default.
+    pub fn own(bucket: impl Into<String>) -> Self {
+        Self {
+            own_bucket: bucket.into(),
+            extra_buckets: Vec::new(),
+            runtime_roles: RolePolicy::default(),
+        }
+    }
+
+    /// The stack's policy, applied to a request in form.
+    pub fn admit(&self, req: &ValidRequest) -> Result<(), RequestError> {
+        let bucket = req.source.bucket();
+        if bucket != self.own_bucket && !self.extra_buckets.iter().any(|b| b == bucket) {
+            return Err(RequestError::new(
+                "source",
+                format!("bucket {bucket} is not an allowed source bucket"),
+            ));
+        }
+        let role = req.deploy.as_ref().and_then(|d| d.role_arn.as_deref());
+        if role.is_some_and(|r| !self.runtime_roles.allows(r)) {
+            return Err(RequestError::new(
+                "deploy.roleArn",
+                "is neither the stack's runtime role nor in its allowlist of runtime roles \
+                 (the AllowedRuntimeRoles parameter)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// [`parse`], then the stack's [`SourcePolicy`].
+pub fn validate(input: &Value, policy: &SourcePolicy) -> Result<ValidRequest, RequestError> {
+    let req = parse(input)?;
+    policy.admit(&req)?;
+    Ok(req)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     fn policy() -> SourcePolicy {
         SourcePolicy {
             own_bucket: "agentbuild-data".into(),
             extra_buckets: vec!["partner-sources".into()],
-            runtime_roles: Some(RolePolicy {
+            runtime_roles: RolePolicy {
                 default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
                 allowed: vec![],
-            }),
+            },
         }
     }
 
@@ -524,7 +476,7 @@ mod tests {
         });
         let r = validate(&v, &policy()).unwrap();
         assert_eq!(r.platform, Platform::LinuxAmd64);
-        assert_eq!(r.build_args["_X1"], "$(rm -rf /); `id`");
+        assert_eq!(r.build_args.as_map()["_X1"], "$(rm -rf /); `id`");
         assert!(r.force);
         assert_eq!(r.dockerfile, "docker/Dockerfile.prod");
     }
@@ -766,38 +718,65 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_request_comes_from_the_console() {
-        let v = base();
-        let e = open_envelope(&v).unwrap();
-        assert_eq!(e.trigger, Trigger::Console);
-        assert_eq!(e.request, &v);
-    }
-
-    #[test]
-    fn an_envelope_names_its_trigger_and_limits() {
-        let v = json!({"trigger": "schedule", "request": base(), "limits": {"deadlineSeconds": 5}});
-        let e = open_envelope(&v).unwrap();
-        assert_eq!(
-            (e.trigger, e.deadline_seconds),
-            (Trigger::Schedule, Some(5))
+    fn form_rules_and_stack_policy_are_two_steps() {
+        // Another bucket is in form; only the stack's policy refuses it.
+        let v = with(
+            "source",
+            json!("s3://elsewhere/sources/nexus-ai/sales-assistant/a.zip"),
         );
-        assert_eq!(e.request, &base());
+        assert!(parse(&v).is_ok());
+        assert_eq!(rejected(v).field, "source");
+        let v = with(
+            "deploy",
+            json!({"roleArn": "arn:aws:iam::123456789012:role/admin"}),
+        );
+        assert!(parse(&v).is_ok(), "a role in form parses");
+        assert_eq!(rejected(v).field, "deploy.roleArn");
     }
 
     #[test]
-    fn rejects_bad_envelopes_by_field() {
-        let cases = [
-            (json!({"request": {}, "trigger": "cron"}), "trigger"),
-            (json!({"request": {}, "extra": 1}), "extra"),
-            (json!({"request": {}, "limits": 5}), "limits"),
-            (
-                json!({"request": {}, "limits": {"deadlineSeconds": 0}}),
-                "limits.deadlineSeconds",
-            ),
-            (json!({"request": {}, "limits": {"poll": 1}}), "limits.poll"),
-        ];
-        for (v, field) in cases {
-            assert_eq!(open_envelope(&v).unwrap_err().field, field);
+    fn the_normalized_request_serializes_and_reads_back_the_same() {
+        let mut v = with("buildArgs", json!({"A": "1"}));
+        v["deploy"] = json!({"protocol": "MCP"});
+        v["idempotencyKey"] = json!("k");
+        let r = validate(&v, &policy()).unwrap();
+        let text = serde_json::to_value(&r).unwrap();
+        assert_eq!(text["dockerfile"], "Dockerfile");
+        assert_eq!(
+            text["deploy"]["runtimeName"],
+            "ab_nexus_ai_sales_assistant_9c92e084"
+        );
+        let back: ValidRequest = serde_json::from_value(text.clone()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(parse(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn every_rule_but_the_sources_can_be_checked_before_an_upload() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("source");
+        assert_eq!(parse_except_source(&v), Ok(()));
+        assert_eq!(parse(&v).unwrap_err().field, "source");
+        v["agent"] = json!("Bad");
+        assert_eq!(parse_except_source(&v).unwrap_err().field, "agent");
+        let mut v = base();
+        v["deploy"] = json!({"networkMode": "VPC"});
+        assert_eq!(parse_except_source(&v).unwrap_err().field, "deploy.subnets");
+    }
+
+    #[test]
+    fn null_means_not_given() {
+        let mut v = base();
+        for f in [
+            "dockerfile",
+            "platform",
+            "buildArgs",
+            "force",
+            "idempotencyKey",
+            "deploy",
+        ] {
+            v[f] = Value::Null;
         }
+        assert_eq!(parse(&v).unwrap(), parse(&base()).unwrap());
     }
 }

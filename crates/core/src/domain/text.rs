@@ -57,24 +57,3 @@ pub fn truncate(mut s: String, max: usize) -> String {
     }
     s
 }
-/// One value of a caller's string map (build args, a runtime's environment variables): a
-/// string of at most `max_bytes`, without NUL.
-pub fn map_value<'a>(
-    field: &str,
-    v: &'a serde_json::Value,
-    max_bytes: usize,
-) -> Result<&'a str, RequestError> {
-    let v = v
-        .as_str()
-        .ok_or_else(|| RequestError::new(field, "must be a string"))?;
-    if v.len() > max_bytes {
-        return Err(RequestError::new(
-            field,
-            format!("value must be at most {max_bytes} bytes"),
-        ));
-    }
-    if v.contains('\0') {
-        return Err(RequestError::new(field, "value must not contain NUL"));
-    }
-    Ok(v)
-}

@@ -1,6 +1,7 @@
-//! AwaitBuild (`lambda:invoke.waitForTaskToken`): `{plan, build, token, parkedAt}` -> parks the
-//! token at `callbacks/<buildId>.json`, THEN looks at CodeBuild once and, if the build has
-//! ended already, completes its own wait with CheckBuild's output. Store-then-check: an event
+//! AwaitBuild (`lambda:invoke.waitForTaskToken`): `{plan, codebuildBuildId, build, token,
+//! parkedAt}` -> parks the token (with the execution and CodeBuild ids, nothing else) at
+//! `callbacks/<buildId>.json`, THEN looks at CodeBuild once and, if the build has ended
+//! already, completes its own wait with the build's observed state. Store-then-check: an event
 //! that came before the token was parked found nothing to complete; this look finds its build
 //! ended. After that, CodeBuild's event (build-events) or the wait's timeout (CheckBuild) ends it.
 
@@ -10,7 +11,7 @@ use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::Callbacks;
 use crate::config::{AwaitBuildConfig, ProcessEnv};
 use crate::domain::callback::ParkedTask;
-use crate::model::{AwaitInput, AwaitOutput, BuildOutput};
+use crate::model::{AwaitInput, AwaitOutput, CheckInput};
 use crate::ports::{BuildService, Delivery, ObjectStore, TaskTokens};
 use crate::services::callback;
 use crate::Error;
@@ -47,6 +48,7 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
 ) -> Result<AwaitOutput, Error> {
     let AwaitInput {
         plan,
+        codebuild_build_id,
         build,
         token,
         parked_at,
@@ -54,8 +56,9 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
     let task = ParkedTask {
         token,
         parked_at,
-        plan,
-        build,
+        build_id: plan.build_id.clone(),
+        codebuild_build_id: codebuild_build_id.clone(),
+        deadline: build.deadline,
     };
     if !callback::park(&deps.store, &task).await? {
         tracing::warn!(parked = %task, "a later wait of this build is parked; this one waits for its timeout");
@@ -64,13 +67,14 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
             completed: false,
         });
     }
-    let state = BuildOutput {
-        plan: task.plan.clone(),
-        build: task.build.clone(),
+    let look = CheckInput {
+        plan,
+        codebuild_build_id,
+        build,
     };
     let now = (deps.now)();
     let checked =
-        callback::check(&deps.store, &deps.builds, &deps.config.fallback, now, state).await;
+        callback::check(&deps.store, &deps.builds, &deps.config.fallback, now, look).await;
     let completed = match checked {
         Ok(out) if out.build.status.is_final() => {
             match callback::complete(&deps.tokens, &task, &out).await {
@@ -103,6 +107,7 @@ mod tests {
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;
     use crate::domain::status::{BuildStatus, CodeBuildStatus};
+    use crate::model::BuildOutput;
     use crate::testing::fakes::{info, FakeBuilds, FakeStore, FakeTokens};
 
     fn deps() -> Deps<FakeStore, FakeBuilds, FakeTokens> {
@@ -121,6 +126,7 @@ mod tests {
     fn input(at: &str) -> AwaitInput {
         AwaitInput {
             plan: plan(),
+            codebuild_build_id: "agentbuild:1".into(),
             build: running(),
             token: "tok-1".into(),
             parked_at: t(at),
@@ -141,8 +147,8 @@ mod tests {
         );
         let task: ParkedTask = d.store.own_json(&callback_key("b-1")).unwrap();
         assert_eq!(
-            (task.token.as_str(), task.build.status),
-            ("tok-1", BuildStatus::Running)
+            (task.token.as_str(), task.codebuild_build_id.as_str()),
+            ("tok-1", "agentbuild:1")
         );
         assert!(d.tokens.sent.borrow().is_empty());
         // The look also updates the live record, as CheckBuild's does.
@@ -175,8 +181,9 @@ mod tests {
         check.builds.insert(info(CodeBuildStatus::Succeeded, true));
         let expected = crate::handlers::check_build::handle(
             &check,
-            BuildOutput {
+            crate::model::CheckInput {
                 plan: plan(),
+                codebuild_build_id: "agentbuild:1".into(),
                 build: running(),
             },
         )

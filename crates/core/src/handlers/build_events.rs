@@ -1,7 +1,7 @@
 //! build-events (the EventBridge rule on this project's CodeBuild events): "CodeBuild Build
 //! State Change" to a final status -> one BatchGetBuilds (the authoritative view, exported
 //! variables included), the parked wait of the execution the build was started for (its
-//! `AGENTBUILD_BUILD_ID`), SendTaskSuccess with CheckBuild's output. "CodeBuild Build Phase
+//! `AGENTBUILD_BUILD_ID`), SendTaskSuccess with the build's observed state (nothing else). "CodeBuild Build Phase
 //! Change" -> the live record learns the phases (forward only, best effort): no state runs.
 //! Duplicate, late and foreign events change nothing.
 
@@ -11,7 +11,8 @@ use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::Callbacks;
 use crate::config::{BuildEventsConfig, ProcessEnv};
 use crate::domain::callback::{codebuild_id, our_build_id};
-use crate::domain::record::Phase;
+use crate::domain::observe::{observe, Observed};
+use crate::domain::record::{BuildState, Phase};
 use crate::model::{BuildOutput, EventOutcome};
 use crate::ports::{BuildService, Delivery, ObjectStore, TaskTokens};
 use crate::services::callback;
@@ -92,27 +93,25 @@ async fn ended<S: ObjectStore, B: BuildService, T: TaskTokens>(
         tracing::info!(build_id, "no wait parked (yet)");
         return Ok(EventOutcome::NoWaiter);
     };
-    if task.build.codebuild_build_id.as_deref() != Some(info.id.as_str()) {
+    if task.codebuild_build_id != info.id {
         return Ok(EventOutcome::Ignored);
     }
-    let state = BuildOutput {
-        plan: task.plan.clone(),
-        build: task.build.clone(),
-    };
-    let out = callback::apply(
-        &deps.store,
-        &deps.builds,
-        &deps.config.check.fallback,
-        (deps.now)(),
-        state,
-        &info,
-    )
-    .await?;
-    if !out.build.status.is_final() {
+    let now = (deps.now)();
+    // Only an ended build completes a wait: what it was before does not change how it ended.
+    let mut seen = BuildState::starting(now);
+    seen.deadline = task.deadline;
+    seen.codebuild_build_id = Some(info.id.clone());
+    let Observed { build, stop } = observe(seen, &info, now, &deps.config.check.fallback);
+    if stop {
+        deps.builds.stop(&info.id).await?;
+        tracing::warn!(build_id, codebuild_id = %info.id, "deadline passed; build stopped");
+    }
+    if !build.status.is_final() {
         return Err(Error::TransientAws(format!(
             "CodeBuild announced the end of {id}, but BatchGetBuilds still reports it running"
         )));
     }
+    let out = BuildOutput { build };
     Ok(match callback::complete(&deps.tokens, &task, &out).await? {
         Delivery::Accepted => EventOutcome::Completed,
         Delivery::Closed(_) => EventOutcome::AlreadyClosed,
@@ -216,8 +215,9 @@ mod tests {
             let task = ParkedTask {
                 token: "tok-7".into(),
                 parked_at: t("2026-11-28T10:00:10Z"),
-                plan: our_plan(),
-                build: our_build(),
+                build_id: SAMPLE_BUILD.into(),
+                codebuild_build_id: SAMPLE_ID.into(),
+                deadline: our_build().deadline,
             };
             d.store.seed(
                 &callback_key(SAMPLE_BUILD),
@@ -227,41 +227,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_ended_build_completes_its_parked_wait_with_checkbuilds_output() {
+    async fn an_ended_build_completes_its_parked_wait_with_its_observed_state() {
         let d = deps();
         arrange(&d, CodeBuildStatus::Succeeded, true);
         let out = handle(&d, sample("state-change-succeeded")).await.unwrap();
         assert_eq!(out, EventOutcome::Completed);
         let sent = d.tokens.sent.borrow().clone();
         assert_eq!(sent[0].0, "tok-7");
+        // The build's observed state, and nothing else (no plan).
+        let keys: Vec<String> =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&sent[0].1)
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+        assert_eq!(keys, ["build"]);
         let sent: BuildOutput = serde_json::from_str(&sent[0].1).unwrap();
-        // Exactly what CheckBuild answers for the parked state at the same moment.
-        let check = crate::handlers::check_build::Deps {
-            store: FakeStore::default(),
-            builds: FakeBuilds::default(),
-            config: d.config.check.clone(),
-            now: d.now,
-        };
-        arrange_check(&check);
-        let expected = crate::handlers::check_build::handle(
-            &check,
-            BuildOutput {
-                plan: our_plan(),
-                build: our_build(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(sent, expected);
         assert_eq!(sent.build.status, BuildStatus::Succeeded);
+        assert_eq!(sent.build.codebuild_build_id.as_deref(), Some(SAMPLE_ID));
         assert_eq!(sent.build.image_digest.as_deref(), Some("sha256:ab"));
-    }
-
-    fn arrange_check(check: &crate::handlers::check_build::Deps<FakeStore, FakeBuilds>) {
-        let mut i = info(CodeBuildStatus::Succeeded, true);
-        i.id = SAMPLE_ID.into();
-        i.agentbuild_build_id = Some(SAMPLE_BUILD.into());
-        check.builds.insert(i);
     }
 
     #[tokio::test]
@@ -382,7 +366,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("build_events.rs"),
             crate::testing::fakes::scenarios![
-                an_ended_build_completes_its_parked_wait_with_checkbuilds_output,
+                an_ended_build_completes_its_parked_wait_with_its_observed_state,
                 an_event_before_the_park_finds_no_waiter_and_sends_nothing,
                 duplicate_and_late_events_are_harmless,
                 foreign_events_are_ignored,

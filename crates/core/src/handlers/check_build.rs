@@ -1,5 +1,5 @@
-//! CheckBuild (the fallback, when a callback wait timed out): `{plan, build}` -> `{plan, build}`
-//! with CodeBuild's status, phases and the next wait's timeout; stops the build once it passes
+//! CheckBuild (the fallback, when a callback wait timed out or named another build): `{plan,
+//! codebuildBuildId, build}` -> `{build}` with CodeBuild's status, phases and the next wait's timeout; stops the build once it passes
 //! its deadline. The same rule AwaitBuild and the event handler complete waits with.
 
 use super::{aws_config, s3_client, Clock};
@@ -108,6 +108,7 @@ mod tests {
             d,
             CheckInput {
                 plan: plan(),
+                codebuild_build_id: "agentbuild:1".into(),
                 build: running(),
             },
         )
@@ -207,6 +208,7 @@ mod tests {
             &d,
             CheckInput {
                 plan: plan(),
+                codebuild_build_id: "agentbuild:1".into(),
                 build: running(),
             },
         )
@@ -216,20 +218,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_build_id_the_state_is_invalid() {
+    async fn looks_at_the_build_the_execution_started_not_the_one_the_state_names() {
         let d = deps(at_10_02);
-        let mut b = running();
-        b.codebuild_build_id = None;
-        let err = handle(
-            &d,
-            CheckInput {
-                plan: plan(),
-                build: b,
-            },
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.name(), "InvalidState");
+        d.builds
+            .builds
+            .borrow_mut()
+            .insert("agentbuild:1".into(), info(CodeBuildStatus::Failed, true));
+        let mut forged = running();
+        forged.codebuild_build_id = Some("agentbuild:other".into());
+        forged.status = BuildStatus::Succeeded;
+        let input = CheckInput {
+            plan: plan(),
+            codebuild_build_id: "agentbuild:1".into(),
+            build: forged,
+        };
+        let out = handle(&d, input).await.unwrap();
+        assert_eq!(out.build.status, BuildStatus::Failed);
+        assert_eq!(
+            out.build.codebuild_build_id.as_deref(),
+            Some("agentbuild:1")
+        );
     }
 
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
@@ -244,7 +252,7 @@ mod tests {
                 past_the_deadline_the_build_is_stopped_and_timed_out,
                 reports_the_failed_phase_and_exported_image,
                 an_unknown_build_id_is_build_not_found,
-                without_a_build_id_the_state_is_invalid,
+                looks_at_the_build_the_execution_started_not_the_one_the_state_names,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("check-build", &called);

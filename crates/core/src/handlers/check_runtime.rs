@@ -1,4 +1,4 @@
-//! CheckRuntime: `{plan, build, deployment}` -> the same with the deployment READY, FAILED
+//! CheckRuntime: `{plan, build, deployment}` -> `{deployment}`, READY, FAILED
 //! (AgentCore's `*_FAILED` and its `failureReason`, the deadline, a runtime gone) or still
 //! DEPLOYING with the next wait. AgentCore has no waiter for runtimes: the state machine waits.
 
@@ -33,18 +33,12 @@ pub async fn handle<R: Runtimes>(
     deps: &Deps<R>,
     input: CheckRuntimeInput,
 ) -> Result<DeployOutput, Error> {
-    let DeployOutput {
-        plan,
-        build,
-        deployment,
+    let CheckRuntimeInput {
+        plan, deployment, ..
     } = input;
     if deployment.status != DeploymentStatus::Deploying {
         // Nothing to watch (a retried check after the last one ended it): pass it on.
-        return Ok(DeployOutput {
-            plan,
-            build,
-            deployment,
-        });
+        return Ok(DeployOutput { deployment });
     }
     let id = deployment
         .runtime_id
@@ -60,11 +54,7 @@ pub async fn handle<R: Runtimes>(
         wait = deployment.wait_seconds.unwrap_or(0),
         "runtime checked"
     );
-    Ok(DeployOutput {
-        plan,
-        build,
-        deployment,
-    })
+    Ok(DeployOutput { deployment })
 }
 
 #[cfg(test)]
@@ -101,7 +91,7 @@ mod tests {
     async fn check(d: &Deps<FakeRuntimes>) -> Deployment {
         handle(
             d,
-            DeployOutput {
+            CheckRuntimeInput {
                 plan: plan(),
                 build: running(),
                 deployment: deploying(),
@@ -173,7 +163,7 @@ mod tests {
             .push_back(Error::TransientAws("AgentCore.GetAgentRuntime: 503".into()));
         let err = handle(
             &d,
-            DeployOutput {
+            CheckRuntimeInput {
                 plan: plan(),
                 build: running(),
                 deployment: deploying(),

@@ -1,4 +1,4 @@
-//! DeployRuntime: `{plan, build, startedAt}` -> `{plan, build, deployment}`: updates the agent's
+//! DeployRuntime: `{plan, build, startedAt}` -> `{deployment}`: updates the agent's
 //! AgentCore Runtime to the build's `repository@digest`, or creates it the first time;
 //! DEPLOYING until CheckRuntime sees it end, or FAILED at once when there is nothing to run or
 //! the runtime of that name is not this agent's, or SUPERSEDED (runtime untouched) when the
@@ -66,11 +66,7 @@ pub async fn handle<S: ObjectStore, R: Runtimes>(
         status = deployment.status.as_str(),
         "deploy started"
     );
-    Ok(DeployOutput {
-        plan,
-        build,
-        deployment,
-    })
+    Ok(DeployOutput { deployment })
 }
 
 /// AgentCore client tokens: 33 to 256 characters, derived from the execution, so a retried

@@ -21,6 +21,7 @@ use super::Clock;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ProcessEnv, RebuildConfig};
+use crate::domain::ending::ExecutionStatus;
 use crate::domain::fleet::{
     existing_wait_seconds, lock_state, manifest_item, manifest_key, parse_run_input, releasable,
     run_name, skipped_key, summary_key, Cancelled, ExecutionOutcome, Failed, ItemOutcome, Lock,
@@ -31,7 +32,7 @@ use crate::domain::rebuild::{candidate, latest_pointer, order, Candidate};
 use crate::domain::record::{latest_key, BuildRecord};
 use crate::domain::request::clip;
 use crate::model::RebuildStep;
-use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore, Precondition, Tagged};
+use crate::ports::{ExecutionInfo, Executions, ObjectStore, Precondition, Tagged};
 use crate::services::objects::{self, Decision};
 use crate::services::records;
 use crate::Error;
@@ -235,21 +236,9 @@ async fn plan<S: ObjectStore, X>(
     }))
 }
 
-fn status_name(s: &ExecutionStatus) -> String {
-    match s {
-        ExecutionStatus::Running => "RUNNING".into(),
-        ExecutionStatus::Succeeded => "SUCCEEDED".into(),
-        ExecutionStatus::Failed => "FAILED".into(),
-        ExecutionStatus::TimedOut => "TIMED_OUT".into(),
-        ExecutionStatus::Aborted => "ABORTED".into(),
-        ExecutionStatus::PendingRedrive => "PENDING_REDRIVE".into(),
-        ExecutionStatus::Unknown(other) => other.clone(),
-    }
-}
-
 fn outcome_of(info: &ExecutionInfo) -> ExecutionOutcome {
     ExecutionOutcome {
-        status: status_name(&info.status),
+        status: info.status.clone(),
         error: info.error.clone(),
         cause: info.cause.clone(),
     }
@@ -267,12 +256,12 @@ async fn existing<S: ObjectStore, X: Executions>(
             clip(name)
         ))
     })?;
-    let mut status = status_name(&info.status);
+    // waitSeconds always: the ASL's ResultSelector reads it whatever the status.
+    let wait = existing_wait_seconds(&info.status).unwrap_or(0);
+    let mut status = info.status.as_str().to_string();
     if info.status == ExecutionStatus::Succeeded {
         status = existing_rebuild(deps, name).await?.unwrap_or(status);
     }
-    // waitSeconds always: the ASL's ResultSelector reads it whatever the status.
-    let wait = existing_wait_seconds(&status).unwrap_or(0);
     Ok(json!({"status": status, "waitSeconds": wait}))
 }
 

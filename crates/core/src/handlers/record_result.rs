@@ -3,7 +3,7 @@
 //! timed out or was aborted: it stops that execution's build and closes its record. Either way
 //! a final record it wrote is announced (`Build Finished`; `domain::announce` decides).
 
-use super::{aws_config, s3_client};
+use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::events::EventBridge;
 use crate::adapters::s3::S3Store;
@@ -11,12 +11,13 @@ use crate::config::{ProcessEnv, RecordResultConfig};
 use crate::contract::BuildFinished;
 use crate::domain::announce::{closer_announces_found, writer_announces};
 use crate::domain::deployment;
+use crate::domain::ending::{ending, Ending};
 use crate::domain::plan::is_build_id;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
-use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
 use crate::ports::{BuildService, Events, ObjectStore};
 use crate::services::records;
+use crate::services::stop::stop_build;
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -25,6 +26,8 @@ pub struct Deps<S, B, E> {
     pub builds: B,
     pub events: E,
     pub config: RecordResultConfig,
+    /// When an EventBridge event carries no time.
+    pub now: Clock,
 }
 
 impl Deps<S3Store, CodeBuild, EventBridge> {
@@ -39,6 +42,7 @@ impl Deps<S3Store, CodeBuild, EventBridge> {
                 config.event_bus.clone(),
             ),
             config,
+            now: Utc::now,
         })
     }
 }
@@ -50,7 +54,7 @@ pub async fn handle<S: ObjectStore, B: BuildService, E: Events>(
     match event {
         RecordEvent::State(input) => record(deps, input).await,
         RecordEvent::ExecutionEnded(ev) => {
-            execution_ended(deps, ev.detail, ev.time.unwrap_or_else(Utc::now)).await
+            execution_ended(deps, ev.detail, ev.time.unwrap_or_else(deps.now)).await
         }
     }
 }
@@ -61,11 +65,12 @@ async fn record<S: ObjectStore, B: BuildService, E: Events>(
 ) -> Result<RecordOutput, Error> {
     let state = input.state;
     let caught = state.error.as_ref().map(|e| e.to_info());
-    let mut record = BuildRecord::new(&state.plan, state.build.as_ref(), caught, input.recorded_at);
+    let build = state.build();
+    let mut record = BuildRecord::new(&state.plan, build.as_ref(), caught, input.recorded_at);
     // A deploy step's failure is the deployment's, never the build's status.
     record.deployment = deployment::recorded(
         state.plan.deploy.as_ref(),
-        state.deployment.clone(),
+        state.deployment.clone().map(|d| d.state),
         state.deploy_error.as_ref().map(|e| {
             let e = e.to_info();
             format!("{}: {}", e.kind, e.message)
@@ -113,21 +118,9 @@ async fn stop_if_running(
     let Some(id) = record.codebuild.build_id.clone() else {
         return Ok(());
     };
-    match builds.stop(&id).await {
-        Ok(()) => {
-            record.codebuild.stopped = true;
-            tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %record.status, "no success; build stopped");
-            Ok(())
-        }
-        // Retried by the state machine; the record waits for the stop.
-        Err(e @ Error::TransientAws(_)) => Err(e),
-        // CodeBuild knows no such build (CheckBuild's BuildNotFound) or refuses: nothing runs
-        // that we could stop, and the record matters more than the stop.
-        Err(e) => {
-            tracing::warn!(build_id = %record.build_id, codebuild_id = %id, error = %e, "build not stopped");
-            Ok(())
-        }
-    }
+    let why = record.status.as_str();
+    record.codebuild.stopped |= stop_build(builds, &record.build_id, &id, why).await?;
+    Ok(())
 }
 
 async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
@@ -135,18 +128,15 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
     detail: ExecutionStatusChange,
     event_time: DateTime<Utc>,
 ) -> Result<RecordOutput, Error> {
-    let (status, kind) = match detail.status.as_str() {
-        "TIMED_OUT" => (BuildStatus::TimedOut, "States.Timeout"),
-        "ABORTED" => (BuildStatus::Stopped, "ExecutionAborted"),
-        // A failed execution whose record is still open: a step failed past its retries and
-        // its Catch (RecordResult itself, or an error no Catch matches).
-        "FAILED" => (BuildStatus::Error, "States.Failed"),
-        other => {
-            return Err(Error::InvalidState(format!(
-                "the last-resort closer handles executions that FAILED, TIMED_OUT or were \
-                 ABORTED, not {other}"
-            )))
-        }
+    // Any unsuccessful end: a FAILED one whose record is still open is a step that failed past
+    // its retries and its Catch (RecordResult itself, or an error no Catch matches).
+    let Ending::Closed { status, kind, .. } = ending(&detail.status, detail.error.as_deref(), true)
+    else {
+        return Err(Error::InvalidState(format!(
+            "the last-resort closer handles executions that FAILED, TIMED_OUT or were \
+             ABORTED, not {}",
+            detail.status
+        )));
     };
     let nothing = |status| RecordOutput {
         build_id: detail.name.clone(),
@@ -167,17 +157,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
         .stop_date
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or(event_time);
-    let error = match (&detail.error, &detail.cause) {
-        (Some(e), cause) => ErrorInfo::from_states(e, cause.as_deref()),
-        (None, Some(cause)) => ErrorInfo::new(kind, cause.clone()),
-        (None, None) => ErrorInfo::new(
-            kind,
-            format!(
-                "the execution ended {} before its record was final",
-                detail.status
-            ),
-        ),
-    };
+    let error = closer_error(&detail, kind);
     if record.status.is_final() {
         // Closed by RecordResult (which stops a build it leaves running before it writes), a
         // cancel, or this closer's own earlier attempt.
@@ -191,18 +171,12 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
         ) {
             deps.events.announce(&BuildFinished::of(&record)).await?;
         }
-        return Ok(RecordOutput {
-            deployment_status: record.deployment.as_ref().map(|d| d.status),
-            build_id: record.build_id,
-            status: record.status,
-            record_key: Some(key),
-        });
+        return Ok(output(record, key));
     }
     // The record is open: its build may still run, whatever the execution's end.
     if let Some(id) = record.codebuild.build_id.clone() {
-        deps.builds.stop(&id).await?;
-        record.codebuild.stopped = true;
-        tracing::warn!(build_id = %record.build_id, codebuild_id = %id, status = %detail.status, "execution ended; build stopped");
+        let why = detail.status.as_str();
+        record.codebuild.stopped |= stop_build(&deps.builds, &record.build_id, &id, why).await?;
     }
     record.finish(status, error, finished_at);
     let offered = record;
@@ -210,12 +184,31 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
     if writer_announces(&offered, &record) {
         deps.events.announce(&BuildFinished::of(&record)).await?;
     }
-    Ok(RecordOutput {
+    Ok(output(record, key))
+}
+
+/// The execution's own error when it has one, else one of the ending's kind.
+fn closer_error(detail: &ExecutionStatusChange, kind: &str) -> ErrorInfo {
+    match (&detail.error, &detail.cause) {
+        (Some(e), cause) => ErrorInfo::from_states(e, cause.as_deref()),
+        (None, Some(cause)) => ErrorInfo::new(kind, cause.clone()),
+        (None, None) => ErrorInfo::new(
+            kind,
+            format!(
+                "the execution ended {} before its record was final",
+                detail.status
+            ),
+        ),
+    }
+}
+
+fn output(record: BuildRecord, key: String) -> RecordOutput {
+    RecordOutput {
         deployment_status: record.deployment.as_ref().map(|d| d.status),
         build_id: record.build_id,
         status: record.status,
         record_key: Some(key),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -223,7 +216,8 @@ mod tests {
     use super::*;
     use crate::domain::deployment::{Deployment, DeploymentStatus};
     use crate::domain::record::tests::{plan, running, t};
-    use crate::model::{CaughtError, PipelineState};
+    use crate::domain::status::BuildStatus;
+    use crate::model::{BuildSlot, CaughtError, DeploymentSlot, PipelineState};
     use crate::testing::fakes::{FakeBuilds, FakeEvents, FakeStore};
     use serde_json::json;
 
@@ -236,6 +230,7 @@ mod tests {
                 bucket: "own".into(),
                 event_bus: "default".into(),
             },
+            now: || "2026-11-28T10:05:00Z".parse().unwrap(),
         }
     }
 
@@ -246,7 +241,7 @@ mod tests {
         RecordEvent::State(RecordInput {
             state: PipelineState {
                 plan: plan(),
-                build: Some(b),
+                build: Some(BuildSlot::of(b)),
                 error: None,
                 deployment: None,
                 deploy_error: None,
@@ -469,7 +464,7 @@ mod tests {
         RecordEvent::State(RecordInput {
             state: PipelineState {
                 plan: plan(),
-                build: build.then(running),
+                build: build.then(|| BuildSlot::of(running())),
                 deployment: None,
                 deploy_error: None,
                 error: Some(CaughtError {
@@ -685,9 +680,9 @@ mod tests {
         RecordEvent::State(RecordInput {
             state: PipelineState {
                 plan: p,
-                build: Some(b),
+                build: Some(BuildSlot::of(b)),
                 error: None,
-                deployment,
+                deployment: deployment.map(|state| DeploymentSlot { state }),
                 deploy_error,
             },
             recorded_at: t("2026-11-28T10:04:00Z"),
@@ -777,5 +772,41 @@ mod tests {
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("record-result", &called);
+    }
+
+    #[test]
+    fn a_malformed_input_fails_naming_its_kind_and_field_path() {
+        let sample = |name: &str| -> serde_json::Value {
+            let path = format!(
+                "{}/../../events/record-result/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let err = |v: serde_json::Value| {
+            serde_json::from_value::<RecordEvent>(v)
+                .unwrap_err()
+                .to_string()
+        };
+        let mut record = sample("succeeded");
+        record["state"]["plan"]
+            .as_object_mut()
+            .unwrap()
+            .remove("buildId");
+        let e = err(record);
+        assert!(
+            e.starts_with("record: state.plan: missing field `buildId`"),
+            "{e}"
+        );
+        let mut record = sample("succeeded");
+        record["recordedAt"] = json!(12);
+        assert!(err(record).starts_with("record: recordedAt: "));
+        let mut close = sample("execution-aborted");
+        close["detail"]["name"] = json!(["not", "a", "name"]);
+        let e = err(close);
+        assert!(e.starts_with("close: detail.name: invalid type"), "{e}");
+        let mut other = sample("execution-aborted");
+        other["detail-type"] = json!("Something Else");
+        assert!(err(other).starts_with("close: detail-type: "));
     }
 }

@@ -1,4 +1,4 @@
-//! StartBuild: `{plan}` -> `{plan, build}`; REUSED when the image was built before, else one
+//! StartBuild: `{plan}` -> `{codebuildBuildId, build}` (never the plan); REUSED when the image was built before, else one
 //! CodeBuild build per execution, however often this step is retried.
 
 use super::{aws_config, s3_client, Clock};
@@ -7,9 +7,10 @@ use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
 use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
-use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildState};
+use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reuse};
+use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
-use crate::model::{BuildOutput, StartInput};
+use crate::model::{StartInput, StartOutput};
 use crate::ports::{BuildStarter, ObjectStore, StartRequest};
 use crate::services::records;
 use crate::Error;
@@ -43,85 +44,120 @@ impl Deps<S3Store, CodeBuildProject> {
 pub async fn handle<S: ObjectStore, B: BuildStarter>(
     deps: &Deps<S, B>,
     input: StartInput,
-) -> Result<BuildOutput, Error> {
+) -> Result<StartOutput, Error> {
     let plan = input.plan;
     let now = (deps.now)();
-
-    // A retry: the RUNNING record written right after StartBuild names the build this
-    // execution already started. A record without one is the marker written right before
-    // StartBuild: the call may have reached CodeBuild. Inside the idempotency token's window
-    // CodeBuild answers a repeated StartBuild with that build; past it, look the build up.
-    if let Some(rec) = read_record(&deps.store, &build_key(&plan.build_id)).await? {
-        let marked_at = rec.timestamps.started_at.unwrap_or(now);
-        let found = match rec.codebuild.build_id {
-            Some(id) => Some(id),
-            None if !rec.status.is_final() && now - marked_at >= TOKEN_WINDOW => {
-                deps.builds.find_started(&plan.build_id).await?
-            }
-            None => None,
-        };
-        if let Some(id) = found {
-            tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build already started; resuming");
-            let build = running(deps, &plan, id, marked_at, rec.codebuild.polls);
-            records::write(
-                &deps.store,
-                &BuildRecord::new(&plan, Some(&build), None, now),
-            )
-            .await?;
-            return Ok(BuildOutput { plan, build });
-        }
-    }
-
-    if !plan.force {
-        let latest = read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?;
-        if let Some(reused) = latest.as_ref().and_then(|l| reuse(&plan, l)) {
+    let record = read_record(&deps.store, &build_key(&plan.build_id)).await?;
+    let latest = match plan.force {
+        true => None,
+        false => read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?,
+    };
+    match decide(&plan, record.as_ref(), latest.as_ref(), now) {
+        Start::Resume {
+            codebuild_id,
+            since,
+            polls,
+        } => resume(deps, &plan, codebuild_id, since, polls).await,
+        Start::LookUp { since, polls } => match deps.builds.find_started(&plan.build_id).await? {
+            Some(id) => resume(deps, &plan, id, since, polls).await,
+            None => start(deps, &plan).await,
+        },
+        Start::Reuse(reused) => {
             tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
-            let build = BuildState {
-                status: BuildStatus::Reused,
-                started_at: now,
-                deadline: now,
-                await_seconds: 0,
-                finished_at: Some(now),
-                image_digest: reused.digest,
-                image_uri: reused.uri,
-                reused_from: Some(reused.from),
-                image_tag: Some(reused.tag),
-                ..empty_state(now)
-            };
-            return Ok(BuildOutput { plan, build });
+            Ok(started(reused_state(reused, now)))
         }
+        Start::Start => start(deps, &plan).await,
+        Start::Closed(standing) => Ok(started(closed(*standing, now))),
     }
+}
 
-    // The marker: from here on, a retry knows this execution may have started a build.
+async fn resume<S: ObjectStore, B: BuildStarter>(
+    deps: &Deps<S, B>,
+    plan: &BuildPlan,
+    id: String,
+    since: DateTime<Utc>,
+    polls: u32,
+) -> Result<StartOutput, Error> {
+    tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build already started; resuming");
+    let build = running(deps, plan, id, since, polls);
+    let now = (deps.now)();
+    let standing = records::write(
+        &deps.store,
+        &BuildRecord::new(plan, Some(&build), None, now),
+    )
+    .await?;
+    if standing.status.is_final() {
+        return Ok(started(closed(standing, now)));
+    }
+    Ok(started(build))
+}
+
+/// The marker, then CodeBuild's StartBuild, then the RUNNING record that names the build.
+async fn start<S: ObjectStore, B: BuildStarter>(
+    deps: &Deps<S, B>,
+    plan: &BuildPlan,
+) -> Result<StartOutput, Error> {
+    let now = (deps.now)();
     let marker = BuildState {
         started_at: now,
         ..empty_state(now)
     };
-    let standing = records::write(
-        &deps.store,
-        &BuildRecord::new(&plan, Some(&marker), None, now),
-    )
-    .await?;
+    let mut marked = BuildRecord::new(plan, Some(&marker), None, now);
+    marked.codebuild.start_requested_at = Some(now);
+    let standing = records::write(&deps.store, &marked).await?;
     if standing.status.is_final() {
         // Cancelled (or closed) before CodeBuild was asked: start nothing.
         tracing::info!(build_id = %plan.build_id, status = %standing.status, "record already final; no build started");
-        let build = BuildState {
-            status: standing.status,
-            finished_at: standing.timestamps.finished_at.or(Some(now)),
-            error: standing.error,
-            ..empty_state(now)
-        };
-        return Ok(BuildOutput { plan, build });
+        return Ok(started(closed(standing, now)));
     }
     let id = deps
         .builds
-        .start(&start_request(&deps.config, &plan))
+        .start(&start_request(&deps.config, plan))
         .await?;
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
-    let build = running(deps, &plan, id, now, 0);
-    let record = BuildRecord::new(&plan, Some(&build), None, now);
-    records::write(&deps.store, &record).await?;
-    Ok(BuildOutput { plan, build })
+    let build = running(deps, plan, id, now, 0);
+    let standing = records::write(
+        &deps.store,
+        &BuildRecord::new(plan, Some(&build), None, now),
+    )
+    .await?;
+    if standing.status.is_final() {
+        return Ok(started(closed(standing, now)));
+    }
+    Ok(started(build))
+}
+
+fn reused_state(reused: Reuse, now: DateTime<Utc>) -> BuildState {
+    BuildState {
+        status: BuildStatus::Reused,
+        started_at: now,
+        deadline: now,
+        await_seconds: 0,
+        finished_at: Some(now),
+        image_digest: reused.digest,
+        image_uri: reused.uri,
+        reused_from: Some(reused.from),
+        image_tag: Some(reused.tag),
+        ..empty_state(now)
+    }
+}
+
+/// A record that was closed first (a cancel): the build as it stands in it.
+fn closed(standing: BuildRecord, now: DateTime<Utc>) -> BuildState {
+    BuildState {
+        status: standing.status,
+        codebuild_build_id: standing.codebuild.build_id,
+        finished_at: standing.timestamps.finished_at.or(Some(now)),
+        error: standing.error,
+        ..empty_state(now)
+    }
+}
+
+fn started(build: BuildState) -> StartOutput {
+    StartOutput {
+        codebuild_build_id: build.codebuild_build_id.clone(),
+        build,
+    }
 }
 
 async fn read_record(store: &impl ObjectStore, key: &str) -> Result<Option<BuildRecord>, Error> {
@@ -181,10 +217,6 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
         queued_timeout_minutes: config.queued_timeout_minutes,
     }
 }
-
-/// CodeBuild's idempotency token holds for 5 minutes; past this much, a retry looks the build
-/// up instead of trusting the token.
-const TOKEN_WINDOW: Duration = Duration::minutes(4);
 
 /// One token per execution: CodeBuild answers a repeated StartBuild within 5 minutes with the
 /// same build.
@@ -286,11 +318,10 @@ mod tests {
             started_at: t("2026-11-28T10:00:00Z"),
             ..empty_state(t("2026-11-28T10:00:00Z"))
         };
+        let mut marked = BuildRecord::new(&plan(), Some(&marker), None, t("2026-11-28T10:00:00Z"));
+        marked.codebuild.start_requested_at = Some(t("2026-11-28T10:00:00Z"));
         d.store
-            .put_json(
-                "builds/b-1.json",
-                BuildRecord::new(&plan(), Some(&marker), None, t("2026-11-28T10:00:00Z")).to_json(),
-            )
+            .put_json("builds/b-1.json", marked.to_json())
             .await
             .unwrap();
         let late = Deps {

@@ -1,15 +1,27 @@
 //! ValidateRequest: execution input (any door) -> `{plan}`, or an `InvalidRequest` error.
+//!
+//! The input is the caller's: a console user can type anything. So what decides which door a
+//! build came through and which submission is newer is derived here, never read from it: the
+//! API door from the execution name (it hashes the request and its pinned content), a
+//! scheduled rebuild from the fleet run's manifest in our own bucket, the submission time from
+//! the execution's start — or, for a rebuild, from the record of the build it rebuilds.
 
 use super::{aws_config, s3_client};
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, ValidateConfig};
-use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject};
+use crate::domain::execution::{
+    is_api_name, open_input, pin_mismatch, rebuild_pin, ExecutionInput, RebuildOf, SourcePin,
+    Submission,
+};
+use crate::domain::fleet::{manifest_key, ManifestItem};
+use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject, Trigger};
 use crate::domain::record::{BuildRecord, BuildState};
-use crate::domain::request::{clip, open_envelope, validate, RequestError};
+use crate::domain::request::{clip, RequestError, ValidRequest};
 use crate::model::{PlanOutput, ValidateInput};
 use crate::ports::ObjectStore;
 use crate::services::records;
 use crate::Error;
+use chrono::{DateTime, Utc};
 
 pub struct Deps<S> {
     pub store: S,
@@ -25,11 +37,19 @@ impl Deps<S3Store> {
     }
 }
 
+/// A request with the facts we derived about it.
+struct Admitted {
+    req: ValidRequest,
+    pin: Option<SourcePin>,
+    trigger: Trigger,
+    submitted_at: Option<DateTime<Utc>>,
+    deadline_seconds: Option<u64>,
+}
+
 pub async fn handle<S: ObjectStore>(
     deps: &Deps<S>,
     event: ValidateInput,
 ) -> Result<PlanOutput, Error> {
-    let envelope = open_envelope(&event.input)?;
     if !is_build_id(&event.build_id) {
         return Err(RequestError::new(
             "executionName",
@@ -37,40 +57,24 @@ pub async fn handle<S: ObjectStore>(
         )
         .into());
     }
-    let req = validate(envelope.request, &deps.config.sources)?;
-    let meta = deps
-        .store
-        .head(&req.source.bucket, &req.source.key)
-        .await?
-        .ok_or_else(|| {
-            RequestError::new(
-                "source",
-                format!("{} does not exist", clip(&req.source.to_string())),
-            )
-        })?;
-    let version_id = meta.check_source(deps.config.max_source_bytes)?;
-    let sha256 = match meta.sha256 {
-        Some(sha) => sha,
-        None => {
-            deps.store
-                .sha256(&req.source.bucket, &req.source.key, &version_id)
-                .await?
-        }
+    let admitted = match open_input(&event.input)? {
+        ExecutionInput::Submission(s) => submission(&event.build_id, s),
+        ExecutionInput::Rebuild(of) => rebuild(deps, &event, of).await?,
     };
+    deps.config.sources.admit(&admitted.req)?;
+    unused_name(&deps.store, &event).await?;
+    let object = source_object(deps, &admitted.req, admitted.pin.as_ref()).await?;
     let plan = BuildPlan::new(
-        req,
-        SourceObject {
-            sha256,
-            version_id: Some(version_id),
-        },
+        admitted.req,
+        object,
         &deps.config.repository_uri,
         ExecutionFacts {
             build_id: event.build_id,
             execution_arn: event.execution_arn,
-            trigger: envelope.trigger,
+            trigger: admitted.trigger,
             requested_at: event.started_at,
-            submitted_at: envelope.submitted_at,
-            deadline_seconds: envelope.deadline_seconds,
+            submitted_at: admitted.submitted_at,
+            deadline_seconds: admitted.deadline_seconds,
         },
     );
     // From here on the execution is past validation: it must end with a record. The first one
@@ -86,20 +90,193 @@ pub async fn handle<S: ObjectStore>(
         build_id = %plan.build_id,
         project = %plan.project,
         agent = %plan.agent,
+        trigger = ?plan.trigger,
         tag = %plan.image.tag,
         "request validated"
     );
     Ok(PlanOutput { plan })
 }
 
+/// A fresh submission: submitted when its execution started; the API's door only when the
+/// execution bears the name the API gives exactly this submission.
+fn submission(build_id: &str, s: Submission) -> Admitted {
+    let trigger = if is_api_name(build_id, &s) {
+        Trigger::Api
+    } else {
+        Trigger::Console
+    };
+    Admitted {
+        trigger,
+        deadline_seconds: s.limits.and_then(|l| l.deadline_seconds).map(u64::from),
+        req: s.request,
+        pin: s.source,
+        submitted_at: None,
+    }
+}
+
+/// A rebuild: everything it builds and counts by comes from the record of the build it
+/// rebuilds (the request, forced; the source version and its SHA-256; the submission time).
+/// It is `schedule` only when the run's manifest (written by the fleet machine into our own
+/// bucket) lists this very execution with this very input; any other door gets `console`.
+async fn rebuild<S: ObjectStore>(
+    deps: &Deps<S>,
+    event: &ValidateInput,
+    of: RebuildOf,
+) -> Result<Admitted, Error> {
+    let field = "rebuild.buildId";
+    let record = records::build(&deps.store, &of.build_id)
+        .await?
+        .ok_or_else(|| RequestError::new(field, "names no recorded build"))?
+        .record;
+    if !record.status.is_success() {
+        let why = format!(
+            "build {} is {}: only a success is rebuilt",
+            of.build_id, record.status
+        );
+        return Err(RequestError::new(field, why).into());
+    }
+    let mut req = record
+        .request
+        .clone()
+        .ok_or_else(|| RequestError::new(field, "the recorded build does not hold its request"))?;
+    req.force = true;
+    let pin = rebuild_pin(record.source.version_id.as_deref(), &record.source.sha256)?;
+    let vouched = deps
+        .store
+        .get(&manifest_key(&of.run))
+        .await?
+        .and_then(|bytes| serde_json::from_slice::<Vec<ManifestItem>>(&bytes).ok())
+        .is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i.name == event.build_id && i.input == event.input)
+        });
+    Ok(Admitted {
+        req,
+        pin: Some(pin),
+        trigger: if vouched {
+            Trigger::Schedule
+        } else {
+            Trigger::Console
+        },
+        submitted_at: Some(record.submitted_at()),
+        deadline_seconds: None,
+    })
+}
+
+/// A name reused (Step Functions frees a name 90 days after its execution closed; a console
+/// user may pick any) never resumes another execution's build: a record at the name written
+/// by another execution (another start time) ends this one before anything is written.
+async fn unused_name<S: ObjectStore>(store: &S, event: &ValidateInput) -> Result<(), Error> {
+    let Some(stored) = records::build(store, &event.build_id).await? else {
+        return Ok(());
+    };
+    let earlier = &stored.record;
+    if earlier.timestamps.requested_at == event.started_at {
+        return Ok(()); // this execution's own record: a retried ValidateRequest
+    }
+    Err(RequestError::new(
+        "executionName",
+        format!(
+            "build {} already has a {} record from an earlier execution of this name, \
+             requested at {}; a reused name never resumes another build: start under a new name",
+            event.build_id, earlier.status, earlier.timestamps.requested_at
+        ),
+    )
+    .into())
+}
+
+/// The object version this build builds, and its SHA-256. Unpinned: the key's current version.
+/// Pinned (the API's submission, a rebuild): that version, hashed again and compared — an
+/// upload that replaced the key since changes nothing for this build.
+async fn source_object<S: ObjectStore>(
+    deps: &Deps<S>,
+    req: &ValidRequest,
+    pin: Option<&SourcePin>,
+) -> Result<SourceObject, Error> {
+    let (bucket, key) = (req.source.bucket(), req.source.key());
+    let head = deps.store.head(bucket, key).await?;
+    let Some(pin) = pin else {
+        let meta = head.ok_or_else(|| {
+            RequestError::new(
+                "source",
+                format!("{} does not exist", clip(&req.source.to_string())),
+            )
+        })?;
+        let version_id = meta.check_source(deps.config.max_source_bytes)?;
+        let sha256 = match meta.sha256 {
+            Some(sha) => sha,
+            None => deps.store.sha256(bucket, key, &version_id).await?,
+        };
+        return Ok(SourceObject {
+            sha256,
+            version_id: Some(version_id),
+        });
+    };
+    pinned_object(deps, req, head, pin).await
+}
+
+/// A pinned version: the current one is checked for size here (an older one was when it was
+/// pinned), hashed again (S3's checksum when it is the current one), compared with the pin.
+async fn pinned_object<S: ObjectStore>(
+    deps: &Deps<S>,
+    req: &ValidRequest,
+    head: Option<crate::ports::ObjectMeta>,
+    pin: &SourcePin,
+) -> Result<SourceObject, Error> {
+    let (bucket, key, uri) = (
+        req.source.bucket(),
+        req.source.key(),
+        req.source.to_string(),
+    );
+    let current = head.filter(|m| m.version_id.as_deref() == Some(pin.version_id.as_str()));
+    let known = match current {
+        Some(meta) => meta
+            .check_source(deps.config.max_source_bytes)
+            .map(|_| meta.sha256)?,
+        None => None,
+    };
+    let sha256 = match known {
+        Some(sha) => sha,
+        None => deps
+            .store
+            .sha256(bucket, key, &pin.version_id)
+            .await
+            .map_err(|e| match e {
+                Error::AwsService(_) => RequestError::new(
+                    "source",
+                    format!(
+                        "version {} of {} no longer exists",
+                        clip(&pin.version_id),
+                        clip(&uri)
+                    ),
+                )
+                .into(),
+                other => other,
+            })?,
+    };
+    if sha256 != pin.sha256 {
+        return Err(pin_mismatch(&uri, pin).into());
+    }
+    Ok(SourceObject {
+        sha256,
+        version_id: Some(pin.version_id.clone()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::execution::api_execution_name;
+    use crate::domain::record::tests::{plan, running, t};
     use crate::domain::request::SourcePolicy;
-    use crate::testing::fakes::FakeStore;
+    use crate::domain::status::BuildStatus;
+    use crate::testing::fakes::{FakeStore, FAKE_VERSION};
     use serde_json::json;
 
     const KEY: &str = "sources/nexus-ai/sales/src.zip";
+    /// SHA-256 of `abc`.
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     fn deps(store: FakeStore) -> Deps<FakeStore> {
         Deps {
@@ -185,13 +362,143 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_the_envelope_of_the_api_and_scheduler() {
+    async fn the_api_door_is_told_by_the_name_it_gives_the_submission() {
+        let input = json!({"request": request(), "limits": {"deadlineSeconds": 9},
+                           "source": {"versionId": FAKE_VERSION, "sha256": ABC}});
+        let ExecutionInput::Submission(s) = open_input(&input).unwrap() else {
+            panic!("a submission")
+        };
+        let mut e = event(input.clone());
+        e.build_id = api_execution_name(&s.request, s.source.as_ref(), 0);
         let store = FakeStore::default().with_object("bkt", KEY, b"abc");
-        let input =
-            json!({"trigger": "schedule", "request": request(), "limits": {"deadlineSeconds": 9}});
-        let p = handle(&deps(store), event(input)).await.unwrap().plan;
-        assert_eq!(p.trigger, crate::domain::plan::Trigger::Schedule);
+        let p = handle(&deps(store), e).await.unwrap().plan;
+        assert_eq!(p.trigger, Trigger::Api);
         assert_eq!(p.deadline_seconds, Some(9));
+        assert_eq!(p.source.version_id.as_deref(), Some(FAKE_VERSION));
+        // The same input under any other name came through another door.
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let p = handle(&deps(store), event(input)).await.unwrap().plan;
+        assert_eq!(p.trigger, Trigger::Console);
+    }
+
+    #[tokio::test]
+    async fn a_console_input_cannot_claim_a_door_or_a_submission_time() {
+        for (extra, field) in [
+            (json!({"trigger": "schedule"}), "trigger"),
+            (
+                json!({"submittedAt": "2999-01-01T00:00:00Z"}),
+                "submittedAt",
+            ),
+        ] {
+            let mut input = json!({"request": request()});
+            input
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let d = deps(FakeStore::default().with_object("bkt", KEY, b"abc"));
+            let err = handle(&d, event(input)).await.unwrap_err();
+            assert_eq!(err.name(), "InvalidRequest");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{field}: unknown field")),
+                "{err}"
+            );
+            assert!(d.store.puts.borrow().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pinned_version_that_hashes_otherwise_is_refused() {
+        let input = json!({"request": request(),
+                           "source": {"versionId": FAKE_VERSION, "sha256": "0f".repeat(32)}});
+        let d = deps(FakeStore::default().with_object("bkt", KEY, b"abc"));
+        let err = handle(&d, event(input)).await.unwrap_err();
+        assert!(err.to_string().contains("does not hash to"), "{err}");
+        assert!(d.store.puts.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_reused_name_never_resumes_the_build_recorded_at_it() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let mut old = BuildRecord::new(&plan(), Some(&running()), None, t("2026-10-01T10:00:00Z"));
+        old.build_id = "b-1".into();
+        old.timestamps.requested_at = t("2026-10-01T10:00:00Z");
+        old.status = BuildStatus::Succeeded;
+        store.seed("builds/b-1.json", old.to_json());
+        let d = deps(store);
+        let err = handle(&d, event(request())).await.unwrap_err();
+        assert_eq!(err.name(), "InvalidRequest");
+        assert!(
+            err.to_string()
+                .starts_with("executionName: build b-1 already has a SUCCEEDED"),
+            "{err}"
+        );
+        let kept: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(kept, old, "the earlier record is untouched");
+        // This execution's own record (a retried ValidateRequest) is no obstacle.
+        let d = deps(FakeStore::default().with_object("bkt", KEY, b"abc"));
+        handle(&d, event(request())).await.unwrap();
+        handle(&d, event(request())).await.unwrap();
+    }
+
+    fn recorded(build_id: &str, submitted: &str) -> BuildRecord {
+        let mut p = plan();
+        p.build_id = build_id.into();
+        p.project = "nexus-ai".into();
+        p.agent = "sales".into();
+        p.source.uri = format!("s3://bkt/{KEY}");
+        p.source.bucket = "bkt".into();
+        p.source.key = KEY.into();
+        p.source.sha256 = ABC.into();
+        p.source.version_id = Some(FAKE_VERSION.into());
+        p.requested_at = t(submitted);
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        BuildRecord::new(&p, Some(&b), None, t(submitted))
+    }
+
+    #[tokio::test]
+    async fn a_rebuild_takes_everything_trust_bearing_from_the_record_it_rebuilds() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let old = recorded("api-old", "2026-11-01T08:00:00Z");
+        store.seed("builds/api-old.json", old.to_json());
+        let input = json!({"rebuild": {"buildId": "api-old", "run": "20261129T0300"}});
+        let d = deps(store);
+        let p = handle(&d, event(input.clone())).await.unwrap().plan;
+        assert!(p.force);
+        assert_eq!(p.submitted_at, Some(t("2026-11-01T08:00:00Z")));
+        assert_eq!(p.source.version_id.as_deref(), Some(FAKE_VERSION));
+        assert_eq!(p.trigger, Trigger::Console, "no manifest vouches for it");
+        // Listed in the run's manifest under this very name and input: a scheduled rebuild.
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        store.seed("builds/api-old.json", old.to_json());
+        let items = json!([{"name": "b-1", "agent": "nexus-ai/sales", "input": input}]);
+        store.seed(
+            "rebuilds/20261129T0300/manifest.json",
+            items.to_string().into_bytes(),
+        );
+        let p = handle(&deps(store), event(input)).await.unwrap().plan;
+        assert_eq!(p.trigger, Trigger::Schedule);
+    }
+
+    #[tokio::test]
+    async fn a_rebuild_of_a_failure_or_of_bytes_that_changed_is_refused() {
+        let input = json!({"rebuild": {"buildId": "api-old", "run": "20261129T0300"}});
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let mut failed = recorded("api-old", "2026-11-01T08:00:00Z");
+        failed.status = BuildStatus::Failed;
+        store.seed("builds/api-old.json", failed.to_json());
+        let err = handle(&deps(store), event(input.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("rebuild.buildId: "), "{err}");
+        let store = FakeStore::default().with_object("bkt", KEY, b"replaced");
+        store.seed(
+            "builds/api-old.json",
+            recorded("api-old", "2026-11-01T08:00:00Z").to_json(),
+        );
+        let err = handle(&deps(store), event(input)).await.unwrap_err();
+        assert!(err.to_string().contains("does not hash to"), "{err}");
     }
 
     #[tokio::test]
@@ -224,7 +531,12 @@ mod tests {
                 uses_the_s3_checksum_when_there_is_one,
                 rejects_a_missing_source_naming_the_field,
                 rejects_an_oversize_source,
-                reads_the_envelope_of_the_api_and_scheduler,
+                the_api_door_is_told_by_the_name_it_gives_the_submission,
+                a_console_input_cannot_claim_a_door_or_a_submission_time,
+                a_pinned_version_that_hashes_otherwise_is_refused,
+                a_reused_name_never_resumes_the_build_recorded_at_it,
+                a_rebuild_takes_everything_trust_bearing_from_the_record_it_rebuilds,
+                a_rebuild_of_a_failure_or_of_bytes_that_changed_is_refused,
                 rejects_before_touching_s3,
                 rejects_an_execution_name_that_cannot_be_a_key,
             ],

@@ -6,8 +6,10 @@
 use crate::domain::callback::{callback_key, phase_progress, replaces, ParkedTask};
 use crate::domain::fallback::Fallback;
 use crate::domain::observe::{observe, Observed};
+use crate::domain::plan::BuildPlan;
+use crate::domain::record::BuildState;
 use crate::domain::record::{build_key, BuildRecord, Phase};
-use crate::model::BuildOutput;
+use crate::model::{BuildOutput, CheckInput};
 use crate::ports::{BuildInfo, BuildService, Delivery, ObjectStore, Tagged, TaskTokens};
 use crate::services::objects::{self, Decision};
 use crate::services::records;
@@ -23,18 +25,18 @@ pub async fn look<B: BuildService>(builds: &B, id: &str) -> Result<BuildInfo, Er
         .ok_or_else(|| Error::BuildNotFound(id.to_string()))
 }
 
-/// What `info` means for the build `state` carries (`domain::observe`): past its deadline the
-/// build is stopped; while it runs, its live record is updated (best effort, never over a final
-/// record). Returns CheckBuild's output.
+/// What `info` means for `build`, the build as last seen (`domain::observe`): past its
+/// deadline the build is stopped; while it runs, its live record is updated (best effort,
+/// never over a final record). Returns the build as observed now.
 pub async fn apply<S: ObjectStore, B: BuildService>(
     store: &S,
     builds: &B,
     fallback: &Fallback,
     now: DateTime<Utc>,
-    state: BuildOutput,
+    plan: &BuildPlan,
+    build: BuildState,
     info: &BuildInfo,
-) -> Result<BuildOutput, Error> {
-    let BuildOutput { plan, build } = state;
+) -> Result<BuildState, Error> {
     let Observed { build, stop } = observe(build, info, now, fallback);
     if stop {
         builds.stop(&info.id).await?;
@@ -44,7 +46,7 @@ pub async fn apply<S: ObjectStore, B: BuildService>(
         // Live progress for status queries, best effort: the final record is RecordResult's,
         // and a failed progress write must not turn a healthy build into ERROR. Never over a
         // final record (a late look after a cancel or the closer).
-        let record = BuildRecord::new(&plan, Some(&build), None, now);
+        let record = BuildRecord::new(plan, Some(&build), None, now);
         if let Err(e) = records::write(store, &record).await {
             tracing::warn!(build_id = %plan.build_id, error = %e, progress_write_failed = 1, "live progress not written");
         }
@@ -57,30 +59,34 @@ pub async fn apply<S: ObjectStore, B: BuildService>(
         await_seconds = build.await_seconds,
         "build checked"
     );
-    Ok(BuildOutput { plan, build })
+    Ok(build)
 }
 
-/// CheckBuild's rule: look once, apply.
+/// CheckBuild's rule: look once at the build this execution started (StartBuild's id, never
+/// the observed state's), apply.
 pub async fn check<S: ObjectStore, B: BuildService>(
     store: &S,
     builds: &B,
     fallback: &Fallback,
     now: DateTime<Utc>,
-    state: BuildOutput,
+    input: CheckInput,
 ) -> Result<BuildOutput, Error> {
-    let id =
-        state.build.codebuild_build_id.clone().ok_or_else(|| {
-            Error::InvalidState("the build state names no codebuildBuildId".into())
-        })?;
-    let info = look(builds, &id).await?;
-    apply(store, builds, fallback, now, state, &info).await
+    let CheckInput {
+        plan,
+        codebuild_build_id,
+        mut build,
+    } = input;
+    let info = look(builds, &codebuild_build_id).await?;
+    build.codebuild_build_id = Some(codebuild_build_id);
+    let build = apply(store, builds, fallback, now, &plan, build, &info).await?;
+    Ok(BuildOutput { build })
 }
 
 /// Parks `task` at `callbacks/<buildId>.json` unless a later wait of the same build is parked
 /// there already (conditional writes: two parks at once cannot both win). `false`: a later
 /// wait stands; this one is left to its timeout.
 pub async fn park<S: ObjectStore>(store: &S, task: &ParkedTask) -> Result<bool, Error> {
-    let key = callback_key(&task.plan.build_id);
+    let key = callback_key(&task.build_id);
     let body = serde_json::to_vec(task).expect("a parked task serializes");
     objects::update(store, &key, |current: Option<&Tagged>| {
         if let Some(tagged) = current {
@@ -102,7 +108,7 @@ pub async fn parked<S: ObjectStore>(
     objects::read_json(store, &callback_key(build_id), "a parked wait").await
 }
 
-/// Ends the parked wait with `output` (CheckBuild's output for its state). A wait that is
+/// Ends the parked wait with `output`: the build's observed state, nothing else. A wait that is
 /// closed already (timed out into the fallback, completed by the other door) is logged: the
 /// execution has moved on without us.
 pub async fn complete<T: TaskTokens>(
@@ -114,10 +120,10 @@ pub async fn complete<T: TaskTokens>(
     let delivery = tokens.succeed(&task.token, &text).await?;
     match &delivery {
         Delivery::Accepted => {
-            tracing::info!(build_id = %task.plan.build_id, status = %output.build.status, "wait completed")
+            tracing::info!(build_id = %task.build_id, status = %output.build.status, "wait completed")
         }
         Delivery::Closed(code) => {
-            tracing::info!(build_id = %task.plan.build_id, code = %code, wait_closed = 1, "wait was already closed; nothing to do")
+            tracing::info!(build_id = %task.build_id, code = %code, wait_closed = 1, "wait was already closed; nothing to do")
         }
     }
     Ok(delivery)

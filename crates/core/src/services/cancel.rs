@@ -8,6 +8,8 @@
 
 use super::records::{self, Stored};
 use super::status::{status, Status};
+use super::stop::stop_build;
+use crate::domain::ending::{ending, Reported};
 use crate::domain::record::{BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
 use crate::ports::{BuildService, ExecutionInfo, ExecutionStatus, Executions, ObjectStore};
@@ -26,7 +28,7 @@ pub enum Decision {
     /// Cancelled before: the STOPPED record stands; answer it again.
     AlreadyCancelled,
     /// It ended on its own, with this status: nothing to cancel.
-    Finished(String),
+    Finished(Reported),
     /// Stop what still runs, then close the record (when there is one) as STOPPED.
     Stop {
         /// The execution is open: StopExecution.
@@ -47,7 +49,7 @@ pub fn decide(record: Option<&BuildRecord>, execution: Option<&ExecutionInfo>) -
         return if is_cancelled(r) {
             Decision::AlreadyCancelled
         } else {
-            Decision::Finished(r.status.as_str().to_string())
+            Decision::Finished(r.status.into())
         };
     }
     let codebuild = record.and_then(|r| r.codebuild.build_id.clone());
@@ -63,7 +65,9 @@ pub fn decide(record: Option<&BuildRecord>, execution: Option<&ExecutionInfo>) -
             codebuild,
             record: record.is_some(),
         },
-        (_, Some(e)) => Decision::Finished(ended_as(&e.status, e.error.as_deref(), record)),
+        (_, Some(e)) => {
+            Decision::Finished(ending(&e.status, e.error.as_deref(), record.is_some()).reported())
+        }
         // A record whose execution is gone (its history expired): close what it names.
         (Some(_), None) => Decision::Stop {
             execution: false,
@@ -78,20 +82,6 @@ pub fn is_cancelled(r: &BuildRecord) -> bool {
     r.status == BuildStatus::Stopped && r.error.as_ref().is_some_and(|e| e.kind == CANCELLED)
 }
 
-/// The status of an execution that closed on its own before its record was final.
-fn ended_as(status: &ExecutionStatus, error: Option<&str>, record: Option<&BuildRecord>) -> String {
-    match status {
-        ExecutionStatus::Succeeded => "SUCCEEDED",
-        ExecutionStatus::TimedOut => "TIMED_OUT",
-        ExecutionStatus::Aborted => "STOPPED",
-        ExecutionStatus::Failed if record.is_none() && error == Some("InvalidRequest") => {
-            "REJECTED"
-        }
-        _ => "ERROR",
-    }
-    .to_string()
-}
-
 /// What a cancel answers.
 // One value per request, moved straight to its reader: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -101,7 +91,7 @@ pub enum Outcome {
     /// the live status of an execution stopped before it wrote any record.
     Cancelled(Status),
     /// It had finished on its own with this status.
-    Finished(String),
+    Finished(Reported),
     /// No such build.
     Unknown,
 }
@@ -140,7 +130,7 @@ pub async fn cancel<S: ObjectStore, X: Executions, B: BuildService>(
         tracing::info!(build_id, "execution stopped: cancelled");
     }
     let stopped = match &codebuild {
-        Some(id) => stop_build(builds, build_id, id).await?,
+        Some(id) => stop_build(builds, build_id, id, "cancelled").await?,
         None => false,
     };
     match stored.filter(|_| close) {
@@ -155,7 +145,7 @@ pub async fn cancel<S: ObjectStore, X: Executions, B: BuildService>(
         // Stopped before StartBuild wrote anything: GET answers the aborted execution.
         None => match status(store, executions, build_id, now).await? {
             Some(Status::Record(s)) if !is_cancelled(&s.record) => {
-                Ok(Outcome::Finished(s.record.status.as_str().to_string()))
+                Ok(Outcome::Finished(s.record.status.into()))
             }
             Some(st) => Ok(Outcome::Cancelled(st)),
             None => Ok(Outcome::Unknown),
@@ -171,24 +161,7 @@ fn answer(standing: BuildRecord) -> Outcome {
             record: standing,
         }))
     } else {
-        Outcome::Finished(standing.status.as_str().to_string())
-    }
-}
-
-/// StopBuild; `true` when stopped (or already ended). A CodeBuild that does not know the build
-/// or refuses is logged: the record matters more than the stop. A transient error fails the
-/// cancel, which may be asked again.
-async fn stop_build<B: BuildService>(builds: &B, build_id: &str, id: &str) -> Result<bool, Error> {
-    match builds.stop(id).await {
-        Ok(()) => {
-            tracing::info!(build_id, codebuild_id = id, "build stopped: cancelled");
-            Ok(true)
-        }
-        Err(e @ Error::TransientAws(_)) => Err(e),
-        Err(e) => {
-            tracing::warn!(build_id, codebuild_id = id, error = %e, "build not stopped");
-            Ok(false)
-        }
+        Outcome::Finished(standing.status.into())
     }
 }
 
@@ -269,14 +242,14 @@ mod tests {
             let r = record(status, Some("proj:1"), None);
             assert_eq!(
                 decide(Some(&r), None),
-                Decision::Finished(status.into()),
+                Decision::Finished(serde_json::from_value(json!(status)).unwrap()),
                 "{status}"
             );
         }
         let stopped_otherwise = record("STOPPED", Some("proj:1"), Some(("ExecutionAborted", "")));
         assert_eq!(
             decide(Some(&stopped_otherwise), None),
-            Decision::Finished("STOPPED".into())
+            Decision::Finished(Reported::Stopped)
         );
     }
 
@@ -292,17 +265,17 @@ mod tests {
         let rejected = execution(ExecutionStatus::Failed, Some("InvalidRequest"));
         assert_eq!(
             decide(None, Some(&rejected)),
-            Decision::Finished("REJECTED".into())
+            Decision::Finished(Reported::Rejected)
         );
         let failed = execution(ExecutionStatus::Failed, Some("States.Runtime"));
         assert_eq!(
             decide(Some(&open), Some(&failed)),
-            Decision::Finished("ERROR".into())
+            Decision::Finished(Reported::Error)
         );
         let timed_out = execution(ExecutionStatus::TimedOut, None);
         assert_eq!(
             decide(Some(&open), Some(&timed_out)),
-            Decision::Finished("TIMED_OUT".into())
+            Decision::Finished(Reported::TimedOut)
         );
     }
 

@@ -9,4 +9,5 @@ pub mod deploys;
 pub mod objects;
 pub mod records;
 pub mod status;
+pub mod stop;
 pub mod submit;

@@ -7,6 +7,7 @@
 
 use super::records::{self, Stored};
 use crate::contract::{LiveCodeBuild, LiveStatus, Stage};
+use crate::domain::ending::{ending, Ending, Reported, INVALID_REQUEST};
 use crate::domain::record::{BuildRecord, ErrorInfo};
 use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore};
 use crate::Error;
@@ -50,7 +51,7 @@ pub async fn status<S: ObjectStore, X: Executions>(
         (None, Some(e)) => Some(Status::Live(LiveStatus {
             state: Some(Stage::Starting),
             elapsed_seconds: elapsed(e.started_at, now),
-            ..bare(build_id, &e.arn, "RUNNING")
+            ..bare(build_id, &e.arn, Reported::Running)
         })),
     })
 }
@@ -59,7 +60,7 @@ fn elapsed(since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<i64> {
     since.map(|t| (now - t).num_seconds().max(0))
 }
 
-fn bare(build_id: &str, execution_arn: &str, status: &str) -> LiveStatus {
+fn bare(build_id: &str, execution_arn: &str, status: Reported) -> LiveStatus {
     LiveStatus {
         agent: None,
         build_id: build_id.to_string(),
@@ -72,7 +73,7 @@ fn bare(build_id: &str, execution_arn: &str, status: &str) -> LiveStatus {
         project: None,
         requested_at: None,
         state: None,
-        status: status.to_string(),
+        status,
         trigger: None,
     }
 }
@@ -96,12 +97,12 @@ fn live(rec: &BuildRecord, execution: Option<&ExecutionInfo>, now: DateTime<Utc>
             Stage::Starting
         }),
         trigger: Some(rec.trigger),
-        ..bare(&rec.build_id, arn, "RUNNING")
+        ..bare(&rec.build_id, arn, Reported::Running)
     }
 }
 
 /// An execution that ended without a final record: rejected by ValidateRequest (no record is
-/// ever written then), or ended with its record still to be closed.
+/// ever written then), or ended with its record still to be closed (`domain::ending` decides).
 fn closed(build_id: &str, e: &ExecutionInfo, rec: Option<&BuildRecord>) -> LiveStatus {
     let caught = |default_kind: &str, default_message: &str| {
         if e.error.is_some() || e.cause.is_some() {
@@ -113,32 +114,17 @@ fn closed(build_id: &str, e: &ExecutionInfo, rec: Option<&BuildRecord>) -> LiveS
             ErrorInfo::new(default_kind, default_message)
         }
     };
-    let (status, error) = match &e.status {
-        ExecutionStatus::Failed
-            if rec.is_none() && e.error.as_deref() == Some("InvalidRequest") =>
-        {
-            ("REJECTED", Some(caught("InvalidRequest", "")))
-        }
-        ExecutionStatus::Succeeded => ("SUCCEEDED", None),
-        ExecutionStatus::TimedOut => (
-            "TIMED_OUT",
-            Some(caught("States.Timeout", "the execution timed out")),
-        ),
-        ExecutionStatus::Aborted => (
-            "STOPPED",
-            Some(caught("ExecutionAborted", "the execution was aborted")),
-        ),
-        ExecutionStatus::Failed => (
-            "ERROR",
-            Some(caught("States.Failed", "the execution failed")),
-        ),
-        ExecutionStatus::Unknown(s) => (
-            "ERROR",
-            Some(ErrorInfo::new("UnknownExecutionStatus", s.clone())),
-        ),
-        ExecutionStatus::Running | ExecutionStatus::PendingRedrive => ("RUNNING", None),
+    let end = ending(&e.status, e.error.as_deref(), rec.is_some());
+    let error = match &end {
+        Ending::Open | Ending::Succeeded => None,
+        Ending::Rejected => Some(caught(INVALID_REQUEST, "")),
+        Ending::Closed { kind, message, .. } => Some(match &e.status {
+            ExecutionStatus::Unknown(s) => ErrorInfo::new(*kind, s.clone()),
+            _ => caught(kind, message),
+        }),
     };
-    let rejected = status == "REJECTED";
+    let status = end.reported();
+    let rejected = status == Reported::Rejected;
     LiveStatus {
         error,
         finished_at: e.stopped_at,

@@ -3,9 +3,8 @@
 //! goes through here, so "the same request twice is one build" means the same everywhere.
 
 use crate::domain::execution::{
-    canonical_json, envelope, execution_name, request_json, MAX_API_ATTEMPTS,
+    execution_name, open_input, ExecutionInput, SourcePin, Submission, MAX_API_ATTEMPTS,
 };
-use crate::domain::plan::Trigger;
 use crate::domain::request::ValidRequest;
 use crate::ports::{Executions, StartOutcome};
 use crate::Error;
@@ -51,20 +50,26 @@ impl Refused {
     }
 }
 
-/// Starts execution `<door>-<hash>` of `req` (see `domain::execution::execution_name`). A taken
-/// name is the same build when its input is the same request — unless, without an
-/// idempotencyKey, that build ended unsuccessfully, or it was a forced build that has ended:
-/// then asking again means "build again", under the next name (`-r2`, ...). (A forced request
-/// repeated while its build runs is still that build: a retried call starts nothing twice.)
+/// Starts execution `<door>-<hash>` of `req` validated against `pin` (see
+/// `domain::execution::execution_name`). A taken name is the same build when its input is the
+/// same request — unless, without an idempotencyKey, that build ended unsuccessfully, or it was
+/// a forced build that has ended: then asking again means "build again", under the next name
+/// (`-r2`, ...). (A forced request repeated while its build runs is still that build: a
+/// retried call starts nothing twice.)
 pub async fn submit<X: Executions>(
     executions: &X,
     door: &str,
-    trigger: Trigger,
     req: &ValidRequest,
+    pin: Option<&SourcePin>,
 ) -> Result<Result<Started, Refused>, Error> {
-    let input = canonical_json(&envelope(trigger, request_json(req)));
+    let submission = Submission {
+        request: req.clone(),
+        source: pin.cloned(),
+        limits: None,
+    };
+    let input = serde_json::to_string(&submission).expect("a submission always serializes");
     for attempt in 0..MAX_API_ATTEMPTS {
-        let name = execution_name(door, req, attempt);
+        let name = execution_name(door, req, pin, attempt);
         let existing = match executions.start(&name, &input).await? {
             StartOutcome::Running { arn } => {
                 return Ok(Ok(Started {
@@ -84,7 +89,7 @@ pub async fn submit<X: Executions>(
             .input
             .as_deref()
             .and_then(|i| serde_json::from_str::<Value>(i).ok())
-            .is_some_and(|v| canonical_json(&v) == input);
+            .is_some_and(|v| same_submission(&v, &submission));
         let found = Started {
             build_id: name.clone(),
             execution_arn: existing.arn.clone(),
@@ -108,6 +113,19 @@ pub async fn submit<X: Executions>(
     Ok(Err(Refused::TooManyAttempts))
 }
 
+/// Whether an execution's input asks for the same build as `ours`, compared as typed values:
+/// the same request, and (without a key, whose build is the key's whatever the bytes) the same
+/// pinned content.
+fn same_submission(input: &Value, ours: &Submission) -> bool {
+    match open_input(input) {
+        Ok(ExecutionInput::Submission(theirs)) => {
+            theirs.request == ours.request
+                && (ours.request.idempotency_key.is_some() || theirs.source == ours.source)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(all(test, feature = "lambda"))]
 mod tests {
     use super::*;
@@ -125,7 +143,35 @@ mod tests {
     }
 
     async fn go(x: &FakeExecutions, r: &ValidRequest) -> Started {
-        submit(x, "api", Trigger::Api, r).await.unwrap().unwrap()
+        submit(x, "api", r, Some(&pin("v1")))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    fn pin(version: &str) -> SourcePin {
+        SourcePin {
+            version_id: version.into(),
+            sha256: "ab".repeat(32),
+        }
+    }
+
+    #[tokio::test]
+    async fn new_bytes_at_the_same_key_are_a_new_build_but_a_key_keeps_its_build() {
+        let x = FakeExecutions::default();
+        let first = go(&x, &req(false, None)).await;
+        let v2 = submit(&x, "api", &req(false, None), Some(&pin("v2")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(v2.build_id, first.build_id);
+        assert!(!v2.existing);
+        let keyed = go(&x, &req(false, Some("k9"))).await;
+        let again = submit(&x, "api", &req(false, Some("k9")), Some(&pin("v2")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.build_id, again.existing), (keyed.build_id, true));
     }
 
     #[tokio::test]
@@ -161,7 +207,7 @@ mod tests {
             go(&x, &req(true, Some("k1"))).await.build_id,
             first.build_id
         );
-        let other = submit(&x, "api", Trigger::Api, &req(false, Some("k1")))
+        let other = submit(&x, "api", &req(false, Some("k1")), Some(&pin("v1")))
             .await
             .unwrap();
         assert_eq!(

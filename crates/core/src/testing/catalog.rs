@@ -208,6 +208,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
+            "s3:GetObjectVersion",
             "states:StartExecution",
             "states:DescribeExecution",
             "states:StopExecution",
@@ -215,6 +216,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         ],
         operations: &[
             "S3.HeadObject",
+            "S3.GetObjectVersion",
             "S3.GetObject",
             "S3.PutObject",
             "SFN.StartExecution",

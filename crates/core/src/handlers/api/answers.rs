@@ -2,6 +2,7 @@
 //! headers. Every refusal is a [`Problem`], answered as an [`ErrorBody`].
 
 use crate::contract::{Accepted, ApiError, ErrorBody};
+use crate::domain::ending::Reported;
 use crate::domain::request::RequestError;
 use crate::Error;
 use lambda_http::http::{header, HeaderName, HeaderValue, Response, StatusCode};
@@ -16,7 +17,7 @@ pub(super) struct Problem {
     field: Option<String>,
     message: String,
     allow: Option<&'static str>,
-    build_status: Option<String>,
+    build_status: Option<Reported>,
 }
 
 impl Problem {
@@ -32,8 +33,8 @@ impl Problem {
     }
 
     /// The build's final status, as the body's `status`.
-    pub(super) fn build_status(mut self, status: &str) -> Self {
-        self.build_status = Some(status.to_string());
+    pub(super) fn build_status(mut self, status: Reported) -> Self {
+        self.build_status = Some(status);
         self
     }
 

@@ -19,9 +19,10 @@ use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::contract::Accepted;
+use crate::domain::execution::SourcePin;
 use crate::domain::json::{parse_request, JsonError};
-use crate::domain::plan::{is_build_id, Trigger};
-use crate::domain::request::{clip, is_name, validate, RequestError, NAME_RULE};
+use crate::domain::plan::is_build_id;
+use crate::domain::request::{clip, is_name, validate, RequestError, ValidRequest, NAME_RULE};
 use crate::ports::{BuildService, Executions, ObjectStore};
 use crate::services::cancel::{self, cancel};
 use crate::services::status::{status, Status};
@@ -218,19 +219,9 @@ async fn post_build<S: ObjectStore, X: Executions, B>(
         }
     })?;
     let req = validate(&value, &deps.config.validate.sources)?;
+    let pin = pin_source(deps, &req).await?;
 
-    // What ValidateRequest would reject later, refused now rather than as a failed execution.
-    let meta = deps
-        .store
-        .head(&req.source.bucket, &req.source.key)
-        .await?
-        .ok_or_else(|| {
-            let uri = clip(&req.source.to_string());
-            Problem::new(400, "SourceNotFound", format!("{uri} does not exist")).field("source")
-        })?;
-    meta.check_source(deps.config.validate.max_source_bytes)?;
-
-    match submit::submit(&deps.executions, "api", Trigger::Api, &req).await? {
+    match submit::submit(&deps.executions, "api", &req, Some(&pin)).await? {
         Ok(started) => {
             tracing::info!(
                 build_id = started.build_id.as_str(),
@@ -254,6 +245,27 @@ async fn post_build<S: ObjectStore, X: Executions, B>(
             })
         }
     }
+}
+
+/// The content the request is validated against, refused now rather than as a failed
+/// execution when ValidateRequest would refuse it: the object's current version and its
+/// SHA-256 (S3's full-object checksum, else hashed here). Both name the build (new bytes are a
+/// new build) and ValidateRequest builds that very version.
+async fn pin_source<S: ObjectStore, X, B>(
+    deps: &Deps<S, X, B>,
+    req: &ValidRequest,
+) -> Result<SourcePin, Problem> {
+    let (bucket, key) = (req.source.bucket(), req.source.key());
+    let meta = deps.store.head(bucket, key).await?.ok_or_else(|| {
+        let uri = clip(&req.source.to_string());
+        Problem::new(400, "SourceNotFound", format!("{uri} does not exist")).field("source")
+    })?;
+    let version_id = meta.check_source(deps.config.validate.max_source_bytes)?;
+    let sha256 = match meta.sha256 {
+        Some(sha) => sha,
+        None => deps.store.sha256(bucket, key, &version_id).await?,
+    };
+    Ok(SourcePin { version_id, sha256 })
 }
 
 /// The body as JSON bytes, or why not: media type, size (`lambda_http` has decoded a base64
@@ -351,7 +363,7 @@ async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService>(
             "AlreadyFinished",
             format!("build {id} already finished on its own: {status}; nothing to cancel"),
         )
-        .build_status(&status)),
+        .build_status(status)),
         cancel::Outcome::Unknown => Err(Problem::new(404, "NotFound", format!("no build {id}"))),
     }
 }

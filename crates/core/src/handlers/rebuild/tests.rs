@@ -1,6 +1,7 @@
 //! The fleet-rebuild helper's steps against in-memory ports.
 
 use super::*;
+use crate::domain::ending::ExecutionStatus;
 use crate::domain::execution::schedule_execution_name;
 use crate::domain::fleet::{item_name, Cancelled, RUN_TIMEOUT_SECONDS};
 use crate::domain::plan::Trigger;
@@ -258,11 +259,13 @@ async fn the_plan_lists_every_successful_agent_and_says_why_others_are_skipped()
             i.name,
             schedule_execution_name(t("2026-11-29T03:00:00Z"), p, a)
         );
-        assert_eq!(i.input["trigger"], "schedule");
-        assert_eq!(i.input["request"]["force"], true);
-        // What the fleet sends passes the same rules as any other door.
-        let policy = crate::domain::request::SourcePolicy::own(OWN);
-        crate::domain::request::validate(&i.input["request"], &policy).unwrap();
+        // What the fleet sends is a rebuild of the agent's latest build, for this run: the
+        // rest comes from that build's record, in ValidateRequest.
+        let opened = crate::domain::execution::open_input(&i.input).unwrap();
+        let crate::domain::execution::ExecutionInput::Rebuild(of) = opened else {
+            panic!("not a rebuild: {}", i.input)
+        };
+        assert_eq!(of.run, RUN);
     }
     let skipped: Vec<Skipped> = d.store.own_json(&skipped_key(RUN)).unwrap();
     let mut why: Vec<(String, bool)> = skipped

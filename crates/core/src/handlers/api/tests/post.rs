@@ -13,12 +13,34 @@ async fn accepts_a_build_and_starts_one_execution_with_the_api_envelope() {
     assert_eq!(body["statusUrl"], format!("/builds/{id}"));
     assert_eq!(d.executions.names(), [id]);
     let input = d.executions.input_of(id);
-    assert_eq!(input["trigger"], "api");
+    assert!(
+        input.get("trigger").is_none(),
+        "the door is told by the name"
+    );
     assert_eq!(input["request"]["platform"], "linux/arm64");
     assert_eq!(
         input["request"]["source"],
         format!("s3://{OWN}/{SOURCE_KEY}")
     );
+    // The content it was validated against travels with it: ValidateRequest builds that.
+    assert_eq!(
+        input["source"]["versionId"],
+        crate::testing::fakes::FAKE_VERSION
+    );
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"zip"));
+    assert_eq!(input["source"]["sha256"], sha);
+}
+
+#[tokio::test]
+async fn new_bytes_at_the_same_key_are_a_new_build() {
+    let d = with_source();
+    let (_, first) = call(&d, post(&build_request())).await;
+    let (_, again) = call(&d, post(&build_request())).await;
+    assert_eq!(again["buildId"], first["buildId"], "same bytes: same build");
+    d.store.set_checksum(OWN, SOURCE_KEY, &"0f".repeat(32));
+    let (status, replaced) = call(&d, post(&build_request())).await;
+    assert_eq!(status, 202, "{replaced}");
+    assert_ne!(replaced["buildId"], first["buildId"]);
 }
 
 #[tokio::test]
@@ -258,6 +280,7 @@ async fn other_aws_failures_are_a_500_naming_the_request_only() {
 /// This file's scenarios, for the operations test in `mod.rs`.
 pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     accepts_a_build_and_starts_one_execution_with_the_api_envelope,
+    new_bytes_at_the_same_key_are_a_new_build,
     the_answer_points_at_the_status,
     rejects_malformed_json,
     rejects_a_body_that_is_not_json_by_media_type,
