@@ -36,8 +36,9 @@ class Fleet:
         self.project = f"fleet-{uid()}"
         self.agents = [f"agent-{i:02d}" for i in range(AGENTS)]
         self.seeded: dict[str, str] = {}  # agent -> its first build's id
-        # A scheduled time no other session used: the run's executions are sched-<run>-...
-        at = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
+        # A (past: a future one is refused) scheduled time no other session used: the run's
+        # executions are sched-<run>-...
+        at = datetime(2001, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
         self.scheduled_time = at.strftime("%Y-%m-%dT%H:%M:00Z")
         self.run_name = at.strftime("%Y%m%dT%H%M")
         self.first: dict[str, Any] = {}
@@ -307,7 +308,7 @@ def test_a_run_past_its_tolerated_failures_is_aborted_summarized_and_unlocked(st
     stack.reset()
     stack.script({"match": f"sources/{project}/b/", "status": "FAILED", "failedPhase": "BUILD"})
     stack.script({"match": f"sources/{project}/", "status": "SUCCEEDED"})
-    at = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
+    at = datetime(2001, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
     run = at.strftime("%Y%m%dT%H%M")
     machine = stack.env["AGENTBUILD_FLEET_STATE_MACHINE_ARN"]
     arn = stack.sfn.start_execution(stateMachineArn=machine, name=f"abort-{uid()}", input=json.dumps(

@@ -159,8 +159,21 @@ fn the_map_is_distributed_bounded_tolerant_and_reads_the_manifest() {
         rebuild["Catch"][0],
         json!({"ErrorEquals": ["StepFunctions.ExecutionAlreadyExistsException"], "ResultPath": null, "Next": "ExistingRebuild"})
     );
-    // A failed build fails its item (it counts against the tolerance): no catch-all here.
-    assert_eq!(rebuild["Catch"].as_array().unwrap().len(), 1);
+    // Any other end of the child is looked up by name: a failed build still fails its item
+    // (ExistingFailed, counted against the tolerance), a cancelled one ends it without failing.
+    assert_eq!(
+        rebuild["Catch"][1],
+        json!({"ErrorEquals": ["States.ALL"], "ResultPath": null, "Next": "ExistingRebuild"})
+    );
+    assert_eq!(rebuild["Catch"].as_array().unwrap().len(), 2);
+    let outcome = items["ExistingOutcome"]["Choices"].as_array().unwrap();
+    assert!(outcome.contains(
+        &json!({"Variable": "$.existing.status", "StringEquals": "ABORTED", "Next": "RebuildCancelled"})
+    ));
+    assert_eq!(items["ExistingOutcome"]["Default"], "ExistingFailed");
+    assert_eq!(items["ExistingFailed"]["Type"], "Fail");
+    assert_eq!(items["RebuildCancelled"]["Type"], "Pass");
+    assert_eq!(items["RebuildCancelled"]["End"], true);
 }
 
 #[test]

@@ -167,6 +167,7 @@ mod tests {
             deadline: None,
             wait_seconds: None,
             checks: 0,
+            superseded: None,
         });
         assert!(!closer_announces_found(
             &would,

@@ -20,6 +20,8 @@ pub enum DeploymentStatus {
     Deploying,
     Ready,
     Failed,
+    /// Not applied: a newer build holds the runtime (`domain::supersede`); not a failure.
+    Superseded,
 }
 
 impl DeploymentStatus {
@@ -28,6 +30,7 @@ impl DeploymentStatus {
             DeploymentStatus::Deploying => "DEPLOYING",
             DeploymentStatus::Ready => "READY",
             DeploymentStatus::Failed => "FAILED",
+            DeploymentStatus::Superseded => "SUPERSEDED",
         }
     }
 }
@@ -57,6 +60,18 @@ pub struct Deployment {
     pub wait_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub checks: u32,
+    /// A stale deploy that was not applied, and why (status SUPERSEDED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<Superseded>,
+}
+
+/// Why a deploy was not applied (`domain::supersede`): the newer build that holds the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Superseded {
+    /// The build the runtime belongs to instead.
+    pub by: String,
+    pub reason: String,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -85,6 +100,7 @@ impl Deployment {
             deadline: None,
             wait_seconds: None,
             checks: 0,
+            superseded: None,
         }
     }
 
@@ -235,6 +251,7 @@ pub fn started(
         deadline: Some(deadline),
         wait_seconds: Some(policy.wait(0, now, deadline)),
         checks: 0,
+        superseded: None,
     }
 }
 

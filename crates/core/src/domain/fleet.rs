@@ -269,6 +269,15 @@ pub struct Failed {
     pub build_id: Option<String>,
 }
 
+/// A child stopped before it finished (a cancel): not a failure (`domain::fleet_guard`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancelled {
+    pub agent: String,
+    pub reason: String,
+    pub build_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Skipped {
@@ -289,6 +298,9 @@ pub struct Summary {
     pub succeeded: usize,
     pub failed: Vec<Failed>,
     pub skipped: Vec<Skipped>,
+    /// Children stopped by a cancel: counted in `started`, neither succeeded nor failed.
+    #[serde(default)]
+    pub cancelled: Vec<Cancelled>,
     /// Set on the returned copy when the lists were cut to fit the execution's output; the
     /// stored summary is always whole.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -310,6 +322,7 @@ impl Summary {
             succeeded: 0,
             failed: vec![],
             skipped: vec![],
+            cancelled: vec![],
             truncated: false,
         }
     }
@@ -319,12 +332,13 @@ impl Summary {
     pub fn fitted(&self, max_bytes: usize) -> Self {
         let mut out = self.clone();
         while serde_json::to_vec(&out).map_or(0, |v| v.len()) > max_bytes
-            && !(out.failed.is_empty() && out.skipped.is_empty())
+            && !(out.failed.is_empty() && out.skipped.is_empty() && out.cancelled.is_empty())
         {
             out.truncated = true;
-            let (f, s) = (out.failed.len(), out.skipped.len());
+            let (f, s, c) = (out.failed.len(), out.skipped.len(), out.cancelled.len());
             out.failed.truncate(f / 2);
             out.skipped.truncate(s / 2);
+            out.cancelled.truncate(c / 2);
         }
         out
     }
@@ -349,6 +363,10 @@ pub enum ItemOutcome {
     },
     /// No build execution of that name: the run ended before it started this one.
     NotStarted,
+    /// Stopped by a cancel (`domain::fleet_guard::child_outcome`): not a failure.
+    Cancelled {
+        reason: String,
+    },
 }
 
 pub fn item_outcome(
@@ -584,6 +602,7 @@ mod tests {
             deadline: None,
             wait_seconds: None,
             checks: 2,
+            superseded: None,
         });
         assert_eq!(
             item_outcome(Some(&built), None),

@@ -2,6 +2,7 @@
 //! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
 
 use super::deployment::Deployment;
+use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
 use super::request::{parse, ValidRequest};
 use super::status::BuildStatus;
@@ -388,14 +389,16 @@ pub fn may_replace(current: &BuildRecord) -> bool {
 /// Whether `candidate` (a success) takes the agent's `latest.json` from `current`: the newer
 /// submission wins; among builds of one submission, the one that finished last.
 pub fn replaces_latest(current: &BuildRecord, candidate: &BuildRecord) -> bool {
-    if current.build_id == candidate.build_id {
-        return true;
-    }
-    match candidate.submitted_at().cmp(&current.submitted_at()) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => {
-            candidate.timestamps.finished_at >= current.timestamps.finished_at
+    newer_or_same(&current.rank(), &candidate.rank())
+}
+
+impl BuildRecord {
+    /// Where this build stands in the agent's order of builds (`domain::order`).
+    pub fn rank(&self) -> Rank {
+        Rank {
+            build_id: self.build_id.clone(),
+            submitted_at: self.submitted_at(),
+            finished_at: self.timestamps.finished_at,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! DeployRuntime: `{plan, build, startedAt}` -> `{deployment}`: updates the agent's
 //! AgentCore Runtime to the build's `repository@digest`, or creates it the first time;
 //! DEPLOYING until CheckRuntime sees it end, or FAILED at once when there is nothing to run or
-//! the runtime of that name is not this agent's.
+//! the runtime of that name is not this agent's, or SUPERSEDED (runtime untouched) when the
+//! agent's deploy ledger names a newer build (`domain::supersede`).
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::agentcore::AgentCore;
@@ -13,9 +14,10 @@ use crate::domain::deployment::{
 };
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
+use crate::domain::supersede::superseded;
 use crate::model::{DeployInput, DeployOutput};
 use crate::ports::{ObjectStore, RuntimeRequest, Runtimes};
-use crate::services::records;
+use crate::services::{deploys, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -91,18 +93,7 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
             now,
         ));
     };
-    let request = |action: &str| RuntimeRequest {
-        name: spec.runtime_name.clone(),
-        container_uri: uri.clone(),
-        role_arn: spec
-            .role_arn
-            .clone()
-            .unwrap_or_else(|| deps.config.default_role.clone()),
-        spec: spec.clone(),
-        tags: runtime_tags(&plan.project, &plan.agent),
-        client_token: client_token(&plan.execution_arn, action),
-        description: format!("agentbuild {}/{}", plan.project, plan.agent),
-    };
+    let request = |action: &str| runtime_request(deps, plan, spec, &uri, action);
     let begun = |info, action| {
         started(
             spec,
@@ -117,7 +108,12 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
     // The runtime this agent's latest record deployed to (a runtime deleted by hand since is
     // found no more, and is created again below).
     let latest = records::latest(&deps.store, &plan.project, &plan.agent).await?;
-    let previous = latest.and_then(|l| l.record.deployment);
+    let latest = latest.map(|l| l.record);
+    // A live agent never moves backwards: claim the runtime first (`domain::supersede`).
+    if let Err(why) = deploys::claim(&deps.store, plan, build, &uri, latest.as_ref(), now).await? {
+        return Ok(superseded(spec, uri, why, now));
+    }
+    let previous = latest.and_then(|l| l.deployment);
     if let Some(id) = previous_runtime(previous.as_ref(), spec) {
         if let Some(info) = deps.runtimes.update(id, &request("update")).await? {
             return Ok(begun(info, "UPDATED"));
@@ -136,6 +132,28 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
     }
     let info = deps.runtimes.create(&request("create")).await?;
     Ok(begun(info, "CREATED"))
+}
+
+/// The Create/Update call of this build's image for `action`.
+fn runtime_request<S, R>(
+    deps: &Deps<S, R>,
+    plan: &BuildPlan,
+    spec: &DeploySpec,
+    uri: &str,
+    action: &str,
+) -> RuntimeRequest {
+    RuntimeRequest {
+        name: spec.runtime_name.clone(),
+        container_uri: uri.to_string(),
+        role_arn: spec
+            .role_arn
+            .clone()
+            .unwrap_or_else(|| deps.config.default_role.clone()),
+        spec: spec.clone(),
+        tags: runtime_tags(&plan.project, &plan.agent),
+        client_token: client_token(&plan.execution_arn, action),
+        description: format!("agentbuild {}/{}", plan.project, plan.agent),
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +192,7 @@ mod tests {
         let mut b = running();
         b.status = BuildStatus::Succeeded;
         b.image_digest = Some(DIGEST.into());
+        b.finished_at = Some(t("2026-11-28T10:05:30Z"));
         DeployInput {
             plan: p,
             build: b,
@@ -331,6 +350,23 @@ mod tests {
         assert_eq!(d.runtimes.created.borrow().len(), 1);
     }
 
+    #[tokio::test]
+    async fn a_deploy_older_than_the_ledgers_claim_leaves_the_runtime_alone() {
+        let d = deps();
+        let mut newer = input(json!({}));
+        newer.plan.build_id = "b-newer".into();
+        newer.plan.submitted_at = Some(t("2026-11-28T10:00:00Z"));
+        handle(&d, newer).await.unwrap();
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+        let mut older = input(json!({}));
+        older.plan.submitted_at = Some(t("2026-11-28T09:00:00Z"));
+        let dep = handle(&d, older).await.unwrap().deployment;
+        assert_eq!(dep.status, DeploymentStatus::Superseded);
+        assert_eq!(dep.superseded.unwrap().by, "b-newer");
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+        assert!(d.runtimes.updated.borrow().is_empty());
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -344,6 +380,7 @@ mod tests {
                 a_build_without_an_image_digest_deploys_nothing,
                 an_allowed_role_named_in_the_request_is_used_and_a_plan_without_deploy_is_invalid,
                 a_transient_agentcore_error_fails_the_step_for_a_retry,
+                a_deploy_older_than_the_ledgers_claim_leaves_the_runtime_alone,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("deploy-runtime", &called);

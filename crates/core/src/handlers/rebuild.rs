@@ -21,13 +21,15 @@ use super::Clock;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ProcessEnv, RebuildConfig};
+use crate::domain::ending::ExecutionStatus;
 use crate::domain::fleet::{
-    existing_wait_seconds, item_outcome, lock_state, manifest_item, manifest_key, parse_run_input,
-    releasable, run_name, skipped_key, summary_key, ExecutionOutcome, Failed, ItemOutcome, Lock,
+    existing_wait_seconds, lock_state, manifest_item, manifest_key, parse_run_input, releasable,
+    run_name, skipped_key, summary_key, Cancelled, ExecutionOutcome, Failed, ItemOutcome, Lock,
     LockState, ManifestItem, RunStatus, Selection, Skipped, Summary, LOCK_KEY,
 };
+use crate::domain::fleet_guard::{child_outcome, rebuild_of, refuse_future};
 use crate::domain::rebuild::{candidate, latest_pointer, order, Candidate};
-use crate::domain::record::latest_key;
+use crate::domain::record::{latest_key, BuildRecord};
 use crate::domain::request::clip;
 use crate::model::RebuildStep;
 use crate::ports::{ExecutionInfo, Executions, ObjectStore, Precondition, Tagged};
@@ -74,6 +76,7 @@ pub async fn handle<S: ObjectStore, X: Executions>(
             started_at,
         } => {
             let input = parse_run_input(&input)?;
+            refuse_future(&input, started_at)?;
             let run = run_name(&input, started_at);
             take_lock(deps, &run, &execution, &input.selection).await
         }
@@ -243,7 +246,10 @@ fn outcome_of(info: &ExecutionInfo) -> ExecutionOutcome {
 
 /// A retried run found the name taken: the execution an earlier try started. Its outcome
 /// counts as this item's (the Map item waits while it runs).
-async fn existing<S, X: Executions>(deps: &Deps<S, X>, name: &str) -> Result<Value, Error> {
+async fn existing<S: ObjectStore, X: Executions>(
+    deps: &Deps<S, X>,
+    name: &str,
+) -> Result<Value, Error> {
     let info = deps.executions.describe(name).await?.ok_or_else(|| {
         Error::InvalidState(format!(
             "build execution {} was refused as existing but cannot be found",
@@ -252,7 +258,41 @@ async fn existing<S, X: Executions>(deps: &Deps<S, X>, name: &str) -> Result<Val
     })?;
     // waitSeconds always: the ASL's ResultSelector reads it whatever the status.
     let wait = existing_wait_seconds(&info.status).unwrap_or(0);
-    Ok(json!({"status": info.status, "waitSeconds": wait}))
+    let mut status = info.status.as_str().to_string();
+    if info.status == ExecutionStatus::Succeeded {
+        status = existing_rebuild(deps, name).await?.unwrap_or(status);
+    }
+    Ok(json!({"status": status, "waitSeconds": wait}))
+}
+
+/// A SUCCEEDED execution under the item's name counts only when its record is that name's
+/// rebuild (`fleet_guard::rebuild_of`): `Some("NOT_REBUILT")` otherwise.
+async fn existing_rebuild<S: ObjectStore, X>(
+    deps: &Deps<S, X>,
+    name: &str,
+) -> Result<Option<String>, Error> {
+    let record = child_record(&deps.store, name).await?;
+    let verdict = match &record {
+        Some(r) => rebuild_of(name, r),
+        None => Err(format!("builds/{name}.json does not exist")),
+    };
+    Ok(verdict.err().map(|why| {
+        tracing::warn!(
+            name,
+            why,
+            "an execution under a rebuild's name is not that rebuild"
+        );
+        "NOT_REBUILT".to_string()
+    }))
+}
+
+/// The record at a child's name (`None`: none, or not a record).
+async fn child_record<S: ObjectStore>(store: &S, name: &str) -> Result<Option<BuildRecord>, Error> {
+    match records::build(store, name).await {
+        Ok(r) => Ok(r.map(|s| s.record)),
+        Err(Error::InvalidState(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 async fn read_list<S: ObjectStore, T: serde::de::DeserializeOwned>(
@@ -279,43 +319,7 @@ async fn summarize<S: ObjectStore, X: Executions>(
         };
         clip(&format!("{}: {}", text("Error"), text("Cause")))
     });
-    let (mut started, mut succeeded, mut failed) = (0, 0, Vec::new());
-    for item in &items {
-        let record = match records::build(&deps.store, &item.name).await {
-            Ok(r) => r.map(|s| s.record),
-            Err(Error::InvalidState(_)) => None,
-            Err(e) => return Err(e),
-        };
-        let execution = match record.as_ref().filter(|r| r.status.is_final()) {
-            Some(_) => None,
-            None => deps.executions.describe(&item.name).await?,
-        };
-        match item_outcome(record.as_ref(), execution.as_ref().map(outcome_of).as_ref()) {
-            ItemOutcome::Succeeded => {
-                started += 1;
-                succeeded += 1;
-            }
-            ItemOutcome::Failed { status, reason } => {
-                started += 1;
-                failed.push(Failed {
-                    agent: item.agent.clone(),
-                    status,
-                    reason,
-                    build_id: Some(item.name.clone()),
-                });
-            }
-            ItemOutcome::NotStarted if aborted.is_some() => skipped.push(Skipped {
-                agent: item.agent.clone(),
-                reason: "not started: the run stopped first".into(),
-            }),
-            ItemOutcome::NotStarted => failed.push(Failed {
-                agent: item.agent.clone(),
-                status: "NOT_STARTED".into(),
-                reason: "the run found no build execution of its name".into(),
-                build_id: Some(item.name.clone()),
-            }),
-        }
-    }
+    let t = tally(deps, &items, aborted.is_some(), &mut skipped).await?;
     let summary = Summary {
         run: run.to_string(),
         status: if aborted.is_some() {
@@ -324,10 +328,11 @@ async fn summarize<S: ObjectStore, X: Executions>(
             RunStatus::Completed
         },
         reason: aborted,
-        started,
-        succeeded,
-        failed,
+        started: t.started,
+        succeeded: t.succeeded,
+        failed: t.failed,
         skipped,
+        cancelled: t.cancelled,
         truncated: false,
     };
     deps.store
@@ -342,6 +347,66 @@ async fn summarize<S: ObjectStore, X: Executions>(
         "rebuild run summarized"
     );
     Ok(serde_json::to_value(summary.fitted(OUTPUT_BYTES)).expect("plain data"))
+}
+
+/// The children's outcomes, counted by what each did (`fleet_guard::child_outcome`).
+#[derive(Default)]
+struct Tally {
+    started: usize,
+    succeeded: usize,
+    failed: Vec<Failed>,
+    cancelled: Vec<Cancelled>,
+}
+
+async fn tally<S: ObjectStore, X: Executions>(
+    deps: &Deps<S, X>,
+    items: &[ManifestItem],
+    aborted: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Tally, Error> {
+    let mut t = Tally::default();
+    for item in items {
+        let record = child_record(&deps.store, &item.name).await?;
+        let execution = match record.as_ref().filter(|r| r.status.is_final()) {
+            Some(_) => None,
+            None => deps.executions.describe(&item.name).await?,
+        };
+        let execution = execution.as_ref().map(outcome_of);
+        match child_outcome(&item.name, record.as_ref(), execution.as_ref()) {
+            ItemOutcome::Succeeded => {
+                t.started += 1;
+                t.succeeded += 1;
+            }
+            ItemOutcome::Cancelled { reason } => {
+                t.started += 1;
+                t.cancelled.push(Cancelled {
+                    agent: item.agent.clone(),
+                    reason,
+                    build_id: item.name.clone(),
+                });
+            }
+            ItemOutcome::Failed { status, reason } => {
+                t.started += 1;
+                t.failed.push(Failed {
+                    agent: item.agent.clone(),
+                    status,
+                    reason,
+                    build_id: Some(item.name.clone()),
+                });
+            }
+            ItemOutcome::NotStarted if aborted => skipped.push(Skipped {
+                agent: item.agent.clone(),
+                reason: "not started: the run stopped first".into(),
+            }),
+            ItemOutcome::NotStarted => t.failed.push(Failed {
+                agent: item.agent.clone(),
+                status: "NOT_STARTED".into(),
+                reason: "the run found no build execution of its name".into(),
+                build_id: Some(item.name.clone()),
+            }),
+        }
+    }
+    Ok(t)
 }
 
 async fn unlock<S: ObjectStore, X>(deps: &Deps<S, X>, execution: &str) -> Result<Value, Error> {

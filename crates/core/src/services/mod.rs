@@ -5,6 +5,7 @@
 #[cfg(feature = "lambda")]
 pub mod callback;
 pub mod cancel;
+pub mod deploys;
 pub mod objects;
 pub mod records;
 pub mod status;

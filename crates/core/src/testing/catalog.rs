@@ -168,6 +168,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
+            "s3:PutObject",
             "bedrock-agentcore:CreateAgentRuntime",
             "bedrock-agentcore:UpdateAgentRuntime",
             "bedrock-agentcore:ListAgentRuntimes",
@@ -176,6 +177,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         ],
         operations: &[
             "S3.GetObject",
+            "S3.PutObject",
             "AgentCore.CreateAgentRuntime",
             "AgentCore.UpdateAgentRuntime",
             "AgentCore.ListAgentRuntimes",

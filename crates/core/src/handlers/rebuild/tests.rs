@@ -3,7 +3,8 @@
 use super::*;
 use crate::domain::ending::ExecutionStatus;
 use crate::domain::execution::schedule_execution_name;
-use crate::domain::fleet::RUN_TIMEOUT_SECONDS;
+use crate::domain::fleet::{item_name, Cancelled, RUN_TIMEOUT_SECONDS};
+use crate::domain::plan::Trigger;
 use crate::domain::record::tests::{plan as build_plan, running, t};
 use crate::domain::record::{build_key, latest_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
@@ -45,6 +46,15 @@ fn record(project: &str, agent: &str, status: BuildStatus) -> BuildRecord {
     let mut b = running();
     b.status = status;
     BuildRecord::new(&p, Some(&b), None, t("2026-11-20T00:00:00Z"))
+}
+
+/// The record of run RUN's rebuild of `p/agent` (trigger schedule, forced, at its name).
+fn rebuilt(agent: &str, status: BuildStatus) -> BuildRecord {
+    let mut r = record("p", agent, status);
+    r.build_id = item_name(RUN, "p", agent).unwrap();
+    r.trigger = Trigger::Schedule;
+    r.force = true;
+    r
 }
 
 /// Agents (project, agent, status) with their sources.
@@ -198,6 +208,18 @@ async fn bad_run_input_fails_naming_the_field_and_takes_nothing() {
 }
 
 #[tokio::test]
+async fn a_run_claiming_a_future_scheduled_time_is_refused_and_takes_nothing() {
+    let d = deps(FakeStore::default());
+    let later = (now() + chrono::Duration::days(7)).to_rfc3339();
+    let e = handle(&d, lock_step("arn:x", json!({ "scheduledTime": later })))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), "InvalidRequest");
+    assert!(e.to_string().contains("scheduledTime"), "{e}");
+    assert!(d.store.own(LOCK_KEY).is_none());
+}
+
+#[tokio::test]
 async fn the_plan_lists_every_successful_agent_and_says_why_others_are_skipped() {
     let s = store(&[
         ("nexus-ai", "alpha", BuildStatus::Succeeded),
@@ -316,51 +338,50 @@ async fn a_transient_failure_fails_the_plan_so_that_it_is_retried() {
 
 #[tokio::test]
 async fn an_existing_execution_counts_as_started_and_is_waited_for_while_it_runs() {
-    let d = deps(FakeStore::default());
+    let store = FakeStore::default();
+    let (b, foreign) = (
+        item_name(RUN, "p", "b").unwrap(),
+        item_name(RUN, "p", "f").unwrap(),
+    );
+    store.seed(
+        &build_key(&b),
+        rebuilt("b", BuildStatus::Succeeded).to_json(),
+    );
+    // A console build that took a rebuild's predictable name: SUCCEEDED, but nothing rebuilt.
+    let mut console = record("p", "f", BuildStatus::Succeeded);
+    console.build_id = foreign.clone();
+    store.seed(&build_key(&foreign), console.to_json());
     let d = Deps {
         executions: FakeExecutions::default()
             .with("sched-a", ExecutionStatus::Running, "{}")
-            .with("sched-b", ExecutionStatus::Succeeded, "{}"),
-        ..d
+            .with(&b, ExecutionStatus::Succeeded, "{}")
+            .with(&foreign, ExecutionStatus::Succeeded, "{}"),
+        ..deps(store)
     };
+    let existing = |name: &str| RebuildStep::Existing { name: name.into() };
     assert_eq!(
-        run_step(
-            &d,
-            RebuildStep::Existing {
-                name: "sched-a".into()
-            }
-        )
-        .await,
+        run_step(&d, existing("sched-a")).await,
         json!({"status": "RUNNING", "waitSeconds": 10})
     );
     assert_eq!(
-        run_step(
-            &d,
-            RebuildStep::Existing {
-                name: "sched-b".into()
-            }
-        )
-        .await,
+        run_step(&d, existing(&b)).await,
         json!({"status": "SUCCEEDED", "waitSeconds": 0})
     );
-    let e = handle(
-        &d,
-        RebuildStep::Existing {
-            name: "sched-c".into(),
-        },
-    )
-    .await
-    .unwrap_err();
+    assert_eq!(
+        run_step(&d, existing(&foreign)).await,
+        json!({"status": "NOT_REBUILT", "waitSeconds": 0})
+    );
+    let e = handle(&d, existing("sched-c")).await.unwrap_err();
     assert_eq!(e.name(), "InvalidState");
 }
 
 /// A run of three items: one succeeded (record), one failed (record), one rejected by
 /// validation (no record; the execution says why).
 fn summarized_store() -> (Deps<FakeStore, FakeExecutions>, Vec<ManifestItem>) {
-    let items: Vec<ManifestItem> = ["ok", "bad", "rejected", "never"]
+    let items: Vec<ManifestItem> = ["ok", "bad", "rejected", "never", "stopped"]
         .iter()
         .map(|a| ManifestItem {
-            name: format!("sched-{RUN}-{a}"),
+            name: item_name(RUN, "p", a).unwrap(),
             agent: format!("p/{a}"),
             input: json!({}),
         })
@@ -375,13 +396,17 @@ fn summarized_store() -> (Deps<FakeStore, FakeExecutions>, Vec<ManifestItem>) {
         }])
         .unwrap(),
     );
-    let mut ok = record("p", "ok", BuildStatus::Succeeded);
-    ok.build_id = items[0].name.clone();
-    s.seed(&build_key(&items[0].name), ok.to_json());
-    let mut bad = record("p", "bad", BuildStatus::Failed);
-    bad.build_id = items[1].name.clone();
+    s.seed(
+        &build_key(&items[0].name),
+        rebuilt("ok", BuildStatus::Succeeded).to_json(),
+    );
+    let mut bad = rebuilt("bad", BuildStatus::Failed);
     bad.error = Some(ErrorInfo::new("FAILED", "the Dockerfile's RUN step failed"));
     s.seed(&build_key(&items[1].name), bad.to_json());
+    // Cancelled by a caller (DELETE /builds/<its name>): STOPPED, not a failure.
+    let mut stopped = rebuilt("stopped", BuildStatus::Stopped);
+    stopped.error = Some(ErrorInfo::new("Cancelled", "cancelled by the API"));
+    s.seed(&build_key(&items[4].name), stopped.to_json());
     let x = FakeExecutions::default().with(&items[2].name, ExecutionStatus::Running, "{}");
     x.end(
         &items[2].name,
@@ -415,7 +440,15 @@ async fn the_summary_counts_each_item_by_its_record_or_its_execution() {
         "returned = stored"
     );
     assert_eq!(stored.status, RunStatus::Completed);
-    assert_eq!((stored.started, stored.succeeded), (3, 1));
+    assert_eq!((stored.started, stored.succeeded), (4, 1));
+    assert_eq!(
+        stored.cancelled,
+        [Cancelled {
+            agent: "p/stopped".into(),
+            reason: "Cancelled: cancelled by the API".into(),
+            build_id: item_name(RUN, "p", "stopped").unwrap(),
+        }]
+    );
     let failed: Vec<(&str, &str)> = stored
         .failed
         .iter()
@@ -471,6 +504,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
             a_lock_whose_holder_has_ended_without_releasing_it_is_taken_over,
             an_expired_lock_is_taken_over,
             bad_run_input_fails_naming_the_field_and_takes_nothing,
+            a_run_claiming_a_future_scheduled_time_is_refused_and_takes_nothing,
             the_plan_lists_every_successful_agent_and_says_why_others_are_skipped,
             a_selection_plans_only_what_it_names,
             a_transient_failure_fails_the_plan_so_that_it_is_retried,

@@ -1,0 +1,115 @@
+//! The agent's deploy ledger (`domain::supersede`): a deploy claims it with a conditional write
+//! before it touches the runtime, so of two deploys the older one sees the newer's claim.
+
+use crate::domain::plan::BuildPlan;
+use crate::domain::record::{BuildRecord, BuildState};
+use crate::domain::supersede::{decide, ledger_key, rank_of_build, Claim, Superseded};
+use crate::ports::{ObjectStore, Tagged};
+use crate::services::objects::{self, parse_json, Decision};
+use crate::Error;
+use chrono::{DateTime, Utc};
+
+/// Claims the runtime of the plan's agent for this build (`Ok(Ok(()))`: go on and
+/// create/update it), or answers why a newer build holds it (`Ok(Err(why))`: leave it).
+/// `latest` is the agent's latest record, which stands for the ledger until it exists.
+pub async fn claim<S: ObjectStore>(
+    store: &S,
+    plan: &BuildPlan,
+    build: &BuildState,
+    container_uri: &str,
+    latest: Option<&BuildRecord>,
+    now: DateTime<Utc>,
+) -> Result<Result<(), Superseded>, Error> {
+    let key = ledger_key(&plan.project, &plan.agent);
+    let candidate = Claim {
+        rank: rank_of_build(plan, build),
+        execution_arn: plan.execution_arn.clone(),
+        container_uri: container_uri.to_string(),
+        claimed_at: now,
+    };
+    objects::update(store, &key, |current: Option<&Tagged>| {
+        let stored: Option<Claim> = current
+            .map(|t| parse_json(&key, &t.bytes, "a deploy ledger"))
+            .transpose()?;
+        if let Err(why) = decide(stored.as_ref().map(|c| &c.rank), latest, &candidate.rank) {
+            return Ok(Decision::Keep(Err(why)));
+        }
+        if stored
+            .as_ref()
+            .is_some_and(|c| c.rank.build_id == candidate.rank.build_id)
+        {
+            // A retried step: the claim is already this build's.
+            return Ok(Decision::Keep(Ok(())));
+        }
+        let body = serde_json::to_vec(&candidate)
+            .map_err(|e| Error::InvalidState(format!("{key}: {e}")))?;
+        Ok(Decision::Write(body, Ok(())))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::tests::{plan, running, t};
+    use crate::testing::fakes::FakeStore;
+
+    fn built(id: &str, submitted: &str, finished: &str) -> (BuildPlan, BuildState) {
+        let mut p = plan();
+        p.build_id = id.into();
+        p.submitted_at = Some(t(submitted));
+        let mut b = running();
+        b.finished_at = Some(t(finished));
+        (p, b)
+    }
+
+    #[tokio::test]
+    async fn the_newer_claim_stands_and_the_older_deploy_is_superseded() {
+        let store = FakeStore::default();
+        let now = t("2026-11-28T11:00:00Z");
+        let (pn, bn) = built("b-new", "2026-11-28T10:00:00Z", "2026-11-28T10:05:00Z");
+        let (po, bo) = built("b-old", "2026-11-28T09:00:00Z", "2026-11-28T10:30:00Z");
+        assert_eq!(
+            claim(&store, &pn, &bn, "r@new", None, now).await.unwrap(),
+            Ok(())
+        );
+        let why = claim(&store, &po, &bo, "r@old", None, now)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(why.by, "b-new");
+        let ledger: Claim = serde_json::from_slice(
+            &store
+                .get("agents/nexus-ai/sales/deployed.json")
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (ledger.rank.build_id.as_str(), ledger.container_uri.as_str()),
+            ("b-new", "r@new")
+        );
+        // A retry of the newer one keeps its claim; a later build of a newer submission takes it.
+        assert_eq!(
+            claim(&store, &pn, &bn, "r@new", None, now).await.unwrap(),
+            Ok(())
+        );
+        let (p3, b3) = built("b-3", "2026-11-28T10:10:00Z", "2026-11-28T10:40:00Z");
+        assert_eq!(
+            claim(&store, &p3, &b3, "r@3", None, now).await.unwrap(),
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ledger_that_is_no_claim_is_invalid_state() {
+        let store = FakeStore::default();
+        store.seed("agents/nexus-ai/sales/deployed.json", b"[]".to_vec());
+        let (p, b) = built("b-1", "2026-11-28T10:00:00Z", "2026-11-28T10:05:00Z");
+        let err = claim(&store, &p, &b, "r@1", None, t("2026-11-28T11:00:00Z"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "InvalidState");
+    }
+}
