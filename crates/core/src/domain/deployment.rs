@@ -278,47 +278,61 @@ pub fn observe(
             .unwrap_or_else(|| format!("AgentCore reported {what} without a reason"))
     };
     match &info.status {
-        RuntimeStatus::Ready => {
-            if info.container_uri.is_some() && info.container_uri != d.container_uri {
-                return d.fail(
-                    format!(
-                        "the runtime is READY but runs {} (another deployment replaced this one)",
-                        info.container_uri.as_deref().unwrap_or("?")
-                    ),
-                    now,
-                );
-            }
-            d.status = DeploymentStatus::Ready;
-            d.runtime_version = Some(info.version.clone());
-            d.finished_at = Some(now);
-            d.wait_seconds = None;
-            d
-        }
+        RuntimeStatus::Ready => ready(d, info, now),
         RuntimeStatus::CreateFailed => d.fail(reason("CREATE_FAILED"), now),
         RuntimeStatus::UpdateFailed => d.fail(reason("UPDATE_FAILED"), now),
         RuntimeStatus::Deleting | RuntimeStatus::DeleteFailed => {
             d.fail("the runtime is being deleted", now)
         }
         RuntimeStatus::Creating | RuntimeStatus::Updating | RuntimeStatus::Unknown(_) => {
-            let deadline = d.deadline.unwrap_or(now);
-            if now >= deadline {
-                let status = match &info.status {
-                    RuntimeStatus::Unknown(s) => s.clone(),
-                    RuntimeStatus::Creating => "CREATING".into(),
-                    _ => "UPDATING".into(),
-                };
-                return d.fail(
-                    format!(
-                        "not READY within {} s: still {status} at its deadline",
-                        policy.timeout_seconds
-                    ),
-                    now,
-                );
-            }
-            d.wait_seconds = Some(policy.wait(d.checks, now, deadline));
-            d
+            still_going(d, &info.status, now, policy)
         }
     }
+}
+
+/// READY with this deployment's image; READY with another image is a failure (another
+/// deployment replaced this one).
+fn ready(mut d: Deployment, info: &RuntimeInfo, now: DateTime<Utc>) -> Deployment {
+    if info.container_uri.is_some() && info.container_uri != d.container_uri {
+        return d.fail(
+            format!(
+                "the runtime is READY but runs {} (another deployment replaced this one)",
+                info.container_uri.as_deref().unwrap_or("?")
+            ),
+            now,
+        );
+    }
+    d.status = DeploymentStatus::Ready;
+    d.runtime_version = Some(info.version.clone());
+    d.finished_at = Some(now);
+    d.wait_seconds = None;
+    d
+}
+
+/// Still CREATING/UPDATING: wait again, or FAILED at the deadline.
+fn still_going(
+    mut d: Deployment,
+    status: &RuntimeStatus,
+    now: DateTime<Utc>,
+    policy: &DeployPolicy,
+) -> Deployment {
+    let deadline = d.deadline.unwrap_or(now);
+    if now >= deadline {
+        let status = match status {
+            RuntimeStatus::Unknown(s) => s.clone(),
+            RuntimeStatus::Creating => "CREATING".into(),
+            _ => "UPDATING".into(),
+        };
+        return d.fail(
+            format!(
+                "not READY within {} s: still {status} at its deadline",
+                policy.timeout_seconds
+            ),
+            now,
+        );
+    }
+    d.wait_seconds = Some(policy.wait(d.checks, now, deadline));
+    d
 }
 
 /// The deployment a final record keeps: the state's (a caught error of a deploy task makes it
