@@ -26,6 +26,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "ValidateRequest",
         env: &[
             BUCKET,
+            STACK_NAME,
             REPOSITORY_URI,
             ALLOWED_SOURCE_BUCKETS,
             RUNTIME_ROLE_ARN,
@@ -161,6 +162,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "DeployRuntime",
         env: &[
             BUCKET,
+            STACK_NAME,
             RUNTIME_ROLE_ARN,
             DEPLOY_POLL_SECONDS,
             DEPLOY_TIMEOUT_SECONDS,
@@ -196,6 +198,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
         env: &[
             BUCKET,
+            STACK_NAME,
             STATE_MACHINE_ARN,
             REPOSITORY_URI,
             ALLOWED_SOURCE_BUCKETS,
