@@ -89,8 +89,9 @@ bash scripts/check-template.sh
 
 # buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped context),
 # with stand-in aws/docker; plus the template's repositories and pinned images.
-step harness "buildspec harness (pytest tests/buildspec)"
+step harness "buildspec harness (pytest tests/buildspec); bucket policy, evaluated offline (pytest tests/policy)"
 "$PY" -m pytest tests/buildspec -q
+"$PY" -m pytest tests/policy -q
 
 step glue "local stack glue (pytest local)"
 "$PY" -m pytest local -q

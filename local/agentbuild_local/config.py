@@ -40,6 +40,10 @@ ALLOWED_RUNTIME_ROLE = f"arn:aws:iam::{ACCOUNT}:role/agentbuild-runtime-allowed"
 # Handler configuration (docs/contracts.md).
 HANDLER_SETTINGS = {
     "AGENTBUILD_BUCKET": BUCKET,
+    # The template's AWS::StackName: the agentbuild:stack tag and the stack part of default
+    # runtime names. Another name (AGENTBUILD_LOCAL_STACK_NAME, or POST /config {"stackName"})
+    # is another stack of the same account.
+    "AGENTBUILD_STACK_NAME": os.environ.get("AGENTBUILD_LOCAL_STACK_NAME", "agentbuild-local"),
     "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
     "AGENTBUILD_BUILD_TIMEOUT_MINUTES": "60",
     "AGENTBUILD_QUEUED_TIMEOUT_MINUTES": "30",

@@ -3,6 +3,7 @@ for the bridge and the CodeBuild scripts, over plain HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
@@ -11,7 +12,21 @@ from .codebuild import CodeBuildScripts
 from .lambda_bridge import Injector
 
 # Handler settings a test may change at run time (as a redeploy with another parameter value).
-RECONFIGURABLE = {"callbackTimeoutSeconds": "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS"}
+RECONFIGURABLE = {"callbackTimeoutSeconds": "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS",
+                  "stackName": "AGENTBUILD_STACK_NAME"}
+# A CloudFormation stack name, as the handlers check it (crates/core/src/config.rs).
+STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
+
+
+def setting(key: str, value: Any) -> str:
+    """A POST /config value in the form its handler setting takes; ValueError otherwise."""
+    if key == "stackName":
+        if not (isinstance(value, str) and STACK_NAME.fullmatch(value)):
+            raise ValueError("stackName must be a CloudFormation stack name ([A-Za-z][-A-Za-z0-9]{0,127})")
+        return value
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3600:
+        raise ValueError(f"{key} must be an integer from 1 to 3600")
+    return str(value)
 
 
 def make_inject_server(injector: Injector, port: int,
@@ -84,11 +99,7 @@ def make_inject_server(injector: Injector, port: int,
                     body = self._body() or {}
                     if not (isinstance(body, dict) and body and set(body) <= set(RECONFIGURABLE)):
                         raise ValueError(f"config takes {{{', '.join(RECONFIGURABLE)}}}")
-                    values = {}
-                    for k, v in body.items():
-                        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 3600:
-                            raise ValueError(f"{k} must be an integer from 1 to 3600")
-                        values[RECONFIGURABLE[k]] = str(v)
+                    values = {RECONFIGURABLE[k]: setting(k, v) for k, v in body.items()}
                     return self._send(200, {"restarted": reconfigure(values)})
                 if agentcore is not None and parts == ["agentcore", "scripts"]:
                     body = self._body()

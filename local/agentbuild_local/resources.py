@@ -57,13 +57,12 @@ def restore_bucket(endpoint: str) -> int:
         body = path.read_bytes()
         extra = {}
         if key.startswith("sources/"):
-            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back,
-            # and expirable until a latest.json names them (tags are not saved: set below).
+            # As the CLI uploads them: with a SHA-256 checksum validate-request can read back
+            # (legal holds are not saved: set below).
             extra["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
-            extra["Tagging"] = "agentbuild%3Alatest=false"
         s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
         restored += 1
-    # What record-result tags when it moves a latest.json: the source it names is kept.
+    # What record-result does when it moves a latest.json: the source it names is held (kept).
     for path in BUCKET_DIR.glob("agents/*/*/latest.json"):
         try:
             source = json.loads(path.read_text())["source"]
@@ -71,8 +70,7 @@ def restore_bucket(endpoint: str) -> int:
             continue
         source_path = _bucket_path(str(source.get("key", "")))
         if source.get("bucket") == BUCKET and source_path is not None and source_path.is_file():
-            s3.put_object_tagging(Bucket=BUCKET, Key=source["key"], Tagging={"TagSet": [
-                {"Key": "agentbuild:latest", "Value": "true"}]})
+            s3.put_object_legal_hold(Bucket=BUCKET, Key=source["key"], LegalHold={"Status": "ON"})
     return restored
 
 
@@ -98,8 +96,9 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
     """Bucket, ECR repository, CodeBuild project, state machine, the Build Finished queue;
     returns their names for the env."""
     s3 = aws_client("s3", endpoint)
-    s3.create_bucket(Bucket=BUCKET)
-    # As in template.yaml: a build fetches the object version that was validated.
+    # As in template.yaml: Object Lock (legal holds keep the sources latest.json names), and a
+    # build fetches the object version that was validated.
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     repo = aws_client("ecr", endpoint).create_repository(
         repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")["repository"]

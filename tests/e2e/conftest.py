@@ -160,8 +160,8 @@ class Stack:
         data = buf.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         key = f"sources/{project}/{agent}/{sha}.zip"
-        # As the CLI uploads (the bucket policy refuses uploads without the retention tag).
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Tagging="agentbuild%3Alatest=false")
+        # As the CLI uploads: a plain PutObject (what is kept is the service's to decide).
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         return f"s3://{self.bucket}/{key}", sha
 
     def request(self, project: str | None = None, agent: str = "agent") -> dict[str, Any]:

@@ -64,8 +64,9 @@ def test_deploy_creates_then_updates_the_same_runtime_and_a_forced_rebuild_redep
     rt = runtime(agentcore, dep["runtimeId"])
     assert rt["status"] == "READY" and rt["roleArn"] == STACK_ROLE
     assert rt["agentRuntimeArtifact"]["containerConfiguration"]["containerUri"] == rec["image"]["uri"]
-    assert agentcore.list_tags_for_resource(resourceArn=rt["agentRuntimeArn"])["tags"] == {
-        "agentbuild:project": req["project"], "agentbuild:agent": "bot"}
+    tags = agentcore.list_tags_for_resource(resourceArn=rt["agentRuntimeArn"])["tags"]
+    assert tags == {"agentbuild:project": req["project"], "agentbuild:agent": "bot",
+                    "agentbuild:stack": tags.get("agentbuild:stack")} and tags["agentbuild:stack"], tags
     # The wait is the state machine's: the runtime was CREATING at the first check.
     events = stack.history(d["executionArn"])
     states = entered(events)

@@ -76,8 +76,8 @@ def seed_like(stack: Stack, template: str, first: dict[str, Any], project: str, 
     body = text.encode()
     stack.s3.put_object(Bucket=stack.bucket, Key=f"builds/{rec['buildId']}.json", Body=body)
     stack.s3.put_object(Bucket=stack.bucket, Key=f"agents/{project}/{agent}/latest.json", Body=body)
-    stack.s3.put_object_tagging(Bucket=stack.bucket, Key=key,
-                                Tagging={"TagSet": [{"Key": "agentbuild:latest", "Value": "true"}]})
+    # What record-result does when it moves latest.json: the named source is held (kept).
+    stack.s3.put_object_legal_hold(Bucket=stack.bucket, Key=key, LegalHold={"Status": "ON"})
     return rec["buildId"]
 
 
@@ -265,31 +265,30 @@ def expires(rule: dict[str, Any], days: int, key: str, tags: dict[str, str], age
 
 
 def test_sources_a_latest_json_names_are_spared_by_the_expiry_rule_at_any_age(stack, fleet):
-    """moto runs no lifecycle: the template's rule is evaluated against the objects' real tags
-    (set by record-result), at an age past the expiry — as S3 would on the day it runs."""
+    """moto runs no lifecycle: the template's rule expires every upload by age (no tag asked of
+    uploaders), and what spares a source is the legal hold record-result placed on the version
+    latest.json names (S3 deletes no held version, lifecycle included) — read back here."""
     assert fleet.first, "needs the first run"
     rule, days = template_rule("ExpireSources")
-    old = days + 365
+    assert "TagFilters" not in rule, rule
     for agent in fleet.agents:
         latest = stack.get_json(f"agents/{fleet.project}/{agent}/latest.json")
         key = latest["source"]["key"]
-        # The version latest.json names (the one validated and built) carries the tag.
+        # The version latest.json names (the one validated and built) is held.
         version = latest["source"]["versionId"]
-        tags = {t["Key"]: t["Value"] for t in stack.s3.get_object_tagging(
-            Bucket=stack.bucket, Key=key, VersionId=version)["TagSet"]}
-        assert tags == {"agentbuild:latest": "true"}, (agent, tags)
-        assert not expires(rule, days, key, tags, old), agent
-    # agent-00 was rebuilt from its second upload; its first, replaced, expires.
+        hold = stack.s3.get_object_legal_hold(Bucket=stack.bucket, Key=key, VersionId=version)
+        assert hold["LegalHold"]["Status"] == "ON", (agent, hold)
+        assert expires(rule, days, key, {}, days), "its current version still ages out"
+    # agent-00 was rebuilt from its second upload; its first, replaced, is held no more.
     rebuilt = stack.get_json(f"agents/{fleet.project}/{fleet.agents[0]}/latest.json")
     assert rebuilt["buildId"].startswith(f"sched-{fleet.run_name}-")
     assert rebuilt["source"]["uri"] == fleet.replaced
     first_key = next(o["Key"] for o in stack.s3.list_objects_v2(
         Bucket=stack.bucket, Prefix=f"sources/{fleet.project}/{fleet.agents[0]}/")["Contents"]
         if f"s3://{stack.bucket}/{o['Key']}" != fleet.replaced)
-    tags = {t["Key"]: t["Value"] for t in
-            stack.s3.get_object_tagging(Bucket=stack.bucket, Key=first_key)["TagSet"]}
-    assert tags == {"agentbuild:latest": "false"}
-    assert expires(rule, days, first_key, tags, days) and not expires(rule, days, first_key, tags, days - 1)
+    hold = stack.s3.get_object_legal_hold(Bucket=stack.bucket, Key=first_key)
+    assert hold["LegalHold"]["Status"] == "OFF", hold
+    assert expires(rule, days, first_key, {}, days) and not expires(rule, days, first_key, {}, days - 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -326,21 +326,35 @@ fn expires_noncurrent(t: &Value, key: &str, tags: &[(&str, &str)], days: u64) ->
     })
 }
 
+/// Whether the bucket can hold versions (Object Lock): record-result's legal hold on the source
+/// a latest.json names is what keeps it, since S3 deletes no held version, lifecycle included.
+fn held(t: &Value) -> bool {
+    t["Resources"]["Bucket"]["Properties"]["ObjectLockEnabled"] == Value::Bool(true)
+}
+
 #[test]
 fn a_source_version_a_latest_json_names_never_expires_even_when_noncurrent() {
-    use agentbuild_core::domain::retention::LATEST_TAG;
     let t = template();
     let key = "sources/nexus-ai/sales/0f34.zip";
-    // The version latest.json names (tagged true), after the key was uploaded again.
-    assert!(!expires_noncurrent(
-        &t,
-        key,
-        &[(LATEST_TAG, "true")],
-        10_000
-    ));
-    // Versions nobody names go.
-    assert!(expires_noncurrent(&t, key, &[(LATEST_TAG, "false")], 30));
-    assert!(!expires_noncurrent(&t, key, &[(LATEST_TAG, "false")], 29));
+    // Versions nobody names go, tagged or not: nothing is asked of uploaders.
+    for tags in [&[][..], &[("agentbuild:latest", "true")][..]] {
+        assert!(expires_noncurrent(&t, key, tags, 30));
+        assert!(!expires_noncurrent(&t, key, tags, 29));
+    }
+    // The version latest.json names is held: the bucket has Object Lock (legal holds only, no
+    // default retention that would keep every upload) and record-result may hold it.
+    assert!(held(&t));
+    assert!(t["Resources"]["Bucket"]["Properties"]["ObjectLockConfiguration"].is_null());
+    let mut actions = Vec::new();
+    collect(
+        &t["Resources"]["RecordResultFunction"]["Properties"]["Policies"],
+        "Action",
+        &mut actions,
+    );
+    assert!(actions
+        .iter()
+        .flat_map(|a| strings(a))
+        .any(|a| a == "s3:PutObjectLegalHold"));
     // Every other prefix of the layout still sheds its old versions.
     for key in [
         "builds/b.json",
@@ -354,52 +368,17 @@ fn a_source_version_a_latest_json_names_never_expires_even_when_noncurrent() {
 
 #[test]
 fn uploads_a_latest_json_names_never_expire_and_others_do() {
-    use agentbuild_core::domain::retention::{LATEST_TAG, UPLOAD_TAGGING};
     let t = template();
     let key = "sources/nexus-ai/sales/0f34.zip";
-    // Named by latest.json: kept at any age.
-    assert!(!expires(
-        &t,
-        "ExpireSources",
-        key,
-        &[(LATEST_TAG, "true")],
-        10_000
-    ));
-    // An upload (tagged false when uploaded) or a replaced source: expires after the default.
-    assert!(expires(
-        &t,
-        "ExpireSources",
-        key,
-        &[(LATEST_TAG, "false")],
-        30
-    ));
-    assert!(!expires(
-        &t,
-        "ExpireSources",
-        key,
-        &[(LATEST_TAG, "false")],
-        29
-    ));
-    assert!(!expires(
-        &t,
-        "ExpireSources",
-        "builds/b.json",
-        &[(LATEST_TAG, "false")],
-        10_000
-    ));
-    assert_eq!(UPLOAD_TAGGING, "agentbuild%3Alatest=false");
-    // Uploads without the tag would never expire: the bucket refuses them.
-    let statements = t["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-        .as_sequence()
-        .unwrap();
-    let deny = statements
-        .iter()
-        .find(|s| s["Sid"] == "UploadsCarryTheRetentionTag")
-        .expect("the deny");
-    assert_eq!(deny["Effect"], "Deny");
-    assert_eq!(deny["Action"], "s3:PutObject");
-    assert_eq!(
-        deny["Condition"]["StringNotEquals"][format!("s3:RequestObjectTag/{LATEST_TAG}").as_str()],
-        "false"
-    );
+    // Any upload, whatever its tags (none asked): its current version expires after the
+    // default; a held one keeps its version (S3 only puts a delete marker over it).
+    for tags in [&[][..], &[("agentbuild:latest", "false")][..]] {
+        assert!(expires(&t, "ExpireSources", key, tags, 30));
+        assert!(!expires(&t, "ExpireSources", key, tags, 29));
+    }
+    assert!(held(&t));
+    assert!(!expires(&t, "ExpireSources", "builds/b.json", &[], 10_000));
+    // No statement asks an upload for a tag (multipart parts cannot carry one).
+    let policy = format!("{:?}", t["Resources"]["BucketPolicy"]);
+    assert!(!policy.contains("RequestObjectTag"), "{policy}");
 }

@@ -419,8 +419,11 @@ mod tests {
             .unwrap();
         let d = req.deploy.expect("deploy");
         assert_eq!(
-            (d.runtime_name.as_str(), d.protocol),
-            ("Sales_Bot", agentbuild_core::domain::deploy::Protocol::Mcp)
+            (d.runtime_name.as_deref(), d.protocol),
+            (
+                Some("Sales_Bot"),
+                agentbuild_core::domain::deploy::Protocol::Mcp
+            )
         );
         assert_eq!(d.environment_variables["A"], "b=c");
         // Without --deploy, its flags are refused; a bad name is rejected naming the field.

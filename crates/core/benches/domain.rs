@@ -53,6 +53,7 @@ fn main() {
         },
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
         ExecutionFacts {
+            stack: "agentbuild".into(),
             build_id: "api-0123".into(),
             execution_arn:
                 "arn:aws:states:us-east-1:123456789012:execution:agentbuild-build:api-0123".into(),
@@ -71,6 +72,7 @@ fn main() {
             },
             "repo",
             ExecutionFacts {
+                stack: "agentbuild".into(),
                 build_id: "b".into(),
                 execution_arn: "a".into(),
                 trigger: Trigger::Api,

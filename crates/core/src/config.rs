@@ -27,6 +27,9 @@ pub const ALLOWED_RUNTIME_ROLES: &str = "AGENTBUILD_ALLOWED_RUNTIME_ROLES";
 pub const DEPLOY_POLL_SECONDS: &str = "AGENTBUILD_DEPLOY_POLL_SECONDS";
 /// How long a runtime may take to become READY before the deployment FAILED (seconds).
 pub const DEPLOY_TIMEOUT_SECONDS: &str = "AGENTBUILD_DEPLOY_TIMEOUT_SECONDS";
+/// The stack's name (`AWS::StackName`): the `agentbuild:stack` tag of what it creates, and part
+/// of its default runtime names.
+pub const STACK_NAME: &str = "AGENTBUILD_STACK_NAME";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
 pub trait Source {
@@ -69,6 +72,8 @@ impl<const N: usize> Source for [(&str, &str); N] {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidateConfig {
+    /// The stack whose defaults a plan's `deploy` takes.
+    pub stack: String,
     pub sources: SourcePolicy,
     pub repository_uri: String,
     /// Sources larger than this are rejected (they would be hashed and sent to CodeBuild).
@@ -79,6 +84,7 @@ impl ValidateConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         let extra = env.get(ALLOWED_SOURCE_BUCKETS).unwrap_or_default();
         Ok(Self {
+            stack: stack_name(env)?,
             sources: SourcePolicy {
                 own_bucket: env.required(BUCKET)?,
                 extra_buckets: list(&extra),
@@ -193,6 +199,24 @@ fn runtime_roles(env: &impl Source) -> Result<RolePolicy, Error> {
     })
 }
 
+/// A CloudFormation stack name (`^[a-zA-Z][-a-zA-Z0-9]{0,127}$`): it becomes a tag value and
+/// part of runtime names.
+fn stack_name(env: &impl Source) -> Result<String, Error> {
+    let name = env.required(STACK_NAME)?;
+    let b = name.as_bytes();
+    let ok = b.len() <= 128
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::Config(format!(
+            "environment variable {STACK_NAME} must be a CloudFormation stack name \
+             (^[a-zA-Z][-a-zA-Z0-9]{{0,127}}$)"
+        )))
+    }
+}
+
 fn deploy_policy(env: &impl Source) -> Result<DeployPolicy, Error> {
     Ok(DeployPolicy {
         first_wait_seconds: env.number(DEPLOY_POLL_SECONDS, 5)?,
@@ -205,6 +229,8 @@ fn deploy_policy(env: &impl Source) -> Result<DeployPolicy, Error> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployConfig {
     pub bucket: String,
+    /// The `agentbuild:stack` tag of the runtimes this stack creates and may touch.
+    pub stack: String,
     pub default_role: String,
     pub policy: DeployPolicy,
 }
@@ -213,6 +239,7 @@ impl DeployConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
             bucket: env.required(BUCKET)?,
+            stack: stack_name(env)?,
             default_role: env.required(RUNTIME_ROLE_ARN)?,
             policy: deploy_policy(env)?,
         })
@@ -357,6 +384,7 @@ mod tests {
     fn extra_source_buckets_are_a_comma_list() {
         let c = ValidateConfig::load(&[
             (BUCKET, "own"),
+            (STACK_NAME, "agentbuild"),
             (REPOSITORY_URI, "r"),
             (ALLOWED_SOURCE_BUCKETS, " a, ,b "),
             (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
@@ -402,6 +430,7 @@ mod tests {
     fn api_config_reads_the_validation_settings_and_the_machine() {
         let c = ApiConfig::load(&[
             (BUCKET, "own"),
+            (STACK_NAME, "agentbuild"),
             (REPOSITORY_URI, "r"),
             (STATE_MACHINE_ARN, MACHINE),
             (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
@@ -411,6 +440,7 @@ mod tests {
         assert_eq!(c.max_body_bytes, 65536);
         let err = ApiConfig::load(&[
             (BUCKET, "own"),
+            (STACK_NAME, "agentbuild"),
             (REPOSITORY_URI, "r"),
             (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
         ])
@@ -419,6 +449,7 @@ mod tests {
         // Without the runtime role no door could enforce the role allowlist: refused.
         let err = ApiConfig::load(&[
             (BUCKET, "own"),
+            (STACK_NAME, "agentbuild"),
             (REPOSITORY_URI, "r"),
             (STATE_MACHINE_ARN, MACHINE),
         ])
@@ -460,5 +491,24 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("0 to 100"), "{err}");
+    }
+
+    #[test]
+    fn the_stack_name_is_required_and_a_stack_name() {
+        let env = |name: &'static str| {
+            [
+                (BUCKET, "b"),
+                (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
+                (STACK_NAME, name),
+            ]
+        };
+        assert_eq!(
+            DeployConfig::load(&env("agentbuild-prod")).unwrap().stack,
+            "agentbuild-prod"
+        );
+        for bad in ["", "1stack", "a/b", "a_b"] {
+            let err = DeployConfig::load(&env(bad)).unwrap_err();
+            assert!(err.to_string().contains(STACK_NAME), "{bad}: {err}");
+        }
     }
 }

@@ -79,10 +79,10 @@ pub trait ObjectStore {
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error>;
     /// The stack's own bucket.
     fn own_bucket(&self) -> &str;
-    /// Sets the `agentbuild:latest` tag (`domain::retention`) of version `version_id` of `key`
-    /// in the own bucket (the current version when `None`: a bucket without versioning);
-    /// `false` when there is no such object or version.
-    async fn tag_latest(
+    /// Places (`latest`) or lifts the legal hold that keeps version `version_id` of `key` in the
+    /// own bucket from expiring (`domain::retention`; the current version when `None`: a record
+    /// from before versions were recorded); `false` when there is no such object or version.
+    async fn hold_latest(
         &self,
         key: &str,
         version_id: Option<&str>,

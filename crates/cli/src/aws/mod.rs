@@ -108,8 +108,7 @@ impl Aws {
             .bucket(bucket)
             .key(key)
             .content_type("application/zip")
-            // Expirable until a latest.json names it (the bucket refuses uploads without it).
-            .tagging(agentbuild_core::domain::retention::UPLOAD_TAGGING)
+            // A plain upload: what is kept is the service's to decide (domain::retention).
             .body(ByteStream::from(packed.bytes.clone()))
             // S3 verifies it and keeps it: validate-request then reads the SHA-256 from
             // HeadObject instead of downloading the zip.
@@ -212,8 +211,11 @@ pub(crate) mod tests {
                     // base64 of 32 bytes 0x01
                     && r.checksum_sha256() == Some("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
                     && r.content_type() == Some("application/zip")
-                    // Expirable until a latest.json names it.
-                    && r.tagging() == Some("agentbuild%3Alatest=false")
+                    // No tag, no lock header: the bucket policy refuses uploads that would
+                    // keep themselves, and asks nothing else of them.
+                    && r.tagging().is_none()
+                    && r.object_lock_legal_hold_status().is_none()
+                    && r.object_lock_mode().is_none()
             })
             .then_output(|| PutObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &put]);

@@ -284,7 +284,12 @@ mod tests {
             container_uri: URI.into(),
             role_arn: "arn:aws:iam::123456789012:role/rt".into(),
             spec,
-            tags: crate::domain::deployment::runtime_tags("p", "a"),
+            tags: crate::domain::deployment::Owner {
+                stack: "s",
+                project: "p",
+                agent: "a",
+            }
+            .tags(),
             client_token: "0".repeat(64),
             description: "agentbuild p/a".into(),
         }

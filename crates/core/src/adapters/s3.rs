@@ -1,13 +1,14 @@
 //! S3: source objects (any allowed bucket) and records (the stack's bucket).
 
 use super::classify;
-use crate::domain::retention::LATEST_TAG;
 use crate::ports::{ObjectMeta, ObjectStore, Precondition, Tagged};
 use crate::Error;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, ChecksumType, Tag, Tagging};
+use aws_sdk_s3::types::{
+    ChecksumMode, ChecksumType, ObjectLockLegalHold, ObjectLockLegalHoldStatus,
+};
 use sha2::{Digest, Sha256};
 
 pub struct S3Store {
@@ -185,34 +186,30 @@ impl ObjectStore for S3Store {
         &self.bucket
     }
 
-    async fn tag_latest(
+    async fn hold_latest(
         &self,
         key: &str,
         version_id: Option<&str>,
         latest: bool,
     ) -> Result<bool, Error> {
-        let tag = Tag::builder()
-            .key(LATEST_TAG)
-            .value(if latest { "true" } else { "false" })
-            .build()
-            .map_err(|e| Error::InvalidState(format!("S3 tag: {e}")))?;
-        let tagging = Tagging::builder()
-            .tag_set(tag)
-            .build()
-            .map_err(|e| Error::InvalidState(format!("S3 tagging: {e}")))?;
+        let status = if latest {
+            ObjectLockLegalHoldStatus::On
+        } else {
+            ObjectLockLegalHoldStatus::Off
+        };
         let put = self
             .client
-            .put_object_tagging()
+            .put_object_legal_hold()
             .bucket(&self.bucket)
             .key(key)
             .set_version_id(version_id.map(String::from))
-            .tagging(tagging)
+            .legal_hold(ObjectLockLegalHold::builder().status(status).build())
             .send()
             .await;
         match put {
             Ok(_) => Ok(true),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
-            Err(e) => Err(classify("S3.PutObjectTagging", e)),
+            Err(e) => Err(classify("S3.PutObjectLegalHold", e)),
         }
     }
 }
@@ -388,28 +385,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tag_latest_tags_the_named_version_and_a_missing_object_is_false() {
-        let tagged = mock!(Client::put_object_tagging)
-            .match_requests(|r| {
-                let tags = r.tagging().map(|t| t.tag_set()).unwrap_or_default();
-                r.bucket() == Some("own")
-                    && r.key() == Some("sources/p/a/1.zip")
-                    && r.version_id() == Some("v-validated")
-                    && tags.len() == 1
-                    && tags[0].key() == LATEST_TAG
-                    && tags[0].value() == "true"
-            })
-            .then_output(|| {
-                aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput::builder().build()
-            });
+    async fn hold_latest_holds_the_named_version_and_a_missing_object_is_false() {
+        let held = |on: bool| {
+            let want = if on {
+                ObjectLockLegalHoldStatus::On
+            } else {
+                ObjectLockLegalHoldStatus::Off
+            };
+            mock!(Client::put_object_legal_hold)
+                .match_requests(move |r| {
+                    r.bucket() == Some("own")
+                        && r.key() == Some("sources/p/a/1.zip")
+                        && r.version_id() == Some("v-validated")
+                        && r.legal_hold().and_then(|h| h.status()) == Some(&want)
+                })
+                .then_output(|| {
+                    aws_sdk_s3::operation::put_object_legal_hold::PutObjectLegalHoldOutput::builder(
+                    )
+                    .build()
+                })
+        };
+        let (on, off) = (held(true), held(false));
+        let s = store(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&on, &off]));
+        assert!(s
+            .hold_latest("sources/p/a/1.zip", Some("v-validated"), false)
+            .await
+            .unwrap());
+        assert_eq!((on.num_calls(), off.num_calls()), (0, 1));
+        let tagged = held(true);
         let s = store(mock_client!(aws_sdk_s3, [&tagged]));
         assert!(s
-            .tag_latest("sources/p/a/1.zip", Some("v-validated"), true)
+            .hold_latest("sources/p/a/1.zip", Some("v-validated"), true)
             .await
             .unwrap());
         assert_eq!(tagged.num_calls(), 1);
 
-        let missing = mock!(Client::put_object_tagging).then_http_response(|| {
+        let missing = mock!(Client::put_object_legal_hold).then_http_response(|| {
             aws_smithy_runtime_api::http::Response::new(
                 aws_smithy_runtime_api::http::StatusCode::try_from(404).unwrap(),
                 aws_smithy_types::body::SdkBody::from(
@@ -419,11 +430,11 @@ mod tests {
         });
         let s = store(mock_client!(aws_sdk_s3, [&missing]));
         assert!(!s
-            .tag_latest("sources/p/a/gone.zip", Some("v-1"), false)
+            .hold_latest("sources/p/a/gone.zip", Some("v-1"), false)
             .await
             .unwrap());
 
-        let unavailable = mock!(Client::put_object_tagging)
+        let unavailable = mock!(Client::put_object_legal_hold)
             .sequence()
             .http_status(503, None)
             .repeatedly()
@@ -434,7 +445,7 @@ mod tests {
             [&unavailable]
         ));
         let err = s
-            .tag_latest("sources/p/a/1.zip", None, true)
+            .hold_latest("sources/p/a/1.zip", None, true)
             .await
             .unwrap_err();
         assert_eq!(err.name(), "TransientAwsError");

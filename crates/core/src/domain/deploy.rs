@@ -26,9 +26,12 @@ pub const MAX_ENV_TOTAL_BYTES: usize = 16 * 1024;
 /// AgentCore takes up to 16 subnets and 16 security groups for a VPC runtime.
 pub const MAX_VPC_IDS: usize = 16;
 /// The tags every runtime agentbuild creates carries: a runtime found by name is only touched
-/// when they name the same project and agent.
+/// when they name the same stack, project and agent.
 pub const TAG_PROJECT: &str = "agentbuild:project";
 pub const TAG_AGENT: &str = "agentbuild:agent";
+/// The stack that created a resource (its CloudFormation stack name): two stacks in one account
+/// never touch each other's runtimes.
+pub const TAG_STACK: &str = "agentbuild:stack";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(try_from = "String")]
@@ -75,8 +78,62 @@ impl TryFrom<String> for NetworkMode {
     }
 }
 
-/// A validated `deploy`, defaults applied (except the role: `None` is the stack's own runtime
-/// role, resolved when the runtime is created or updated).
+/// A validated `deploy` as a door keeps it, defaults applied except the two that are the
+/// stack's: the runtime name (`None`: [`default_runtime_name`] of the stack that runs it) and
+/// the role. Serialized, it is part of the normalized request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_name: Option<String>,
+    pub protocol: Protocol,
+    pub network_mode: NetworkMode,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment_variables: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+impl DeployOptions {
+    /// The settings a stack deploys with: the runtime name resolved (the caller's, else the
+    /// stack's default for this agent).
+    pub fn resolve(self, stack: &str, project: &str, agent: &str) -> DeploySpec {
+        DeploySpec {
+            runtime_name: self
+                .runtime_name
+                .unwrap_or_else(|| default_runtime_name(stack, project, agent)),
+            protocol: self.protocol,
+            network_mode: self.network_mode,
+            subnets: self.subnets,
+            security_groups: self.security_groups,
+            environment_variables: self.environment_variables,
+            role_arn: self.role_arn,
+        }
+    }
+}
+
+impl From<DeploySpec> for DeployOptions {
+    /// A plan's settings as a request again (a rebuild): the resolved name is now explicit.
+    fn from(s: DeploySpec) -> Self {
+        DeployOptions {
+            runtime_name: Some(s.runtime_name),
+            protocol: s.protocol,
+            network_mode: s.network_mode,
+            subnets: s.subnets,
+            security_groups: s.security_groups,
+            environment_variables: s.environment_variables,
+            role_arn: s.role_arn,
+        }
+    }
+}
+
+/// [`DeployOptions`] resolved by the stack that runs it (the plan's and the record's
+/// `deployment` settings; the role: `None` is the stack's own runtime role, resolved when the
+/// runtime is created or updated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploySpec {
@@ -108,15 +165,18 @@ impl RolePolicy {
 }
 
 /// `ab_` + `<project>_<agent>` (`-` -> `_`), cut to 39 characters, + `_` + the first 8 hex of
-/// SHA-256(`<project>/<agent>`): at most 48 characters, starts with a letter, and two agents
-/// never share it (the hash covers the whole names, also when the cut hides their ends).
-pub fn default_runtime_name(project: &str, agent: &str) -> String {
+/// SHA-256(`<stack>/<project>/<agent>`): at most 48 characters, starts with a letter, and
+/// neither two agents nor two stacks share it (the hash covers the stack and the whole names,
+/// also when the cut hides their ends; none of the three can contain `/`).
+pub fn default_runtime_name(stack: &str, project: &str, agent: &str) -> String {
     let readable: String = format!("ab_{project}_{agent}")
         .replace('-', "_")
         .chars()
         .take(39)
         .collect();
-    let hash = hex::encode(Sha256::digest(format!("{project}/{agent}").as_bytes()));
+    let hash = hex::encode(Sha256::digest(
+        format!("{stack}/{project}/{agent}").as_bytes(),
+    ));
     format!("{readable}_{}", &hash[..8])
 }
 
@@ -270,8 +330,8 @@ impl Expecting for DeployRequest {
 
 impl DeployRequest {
     /// The rules that relate fields (a VPC runtime needs subnets and security groups, a public
-    /// one has none) and the defaults that depend on the agent.
-    pub fn into_spec(self, project: &str, agent: &str) -> Result<DeploySpec, RequestError> {
+    /// one has none); the stack's defaults are left to [`DeployOptions::resolve`].
+    pub fn into_options(self) -> Result<DeployOptions, RequestError> {
         let (subnets, groups) = (self.subnets.0, self.security_groups.0);
         match self.network_mode {
             NetworkMode::Vpc => {
@@ -297,11 +357,8 @@ impl DeployRequest {
             }
             NetworkMode::Public => {}
         }
-        Ok(DeploySpec {
-            runtime_name: self
-                .runtime_name
-                .map(String::from)
-                .unwrap_or_else(|| default_runtime_name(project, agent)),
+        Ok(DeployOptions {
+            runtime_name: self.runtime_name.map(String::from),
             protocol: self.protocol,
             network_mode: self.network_mode,
             subnets,
@@ -312,16 +369,19 @@ impl DeployRequest {
     }
 }
 
-/// A `deploy` object on its own (tests and tools): its form rules, then `roles` when given.
+/// A `deploy` object on its own (tests and tools): its form rules, then `roles` when given,
+/// resolved as `stack` would run it.
 pub fn validate_deploy(
     value: &Value,
+    stack: &str,
     project: &str,
     agent: &str,
     roles: Option<&RolePolicy>,
 ) -> Result<DeploySpec, RequestError> {
     let spec = from_value::<Object<DeployRequest>>(value, "deploy")?
         .0
-        .into_spec(project, agent)?;
+        .into_options()?
+        .resolve(stack, project, agent);
     let refused = spec
         .role_arn
         .as_deref()
@@ -343,6 +403,7 @@ mod tests {
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/agentbuild-runtime";
     const OTHER: &str = "arn:aws:iam::123456789012:role/team/other-runtime";
+    const STACK: &str = "agentbuild";
 
     fn roles() -> RolePolicy {
         RolePolicy {
@@ -352,40 +413,65 @@ mod tests {
     }
 
     fn ok(v: Value) -> DeploySpec {
-        validate_deploy(&v, "nexus-ai", "sales-assistant", Some(&roles())).unwrap()
+        validate_deploy(&v, STACK, "nexus-ai", "sales-assistant", Some(&roles())).unwrap()
     }
 
     fn field(v: Value) -> String {
-        validate_deploy(&v, "nexus-ai", "sales-assistant", Some(&roles()))
+        validate_deploy(&v, STACK, "nexus-ai", "sales-assistant", Some(&roles()))
             .unwrap_err()
             .field
     }
 
     #[test]
-    fn the_default_runtime_name_is_pinned_valid_and_per_agent() {
+    fn the_default_runtime_name_is_pinned_valid_and_per_agent_and_stack() {
         // A change here moves every agent to a new runtime: pinned.
         assert_eq!(
-            default_runtime_name("nexus-ai", "sales-assistant"),
-            "ab_nexus_ai_sales_assistant_9c92e084"
+            default_runtime_name(STACK, "nexus-ai", "sales-assistant"),
+            "ab_nexus_ai_sales_assistant_e9795110"
         );
-        let long = default_runtime_name(&"p".repeat(63), &"a".repeat(63));
+        // Another stack of the same account: another runtime for the same agent.
+        assert_eq!(
+            default_runtime_name("agentbuild-staging", "nexus-ai", "sales-assistant"),
+            "ab_nexus_ai_sales_assistant_40fa9874"
+        );
+        let long = default_runtime_name(&"s".repeat(128), &"p".repeat(63), &"a".repeat(63));
         assert_eq!(long.len(), 48);
         assert!(is_runtime_name(&long));
         // Same cut prefix, different agents: different names.
-        let a = default_runtime_name(&"p".repeat(63), &"a".repeat(63));
-        let b = default_runtime_name(&"p".repeat(63), &format!("{}b", "a".repeat(62)));
+        let a = default_runtime_name(STACK, &"p".repeat(63), &"a".repeat(63));
+        let b = default_runtime_name(STACK, &"p".repeat(63), &format!("{}b", "a".repeat(62)));
         assert_ne!(a, b);
         // `-` and `_` spellings that would collide are told apart by the hash.
         assert_ne!(
-            default_runtime_name("a-b", "c"),
-            default_runtime_name("a", "b-c")
+            default_runtime_name(STACK, "a-b", "c"),
+            default_runtime_name(STACK, "a", "b-c")
         );
+    }
+
+    #[test]
+    fn a_door_keeps_the_default_name_for_the_stack_and_a_plan_makes_it_explicit() {
+        let opts = from_value::<Object<DeployRequest>>(&json!({}), "deploy")
+            .unwrap()
+            .0
+            .into_options()
+            .unwrap();
+        // The normalized request names no runtime: each stack resolves its own.
+        assert!(serde_json::to_value(&opts)
+            .unwrap()
+            .get("runtimeName")
+            .is_none());
+        let a = opts.clone().resolve("stack-a", "p", "a");
+        let b = opts.resolve("stack-b", "p", "a");
+        assert_ne!(a.runtime_name, b.runtime_name);
+        // Read back as a request (a rebuild), the resolved name is the caller's.
+        let again = DeployOptions::from(a.clone()).resolve("stack-b", "p", "a");
+        assert_eq!(again, a);
     }
 
     #[test]
     fn an_empty_deploy_takes_every_default() {
         let d = ok(json!({}));
-        assert_eq!(d.runtime_name, "ab_nexus_ai_sales_assistant_9c92e084");
+        assert_eq!(d.runtime_name, "ab_nexus_ai_sales_assistant_e9795110");
         assert_eq!(
             (d.protocol, d.network_mode, d.role_arn),
             (Protocol::Http, NetworkMode::Public, None)
@@ -470,6 +556,7 @@ mod tests {
     fn a_role_outside_the_allowlist_is_refused_without_echoing_it() {
         let e = validate_deploy(
             &json!({"roleArn": "arn:aws:iam::123456789012:role/admin"}),
+            STACK,
             "p",
             "a",
             Some(&roles()),
@@ -487,6 +574,7 @@ mod tests {
         // Without a policy (the CLI), only the form is checked.
         let d = validate_deploy(
             &json!({"roleArn": "arn:aws:iam::123456789012:role/admin"}),
+            STACK,
             "p",
             "a",
             None,

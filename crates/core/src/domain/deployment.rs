@@ -2,7 +2,7 @@
 //! and the rules of the deploy step: which runtime to touch, what a runtime's status means, how
 //! long to wait, and how a failure is recorded. Pure: the handlers load, call and store.
 
-use super::deploy::{DeploySpec, TAG_AGENT, TAG_PROJECT};
+use super::deploy::{DeploySpec, TAG_AGENT, TAG_PROJECT, TAG_STACK};
 use super::text::{truncate, MAX_MESSAGE_BYTES};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -168,32 +168,46 @@ pub fn previous_runtime<'a>(
         .and_then(|d| d.runtime_id.as_deref())
 }
 
-/// The rule for a runtime found by name (no previous deployment names one that still exists):
-/// ours (tagged with this project and agent) is updated, none is created, anything else is
-/// never touched.
-pub fn target_by_name(found: Option<&FoundRuntime>, project: &str, agent: &str) -> Target {
-    match found {
-        None => Target::Create,
-        Some(r)
-            if r.tags.get(TAG_PROJECT).map(String::as_str) == Some(project)
-                && r.tags.get(TAG_AGENT).map(String::as_str) == Some(agent) =>
-        {
-            Target::Update { id: r.id.clone() }
-        }
-        Some(r) => Target::Refuse(format!(
-            "deploy.runtimeName: a runtime of this name exists ({}) and is not tagged for \
-             {project}/{agent} ({TAG_PROJECT}, {TAG_AGENT}); agentbuild never touches it",
-            r.id
-        )),
+/// Whose runtime agentbuild is deploying: the stack that runs the deployment, and the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub stack: &'a str,
+    pub project: &'a str,
+    pub agent: &'a str,
+}
+
+impl Owner<'_> {
+    /// The tags a created runtime gets (and IAM requires on every create, update and read).
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (TAG_STACK.to_string(), self.stack.to_string()),
+            (TAG_PROJECT.to_string(), self.project.to_string()),
+            (TAG_AGENT.to_string(), self.agent.to_string()),
+        ])
+    }
+
+    /// Tagged for this very stack, project and agent (other tags of the owner's are allowed).
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        self.tags()
+            .iter()
+            .all(|(k, v)| tags.get(k).map(String::as_str) == Some(v.as_str()))
     }
 }
 
-/// The tags a created runtime gets.
-pub fn runtime_tags(project: &str, agent: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (TAG_PROJECT.to_string(), project.to_string()),
-        (TAG_AGENT.to_string(), agent.to_string()),
-    ])
+/// The rule for a runtime found by name (no previous deployment names one that still exists):
+/// ours (tagged with this stack, project and agent) is updated, none is created, anything else
+/// — another stack's runtime of the same agent included — is never touched.
+pub fn target_by_name(found: Option<&FoundRuntime>, owner: &Owner) -> Target {
+    match found {
+        None => Target::Create,
+        Some(r) if owner.owns(&r.tags) => Target::Update { id: r.id.clone() },
+        Some(r) => Target::Refuse(format!(
+            "deploy.runtimeName: a runtime of this name exists ({}) and is not tagged for \
+             {}/{} of stack {} ({TAG_STACK}, {TAG_PROJECT}, {TAG_AGENT}); agentbuild never \
+             touches it",
+            r.id, owner.project, owner.agent, owner.stack
+        )),
+    }
 }
 
 /// How long the deploy step waits between checks and in all.
@@ -495,31 +509,54 @@ mod tests {
     }
 
     #[test]
-    fn only_a_runtime_tagged_for_this_agent_is_touched() {
-        let tagged = |p: &str, a: &str| FoundRuntime {
+    fn only_a_runtime_tagged_for_this_stack_and_agent_is_touched() {
+        let owner = Owner {
+            stack: "s",
+            project: "p",
+            agent: "a",
+        };
+        let tagged = |stack: &str, p: &str, a: &str| FoundRuntime {
             id: "r-1".into(),
             arn: "arn".into(),
-            tags: runtime_tags(p, a),
+            tags: Owner {
+                stack,
+                project: p,
+                agent: a,
+            }
+            .tags(),
         };
-        assert_eq!(target_by_name(None, "p", "a"), Target::Create);
+        assert_eq!(target_by_name(None, &owner), Target::Create);
         assert_eq!(
-            target_by_name(Some(&tagged("p", "a")), "p", "a"),
+            target_by_name(Some(&tagged("s", "p", "a")), &owner),
             Target::Update { id: "r-1".into() }
         );
+        let mut project_and_agent_only = tagged("s", "p", "a").tags;
+        project_and_agent_only.remove(TAG_STACK);
         for other in [
-            tagged("p", "b"),
-            tagged("q", "a"),
+            tagged("s", "p", "b"),
+            tagged("s", "q", "a"),
+            // The same agent of another stack in the account (staging and prod).
+            tagged("s2", "p", "a"),
+            FoundRuntime {
+                id: "r-1".into(),
+                arn: "arn".into(),
+                tags: project_and_agent_only,
+            },
             FoundRuntime {
                 id: "r-1".into(),
                 arn: "arn".into(),
                 tags: Default::default(),
             },
         ] {
-            match target_by_name(Some(&other), "p", "a") {
+            match target_by_name(Some(&other), &owner) {
                 Target::Refuse(why) => assert!(why.starts_with("deploy.runtimeName: "), "{why}"),
                 t => panic!("{t:?}"),
             }
         }
+        assert_eq!(
+            owner.tags().keys().collect::<Vec<_>>(),
+            ["agentbuild:agent", "agentbuild:project", "agentbuild:stack"]
+        );
     }
 
     #[test]

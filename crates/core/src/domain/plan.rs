@@ -81,6 +81,8 @@ pub struct BuildPlan {
 
 /// Execution facts the plan needs beside the request.
 pub struct ExecutionFacts {
+    /// The stack that runs the execution (its defaults resolve the request's `deploy`).
+    pub stack: String,
     pub build_id: String,
     pub execution_arn: String,
     pub trigger: Trigger,
@@ -104,6 +106,9 @@ impl BuildPlan {
             req.platform,
             req.build_args.as_map(),
         );
+        let deploy = req
+            .deploy
+            .map(|d| d.resolve(&exec.stack, &req.project, &req.agent));
         let (tag, content_tag) = if req.force {
             (forced_tag(&content_tag, &exec.build_id), Some(content_tag))
         } else {
@@ -135,7 +140,7 @@ impl BuildPlan {
             requested_at: exec.requested_at,
             submitted_at: exec.submitted_at,
             deadline_seconds: exec.deadline_seconds,
-            deploy: req.deploy,
+            deploy,
         }
     }
 }
@@ -167,7 +172,7 @@ impl BuildPlan {
                 None => None,
                 Some(k) => Some(k.clone().try_into().map_err(rule("idempotencyKey"))?),
             },
-            deploy: self.deploy.clone(),
+            deploy: self.deploy.clone().map(Into::into),
         })
     }
 }

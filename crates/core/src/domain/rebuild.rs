@@ -158,6 +158,7 @@ mod tests {
         let spec = validate_deploy(
             &serde_json::json!({"protocol": "MCP", "environmentVariables": {"LOG_LEVEL": "info"},
                                 "roleArn": "arn:aws:iam::123456789012:role/team-runtime"}),
+            "agentbuild",
             "nexus-ai",
             "sales",
             Some(&roles),
@@ -170,7 +171,8 @@ mod tests {
         let r = BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:05:00Z"));
         let back: BuildRecord = serde_json::from_slice(&r.to_json()).unwrap();
         let c = candidate("nexus-ai", "sales", back).unwrap();
-        assert_eq!(c.request.deploy, Some(spec));
+        // The resolved runtime name travels as the caller's: a rebuild deploys to the same one.
+        assert_eq!(c.request.deploy, Some(spec.into()));
         let plain = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"));
         assert_eq!(
             candidate("nexus-ai", "sales", plain)

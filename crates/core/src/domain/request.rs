@@ -5,7 +5,7 @@
 //! the stack's policy (which buckets, which runtime roles). The CLI only parses: the policy is
 //! the stack's. [`validate`] is both.
 
-use super::deploy::{DeployRequest, DeploySpec, RolePolicy};
+use super::deploy::{DeployOptions, DeployRequest, RolePolicy};
 use super::form::{
     from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
 };
@@ -309,7 +309,7 @@ impl BuildRequest {
         }
         let deploy = match self.deploy {
             None => None,
-            Some(Object(d)) => Some(d.into_spec(&self.project, &self.agent)?),
+            Some(Object(d)) => Some(d.into_options()?),
         };
         Ok(ValidRequest {
             project: self.project,
@@ -341,7 +341,7 @@ pub struct ValidRequest {
     pub idempotency_key: Option<IdempotencyKey>,
     /// Run the image in AgentCore Runtime once it exists (design: "Deploy").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deploy: Option<DeploySpec>,
+    pub deploy: Option<DeployOptions>,
 }
 
 impl<'de> Deserialize<'de> for ValidRequest {
@@ -368,7 +368,7 @@ pub fn parse_except_source(input: &Value) -> Result<(), RequestError> {
     }
     let r = from_value::<Object<BuildRequest>>(&input, "")?.0;
     if let Some(Object(d)) = r.deploy {
-        d.into_spec(&r.project, &r.agent)?;
+        d.into_options()?;
     }
     Ok(())
 }
@@ -687,7 +687,8 @@ mod tests {
     fn a_deploy_object_is_validated_with_the_stacks_roles_and_named_by_field() {
         let r = validate(&with("deploy", json!({})), &policy()).unwrap();
         let d = r.deploy.expect("deploy kept");
-        assert_eq!(d.runtime_name, "ab_nexus_ai_sales_assistant_9c92e084");
+        // The default name is the stack's, resolved when the plan is made.
+        assert_eq!(d.runtime_name, None);
         assert_eq!(validate(&base(), &policy()).unwrap().deploy, None);
         for (deploy, field) in [
             (json!({"runtimeName": "no-dash"}), "deploy.runtimeName"),
@@ -742,10 +743,9 @@ mod tests {
         let r = validate(&v, &policy()).unwrap();
         let text = serde_json::to_value(&r).unwrap();
         assert_eq!(text["dockerfile"], "Dockerfile");
-        assert_eq!(
-            text["deploy"]["runtimeName"],
-            "ab_nexus_ai_sales_assistant_9c92e084"
-        );
+        // The default runtime name is the stack's: the normalized request leaves it out.
+        assert!(text["deploy"].get("runtimeName").is_none(), "{text}");
+        assert_eq!(text["deploy"]["protocol"], "MCP");
         let back: ValidRequest = serde_json::from_value(text.clone()).unwrap();
         assert_eq!(back, r);
         assert_eq!(parse(&text).unwrap(), r);

@@ -1,25 +1,23 @@
-//! Which uploads expire: every upload under `sources/` carries the tag `agentbuild:latest`,
-//! `false` when uploaded; the writer of an agent's `latest.json` sets it `true` on the source
-//! that record names and back to `false` on the one it replaced. The bucket's lifecycle rule
-//! expires only `false` (S3 lifecycle filters cannot say "not tagged"), so an upload that a
-//! `latest.json` names never expires, whatever its age — scheduled rebuilds need it.
+//! Which uploads expire: every upload under `sources/` expires (the bucket's lifecycle: its
+//! current version after `SourcesExpireDays`, a noncurrent version 30 days later) unless the
+//! service holds it. The writer of an agent's `latest.json` puts an S3 Object Lock legal hold
+//! on the source version that record names and lifts it from the one it replaced: S3 never
+//! deletes a held version (lifecycle included), so an upload a `latest.json` names is kept
+//! whatever its age — scheduled rebuilds need it — and uploaders send plain uploads (no tag,
+//! no header: multipart uploads and copies work as every AWS client sends them). The bucket
+//! policy lets only the service's roles place or lift a hold.
 
 use super::plan::Source;
 
-/// The tag key (template.yaml's ExpireSources rule and bucket policy name it too).
-pub const LATEST_TAG: &str = "agentbuild:latest";
-
-/// `x-amz-tagging` of an upload (URL-encoded, as the header wants): expirable until named.
-pub const UPLOAD_TAGGING: &str = "agentbuild%3Alatest=false";
-
-/// One tag to set after `latest.json` moved from `previous` to `new` (sources in the stack's
-/// own bucket only: other buckets' lifecycles are not ours).
+/// One hold to place or lift after `latest.json` moved from `previous` to `new` (sources in the
+/// stack's own bucket only: other buckets' lifecycles are not ours).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retag {
     pub key: String,
     /// The version the record names (the one validated and built), not the key's current one:
-    /// an upload to the same key later is another version, with its own tag.
+    /// an upload to the same key later is another version, with its own hold.
     pub version_id: Option<String>,
+    /// Held (kept) or not (expires as any upload).
     pub latest: bool,
 }
 
@@ -123,13 +121,5 @@ mod tests {
         let old = source("other", "sources/p/a/1.zip");
         let new = source("other", "sources/p/a/2.zip");
         assert!(retags("own", Some(&old), &new).is_empty());
-    }
-
-    #[test]
-    fn the_upload_tagging_is_the_tag_key_set_to_false() {
-        assert_eq!(
-            UPLOAD_TAGGING.replace("%3A", ":"),
-            format!("{LATEST_TAG}=false")
-        );
     }
 }

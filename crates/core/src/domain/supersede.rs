@@ -144,7 +144,7 @@ mod tests {
         // A latest record without a deployment says nothing about the runtime.
         assert!(decide(None, Some(&rec), &old).is_ok());
         let mut dep = Deployment::refused(
-            &crate::domain::deploy::validate_deploy(&serde_json::json!({}), "p", "a", None)
+            &crate::domain::deploy::validate_deploy(&serde_json::json!({}), "s", "p", "a", None)
                 .unwrap(),
             None,
             "x",
@@ -158,7 +158,8 @@ mod tests {
     #[test]
     fn a_superseded_deployment_is_not_a_failure_and_says_why() {
         let spec =
-            crate::domain::deploy::validate_deploy(&serde_json::json!({}), "p", "a", None).unwrap();
+            crate::domain::deploy::validate_deploy(&serde_json::json!({}), "s", "p", "a", None)
+                .unwrap();
         let why = Superseded {
             by: "b-new".into(),
             reason: "newer".into(),

@@ -10,7 +10,7 @@ use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
 use crate::domain::deploy::DeploySpec;
 use crate::domain::deployment::{
-    container_uri, previous_runtime, runtime_tags, started, target_by_name, Deployment, Target,
+    container_uri, previous_runtime, started, target_by_name, Deployment, Owner, Target,
 };
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
@@ -93,7 +93,12 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
             now,
         ));
     };
-    let request = |action: &str| runtime_request(deps, plan, spec, &uri, action);
+    let owner = Owner {
+        stack: &deps.config.stack,
+        project: &plan.project,
+        agent: &plan.agent,
+    };
+    let request = |action: &str| runtime_request(deps, plan, spec, &uri, &owner, action);
     let begun = |info, action| {
         started(
             spec,
@@ -121,7 +126,7 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
         tracing::warn!(build_id = %plan.build_id, runtime_id = %id, "the previous deployment's runtime is gone");
     }
     let found = deps.runtimes.find_by_name(&spec.runtime_name).await?;
-    match target_by_name(found.as_ref(), &plan.project, &plan.agent) {
+    match target_by_name(found.as_ref(), &owner) {
         Target::Update { id } => {
             if let Some(info) = deps.runtimes.update(&id, &request("update")).await? {
                 return Ok(begun(info, "UPDATED"));
@@ -140,6 +145,7 @@ fn runtime_request<S, R>(
     plan: &BuildPlan,
     spec: &DeploySpec,
     uri: &str,
+    owner: &Owner<'_>,
     action: &str,
 ) -> RuntimeRequest {
     RuntimeRequest {
@@ -150,7 +156,7 @@ fn runtime_request<S, R>(
             .clone()
             .unwrap_or_else(|| deps.config.default_role.clone()),
         spec: spec.clone(),
-        tags: runtime_tags(&plan.project, &plan.agent),
+        tags: owner.tags(),
         client_token: client_token(&plan.execution_arn, action),
         description: format!("agentbuild {}/{}", plan.project, plan.agent),
     }
@@ -164,7 +170,7 @@ mod tests {
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;
     use crate::domain::status::BuildStatus;
-    use crate::testing::fake_runtimes::FakeRuntimes;
+    use crate::testing::fake_runtimes::{FakeRuntimes, STACK};
     use crate::testing::fakes::FakeStore;
     use serde_json::json;
 
@@ -176,6 +182,7 @@ mod tests {
             runtimes: FakeRuntimes::default(),
             config: DeployConfig {
                 bucket: "own".into(),
+                stack: STACK.into(),
                 default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
                 policy: DeployPolicy {
                     first_wait_seconds: 5,
@@ -188,7 +195,7 @@ mod tests {
 
     fn input(deploy: serde_json::Value) -> DeployInput {
         let mut p = plan();
-        p.deploy = Some(validate_deploy(&deploy, &p.project, &p.agent, None).unwrap());
+        p.deploy = Some(validate_deploy(&deploy, STACK, &p.project, &p.agent, None).unwrap());
         let mut b = running();
         b.status = BuildStatus::Succeeded;
         b.image_digest = Some(DIGEST.into());
@@ -238,6 +245,7 @@ mod tests {
             "arn:aws:iam::123456789012:role/agentbuild-runtime"
         );
         assert_eq!(req.tags["agentbuild:agent"], "sales");
+        assert_eq!(req.tags["agentbuild:stack"], STACK);
         assert_eq!(
             req.client_token,
             client_token(&plan().execution_arn, "create")
@@ -249,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn a_later_build_updates_the_runtime_its_latest_record_deployed_to() {
         let d = deps();
-        let name = validate_deploy(&json!({}), "nexus-ai", "sales", None)
+        let name = validate_deploy(&json!({}), STACK, "nexus-ai", "sales", None)
             .unwrap()
             .runtime_name;
         d.runtimes.add("rt-1", &name, "nexus-ai", "sales");
@@ -267,7 +275,7 @@ mod tests {
     #[tokio::test]
     async fn a_runtime_deleted_by_hand_is_created_again() {
         let d = deps();
-        let name = validate_deploy(&json!({}), "nexus-ai", "sales", None)
+        let name = validate_deploy(&json!({}), STACK, "nexus-ai", "sales", None)
             .unwrap()
             .runtime_name;
         latest_deployed(&d, &name, "rt-deleted");
@@ -292,6 +300,26 @@ mod tests {
         let d = deps();
         d.runtimes.add("rt-theirs", "Theirs", "nexus-ai", "billing");
         let dep = handle(&d, input(json!({"runtimeName": "Theirs"})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert!(dep
+            .failure_reason
+            .unwrap()
+            .starts_with("deploy.runtimeName: "));
+        assert!(d.runtimes.updated.borrow().is_empty() && d.runtimes.created.borrow().is_empty());
+
+        // The same agent's runtime of another stack in the account: never touched.
+        let d = deps();
+        d.runtimes.add_of(
+            "agentbuild-staging",
+            "rt-staging",
+            "Shared",
+            "nexus-ai",
+            "sales",
+        );
+        let dep = handle(&d, input(json!({"runtimeName": "Shared"})))
             .await
             .unwrap()
             .deployment;

@@ -675,7 +675,8 @@ mod tests {
         b.image_digest = Some(format!("sha256:{}", "ab".repeat(32)));
         let mut p = plan();
         p.deploy = Some(
-            crate::domain::deploy::validate_deploy(&json!({}), "nexus-ai", "sales", None).unwrap(),
+            crate::domain::deploy::validate_deploy(&json!({}), "s", "nexus-ai", "sales", None)
+                .unwrap(),
         );
         RecordEvent::State(RecordInput {
             state: PipelineState {

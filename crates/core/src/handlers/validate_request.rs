@@ -69,6 +69,7 @@ pub async fn handle<S: ObjectStore>(
         object,
         &deps.config.repository_uri,
         ExecutionFacts {
+            stack: deps.config.stack.clone(),
             build_id: event.build_id,
             execution_arn: event.execution_arn,
             trigger: admitted.trigger,
@@ -282,6 +283,7 @@ mod tests {
         Deps {
             store,
             config: ValidateConfig {
+                stack: "agentbuild".into(),
                 sources: SourcePolicy::own("bkt"),
                 repository_uri: "123.dkr.ecr.us-east-1.amazonaws.com/agentbuild".into(),
                 max_source_bytes: 1000,

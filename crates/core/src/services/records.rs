@@ -98,8 +98,9 @@ pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Re
     Ok(true)
 }
 
-/// Tags the named source to be kept and the replaced one to expire — unless a writer after us
-/// made latest.json name it again (it tags before we untag, or we see it on the re-read).
+/// Holds the named source (kept) and lifts the hold of the replaced one (it expires) — unless a
+/// writer after us made latest.json name it again (it holds before we lift, or we see it on the
+/// re-read).
 async fn retain<S: ObjectStore>(
     store: &S,
     record: &BuildRecord,
@@ -107,15 +108,15 @@ async fn retain<S: ObjectStore>(
 ) -> Result<(), Error> {
     for retag in retags(store.own_bucket(), previous, &record.source) {
         let version = retag.version_id.as_deref();
-        if !store.tag_latest(&retag.key, version, retag.latest).await? {
-            tracing::warn!(key = %retag.key, "source version to tag does not exist");
+        if !store.hold_latest(&retag.key, version, retag.latest).await? {
+            tracing::warn!(key = %retag.key, "source version to hold does not exist");
             continue;
         }
         if !retag.latest {
             let now = latest(store, &record.project, &record.agent).await?;
             let named = |s: &Source| s.key == retag.key && s.version_id == retag.version_id;
             if now.is_some_and(|s| named(&s.record.source)) {
-                store.tag_latest(&retag.key, version, true).await?;
+                store.hold_latest(&retag.key, version, true).await?;
             }
         }
     }

@@ -26,6 +26,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "ValidateRequest",
         env: &[
             BUCKET,
+            STACK_NAME,
             REPOSITORY_URI,
             ALLOWED_SOURCE_BUCKETS,
             RUNTIME_ROLE_ARN,
@@ -141,16 +142,14 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
-            "s3:PutObjectTagging",
-            "s3:PutObjectVersionTagging",
+            "s3:PutObjectLegalHold",
             "codebuild:StopBuild",
             "events:PutEvents",
         ],
         operations: &[
             "S3.GetObject",
             "S3.PutObject",
-            "S3.PutObjectTagging",
-            "S3.PutObjectVersionTagging",
+            "S3.PutObjectLegalHold",
             "CodeBuild.StopBuild",
             "EventBridge.PutEvents",
         ],
@@ -161,6 +160,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "DeployRuntime",
         env: &[
             BUCKET,
+            STACK_NAME,
             RUNTIME_ROLE_ARN,
             DEPLOY_POLL_SECONDS,
             DEPLOY_TIMEOUT_SECONDS,
@@ -198,6 +198,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
         env: &[
             BUCKET,
+            STACK_NAME,
             STATE_MACHINE_ARN,
             REPOSITORY_URI,
             ALLOWED_SOURCE_BUCKETS,
@@ -260,11 +261,8 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     // GetObject of a given version (the validated source) is authorized as s3:GetObjectVersion.
     ("S3.GetObjectVersion", "s3:GetObjectVersion"),
     ("S3.PutObject", "s3:PutObject"),
-    // Tagging the current version of an object (a source in a bucket without versioning).
-    ("S3.PutObjectTagging", "s3:PutObjectTagging"),
-    // Tagging a given version (the retention tag of the validated source version) is
-    // authorized as s3:PutObjectVersionTagging.
-    ("S3.PutObjectVersionTagging", "s3:PutObjectVersionTagging"),
+    // The legal hold that keeps the source version a latest.json names (of any version).
+    ("S3.PutObjectLegalHold", "s3:PutObjectLegalHold"),
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),

@@ -3,7 +3,7 @@
 //! [`super::fakes`] does.
 
 use super::fakes::record;
-use crate::domain::deployment::{runtime_tags, FoundRuntime, RuntimeInfo, RuntimeStatus};
+use crate::domain::deployment::{FoundRuntime, Owner, RuntimeInfo, RuntimeStatus};
 use crate::ports::{RuntimeRequest, Runtimes};
 use crate::Error;
 use std::cell::RefCell;
@@ -22,9 +22,18 @@ pub struct FakeRuntimes {
     pub fail_next: RefCell<VecDeque<Error>>,
 }
 
+/// The stack the handler tests deploy as (their `DeployConfig`'s).
+pub const STACK: &str = "agentbuild";
+
 impl FakeRuntimes {
-    /// A READY runtime at version 1, tagged for `project/agent`, as if deployed before.
+    /// A READY runtime at version 1, tagged for `project/agent` of [`STACK`], as if deployed
+    /// before.
     pub fn add(&self, id: &str, name: &str, project: &str, agent: &str) {
+        self.add_of(STACK, id, name, project, agent);
+    }
+
+    /// The same, created by another stack of the account.
+    pub fn add_of(&self, stack: &str, id: &str, name: &str, project: &str, agent: &str) {
         let info = RuntimeInfo {
             id: id.into(),
             arn: format!("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/{id}"),
@@ -34,9 +43,18 @@ impl FakeRuntimes {
             failure_reason: None,
             container_uri: None,
         };
-        self.runtimes
-            .borrow_mut()
-            .insert(id.into(), (info, runtime_tags(project, agent)));
+        self.runtimes.borrow_mut().insert(
+            id.into(),
+            (
+                info,
+                Owner {
+                    stack,
+                    project,
+                    agent,
+                }
+                .tags(),
+            ),
+        );
     }
 
     pub fn set(&self, id: &str, status: RuntimeStatus, reason: Option<&str>, uri: &str) {

@@ -83,9 +83,9 @@ type Objects = BTreeMap<(String, String), (Vec<u8>, Option<String>)>;
 #[derive(Default)]
 pub struct FakeStore {
     objects: RefCell<Objects>,
-    /// `agentbuild:latest` of own-bucket objects, as tag_latest last set it.
+    /// The legal hold of own-bucket objects, as hold_latest last set it (`true`: held, kept).
     pub tags: RefCell<BTreeMap<String, bool>>,
-    /// The version of each key tag_latest last tagged (`None`: the current one).
+    /// The version of each key hold_latest last set (`None`: the current one).
     pub tagged_versions: RefCell<BTreeMap<String, Option<String>>>,
     calls: Cell<usize>,
     pub puts: RefCell<Vec<String>>,
@@ -221,16 +221,13 @@ impl ObjectStore for FakeStore {
         OWN
     }
 
-    async fn tag_latest(
+    async fn hold_latest(
         &self,
         key: &str,
         version_id: Option<&str>,
         latest: bool,
     ) -> Result<bool, Error> {
-        self.enter(match version_id {
-            None => "S3.PutObjectTagging",
-            Some(_) => "S3.PutObjectVersionTagging",
-        })?;
+        self.enter("S3.PutObjectLegalHold")?;
         if self.own(key).is_none() {
             return Ok(false);
         }

@@ -25,6 +25,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
         builds: FakeBuilds::default(),
         config: ApiConfig {
             validate: ValidateConfig {
+                stack: "agentbuild".into(),
                 sources: SourcePolicy::own(OWN),
                 repository_uri: "123.dkr.ecr.us-east-1.amazonaws.com/agentbuild".into(),
                 max_source_bytes: 1000,
