@@ -8,6 +8,7 @@ pub mod execution;
 pub mod fallback;
 pub mod fleet;
 pub mod form;
+pub mod images;
 pub mod json;
 pub mod observe;
 pub mod plan;

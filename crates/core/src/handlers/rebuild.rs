@@ -188,14 +188,25 @@ async fn plan<S: ObjectStore, X>(
     for c in candidates {
         // Uploads not named by a latest.json expire; a source missing anyway (deleted by hand)
         // would only fail validation: skipped here, with the reason.
+        // A rebuild builds the recorded version: gone (deleted, or expired as non-current),
+        // there is nothing to rebuild.
         let source = &c.record.source;
-        match deps.store.head(&source.bucket, &source.key).await {
+        let found = match source.version_id.as_deref() {
+            Some(v) => {
+                deps.store
+                    .head_version(&source.bucket, &source.key, v)
+                    .await
+            }
+            None => deps.store.head(&source.bucket, &source.key).await,
+        };
+        match found {
             Ok(Some(_)) => {}
             Ok(None) => {
-                skipped.push(skip(
-                    c.label,
-                    format!("source {} no longer exists", source.uri),
-                ));
+                let what = match source.version_id.as_deref() {
+                    Some(v) => format!("source {} version {v}", source.uri),
+                    None => format!("source {}", source.uri),
+                };
+                skipped.push(skip(c.label, format!("{what} no longer exists")));
                 continue;
             }
             Err(e @ Error::TransientAws(_)) => return Err(e),

@@ -3,28 +3,30 @@
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuildProject;
+use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
 use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
-use crate::domain::record::{build_key, latest_key, reuse, BuildRecord, BuildState};
+use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState};
 use crate::domain::status::BuildStatus;
 use crate::model::{BuildOutput, StartInput};
-use crate::ports::{BuildStarter, ObjectStore, StartRequest};
-use crate::services::records;
+use crate::ports::{BuildStarter, Images, ObjectStore, StartRequest};
+use crate::services::{images, records};
 use crate::Error;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub struct Deps<S, B> {
+pub struct Deps<S, B, I> {
     pub store: S,
     pub builds: B,
+    pub images: I,
     pub config: StartBuildConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, CodeBuildProject> {
+impl Deps<S3Store, CodeBuildProject, Ecr> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = StartBuildConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -34,14 +36,15 @@ impl Deps<S3Store, CodeBuildProject> {
                 aws_sdk_codebuild::Client::new(&sdk),
                 config.project.clone(),
             ),
+            images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildStarter>(
-    deps: &Deps<S, B>,
+pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
+    deps: &Deps<S, B, I>,
     input: StartInput,
 ) -> Result<BuildOutput, Error> {
     let plan = input.plan;
@@ -74,7 +77,7 @@ pub async fn handle<S: ObjectStore, B: BuildStarter>(
 
     if !plan.force {
         let latest = read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?;
-        if let Some(reused) = latest.as_ref().and_then(|l| reuse(&plan, l)) {
+        if let Some(reused) = images::reusable(&deps.images, &plan, latest.as_ref()).await? {
             tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
             let build = BuildState {
                 status: BuildStatus::Reused,
@@ -132,8 +135,8 @@ fn empty_state(now: DateTime<Utc>) -> BuildState {
     BuildState::starting(now)
 }
 
-fn running<S, B>(
-    deps: &Deps<S, B>,
+fn running<S, B, I>(
+    deps: &Deps<S, B, I>,
     plan: &BuildPlan,
     codebuild_id: String,
     started_at: DateTime<Utc>,
@@ -197,12 +200,13 @@ mod tests {
     use super::*;
     use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, t};
-    use crate::testing::fakes::{FakeBuilds, FakeStore};
+    use crate::testing::fakes::{FakeBuilds, FakeImages, FakeStore};
 
-    fn deps() -> Deps<FakeStore, FakeBuilds> {
+    fn deps() -> Deps<FakeStore, FakeBuilds, FakeImages> {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
+            images: FakeImages::default(),
             config: StartBuildConfig {
                 bucket: "own".into(),
                 project: "proj".into(),
@@ -349,7 +353,9 @@ mod tests {
     }
 
     /// The same fakes under another clock.
-    fn deps_sharing(d: &Deps<FakeStore, FakeBuilds>) -> Deps<FakeStore, FakeBuilds> {
+    fn deps_sharing(
+        d: &Deps<FakeStore, FakeBuilds, FakeImages>,
+    ) -> Deps<FakeStore, FakeBuilds, FakeImages> {
         let store = FakeStore::default();
         if let Some(b) = d.store.own("builds/b-1.json") {
             store.seed("builds/b-1.json", b);
@@ -359,6 +365,7 @@ mod tests {
         Deps {
             store,
             builds,
+            images: FakeImages::default(),
             config: d.config.clone(),
             now: d.now,
         }
@@ -382,9 +389,12 @@ mod tests {
         BuildRecord::new(&p, Some(&b), None, t("2026-11-27T10:00:00Z")).to_json()
     }
 
+    const REPO: &str = "agentbuild";
+
     #[tokio::test]
     async fn reuses_an_image_built_from_the_same_inputs() {
         let d = deps();
+        d.images.push(REPO, &plan().image.tag, "sha256:feed");
         d.store
             .put_json(
                 "agents/nexus-ai/sales/latest.json",
@@ -397,6 +407,28 @@ mod tests {
         assert_eq!(out.build.reused_from.as_deref(), Some("older"));
         assert_eq!(out.build.image_digest.as_deref(), Some("sha256:feed"));
         assert!(d.builds.started.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn builds_when_the_image_latest_names_is_gone_from_ecr() {
+        // Expired or deleted by hand, or its tag now names another image: REUSED would point
+        // at nothing (a deploy of it would fail), so the request builds.
+        for pushed in [None, Some("sha256:other")] {
+            let d = deps();
+            if let Some(digest) = pushed {
+                d.images.push(REPO, &plan().image.tag, digest);
+            }
+            d.store
+                .put_json(
+                    "agents/nexus-ai/sales/latest.json",
+                    latest(&plan().image.tag, BuildStatus::Succeeded),
+                )
+                .await
+                .unwrap();
+            let out = handle(&d, input()).await.unwrap();
+            assert_eq!(out.build.status, BuildStatus::Running, "{pushed:?}");
+            assert_eq!(d.builds.started.borrow().len(), 1);
+        }
     }
 
     #[tokio::test]
@@ -464,6 +496,7 @@ mod tests {
             .put_json("agents/nexus-ai/sales/latest.json", rec.to_json())
             .await
             .unwrap();
+        d.images.push(REPO, &forced.image.tag, "sha256:new");
         let mut next = plan();
         next.build_id = "b-2".into();
         next.execution_arn =
@@ -518,6 +551,7 @@ mod tests {
                 a_build_cancelled_before_it_started_is_never_started,
                 same_execution_same_token_other_execution_other_token,
                 reuses_an_image_built_from_the_same_inputs,
+                builds_when_the_image_latest_names_is_gone_from_ecr,
                 builds_when_forced_or_inputs_differ_or_last_build_failed,
                 a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request,
                 a_caller_deadline_can_only_shorten_the_configured_one,

@@ -5,6 +5,7 @@
 #[cfg(feature = "lambda")]
 pub mod callback;
 pub mod cancel;
+pub mod images;
 pub mod objects;
 pub mod records;
 pub mod status;
