@@ -340,15 +340,18 @@ def push_image(build: dict[str, Any], exported: dict[str, str]) -> None:
         return
     _PUSHED.add(build.get("id", ""))
     _, region, account = (build.get("arn", "").split(":") + ["", "", "", "", ""])[2:5]
-    backend = ecr_backends[account][region]
     name = repo_uri.split("/", 1)[1]
-    repo = backend.repositories.get(name)
-    if repo is None or any(tag in i.image_tags for i in repo.images):
+    try:
+        repo = ecr_backends[account][region].repositories.get(name) if region and account else None
+        if repo is None or any(tag in i.image_tags for i in repo.images):
+            return
+        media = "application/vnd.oci.image.manifest.v1+json"
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": media, "layers": [],
+                               "annotations": {"org.opencontainers.image.ref.name": tag}})
+        ecr_backends[account][region].put_image(name, manifest, tag, media, digest)
+    except Exception as e:  # a failed push must not break BatchGetBuilds: REUSED then builds
+        log(f"codebuild: could not push {name}:{tag}: {e!r}")
         return
-    media = "application/vnd.oci.image.manifest.v1+json"
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": media, "layers": [],
-                           "annotations": {"org.opencontainers.image.ref.name": tag}})
-    backend.put_image(name, manifest, tag, media, digest)
     log(f"codebuild: pushed {name}:{tag} {digest}")
 
 
