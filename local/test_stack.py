@@ -741,6 +741,22 @@ def test_an_unscripted_success_exports_a_deterministic_digest_of_its_image(codeb
     assert one["IMAGE_URI"] == "1.dkr.ecr.us-east-1.amazonaws.com/r@" + one["IMAGE_DIGEST"]
 
 
+def test_a_successful_build_pushes_its_image_with_the_exported_digest(codebuild, engine):
+    ecr = eng.aws_client("ecr", engine["endpoint"])
+    repo = ecr.create_repository(repositoryName=f"r-{uuid.uuid4().hex[:8]}",
+                                 imageTagMutability="IMMUTABLE")["repository"]
+    build_id = codebuild["client"].start_build(
+        projectName=codebuild["project"], sourceTypeOverride="S3", sourceLocationOverride="bkt/d.zip",
+        environmentVariablesOverride=[
+            {"name": "AGENTBUILD_IMAGE_REPOSITORY", "value": repo["repositoryUri"], "type": "PLAINTEXT"},
+            {"name": "AGENTBUILD_IMAGE_TAG", "value": "p.a-1", "type": "PLAINTEXT"}])["build"]["id"]
+    b = get_build(codebuild, build_id)
+    digest = {v["name"]: v["value"] for v in b["exportedEnvironmentVariables"]}["IMAGE_DIGEST"]
+    get_build(codebuild, build_id)  # a later look pushes nothing more
+    images = ecr.describe_images(repositoryName=repo["repositoryName"])["imageDetails"]
+    assert [(i["imageTags"], i["imageDigest"]) for i in images] == [(["p.a-1"], digest)]
+
+
 @pytest.fixture(scope="module")
 def agentcore(engine):
     scripts = ac.AgentCoreScripts()

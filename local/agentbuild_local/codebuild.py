@@ -317,6 +317,42 @@ def render_build(build: dict[str, Any], started: datetime,
                  endTime=end)
     build["exportedEnvironmentVariables"] = (
         [{"name": k, "value": v} for k, v in exported.items()] if status == "SUCCEEDED" else [])
+    if status == "SUCCEEDED":
+        push_image(build, exported)
+
+
+# Builds whose image push_image has made.
+_PUSHED: set[str] = set()
+
+
+def push_image(build: dict[str, Any], exported: dict[str, str]) -> None:
+    """What the buildspec's push leaves in ECR: the image under its tag, with the digest the
+    build exports (a manifest of no layers, in moto's ECR of the build's account and region).
+    Once per tag: a later look at the build changes nothing, and an image deleted since (a test
+    that expires it) stays deleted."""
+    from moto.ecr.models import ecr_backends
+
+    env = {v.get("name"): v.get("value", "") for v in
+           build.get("environment", {}).get("environmentVariables", [])}
+    repo_uri, tag = env.get("AGENTBUILD_IMAGE_REPOSITORY", ""), env.get("AGENTBUILD_IMAGE_TAG")
+    digest = exported.get("IMAGE_DIGEST")
+    if "/" not in repo_uri or not tag or not digest or build.get("id") in _PUSHED:
+        return
+    _PUSHED.add(build.get("id", ""))
+    _, region, account = (build.get("arn", "").split(":") + ["", "", "", "", ""])[2:5]
+    name = repo_uri.split("/", 1)[1]
+    try:
+        repo = ecr_backends[account][region].repositories.get(name) if region and account else None
+        if repo is None or any(tag in i.image_tags for i in repo.images):
+            return
+        media = "application/vnd.oci.image.manifest.v1+json"
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": media, "layers": [],
+                               "annotations": {"org.opencontainers.image.ref.name": tag}})
+        ecr_backends[account][region].put_image(name, manifest, tag, media, digest)
+    except Exception as e:  # a failed push must not break BatchGetBuilds: REUSED then builds
+        log(f"codebuild: could not push {name}:{tag}: {e!r}")
+        return
+    log(f"codebuild: pushed {name}:{tag} {digest}")
 
 
 _CODEBUILD_ORIGINALS: dict[str, Any] = {}

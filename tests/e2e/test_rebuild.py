@@ -361,3 +361,32 @@ def test_a_run_stopped_by_hand_does_not_keep_the_next_one_waiting(stack):
     d = stack.wait(second, 60)
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"])["status"] == "COMPLETED", d
     stack.wait_idle()
+
+
+def test_an_agent_whose_recorded_source_version_is_gone_is_skipped_with_the_reason(stack):
+    """A rebuild builds the version the latest build built. When that version is gone (deleted,
+    or expired as non-current) while the key holds a newer upload, the plan skips the agent and
+    says why in the summary: it is neither rebuilt from the newer bytes nor a failed item."""
+    stack.wait_idle()
+    project = f"fleet-gone-{uid()}"
+    stack.script({"match": f"sources/{project}/", "status": "SUCCEEDED"})
+    arns = [stack.start(f"seed-{project}-{a}", stack.request(project, a)) for a in ("a", "b")]
+    assert all(stack.wait(a, 60)["status"] == "SUCCEEDED" for a in arns)
+    src = stack.get_json(f"agents/{project}/b/latest.json")["source"]
+    stack.s3.put_object(Bucket=stack.bucket, Key=src["key"], Body=b"never built",
+                        Tagging="agentbuild%3Alatest=false")
+    stack.s3.delete_object(Bucket=stack.bucket, Key=src["key"], VersionId=src["versionId"])
+    at = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
+    run = at.strftime("%Y%m%dT%H%M")
+    machine = stack.env["AGENTBUILD_FLEET_STATE_MACHINE_ARN"]
+    arn = stack.sfn.start_execution(stateMachineArn=machine, name=f"gone-{uid()}", input=json.dumps(
+        {"scheduledTime": at.strftime("%Y-%m-%dT%H:%M:00Z"), "projects": [project]}))["executionArn"]
+    stack.started.add(arn)
+    d = stack.wait(arn, 120)
+    assert d["status"] == "SUCCEEDED", d
+    summary = stack.get_json(f"rebuilds/{run}.json")
+    assert summary["failed"] == [], summary
+    assert [s["agent"] for s in summary["skipped"]] == [f"{project}/b"], summary
+    reason = summary["skipped"][0]["reason"]
+    assert src["versionId"] in reason and "no longer exists" in reason, reason
+    assert summary["started"] == 1, summary

@@ -41,6 +41,13 @@ fn operations_called(file: &str, service: &str) -> BTreeSet<String> {
     if versioned_tagging.is_match(&source) {
         ops.insert(format!("{service}.PutObjectVersionTagging"));
     }
+    // And a HeadObject that may name a version (a rebuild's recorded source): s3:GetObjectVersion.
+    let versioned_head =
+        regex_lite::Regex::new(r"\.client\s*\.\s*head_object\s*\(\s*\)[^;]*?\.set_version_id\(")
+            .unwrap();
+    if versioned_head.is_match(&source) {
+        ops.insert(format!("{service}.HeadObjectVersion"));
+    }
     ops
 }
 
@@ -57,6 +64,7 @@ fn every_sdk_call_in_the_adapters_has_an_iam_action() {
         ("sfn.rs", "SFN"),
         ("events.rs", "EventBridge"),
         ("agentcore.rs", "AgentCore"),
+        ("ecr.rs", "ECR"),
     ] {
         let ops = operations_called(file, service);
         assert!(!ops.is_empty(), "found no SDK call in {file}");

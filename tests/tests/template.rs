@@ -382,3 +382,50 @@ fn uploads_a_latest_json_names_never_expire_and_others_do() {
     let policy = format!("{:?}", t["Resources"]["BucketPolicy"]);
     assert!(!policy.contains("RequestObjectTag"), "{policy}");
 }
+
+/// The image repository's lifecycle rules, `${ImagesToKeep}` at its default.
+fn image_lifecycle_rules(t: &Value) -> Vec<serde_json::Value> {
+    let text = &resource(t, "Repository")["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"];
+    let Value::Tagged(sub) = text else {
+        panic!("LifecyclePolicyText is a !Sub")
+    };
+    let keep = t["Parameters"]["ImagesToKeep"]["Default"].as_u64().unwrap();
+    let body = sub
+        .value
+        .as_str()
+        .unwrap()
+        .replace("${ImagesToKeep}", &keep.to_string());
+    let policy: serde_json::Value = serde_json::from_str(&body).expect("the policy is JSON");
+    let mut rules = policy["rules"].as_array().unwrap().clone();
+    rules.sort_by_key(|r| r["rulePriority"].as_u64().unwrap());
+    rules
+}
+
+#[test]
+fn images_with_a_kept_tag_are_protected_by_the_top_priority_lifecycle_rule() {
+    // ECR: an image that matches a higher-priority rule's tag selection is never expired by a
+    // lower-priority rule. So the rule for kept tags comes first and never fires itself.
+    let rules = image_lifecycle_rules(&template());
+    let top = &rules[0];
+    let prefix = agentbuild_core::domain::images::KEPT_PREFIX;
+    assert_eq!(top["selection"]["tagStatus"], "tagged", "{top}");
+    assert_eq!(
+        top["selection"]["tagPrefixList"],
+        serde_json::json!([prefix])
+    );
+    assert_eq!(top["selection"]["countType"], "sinceImagePushed");
+    assert!(
+        top["selection"]["countNumber"].as_u64().unwrap() >= 36500,
+        "never within a century: {top}"
+    );
+    // No other rule selects kept tags before it, and the catch-all comes last (ECR's rule).
+    let priorities: BTreeSet<u64> = rules
+        .iter()
+        .map(|r| r["rulePriority"].as_u64().unwrap())
+        .collect();
+    assert_eq!(priorities.len(), rules.len(), "unique priorities");
+    let last = rules.last().unwrap();
+    assert_eq!(last["selection"]["tagStatus"], "any");
+    // A kept tag can never be a build's own tag: those start with a project name.
+    assert!(!prefix.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()));
+}

@@ -59,6 +59,13 @@ pub enum Precondition<'a> {
 pub trait ObjectStore {
     /// `None` when the object does not exist.
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error>;
+    /// Version `version_id` of the object; `None` when the object or that version is gone.
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectMeta>, Error>;
     /// Reads version `version_id` of the object through and hashes it.
     async fn sha256(&self, bucket: &str, key: &str, version_id: &str) -> Result<String, Error>;
     /// From the stack's own bucket; `None` when absent.
@@ -88,6 +95,22 @@ pub trait ObjectStore {
         version_id: Option<&str>,
         latest: bool,
     ) -> Result<bool, Error>;
+}
+
+/// An image of the stack's repository, by tag (`domain::images`).
+pub use crate::domain::images::ImageId;
+
+/// ECR images by tag (the adapter owns the client).
+pub trait Images {
+    /// The digest of the image `image` names; `None` when no image has that tag (or the
+    /// repository is gone).
+    async fn digest(&self, image: &ImageId) -> Result<Option<String>, Error>;
+    /// Adds tag `tag` to the image `image` names (the same manifest); `false` when that image
+    /// does not exist. Adding a tag it already has is no error.
+    async fn add_tag(&self, image: &ImageId, tag: &str) -> Result<bool, Error>;
+    /// Removes tag `image.tag`; the image stays under its other tags. A tag that does not
+    /// exist is no error.
+    async fn remove_tag(&self, image: &ImageId) -> Result<(), Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.

@@ -4,6 +4,8 @@
 pub mod agentcore;
 #[cfg(feature = "codebuild")]
 pub mod codebuild;
+#[cfg(feature = "ecr")]
+pub mod ecr;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod s3;

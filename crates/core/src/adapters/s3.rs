@@ -28,6 +28,50 @@ impl S3Store {
         &self.bucket
     }
 
+    /// HeadObject of the current version, or of `version_id` (404 when that version is gone;
+    /// a delete marker answers 405, a malformed id 400: both errors, never "present").
+    async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectMeta>, Error> {
+        // Of a given version it is authorized as s3:GetObjectVersion.
+        let operation = match version_id {
+            Some(_) => "S3.HeadObjectVersion",
+            None => "S3.HeadObject",
+        };
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(String::from))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(HeadObjectError::NotFound(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify(operation, e)),
+        };
+        // A composite (multipart) checksum is not the object's SHA-256: hash it ourselves then.
+        let full_object = !matches!(out.checksum_type(), Some(ChecksumType::Composite));
+        let sha256 = out
+            .checksum_sha256()
+            .filter(|c| full_object && !c.contains('-'))
+            .and_then(|c| aws_smithy_types::base64::decode(c).ok())
+            .filter(|raw| raw.len() == 32)
+            .map(hex::encode);
+        Ok(Some(ObjectMeta {
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            sha256,
+            version_id: out.version_id().map(String::from),
+        }))
+    }
+
     /// An object of the own bucket and its ETag; `None` when absent.
     async fn fetch(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, Error> {
         let out = self
@@ -56,34 +100,16 @@ impl S3Store {
 
 impl ObjectStore for S3Store {
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) if matches!(e.as_service_error(), Some(HeadObjectError::NotFound(_))) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(classify("S3.HeadObject", e)),
-        };
-        // A composite (multipart) checksum is not the object's SHA-256: hash it ourselves then.
-        let full_object = !matches!(out.checksum_type(), Some(ChecksumType::Composite));
-        let sha256 = out
-            .checksum_sha256()
-            .filter(|c| full_object && !c.contains('-'))
-            .and_then(|c| aws_smithy_types::base64::decode(c).ok())
-            .filter(|raw| raw.len() == 32)
-            .map(hex::encode);
-        Ok(Some(ObjectMeta {
-            size: out.content_length().unwrap_or(0).max(0) as u64,
-            sha256,
-            version_id: out.version_id().map(String::from),
-        }))
+        self.head_object(bucket, key, None).await
+    }
+
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectMeta>, Error> {
+        self.head_object(bucket, key, Some(version_id)).await
     }
 
     async fn sha256(&self, bucket: &str, key: &str, version_id: &str) -> Result<String, Error> {

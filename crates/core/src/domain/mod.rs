@@ -10,6 +10,7 @@ pub mod fallback;
 pub mod fleet;
 pub mod fleet_guard;
 pub mod form;
+pub mod images;
 pub mod json;
 pub mod observe;
 pub mod order;

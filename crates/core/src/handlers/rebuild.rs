@@ -28,6 +28,7 @@ use crate::domain::fleet::{
     LockState, ManifestItem, RunStatus, Selection, Skipped, Summary, LOCK_KEY,
 };
 use crate::domain::fleet_guard::{child_outcome, rebuild_of, refuse_future};
+use crate::domain::plan::Source;
 use crate::domain::rebuild::{candidate, latest_pointer, order, Candidate};
 use crate::domain::record::{latest_key, BuildRecord};
 use crate::domain::request::clip;
@@ -191,29 +192,11 @@ async fn plan<S: ObjectStore, X>(
     for c in candidates {
         // Uploads not named by a latest.json expire; a source missing anyway (deleted by hand)
         // would only fail validation: skipped here, with the reason.
-        let source = &c.record.source;
-        match deps.store.head(&source.bucket, &source.key).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                skipped.push(skip(
-                    c.label,
-                    format!("source {} no longer exists", source.uri),
-                ));
-                continue;
-            }
-            Err(e @ Error::TransientAws(_)) => return Err(e),
-            Err(e) => {
-                skipped.push(skip(
-                    c.label,
-                    format!("cannot check source {}: {e}", source.uri),
-                ));
-                continue;
-            }
+        if let Some(reason) = source_gone(&deps.store, &c.record.source).await? {
+            skipped.push(skip(c.label, reason));
+            continue;
         }
-        match manifest_item(run, &c) {
-            Ok(item) => items.push(item),
-            Err(reason) => return Err(Error::InvalidState(reason)),
-        }
+        items.push(manifest_item(run, &c).map_err(Error::InvalidState)?);
     }
     deps.store
         .put_json(&manifest_key(run), pretty(&items))
@@ -234,6 +217,26 @@ async fn plan<S: ObjectStore, X>(
         "maxConcurrency": deps.config.max_concurrency,
         "toleratedFailurePercentage": deps.config.tolerated_failure_percentage,
     }))
+}
+
+/// Why the source a latest record built cannot be rebuilt, if it cannot: a rebuild builds the
+/// recorded version, so that version gone (deleted, or expired as non-current) is nothing to
+/// rebuild, whatever the key holds now. A transient failure fails the step (retried).
+async fn source_gone<S: ObjectStore>(store: &S, source: &Source) -> Result<Option<String>, Error> {
+    let found = match source.version_id.as_deref() {
+        Some(v) => store.head_version(&source.bucket, &source.key, v).await,
+        None => store.head(&source.bucket, &source.key).await,
+    };
+    let what = match source.version_id.as_deref() {
+        Some(v) => format!("source {} version {v}", source.uri),
+        None => format!("source {}", source.uri),
+    };
+    match found {
+        Ok(Some(_)) => Ok(None),
+        Ok(None) => Ok(Some(format!("{what} no longer exists"))),
+        Err(e @ Error::TransientAws(_)) => Err(e),
+        Err(e) => Ok(Some(format!("cannot check {what}: {e}"))),
+    }
 }
 
 fn outcome_of(info: &ExecutionInfo) -> ExecutionOutcome {

@@ -5,6 +5,7 @@
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::ecr::Ecr;
 use crate::adapters::events::EventBridge;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, RecordResultConfig};
@@ -15,22 +16,23 @@ use crate::domain::ending::{ending, Ending};
 use crate::domain::plan::is_build_id;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
-use crate::ports::{BuildService, Events, ObjectStore};
+use crate::ports::{BuildService, Events, Images, ObjectStore};
 use crate::services::records;
 use crate::services::stop::stop_build;
 use crate::Error;
 use chrono::{DateTime, Utc};
 
-pub struct Deps<S, B, E> {
+pub struct Deps<S, B, E, I> {
     pub store: S,
     pub builds: B,
     pub events: E,
+    pub images: I,
     pub config: RecordResultConfig,
     /// When an EventBridge event carries no time.
     pub now: Clock,
 }
 
-impl Deps<S3Store, CodeBuild, EventBridge> {
+impl Deps<S3Store, CodeBuild, EventBridge, Ecr> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = RecordResultConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -41,14 +43,15 @@ impl Deps<S3Store, CodeBuild, EventBridge> {
                 aws_sdk_eventbridge::Client::new(&sdk),
                 config.event_bus.clone(),
             ),
+            images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildService, E: Events>(
-    deps: &Deps<S, B, E>,
+pub async fn handle<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+    deps: &Deps<S, B, E, I>,
     event: RecordEvent,
 ) -> Result<RecordOutput, Error> {
     match event {
@@ -59,8 +62,8 @@ pub async fn handle<S: ObjectStore, B: BuildService, E: Events>(
     }
 }
 
-async fn record<S: ObjectStore, B: BuildService, E: Events>(
-    deps: &Deps<S, B, E>,
+async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+    deps: &Deps<S, B, E, I>,
     input: RecordInput,
 ) -> Result<RecordOutput, Error> {
     let state = input.state;
@@ -84,7 +87,7 @@ async fn record<S: ObjectStore, B: BuildService, E: Events>(
     let offered = record;
     let record = records::write(&deps.store, &offered).await?;
     if record.status.is_success() {
-        records::offer_latest(&deps.store, &record).await?;
+        records::offer_latest(&deps.store, &deps.images, &record).await?;
     }
     // Last, so a failed PutEvents retries the whole step: the retry finds its own record
     // final and announces it (at least once).
@@ -123,8 +126,8 @@ async fn stop_if_running(
     Ok(())
 }
 
-async fn execution_ended<S: ObjectStore, B: BuildService, E: Events>(
-    deps: &Deps<S, B, E>,
+async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+    deps: &Deps<S, B, E, I>,
     detail: ExecutionStatusChange,
     event_time: DateTime<Utc>,
 ) -> Result<RecordOutput, Error> {
@@ -218,14 +221,15 @@ mod tests {
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::status::BuildStatus;
     use crate::model::{BuildSlot, CaughtError, DeploymentSlot, PipelineState};
-    use crate::testing::fakes::{FakeBuilds, FakeEvents, FakeStore};
+    use crate::testing::fakes::{FakeBuilds, FakeEvents, FakeImages, FakeStore};
     use serde_json::json;
 
-    fn deps() -> Deps<FakeStore, FakeBuilds, FakeEvents> {
+    fn deps() -> Deps<FakeStore, FakeBuilds, FakeEvents, FakeImages> {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
             events: FakeEvents::default(),
+            images: FakeImages::default(),
             config: RecordResultConfig {
                 bucket: "own".into(),
                 event_bus: "default".into(),
@@ -345,7 +349,7 @@ mod tests {
 
     /// `finished` with its source in the stack's own bucket, and that object present.
     fn finished_in_own_bucket(
-        d: &Deps<FakeStore, FakeBuilds, FakeEvents>,
+        d: &Deps<FakeStore, FakeBuilds, FakeEvents, FakeImages>,
         key: &str,
     ) -> RecordEvent {
         let RecordEvent::State(mut input) = finished(BuildStatus::Succeeded) else {
@@ -385,6 +389,52 @@ mod tests {
         // Recording the same success again keeps the tags as they are.
         handle(&d, finished_in_own_bucket(&d, new)).await.unwrap();
         assert_eq!(*d.store.tags.borrow(), tags);
+    }
+
+    #[tokio::test]
+    async fn the_kept_tag_moves_to_the_image_latest_names() {
+        let d = deps();
+        let repo = "agentbuild";
+        let mut earlier = plan();
+        earlier.build_id = "b-0".into();
+        earlier.requested_at = t("2026-11-27T10:00:00Z");
+        earlier.image.tag = "sales-old".into();
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        d.store.seed(
+            "agents/nexus-ai/sales/latest.json",
+            BuildRecord::new(&earlier, Some(&b), None, t("2026-11-27T10:05:00Z")).to_json(),
+        );
+        d.images.push(repo, "sales-old", "sha256:old");
+        d.images.push(repo, "KEPT.sales-old", "sha256:old");
+        let tag = plan().image.tag;
+        d.images.push(repo, &tag, "sha256:new");
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        let kept = format!("KEPT.{tag}");
+        assert_eq!(
+            d.images
+                .tags
+                .borrow()
+                .get(&format!("{repo}:{kept}"))
+                .map(String::as_str),
+            Some("sha256:new")
+        );
+        assert!(
+            !d.images.has(repo, "KEPT.sales-old"),
+            "the tag left the replaced image"
+        );
+        assert!(d.images.has(repo, "sales-old"), "which keeps its own tag");
+        // Recorded again (a retry): the same tags.
+        let tags = d.images.tags.borrow().clone();
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        assert_eq!(*d.images.tags.borrow(), tags);
+        // A failure never touches them.
+        let failed = deps();
+        failed.images.push(repo, &tag, "sha256:new");
+        handle(&failed, finished(BuildStatus::Failed))
+            .await
+            .unwrap();
+        assert!(!failed.images.has(repo, &kept));
     }
 
     #[tokio::test]
@@ -756,6 +806,7 @@ mod tests {
                 an_older_build_does_not_replace_a_newer_latest,
                 the_source_latest_names_is_kept_and_the_one_it_replaced_may_expire,
                 the_retention_tag_goes_on_the_validated_version_not_the_current_one,
+                the_kept_tag_moves_to_the_image_latest_names,
                 a_timed_out_execution_stops_its_build_and_closes_the_record,
                 an_aborted_execution_is_recorded_stopped,
                 an_ended_execution_with_a_final_record_or_none_changes_nothing,

@@ -3,6 +3,7 @@
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuildProject;
+use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
 use crate::domain::plan::cache_tag;
@@ -11,21 +12,22 @@ use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reus
 use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
 use crate::model::{StartInput, StartOutput};
-use crate::ports::{BuildStarter, ObjectStore, StartRequest};
-use crate::services::records;
+use crate::ports::{BuildStarter, Images, ObjectStore, StartRequest};
+use crate::services::{images, records};
 use crate::Error;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub struct Deps<S, B> {
+pub struct Deps<S, B, I> {
     pub store: S,
     pub builds: B,
+    pub images: I,
     pub config: StartBuildConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, CodeBuildProject> {
+impl Deps<S3Store, CodeBuildProject, Ecr> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = StartBuildConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -35,14 +37,15 @@ impl Deps<S3Store, CodeBuildProject> {
                 aws_sdk_codebuild::Client::new(&sdk),
                 config.project.clone(),
             ),
+            images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildStarter>(
-    deps: &Deps<S, B>,
+pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
+    deps: &Deps<S, B, I>,
     input: StartInput,
 ) -> Result<StartOutput, Error> {
     let plan = input.plan;
@@ -62,17 +65,21 @@ pub async fn handle<S: ObjectStore, B: BuildStarter>(
             Some(id) => resume(deps, &plan, id, since, polls).await,
             None => start(deps, &plan).await,
         },
-        Start::Reuse(reused) => {
-            tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
-            Ok(started(reused_state(reused, now)))
-        }
+        Start::Reuse(reused) => match latest.as_ref() {
+            // REUSED only names an image that is still in ECR, else the request builds.
+            Some(l) if images::still_there(&deps.images, &plan, l, &reused).await? => {
+                tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
+                Ok(started(reused_state(reused, now)))
+            }
+            _ => start(deps, &plan).await,
+        },
         Start::Start => start(deps, &plan).await,
         Start::Closed(standing) => Ok(started(closed(*standing, now))),
     }
 }
 
-async fn resume<S: ObjectStore, B: BuildStarter>(
-    deps: &Deps<S, B>,
+async fn resume<S: ObjectStore, B: BuildStarter, I>(
+    deps: &Deps<S, B, I>,
     plan: &BuildPlan,
     id: String,
     since: DateTime<Utc>,
@@ -93,8 +100,8 @@ async fn resume<S: ObjectStore, B: BuildStarter>(
 }
 
 /// The marker, then CodeBuild's StartBuild, then the RUNNING record that names the build.
-async fn start<S: ObjectStore, B: BuildStarter>(
-    deps: &Deps<S, B>,
+async fn start<S: ObjectStore, B: BuildStarter, I>(
+    deps: &Deps<S, B, I>,
     plan: &BuildPlan,
 ) -> Result<StartOutput, Error> {
     let now = (deps.now)();
@@ -168,8 +175,8 @@ fn empty_state(now: DateTime<Utc>) -> BuildState {
     BuildState::starting(now)
 }
 
-fn running<S, B>(
-    deps: &Deps<S, B>,
+fn running<S, B, I>(
+    deps: &Deps<S, B, I>,
     plan: &BuildPlan,
     codebuild_id: String,
     started_at: DateTime<Utc>,
@@ -229,12 +236,13 @@ mod tests {
     use super::*;
     use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, t};
-    use crate::testing::fakes::{FakeBuilds, FakeStore};
+    use crate::testing::fakes::{FakeBuilds, FakeImages, FakeStore};
 
-    fn deps() -> Deps<FakeStore, FakeBuilds> {
+    fn deps() -> Deps<FakeStore, FakeBuilds, FakeImages> {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
+            images: FakeImages::default(),
             config: StartBuildConfig {
                 bucket: "own".into(),
                 project: "proj".into(),
@@ -380,7 +388,9 @@ mod tests {
     }
 
     /// The same fakes under another clock.
-    fn deps_sharing(d: &Deps<FakeStore, FakeBuilds>) -> Deps<FakeStore, FakeBuilds> {
+    fn deps_sharing(
+        d: &Deps<FakeStore, FakeBuilds, FakeImages>,
+    ) -> Deps<FakeStore, FakeBuilds, FakeImages> {
         let store = FakeStore::default();
         if let Some(b) = d.store.own("builds/b-1.json") {
             store.seed("builds/b-1.json", b);
@@ -390,6 +400,7 @@ mod tests {
         Deps {
             store,
             builds,
+            images: FakeImages::default(),
             config: d.config.clone(),
             now: d.now,
         }
@@ -413,9 +424,12 @@ mod tests {
         BuildRecord::new(&p, Some(&b), None, t("2026-11-27T10:00:00Z")).to_json()
     }
 
+    const REPO: &str = "agentbuild";
+
     #[tokio::test]
     async fn reuses_an_image_built_from_the_same_inputs() {
         let d = deps();
+        d.images.push(REPO, &plan().image.tag, "sha256:feed");
         d.store
             .put_json(
                 "agents/nexus-ai/sales/latest.json",
@@ -428,6 +442,28 @@ mod tests {
         assert_eq!(out.build.reused_from.as_deref(), Some("older"));
         assert_eq!(out.build.image_digest.as_deref(), Some("sha256:feed"));
         assert!(d.builds.started.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn builds_when_the_image_latest_names_is_gone_from_ecr() {
+        // Expired or deleted by hand, or its tag now names another image: REUSED would point
+        // at nothing (a deploy of it would fail), so the request builds.
+        for pushed in [None, Some("sha256:other")] {
+            let d = deps();
+            if let Some(digest) = pushed {
+                d.images.push(REPO, &plan().image.tag, digest);
+            }
+            d.store
+                .put_json(
+                    "agents/nexus-ai/sales/latest.json",
+                    latest(&plan().image.tag, BuildStatus::Succeeded),
+                )
+                .await
+                .unwrap();
+            let out = handle(&d, input()).await.unwrap();
+            assert_eq!(out.build.status, BuildStatus::Running, "{pushed:?}");
+            assert_eq!(d.builds.started.borrow().len(), 1);
+        }
     }
 
     #[tokio::test]
@@ -495,6 +531,7 @@ mod tests {
             .put_json("agents/nexus-ai/sales/latest.json", rec.to_json())
             .await
             .unwrap();
+        d.images.push(REPO, &forced.image.tag, "sha256:new");
         let mut next = plan();
         next.build_id = "b-2".into();
         next.execution_arn =
@@ -549,6 +586,7 @@ mod tests {
                 a_build_cancelled_before_it_started_is_never_started,
                 same_execution_same_token_other_execution_other_token,
                 reuses_an_image_built_from_the_same_inputs,
+                builds_when_the_image_latest_names_is_gone_from_ecr,
                 builds_when_forced_or_inputs_differ_or_last_build_failed,
                 a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request,
                 a_caller_deadline_can_only_shorten_the_configured_one,

@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod cancel;
 pub mod deploys;
+pub mod images;
 pub mod objects;
 pub mod records;
 pub mod status;

@@ -3,7 +3,7 @@
 use crate::domain::plan::Source;
 use crate::domain::record::{build_key, latest_key, may_replace, replaces_latest, BuildRecord};
 use crate::domain::retention::retags;
-use crate::ports::{ObjectStore, Tagged};
+use crate::ports::{Images, ObjectStore, Tagged};
 use crate::services::objects::{self, Decision};
 use crate::Error;
 
@@ -63,15 +63,20 @@ enum Offer {
     Kept,
     /// It names the record already (an earlier try of this step wrote it).
     Names,
-    /// Written, replacing the record that named this source (`None`: the first).
-    Replaced(Option<Source>),
+    /// Written, replacing the record it named (`None`: the first).
+    Replaced(Option<Box<BuildRecord>>),
 }
 
 /// Offers a success to the agent's `latest.json`: it takes the place only when it is newer
 /// (`domain::record::replaces_latest`), by a conditional write, so two writers at once cannot
 /// move it back. Returns whether it now names `record`. The source it names is then tagged to
-/// be kept, and the one it replaced to expire again (`domain::retention`).
-pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<bool, Error> {
+/// be kept, and the one it replaced to expire again (`domain::retention`); the image it names
+/// gets its kept tag, which leaves the replaced one's (`services::images::keep`).
+pub async fn offer_latest<S: ObjectStore, I: Images>(
+    store: &S,
+    images: &I,
+    record: &BuildRecord,
+) -> Result<bool, Error> {
     let key = latest_key(&record.project, &record.agent);
     let offer = objects::update(store, &key, |current: Option<&Tagged>| {
         let Some(tagged) = current else {
@@ -85,15 +90,22 @@ pub async fn offer_latest<S: ObjectStore>(store: &S, record: &BuildRecord) -> Re
         if tagged.bytes == record.to_json() {
             return Ok(Decision::Keep(Offer::Names));
         }
-        let previous = Offer::Replaced(Some(current.source));
+        let previous = Offer::Replaced(Some(Box::new(current)));
         Ok(Decision::Write(record.to_json(), previous))
     })
     .await?;
     match offer {
         Offer::Kept => return Ok(false),
         // Written by an earlier try of this step: the tags may not be.
-        Offer::Names => retain(store, record, None).await?,
-        Offer::Replaced(previous) => retain(store, record, previous.as_ref()).await?,
+        Offer::Names => {
+            retain(store, record, None).await?;
+            super::images::keep(images, store, record, None).await?;
+        }
+        Offer::Replaced(previous) => {
+            let previous = previous.as_deref();
+            retain(store, record, previous.map(|p| &p.source)).await?;
+            super::images::keep(images, store, record, previous).await?;
+        }
     }
     Ok(true)
 }

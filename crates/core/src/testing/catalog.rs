@@ -63,6 +63,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:StartBuild",
             "codebuild:ListBuildsForProject",
             "codebuild:BatchGetBuilds",
+            "ecr:DescribeImages",
         ],
         operations: &[
             "S3.GetObject",
@@ -70,6 +71,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.StartBuild",
             "CodeBuild.ListBuildsForProject",
             "CodeBuild.BatchGetBuilds",
+            "ECR.DescribeImages",
         ],
     },
     FunctionSpec {
@@ -145,6 +147,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:PutObjectLegalHold",
             "codebuild:StopBuild",
             "events:PutEvents",
+            "ecr:BatchGetImage",
+            "ecr:PutImage",
+            "ecr:BatchDeleteImage",
         ],
         operations: &[
             "S3.GetObject",
@@ -152,6 +157,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "S3.PutObjectLegalHold",
             "CodeBuild.StopBuild",
             "EventBridge.PutEvents",
+            "ECR.BatchGetImage",
+            "ECR.PutImage",
+            "ECR.BatchDeleteImage",
         ],
     },
     FunctionSpec {
@@ -238,6 +246,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         ],
         iam_actions: &[
             "s3:GetObject",
+            "s3:GetObjectVersion",
             "s3:ListBucket",
             "s3:PutObject",
             "states:DescribeExecution",
@@ -245,6 +254,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         operations: &[
             "S3.ListObjectsV2",
             "S3.HeadObject",
+            "S3.HeadObjectVersion",
             "S3.GetObject",
             "S3.PutObject",
             "SFN.DescribeExecution",
@@ -260,6 +270,8 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("S3.GetObject", "s3:GetObject"),
     // GetObject of a given version (the validated source) is authorized as s3:GetObjectVersion.
     ("S3.GetObjectVersion", "s3:GetObjectVersion"),
+    // So is HeadObject of a given version (a rebuild's recorded source version).
+    ("S3.HeadObjectVersion", "s3:GetObjectVersion"),
     ("S3.PutObject", "s3:PutObject"),
     // The legal hold that keeps the source version a latest.json names (of any version).
     ("S3.PutObjectLegalHold", "s3:PutObjectLegalHold"),
@@ -271,6 +283,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
         "codebuild:ListBuildsForProject",
     ),
     ("S3.ListObjectsV2", "s3:ListBucket"),
+    ("ECR.DescribeImages", "ecr:DescribeImages"),
+    ("ECR.BatchGetImage", "ecr:BatchGetImage"),
+    ("ECR.PutImage", "ecr:PutImage"),
+    ("ECR.BatchDeleteImage", "ecr:BatchDeleteImage"),
     ("SFN.StartExecution", "states:StartExecution"),
     ("SFN.DescribeExecution", "states:DescribeExecution"),
     ("SFN.ListExecutions", "states:ListExecutions"),

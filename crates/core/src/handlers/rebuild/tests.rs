@@ -290,6 +290,53 @@ async fn the_plan_lists_every_successful_agent_and_says_why_others_are_skipped()
 }
 
 #[tokio::test]
+async fn the_plan_skips_an_agent_whose_recorded_source_version_is_gone() {
+    // The key still holds an object, but not the version the latest build built: a rebuild
+    // must build that version or nothing.
+    let d = deps(store(&[
+        ("nexus-ai", "alpha", BuildStatus::Succeeded),
+        ("nexus-ai", "beta", BuildStatus::Succeeded),
+        ("nexus-ai", "gamma", BuildStatus::Succeeded),
+    ]));
+    let mut replaced = record("nexus-ai", "beta", BuildStatus::Succeeded);
+    replaced.source.version_id = Some("v-deleted".into());
+    d.store
+        .seed(&latest_key("nexus-ai", "beta"), replaced.to_json());
+    d.store
+        .gone_versions
+        .borrow_mut()
+        .insert("v-deleted".into());
+    // A record from before versionIds were recorded: the key's current object is checked.
+    let mut unversioned = record("nexus-ai", "gamma", BuildStatus::Succeeded);
+    unversioned.source.version_id = None;
+    d.store
+        .seed(&latest_key("nexus-ai", "gamma"), unversioned.to_json());
+    let out = run_step(
+        &d,
+        RebuildStep::Plan {
+            run: RUN.into(),
+            selection: Selection::default(),
+        },
+    )
+    .await;
+    assert_eq!(out["count"], 2);
+    assert_eq!(out["skipped"], 1);
+    let items: Vec<ManifestItem> = d.store.own_json(&manifest_key(RUN)).unwrap();
+    let mut agents: Vec<&str> = items.iter().map(|i| i.agent.as_str()).collect();
+    agents.sort();
+    assert_eq!(agents, ["nexus-ai/alpha", "nexus-ai/gamma"]);
+    let skipped: Vec<Skipped> = d.store.own_json(&skipped_key(RUN)).unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].agent, "nexus-ai/beta");
+    assert!(
+        skipped[0].reason.contains("version v-deleted")
+            && skipped[0].reason.contains("no longer exists"),
+        "{}",
+        skipped[0].reason
+    );
+}
+
+#[tokio::test]
 async fn a_selection_plans_only_what_it_names() {
     let d = deps(store(&[
         ("nexus-ai", "alpha", BuildStatus::Succeeded),
@@ -507,6 +554,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
             a_run_claiming_a_future_scheduled_time_is_refused_and_takes_nothing,
             the_plan_lists_every_successful_agent_and_says_why_others_are_skipped,
             a_selection_plans_only_what_it_names,
+            the_plan_skips_an_agent_whose_recorded_source_version_is_gone,
             a_transient_failure_fails_the_plan_so_that_it_is_retried,
             an_existing_execution_counts_as_started_and_is_waited_for_while_it_runs,
             the_summary_counts_each_item_by_its_record_or_its_execution,

@@ -88,6 +88,8 @@ pub struct FakeStore {
     /// The version of each key hold_latest last set (`None`: the current one).
     pub tagged_versions: RefCell<BTreeMap<String, Option<String>>>,
     calls: Cell<usize>,
+    /// Versions deleted from their key (HeadObject of them answers 404).
+    pub gone_versions: RefCell<BTreeSet<String>>,
     pub puts: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
     pub fail_next: RefCell<VecDeque<Error>>,
@@ -158,6 +160,26 @@ impl ObjectStore for FakeStore {
                 size: b.len() as u64,
                 sha256: c.clone(),
                 version_id: Some(FAKE_VERSION.into()),
+            }))
+    }
+
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectMeta>, Error> {
+        self.enter("S3.HeadObjectVersion")?;
+        if self.gone_versions.borrow().contains(version_id) {
+            return Ok(None);
+        }
+        let objects = self.objects.borrow();
+        Ok(objects
+            .get(&(bucket.into(), key.into()))
+            .map(|(b, c)| ObjectMeta {
+                size: b.len() as u64,
+                sha256: c.clone(),
+                version_id: Some(version_id.into()),
             }))
     }
 
@@ -355,3 +377,5 @@ impl BuildStarter for FakeBuilds {
 
 mod executions;
 pub use executions::{FakeEvents, FakeExecutions};
+mod images;
+pub use images::FakeImages;
