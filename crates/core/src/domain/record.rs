@@ -258,6 +258,41 @@ fn recorded_request<'de, D: serde::Deserializer<'de>>(
     Ok(v.and_then(|v| parse(&v).ok()))
 }
 
+impl ImageRecord {
+    /// The image a record names: the plan's tag, or for REUSED the reused image's own tag
+    /// (maybe a forced build's), with what the build exported.
+    fn of(plan: &BuildPlan, build: Option<&BuildState>) -> Self {
+        let tag = build
+            .and_then(|b| b.image_tag.as_deref())
+            .unwrap_or(&plan.image.tag);
+        let content_tag = plan.image.content_tag();
+        ImageRecord {
+            repository_uri: plan.image.repository_uri.clone(),
+            content_tag: (content_tag != tag).then(|| content_tag.to_string()),
+            tag: tag.to_string(),
+            uri: build.and_then(|b| b.image_uri.clone()),
+            digest: build.and_then(|b| b.image_digest.clone()),
+        }
+    }
+}
+
+impl CodeBuildRecord {
+    /// What a record keeps of the CodeBuild build (nothing yet before StartBuild).
+    fn of(build: Option<&BuildState>) -> Self {
+        CodeBuildRecord {
+            build_id: build.and_then(|b| b.codebuild_build_id.clone()),
+            current_phase: build.and_then(|b| b.current_phase.clone()),
+            phases: build.map(|b| b.phases.clone()).unwrap_or_default(),
+            failed_phase: build.and_then(|b| b.failed_phase.clone()),
+            log_url: build.and_then(|b| b.log_url.clone()),
+            logs: build.and_then(|b| b.logs.clone()),
+            polls: build.map(|b| b.polls).unwrap_or(0),
+            stopped: false,
+            start_requested_at: None,
+        }
+    }
+}
+
 impl BuildRecord {
     /// The record of `plan` given how far it got. `caught` is an error a Catch routed here: it
     /// makes the status ERROR whatever the build said. `now` is used only when nothing else says
@@ -286,13 +321,9 @@ impl BuildRecord {
             (Some(a), Some(b)) => Some((b - a).num_seconds().max(0)),
             _ => None,
         };
-        let phases = build.map(|b| b.phases.clone()).unwrap_or_default();
-        // A REUSED build names the image it reuses (maybe a forced build's own tag).
-        let tag = build
-            .and_then(|b| b.image_tag.as_deref())
-            .unwrap_or(&plan.image.tag);
-        let content_tag = plan.image.content_tag();
-        let queued_seconds = phases
+        let codebuild = CodeBuildRecord::of(build);
+        let queued_seconds = codebuild
+            .phases
             .iter()
             .find(|p| p.name == "QUEUED")
             .and_then(|p| p.duration_seconds);
@@ -305,24 +336,8 @@ impl BuildRecord {
             agent: plan.agent.clone(),
             status,
             source: plan.source.clone(),
-            image: ImageRecord {
-                repository_uri: plan.image.repository_uri.clone(),
-                content_tag: (content_tag != tag).then(|| content_tag.to_string()),
-                tag: tag.to_string(),
-                uri: build.and_then(|b| b.image_uri.clone()),
-                digest: build.and_then(|b| b.image_digest.clone()),
-            },
-            codebuild: CodeBuildRecord {
-                build_id: build.and_then(|b| b.codebuild_build_id.clone()),
-                current_phase: build.and_then(|b| b.current_phase.clone()),
-                phases,
-                failed_phase: build.and_then(|b| b.failed_phase.clone()),
-                log_url: build.and_then(|b| b.log_url.clone()),
-                logs: build.and_then(|b| b.logs.clone()),
-                polls: build.map(|b| b.polls).unwrap_or(0),
-                stopped: false,
-                start_requested_at: None,
-            },
+            image: ImageRecord::of(plan, build),
+            codebuild,
             timestamps: Timestamps {
                 requested_at: plan.requested_at,
                 submitted_at: plan.submitted_at,

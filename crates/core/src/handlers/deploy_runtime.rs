@@ -99,17 +99,8 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
         agent: &plan.agent,
     };
     let request = |action: &str| runtime_request(deps, plan, spec, &uri, &owner, action);
-    let begun = |info, action| {
-        started(
-            spec,
-            &info,
-            &uri,
-            action,
-            started_at,
-            now,
-            &deps.config.policy,
-        )
-    };
+    let policy = &deps.config.policy;
+    let begun = |info, action| started(spec, &info, &uri, action, started_at, now, policy);
     // The runtime this agent's latest record deployed to (a runtime deleted by hand since is
     // found no more, and is created again below).
     let latest = records::latest(&deps.store, &plan.project, &plan.agent).await?;
