@@ -62,6 +62,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:StartBuild",
             "codebuild:ListBuildsForProject",
             "codebuild:BatchGetBuilds",
+            "codebuild:StopBuild",
         ],
         operations: &[
             "S3.GetObject",
@@ -69,6 +70,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.StartBuild",
             "CodeBuild.ListBuildsForProject",
             "CodeBuild.BatchGetBuilds",
+            "CodeBuild.StopBuild",
         ],
     },
     FunctionSpec {
@@ -210,6 +212,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StartExecution",
             "states:DescribeExecution",
             "states:StopExecution",
+            "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
         ],
         operations: &[
@@ -220,6 +223,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "SFN.StartExecution",
             "SFN.DescribeExecution",
             "SFN.StopExecution",
+            "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
         ],
     },
