@@ -167,11 +167,7 @@ where
                 ))
             })?,
         };
-        let same_request = existing
-            .input
-            .as_deref()
-            .and_then(|i| serde_json::from_str::<Value>(i).ok())
-            .is_some_and(|v| same_submission(&v, &submission));
+        let same_request = same_submission(existing.input.as_deref(), &submission);
         let found = Started {
             build_id: name.clone(),
             execution_arn: existing.arn.clone(),
@@ -198,8 +194,11 @@ where
 /// Whether an execution's input asks for the same build as `ours`, compared as typed values:
 /// the same request, and (without a key, whose build is the key's whatever the bytes) the same
 /// pinned content.
-fn same_submission(input: &Value, ours: &Submission) -> bool {
-    match open_input(input) {
+fn same_submission(input: Option<&str>, ours: &Submission) -> bool {
+    let Some(input) = input.and_then(|i| serde_json::from_str::<Value>(i).ok()) else {
+        return false;
+    };
+    match open_input(&input) {
         Ok(ExecutionInput::Submission(theirs)) => {
             theirs.request == ours.request
                 && (ours.request.idempotency_key.is_some() || theirs.source == ours.source)
