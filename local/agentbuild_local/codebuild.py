@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -81,7 +82,7 @@ class CodeBuildScripts:
     durations, and adds nine more phases at every look.
     """
 
-    FIELDS = {"match", "hold", "polls", "seconds", "status", "failedPhase", "exported"}
+    FIELDS = {"match", "hold", "polls", "seconds", "status", "failedPhase", "exported", "startDelay"}
 
     def __init__(self, events: EventDelivery | None = None) -> None:
         self.events = events
@@ -112,6 +113,9 @@ class CodeBuildScripts:
             raise ValueError("seconds must be a number from 0 to 3600")
         if sum(k in entry for k in ("hold", "polls", "seconds") if entry.get(k) not in (None, False)) > 1:
             raise ValueError("a script ends by one of hold, polls or seconds")
+        delay = entry.get("startDelay", 0)
+        if not isinstance(delay, (int, float)) or isinstance(delay, bool) or not 0 <= delay <= 60:
+            raise ValueError("startDelay must be a number of seconds from 0 to 60")
         if entry.get("status", "SUCCEEDED") not in CODEBUILD_FINAL:
             raise ValueError(f"status must be one of {list(CODEBUILD_FINAL)}")
         if entry.get("failedPhase", "BUILD") not in CODEBUILD_PHASES[2:-1]:
@@ -400,6 +404,10 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
         script = scripts.bind(build, text)
         if script is not None:
             log(f"codebuild: {build['id']} scripted by {json.dumps(script)}")
+            if script.get("startDelay"):
+                # The build exists and runs; its StartBuild call answers later (a slow answer,
+                # so a test can act while the caller has not learnt the build's id).
+                time.sleep(float(script["startDelay"]))
         return result
 
     def patched_batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:

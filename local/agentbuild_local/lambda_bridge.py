@@ -22,7 +22,7 @@ from .config import log
 FORWARD_TIMEOUT_SECONDS = 900
 
 # Injection queue: "the next invocation of function X returns ..."
-INJECTION_KINDS = ("payload", "error", "serviceError", "patch")
+INJECTION_KINDS = ("payload", "error", "serviceError", "patch", "delay")
 
 
 class Injector:
@@ -59,6 +59,10 @@ class Injector:
             e = entry["serviceError"]
             if not isinstance(e, dict) or not isinstance(e.get("code"), str):
                 raise ValueError('serviceError must be {"code": "...", "status": 500, "message": "..."}')
+        if "delay" in entry and not (isinstance(entry["delay"], (int, float))
+                                     and not isinstance(entry["delay"], bool)
+                                     and 0 < entry["delay"] <= 60):
+            raise ValueError("delay must be seconds (0 < delay <= 60) before the real handler runs")
         if "patch" in entry and not isinstance(entry["patch"], dict):
             raise ValueError("patch must be a JSON object (deep-merged into the real result)")
         return entry
@@ -167,6 +171,9 @@ def install_lambda_bridge(runtime_url: str, injector: Injector,
                 outcome.update(status=200)
                 return json.dumps(entry["payload"]).encode()
 
+            if kind == "delay":
+                # The invocation is held (a slow start, a race staged on purpose), then real.
+                time.sleep(float(entry["delay"]))
             try:
                 if functions is not None and name not in functions:
                     raise LookupError(f"no handler named {name!r} (running: {sorted(functions)})")

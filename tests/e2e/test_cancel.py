@@ -145,3 +145,106 @@ def test_the_cancel_answer_parses_as_json_record(stack):
     assert status == 202 and body["schemaVersion"] == 1, body
     assert headers.get("content-type") == "application/json"
     assert json.loads(stack.get_bytes(f"builds/{build_id}.json")) == body
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancel × {before start, during start, during build} (issue 20, item 5): after each, no
+# CodeBuild build of that execution is IN_PROGRESS (moto's own answer), the record says what
+# happened, and one Build Finished.
+
+def builds_of(stack: Stack, name: str) -> list[str]:
+    """The CodeBuild builds started for execution `name` (every build here is scripted)."""
+    return [b["id"] for b in stack.codebuild_scripted() if b["match"] == name]
+
+
+def none_running(stack: Stack, name: str, timeout: float = 15) -> list[str]:
+    """Waits until no build of `name` is IN_PROGRESS in CodeBuild (BatchGetBuilds); its builds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = builds_of(stack, name)
+        running = [i for i in ids if stack.build(i)["buildStatus"] == "IN_PROGRESS"]
+        if not running:
+            return ids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}: CodeBuild builds left IN_PROGRESS (orphaned): {running}")
+        time.sleep(0.3)
+
+
+def one_event(stack: Stack, name: str, closer: bool = True) -> dict[str, Any]:
+    """The one Build Finished of `name`, once the closer (of a cancelled execution) has run."""
+    from test_events import Announcements, closer_ran, only
+
+    if closer:
+        closer_ran(stack, name)
+    return only(Announcements(stack).of(name), name)
+
+
+def test_cancel_before_start_starts_no_build(stack):
+    api = api_url(stack)
+    name = f"cancel-before-{uid()}"
+    stack.script({"match": name, "hold": True})
+    stack.inject("start-build", {"delay": 3, "match": name})  # StartBuild is held ...
+    stack.start(name, {"request": stack.request()})
+    stack.wait_record(name, ("RUNNING",))  # ... after ValidateRequest's first record
+    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    assert status == 202 and body["status"] == "STOPPED", body
+    time.sleep(4)  # StartBuild runs now: it finds the record closed
+    assert none_running(stack, name) == [], "no build is started after a cancel"
+    rec = stack.record(name)
+    assert (rec["status"], rec["error"]["type"]) == ("STOPPED", "Cancelled"), rec
+    assert one_event(stack, name)["status"] == "STOPPED"
+
+
+def test_cancel_during_start_stops_the_build_startbuild_was_starting(stack):
+    """The cancel reads the marker (StartBuild asked CodeBuild, which has not answered): the
+    record it closes names no build; StartBuild's RUNNING write then finds it closed and stops
+    the build it just started."""
+    api = api_url(stack)
+    name = f"cancel-during-{uid()}"
+    stack.script({"match": name, "hold": True, "startDelay": 3})
+    stack.start(name, {"request": stack.request()})
+    deadline = time.monotonic() + 20
+    while not ((rec := stack.record(name)) and rec["codebuild"].get("startRequestedAt")):
+        assert time.monotonic() < deadline, f"no start marker: {rec}"
+        time.sleep(0.1)
+    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    assert status == 202 and body["status"] == "STOPPED", body
+    ids = none_running(stack, name)
+    assert len(ids) == 1 and stack.build(ids[0])["buildStatus"] == "STOPPED", ids
+    rec = stack.record(name)
+    assert (rec["status"], rec["error"]["type"]) == ("STOPPED", "Cancelled"), rec
+    assert one_event(stack, name)["status"] == "STOPPED"
+
+
+def test_cancel_during_build_stops_it_and_says_so(stack):
+    api = api_url(stack)
+    name, running = held(stack)
+    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    assert status == 202 and body["codebuild"]["stopped"] is True, body
+    assert none_running(stack, name) == [running["codebuild"]["buildId"]]
+    assert one_event(stack, name)["status"] == "STOPPED"
+
+
+def test_cancel_during_deploy_is_too_late_and_the_record_tells_the_truth(stack):
+    """CodeBuild has ended SUCCEEDED and the execution deploys the image: the cancel answers
+    409 with the build's status and touches nothing; the execution records the deployment's
+    true end (AgentCore has no cancel of an update under way)."""
+    api = api_url(stack)
+    name = f"cancel-deploy-{uid()}"
+    stack.script({"match": name})  # ends SUCCEEDED right after StartBuild
+    stack.inject("deploy-runtime", {"delay": 5, "match": name})  # DeployRuntime is held
+    arn = stack.start(name, dict(stack.request(agent="bot"), deploy={}))
+    deadline = time.monotonic() + 20
+    while not ((ids := builds_of(stack, name)) and stack.build(ids[0])["buildStatus"] == "SUCCEEDED"):
+        assert time.monotonic() < deadline, f"{name}: no finished build"
+        time.sleep(0.2)
+    time.sleep(1)  # the completion event ends the wait; DeployRuntime is held now
+    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    assert status == 409, body
+    assert (body["error"]["code"], body["error"]["status"]) == ("AlreadyFinished", "SUCCEEDED"), body
+    assert stack.wait(arn, 60)["status"] == "SUCCEEDED"
+    rec = stack.record(name)
+    assert rec["status"] == "SUCCEEDED" and not rec["codebuild"].get("stopped"), rec
+    assert rec["deployment"]["status"] == "READY", rec
+    assert none_running(stack, name) == ids
+    assert one_event(stack, name, closer=False)["status"] == "SUCCEEDED"

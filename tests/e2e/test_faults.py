@@ -96,6 +96,7 @@ class Matrix:
         self.executions: dict[str, dict[str, Any]] = {}  # name -> what happened to its record
         self.builds: dict[str, dict[str, Any]] = {}      # CodeBuild id -> its state after the end
         self.latest: list[dict[str, Any]] = []           # latest.json checks
+        self.accepted: set[str] = set()                  # buildIds the API handed out (202)
         self.errors: dict[str, BaseException | None] = {}
         self.seconds: dict[str, float] = {}
         self.wall = 0.0
@@ -207,10 +208,12 @@ class Ctx:
             rec = self.stack.record(name)
         seconds = round(time.monotonic() - ended_at, 2)
         final = rec if rec is not None and rec["status"] in FINAL else None
-        # ValidateRequest succeeded (StartBuild was invoked): from here on the execution owes a
-        # final record. (From the bridge's log, not the history: moto once answered an aborted
-        # execution's GetExecutionHistory with a 500.)
-        past = bool(self.stack.invocations("start-build", name))
+        # ValidateRequest succeeded, or the API handed the buildId out (202): from here on the
+        # execution owes a final record. (From the bridge's log, not the history: moto once
+        # answered an aborted execution's GetExecutionHistory with a 500.)
+        validated = any(x.get("status") == 200 and "errorType" not in x
+                        for x in self.stack.invocations("validate-request", name))
+        past = validated or name in self.m.accepted
         with self.m.lock:
             self.m.executions[name] = {
                 "scenario": self.sid, "execution": d["status"], "error": d.get("error"),
@@ -902,6 +905,81 @@ def _(c: Ctx) -> None:
 @scenario("rebuild-of-older-source-finishes-first")
 def _(c: Ctx) -> None:
     rebuild_race(c, rebuild_last=False)
+
+
+# 10 — cancel × {before start, during start, during build}; an accepted request refused later ----
+
+def cancel(c: Ctx, name: str) -> tuple[int, Any]:
+    status, body, _ = c.stack.http("DELETE", f"{c.stack.env['AGENTBUILD_API_URL']}/builds/{name}")
+    c.fault("cancel")
+    return status, body
+
+
+def cancelled(c: Ctx, name: str, arn: str, expect_builds: int) -> list[dict[str, Any]]:
+    d, rec = c.settle(name, arn)
+    assert d["status"] == "ABORTED", d
+    assert (rec["status"], rec["error"]["type"]) == ("STOPPED", "Cancelled"), rec
+    time.sleep(4)  # a StartBuild still in flight has run by now
+    return c.no_build_running(name, expect=expect_builds)
+
+
+@scenario("cancel-before-start")
+def _(c: Ctx) -> None:
+    """Cancelled while StartBuild is held: it finds the record closed and starts nothing."""
+    name = c.name()
+    c.hold(name)
+    c.stack.inject("start-build", {"delay": 3, "match": name})
+    arn = c.stack.start(name, c.stack.request())
+    c.stack.wait_record(name, ("RUNNING",))
+    assert cancel(c, name)[0] == 202
+    cancelled(c, name, arn, expect_builds=0)
+
+
+@scenario("cancel-during-start")
+def _(c: Ctx) -> None:
+    """Cancelled while CodeBuild has not answered StartBuild (the record holds only the marker):
+    StartBuild's RUNNING write finds the record closed and stops the build it started."""
+    name = c.name()
+    c.stack.script({"match": name, "hold": True, "startDelay": 3})
+    arn = c.stack.start(name, c.stack.request())
+    until("the start marker", lambda: ((r := c.stack.record(name)) and
+                                       r["codebuild"].get("startRequestedAt")))
+    assert cancel(c, name)[0] == 202
+    builds = cancelled(c, name, arn, expect_builds=1)
+    assert builds[0]["buildStatus"] == "STOPPED"
+
+
+@scenario("cancel-during-build")
+def _(c: Ctx) -> None:
+    name = c.name()
+    c.hold(name)
+    arn = c.stack.start(name, c.stack.request())
+    c.stack.wait_started(name)
+    status, body = cancel(c, name)
+    assert status == 202 and body["codebuild"]["stopped"] is True, body
+    cancelled(c, name, arn, expect_builds=1)
+
+
+@scenario("accepted-then-source-deleted")
+def _(c: Ctx) -> None:
+    """The API accepted the request (202); its source version is deleted before ValidateRequest
+    reads it: the execution fails InvalidRequest, the closer closes the API's record ERROR."""
+    req = c.stack.request(f"fx-acc-{uid()}")
+    bucket, key = req["source"][len("s3://"):].split("/", 1)
+    version = c.stack.s3.head_object(Bucket=bucket, Key=key)["VersionId"]
+    c.stack.inject("validate-request", {"delay": 3, "match": req["project"]})
+    status, body, _ = c.stack.http("POST", f"{c.stack.env['AGENTBUILD_API_URL']}/builds", req)
+    assert status == 202, body
+    name = body["buildId"]
+    c.names.append(name)
+    with c.m.lock:
+        c.m.accepted.add(name)
+    c.stack.s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    c.fault("source version deleted after the 202")
+    d, rec = c.settle(name, body["executionArn"])
+    assert (d["status"], d.get("error")) == ("FAILED", "InvalidRequest"), d
+    assert (rec["status"], rec["error"]["type"]) == ("ERROR", "InvalidRequest"), rec
+    c.no_build_running(name, expect=0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -505,6 +505,17 @@ mod tests {
         let stop_build = mock!(aws_sdk_codebuild::Client::stop_build)
             .match_requests(|r| r.id() == Some("agentbuild:1b2c"))
             .then_output(|| StopBuildOutput::builder().build());
+        // A cancel looks first: a build CodeBuild ended on its own is no longer cancelled.
+        let look = mock!(aws_sdk_codebuild::Client::batch_get_builds).then_output(|| {
+            aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput::builder()
+                .builds(
+                    aws_sdk_codebuild::types::Build::builder()
+                        .id("agentbuild:1b2c")
+                        .build_status(aws_sdk_codebuild::types::StatusType::InProgress)
+                        .build(),
+                )
+                .build()
+        });
         let svc = DirectService::with_builds(
             Aws::with_clients(no_s3(), no_logs()),
             S3Store::new(
@@ -515,7 +526,11 @@ mod tests {
                 mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&describe, &stop]),
                 SM,
             ),
-            CodeBuild::new(mock_client!(aws_sdk_codebuild, [&stop_build])),
+            CodeBuild::new(mock_client!(
+                aws_sdk_codebuild,
+                RuleMode::MatchAny,
+                [&look, &stop_build]
+            )),
         );
         let Some(Cancellation::Cancelled(v)) = svc.cancel("cli-0123").await.unwrap() else {
             panic!("expected a cancellation");

@@ -29,11 +29,7 @@ impl StepFunctions {
     /// `arn:<partition>:states:<region>:<account>:execution:<machine>:<name>`, the ARN Step
     /// Functions gives execution `name` of the (unqualified) machine.
     pub fn execution_arn(&self, name: &str) -> String {
-        format!(
-            "{}:{name}",
-            self.state_machine_arn
-                .replacen(":stateMachine:", ":execution:", 1)
-        )
+        crate::domain::execution::execution_arn(&self.state_machine_arn, name)
     }
 }
 

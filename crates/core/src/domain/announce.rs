@@ -9,7 +9,7 @@
 //! writer with another outcome is that writer's to announce, so it is not announced twice.
 
 use super::deployment::{DeploymentStatus, DEPLOY_FAILED};
-use super::ending::ExecutionStatus;
+use super::ending::{ExecutionStatus, INVALID_REQUEST};
 use super::record::BuildRecord;
 
 /// Two records tell the same outcome: what a writer sets when it closes a record. A writer
@@ -39,6 +39,8 @@ pub fn writer_announces(offered: &BuildRecord, standing: &BuildRecord) -> bool {
 ///   RecordResult returned, i.e. after it announced — so is `DeployFailed` over a record whose
 ///   deployment FAILED (the build succeeded, its deployment did not); a TIMED_OUT one found the record of the
 ///   writer that closed it (RecordResult): theirs to announce;
+/// - a FAILED execution refused by ValidateRequest (`InvalidRequest`) found an earlier
+///   execution's final record at a reused name: not its own, not announced again;
 /// - an ABORTED execution whose record a cancel closed (`error.type` `Cancelled`): a cancel
 ///   aborts the execution, so its record is announced here, once per abort event.
 pub fn closer_announces_found(
@@ -56,9 +58,13 @@ pub fn closer_announces_found(
             .deployment
             .as_ref()
             .is_some_and(|d| d.status == DeploymentStatus::Failed);
+    // ValidateRequest refused the execution before writing: a final record it finds is an
+    // earlier execution's of that name (a reused name), announced by its own writer.
+    let refused = execution_error == Some(INVALID_REQUEST);
     (*execution_status == ExecutionStatus::Failed
         && execution_error != Some(found.status.as_str())
-        && !deploy_failed)
+        && !deploy_failed
+        && !refused)
         || (*execution_status == ExecutionStatus::Aborted && cancelled)
 }
 

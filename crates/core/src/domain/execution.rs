@@ -150,6 +150,15 @@ pub fn api_execution_name(req: &ValidRequest, pin: Option<&SourcePin>, attempt: 
     execution_name("api", req, pin, attempt)
 }
 
+/// `arn:<partition>:states:<region>:<account>:execution:<machine>:<name>`, the ARN Step
+/// Functions gives execution `name` of the (unqualified) machine `state_machine_arn`.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
 /// `<door>-<40 hex>` (then `-r2`, `-r3`, ... for `attempt` 1, 2, ...), for a door that starts
 /// builds by request (`api`, or `cli` when the CLI starts executions itself). With an
 /// idempotencyKey the hash covers (project, agent, key): the same key names the same build

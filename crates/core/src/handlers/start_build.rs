@@ -13,6 +13,7 @@ use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
 use crate::model::{StartInput, StartOutput};
 use crate::ports::{BuildStarter, Images, ObjectStore, StartRequest};
+use crate::services::stop::stop_build;
 use crate::services::{images, records};
 use crate::Error;
 use chrono::{DateTime, Duration, Utc};
@@ -86,7 +87,7 @@ async fn resume<S: ObjectStore, B: BuildStarter, I>(
     polls: u32,
 ) -> Result<StartOutput, Error> {
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build already started; resuming");
-    let build = running(deps, plan, id, since, polls);
+    let build = running(deps, plan, id.clone(), since, polls);
     let now = (deps.now)();
     let standing = records::write(
         &deps.store,
@@ -94,9 +95,33 @@ async fn resume<S: ObjectStore, B: BuildStarter, I>(
     )
     .await?;
     if standing.status.is_final() {
+        stop_unnamed(deps, plan, &id, &standing).await?;
         return Ok(started(closed(standing, now)));
     }
     Ok(started(build))
+}
+
+/// The record was closed (a cancel) while CodeBuild was being asked for the build `id`: its
+/// writer could not name that build, so nobody else stops it — this step does. (A final
+/// record that names the build was closed by a writer that stopped it.)
+async fn stop_unnamed<S, B: BuildStarter, I>(
+    deps: &Deps<S, B, I>,
+    plan: &BuildPlan,
+    id: &str,
+    standing: &BuildRecord,
+) -> Result<(), Error> {
+    if standing.codebuild.build_id.as_deref() == Some(id) {
+        return Ok(());
+    }
+    tracing::info!(build_id = %plan.build_id, codebuild_id = id, status = %standing.status, "record closed while the build started; stopping it");
+    stop_build(
+        &deps.builds,
+        &plan.build_id,
+        id,
+        "the record was closed first",
+    )
+    .await?;
+    Ok(())
 }
 
 /// The marker, then CodeBuild's StartBuild, then the RUNNING record that names the build.
@@ -122,13 +147,14 @@ async fn start<S: ObjectStore, B: BuildStarter, I>(
         .start(&start_request(&deps.config, plan))
         .await?;
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
-    let build = running(deps, plan, id, now, 0);
+    let build = running(deps, plan, id.clone(), now, 0);
     let standing = records::write(
         &deps.store,
         &BuildRecord::new(plan, Some(&build), None, now),
     )
     .await?;
     if standing.status.is_final() {
+        stop_unnamed(deps, plan, &id, &standing).await?;
         return Ok(started(closed(standing, now)));
     }
     Ok(started(build))
@@ -365,6 +391,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_build_started_while_a_cancel_closed_the_record_is_stopped() {
+        let d = deps();
+        let mut cancelled = BuildRecord::new(&plan(), None, None, t("2026-11-28T10:00:05Z"));
+        cancelled.status = BuildStatus::Stopped;
+        stop_unnamed(&d, &plan(), "proj:7", &cancelled)
+            .await
+            .unwrap();
+        assert_eq!(*d.builds.stopped.borrow(), vec!["proj:7".to_string()]);
+        // A final record that names the build was closed by a writer that stopped it.
+        cancelled.codebuild.build_id = Some("proj:7".into());
+        stop_unnamed(&d, &plan(), "proj:7", &cancelled)
+            .await
+            .unwrap();
+        assert_eq!(d.builds.stopped.borrow().len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_retry_inside_the_token_window_starts_again_with_the_same_token() {
         let d = deps();
         let marker = BuildState {
@@ -584,6 +627,7 @@ mod tests {
                 a_retry_past_the_token_window_finds_the_build_instead_of_starting_another,
                 a_retry_inside_the_token_window_starts_again_with_the_same_token,
                 a_build_cancelled_before_it_started_is_never_started,
+                a_build_started_while_a_cancel_closed_the_record_is_stopped,
                 same_execution_same_token_other_execution_other_token,
                 reuses_an_image_built_from_the_same_inputs,
                 builds_when_the_image_latest_names_is_gone_from_ecr,

@@ -167,7 +167,8 @@ async fn rebuild<S: ObjectStore>(
 
 /// A name reused (Step Functions frees a name 90 days after its execution closed; a console
 /// user may pick any) never resumes another execution's build: a record at the name written
-/// by another execution (another start time) ends this one before anything is written.
+/// by another execution (another start time) that is final or names a build ends this one
+/// before anything is written.
 async fn unused_name<S: ObjectStore>(store: &S, event: &ValidateInput) -> Result<(), Error> {
     let Some(stored) = records::build(store, &event.build_id).await? else {
         return Ok(());
@@ -175,6 +176,11 @@ async fn unused_name<S: ObjectStore>(store: &S, event: &ValidateInput) -> Result
     let earlier = &stored.record;
     if earlier.timestamps.requested_at == event.started_at {
         return Ok(()); // this execution's own record: a retried ValidateRequest
+    }
+    if started_nothing(earlier) {
+        // The API's first record, written just before it started this execution (or one
+        // that never got further): there is no build in it to resume.
+        return Ok(());
     }
     Err(RequestError::new(
         "executionName",
@@ -185,6 +191,14 @@ async fn unused_name<S: ObjectStore>(store: &S, event: &ValidateInput) -> Result
         ),
     )
     .into())
+}
+
+/// An open record that names no CodeBuild build and no start of one: what the API writes when
+/// it accepts a request. A final record, or one with a build, is another execution's.
+fn started_nothing(r: &BuildRecord) -> bool {
+    !r.status.is_final()
+        && r.codebuild.build_id.is_none()
+        && r.codebuild.start_requested_at.is_none()
 }
 
 /// The object version this build builds, and its SHA-256. Unpinned: the key's current version.
@@ -443,6 +457,26 @@ mod tests {
         handle(&d, event(request())).await.unwrap();
     }
 
+    #[tokio::test]
+    async fn the_apis_first_record_is_taken_over_a_record_with_a_build_is_not() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let at = t("2026-11-28T09:59:59Z");
+        let mut accepted = BuildRecord::new(&plan(), Some(&BuildState::starting(at)), None, at);
+        accepted.build_id = "b-1".into();
+        accepted.timestamps.requested_at = at; // the API's time, before the execution started
+        store.seed("builds/b-1.json", accepted.to_json());
+        let d = deps(store);
+        let out = handle(&d, event(request())).await.unwrap();
+        let now: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(now.timestamps.requested_at, out.plan.requested_at);
+        let mut started = accepted.clone();
+        started.codebuild.start_requested_at = Some(at);
+        let d = deps(FakeStore::default().with_object("bkt", KEY, b"abc"));
+        d.store.seed("builds/b-1.json", started.to_json());
+        let err = handle(&d, event(request())).await.unwrap_err();
+        assert_eq!(err.name(), "InvalidRequest");
+    }
+
     fn recorded(build_id: &str, submitted: &str) -> BuildRecord {
         let mut p = plan();
         p.build_id = build_id.into();
@@ -537,6 +571,7 @@ mod tests {
                 a_console_input_cannot_claim_a_door_or_a_submission_time,
                 a_pinned_version_that_hashes_otherwise_is_refused,
                 a_reused_name_never_resumes_the_build_recorded_at_it,
+                the_apis_first_record_is_taken_over_a_record_with_a_build_is_not,
                 a_rebuild_takes_everything_trust_bearing_from_the_record_it_rebuilds,
                 a_rebuild_of_a_failure_or_of_bytes_that_changed_is_refused,
                 rejects_before_touching_s3,

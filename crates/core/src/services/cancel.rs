@@ -1,18 +1,22 @@
 //! Cancel: what `DELETE /builds/{id}` and `agentbuild cancel` (direct mode) do — stop the
-//! execution (error `Cancelled`), stop its CodeBuild build, and close the record `STOPPED`
-//! through the conditional write of `records::write`, so a final record is never replaced and
-//! the last-resort closer that runs on the ABORTED execution finds it final. Cancelling again
-//! answers the same STOPPED record; a build that finished on its own is not cancelled.
+//! execution (error `Cancelled`), then read the record again and close it `STOPPED` from what
+//! it holds *now*, inside the conditional update (`objects::update`): a CodeBuild build it
+//! names is stopped first (also one StartBuild named after the first read), a record another
+//! writer made final is kept (a cancel that came too late answers its status). The last-resort
+//! closer that runs on the ABORTED execution finds it final. Cancelling again answers the same
+//! STOPPED record; a build that finished on its own is not cancelled. (A build StartBuild
+//! starts after this closed the record is stopped by StartBuild itself.)
 //!
 //! [`decide`] is the rule (pure); [`cancel`] loads, decides, stops and stores.
 
+use super::objects::{self, Decision as Write, MAX_CONFLICTS};
 use super::records::{self, Stored};
 use super::status::{status, Status};
 use super::stop::stop_build;
 use crate::domain::ending::{ending, Reported};
-use crate::domain::record::{BuildRecord, ErrorInfo};
-use crate::domain::status::BuildStatus;
-use crate::ports::{BuildService, ExecutionInfo, ExecutionStatus, Executions, ObjectStore};
+use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
+use crate::domain::status::{map_codebuild, BuildStatus, Mapped};
+use crate::ports::{BuildService, ExecutionInfo, ExecutionStatus, Executions, ObjectStore, Tagged};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -112,7 +116,7 @@ pub async fn cancel<S: ObjectStore, X: Executions, B: BuildService>(
         _ => executions.describe(build_id).await?,
     };
     let record = stored.as_ref().map(|s| &s.record);
-    let (stop_execution, codebuild, close) = match decide(record, execution.as_ref()) {
+    let (stop_execution, codebuild) = match decide(record, execution.as_ref()) {
         Decision::Unknown => return Ok(Outcome::Unknown),
         Decision::Finished(s) => return Ok(Outcome::Finished(s)),
         Decision::AlreadyCancelled => {
@@ -122,35 +126,110 @@ pub async fn cancel<S: ObjectStore, X: Executions, B: BuildService>(
         Decision::Stop {
             execution,
             codebuild,
-            record,
-        } => (execution, codebuild, record),
+            ..
+        } => (execution, codebuild),
     };
+    if let (true, Some(id)) = (stop_execution, &codebuild) {
+        if let Some(status) = ended_on_its_own(builds, id).await? {
+            tracing::info!(build_id, codebuild_id = %id, %status, "build ended on its own; not cancelled");
+            return Ok(Outcome::Finished(status));
+        }
+    }
     if stop_execution {
         executions.stop(build_id, CANCELLED, cause).await?;
         tracing::info!(build_id, "execution stopped: cancelled");
     }
-    let stopped = match &codebuild {
-        Some(id) => stop_build(builds, build_id, id, "cancelled").await?,
-        None => false,
-    };
-    match stored.filter(|_| close) {
-        Some(stored) => {
-            let mut record = stored.record;
-            record.finish(BuildStatus::Stopped, ErrorInfo::new(CANCELLED, cause), now);
-            record.codebuild.stopped |= stopped;
-            // Another writer (RecordResult finishing, the closer) may have come first.
-            let standing = records::write(store, &record).await?;
-            Ok(answer(standing))
-        }
-        // Stopped before StartBuild wrote anything: GET answers the aborted execution.
-        None => match status(store, executions, build_id, now).await? {
+    // Read again now that the execution is stopped: StartBuild may have named a CodeBuild
+    // build (or a writer closed the record) since the first read.
+    match close_record(store, builds, build_id, cause, now).await? {
+        Closing::Standing(standing) => Ok(answer(standing)),
+        // Stopped before anyone wrote a record: GET answers the aborted execution.
+        Closing::Absent => match status(store, executions, build_id, now).await? {
             Some(Status::Record(s)) if !is_cancelled(&s.record) => {
                 Ok(Outcome::Finished(s.record.status.into()))
             }
             Some(st) => Ok(Outcome::Cancelled(st)),
             None => Ok(Outcome::Unknown),
         },
+        Closing::Stop(_) => unreachable!("close_record stops before it answers"),
     }
+}
+
+/// The status of a CodeBuild build that ended on its own while its execution still runs (it
+/// deploys the image, or is about to record): a cancel then comes too late — the execution
+/// runs to its end and records the build's and the deployment's true outcome (AgentCore has
+/// no way to cancel an update under way). `None`: still running, stopped (by an earlier cancel
+/// that failed half way), or unknown to CodeBuild.
+async fn ended_on_its_own<B: BuildService>(
+    builds: &B,
+    id: &str,
+) -> Result<Option<Reported>, Error> {
+    let Some(info) = builds.get(id).await? else {
+        return Ok(None);
+    };
+    Ok(match map_codebuild(&info.status, info.build_complete) {
+        Mapped::Status(BuildStatus::Running | BuildStatus::Stopped) => None,
+        Mapped::Status(status) => Some(status.into()),
+        Mapped::Unrecognized(_) => Some(Reported::Error),
+    })
+}
+
+/// What [`close_record`]'s conditional update found.
+// Short-lived, one per cancel: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Closing {
+    /// No record at the name.
+    Absent,
+    /// The record names a CodeBuild build not stopped yet: stop it, then decide again.
+    Stop(String),
+    /// The record that stands: the STOPPED one written, or a final one found.
+    Standing(BuildRecord),
+}
+
+/// Closes the record STOPPED from what it holds *now* (`objects::update`: read, decide, write
+/// with `If-Match`): a CodeBuild build it names is stopped first — also one StartBuild named
+/// after the cancel's first read — and a record another writer made final stays as it is.
+async fn close_record<S: ObjectStore, B: BuildService>(
+    store: &S,
+    builds: &B,
+    build_id: &str,
+    cause: &str,
+    now: DateTime<Utc>,
+) -> Result<Closing, Error> {
+    let key = build_key(build_id);
+    let mut stopped: Option<(String, bool)> = None;
+    for _ in 0..MAX_CONFLICTS {
+        let closing = objects::update(store, &key, |current: Option<&Tagged>| {
+            let Some(tagged) = current else {
+                return Ok(Write::Keep(Closing::Absent));
+            };
+            let mut record: BuildRecord =
+                objects::parse_json(&key, &tagged.bytes, "a build record")?;
+            if record.status.is_final() {
+                return Ok(Write::Keep(Closing::Standing(record)));
+            }
+            let named = record.codebuild.build_id.clone();
+            match (&named, &stopped) {
+                (Some(id), Some((done, _))) if id == done => {}
+                (Some(id), _) => return Ok(Write::Keep(Closing::Stop(id.clone()))),
+                (None, _) => {}
+            }
+            record.finish(BuildStatus::Stopped, ErrorInfo::new(CANCELLED, cause), now);
+            record.codebuild.stopped |= stopped.as_ref().is_some_and(|(_, ok)| *ok);
+            Ok(Write::Write(record.to_json(), Closing::Standing(record)))
+        })
+        .await?;
+        match closing {
+            Closing::Stop(id) => {
+                let ok = stop_build(builds, build_id, &id, "cancelled").await?;
+                stopped = Some((id, ok));
+            }
+            done => return Ok(done),
+        }
+    }
+    Err(Error::TransientAws(format!(
+        "{key}: the record kept naming new CodeBuild builds"
+    )))
 }
 
 fn answer(standing: BuildRecord) -> Outcome {
@@ -277,6 +356,67 @@ mod tests {
             decide(Some(&open), Some(&timed_out)),
             Decision::Finished(Reported::TimedOut)
         );
+    }
+
+    #[cfg(feature = "lambda")]
+    mod io {
+        use super::*;
+        use crate::domain::status::CodeBuildStatus;
+        use crate::testing::fakes::{info, FakeBuilds, FakeExecutions, FakeStore};
+
+        fn now() -> DateTime<Utc> {
+            "2026-11-28T10:02:00Z".parse().unwrap()
+        }
+
+        /// A RUNNING record naming `agentbuild:1` and its running execution.
+        fn running_build() -> (FakeStore, FakeExecutions) {
+            let store = FakeStore::default();
+            store.seed(
+                "builds/api-1.json",
+                record("RUNNING", Some("agentbuild:1"), None).to_json(),
+            );
+            let x = FakeExecutions::default().with("api-1", ExecutionStatus::Running, "{}");
+            (store, x)
+        }
+
+        #[tokio::test]
+        async fn a_build_that_ended_on_its_own_while_deploying_is_not_cancelled() {
+            let (store, x) = running_build();
+            let builds = FakeBuilds::default();
+            builds.insert(info(CodeBuildStatus::Succeeded, true));
+            let out = cancel(&store, &x, &builds, "api-1", "by a test", now()).await;
+            assert_eq!(out.unwrap(), Outcome::Finished(Reported::Succeeded));
+            assert!(builds.stopped.borrow().is_empty());
+            assert_eq!(
+                x.executions.borrow()["api-1"].status,
+                ExecutionStatus::Running
+            );
+            let kept: BuildRecord = store.own_json("builds/api-1.json").unwrap();
+            assert_eq!(kept.status, BuildStatus::Running);
+        }
+
+        #[tokio::test]
+        async fn the_record_is_closed_from_what_it_names_now() {
+            let store = FakeStore::default();
+            // StartBuild named the build after the cancel's first read: the close re-reads.
+            store.seed(
+                "builds/api-1.json",
+                record("RUNNING", Some("agentbuild:1"), None).to_json(),
+            );
+            let builds = FakeBuilds::default();
+            builds.insert(info(CodeBuildStatus::InProgress, false));
+            let closing = close_record(&store, &builds, "api-1", "by a test", now());
+            let Closing::Standing(closed) = closing.await.unwrap() else {
+                panic!("not closed")
+            };
+            assert_eq!(*builds.stopped.borrow(), vec!["agentbuild:1".to_string()]);
+            assert!(is_cancelled(&closed) && closed.codebuild.stopped);
+            // A record another writer made final stays as it is.
+            let done = record("SUCCEEDED", Some("agentbuild:1"), None);
+            store.seed("builds/api-1.json", done.to_json());
+            let closing = close_record(&store, &builds, "api-1", "by a test", now());
+            assert!(matches!(closing.await.unwrap(), Closing::Standing(r) if r == done));
+        }
     }
 
     #[test]

@@ -5,10 +5,14 @@
 use crate::domain::execution::{
     execution_name, open_input, ExecutionInput, SourcePin, Submission, MAX_API_ATTEMPTS,
 };
-use crate::domain::request::ValidRequest;
-use crate::ports::{Executions, StartOutcome};
+use crate::domain::plan::{BuildPlan, ExecutionFacts, SourceObject};
+use crate::domain::record::{build_key, BuildRecord, BuildState};
+use crate::domain::request::{Trigger, ValidRequest};
+use crate::ports::{Executions, ObjectStore, Precondition, StartOutcome};
 use crate::Error;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::future::Future;
 
 /// A build execution of the request runs (or ran).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,69 @@ impl Refused {
     }
 }
 
+/// What the API knows when it accepts a request: enough for a well-formed first record.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepting<'a> {
+    /// The build state machine's ARN (an execution's ARN is derived from it and the name).
+    pub state_machine_arn: &'a str,
+    pub repository_uri: &'a str,
+    /// The stack whose defaults resolve the request's `deploy`.
+    pub stack: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// [`submit`], with a first RUNNING record written at each name just before its execution is
+/// started (the API's door). Once a buildId is handed out, its record exists: an execution that
+/// then fails inside ValidateRequest (the source version deleted since, S3 failing past its
+/// retries) is closed by the last-resort closer, which finds this record, ends it `ERROR` with
+/// the execution's error and announces it. The write is `If-None-Match: *`: a record already at
+/// the name (a repeated call, an earlier build of the name) is left as it is.
+pub async fn submit_recorded<X: Executions, S: ObjectStore>(
+    executions: &X,
+    store: &S,
+    accepting: Accepting<'_>,
+    req: &ValidRequest,
+    pin: &SourcePin,
+) -> Result<Result<Started, Refused>, Error> {
+    let first = |name: String| accept(store, accepting, name, req, pin);
+    start_named(executions, "api", req, Some(pin), first).await
+}
+
+/// The first record of build `name`: the plan as the API knows it, RUNNING, nothing started.
+/// ValidateRequest replaces it with its own (`handlers::validate_request`).
+async fn accept<S: ObjectStore>(
+    store: &S,
+    accepting: Accepting<'_>,
+    name: String,
+    req: &ValidRequest,
+    pin: &SourcePin,
+) -> Result<(), Error> {
+    let object = SourceObject {
+        sha256: pin.sha256.clone(),
+        version_id: Some(pin.version_id.clone()),
+    };
+    let facts = ExecutionFacts {
+        stack: accepting.stack.to_string(),
+        execution_arn: crate::domain::execution::execution_arn(accepting.state_machine_arn, &name),
+        build_id: name,
+        trigger: Trigger::Api,
+        requested_at: accepting.now,
+        submitted_at: None,
+        deadline_seconds: None,
+    };
+    let plan = BuildPlan::new(req.clone(), object, accepting.repository_uri, facts);
+    let first = BuildState::starting(accepting.now);
+    let record = BuildRecord::new(&plan, Some(&first), None, accepting.now);
+    let key = build_key(&plan.build_id);
+    if !store
+        .put_json_if(&key, record.to_json(), Precondition::Absent)
+        .await?
+    {
+        tracing::info!(build_id = %plan.build_id, "a record exists at the name; kept");
+    }
+    Ok(())
+}
+
 /// Starts execution `<door>-<hash>` of `req` validated against `pin` (see
 /// `domain::execution::execution_name`). A taken name is the same build when its input is the
 /// same request — unless, without an idempotencyKey, that build ended unsuccessfully, or it was
@@ -62,6 +129,23 @@ pub async fn submit<X: Executions>(
     req: &ValidRequest,
     pin: Option<&SourcePin>,
 ) -> Result<Result<Started, Refused>, Error> {
+    let nothing = |_: String| std::future::ready(Ok(()));
+    start_named(executions, door, req, pin, nothing).await
+}
+
+/// The loop of [`submit`]; `before_start` runs with each name right before StartExecution.
+async fn start_named<X, F, Fut>(
+    executions: &X,
+    door: &str,
+    req: &ValidRequest,
+    pin: Option<&SourcePin>,
+    mut before_start: F,
+) -> Result<Result<Started, Refused>, Error>
+where
+    X: Executions,
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
     let submission = Submission {
         request: req.clone(),
         source: pin.cloned(),
@@ -70,6 +154,7 @@ pub async fn submit<X: Executions>(
     let input = serde_json::to_string(&submission).expect("a submission always serializes");
     for attempt in 0..MAX_API_ATTEMPTS {
         let name = execution_name(door, req, pin, attempt);
+        before_start(name.clone()).await?;
         let existing = match executions.start(&name, &input).await? {
             StartOutcome::Running { arn } => {
                 return Ok(Ok(Started {
@@ -85,11 +170,7 @@ pub async fn submit<X: Executions>(
                 ))
             })?,
         };
-        let same_request = existing
-            .input
-            .as_deref()
-            .and_then(|i| serde_json::from_str::<Value>(i).ok())
-            .is_some_and(|v| same_submission(&v, &submission));
+        let same_request = same_submission(existing.input.as_deref(), &submission);
         let found = Started {
             build_id: name.clone(),
             execution_arn: existing.arn.clone(),
@@ -116,8 +197,11 @@ pub async fn submit<X: Executions>(
 /// Whether an execution's input asks for the same build as `ours`, compared as typed values:
 /// the same request, and (without a key, whose build is the key's whatever the bytes) the same
 /// pinned content.
-fn same_submission(input: &Value, ours: &Submission) -> bool {
-    match open_input(input) {
+fn same_submission(input: Option<&str>, ours: &Submission) -> bool {
+    let Some(input) = input.and_then(|i| serde_json::from_str::<Value>(i).ok()) else {
+        return false;
+    };
+    match open_input(&input) {
         Ok(ExecutionInput::Submission(theirs)) => {
             theirs.request == ours.request
                 && (ours.request.idempotency_key.is_some() || theirs.source == ours.source)
@@ -172,6 +256,47 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((again.build_id, again.existing), (keyed.build_id, true));
+    }
+
+    #[tokio::test]
+    async fn the_api_writes_the_first_record_before_it_starts_and_keeps_it_on_a_repeat() {
+        use crate::domain::record::BuildRecord;
+        use crate::domain::status::BuildStatus;
+        use crate::testing::fakes::FakeStore;
+        let (x, store) = (FakeExecutions::default(), FakeStore::default());
+        let accepting = Accepting {
+            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m",
+            repository_uri: "1.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
+            stack: "agentbuild-test",
+            now: "2026-11-28T10:00:00Z".parse().unwrap(),
+        };
+        let r = req(false, None);
+        let first = submit_recorded(&x, &store, accepting, &r, &pin("v1"))
+            .await
+            .unwrap()
+            .unwrap();
+        let key = format!("builds/{}.json", first.build_id);
+        let rec: BuildRecord = store.own_json(&key).unwrap();
+        assert_eq!(
+            (rec.status, rec.trigger),
+            (BuildStatus::Running, Trigger::Api)
+        );
+        assert_eq!(
+            rec.execution_arn,
+            format!("arn:aws:states:us-east-1:1:execution:m:{}", first.build_id)
+        );
+        assert_eq!(rec.source.version_id.as_deref(), Some("v1"));
+        assert!(rec.codebuild.build_id.is_none() && rec.codebuild.start_requested_at.is_none());
+        let later = Accepting {
+            now: "2026-11-28T10:05:00Z".parse().unwrap(),
+            ..accepting
+        };
+        let again = submit_recorded(&x, &store, later, &r, &pin("v1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.build_id, first.build_id);
+        assert_eq!(store.own_json::<BuildRecord>(&key).unwrap(), rec);
     }
 
     #[tokio::test]

@@ -64,6 +64,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:ListBuildsForProject",
             "codebuild:BatchGetBuilds",
             "ecr:DescribeImages",
+            "codebuild:StopBuild",
         ],
         operations: &[
             "S3.GetObject",
@@ -72,6 +73,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.ListBuildsForProject",
             "CodeBuild.BatchGetBuilds",
             "ECR.DescribeImages",
+            "CodeBuild.StopBuild",
         ],
     },
     FunctionSpec {
@@ -221,6 +223,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StartExecution",
             "states:DescribeExecution",
             "states:StopExecution",
+            "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
         ],
         operations: &[
@@ -231,6 +234,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "SFN.StartExecution",
             "SFN.DescribeExecution",
             "SFN.StopExecution",
+            "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
         ],
     },

@@ -221,7 +221,13 @@ async fn post_build<S: ObjectStore, X: Executions, B>(
     let req = validate(&value, &deps.config.validate.sources)?;
     let pin = pin_source(deps, &req).await?;
 
-    match submit::submit(&deps.executions, "api", &req, Some(&pin)).await? {
+    let accepting = submit::Accepting {
+        state_machine_arn: &deps.config.state_machine_arn,
+        repository_uri: &deps.config.validate.repository_uri,
+        stack: &deps.config.validate.stack,
+        now: (deps.now)(),
+    };
+    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
         Ok(started) => {
             tracing::info!(
                 build_id = started.build_id.as_str(),
