@@ -373,10 +373,13 @@ def test_an_agent_whose_recorded_source_version_is_gone_is_skipped_with_the_reas
     arns = [stack.start(f"seed-{project}-{a}", stack.request(project, a)) for a in ("a", "b")]
     assert all(stack.wait(a, 60)["status"] == "SUCCEEDED" for a in arns)
     src = stack.get_json(f"agents/{project}/b/latest.json")["source"]
-    stack.s3.put_object(Bucket=stack.bucket, Key=src["key"], Body=b"never built",
-                        Tagging="agentbuild%3Alatest=false")
+    stack.s3.put_object(Bucket=stack.bucket, Key=src["key"], Body=b"never built")
+    # The service holds the version latest names (a legal hold): an operator lifts it to delete it.
+    stack.s3.put_object_legal_hold(Bucket=stack.bucket, Key=src["key"], VersionId=src["versionId"],
+                                   LegalHold={"Status": "OFF"})
     stack.s3.delete_object(Bucket=stack.bucket, Key=src["key"], VersionId=src["versionId"])
-    at = datetime(2031, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
+    # A past scheduled time: a run may not claim a future one (domain::fleet_guard).
+    at = datetime(2001, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=random.randrange(4_000_000))
     run = at.strftime("%Y%m%dT%H%M")
     machine = stack.env["AGENTBUILD_FLEET_STATE_MACHINE_ARN"]
     arn = stack.sfn.start_execution(stateMachineArn=machine, name=f"gone-{uid()}", input=json.dumps(
