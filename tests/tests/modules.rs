@@ -174,3 +174,75 @@ fn no_production_part_exceeds_500_lines() {
         }
     }
 }
+
+/// The functions of a production text longer than `max` lines (signature to closing brace):
+/// `(name, lines)`. A function ends at the first line that is its own indentation plus `}`.
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut long = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(name) = fn_name(line) else { continue };
+        let indent = &line[..line.len() - line.trim_start().len()];
+        // A declaration without a body (a trait's) ends with `;` before any `{`.
+        let declaration = lines[i..]
+            .iter()
+            .find(|l| l.contains('{') || l.trim_end().ends_with(';'))
+            .is_none_or(|l| !l.contains('{'));
+        if declaration || line.trim_end().ends_with('}') {
+            continue;
+        }
+        let close = format!("{indent}}}");
+        let end = lines[i..].iter().position(|l| l.trim_end() == close);
+        let n = end.map_or(lines.len() - i, |e| e + 1);
+        if n > max {
+            long.push((name, n));
+        }
+    }
+    long
+}
+
+/// `fn name` after any visibility and qualifiers at the start of a line.
+fn fn_name(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Functions fit on a screen: no production function of the core, the CLI or a Lambda's main
+/// over 60 lines.
+#[test]
+fn no_production_function_exceeds_60_lines() {
+    let mut long = Vec::new();
+    for src in ["crates/core/src", "crates/cli/src"] {
+        for (name, text) in modules(&root().join(src)) {
+            for (f, n) in long_functions(&text, 60) {
+                long.push(format!("{src}/{name}::{f}: {n} lines"));
+            }
+        }
+    }
+    assert!(long.is_empty(), "functions over 60 lines: {long:#?}");
+}
+
+#[test]
+fn a_long_function_is_found_and_a_trait_declaration_is_not() {
+    let body = "    x();\n".repeat(61);
+    let text = format!(
+        "trait T {{\n    fn decl(\n        a: u8,\n    ) -> u8;\n}}\npub async fn long() {{\n{body}}}\n\
+         fn short() {{ 1 }}\nimpl S {{\n    fn inner() {{\n        y();\n    }}\n}}"
+    );
+    assert_eq!(long_functions(&text, 60), vec![("long".to_string(), 63)]);
+}

@@ -15,6 +15,7 @@ use crate::domain::deployment;
 use crate::domain::ending::{ending, Ending};
 use crate::domain::plan::is_build_id;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
+use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
 use crate::ports::{BuildService, Events, Images, ObjectStore};
 use crate::services::records;
@@ -155,7 +156,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
         // Never got past validation (or StartBuild never started a build): nothing to stop.
         return Ok(nothing(status));
     };
-    let mut record = stored.record;
+    let record = stored.record;
     let finished_at = detail
         .stop_date
         .and_then(DateTime::from_timestamp_millis)
@@ -176,7 +177,18 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
         }
         return Ok(output(record, key));
     }
-    // The record is open: its build may still run, whatever the execution's end.
+    close_open(deps, &detail, record, (status, error, finished_at)).await
+}
+
+/// The record is open: its build may still run, whatever the execution's end — stop it, then
+/// close the record (conditionally) and announce what stands.
+async fn close_open<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+    deps: &Deps<S, B, E, I>,
+    detail: &ExecutionStatusChange,
+    mut record: BuildRecord,
+    (status, error, finished_at): (BuildStatus, ErrorInfo, DateTime<Utc>),
+) -> Result<RecordOutput, Error> {
+    let key = build_key(&record.build_id);
     if let Some(id) = record.codebuild.build_id.clone() {
         let why = detail.status.as_str();
         record.codebuild.stopped |= stop_build(&deps.builds, &record.build_id, &id, why).await?;
