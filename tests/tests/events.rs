@@ -5,7 +5,7 @@ use agentbuild_core::domain::execution::{open_input, ExecutionInput};
 use agentbuild_core::domain::fleet::parse_run_input;
 use agentbuild_core::domain::request::SourcePolicy;
 use agentbuild_core::model::{
-    AwaitInput, CheckInput, CheckRuntimeInput, DeployInput, RebuildStep, RecordEvent, StartInput,
+    AwaitInput, CheckInput, CheckRuntimeInput, DeployInput, PlanState, RebuildStep, RecordEvent,
     ValidateInput,
 };
 use agentbuild_tests::root;
@@ -67,7 +67,7 @@ fn every_function_folder_has_a_known_input_type() {
 #[test]
 fn request_samples_are_accepted_or_rejected_as_named() {
     let policy = SourcePolicy {
-        runtime_roles: agentbuild_core::domain::deploy::RolePolicy {
+        runtime_roles: agentbuild_core::domain::deploy_request::RolePolicy {
             default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
             allowed: vec![],
         },
@@ -133,7 +133,7 @@ fn fleet_rebuild_inputs_are_valid_run_inputs() {
 
 #[test]
 fn start_and_check_samples_parse() {
-    assert!(parse_all::<StartInput>("start-build").len() >= 2);
+    assert!(parse_all::<PlanState>("start-build").len() >= 2);
     assert!(parse_all::<CheckInput>("check-build").len() >= 2);
 }
 

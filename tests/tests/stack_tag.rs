@@ -2,7 +2,7 @@
 //! `agentbuild:stack` = the stack's name, and IAM lets a stack create, update and read only the
 //! AgentCore runtimes carrying its own name.
 
-use agentbuild_core::domain::deploy::TAG_STACK;
+use agentbuild_core::domain::deploy_request::TAG_STACK;
 use agentbuild_tests::read;
 use serde_yaml_ng::Value;
 

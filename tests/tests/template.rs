@@ -209,7 +209,7 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
         "{exported:?}"
     );
     assert!(exported.contains(&"IMAGE_URI".to_string()), "{exported:?}");
-    let plan: agentbuild_core::model::StartInput =
+    let plan: agentbuild_core::model::PlanState =
         serde_json::from_str(&read("events/start-build/plan.json")).unwrap();
     let config = agentbuild_core::config::StartBuildConfig {
         bucket: "b".into(),

@@ -422,7 +422,7 @@ mod tests {
             (d.runtime_name.as_deref(), d.protocol),
             (
                 Some("Sales_Bot"),
-                agentbuild_core::domain::deploy::Protocol::Mcp
+                agentbuild_core::domain::deploy_request::Protocol::Mcp
             )
         );
         assert_eq!(d.environment_variables["A"], "b=c");

@@ -1,7 +1,7 @@
 //! Each function's configuration, read once at cold start from its environment. The variable
 //! names are listed per function in [`crate::testing::catalog`] (test support), which a test holds against template.yaml.
 
-use crate::domain::deploy::RolePolicy;
+use crate::domain::deploy_request::RolePolicy;
 use crate::domain::deployment::DeployPolicy;
 use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
 use crate::domain::request::SourcePolicy;
@@ -135,12 +135,12 @@ fn fallback(env: &impl Source) -> Result<Fallback, Error> {
 
 /// CheckBuild's and AwaitBuild's: the records' bucket and the callback timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckBuildConfig {
+pub struct BuildWaitConfig {
     pub bucket: String,
     pub fallback: Fallback,
 }
 
-impl CheckBuildConfig {
+impl BuildWaitConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
             bucket: env.required(BUCKET)?,
@@ -149,19 +149,17 @@ impl CheckBuildConfig {
     }
 }
 
-pub type AwaitBuildConfig = CheckBuildConfig;
-
 /// The event handler's: it completes waits only for builds of this CodeBuild project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildEventsConfig {
-    pub check: CheckBuildConfig,
+    pub check: BuildWaitConfig,
     pub project: String,
 }
 
 impl BuildEventsConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
-            check: CheckBuildConfig::load(env)?,
+            check: BuildWaitConfig::load(env)?,
             project: env.required(CODEBUILD_PROJECT)?,
         })
     }
@@ -348,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = CheckBuildConfig::load(&[(CALLBACK_TIMEOUT_SECONDS, "1")]).unwrap_err();
+        let err = BuildWaitConfig::load(&[(CALLBACK_TIMEOUT_SECONDS, "1")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "configuration: environment variable AGENTBUILD_BUCKET is not set"
@@ -357,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_bad_number_is_named() {
-        let err = CheckBuildConfig::load(&[(BUCKET, "b"), (CALLBACK_TIMEOUT_SECONDS, "soon")])
+        let err = BuildWaitConfig::load(&[(BUCKET, "b"), (CALLBACK_TIMEOUT_SECONDS, "soon")])
             .unwrap_err();
         assert!(err
             .to_string()
@@ -366,7 +364,7 @@ mod tests {
 
     #[test]
     fn the_callback_timeout_defaults_to_ten_minutes() {
-        let c = CheckBuildConfig::load(&[(BUCKET, "b")]).unwrap();
+        let c = BuildWaitConfig::load(&[(BUCKET, "b")]).unwrap();
         assert_eq!(c.fallback.timeout_seconds, 600);
         let c = BuildEventsConfig::load(&[
             (BUCKET, "b"),

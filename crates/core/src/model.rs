@@ -24,14 +24,12 @@ pub struct ValidateInput {
     pub started_at: DateTime<Utc>,
 }
 
+/// `{plan}`: ValidateRequest's output, StartBuild's input (the ASL keeps it at `$.plan`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct PlanOutput {
+pub struct PlanState {
     pub plan: BuildPlan,
 }
-
-/// StartBuild's input.
-pub type StartInput = PlanOutput;
 
 /// StartBuild's output. The ASL keeps it at `$.build`: `codebuildBuildId` (null when no build
 /// was started) is the build this execution started — only StartBuild writes it, and every

@@ -223,7 +223,7 @@ pub struct RuntimeRequest {
     /// `repository@digest`.
     pub container_uri: String,
     pub role_arn: String,
-    pub spec: crate::domain::deploy::DeploySpec,
+    pub spec: crate::domain::deploy_request::DeploySpec,
     /// Only a created runtime is tagged (the tags say whose it is; an update keeps them).
     pub tags: BTreeMap<String, String>,
     /// Derived from the execution: a retried call is the same call to AgentCore.

@@ -8,7 +8,7 @@ use agentbuild_core::contract::BuildAnswer;
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
 use agentbuild_core::services::cancel::{self, cancel};
-use agentbuild_core::services::status::{status, Status};
+use agentbuild_core::services::live_status::{status, Status};
 use agentbuild_core::services::{records, submit};
 use agentbuild_core::Error;
 use aws_config::SdkConfig;

@@ -1,7 +1,7 @@
 //! Bedrock AgentCore Runtime's control plane: creates, updates, finds and reads runtimes.
 
 use super::classify;
-use crate::domain::deploy::{NetworkMode, Protocol};
+use crate::domain::deploy_request::{NetworkMode, Protocol};
 use crate::domain::deployment::{FoundRuntime, RuntimeInfo, RuntimeStatus};
 use crate::ports::{RuntimeRequest, Runtimes};
 use crate::Error;
@@ -253,7 +253,7 @@ impl Runtimes for AgentCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deploy::DeploySpec;
+    use crate::domain::deploy_request::DeploySpec;
     use aws_sdk_bedrockagentcorecontrol::operation::create_agent_runtime::CreateAgentRuntimeOutput;
     use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
     use aws_sdk_bedrockagentcorecontrol::operation::list_agent_runtimes::ListAgentRuntimesOutput;

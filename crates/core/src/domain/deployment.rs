@@ -2,7 +2,7 @@
 //! and the rules of the deploy step: which runtime to touch, what a runtime's status means, how
 //! long to wait, and how a failure is recorded. Pure: the handlers load, call and store.
 
-use super::deploy::{DeploySpec, TAG_AGENT, TAG_PROJECT, TAG_STACK};
+use super::deploy_request::{DeploySpec, TAG_AGENT, TAG_PROJECT, TAG_STACK};
 use super::text::{truncate, MAX_MESSAGE_BYTES};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -377,7 +377,7 @@ pub fn recorded(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deploy::{NetworkMode, Protocol};
+    use crate::domain::deploy_request::{NetworkMode, Protocol};
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

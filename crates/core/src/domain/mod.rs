@@ -2,7 +2,7 @@
 
 pub mod announce;
 pub mod callback;
-pub mod deploy;
+pub mod deploy_request;
 pub mod deployment;
 pub mod ending;
 pub mod execution;

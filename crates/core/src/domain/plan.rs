@@ -1,6 +1,6 @@
 //! The normalized build plan every later state works from, and the content-addressed tag.
 
-use super::deploy::DeploySpec;
+use super::deploy_request::DeploySpec;
 use super::request::{Platform, ValidRequest};
 use super::text::RequestError;
 use chrono::{DateTime, Utc};

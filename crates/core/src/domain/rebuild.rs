@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_candidate_keeps_the_recorded_request_with_its_deploy_settings() {
-        use crate::domain::deploy::{validate_deploy, RolePolicy};
+        use crate::domain::deploy_request::{validate_deploy, RolePolicy};
         let roles = RolePolicy {
             default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
             allowed: vec!["arn:aws:iam::123456789012:role/team-runtime".into()],

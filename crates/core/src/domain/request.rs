@@ -5,7 +5,7 @@
 //! the stack's policy (which buckets, which runtime roles). The CLI only parses: the policy is
 //! the stack's. [`validate`] is both.
 
-use super::deploy::{DeployOptions, DeployRequest, RolePolicy};
+use super::deploy_request::{DeployOptions, DeployRequest, RolePolicy};
 use super::form::{
     from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
 };

@@ -5,7 +5,7 @@
 //! the ledger names is not applied and is recorded `SUPERSEDED`. Pure: `services::deploys`
 //! reads and writes the ledger.
 
-use super::deploy::DeploySpec;
+use super::deploy_request::DeploySpec;
 pub use super::deployment::Superseded;
 use super::deployment::{Deployment, DeploymentStatus};
 pub use super::order::{newer_or_same, Rank};
@@ -144,8 +144,14 @@ mod tests {
         // A latest record without a deployment says nothing about the runtime.
         assert!(decide(None, Some(&rec), &old).is_ok());
         let mut dep = Deployment::refused(
-            &crate::domain::deploy::validate_deploy(&serde_json::json!({}), "s", "p", "a", None)
-                .unwrap(),
+            &crate::domain::deploy_request::validate_deploy(
+                &serde_json::json!({}),
+                "s",
+                "p",
+                "a",
+                None,
+            )
+            .unwrap(),
             None,
             "x",
             t("2026-11-28T10:00:00Z"),
@@ -157,9 +163,14 @@ mod tests {
 
     #[test]
     fn a_superseded_deployment_is_not_a_failure_and_says_why() {
-        let spec =
-            crate::domain::deploy::validate_deploy(&serde_json::json!({}), "s", "p", "a", None)
-                .unwrap();
+        let spec = crate::domain::deploy_request::validate_deploy(
+            &serde_json::json!({}),
+            "s",
+            "p",
+            "a",
+            None,
+        )
+        .unwrap();
         let why = Superseded {
             by: "b-new".into(),
             reason: "newer".into(),

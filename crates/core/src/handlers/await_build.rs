@@ -9,11 +9,11 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::Callbacks;
-use crate::config::{AwaitBuildConfig, ProcessEnv};
+use crate::config::{BuildWaitConfig, ProcessEnv};
 use crate::domain::callback::ParkedTask;
 use crate::model::{AwaitInput, AwaitOutput, CheckInput};
 use crate::ports::{BuildService, Delivery, ObjectStore, TaskTokens};
-use crate::services::callback;
+use crate::services::build_wait;
 use crate::Error;
 use chrono::Utc;
 
@@ -21,13 +21,13 @@ pub struct Deps<S, B, T> {
     pub store: S,
     pub builds: B,
     pub tokens: T,
-    pub config: AwaitBuildConfig,
+    pub config: BuildWaitConfig,
     pub now: Clock,
 }
 
 impl Deps<S3Store, CodeBuild, Callbacks> {
     pub async fn from_env() -> Result<Self, Error> {
-        let config = AwaitBuildConfig::load(&ProcessEnv)?;
+        let config = BuildWaitConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
@@ -60,7 +60,7 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
         codebuild_build_id: codebuild_build_id.clone(),
         deadline: build.deadline,
     };
-    if !callback::park(&deps.store, &task).await? {
+    if !build_wait::park(&deps.store, &task).await? {
         tracing::warn!(parked = %task, "a later wait of this build is parked; this one waits for its timeout");
         return Ok(AwaitOutput {
             parked: false,
@@ -74,10 +74,10 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
     };
     let now = (deps.now)();
     let checked =
-        callback::check(&deps.store, &deps.builds, &deps.config.fallback, now, look).await;
+        build_wait::check(&deps.store, &deps.builds, &deps.config.fallback, now, look).await;
     let completed = match checked {
         Ok(out) if out.build.status.is_final() => {
-            match callback::complete(&deps.tokens, &task, &out).await {
+            match build_wait::complete(&deps.tokens, &task, &out).await {
                 Ok(delivery) => delivery == Delivery::Accepted,
                 Err(e) => {
                     tracing::warn!(parked = %task, error = %e, "completing the wait failed; the event or the timeout ends it");
@@ -101,7 +101,7 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CheckBuildConfig;
+    use crate::config::BuildWaitConfig;
     use crate::domain::callback::callback_key;
     use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, running, t};
@@ -115,7 +115,7 @@ mod tests {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
             tokens: FakeTokens::default(),
-            config: CheckBuildConfig {
+            config: BuildWaitConfig {
                 bucket: "own".into(),
                 fallback: Fallback::new(600),
             },

@@ -15,7 +15,7 @@ use crate::domain::observe::{observe, Observed};
 use crate::domain::record::{BuildState, Phase};
 use crate::model::{BuildOutput, EventOutcome};
 use crate::ports::{BuildService, Delivery, ObjectStore, TaskTokens};
-use crate::services::callback;
+use crate::services::build_wait;
 use crate::Error;
 use aws_lambda_events::codebuild::{CodeBuildEvent, CodeBuildEventDetail, CodeBuildPhase};
 use chrono::Utc;
@@ -76,7 +76,7 @@ async fn ended<S: ObjectStore, B: BuildService, T: TaskTokens>(
     deps: &Deps<S, B, T>,
     id: &str,
 ) -> Result<EventOutcome, Error> {
-    let info = match callback::look(&deps.builds, id).await {
+    let info = match build_wait::look(&deps.builds, id).await {
         Ok(info) => info,
         Err(Error::BuildNotFound(_)) => return Ok(EventOutcome::Ignored),
         Err(e) => return Err(e),
@@ -88,7 +88,7 @@ async fn ended<S: ObjectStore, B: BuildService, T: TaskTokens>(
     let Some(build_id) = our_build_id(info.agentbuild_build_id.as_deref()) else {
         return Ok(EventOutcome::Ignored);
     };
-    let Some(task) = callback::parked(&deps.store, build_id).await? else {
+    let Some(task) = build_wait::parked(&deps.store, build_id).await? else {
         // AwaitBuild parks first and looks after: it will find the build ended.
         tracing::info!(build_id, "no wait parked (yet)");
         return Ok(EventOutcome::NoWaiter);
@@ -112,10 +112,12 @@ async fn ended<S: ObjectStore, B: BuildService, T: TaskTokens>(
         )));
     }
     let out = BuildOutput { build };
-    Ok(match callback::complete(&deps.tokens, &task, &out).await? {
-        Delivery::Accepted => EventOutcome::Completed,
-        Delivery::Closed(_) => EventOutcome::AlreadyClosed,
-    })
+    Ok(
+        match build_wait::complete(&deps.tokens, &task, &out).await? {
+            Delivery::Accepted => EventOutcome::Completed,
+            Delivery::Closed(_) => EventOutcome::AlreadyClosed,
+        },
+    )
 }
 
 async fn phase_changed<S: ObjectStore, B, T>(
@@ -134,7 +136,7 @@ async fn phase_changed<S: ObjectStore, B, T>(
         return EventOutcome::Ignored;
     };
     let phases: Vec<Phase> = info.phases.iter().map(phase).collect();
-    match callback::progress(&deps.store, build_id, id, &phases).await {
+    match build_wait::progress(&deps.store, build_id, id, &phases).await {
         Ok(true) => EventOutcome::Progress,
         Ok(false) => EventOutcome::Ignored,
         Err(e) => {
@@ -157,7 +159,7 @@ fn phase(p: &CodeBuildPhase) -> Phase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CheckBuildConfig;
+    use crate::config::BuildWaitConfig;
     use crate::domain::callback::{callback_key, ParkedTask};
     use crate::domain::fallback::Fallback;
     use crate::domain::record::tests::{plan, running, t};
@@ -182,7 +184,7 @@ mod tests {
             builds: FakeBuilds::default(),
             tokens: FakeTokens::default(),
             config: BuildEventsConfig {
-                check: CheckBuildConfig {
+                check: BuildWaitConfig {
                     bucket: "own".into(),
                     fallback: Fallback::new(600),
                 },

@@ -5,23 +5,23 @@
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
-use crate::config::{CheckBuildConfig, ProcessEnv};
+use crate::config::{BuildWaitConfig, ProcessEnv};
 use crate::model::{BuildOutput, CheckInput};
 use crate::ports::{BuildService, ObjectStore};
-use crate::services::callback;
+use crate::services::build_wait;
 use crate::Error;
 use chrono::Utc;
 
 pub struct Deps<S, B> {
     pub store: S,
     pub builds: B,
-    pub config: CheckBuildConfig,
+    pub config: BuildWaitConfig,
     pub now: Clock,
 }
 
 impl Deps<S3Store, CodeBuild> {
     pub async fn from_env() -> Result<Self, Error> {
-        let config = CheckBuildConfig::load(&ProcessEnv)?;
+        let config = BuildWaitConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
@@ -37,7 +37,7 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     deps: &Deps<S, B>,
     input: CheckInput,
 ) -> Result<BuildOutput, Error> {
-    callback::check(
+    build_wait::check(
         &deps.store,
         &deps.builds,
         &deps.config.fallback,
@@ -63,7 +63,7 @@ mod tests {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
-            config: CheckBuildConfig {
+            config: BuildWaitConfig {
                 bucket: "own".into(),
                 fallback: Fallback::new(600),
             },

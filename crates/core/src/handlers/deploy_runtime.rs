@@ -8,7 +8,7 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::agentcore::AgentCore;
 use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
-use crate::domain::deploy::DeploySpec;
+use crate::domain::deploy_request::DeploySpec;
 use crate::domain::deployment::{
     container_uri, previous_runtime, started, target_by_name, Deployment, Owner, Target,
 };
@@ -156,7 +156,7 @@ fn runtime_request<S, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deploy::validate_deploy;
+    use crate::domain::deploy_request::validate_deploy;
     use crate::domain::deployment::{DeployPolicy, DeploymentStatus};
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;

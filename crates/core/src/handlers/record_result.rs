@@ -737,8 +737,14 @@ mod tests {
         b.image_digest = Some(format!("sha256:{}", "ab".repeat(32)));
         let mut p = plan();
         p.deploy = Some(
-            crate::domain::deploy::validate_deploy(&json!({}), "s", "nexus-ai", "sales", None)
-                .unwrap(),
+            crate::domain::deploy_request::validate_deploy(
+                &json!({}),
+                "s",
+                "nexus-ai",
+                "sales",
+                None,
+            )
+            .unwrap(),
         );
         RecordEvent::State(RecordInput {
             state: PipelineState {

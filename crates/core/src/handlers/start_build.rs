@@ -11,7 +11,7 @@ use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reuse};
 use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
-use crate::model::{StartInput, StartOutput};
+use crate::model::{PlanState, StartOutput};
 use crate::ports::{BuildStarter, Images, ObjectStore, StartRequest};
 use crate::services::stop::stop_build;
 use crate::services::{images, records};
@@ -47,7 +47,7 @@ impl Deps<S3Store, CodeBuildProject, Ecr> {
 
 pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
     deps: &Deps<S, B, I>,
-    input: StartInput,
+    input: PlanState,
 ) -> Result<StartOutput, Error> {
     let plan = input.plan;
     let now = (deps.now)();
@@ -280,8 +280,8 @@ mod tests {
         }
     }
 
-    fn input() -> StartInput {
-        StartInput { plan: plan() }
+    fn input() -> PlanState {
+        PlanState { plan: plan() }
     }
 
     #[tokio::test]
@@ -302,7 +302,7 @@ mod tests {
         let d = deps();
         let mut p = plan();
         p.build_args.insert("X".into(), "$(id); `rm -rf /`".into());
-        handle(&d, StartInput { plan: p.clone() }).await.unwrap();
+        handle(&d, PlanState { plan: p.clone() }).await.unwrap();
         let req = d.builds.started.borrow()[0].clone();
         assert_eq!(req.source_location, "bkt/sources/nexus-ai/sales/x.zip");
         assert_eq!(
@@ -523,7 +523,7 @@ mod tests {
                 .unwrap();
             let mut p = plan();
             p.force = force;
-            let out = handle(&d, StartInput { plan: p }).await.unwrap();
+            let out = handle(&d, PlanState { plan: p }).await.unwrap();
             assert_eq!(
                 out.build.status,
                 BuildStatus::Running,
@@ -549,7 +549,7 @@ mod tests {
         forced.image.tag = crate::domain::plan::forced_tag(&forced.image.tag, "b-1");
         let out = handle(
             &d,
-            StartInput {
+            PlanState {
                 plan: forced.clone(),
             },
         )
@@ -579,7 +579,7 @@ mod tests {
         next.build_id = "b-2".into();
         next.execution_arn =
             "arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-2".into();
-        let out = handle(&d, StartInput { plan: next.clone() }).await.unwrap();
+        let out = handle(&d, PlanState { plan: next.clone() }).await.unwrap();
         assert_eq!(out.build.status, BuildStatus::Reused);
         assert_eq!(out.build.reused_from.as_deref(), Some("b-1"));
         assert_eq!(out.build.image_digest.as_deref(), Some("sha256:new"));
@@ -592,12 +592,12 @@ mod tests {
         let d = deps();
         let mut p = plan();
         p.deadline_seconds = Some(5);
-        let out = handle(&d, StartInput { plan: p }).await.unwrap();
+        let out = handle(&d, PlanState { plan: p }).await.unwrap();
         assert_eq!(out.build.deadline, t("2026-11-28T10:00:15Z"));
         let d = deps();
         let mut p = plan();
         p.deadline_seconds = Some(999_999);
-        let out = handle(&d, StartInput { plan: p }).await.unwrap();
+        let out = handle(&d, PlanState { plan: p }).await.unwrap();
         assert_eq!(out.build.deadline, t("2026-11-28T11:35:10Z"));
     }
 

@@ -17,7 +17,7 @@ use crate::domain::fleet::{manifest_key, ManifestItem};
 use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject, Trigger};
 use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, RequestError, ValidRequest};
-use crate::model::{PlanOutput, ValidateInput};
+use crate::model::{PlanState, ValidateInput};
 use crate::ports::ObjectStore;
 use crate::services::records;
 use crate::Error;
@@ -49,7 +49,7 @@ struct Admitted {
 pub async fn handle<S: ObjectStore>(
     deps: &Deps<S>,
     event: ValidateInput,
-) -> Result<PlanOutput, Error> {
+) -> Result<PlanState, Error> {
     if !is_build_id(&event.build_id) {
         return Err(RequestError::new(
             "executionName",
@@ -95,7 +95,7 @@ pub async fn handle<S: ObjectStore>(
         tag = %plan.image.tag,
         "request validated"
     );
-    Ok(PlanOutput { plan })
+    Ok(PlanState { plan })
 }
 
 /// A fresh submission: submitted when its execution started; the API's door only when the

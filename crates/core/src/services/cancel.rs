@@ -9,9 +9,9 @@
 //!
 //! [`decide`] is the rule (pure); [`cancel`] loads, decides, stops and stores.
 
+use super::live_status::{status, Status};
 use super::objects::{self, Decision as Write, MAX_CONFLICTS};
 use super::records::{self, Stored};
-use super::status::{status, Status};
 use super::stop::stop_build;
 use crate::domain::ending::{ending, Reported};
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};

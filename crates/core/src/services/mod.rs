@@ -3,12 +3,12 @@
 
 /// The build wait (the Lambdas only: it speaks the state machine's payloads).
 #[cfg(feature = "lambda")]
-pub mod callback;
+pub mod build_wait;
 pub mod cancel;
 pub mod deploys;
 pub mod images;
+pub mod live_status;
 pub mod objects;
 pub mod records;
-pub mod status;
 pub mod stop;
 pub mod submit;

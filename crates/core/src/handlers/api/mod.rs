@@ -25,7 +25,7 @@ use crate::domain::plan::is_build_id;
 use crate::domain::request::{clip, is_name, validate, RequestError, ValidRequest, NAME_RULE};
 use crate::ports::{BuildService, Executions, ObjectStore};
 use crate::services::cancel::{self, cancel};
-use crate::services::status::{status, Status};
+use crate::services::live_status::{status, Status};
 use crate::services::{records, submit};
 use crate::Error;
 use answers::{accepted, accepted_json, accepted_record, ok_json, ok_record, Problem};
@@ -317,7 +317,7 @@ fn json_body(request: &Request, max: usize) -> Result<&[u8], Problem> {
 
 // ---------------------------------------------------------------------------------- GET routes
 
-/// The record once it is final, else the live status (see `services::status`).
+/// The record once it is final, else the live status (see `services::live_status`).
 async fn get_build<S: ObjectStore, X: Executions, B>(
     deps: &Deps<S, X, B>,
     id: &str,
