@@ -34,14 +34,15 @@ impl Rejection {
         }
     }
 
-    /// A failed validation as the execution reports it: `"<field>: <rule>"`, as
-    /// [`RequestError`] displays itself.
+    /// A failed validation as the service reports it: the error's typed `field` (the core reads
+    /// it once from the execution's cause), and its rule.
     fn from_error(error: Option<&ErrorInfo>) -> Self {
         let (kind, message) = error.map_or(("InvalidRequest", ""), |e| (&e.kind, &e.message));
-        let (field, rule) = match message.split_once(": ") {
-            Some((field, rule)) if !field.is_empty() && !field.contains(' ') => (field, rule),
-            _ => ("request", message),
-        };
+        let field = error.and_then(|e| e.field.as_deref()).unwrap_or("request");
+        let rule = message
+            .strip_prefix(field)
+            .and_then(|m| m.strip_prefix(": "))
+            .unwrap_or(message);
         Self {
             code: kind.into(),
             ..Self::invalid(field, rule)
@@ -310,7 +311,8 @@ pub(crate) mod tests {
     fn an_invalid_request_execution_is_a_rejection_naming_the_field() {
         let rejected = live(
             json!({"buildId": "b", "status": "REJECTED", "executionArn": "arn",
-            "error": {"type": "InvalidRequest", "message": "source: s3://b/k.zip does not exist"}}),
+            "error": {"type": "InvalidRequest", "field": "source",
+                      "message": "source: s3://b/k.zip does not exist"}}),
         );
         let v = view(rejected).unwrap();
         assert_eq!(

@@ -158,10 +158,7 @@ mod tests {
         assert_eq!(cancelled(Some(&r), None), None);
         r.finish(
             BuildStatus::Stopped,
-            ErrorInfo {
-                kind: "Cancelled".into(),
-                message: "DELETE /builds".into(),
-            },
+            ErrorInfo::new("Cancelled", "DELETE /builds"),
             t("2026-11-29T03:05:00Z"),
         );
         assert_eq!(

@@ -45,6 +45,9 @@ pub struct ErrorInfo {
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
+    /// The request field a rejection names (`InvalidRequest`), typed for every reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ErrorInfo {
@@ -52,6 +55,7 @@ impl ErrorInfo {
         Self {
             kind: kind.into(),
             message: truncate(message.into(), MAX_MESSAGE_BYTES),
+            field: None,
         }
     }
 

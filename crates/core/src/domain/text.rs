@@ -24,6 +24,15 @@ impl RequestError {
             message: message.into(),
         }
     }
+
+    /// The rejection back from the text it displays as (`<field>: <rule>`: an `InvalidRequest`'s
+    /// message, as Step Functions keeps it in the execution's cause) — the one place that reads
+    /// it, so every answer after it carries `field` typed. `None` when it names no field.
+    pub fn from_message(message: &str) -> Option<Self> {
+        let (field, rule) = message.split_once(": ")?;
+        let named = !field.is_empty() && !field.contains(char::is_whitespace);
+        named.then(|| Self::new(field, rule))
+    }
 }
 
 /// Caller text as an error may quote it: control characters dropped, at most
@@ -56,4 +65,18 @@ pub fn truncate(mut s: String, max: usize) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_reads_back_from_the_text_it_displays_as() {
+        let e = RequestError::new("buildArgs.X", "must match ^[A-Za-z_][A-Za-z0-9_]*$: yes");
+        assert_eq!(RequestError::from_message(&e.to_string()), Some(e));
+        assert_eq!(RequestError::from_message("no field here"), None);
+        assert_eq!(RequestError::from_message("two words: rule"), None);
+        assert_eq!(RequestError::from_message(": rule"), None);
+    }
 }

@@ -157,6 +157,12 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
         return Ok(nothing(status));
     };
     let record = stored.record;
+    if record.execution_arn != detail.execution_arn {
+        // An earlier execution's record at a reused name (ValidateRequest refused this one):
+        // not this execution's to close, nor its build to stop.
+        tracing::info!(build_id = %record.build_id, "record of another execution; left alone");
+        return Ok(nothing(status));
+    }
     let finished_at = detail
         .stop_date
         .and_then(DateTime::from_timestamp_millis)
@@ -467,8 +473,8 @@ mod tests {
         serde_json::from_value(json!({
             "version": "0", "id": "e", "detail-type": "Step Functions Execution Status Change",
             "source": "aws.states", "account": "1", "time": "2026-11-28T10:10:00Z", "region": "us-east-1",
-            "resources": ["arn:aws:states:us-east-1:1:execution:m:b-1"],
-            "detail": {"executionArn": "arn:aws:states:us-east-1:1:execution:m:b-1", "name": "b-1",
+            "resources": ["arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-1"],
+            "detail": {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-1", "name": "b-1",
                        "status": status, "stopDate": 1_795_860_000_000_i64}
         }))
         .unwrap()
@@ -576,6 +582,23 @@ mod tests {
         );
         assert!(rec.codebuild.stopped);
         assert_eq!(*d.builds.stopped.borrow(), ["agentbuild:1"]);
+    }
+
+    #[tokio::test]
+    async fn the_closer_leaves_an_earlier_executions_record_at_a_reused_name_alone() {
+        let d = deps();
+        let mut earlier =
+            BuildRecord::new(&plan(), Some(&running()), None, t("2026-11-28T10:01:00Z"));
+        earlier.execution_arn.push_str("-earlier");
+        d.store
+            .put_json("builds/b-1.json", earlier.to_json())
+            .await
+            .unwrap();
+        handle(&d, ended("FAILED")).await.unwrap();
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert_eq!(rec, earlier, "not this execution's record");
+        assert!(d.builds.stopped.borrow().is_empty(), "nor its build");
+        assert!(d.events.announced.borrow().is_empty());
     }
 
     #[tokio::test]
@@ -836,6 +859,7 @@ mod tests {
                 a_writer_that_finds_another_outcome_final_announces_nothing,
                 the_closer_announces_what_it_closes_and_again_when_its_event_is_redelivered,
                 the_closer_leaves_a_failed_build_recordresult_announced_alone,
+                the_closer_leaves_an_earlier_executions_record_at_a_reused_name_alone,
                 the_closer_announces_a_final_record_when_recordresult_failed_past_its_retries,
                 a_failed_deploy_step_keeps_the_builds_status_and_records_the_reason,
                 a_ready_deployment_is_recorded_without_the_states_wait_fields,

@@ -88,14 +88,25 @@ async fn resume<S: ObjectStore, B: BuildStarter, I>(
 ) -> Result<StartOutput, Error> {
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build already started; resuming");
     let build = running(deps, plan, id.clone(), since, polls);
-    let now = (deps.now)();
+    name_the_build(deps, plan, &id, build, (deps.now)()).await
+}
+
+/// The RUNNING record that names CodeBuild build `id`; a record closed meanwhile (a cancel)
+/// stands, and the build it could not name is stopped.
+async fn name_the_build<S: ObjectStore, B: BuildStarter, I>(
+    deps: &Deps<S, B, I>,
+    plan: &BuildPlan,
+    id: &str,
+    build: BuildState,
+    now: DateTime<Utc>,
+) -> Result<StartOutput, Error> {
     let standing = records::write(
         &deps.store,
         &BuildRecord::new(plan, Some(&build), None, now),
     )
     .await?;
     if standing.status.is_final() {
-        stop_unnamed(deps, plan, &id, &standing).await?;
+        stop_unnamed(deps, plan, id, &standing).await?;
         return Ok(started(closed(standing, now)));
     }
     Ok(started(build))
@@ -148,16 +159,7 @@ async fn start<S: ObjectStore, B: BuildStarter, I>(
         .await?;
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
     let build = running(deps, plan, id.clone(), now, 0);
-    let standing = records::write(
-        &deps.store,
-        &BuildRecord::new(plan, Some(&build), None, now),
-    )
-    .await?;
-    if standing.status.is_final() {
-        stop_unnamed(deps, plan, &id, &standing).await?;
-        return Ok(started(closed(standing, now)));
-    }
-    Ok(started(build))
+    name_the_build(deps, plan, &id, build, now).await
 }
 
 fn reused_state(reused: Reuse, now: DateTime<Utc>) -> BuildState {

@@ -9,6 +9,7 @@ use super::records::{self, Stored};
 use crate::contract::{LiveCodeBuild, LiveStatus, Stage};
 use crate::domain::ending::{ending, Ending, Reported, INVALID_REQUEST};
 use crate::domain::record::{BuildRecord, ErrorInfo};
+use crate::domain::text::RequestError;
 use crate::ports::{ExecutionInfo, ExecutionStatus, Executions, ObjectStore};
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -117,7 +118,7 @@ fn closed(build_id: &str, e: &ExecutionInfo, rec: Option<&BuildRecord>) -> LiveS
     let end = ending(&e.status, e.error.as_deref(), rec.is_some());
     let error = match &end {
         Ending::Open | Ending::Succeeded => None,
-        Ending::Rejected => Some(caught(INVALID_REQUEST, "")),
+        Ending::Rejected => Some(rejection(caught(INVALID_REQUEST, ""))),
         Ending::Closed { kind, message, .. } => Some(match &e.status {
             ExecutionStatus::Unknown(s) => ErrorInfo::new(*kind, s.clone()),
             _ => caught(kind, message),
@@ -132,4 +133,10 @@ fn closed(build_id: &str, e: &ExecutionInfo, rec: Option<&BuildRecord>) -> LiveS
         phase: rec.and_then(|r| r.codebuild.current_phase.clone()),
         ..bare(build_id, &e.arn, status)
     }
+}
+
+/// A rejection names its field typed (`domain::text::RequestError::from_message`).
+fn rejection(mut e: ErrorInfo) -> ErrorInfo {
+    e.field = RequestError::from_message(&e.message).map(|r| r.field);
+    e
 }

@@ -80,6 +80,7 @@ async fn a_rejected_execution_reports_the_rule_it_broke() {
         body["error"]["message"],
         "source: s3://own/sources/a.zip does not exist"
     );
+    assert_eq!(body["error"]["field"], "source", "the field, typed");
 }
 
 #[tokio::test]
