@@ -45,8 +45,8 @@ from .handlers import Handlers, handler_binaries, prebuild, start_watch
 from .inject_server import make_inject_server
 from .lambda_bridge import Injector, install_lambda_bridge
 from .process import alive, ensure_free, free_port, pid_file, read_pid, stop_group, wait_for_port
-from .resources import (BUCKET_DIR, create_fleet_machine, create_resources, restore_bucket,
-                        save_bucket)
+from .resources import (BUCKET_DIR, IMAGES_FILE, create_fleet_machine, create_resources,
+                        restore_bucket, restore_images, save_bucket, save_images)
 from .workspace import LAMBDA_FUNCTIONS, workspace_binaries
 
 
@@ -114,6 +114,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     restored = restore_bucket(endpoint)
     if restored:
         log(f"restored {restored} objects of {BUCKET} from {BUCKET_DIR}")
+    try:
+        if images := restore_images():
+            log(f"restored {images} images of the repository from {IMAGES_FILE}")
+    except Exception as e:  # an unreadable file only costs a rebuild
+        log(f"could not restore the repository's images: {e!r}")
 
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
            **DUMMY_CREDENTIALS}
@@ -163,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pid_file("watch").unlink(missing_ok=True)
         inject.shutdown()
         try:
+            log(f"saved {save_images()} images of the repository to {IMAGES_FILE}")
             log(f"saved {save_bucket(endpoint)} objects of {BUCKET} to {BUCKET_DIR}")
         except Exception as e:  # never block stopping on it
             log(f"could not save {BUCKET}: {e}")

@@ -1,5 +1,6 @@
 """The local AWS resources in moto: bucket, ECR repository, CodeBuild project, state machine; and
-the bucket's contents kept across restarts in $STATE_DIR/s3."""
+the bucket's contents kept across restarts in $STATE_DIR/s3, the repository's images in
+$STATE_DIR/ecr.json."""
 from __future__ import annotations
 
 import base64
@@ -8,8 +9,8 @@ import json
 import shutil
 from pathlib import Path
 
-from .config import (BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
-                     FLEET_STATE_MACHINE, HANDLER_SETTINGS, REPOSITORY, STATE_DIR, STATE_MACHINE,
+from .config import (ACCOUNT, BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
+                     FLEET_STATE_MACHINE, HANDLER_SETTINGS, REGION, REPOSITORY, STATE_DIR, STATE_MACHINE,
                      STATES_ROLE)
 from .engine import aws_client
 
@@ -72,6 +73,38 @@ def restore_bucket(endpoint: str) -> int:
         if source.get("bucket") == BUCKET and source_path is not None and source_path.is_file():
             s3.put_object_legal_hold(Bucket=BUCKET, Key=source["key"], LegalHold={"Status": "ON"})
     return restored
+
+
+# The image repository outlives the stack as the bucket does: the images its records name (so a
+# REUSED after a restart finds its image, as StartBuild checks) are saved on `down` and pushed
+# again, with their digests and tags, on `up`. moto's backend directly: the serve process hosts it.
+IMAGES_FILE = STATE_DIR / "ecr.json"
+
+
+def _repository():
+    from moto.ecr.models import ecr_backends
+    return ecr_backends[ACCOUNT][REGION].repositories.get(REPOSITORY)
+
+
+def save_images() -> int:
+    repo = _repository()
+    images = [{"manifest": i.image_manifest, "media": i.image_manifest_media_type,
+               "digest": i.image_digest, "tags": list(i.image_tags)}
+              for i in (repo.images if repo else []) if i.image_tags]
+    IMAGES_FILE.write_text(json.dumps(images))
+    return len(images)
+
+
+def restore_images() -> int:
+    from moto.ecr.models import ecr_backends
+    if not IMAGES_FILE.is_file():
+        return 0
+    backend = ecr_backends[ACCOUNT][REGION]
+    images = json.loads(IMAGES_FILE.read_text())
+    for image in images:
+        for tag in image["tags"]:
+            backend.put_image(REPOSITORY, image["manifest"], tag, image["media"], image["digest"])
+    return len(images)
 
 
 def capture_build_finished(endpoint: str) -> str:

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import ROOT, STATE_DIR, Stack, entered, failures, parse_time, uid
+from conftest import ROOT, Stack, entered, failures, parse_time, uid
 
 FINAL = ("SUCCEEDED", "REUSED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT", "ERROR")
 FUNCTIONS = ("validate-request", "start-build", "await-build", "check-build", "record-result")
@@ -1034,9 +1034,6 @@ def test_fault(matrix, sid):
 def test_matrix_figures(matrix, stack):
     """Nothing lost, nothing orphaned, nothing rolled back — over every scenario at once."""
     s = matrix.summary(stack, 0)
-    # The figures, for whoever reads them after the run (docs/testing.md quotes them).
-    figures_file = STATE_DIR / "fault-matrix.json"
-    figures_file.write_text(json.dumps({k: v for k, v in s.items() if isinstance(v, (int, float))}, indent=1))
     assert s["faultsInjected"] >= len(SCENARIOS)
     assert s["executionsPastValidation"] >= 1 and s["builds"] >= 1 and s["latestChecks"] >= 1
     assert s["recordsWithoutValidation"] == [], "a record for an execution that never passed validation"
