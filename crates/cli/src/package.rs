@@ -82,12 +82,15 @@ pub type Result<T, E = PackError> = std::result::Result<T, E>;
 pub struct PackOptions {
     /// The Dockerfile, relative to the context (no `..`, not absolute).
     pub dockerfile: String,
+    /// A container build's context must hold its Dockerfile; a code artifact's need not.
+    pub needs_dockerfile: bool,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
         Self {
             dockerfile: DEFAULT_DOCKERFILE.to_owned(),
+            needs_dockerfile: true,
         }
     }
 }
@@ -132,7 +135,7 @@ pub fn pack_with(dir: &Path, options: &PackOptions) -> Result<Packed> {
     let mut entries = Vec::new();
     walker.walk("", None, &mut entries)?;
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    if !entries.iter().any(|e| e.name == dockerfile) {
+    if options.needs_dockerfile && !entries.iter().any(|e| e.name == dockerfile) {
         return Err(PackError::DockerfileMissing {
             path: dockerfile,
             context: dir.to_path_buf(),
@@ -465,6 +468,7 @@ mod tests {
         ]);
         let options = PackOptions {
             dockerfile: "./docker/app.Dockerfile".into(),
+            ..Default::default()
         };
         let packed = pack_with(dir.path(), &options).unwrap();
         assert_eq!(names(&packed), [".dockerignore", "docker/app.Dockerfile"]);
@@ -484,6 +488,7 @@ mod tests {
         ]);
         let options = PackOptions {
             dockerfile: "app.Dockerfile".into(),
+            ..Default::default()
         };
         let packed = pack_with(dir.path(), &options).unwrap();
         assert_eq!(
@@ -606,6 +611,7 @@ mod tests {
         assert!(err.to_string().contains("`Dockerfile`"), "{err}");
         let options = PackOptions {
             dockerfile: "build/Dockerfile".into(),
+            ..Default::default()
         };
         let err = pack_with(dir.path(), &options).unwrap_err();
         assert!(err.to_string().contains("`build/Dockerfile`"), "{err}");
@@ -623,6 +629,7 @@ mod tests {
         ] {
             let options = PackOptions {
                 dockerfile: bad.into(),
+                ..Default::default()
             };
             let err = pack_with(dir.path(), &options).unwrap_err();
             assert!(

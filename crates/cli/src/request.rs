@@ -65,6 +65,10 @@ pub struct FlagRequest {
     pub dockerfile: String,
     pub platform: String,
     pub build_args: Vec<(String, String)>,
+    /// `code` for a code artifact; `None` for the default (container).
+    pub artifact: Option<String>,
+    pub entry_point: Option<String>,
+    pub runtime: Option<String>,
 }
 
 impl Draft {
@@ -74,6 +78,15 @@ impl Draft {
         fields.insert("agent".into(), json!(f.agent));
         fields.insert("dockerfile".into(), json!(f.dockerfile));
         fields.insert("platform".into(), json!(f.platform));
+        for (field, value) in [
+            ("artifact", &f.artifact),
+            ("entryPoint", &f.entry_point),
+            ("runtime", &f.runtime),
+        ] {
+            if let Some(v) = value {
+                fields.insert(field.into(), json!(v));
+            }
+        }
         if !f.build_args.is_empty() {
             let args: Map<String, Value> = f
                 .build_args
@@ -488,6 +501,8 @@ mod tests {
             dockerfile: "Dockerfile".into(),
             platform: "linux/arm64".into(),
             build_args: vec![("A".into(), "1".into()), ("A".into(), "2".into())],
+
+            ..Default::default()
         });
         assert_eq!(
             draft.validate_before_upload().unwrap(),

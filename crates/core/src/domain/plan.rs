@@ -1,5 +1,6 @@
 //! The normalized build plan every later state works from, and the content-addressed tag.
 
+use super::artifact::{code_tag, ArtifactSpec};
 use super::deploy_request::DeploySpec;
 use super::request::{Platform, ValidRequest};
 use super::text::RequestError;
@@ -77,6 +78,10 @@ pub struct BuildPlan {
     /// Deploy the image to AgentCore Runtime after a successful (or REUSED) build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<DeploySpec>,
+    /// What this build makes (left out for a container: plans from before code artifacts read
+    /// the same). For code, `image.tag` is the artifact's content tag (no image is pushed).
+    #[serde(default, skip_serializing_if = "ArtifactSpec::is_container")]
+    pub artifact: ArtifactSpec,
 }
 
 /// Execution facts the plan needs beside the request.
@@ -98,14 +103,27 @@ impl BuildPlan {
         repository_uri: &str,
         exec: ExecutionFacts,
     ) -> Self {
-        let content_tag = image_tag(
-            &req.project,
-            &req.agent,
-            &object.sha256,
-            &req.dockerfile,
-            req.platform,
-            req.build_args.as_map(),
-        );
+        let artifact = req.artifact_spec();
+        let content_tag = match &artifact {
+            ArtifactSpec::Container => image_tag(
+                &req.project,
+                &req.agent,
+                &object.sha256,
+                &req.dockerfile,
+                req.platform,
+                req.build_args.as_map(),
+            ),
+            ArtifactSpec::Code {
+                entry_point,
+                runtime,
+            } => code_tag(
+                &req.project,
+                &req.agent,
+                &object.sha256,
+                entry_point,
+                *runtime,
+            ),
+        };
         let deploy = req
             .deploy
             .map(|d| d.resolve(&exec.stack, &req.project, &req.agent));
@@ -141,6 +159,18 @@ impl BuildPlan {
             submitted_at: exec.submitted_at,
             deadline_seconds: exec.deadline_seconds,
             deploy,
+            artifact,
+        }
+    }
+
+    /// A code artifact's entry point and runtime, `None` for a container build.
+    pub fn code(&self) -> Option<(&str, super::artifact::PythonRuntime)> {
+        match &self.artifact {
+            ArtifactSpec::Code {
+                entry_point,
+                runtime,
+            } => Some((entry_point, *runtime)),
+            ArtifactSpec::Container => None,
         }
     }
 }
@@ -173,6 +203,12 @@ impl BuildPlan {
                 Some(k) => Some(k.clone().try_into().map_err(rule("idempotencyKey"))?),
             },
             deploy: self.deploy.clone().map(Into::into),
+            artifact: self.artifact.kind(),
+            entry_point: match &self.artifact {
+                ArtifactSpec::Code { entry_point, .. } => Some(entry_point.clone()),
+                ArtifactSpec::Container => None,
+            },
+            runtime: self.code().map(|(_, r)| r),
         })
     }
 }

@@ -505,6 +505,7 @@ pub(crate) mod tests {
             submitted_at: None,
             deadline_seconds: None,
             deploy: None,
+            artifact: Default::default(),
         }
     }
 
