@@ -117,8 +117,9 @@ pub trait Images {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartRequest {
     pub idempotency_token: String,
-    /// `bucket/key` of the source zip.
-    pub source_location: String,
+    /// `bucket/key` of the source zip; `None`: the project's own (no source: a dependency
+    /// layer's build reads only what its buildspec fetches).
+    pub source_location: Option<String>,
     /// The S3 object version validated: the one CodeBuild fetches.
     pub source_version: Option<String>,
     pub environment: BTreeMap<String, String>,

@@ -177,6 +177,34 @@ impl ArtifactSpec {
     }
 }
 
+/// A dependency layer as a build used it: its content key, and whether it was there already
+/// (no CodeBuild build ran for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyLayer {
+    pub key: String,
+    pub reused: bool,
+}
+
+/// A code artifact as recorded (`artifact` of the record and of `Build Finished`): the exact
+/// S3 object version AgentCore runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactRecord {
+    pub kind: ArtifactKind,
+    /// `s3://<bucket>/artifacts/<project>/<agent>/<sha256>.zip`
+    pub uri: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub sha256: String,
+    pub size: u64,
+    /// `None` for a context without requirements (nothing to install).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<DependencyLayer>,
+}
+
 /// `artifacts/<project>/<agent>/<sha256>.zip`: a code artifact, named by its own content.
 pub fn artifact_key(project: &str, agent: &str, sha256: &str) -> String {
     format!("artifacts/{project}/{agent}/{sha256}.zip")

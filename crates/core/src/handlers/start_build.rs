@@ -6,12 +6,13 @@ use crate::adapters::codebuild::CodeBuildProject;
 use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
+use crate::domain::artifact::{layer_key, layer_requirements_key, DependencyLayer};
 use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reuse};
 use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
-use crate::model::{PlanState, StartOutput};
+use crate::model::{StartInput, StartOutput};
 use crate::ports::{BuildStarter, Images, ObjectStore, StartRequest};
 use crate::services::stop::stop_build;
 use crate::services::{images, records};
@@ -22,7 +23,10 @@ use std::collections::BTreeMap;
 
 pub struct Deps<S, B, I> {
     pub store: S,
+    /// The image project's builds.
     pub builds: B,
+    /// The code project's builds: dependency layers of code artifacts.
+    pub layer_builds: B,
     pub images: I,
     pub config: StartBuildConfig,
     pub now: Clock,
@@ -38,6 +42,10 @@ impl Deps<S3Store, CodeBuildProject, Ecr> {
                 aws_sdk_codebuild::Client::new(&sdk),
                 config.project.clone(),
             ),
+            layer_builds: CodeBuildProject::new(
+                aws_sdk_codebuild::Client::new(&sdk),
+                config.code_project.clone(),
+            ),
             images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
@@ -45,11 +53,26 @@ impl Deps<S3Store, CodeBuildProject, Ecr> {
     }
 }
 
+impl<S, B, I> Deps<S, B, I> {
+    /// The project that builds what `plan` needs: its image, or its code's dependency layer.
+    fn builds_for(&self, plan: &BuildPlan) -> &B {
+        match plan.code() {
+            Some(_) => &self.layer_builds,
+            None => &self.builds,
+        }
+    }
+}
+
 pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
     deps: &Deps<S, B, I>,
-    input: PlanState,
+    input: StartInput,
 ) -> Result<StartOutput, Error> {
     let plan = input.plan;
+    if plan.code().is_some() && input.dependencies.is_none() {
+        return Err(Error::InvalidState(
+            "a code build starts CodeBuild only for its missing dependency layer".into(),
+        ));
+    }
     let now = (deps.now)();
     let record = read_record(&deps.store, &build_key(&plan.build_id)).await?;
     let latest = match plan.force {
@@ -62,19 +85,21 @@ pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
             since,
             polls,
         } => resume(deps, &plan, codebuild_id, since, polls).await,
-        Start::LookUp { since, polls } => match deps.builds.find_started(&plan.build_id).await? {
-            Some(id) => resume(deps, &plan, id, since, polls).await,
-            None => start(deps, &plan).await,
-        },
+        Start::LookUp { since, polls } => {
+            match deps.builds_for(&plan).find_started(&plan.build_id).await? {
+                Some(id) => resume(deps, &plan, id, since, polls).await,
+                None => start(deps, &plan, input.dependencies.as_ref()).await,
+            }
+        }
         Start::Reuse(reused) => match latest.as_ref() {
             // REUSED only names an image that is still in ECR, else the request builds.
             Some(l) if images::still_there(&deps.images, &plan, l, &reused).await? => {
                 tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
                 Ok(started(reused_state(reused, now)))
             }
-            _ => start(deps, &plan).await,
+            _ => start(deps, &plan, input.dependencies.as_ref()).await,
         },
-        Start::Start => start(deps, &plan).await,
+        Start::Start => start(deps, &plan, input.dependencies.as_ref()).await,
         Start::Closed(standing) => Ok(started(closed(*standing, now))),
     }
 }
@@ -126,7 +151,7 @@ async fn stop_unnamed<S, B: BuildStarter, I>(
     }
     tracing::info!(build_id = %plan.build_id, codebuild_id = id, status = %standing.status, "record closed while the build started; stopping it");
     stop_build(
-        &deps.builds,
+        deps.builds_for(plan),
         &plan.build_id,
         id,
         "the record was closed first",
@@ -139,6 +164,7 @@ async fn stop_unnamed<S, B: BuildStarter, I>(
 async fn start<S: ObjectStore, B: BuildStarter, I>(
     deps: &Deps<S, B, I>,
     plan: &BuildPlan,
+    layer: Option<&DependencyLayer>,
 ) -> Result<StartOutput, Error> {
     let now = (deps.now)();
     let marker = BuildState {
@@ -153,10 +179,11 @@ async fn start<S: ObjectStore, B: BuildStarter, I>(
         tracing::info!(build_id = %plan.build_id, status = %standing.status, "record already final; no build started");
         return Ok(started(closed(standing, now)));
     }
-    let id = deps
-        .builds
-        .start(&start_request(&deps.config, plan))
-        .await?;
+    let request = match layer {
+        Some(layer) => layer_request(&deps.config, plan, layer),
+        None => start_request(&deps.config, plan),
+    };
+    let id = deps.builds_for(plan).start(&request).await?;
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
     let build = running(deps, plan, id.clone(), now, 0);
     name_the_build(deps, plan, &id, build, now).await
@@ -230,7 +257,7 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
     let build_args = serde_json::to_string(&plan.build_args).expect("a string map serializes");
     StartRequest {
         idempotency_token: idempotency_token(&plan.execution_arn),
-        source_location: format!("{}/{}", plan.source.bucket, plan.source.key),
+        source_location: Some(format!("{}/{}", plan.source.bucket, plan.source.key)),
         source_version: plan.source.version_id.clone(),
         environment: BTreeMap::from([
             ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
@@ -246,6 +273,37 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
             (
                 "AGENTBUILD_CACHE_TAG".into(),
                 cache_tag(&plan.project, &plan.agent, plan.platform),
+            ),
+        ]),
+        timeout_minutes: config.build_timeout_minutes,
+        queued_timeout_minutes: config.queued_timeout_minutes,
+    }
+}
+
+/// A dependency layer's build (the code project): no source — the buildspec reads only the
+/// canonical requirements PrepareCode wrote (never the context's files) and uploads the layer.
+pub fn layer_request(
+    config: &StartBuildConfig,
+    plan: &BuildPlan,
+    layer: &DependencyLayer,
+) -> StartRequest {
+    let runtime = plan.code().map(|(_, r)| r).unwrap_or_default();
+    StartRequest {
+        idempotency_token: idempotency_token(&plan.execution_arn),
+        source_location: None,
+        source_version: None,
+        environment: BTreeMap::from([
+            ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
+            ("AGENTBUILD_DEPENDENCIES_KEY".into(), layer.key.clone()),
+            (
+                "AGENTBUILD_REQUIREMENTS_KEY".into(),
+                layer_requirements_key(&layer.key),
+            ),
+            ("AGENTBUILD_LAYER_KEY".into(), layer_key(&layer.key)),
+            ("AGENTBUILD_RUNTIME".into(), runtime.as_str().into()),
+            (
+                "AGENTBUILD_PYTHON_VERSION".into(),
+                runtime.python_version().into(),
             ),
         ]),
         timeout_minutes: config.build_timeout_minutes,
@@ -270,10 +328,12 @@ mod tests {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
+            layer_builds: FakeBuilds::default(),
             images: FakeImages::default(),
             config: StartBuildConfig {
                 bucket: "own".into(),
                 project: "proj".into(),
+                code_project: "code-proj".into(),
                 build_timeout_minutes: 60,
                 queued_timeout_minutes: 30,
                 fallback: Fallback::new(600),
@@ -282,8 +342,11 @@ mod tests {
         }
     }
 
-    fn input() -> PlanState {
-        PlanState { plan: plan() }
+    fn input() -> StartInput {
+        StartInput {
+            plan: plan(),
+            dependencies: None,
+        }
     }
 
     #[tokio::test]
@@ -304,9 +367,20 @@ mod tests {
         let d = deps();
         let mut p = plan();
         p.build_args.insert("X".into(), "$(id); `rm -rf /`".into());
-        handle(&d, PlanState { plan: p.clone() }).await.unwrap();
+        handle(
+            &d,
+            StartInput {
+                plan: p.clone(),
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         let req = d.builds.started.borrow()[0].clone();
-        assert_eq!(req.source_location, "bkt/sources/nexus-ai/sales/x.zip");
+        assert_eq!(
+            req.source_location.as_deref(),
+            Some("bkt/sources/nexus-ai/sales/x.zip")
+        );
         assert_eq!(
             req.source_version.as_deref(),
             Some("v-1"),
@@ -445,6 +519,7 @@ mod tests {
         Deps {
             store,
             builds,
+            layer_builds: FakeBuilds::default(),
             images: FakeImages::default(),
             config: d.config.clone(),
             now: d.now,
@@ -525,7 +600,15 @@ mod tests {
                 .unwrap();
             let mut p = plan();
             p.force = force;
-            let out = handle(&d, PlanState { plan: p }).await.unwrap();
+            let out = handle(
+                &d,
+                StartInput {
+                    plan: p,
+                    dependencies: None,
+                },
+            )
+            .await
+            .unwrap();
             assert_eq!(
                 out.build.status,
                 BuildStatus::Running,
@@ -551,8 +634,9 @@ mod tests {
         forced.image.tag = crate::domain::plan::forced_tag(&forced.image.tag, "b-1");
         let out = handle(
             &d,
-            PlanState {
+            StartInput {
                 plan: forced.clone(),
+                dependencies: None,
             },
         )
         .await
@@ -581,7 +665,15 @@ mod tests {
         next.build_id = "b-2".into();
         next.execution_arn =
             "arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-2".into();
-        let out = handle(&d, PlanState { plan: next.clone() }).await.unwrap();
+        let out = handle(
+            &d,
+            StartInput {
+                plan: next.clone(),
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(out.build.status, BuildStatus::Reused);
         assert_eq!(out.build.reused_from.as_deref(), Some("b-1"));
         assert_eq!(out.build.image_digest.as_deref(), Some("sha256:new"));
@@ -594,12 +686,28 @@ mod tests {
         let d = deps();
         let mut p = plan();
         p.deadline_seconds = Some(5);
-        let out = handle(&d, PlanState { plan: p }).await.unwrap();
+        let out = handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(out.build.deadline, t("2026-11-28T10:00:15Z"));
         let d = deps();
         let mut p = plan();
         p.deadline_seconds = Some(999_999);
-        let out = handle(&d, PlanState { plan: p }).await.unwrap();
+        let out = handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(out.build.deadline, t("2026-11-28T11:35:10Z"));
     }
 
@@ -637,8 +745,64 @@ mod tests {
                 a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request,
                 a_caller_deadline_can_only_shorten_the_configured_one,
                 a_transient_store_error_surfaces_and_the_retry_starts_one_build,
+                a_code_plan_builds_only_its_dependency_layer_in_the_code_project,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("start-build", &called);
+    }
+
+    #[tokio::test]
+    async fn a_code_plan_builds_only_its_dependency_layer_in_the_code_project() {
+        use crate::domain::artifact::{ArtifactSpec, PythonRuntime};
+        let d = deps();
+        let mut p = plan();
+        p.artifact = ArtifactSpec::Code {
+            entry_point: "main.py".to_string().try_into().unwrap(),
+            runtime: PythonRuntime::Python313,
+        };
+        let err = handle(
+            &d,
+            StartInput {
+                plan: p.clone(),
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("dependency layer"), "{err}");
+        let layer = DependencyLayer {
+            key: "k1".into(),
+            reused: false,
+        };
+        let out = handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: Some(layer),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.build.status, BuildStatus::Running);
+        assert!(
+            d.builds.started.borrow().is_empty(),
+            "not the image project"
+        );
+        let req = d.layer_builds.started.borrow()[0].clone();
+        assert_eq!(
+            req.source_location, None,
+            "the context never reaches the host"
+        );
+        assert_eq!(req.environment["AGENTBUILD_DEPENDENCIES_KEY"], "k1");
+        assert_eq!(
+            req.environment["AGENTBUILD_REQUIREMENTS_KEY"],
+            "dependencies/k1.requirements.txt"
+        );
+        assert_eq!(
+            req.environment["AGENTBUILD_LAYER_KEY"],
+            "dependencies/k1.zip"
+        );
+        assert_eq!(req.environment["AGENTBUILD_RUNTIME"], "PYTHON_3_13");
+        assert_eq!(req.environment["AGENTBUILD_PYTHON_VERSION"], "3.13");
     }
 }
