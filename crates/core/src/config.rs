@@ -177,6 +177,23 @@ impl BuildEventsConfig {
     }
 }
 
+/// PrepareCode's and AssembleArtifact's: the bucket (layers, artifacts) and the local work
+/// directory (Lambda's /tmp; its size is the function's ephemeral storage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeConfig {
+    pub bucket: String,
+    pub work_dir: std::path::PathBuf,
+}
+
+impl CodeConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+            work_dir: std::env::temp_dir(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordResultConfig {
     pub bucket: String,

@@ -54,6 +54,25 @@ pub struct CodeSlot {
     pub reusable: Option<ArtifactRecord>,
 }
 
+/// AssembleArtifact's input: the whole state document (`$`: the code path reaches it with or
+/// without a layer build, so `$.build` may be absent) and when the state was entered.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssembleInput {
+    pub state: CodeState,
+    pub entered_at: DateTime<Utc>,
+}
+
+/// The state document as AssembleArtifact reads it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeState {
+    pub plan: BuildPlan,
+    pub code: CodeSlot,
+    #[serde(default)]
+    pub build: Option<BuildSlot>,
+}
+
 /// StartBuild's output. The ASL keeps it at `$.build`: `codebuildBuildId` (null when no build
 /// was started) is the build this execution started — only StartBuild writes it, and every
 /// later look and callback is checked against it; `observed.state` is the build as last seen.

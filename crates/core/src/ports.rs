@@ -97,6 +97,28 @@ pub trait ObjectStore {
     ) -> Result<bool, Error>;
 }
 
+/// Whole objects to and from local files (Lambda's /tmp): code artifacts stream through disk,
+/// never through memory.
+pub trait ObjectFiles {
+    /// Writes version `version_id` of `bucket`/`key` (the current version when `None`) to
+    /// `path`; the version written, or `None` when the object (or that version) is absent.
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        path: &std::path::Path,
+    ) -> Result<Option<String>, Error>;
+    /// Uploads `path` to `key` of the own bucket (S3 checks `sha256`, hex, on arrival); the
+    /// version S3 gave it.
+    async fn upload(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        sha256: &str,
+    ) -> Result<Option<String>, Error>;
+}
+
 /// An image of the stack's repository, by tag (`domain::images`).
 pub use crate::domain::images::ImageId;
 

@@ -9,6 +9,8 @@ pub mod ecr;
 #[cfg(feature = "events")]
 pub mod events;
 pub mod s3;
+#[cfg(feature = "lambda")]
+pub mod s3_files;
 pub mod sfn;
 
 use crate::Error;
