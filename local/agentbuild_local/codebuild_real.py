@@ -5,11 +5,10 @@ endpoint with the AWS CLI — and reports what happened: phases and their status
 variables, CodeBuild's events, and the output in moto's CloudWatch Logs under the build's `logs`
 (group and stream), so `agentbuild logs` reads it.
 
-How it runs a buildspec (buildspec version 0.2, `shell: bash`): phases install, pre_build,
-build, post_build in order; each command in its own `bash -c`, starting in the directory and
-with the exported environment the previous command ended with (as CodeBuild carries them from
-command to command); the first failing command fails its phase and the build (CodeBuild's
-COMMAND_EXECUTION_ERROR), later phases are skipped. The host's tools stand in for CodeBuild's
+How it runs a buildspec (buildspec version 0.2, `shell: bash`): every command of phases
+install, pre_build, build, post_build in order in ONE bash (variables and the directory carry
+over, as on CodeBuild and in tests/buildspec's harness); the first failing command fails its
+phase and the build (CodeBuild's COMMAND_EXECUTION_ERROR), later phases are skipped. The host's tools stand in for CodeBuild's
 Lambda image: `python3` and `aws` from .venv-build (scripts/tools.sh), nothing else on PATH but
 the system's directories. The build's own files live in a fresh directory under .local.
 """
@@ -82,63 +81,66 @@ def tool_path(work: Path) -> str:
     return f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
 
 
-def read_env(path: Path) -> dict[str, str]:
-    out = {}
-    for item in path.read_bytes().split(b"\0"):
-        name, sep, value = item.decode("utf-8", "replace").partition("=")
-        if sep and name:
-            out[name] = value
-    return out
+PHASE_MARK = "__AGENTBUILD_PHASE__ "
+EXPORT_MARK = "__AGENTBUILD_EXPORT__ "
 
 
-def run_command(command: str, env: dict[str, str], cwd: Path, state: Path,
-                emit, on_start=None) -> int:
-    """One buildspec command in bash; its output line by line to `emit`. The environment and
-    directory it ends with are saved in `state` for the next command. Returns its exit status."""
-    env_file, cwd_file = state / "env", state / "cwd"
-    script = (f"trap 'env -0 > {env_file}; pwd > {cwd_file}' EXIT\n" + command)
-    proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    if on_start is not None:
-        on_start(proc)
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        emit(raw.decode("utf-8", "replace").rstrip("\n"))
-    return proc.wait()
+def shell_script(spec: dict[str, Any]) -> str:
+    """Every command of every phase, in order, for ONE bash (as CodeBuild runs buildspec 0.2:
+    variables and the directory carry over, the first failing command ends the build), with
+    phase marks and, at the end, the exported variables (runner bookkeeping, filtered out of
+    the log)."""
+    lines = []
+    for key, phase in SPEC_PHASES:
+        lines.append(f"printf '{PHASE_MARK}%s\\n' {phase}")
+        for command in ((spec.get("phases") or {}).get(key) or {}).get("commands") or []:
+            first = command.strip().splitlines()[0] if command.strip() else ""
+            lines.append(f"printf '[Container] Running command %s\\n' {json.dumps(first)}")
+            lines += [command.rstrip("\n"), "agentbuild_rc=$?",
+                      'if [ "$agentbuild_rc" -ne 0 ]; then exit "$agentbuild_rc"; fi']
+    lines.append(f"printf '{PHASE_MARK}%s\\n' END")
+    for name in (spec.get("env") or {}).get("exported-variables") or []:
+        lines.append(f"printf '{EXPORT_MARK}%s=%s\\n' {name} \"${{{name}-}}\"")
+    return "\n".join(lines) + "\n"
 
 
 def run_buildspec(spec: dict[str, Any], env: dict[str, str], work: Path, emit,
                   on_phase=None, on_start=None) -> tuple[str, str | None, str, dict[str, str]]:
-    """Runs `spec`'s phases: (status SUCCEEDED | FAILED, the failed phase or None, its message,
-    the exported variables). `on_phase(name, "START"|status, message)` follows the phases."""
-    state = work / "state"
-    state.mkdir(parents=True, exist_ok=True)
-    cwd, env = work, dict(env)
-    for key, phase in SPEC_PHASES:
-        commands = ((spec.get("phases") or {}).get(key) or {}).get("commands") or []
-        if on_phase:
-            on_phase(phase, "START", "")
-        emit(f"[Container] {time.strftime('%Y/%m/%d %H:%M:%S')} Entering phase {phase}")
-        for command in commands:
-            emit(f"[Container] {time.strftime('%Y/%m/%d %H:%M:%S')} Running command "
-                 f"{command.splitlines()[0] if command.strip() else ''}")
-            rc = run_command(command, env, cwd, state, emit, on_start)
-            if (state / "env").exists():
-                env = read_env(state / "env")
-                cwd = Path((state / "cwd").read_text().strip() or str(cwd))
-            if rc != 0:
-                message = (f"Error while executing command: {command.splitlines()[0]}. "
-                           f"Reason: exit status {rc}")
-                emit(f"[Container] Command did not exit successfully: exit status {rc}")
-                emit(f"[Container] Phase complete: {phase} State: FAILED")
+    """Runs `spec` in one bash in `work`: (status SUCCEEDED | FAILED, the failed phase or None,
+    CodeBuild's message for it, the exported variables). `on_phase(phase, "START" | status,
+    message)` follows the phases; `on_start(process)` gets the shell (to stop it)."""
+    proc = subprocess.Popen(["bash", "-c", shell_script(spec)], cwd=work, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    if on_start is not None:
+        on_start(proc)
+    phase, exported = None, {}
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if line.startswith(PHASE_MARK):
+            if phase is not None:
+                emit(f"[Container] Phase complete: {phase} State: SUCCEEDED")
                 if on_phase:
-                    on_phase(phase, "FAILED", message)
-                return "FAILED", phase, message, {}
-        emit(f"[Container] Phase complete: {phase} State: SUCCEEDED")
-        if on_phase:
-            on_phase(phase, "SUCCEEDED", "")
-    names = (spec.get("env") or {}).get("exported-variables") or []
-    return "SUCCEEDED", None, "", {n: env.get(n, "") for n in names}
+                    on_phase(phase, "SUCCEEDED", "")
+            phase = None if line[len(PHASE_MARK):] == "END" else line[len(PHASE_MARK):]
+            if phase is not None:
+                emit(f"[Container] {time.strftime('%Y/%m/%d %H:%M:%S')} Entering phase {phase}")
+                if on_phase:
+                    on_phase(phase, "START", "")
+        elif line.startswith(EXPORT_MARK):
+            name, _, value = line[len(EXPORT_MARK):].partition("=")
+            exported[name] = value
+        else:
+            emit(line)
+    rc = proc.wait()
+    if rc == 0 and phase is None:
+        return "SUCCEEDED", None, "", exported
+    message = f"Error while executing command. Reason: exit status {rc}"
+    emit(f"[Container] Command did not exit successfully: exit status {rc}")
+    emit(f"[Container] Phase complete: {phase} State: FAILED")
+    if on_phase and phase is not None:
+        on_phase(phase, "FAILED", message)
+    return "FAILED", phase, message, {}
 
 
 class LogShipper:
