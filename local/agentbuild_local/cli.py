@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .agentcore import AgentCoreScripts, install_agentcore_patches
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
+from .codebuild_real import RealBuilds
 from .codebuild_events import EventDelivery
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, FLEET_DEFINITION,
                      HANDLER_SETTINGS,
@@ -84,7 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # EventBridge's rule on the project's CodeBuild events -> build-events (when it exists).
     delivery = EventDelivery(drop_all=os.environ.get("AGENTBUILD_LOCAL_DROP_CODEBUILD_EVENTS") == "1")
     codebuild = CodeBuildScripts(delivery if "build-events" in binaries else None)
-    install_codebuild_scripts(codebuild)
+    real_builds = RealBuilds(delivery if "build-events" in binaries else None)
+    install_codebuild_scripts(codebuild, real_builds)
     agentcore = AgentCoreScripts()
     install_agentcore_patches(agentcore)
     install_engine_fixes()
@@ -107,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     moto_server, moto_port = start_moto(args.moto_port)
     endpoint = f"http://127.0.0.1:{moto_port}"
     delivery.start(endpoint)
+    real_builds.endpoint = endpoint
     log(f"moto {MOTO_VERSION} on {endpoint}; injections on {inject_url}")
     created = create_resources(endpoint, definition)
     created["AGENTBUILD_FLEET_STATE_MACHINE_ARN"] = create_fleet_machine(endpoint, fleet_definition(

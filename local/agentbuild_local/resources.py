@@ -9,7 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .config import (ACCOUNT, BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
+from .config import (ACCOUNT, BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE, LAYER_PROJECT,
                      FLEET_STATE_MACHINE, HANDLER_SETTINGS, REGION, REPOSITORY, STATE_DIR, STATE_MACHINE,
                      STATES_ROLE)
 from .engine import aws_client
@@ -145,6 +145,19 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
         serviceRole=CODEBUILD_ROLE,
         timeoutInMinutes=int(HANDLER_SETTINGS["AGENTBUILD_BUILD_TIMEOUT_MINUTES"]),
         queuedTimeoutInMinutes=int(HANDLER_SETTINGS["AGENTBUILD_QUEUED_TIMEOUT_MINUTES"]),
+    )
+    # The code path's layer project (template.yaml's LayerProject): its builds run
+    # buildspec-code.yml for real (codebuild_real.py).
+    from .codebuild_real import LAYER_ENVIRONMENT, LAYER_LOG_GROUP, LAYER_PROJECT_ENV
+
+    aws_client("codebuild", endpoint).create_project(
+        name=LAYER_PROJECT,
+        source={"type": "NO_SOURCE", "location": "local", "buildspec": "version: 0.2"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={**LAYER_ENVIRONMENT, "privilegedMode": False, "environmentVariables": [
+            {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in LAYER_PROJECT_ENV.items()]},
+        serviceRole=CODEBUILD_ROLE, timeoutInMinutes=15,
+        logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": LAYER_LOG_GROUP}},
     )
     sm = aws_client("stepfunctions", endpoint).create_state_machine(
         name=STATE_MACHINE, definition=definition, roleArn=STATES_ROLE, type="STANDARD")

@@ -12,6 +12,7 @@
 mod assemble;
 mod dependencies;
 mod error;
+mod layer;
 mod lock;
 mod marker;
 mod paths;
@@ -26,6 +27,7 @@ pub use dependencies::{
     REQUIREMENTS_TXT,
 };
 pub use error::ContextError;
+pub use layer::{zip_directory, SHEBANG};
 pub use lock::LOCK_REGISTRY;
 pub use runtime::{PythonRuntime, UnknownRuntime};
 
