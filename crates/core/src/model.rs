@@ -70,7 +70,18 @@ pub struct CodeState {
     pub plan: BuildPlan,
     pub code: CodeSlot,
     #[serde(default)]
-    pub build: Option<BuildSlot>,
+    pub build: Option<LayerSlot>,
+}
+
+/// `$.build` on the code path before AssembleArtifact: StartBuild's slot after a layer build,
+/// or NoLayerBuild's (`codebuildBuildId` null, nothing observed).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerSlot {
+    #[serde(default)]
+    pub codebuild_build_id: Option<String>,
+    #[serde(default)]
+    pub observed: Option<Observation>,
 }
 
 /// StartBuild's output. The ASL keeps it at `$.build`: `codebuildBuildId` (null when no build

@@ -46,7 +46,8 @@ pub async fn handle<S: ObjectStore + ObjectFiles>(
     let plan = &state.plan;
     let now = (deps.now)();
     // A layer build's own facts (its id, phases, log) stay in the build's state.
-    let base = match state.build.as_ref().map(|slot| &slot.observed.state) {
+    let observed = state.build.as_ref().and_then(|slot| slot.observed.as_ref());
+    let base = match observed.map(|o| &o.state) {
         Some(b) if b.status != BuildStatus::Succeeded => {
             return Err(Error::InvalidState(format!(
                 "AssembleArtifact after a layer build that ended {}",
@@ -90,7 +91,9 @@ async fn assemble<S: ObjectStore + ObjectFiles>(
     layer: Option<DependencyLayer>,
 ) -> Result<ArtifactRecord, Error> {
     let Some((entry_point, _)) = plan.code() else {
-        return Err(Error::InvalidState("AssembleArtifact needs a code plan".into()));
+        return Err(Error::InvalidState(
+            "AssembleArtifact needs a code plan".into(),
+        ));
     };
     let mut files = WorkFiles::new(&deps.config.work_dir, &plan.build_id);
     let context = files.path("context.zip");
@@ -126,7 +129,11 @@ async fn fetch_layer<S: ObjectFiles>(
     path: std::path::PathBuf,
 ) -> Result<std::path::PathBuf, Error> {
     let bucket = deps.config.bucket.clone();
-    match deps.store.download(&bucket, &layer_key(key), None, &path).await? {
+    match deps
+        .store
+        .download(&bucket, &layer_key(key), None, &path)
+        .await?
+    {
         Some(_) => Ok(path),
         None => Err(Error::InvalidState(format!(
             "dependency layer {} is missing (its build succeeded)",
@@ -155,4 +162,185 @@ fn write_artifact(
         std::io::BufWriter::new(file),
     )
     .map_err(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CodeSlot, CodeState, LayerSlot, Observation};
+    use crate::testing::code::{code_plan, work_dir, zip_bytes};
+    use crate::testing::fakes::{FakeStore, FAKE_VERSION};
+
+    fn deps(context: &[u8], dir: &std::path::Path) -> Deps<FakeStore> {
+        Deps {
+            store: FakeStore::default().with_object("bkt", "sources/nexus-ai/sales/x.zip", context),
+            config: CodeConfig {
+                bucket: "own".into(),
+                work_dir: dir.to_path_buf(),
+            },
+            now: || "2026-11-28T10:05:00Z".parse().unwrap(),
+        }
+    }
+
+    fn input(plan: BuildPlan, code: CodeSlot, build: Option<LayerSlot>) -> AssembleInput {
+        AssembleInput {
+            state: CodeState { plan, code, build },
+            entered_at: "2026-11-28T10:05:00Z".parse().unwrap(),
+        }
+    }
+
+    fn layer(key: &str, reused: bool) -> CodeSlot {
+        CodeSlot {
+            dependencies: Some(DependencyLayer {
+                key: key.into(),
+                reused,
+            }),
+            reusable: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn assembles_layer_and_context_into_a_versioned_artifact_without_codebuild() {
+        let dir = work_dir();
+        let ctx = zip_bytes(&[("main.py", "print(1)\n"), ("requirements.txt", "a==1\n")]);
+        let d = deps(&ctx, dir.path());
+        d.store.seed(
+            &layer_key("k1"),
+            zip_bytes(&[("a/__init__.py", ""), ("a-1.dist-info/METADATA", "x")]),
+        );
+        let plan = code_plan(&ctx);
+        let slot = LayerSlot {
+            codebuild_build_id: None,
+            observed: None,
+        };
+        let out = handle(&d, input(plan.clone(), layer("k1", true), Some(slot)))
+            .await
+            .unwrap();
+        assert_eq!(out.build.status, BuildStatus::Succeeded);
+        assert_eq!(out.build.codebuild_build_id, None, "no CodeBuild build");
+        let a = out.build.artifact.expect("artifact");
+        assert_eq!(a.key, format!("artifacts/nexus-ai/sales/{}.zip", a.sha256));
+        assert_eq!(a.version_id.as_deref(), Some(FAKE_VERSION));
+        assert_eq!(
+            a.dependencies,
+            Some(DependencyLayer {
+                key: "k1".into(),
+                reused: true
+            })
+        );
+        let stored = d.store.own(&a.key).unwrap();
+        assert_eq!(stored.len() as u64, a.size);
+        let names: Vec<String> =
+            agentbuild_codezip::zip::ZipArchive::new(std::io::Cursor::new(stored))
+                .unwrap()
+                .file_names()
+                .map(|n| n.unwrap().to_string())
+                .collect();
+        assert!(
+            names.contains(&"main.py".to_string()) && names.contains(&"a/__init__.py".to_string()),
+            "{names:?}"
+        );
+        let index = artifact_index_key("nexus-ai", "sales", plan.image.content_tag());
+        assert_eq!(d.store.own_json::<ArtifactRecord>(&index), Some(a));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "/tmp cleaned"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_layer_build_the_builds_facts_stay_and_a_failed_one_is_not_assembled() {
+        let dir = work_dir();
+        let ctx = zip_bytes(&[("main.py", "print(1)\n")]);
+        let d = deps(&ctx, dir.path());
+        let mut built = crate::domain::record::tests::running();
+        built.codebuild_build_id = Some("layer:1".into());
+        built.status = BuildStatus::Succeeded;
+        let slot = |state: BuildState| LayerSlot {
+            codebuild_build_id: Some("layer:1".into()),
+            observed: Some(Observation { state, failures: 0 }),
+        };
+        let code = CodeSlot {
+            dependencies: None,
+            reusable: None,
+        };
+        let out = handle(
+            &d,
+            input(code_plan(&ctx), code.clone(), Some(slot(built.clone()))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.build.codebuild_build_id.as_deref(), Some("layer:1"));
+        assert_eq!(out.build.status, BuildStatus::Succeeded);
+        built.status = BuildStatus::Failed;
+        let err = handle(&d, input(code_plan(&ctx), code, Some(slot(built))))
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "InvalidState");
+    }
+
+    #[tokio::test]
+    async fn a_reusable_artifact_is_reused_without_reading_anything() {
+        let dir = work_dir();
+        let ctx = zip_bytes(&[("main.py", "")]);
+        let d = deps(&ctx, dir.path());
+        let reused = ArtifactRecord {
+            kind: ArtifactKind::Code,
+            uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
+            bucket: "own".into(),
+            key: "artifacts/nexus-ai/sales/ab.zip".into(),
+            version_id: Some("v-a".into()),
+            sha256: "ab".into(),
+            size: 3,
+            dependencies: None,
+        };
+        let code = CodeSlot {
+            dependencies: None,
+            reusable: Some(reused.clone()),
+        };
+        let out = handle(&d, input(code_plan(&ctx), code, None))
+            .await
+            .unwrap();
+        assert_eq!(out.build.status, BuildStatus::Reused);
+        assert_eq!(out.build.artifact, Some(reused));
+        assert_eq!(d.store.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_entry_point_or_hostile_entry_is_refused_naming_the_file() {
+        let dir = work_dir();
+        let ctx = zip_bytes(&[("app.py", "")]);
+        let d = deps(&ctx, dir.path());
+        let code = CodeSlot {
+            dependencies: None,
+            reusable: None,
+        };
+        let err = handle(&d, input(code_plan(&ctx), code.clone(), None))
+            .await
+            .unwrap_err();
+        assert_eq!(err.name(), "InvalidContext");
+        assert!(err.to_string().contains("main.py"), "{err}");
+        let ctx = zip_bytes(&[("main.py", ""), ("sitecustomize.py", "import os")]);
+        let d = deps(&ctx, dir.path());
+        let err = handle(&d, input(code_plan(&ctx), code, None))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("sitecustomize.py"), "{err}");
+        assert!(d.store.puts.borrow().is_empty(), "nothing uploaded");
+    }
+
+    #[test]
+    fn calls_exactly_the_sdk_operations_the_catalog_lists() {
+        let called = crate::testing::fakes::operations_of(
+            include_str!("assemble_artifact.rs"),
+            crate::testing::fakes::scenarios![
+                assembles_layer_and_context_into_a_versioned_artifact_without_codebuild,
+                after_a_layer_build_the_builds_facts_stay_and_a_failed_one_is_not_assembled,
+                a_reusable_artifact_is_reused_without_reading_anything,
+                a_missing_entry_point_or_hostile_entry_is_refused_naming_the_file,
+            ],
+        );
+        crate::testing::fakes::assert_operations_are_listed("assemble-artifact", &called);
+    }
 }

@@ -6,7 +6,7 @@ use crate::adapters::codebuild::CodeBuildProject;
 use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
-use crate::domain::artifact::{layer_key, layer_requirements_key, DependencyLayer};
+use crate::domain::artifact::DependencyLayer;
 use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reuse};
@@ -280,8 +280,9 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
     }
 }
 
-/// A dependency layer's build (the code project): no source — the buildspec reads only the
-/// canonical requirements PrepareCode wrote (never the context's files) and uploads the layer.
+/// A dependency layer's build (the layer project): no source — the buildspec
+/// (buildspec-code.yml) reads only the canonical requirements PrepareCode wrote at
+/// `dependencies/<key>.requirements.txt`, never the context's files, and uploads the layer.
 pub fn layer_request(
     config: &StartBuildConfig,
     plan: &BuildPlan,
@@ -295,16 +296,7 @@ pub fn layer_request(
         environment: BTreeMap::from([
             ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
             ("AGENTBUILD_DEPENDENCIES_KEY".into(), layer.key.clone()),
-            (
-                "AGENTBUILD_REQUIREMENTS_KEY".into(),
-                layer_requirements_key(&layer.key),
-            ),
-            ("AGENTBUILD_LAYER_KEY".into(), layer_key(&layer.key)),
             ("AGENTBUILD_RUNTIME".into(), runtime.as_str().into()),
-            (
-                "AGENTBUILD_PYTHON_VERSION".into(),
-                runtime.python_version().into(),
-            ),
         ]),
         timeout_minutes: config.build_timeout_minutes,
         queued_timeout_minutes: config.queued_timeout_minutes,

@@ -52,6 +52,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         env: &[
             BUCKET,
             CODEBUILD_PROJECT,
+            CODE_CODEBUILD_PROJECT,
             BUILD_TIMEOUT_MINUTES,
             QUEUED_TIMEOUT_MINUTES,
             CALLBACK_TIMEOUT_SECONDS,
@@ -75,6 +76,38 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "ECR.DescribeImages",
             "CodeBuild.StopBuild",
         ],
+    },
+    FunctionSpec {
+        name: "prepare-code",
+        logical_id: "PrepareCodeFunction",
+        invoked_by: "PrepareCode (code artifacts)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "S3.GetObjectVersion",
+            "S3.HeadObject",
+            "S3.HeadObjectVersion",
+            "S3.PutObject",
+        ],
+    },
+    FunctionSpec {
+        name: "assemble-artifact",
+        logical_id: "AssembleArtifactFunction",
+        invoked_by: "AssembleArtifact (code artifacts)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &["S3.GetObject", "S3.GetObjectVersion", "S3.PutObject"],
     },
     FunctionSpec {
         name: "check-build",
@@ -120,7 +153,12 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "build-events",
         logical_id: "BuildEventsFunction",
         invoked_by: "EventBridge rule: the project's CodeBuild Build State Change / Build Phase Change",
-        env: &[BUCKET, CODEBUILD_PROJECT, CALLBACK_TIMEOUT_SECONDS],
+        env: &[
+            BUCKET,
+            CODEBUILD_PROJECT,
+            CODE_CODEBUILD_PROJECT,
+            CALLBACK_TIMEOUT_SECONDS,
+        ],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
