@@ -2,9 +2,8 @@
 //! (`codeConfiguration`). The request's `artifact`, `entryPoint` and `runtime`, their rules,
 //! and the S3 keys of code artifacts and dependency layers.
 
-use super::form::{string_newtype, Rule};
+use super::form::{context_path_rule, string_newtype, Rule};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
@@ -65,7 +64,7 @@ string_newtype!(
 );
 
 fn entry_point_rule(path: &str) -> Result<(), Rule> {
-    super::request::context_path_rule(path, MAX_ENTRY_POINT_LEN)
+    context_path_rule(path, MAX_ENTRY_POINT_LEN)
 }
 
 /// AgentCore's Python runtimes for code artifacts (`PYTHON_3_10` … `PYTHON_3_14`).
@@ -227,33 +226,6 @@ pub fn layer_requirements_key(key: &str) -> String {
     format!("dependencies/{key}.requirements.txt")
 }
 
-/// The content tag of a code artifact: everything that decides its bytes (source, entry
-/// point, runtime) and whose it is; the same length-prefixed form as the image tag, under its
-/// own domain string so that no image tag and artifact tag ever coincide.
-pub fn code_tag(
-    project: &str,
-    agent: &str,
-    source_sha256: &str,
-    entry_point: &str,
-    runtime: PythonRuntime,
-) -> String {
-    let mut h = Sha256::new();
-    let mut field = |s: &str| {
-        h.update((s.len() as u64).to_be_bytes());
-        h.update(s.as_bytes());
-    };
-    field("agentbuild-code-v1");
-    field(project);
-    field(agent);
-    field(source_sha256);
-    field(entry_point);
-    field(runtime.as_str());
-    let digest = hex::encode(h.finalize());
-    let name = format!("{project}.{agent}");
-    let name = &name[..name.len().min(super::plan::MAX_TAG_NAME)];
-    format!("{name}-{}", &digest[..24])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,24 +239,6 @@ mod tests {
         assert_eq!(PythonRuntime::Python312.python_version(), "3.12");
         for bad in ["python3.12", "PYTHON_3_9", "NODE_22", ""] {
             assert!(bad.parse::<PythonRuntime>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_code_tag_is_pinned_and_depends_on_every_input() {
-        let t = code_tag("p", "a", "ab", "main.py", PythonRuntime::Python313);
-        assert_eq!(
-            t,
-            code_tag("p", "a", "ab", "main.py", PythonRuntime::Python313)
-        );
-        assert!(t.starts_with("p.a-"), "{t}");
-        for other in [
-            code_tag("p", "b", "ab", "main.py", PythonRuntime::Python313),
-            code_tag("p", "a", "ac", "main.py", PythonRuntime::Python313),
-            code_tag("p", "a", "ab", "app.py", PythonRuntime::Python313),
-            code_tag("p", "a", "ab", "main.py", PythonRuntime::Python312),
-        ] {
-            assert_ne!(t, other);
         }
     }
 

@@ -1,6 +1,6 @@
 //! The normalized build plan every later state works from, and the content-addressed tag.
 
-use super::artifact::{code_tag, ArtifactSpec};
+use super::artifact::ArtifactSpec;
 use super::deploy_request::DeploySpec;
 use super::request::{Platform, ValidRequest};
 use super::text::RequestError;
@@ -104,26 +104,7 @@ impl BuildPlan {
         exec: ExecutionFacts,
     ) -> Self {
         let artifact = req.artifact_spec();
-        let content_tag = match &artifact {
-            ArtifactSpec::Container => image_tag(
-                &req.project,
-                &req.agent,
-                &object.sha256,
-                &req.dockerfile,
-                req.platform,
-                req.build_args.as_map(),
-            ),
-            ArtifactSpec::Code {
-                entry_point,
-                runtime,
-            } => code_tag(
-                &req.project,
-                &req.agent,
-                &object.sha256,
-                entry_point,
-                *runtime,
-            ),
-        };
+        let content_tag = content_tag(&req, &artifact, &object.sha256);
         let deploy = req
             .deploy
             .map(|d| d.resolve(&exec.stack, &req.project, &req.agent));
@@ -213,6 +194,30 @@ impl BuildPlan {
     }
 }
 
+/// The plan's content tag: the image's, or a code artifact's (what decides REUSED).
+fn content_tag(req: &ValidRequest, artifact: &ArtifactSpec, source_sha256: &str) -> String {
+    match artifact {
+        ArtifactSpec::Container => image_tag(
+            &req.project,
+            &req.agent,
+            source_sha256,
+            &req.dockerfile,
+            req.platform,
+            req.build_args.as_map(),
+        ),
+        ArtifactSpec::Code {
+            entry_point,
+            runtime,
+        } => code_tag(
+            &req.project,
+            &req.agent,
+            source_sha256,
+            entry_point,
+            *runtime,
+        ),
+    }
+}
+
 /// `<project>.<agent>-<24 hex>`: the hash covers the project and agent and everything that
 /// decides the image's content (source, Dockerfile path, platform, build args), so a tag never
 /// names two different images, never one of another project (identical sources of two
@@ -244,6 +249,33 @@ pub fn image_tag(
         field(k);
         field(v);
     }
+    let digest = hex::encode(h.finalize());
+    let name = format!("{project}.{agent}");
+    let name = &name[..name.len().min(MAX_TAG_NAME)];
+    format!("{name}-{}", &digest[..24])
+}
+
+/// The content tag of a code artifact: everything that decides its bytes (source, entry
+/// point, runtime) and whose it is; the same length-prefixed form as the image tag, under its
+/// own domain string so that no image tag and artifact tag ever coincide.
+pub fn code_tag(
+    project: &str,
+    agent: &str,
+    source_sha256: &str,
+    entry_point: &str,
+    runtime: super::artifact::PythonRuntime,
+) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_be_bytes());
+        h.update(s.as_bytes());
+    };
+    field("agentbuild-code-v1");
+    field(project);
+    field(agent);
+    field(source_sha256);
+    field(entry_point);
+    field(runtime.as_str());
     let digest = hex::encode(h.finalize());
     let name = format!("{project}.{agent}");
     let name = &name[..name.len().min(MAX_TAG_NAME)];
@@ -284,6 +316,60 @@ pub fn is_build_id(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_code_tag_is_pinned_and_depends_on_every_input() {
+        let t = code_tag(
+            "p",
+            "a",
+            "ab",
+            "main.py",
+            crate::domain::artifact::PythonRuntime::Python313,
+        );
+        assert_eq!(
+            t,
+            code_tag(
+                "p",
+                "a",
+                "ab",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python313
+            )
+        );
+        assert!(t.starts_with("p.a-"), "{t}");
+        for other in [
+            code_tag(
+                "p",
+                "b",
+                "ab",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python313,
+            ),
+            code_tag(
+                "p",
+                "a",
+                "ac",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python313,
+            ),
+            code_tag(
+                "p",
+                "a",
+                "ab",
+                "app.py",
+                crate::domain::artifact::PythonRuntime::Python313,
+            ),
+            code_tag(
+                "p",
+                "a",
+                "ab",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python312,
+            ),
+        ] {
+            assert_ne!(t, other);
+        }
+    }
+
     use super::*;
 
     fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

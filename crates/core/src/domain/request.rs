@@ -8,7 +8,8 @@
 use super::artifact::{ArtifactKind, ArtifactSpec, EntryPoint, PythonRuntime};
 use super::deploy_request::{DeployOptions, DeployRequest, RolePolicy};
 use super::form::{
-    from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
+    context_path_rule, from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule,
+    StringMap,
 };
 pub use super::text::{clip, RequestError, MAX_ECHO_CHARS};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -121,34 +122,6 @@ impl Default for DockerfilePath {
 
 fn dockerfile_rule(path: &str) -> Result<(), Rule> {
     context_path_rule(path, MAX_DOCKERFILE_LEN)
-}
-
-/// A relative path inside the build context (`dockerfile`, `entryPoint`): plain characters,
-/// no absolute path, no `..`/`.`/empty segment, no leading `-`.
-pub(crate) fn context_path_rule(path: &str, max_len: usize) -> Result<(), Rule> {
-    let fail = |rule: &str| Err(Rule::from(rule));
-    if path.is_empty() || path.len() > max_len {
-        return Err(Rule(format!("must be 1 to {max_len} characters")));
-    }
-    if path.starts_with('/') {
-        return fail("must be a relative path inside the build context, not an absolute path");
-    }
-    if !path
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
-    {
-        return fail("may contain only letters, digits, '.', '_', '-' and '/'");
-    }
-    if path
-        .split('/')
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-    {
-        return fail("must stay inside the build context: no '..', '.' or empty path segments");
-    }
-    if path.starts_with('-') {
-        return fail("must not start with '-'");
-    }
-    Ok(())
 }
 
 string_newtype!(

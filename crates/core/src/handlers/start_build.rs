@@ -280,6 +280,9 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
     }
 }
 
+/// The layer project runs on Lambda compute: a build lasts at most 15 minutes.
+pub const LAYER_TIMEOUT_MINUTES: i32 = 15;
+
 /// A dependency layer's build (the layer project): no source — the buildspec
 /// (buildspec-code.yml) reads only the canonical requirements PrepareCode wrote at
 /// `dependencies/<key>.requirements.txt`, never the context's files, and uploads the layer.
@@ -298,7 +301,7 @@ pub fn layer_request(
             ("AGENTBUILD_DEPENDENCIES_KEY".into(), layer.key.clone()),
             ("AGENTBUILD_RUNTIME".into(), runtime.as_str().into()),
         ]),
-        timeout_minutes: config.build_timeout_minutes,
+        timeout_minutes: config.build_timeout_minutes.min(LAYER_TIMEOUT_MINUTES),
         queued_timeout_minutes: config.queued_timeout_minutes,
     }
 }
@@ -786,15 +789,8 @@ mod tests {
             "the context never reaches the host"
         );
         assert_eq!(req.environment["AGENTBUILD_DEPENDENCIES_KEY"], "k1");
-        assert_eq!(
-            req.environment["AGENTBUILD_REQUIREMENTS_KEY"],
-            "dependencies/k1.requirements.txt"
-        );
-        assert_eq!(
-            req.environment["AGENTBUILD_LAYER_KEY"],
-            "dependencies/k1.zip"
-        );
         assert_eq!(req.environment["AGENTBUILD_RUNTIME"], "PYTHON_3_13");
-        assert_eq!(req.environment["AGENTBUILD_PYTHON_VERSION"], "3.13");
+        assert_eq!(req.environment.len(), 3, "{:?}", req.environment);
+        assert_eq!(req.timeout_minutes, 15, "Lambda compute runs at most 15 minutes");
     }
 }

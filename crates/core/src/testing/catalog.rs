@@ -48,7 +48,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "start-build",
         logical_id: "StartBuildFunction",
-        invoked_by: "StartBuild",
+        invoked_by: "StartBuild; StartLayerBuild (a code build's missing dependency layer)",
         env: &[
             BUCKET,
             CODEBUILD_PROJECT,
