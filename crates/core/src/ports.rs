@@ -243,8 +243,10 @@ pub use crate::domain::deployment::{FoundRuntime, RuntimeInfo};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeRequest {
     pub name: String,
-    /// `repository@digest`.
+    /// `repository@digest`; for a code artifact, [`CodeRun::uri`].
     pub container_uri: String,
+    /// A code artifact: AgentCore runs it with `codeConfiguration` instead of a container.
+    pub code: Option<crate::domain::artifact::CodeRun>,
     pub role_arn: String,
     pub spec: crate::domain::deploy_request::DeploySpec,
     /// Only a created runtime is tagged (the tags say whose it is; an update keeps them).

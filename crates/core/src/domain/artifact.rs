@@ -54,7 +54,8 @@ impl fmt::Display for ArtifactKind {
     }
 }
 
-pub const MAX_ENTRY_POINT_LEN: usize = 256;
+/// AgentCore's limit of one `entryPoint` item.
+pub const MAX_ENTRY_POINT_LEN: usize = 128;
 
 string_newtype!(
     /// The file AgentCore starts (`main.py`, `src/agent.py`): a relative path inside the
@@ -202,6 +203,34 @@ pub struct ArtifactRecord {
     /// `None` for a context without requirements (nothing to install).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<DependencyLayer>,
+}
+
+/// What AgentCore runs for a code artifact (`codeConfiguration`): the exact S3 object
+/// version, the entry point and the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRun {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub entry_point: String,
+    pub runtime: PythonRuntime,
+}
+
+impl CodeRun {
+    /// What a deployment names as running (its `containerUri` field for an image):
+    /// `s3://<bucket>/<key>?versionId=<v>` — the same text from the request and from
+    /// GetAgentRuntime, so a check can tell this artifact from another.
+    pub fn uri(&self) -> String {
+        code_uri(&self.bucket, &self.key, self.version_id.as_deref())
+    }
+}
+
+/// `s3://<bucket>/<key>` with `?versionId=<v>` when versioned.
+pub fn code_uri(bucket: &str, key: &str, version_id: Option<&str>) -> String {
+    match version_id {
+        Some(v) => format!("s3://{bucket}/{key}?versionId={v}"),
+        None => format!("s3://{bucket}/{key}"),
+    }
 }
 
 /// `artifacts/<project>/<agent>/<sha256>.zip`: a code artifact, named by its own content.

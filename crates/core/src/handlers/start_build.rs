@@ -791,6 +791,9 @@ mod tests {
         assert_eq!(req.environment["AGENTBUILD_DEPENDENCIES_KEY"], "k1");
         assert_eq!(req.environment["AGENTBUILD_RUNTIME"], "PYTHON_3_13");
         assert_eq!(req.environment.len(), 3, "{:?}", req.environment);
-        assert_eq!(req.timeout_minutes, 15, "Lambda compute runs at most 15 minutes");
+        assert_eq!(
+            req.timeout_minutes, 15,
+            "Lambda compute runs at most 15 minutes"
+        );
     }
 }
