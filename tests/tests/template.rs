@@ -214,7 +214,7 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
     let config = agentbuild_core::config::StartBuildConfig {
         bucket: "b".into(),
         project: "p".into(),
-        code_project: "c".into(),
+        layer_project: "c".into(),
         build_timeout_minutes: 60,
         queued_timeout_minutes: 30,
         fallback: agentbuild_core::domain::fallback::Fallback::default(),
@@ -236,7 +236,7 @@ fn the_layer_buildspec_reads_every_variable_a_layer_build_gets() {
     let config = agentbuild_core::config::StartBuildConfig {
         bucket: "b".into(),
         project: "p".into(),
-        code_project: "c".into(),
+        layer_project: "c".into(),
         build_timeout_minutes: 60,
         queued_timeout_minutes: 30,
         fallback: agentbuild_core::domain::fallback::Fallback::default(),

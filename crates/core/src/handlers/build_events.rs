@@ -189,7 +189,7 @@ mod tests {
                     fallback: Fallback::new(600),
                 },
                 project: "agentbuild".into(),
-                code_project: "agentbuild-code".into(),
+                layer_project: "agentbuild-code".into(),
             },
             now: || "2026-11-28T10:02:00Z".parse().unwrap(),
         }

@@ -44,7 +44,7 @@ impl Deps<S3Store, CodeBuildProject, Ecr> {
             ),
             layer_builds: CodeBuildProject::new(
                 aws_sdk_codebuild::Client::new(&sdk),
-                config.code_project.clone(),
+                config.layer_project.clone(),
             ),
             images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
@@ -328,7 +328,7 @@ mod tests {
             config: StartBuildConfig {
                 bucket: "own".into(),
                 project: "proj".into(),
-                code_project: "code-proj".into(),
+                layer_project: "code-proj".into(),
                 build_timeout_minutes: 60,
                 queued_timeout_minutes: 30,
                 fallback: Fallback::new(600),
@@ -740,14 +740,14 @@ mod tests {
                 a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request,
                 a_caller_deadline_can_only_shorten_the_configured_one,
                 a_transient_store_error_surfaces_and_the_retry_starts_one_build,
-                a_code_plan_builds_only_its_dependency_layer_in_the_code_project,
+                a_code_plan_builds_only_its_dependency_layer_in_the_layer_project,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("start-build", &called);
     }
 
     #[tokio::test]
-    async fn a_code_plan_builds_only_its_dependency_layer_in_the_code_project() {
+    async fn a_code_plan_builds_only_its_dependency_layer_in_the_layer_project() {
         use crate::domain::artifact::{ArtifactSpec, PythonRuntime};
         let d = deps();
         let mut p = plan();

@@ -52,7 +52,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         env: &[
             BUCKET,
             CODEBUILD_PROJECT,
-            CODE_CODEBUILD_PROJECT,
+            LAYER_PROJECT,
             BUILD_TIMEOUT_MINUTES,
             QUEUED_TIMEOUT_MINUTES,
             CALLBACK_TIMEOUT_SECONDS,
@@ -156,7 +156,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         env: &[
             BUCKET,
             CODEBUILD_PROJECT,
-            CODE_CODEBUILD_PROJECT,
+            LAYER_PROJECT,
             CALLBACK_TIMEOUT_SECONDS,
         ],
         iam_actions: &[
