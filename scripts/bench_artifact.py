@@ -80,7 +80,7 @@ def uv_install(requirements: Path, target: Path, cache: Path) -> None:
            **{k: v for k, v in os.environ.items() if k in ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "NO_PROXY")}}
     run([str(UV), "pip", "install", "--no-config", "--no-progress", "--target", str(target),
          "--python-platform", "aarch64-manylinux2014", "--python-version", "3.12",
-         "--only-binary", ":all:", "--index-url", INDEX, "--link-mode", "copy",
+         "--only-binary", ":all:", "--index-url", INDEX,
          "--requirements", str(requirements)], env)
 
 
