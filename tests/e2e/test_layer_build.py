@@ -89,3 +89,12 @@ def test_a_failing_layer_build_fails_its_phase_and_says_why(stack):
     assert failed[0]["contexts"][0]["statusCode"] == "COMMAND_EXECUTION_ERROR"
     assert build["exportedEnvironmentVariables"] == []
     assert any("this-package-does-not-exist-agentbuild" in line for line in log_lines(stack, build))
+
+
+def test_stop_build_stops_a_running_layer_build(stack):
+    build_id, key = start_layer(stack, REQUIREMENTS + f"# stop {uid()}\n")
+    stack.codebuild.stop_build(id=build_id)
+    build = wait_build(stack, build_id)
+    assert build["buildStatus"] == "STOPPED"
+    assert build["exportedEnvironmentVariables"] == []
+    assert "Contents" not in stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"dependencies/{key}.zip")
