@@ -101,7 +101,7 @@ mod tests {
         assert!(events < HISTORY_CAP * 3 / 10, "{events}");
         assert_eq!(
             worst_case_events(Fallback::default(), LONGEST_BUILD_SECONDS),
-            3_463
+            3_468
         );
     }
 }
