@@ -260,7 +260,9 @@ fn copy_all<R1: Read + Seek, R2: Read + Seek, W: Write + Seek>(
         };
         copied.map_err(|e| ContextError::zip(&label, e))?;
     }
-    let mut hashing = writer.finish().map_err(|e| ContextError::zip("(artifact)", e))?;
+    let mut hashing = writer
+        .finish()
+        .map_err(|e| ContextError::zip("(artifact)", e))?;
     hashing
         .flush()
         .map_err(|e| ContextError::io("(artifact)", e))?;

@@ -20,7 +20,13 @@ fn context(files: &[(&str, &str)]) -> Mem {
 /// What the pipeline does with a context: its dependencies, then the artifact (no layer here).
 fn pipeline(mut ctx: Mem) -> Result<(), ContextError> {
     read_dependencies(&mut ctx, PythonRuntime::NEWEST)?;
-    assemble(None::<&mut Mem>, &mut ctx, "main.py", Cursor::new(Vec::new())).map(|_| ())
+    assemble(
+        None::<&mut Mem>,
+        &mut ctx,
+        "main.py",
+        Cursor::new(Vec::new()),
+    )
+    .map(|_| ())
 }
 
 #[test]
@@ -39,15 +45,26 @@ fn hostile_requirement_lines_are_refused_naming_the_line() {
         "-r more.txt",
         "--find-links /tmp/wheels",
     ] {
-        let err = pipeline(context(&[("main.py", "x"), ("requirements.txt", &format!("boto3\n{line}\n"))])).unwrap_err();
-        assert!(err.to_string().starts_with("requirements.txt:2: "), "{line}: {err}");
+        let err = pipeline(context(&[
+            ("main.py", "x"),
+            ("requirements.txt", &format!("boto3\n{line}\n")),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("requirements.txt:2: "),
+            "{line}: {err}"
+        );
     }
 }
 
 #[test]
 fn setup_py_is_inert() {
     // Never read as a dependency source, never run; copied as a plain file.
-    let ctx = context(&[("main.py", "x"), ("setup.py", "import os; os.system('id')"), ("requirements.txt", "boto3\n")]);
+    let ctx = context(&[
+        ("main.py", "x"),
+        ("setup.py", "import os; os.system('id')"),
+        ("requirements.txt", "boto3\n"),
+    ]);
     assert_eq!(pipeline(ctx), Ok(()));
 }
 
@@ -57,20 +74,31 @@ fn site_hooks_at_the_root_are_refused_and_inert_deeper() {
         let err = pipeline(context(&[("main.py", "x"), (file, "import os")])).unwrap_err();
         assert_eq!(err.file, file);
     }
-    assert_eq!(pipeline(context(&[("main.py", "x"), ("lib/evil.pth", "import os"), ("lib/sitecustomize.py", "")])), Ok(()));
+    assert_eq!(
+        pipeline(context(&[
+            ("main.py", "x"),
+            ("lib/evil.pth", "import os"),
+            ("lib/sitecustomize.py", "")
+        ])),
+        Ok(())
+    );
 }
 
 #[test]
 fn symlinks_and_escaping_names_are_refused() {
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file("main.py", SimpleFileOptions::default()).unwrap();
-    w.add_symlink("link", "/etc/passwd", SimpleFileOptions::default()).unwrap();
+    w.start_file("main.py", SimpleFileOptions::default())
+        .unwrap();
+    w.add_symlink("link", "/etc/passwd", SimpleFileOptions::default())
+        .unwrap();
     let ctx = ZipArchive::new(Cursor::new(w.finish().unwrap().into_inner())).unwrap();
     assert_eq!(pipeline(ctx).unwrap_err().file, "link");
     // `..`: the zip crate writes it as given; assemble refuses it by name.
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file("main.py", SimpleFileOptions::default()).unwrap();
-    w.start_file("../../etc/cron.d/x", SimpleFileOptions::default()).unwrap();
+    w.start_file("main.py", SimpleFileOptions::default())
+        .unwrap();
+    w.start_file("../../etc/cron.d/x", SimpleFileOptions::default())
+        .unwrap();
     let bytes = w.finish().unwrap().into_inner();
     match ZipArchive::new(Cursor::new(bytes)) {
         Ok(ctx) => assert_eq!(pipeline(ctx).unwrap_err().file, "../../etc/cron.d/x"),
