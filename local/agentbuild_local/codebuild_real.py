@@ -272,7 +272,7 @@ class RealBuilds:
             status, _, _, exported = run_buildspec(
                 load_spec(), env, work / "src", shipper.emit,
                 on_phase=lambda p, s, m: self._phase(b, p, s, m),
-                on_start=lambda proc: b.__setitem__("proc", proc))
+                on_start=lambda proc: self._started(b, proc))
         except Exception as e:  # noqa: BLE001 - a harness fault is the build's FAULT
             shipper.emit(f"[Container] agentbuild-local: {e!r}")
             status, exported = "FAULT", {}
@@ -289,15 +289,24 @@ class RealBuilds:
         shutil.rmtree(work, ignore_errors=True)
         log(f"codebuild (real): {build['id']} ended {status} {json.dumps(exported)}")
 
+    def _started(self, b: dict[str, Any], proc: subprocess.Popen) -> None:
+        """The build's shell exists: a StopBuild that came first stops it now."""
+        with self._lock:
+            b["proc"] = proc
+            stopped = b["stopped"]
+        if stopped:
+            os.killpg(proc.pid, signal.SIGTERM)
+
     def report(self, build: dict[str, Any]) -> None:
         """BatchGetBuilds: the dict is kept current by the build's thread; nothing to do."""
 
     def stop(self, build: dict[str, Any]) -> None:
+        """StopBuild: the shell and everything it started get SIGTERM; the build ends STOPPED."""
         with self._lock:
             b = self._builds.get(build["id"])
-        if b is None or build.get("buildComplete"):
-            return
-        b["stopped"] = True
-        proc = b.get("proc")
+            if b is None or build.get("buildComplete"):
+                return
+            b["stopped"] = True
+            proc = b.get("proc")
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

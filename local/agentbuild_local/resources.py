@@ -154,7 +154,10 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
         name=LAYER_PROJECT,
         source={"type": "NO_SOURCE", "location": "local", "buildspec": "version: 0.2"},
         artifacts={"type": "NO_ARTIFACTS"},
-        environment={**LAYER_ENVIRONMENT, "privilegedMode": False, "environmentVariables": [
+        # moto 5.2.5 knows no Lambda compute (ARM_LAMBDA_CONTAINER / BUILD_LAMBDA_*): the project
+        # says ARM_CONTAINER; each build reports LAYER_ENVIRONMENT (codebuild_real.py).
+        environment={"type": "ARM_CONTAINER", "image": LAYER_ENVIRONMENT["image"],
+                     "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": False, "environmentVariables": [
             {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in LAYER_PROJECT_ENV.items()]},
         serviceRole=CODEBUILD_ROLE, timeoutInMinutes=15,
         logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": LAYER_LOG_GROUP}},
@@ -165,6 +168,7 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
         "AGENTBUILD_REPOSITORY_URI": repo["repositoryUri"],
         "AGENTBUILD_STATE_MACHINE_ARN": sm["stateMachineArn"],
         "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": capture_build_finished(endpoint),
+        "AGENTBUILD_LAYER_PROJECT": LAYER_PROJECT,
     }
 
 

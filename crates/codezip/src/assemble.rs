@@ -193,18 +193,28 @@ fn check_limits(all: &[Entry]) -> Result<(u64, u64), ContextError> {
     Ok((zipped, unzipped))
 }
 
-/// A writer that hashes and counts what passes through.
+/// A writer that hashes and counts what is appended. The zip writer only ever appends when
+/// every entry is a raw copy (sizes and CRCs known up front, no header patched afterwards; its
+/// closing seeks write nothing), so the hash is of the output's bytes; a write anywhere but at
+/// the end is refused rather than hashed wrong.
 struct Hashing<W> {
     inner: W,
     hash: Sha256,
     count: u64,
+    position: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.position != self.count {
+            return Err(io::Error::other(
+                "the artifact writer went back to rewrite bytes",
+            ));
+        }
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
         self.count += n as u64;
+        self.position = self.count;
         Ok(n)
     }
 
@@ -213,16 +223,29 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-fn copy_all<R1: Read + Seek, R2: Read + Seek, W: Write>(
+impl<W: Seek> Seek for Hashing<W> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let base = self.inner.stream_position()? - self.position;
+        let target = match pos {
+            io::SeekFrom::Start(n) => base + n,
+            other => self.inner.seek(other)?,
+        };
+        self.position = self.inner.seek(io::SeekFrom::Start(target))? - base;
+        Ok(self.position)
+    }
+}
+
+fn copy_all<R1: Read + Seek, R2: Read + Seek, W: Write + Seek>(
     mut layer: Option<&mut ZipArchive<R1>>,
     context: &mut ZipArchive<R2>,
     all: &[Entry],
     out: W,
 ) -> Result<Hashing<W>, ContextError> {
-    let mut writer = ZipWriter::new_stream(Hashing {
+    let mut writer = ZipWriter::new(Hashing {
         inner: out,
         hash: Sha256::new(),
         count: 0,
+        position: 0,
     });
     for entry in all {
         let mode = if entry.executable { 0o755 } else { 0o644 };
@@ -239,8 +262,7 @@ fn copy_all<R1: Read + Seek, R2: Read + Seek, W: Write>(
     }
     let mut hashing = writer
         .finish()
-        .map_err(|e| ContextError::zip("(artifact)", e))?
-        .into_inner();
+        .map_err(|e| ContextError::zip("(artifact)", e))?;
     hashing
         .flush()
         .map_err(|e| ContextError::io("(artifact)", e))?;
@@ -254,7 +276,8 @@ fn copy_all<R1: Read + Seek, R2: Read + Seek, W: Write>(
 /// shadow a top-level name of the layer, root site hooks (`sitecustomize.py`,
 /// `usercustomize.py`, `*.pth`) and package metadata, a missing entry point, and an artifact
 /// over AgentCore's limits. Drops the context's bytecode (`Assembled::dropped`).
-/// `out` is written front to back (never sought), so it may be a file, a buffer or a pipe.
+/// `out` is only appended to (the zip writer's closing seeks write nothing): no entry carries a
+/// data descriptor, and the hash is computed as the bytes go out.
 pub fn assemble<R1: Read + Seek, R2: Read + Seek, W: Write + Seek>(
     dependencies: Option<&mut ZipArchive<R1>>,
     context: &mut ZipArchive<R2>,

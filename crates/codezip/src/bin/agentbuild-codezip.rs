@@ -1,7 +1,7 @@
 //! `agentbuild-codezip`: the library's steps as commands, for `make bench-artifact` and by hand.
 //!
 //!   agentbuild-codezip deps CONTEXT.zip [RUNTIME]            key, source, canonical requirements
-//!   agentbuild-codezip layer DIR OUT.zip                       a dependency layer zip of DIR
+//!   agentbuild-codezip layer DIR OUT.zip [LEVEL]               a dependency layer zip of DIR
 //!   agentbuild-codezip assemble LAYER.zip|- CONTEXT.zip ENTRY OUT.zip   the code artifact (JSON)
 
 use agentbuild_codezip::{
@@ -27,9 +27,10 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
-        ["layer", dir, out] => {
+        ["layer", dir, out, rest @ ..] => {
+            let level = rest.first().map_or(Ok(6), |l| l.parse::<i64>()).map_err(|e| format!("level: {e}"))?;
             let file = File::create(out).map_err(|e| format!("{out}: {e}"))?;
-            let files = zip_directory(Path::new(dir), BufWriter::new(file)).map_err(|e| e.to_string())?;
+            let files = zip_directory(Path::new(dir), BufWriter::new(file), level).map_err(|e| e.to_string())?;
             println!("{files} files");
             Ok(())
         }
@@ -47,7 +48,7 @@ fn run(args: &[String]) -> Result<(), String> {
             );
             Ok(())
         }
-        _ => Err("usage: agentbuild-codezip deps CONTEXT.zip [RUNTIME] | layer DIR OUT.zip | assemble LAYER.zip|- CONTEXT.zip ENTRY OUT.zip".into()),
+        _ => Err("usage: agentbuild-codezip deps CONTEXT.zip [RUNTIME] | layer DIR OUT.zip [LEVEL] | assemble LAYER.zip|- CONTEXT.zip ENTRY OUT.zip".into()),
     }
 }
 
