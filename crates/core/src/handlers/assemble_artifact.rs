@@ -57,7 +57,9 @@ pub async fn handle<S: ObjectStore + ObjectFiles>(
         Some(b) => b.clone(),
         None => BuildState::starting(now),
     };
-    if let Some(reused) = state.code.reusable {
+    if let Some(mut reused) = state.code.reusable {
+        // This build used the layer as it found it (PrepareCode's view: reused).
+        reused.dependencies = state.code.dependencies;
         return Ok(BuildOutput {
             build: BuildState {
                 status: BuildStatus::Reused,
@@ -295,15 +297,24 @@ mod tests {
             size: 3,
             dependencies: None,
         };
+        // The layer as this build found it: reused.
+        let layer = Some(DependencyLayer {
+            key: "k".into(),
+            reused: true,
+        });
         let code = CodeSlot {
-            dependencies: None,
+            dependencies: layer.clone(),
             reusable: Some(reused.clone()),
         };
         let out = handle(&d, input(code_plan(&ctx), code, None))
             .await
             .unwrap();
         assert_eq!(out.build.status, BuildStatus::Reused);
-        assert_eq!(out.build.artifact, Some(reused));
+        let expected = ArtifactRecord {
+            dependencies: layer,
+            ..reused
+        };
+        assert_eq!(out.build.artifact, Some(expected));
         assert_eq!(d.store.calls(), 0);
     }
 
