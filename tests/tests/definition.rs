@@ -187,7 +187,7 @@ fn placeholders_are_only_function_arns() {
 fn only_a_successful_build_with_deploy_deploys_and_a_failed_deployment_fails_deploy_failed() {
     let s = states();
     // No Choice of its own for either decision: each state entered is a transition, and a build
-    // whose events arrive costs 9 with or without deploy's branch in the definition.
+    // whose events arrive costs 10 with or without deploy's branch in the definition.
     for from in ["BuildStarted", "BuildFinished"] {
         let choices = s[from]["Choices"].as_array().unwrap();
         assert_eq!(choices[0]["Next"], "AwaitBuild", "{from}: RUNNING waits");
