@@ -47,7 +47,7 @@ pub enum Command {
     /// (unless already there) and submitted as a build request — through the API when one is
     /// configured, else as a Step Functions execution. The request is validated locally first,
     /// with the same rules the service applies.
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// Show a build's status: live while running, its record once finished.
     Status {
         /// The build id printed by `submit` (the execution name).

@@ -520,7 +520,8 @@ mod tests {
             "buildArgs.1A",
             "reported before anything is packed"
         );
-        bad.fields.insert("buildSecrets".into(), json!({"PYPI": "hunter2"}));
+        bad.fields
+            .insert("buildSecrets".into(), json!({"PYPI": "hunter2"}));
         bad.fields.remove("buildArgs");
         assert_eq!(
             bad.validate_before_upload().unwrap_err().field,
