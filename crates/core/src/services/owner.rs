@@ -4,8 +4,10 @@
 
 use super::records;
 use crate::domain::execution::{open_input, ExecutionInput};
+use crate::domain::request::is_name;
 use crate::ports::{Executions, ObjectStore};
 use crate::Error;
+use serde_json::Value;
 
 /// The project of build `build_id`: its record's; without a record yet, its execution input's
 /// (the request's project, or the project of the record a fleet rebuild rebuilds). `None`: no
@@ -22,17 +24,28 @@ pub async fn project_of<S: ObjectStore, X: Executions>(
     let Some(execution) = executions.describe(build_id).await? else {
         return Ok(None);
     };
-    let input = execution
+    let Some(input) = execution
         .input
         .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok());
-    Ok(match input.map(|v| open_input(&v)) {
-        Some(Ok(ExecutionInput::Submission(s))) => Some(s.request.project.to_string()),
-        Some(Ok(ExecutionInput::Rebuild(r))) => records::build(store, &r.build_id)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(match open_input(&input) {
+        Ok(ExecutionInput::Submission(s)) => Some(s.request.project.to_string()),
+        Ok(ExecutionInput::Rebuild(r)) => records::build(store, &r.build_id)
             .await?
             .map(|s| s.record.project),
-        _ => None,
+        // A request validation refuses still names its project (when that name is valid):
+        // the refusal is that project's to see.
+        Err(_) => claimed_project(&input),
     })
+}
+
+fn claimed_project(input: &Value) -> Option<String> {
+    let request = input.get("request").unwrap_or(input);
+    let project = request.get("project")?.as_str()?;
+    is_name(project).then(|| project.to_string())
 }
 
 /// `true` when build `build_id` exists and belongs to `project`.
@@ -75,12 +88,16 @@ mod tests {
                 ExecutionStatus::Running,
                 r#"{"rebuild":{"buildId":"b-1","run":"20261128T1000"}}"#,
             )
-            .with("bad-4", ExecutionStatus::Failed, r#"{"colour":"red"}"#);
+            .with("bad-4", ExecutionStatus::Failed, r#"{"colour":"red"}"#)
+            .with("bad-5", ExecutionStatus::Failed, r#"{"project":"p","colour":"red"}"#)
+            .with("bad-6", ExecutionStatus::Failed, r#"{"project":"Not_Valid"}"#);
         let of = |id: &'static str| project_of(&store, &executions, id);
         assert_eq!(of("b-1").await.unwrap().as_deref(), Some("nexus-ai"));
         assert_eq!(of("api-2").await.unwrap().as_deref(), Some("other"));
         assert_eq!(of("fleet-3").await.unwrap().as_deref(), Some("nexus-ai"));
         assert_eq!(of("bad-4").await.unwrap(), None);
+        assert_eq!(of("bad-5").await.unwrap().as_deref(), Some("p"), "refused, still p's");
+        assert_eq!(of("bad-6").await.unwrap(), None);
         assert_eq!(of("nothing").await.unwrap(), None);
         assert!(belongs_to(&store, &executions, "b-1", "nexus-ai")
             .await
