@@ -89,14 +89,26 @@ mod tests {
                 r#"{"rebuild":{"buildId":"b-1","run":"20261128T1000"}}"#,
             )
             .with("bad-4", ExecutionStatus::Failed, r#"{"colour":"red"}"#)
-            .with("bad-5", ExecutionStatus::Failed, r#"{"project":"p","colour":"red"}"#)
-            .with("bad-6", ExecutionStatus::Failed, r#"{"project":"Not_Valid"}"#);
+            .with(
+                "bad-5",
+                ExecutionStatus::Failed,
+                r#"{"project":"p","colour":"red"}"#,
+            )
+            .with(
+                "bad-6",
+                ExecutionStatus::Failed,
+                r#"{"project":"Not_Valid"}"#,
+            );
         let of = |id: &'static str| project_of(&store, &executions, id);
         assert_eq!(of("b-1").await.unwrap().as_deref(), Some("nexus-ai"));
         assert_eq!(of("api-2").await.unwrap().as_deref(), Some("other"));
         assert_eq!(of("fleet-3").await.unwrap().as_deref(), Some("nexus-ai"));
         assert_eq!(of("bad-4").await.unwrap(), None);
-        assert_eq!(of("bad-5").await.unwrap().as_deref(), Some("p"), "refused, still p's");
+        assert_eq!(
+            of("bad-5").await.unwrap().as_deref(),
+            Some("p"),
+            "refused, still p's"
+        );
         assert_eq!(of("bad-6").await.unwrap(), None);
         assert_eq!(of("nothing").await.unwrap(), None);
         assert!(belongs_to(&store, &executions, "b-1", "nexus-ai")
