@@ -133,6 +133,22 @@ class Stack:
         except ValueError:
             return status, raw.decode("utf-8", "replace"), {k.lower(): v for k, v in hdrs.items()}
 
+    def caller(self, project: str) -> tuple[str, str]:
+        """A new IAM user (in moto) whose one policy is template.yaml's ExampleCallerPolicy for
+        `project`, resolved for the local API (api id AGENTBUILD_API_ID) and bucket; its
+        access key (id, secret). The front door evaluates that policy for its calls."""
+        import boto3
+
+        iam = boto3.client("iam", endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                           region_name=self.env["AWS_REGION"], aws_access_key_id="local",
+                           aws_secret_access_key="local")
+        name = f"caller-{project}-{uid()}"
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="agentbuild-caller",
+                            PolicyDocument=json.dumps(caller_policy(project, self.env)))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
     def project_of(self, build_id: str) -> str | None:
         """The project a build belongs to, as the API decides it: its record's, else its
         execution input's (a rebuild: the rebuilt record's)."""
@@ -287,6 +303,28 @@ class Stack:
     def build(self, build_id: str) -> dict[str, Any]:
         """BatchGetBuilds — only for scripted builds: moto flips any other build SUCCEEDED."""
         return self.codebuild.batch_get_builds(ids=[build_id])["builds"][0]
+
+
+_TEMPLATE: list[dict[str, Any]] = []
+
+
+def caller_policy(project: str, env: dict[str, str]) -> dict[str, Any]:
+    """template.yaml's ExampleCallerPolicy document (SAM-transformed, intrinsics resolved by
+    tests/policy/evaluator.py) for `project`, on the local API and bucket."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "policy"))
+    from evaluator import BUCKET, resolve
+
+    if not _TEMPLATE:
+        out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "scripts/sam_transform.py",
+                              "template.yaml"], cwd=ROOT, check=True, capture_output=True, text=True)
+        _TEMPLATE.append(json.loads(out.stdout))
+    raw = _TEMPLATE[0]
+    params = {k: p.get("Default") for k, p in raw.get("Parameters", {}).items()}
+    params.update(CallerPolicyProject=project, BuildApi=env.get("AGENTBUILD_API_ID", "local"))
+    doc = resolve(raw["Resources"]["ExampleCallerPolicy"]["Properties"]["PolicyDocument"], params)
+    return json.loads(json.dumps(doc).replace(BUCKET, env["AGENTBUILD_BUCKET"]))
 
 
 def signed(method: str, url: str, data: bytes | None, headers: dict[str, str],

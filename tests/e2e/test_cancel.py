@@ -105,7 +105,8 @@ def test_cli_cancel_exits_0_when_stopped_1_when_finished_2_malformed_3_unknown(s
     through = [] if door == "api" else ["--api-url", ""]
     build_id, running = held(stack, f"cli-cancel-{door}-{uid()}")
 
-    code, out, err = run_cli(stack, cli, *through, "cancel", build_id, "--wait", "--output", "json")
+    code, out, err = run_cli(stack, cli, *through, "cancel", build_id, "--wait", "--output", "json",
+                             "--project", stack.project_of(build_id))
     assert code == 0, (out, err[-2000:])
     assert out["status"] == "STOPPED" and out["record"]["error"]["type"] == "Cancelled", out
     assert out["record"]["codebuild"]["stopped"] is True
@@ -113,19 +114,21 @@ def test_cli_cancel_exits_0_when_stopped_1_when_finished_2_malformed_3_unknown(s
     assert execution_status(stack, build_id)["status"] == "ABORTED"
 
     # Again: still 0, the same record.
-    code, again, err = run_cli(stack, cli, *through, "cancel", build_id, "--output", "json")
+    code, again, err = run_cli(stack, cli, *through, "cancel", build_id, "--output", "json",
+                               "--project", stack.project_of(build_id))
     assert code == 0, (again, err[-2000:])
     assert again["record"] == out["record"]
 
     done = f"cli-done-{door}-{uid()}"
     assert stack.run(done, {"request": stack.request()})["status"] == "SUCCEEDED"
-    code, out, err = run_cli(stack, cli, *through, "cancel", done, "--output", "json")
+    code, out, err = run_cli(stack, cli, *through, "cancel", done, "--output", "json",
+                             "--project", stack.project_of(done))
     assert code == 1, (out, err[-2000:])
     assert out["status"] == "SUCCEEDED" and out["error"]["code"] == "AlreadyFinished", out
 
-    p = run_cli_raw(stack, cli, *through, "cancel", "not.an.id")
+    p = run_cli_raw(stack, cli, *through, "cancel", "not.an.id", "--project", "e2e")
     assert p.returncode == 2, p.stderr
-    p = run_cli_raw(stack, cli, *through, "cancel", f"api-{uid()}")
+    p = run_cli_raw(stack, cli, *through, "cancel", f"api-{uid()}", "--project", "e2e")
     assert p.returncode == 3, p.stderr
     assert "no build" in p.stderr
 
