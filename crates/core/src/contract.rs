@@ -91,7 +91,7 @@ pub enum Stage {
     Recording,
 }
 
-/// `GET /builds/{id}` while the build has no final record: RUNNING, REJECTED (the execution
+/// `GET /projects/{p}/builds/{id}` while the build has no final record: RUNNING, REJECTED (the execution
 /// failed validation; no record is ever written), or a final status known from the execution
 /// before its record is closed. Fields are in alphabetical order, as the API always wrote them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

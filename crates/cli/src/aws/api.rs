@@ -145,7 +145,7 @@ impl Service for ApiService {
         let response = self.call("POST", &path, body).await?;
         let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
         match response.status {
-            // The API's answers to POST /builds: 202, or a refusal with an error body (400
+            // The API's answers to POST .../builds: 202, or a refusal with an error body (400
             // invalid, 409 idempotency key reused / too many attempts, 413 too large, 415 not
             // JSON).
             202 => {
@@ -311,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn an_accepted_existing_execution_is_reported_as_existing() {
         let accepted = json!({"buildId": "api-1", "executionArn": "arn:x",
-            "statusUrl": "/builds/api-1", "existing": true});
+            "statusUrl": "/projects/demo/builds/api-1", "existing": true});
         let media = json!({"error": {"code": "UnsupportedMediaType", "message": "JSON only"}});
         let (api, _) = serve(vec![
             (202, accepted.to_string()),
