@@ -12,12 +12,14 @@ Gateway's authorizer (local/agentbuild_local/front_door.py, with tests/policy/ev
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from typing import Any
 
 import pytest
 
-from conftest import Stack, uid
+from conftest import ROOT, STATE_DIR, Stack, uid
 
 FORBIDDEN = {"message": "Forbidden"}
 
@@ -116,7 +118,7 @@ def test_a_callers_own_project_works_as_before(stack):
     assert (status, refused["error"]["code"]) == (409, "AlreadyFinished"), refused
 
 
-def test_the_logs_route_pages_the_builds_stream(stack):
+def test_the_logs_route_pages_the_builds_stream(stack, cli):
     """GET .../logs reads the stream the record names (CloudWatch Logs in moto), in pages."""
     import boto3
 
@@ -151,6 +153,20 @@ def test_the_logs_route_pages_the_builds_stream(stack):
                                        credentials=caller)
         assert status == 200, second
         assert [e["message"] for e in second["events"]] == lines[200:]
+        # `agentbuild logs` reads the same route (the caller needs no CloudWatch access).
+        p = subprocess.run([str(cli), "--env-file", str(STATE_DIR / "env"), "logs", build_id,
+                            "--project", mine, "--tail", "3"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, **stack.env,
+                                                        "AWS_ACCESS_KEY_ID": caller[0],
+                                                        "AWS_SECRET_ACCESS_KEY": caller[1]})
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip().splitlines()[-3:] == lines[-3:], p.stdout
+        p = subprocess.run([str(cli), "--env-file", str(STATE_DIR / "env"), "logs", build_id,
+                            "--project", f"e2e-theirs-{uid()}"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, env={**os.environ, **stack.env,
+                                                        "AWS_ACCESS_KEY_ID": caller[0],
+                                                        "AWS_SECRET_ACCESS_KEY": caller[1]})
+        assert p.returncode != 0 and "403" in p.stderr, (p.returncode, p.stderr)
     finally:
         stack.release(mine)
 

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use agentbuild_core::contract::{build_path, Accepted, BuildAnswer, ErrorBody};
+use agentbuild_core::contract::{build_path, Accepted, BuildAnswer, BuildLogs, ErrorBody};
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
 use aws_config::SdkConfig;
@@ -18,6 +18,22 @@ use crate::http::{region_of_api, Http, Response, Signer};
 use crate::package::Packed;
 use crate::service::{view, BuildView, Cancellation, LogStream, Service, Started, Submission};
 use crate::terminal::clip;
+
+/// At most this many pages (of the API's 200 lines) for one tail.
+pub const MAX_LOG_PAGES: usize = 50;
+
+/// A query value, percent-encoded (RFC 3986 unreserved characters stay).
+fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 pub struct ApiService {
     aws: Aws,
@@ -201,8 +217,41 @@ impl Service for ApiService {
         self.get(&path, |b| serde_json::from_slice(b)).await
     }
 
-    async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError> {
-        self.aws.log_tail(stream, lines).await
+    /// Through the API's logs route (the caller needs no CloudWatch access; the route's
+    /// project scopes it): pages forward, keeping the last `lines`, at most [`MAX_LOG_PAGES`].
+    async fn log_tail(
+        &self,
+        build_id: &str,
+        _stream: &LogStream,
+        lines: u32,
+    ) -> Result<Vec<String>, CliError> {
+        let base = format!("{}/logs", self.build_path(build_id)?);
+        let (mut kept, mut token) = (std::collections::VecDeque::new(), None::<String>);
+        for _ in 0..MAX_LOG_PAGES {
+            let path = match &token {
+                Some(t) => format!("{base}?nextToken={}", encode_query(t)),
+                None => base.clone(),
+            };
+            let Some(page) = self
+                .get(&path, |b| serde_json::from_slice::<BuildLogs>(b))
+                .await?
+            else {
+                return Err(CliError::Api(format!("GET {base}: no build {build_id}")));
+            };
+            let empty = page.events.is_empty();
+            for event in page.events {
+                kept.push_back(event.message);
+                if kept.len() > lines as usize {
+                    kept.pop_front();
+                }
+            }
+            // The same token back, or an empty page: the end of the stream for now.
+            if empty || page.next_token.is_none() || page.next_token == token {
+                break;
+            }
+            token = page.next_token;
+        }
+        Ok(kept.into())
     }
 }
 
@@ -442,6 +491,33 @@ mod tests {
         assert_eq!(
             seen.lock().unwrap()[0],
             "DELETE /api/projects/demo/builds/cli-0123"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_log_tail_pages_the_apis_logs_route_and_keeps_the_last_lines() {
+        let page = |lines: &[&str], token: &str| {
+            let events: Vec<_> = lines.iter().map(|m| json!({"message": m})).collect();
+            json!({"buildId": "b", "events": events, "nextToken": token}).to_string()
+        };
+        let (api, seen) = serve(vec![
+            (200, page(&["a", "b", "c"], "f/1 2")),
+            (200, page(&["d"], "f/2")),
+            (200, page(&[], "f/2")),
+        ]);
+        let stream = LogStream {
+            group: "g".into(),
+            stream: "s".into(),
+        };
+        assert_eq!(api.log_tail("b", &stream, 2).await.unwrap(), ["c", "d"]);
+        let paths = seen.lock().unwrap().clone();
+        assert_eq!(
+            paths,
+            [
+                "GET /api/projects/demo/builds/b/logs",
+                "GET /api/projects/demo/builds/b/logs?nextToken=f%2F1%202",
+                "GET /api/projects/demo/builds/b/logs?nextToken=f%2F2",
+            ]
         );
     }
 
