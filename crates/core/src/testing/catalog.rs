@@ -206,7 +206,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -227,6 +227,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StopExecution",
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
+            "logs:GetLogEvents",
         ],
         operations: &[
             "S3.HeadObject",
@@ -238,6 +239,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "SFN.StopExecution",
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
+            "Logs.GetLogEvents",
         ],
     },
     FunctionSpec {
@@ -284,6 +286,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),
+    ("Logs.GetLogEvents", "logs:GetLogEvents"),
     (
         "CodeBuild.ListBuildsForProject",
         "codebuild:ListBuildsForProject",
