@@ -241,10 +241,19 @@ def test_refuses_bad_per_build_values_before_anything_runs(build, override):
 
 
 def test_build_secrets_reach_uv_only(build):
-    run = build("goodpkg==1.0\n", AGENTBUILD_SECRET_NAMES="INDEX_TOKEN", INDEX_TOKEN="s3cr3t-value")
+    run = build("goodpkg==1.0\n", AGENTBUILD_BUILD_SECRETS='["INDEX_TOKEN", "other"]',
+                AGENTBUILD_SECRET_INDEX_TOKEN="s3cr3t-value", AGENTBUILD_SECRET_other="x")
     assert run["status"] == "SUCCEEDED", run["log"]
-    assert run["calls"] and all("INDEX_TOKEN" not in c["env"] for c in run["calls"])
+    assert run["calls"] and all(not [n for n in c["env"] if n.startswith("AGENTBUILD_SECRET_")]
+                                for c in run["calls"])
     assert "s3cr3t-value" not in run["log"]
+
+
+@pytest.mark.parametrize("ids", ['["a b"]', '["$(id)"]', "not json", '["x";]', "[" + ",".join(['"s"'] * 17) + "]"])
+def test_refuses_malformed_build_secret_ids(build, ids):
+    run = build("goodpkg==1.0\n", AGENTBUILD_BUILD_SECRETS=ids)
+    assert (run["status"], run["phase"]) == ("FAILED", "INSTALL")
+    assert "AGENTBUILD_BUILD_SECRETS" in run["log"]
 
 
 def test_the_project_has_no_source_and_least_privilege():
@@ -262,6 +271,10 @@ def test_the_project_has_no_source_and_least_privilege():
     assert project["Environment"]["ComputeType"] == "LayerComputeType" or project["Environment"]["ComputeType"]
     assert project["Environment"]["PrivilegedMode"] is False
     statements = doc["Resources"]["LayerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    conditional = [s for s in statements if isinstance(s, list)]
+    assert [c[1]["Action"] for c in conditional] == ["secretsmanager:GetSecretValue"]
+    assert conditional[0][0] == "HasBuildSecrets"
+    statements = [s for s in statements if isinstance(s, dict)]
     actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     assert actions == ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject"]
     resources = {s["Sid"]: s["Resource"] for s in statements}

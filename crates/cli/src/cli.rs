@@ -53,6 +53,10 @@ pub enum Command {
     Status {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -60,6 +64,10 @@ pub enum Command {
     Wait {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -70,6 +78,10 @@ pub enum Command {
     Cancel {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         /// Wait until the STOPPED record is written.
         #[arg(long)]
         wait: bool,
@@ -80,6 +92,10 @@ pub enum Command {
     Logs {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         /// How many of the last log lines to print.
         #[arg(long, default_value_t = 50, value_name = "N")]
         tail: u32,
@@ -135,6 +151,11 @@ pub struct SubmitArgs {
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg,
           conflicts_with = "request")]
     pub build_args: Vec<(String, String)>,
+    /// A build secret by reference, `ID=<Secrets Manager ARN>` (under the stack's
+    /// BuildSecretArnPrefix); a Dockerfile reads it in `RUN --mount=type=secret,id=ID`.
+    #[arg(long = "build-secret", value_name = "ID=ARN", value_parser = parse_build_arg,
+          conflicts_with = "request")]
+    pub build_secrets: Vec<(String, String)>,
     /// Rebuild even if an image for this exact source already exists.
     #[arg(long)]
     pub force: bool,
@@ -211,6 +232,21 @@ impl fmt::Display for AgentRef {
     }
 }
 
+impl Command {
+    /// The project a command names (the API's routes carry it).
+    pub fn project(&self) -> Option<String> {
+        match self {
+            Command::Submit(args) => args.project.clone(),
+            Command::Status { project, .. }
+            | Command::Wait { project, .. }
+            | Command::Cancel { project, .. }
+            | Command::Logs { project, .. } => project.clone(),
+            Command::List { agent, .. } => Some(agent.project.clone()),
+            Command::Pack(_) => None,
+        }
+    }
+}
+
 fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -252,7 +288,7 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
     let settings = Settings::resolve(&cli.global, &|k| std::env::var(k).ok(), env_file.as_ref());
     let sdk = sdk_config(&settings).await;
     if let Some(url) = &settings.api_url {
-        let api = ApiService::new(&sdk, url);
+        let api = ApiService::new(&sdk, url).for_project(cli.command.project());
         return execute(cli.command, &api, &settings, &cwd, stdout).await;
     }
     let direct = DirectService::new(&sdk, &settings);
@@ -283,10 +319,12 @@ async fn execute<S: Service>(
                     .await?;
             (outcome, args.output.output)
         }
-        Command::Status { build_id, output } => {
-            (commands::status(svc, &build_id).await?, output.output)
-        }
-        Command::Wait { build_id, output } => {
+        Command::Status {
+            build_id, output, ..
+        } => (commands::status(svc, &build_id).await?, output.output),
+        Command::Wait {
+            build_id, output, ..
+        } => {
             let mut spinner = Spinner::new();
             let outcome =
                 commands::wait(svc, &build_id, WaitOptions::default(), &mut spinner).await?;
@@ -296,6 +334,7 @@ async fn execute<S: Service>(
             build_id,
             wait,
             output,
+            ..
         } => {
             let mut spinner = Spinner::new();
             let wait = wait.then(WaitOptions::default);
@@ -306,7 +345,7 @@ async fn execute<S: Service>(
             commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
         ),
-        Command::Logs { build_id, tail } => {
+        Command::Logs { build_id, tail, .. } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
             return Ok(0);
@@ -377,6 +416,7 @@ fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<(Draft, Option<String>)
                 artifact: Some(artifact).filter(|a| a == "code"),
                 entry_point,
                 runtime: args.runtime.clone(),
+                build_secrets: args.build_secrets.clone(),
             })
         }
     };

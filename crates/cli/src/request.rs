@@ -69,6 +69,13 @@ pub struct FlagRequest {
     pub artifact: Option<String>,
     pub entry_point: Option<String>,
     pub runtime: Option<String>,
+    /// `ID=<Secrets Manager ARN>` pairs: references, never values.
+    pub build_secrets: Vec<(String, String)>,
+}
+
+/// Pairs as a JSON object (a key twice: the last wins, as in the CLI's flags).
+fn object_of(pairs: &[(String, String)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
 impl Draft {
@@ -88,12 +95,10 @@ impl Draft {
             }
         }
         if !f.build_args.is_empty() {
-            let args: Map<String, Value> = f
-                .build_args
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            fields.insert("buildArgs".into(), Value::Object(args));
+            fields.insert("buildArgs".into(), object_of(&f.build_args));
+        }
+        if !f.build_secrets.is_empty() {
+            fields.insert("buildSecrets".into(), object_of(&f.build_secrets));
         }
         Self {
             fields,
@@ -501,7 +506,10 @@ mod tests {
             dockerfile: "Dockerfile".into(),
             platform: "linux/arm64".into(),
             build_args: vec![("A".into(), "1".into()), ("A".into(), "2".into())],
-
+            build_secrets: vec![(
+                "PYPI".into(),
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:agentbuild/pypi".into(),
+            )],
             ..Default::default()
         });
         assert_eq!(
@@ -518,12 +526,21 @@ mod tests {
             "2",
             "the last --build-arg wins"
         );
+        assert!(valid.build_secrets.as_map()["PYPI"].ends_with("secret:agentbuild/pypi"));
         let mut bad = draft.clone();
         bad.fields.insert("buildArgs".into(), json!({"1A": "x"}));
         assert_eq!(
             bad.validate_before_upload().unwrap_err().field,
             "buildArgs.1A",
             "reported before anything is packed"
+        );
+        bad.fields
+            .insert("buildSecrets".into(), json!({"PYPI": "hunter2"}));
+        bad.fields.remove("buildArgs");
+        assert_eq!(
+            bad.validate_before_upload().unwrap_err().field,
+            "buildSecrets.PYPI",
+            "a value where a reference belongs"
         );
     }
 }

@@ -8,6 +8,7 @@ use crate::paths::{self, Special};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Seek, Write};
+use zip::read::ZipFileEntry;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 /// AgentCore Runtime's limits for a code artifact (250 MB zipped, 750 MB unzipped; MiB).
@@ -59,6 +60,26 @@ impl Entry {
     }
 }
 
+/// Why an entry (not a directory) may not be copied, if it may not.
+fn refusal(meta: &ZipFileEntry<'_>, name: &str) -> Option<&'static str> {
+    if let Some(why) = paths::unsafe_name(name) {
+        return Some(why);
+    }
+    if meta.is_symlink() {
+        return Some("symbolic links are not allowed (a link could point outside the code)");
+    }
+    if meta.is_dir() {
+        return None;
+    }
+    if meta.encrypted() {
+        return Some("encrypted entries are not allowed");
+    }
+    match meta.compression() {
+        CompressionMethod::Stored | CompressionMethod::Deflated => None,
+        _ => Some("only stored or deflated entries are allowed"),
+    }
+}
+
 /// The files of `archive` (directories skipped), each checked: a safe name, no symlink, no
 /// encryption, stored or deflated only.
 fn entries<R: Read + Seek>(
@@ -71,55 +92,32 @@ fn entries<R: Read + Seek>(
         ""
     };
     if archive.has_duplicate_names() {
-        return Err(ContextError::new(
-            format!("{prefix}(zip)"),
-            "the zip holds two entries with one name",
-        ));
+        let why = "the zip holds two entries with one name";
+        return Err(ContextError::new(format!("{prefix}(zip)"), why));
     }
     let mut out = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
         let meta = archive
             .by_index_data(index)
             .map_err(|e| ContextError::zip(prefix, e))?;
+        let lossy = || format!("{prefix}{}", String::from_utf8_lossy(meta.name_raw()));
         let name = std::str::from_utf8(meta.name_raw())
-            .map_err(|_| {
-                ContextError::new(
-                    format!("{prefix}{}", String::from_utf8_lossy(meta.name_raw())),
-                    "entry name is not UTF-8",
-                )
-            })?
+            .map_err(|_| ContextError::new(lossy(), "entry name is not UTF-8"))?
             .to_string();
-        let refuse = |why: &str| {
-            Err(ContextError::new(
-                format!("{prefix}{name}"),
-                why.to_string(),
-            ))
-        };
-        if let Some(why) = paths::unsafe_name(&name) {
-            return refuse(why);
-        }
-        if meta.is_symlink() {
-            return refuse("symbolic links are not allowed (a link could point outside the code)");
+        if let Some(why) = refusal(&meta, &name) {
+            return Err(ContextError::new(format!("{prefix}{name}"), why));
         }
         if meta.is_dir() {
             continue;
         }
-        if meta.encrypted() {
-            return refuse("encrypted entries are not allowed");
-        }
-        if !matches!(
-            meta.compression(),
-            CompressionMethod::Stored | CompressionMethod::Deflated
-        ) {
-            return refuse("only stored or deflated entries are allowed");
-        }
         let executable = meta.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        let (size, compressed) = (meta.size(), meta.compressed_size());
         out.push(Entry {
             origin,
             index,
             name,
-            size: meta.size(),
-            compressed: meta.compressed_size(),
+            size,
+            compressed,
             executable,
         });
     }

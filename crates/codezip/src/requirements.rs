@@ -60,6 +60,13 @@ fn refusal(line: &str) -> Option<&'static str> {
     if line.starts_with('-') {
         return Some("options are not allowed (no index, find-links, -e, -r or -c lines): agentbuild installs plain requirements from its own index, binary wheels only");
     }
+    if head
+        .split_whitespace()
+        .skip(1)
+        .any(|word| word.starts_with('-'))
+    {
+        return Some("per-requirement options (`--hash=…`, `--config-settings`, …) are not supported: remove them (the layer is keyed by its requirements and installed from agentbuild's index, binary wheels only)");
+    }
     if head.contains("://")
         || ["git+", "hg+", "svn+", "bzr+"]
             .iter()
@@ -190,7 +197,7 @@ fn logical_lines(text: &str) -> Vec<(u32, String)> {
 /// refused line is the error, as `file:line: rule`.
 pub(crate) fn parse_file(file: &str, text: &str) -> Result<Vec<Requirement>, ContextError> {
     let mut out = Vec::new();
-    for (line, content) in logical_lines(text) {
+    for (line, content) in logical_lines(text.strip_prefix('\u{feff}').unwrap_or(text)) {
         let requirement = parse_requirement(&content)
             .map_err(|rule| ContextError::at(file, line, format!("`{content}`: {rule}")))?;
         out.push(requirement);
@@ -288,6 +295,15 @@ mod tests {
         assert!(refused("pkg ; os.system('x')\n").message.contains("marker"));
         assert!(refused("[x]\n").message.contains("package name"));
         assert!(refused("pkg[\n").message.contains("extras"));
+    }
+
+    #[test]
+    fn refuses_per_requirement_options_and_reads_bom_and_crlf() {
+        let err = refused("boto3==1.40.0 \\\n    --hash=sha256:0123\n");
+        assert!(err.message.contains("per-requirement options"), "{err}");
+        let reqs = parse_file("requirements.txt", "\u{feff}boto3\r\nsix\r\n").unwrap();
+        let lines: Vec<String> = reqs.iter().map(Requirement::canonical).collect();
+        assert_eq!(lines, ["boto3", "six"]);
     }
 
     #[test]

@@ -144,7 +144,12 @@ pub struct StartRequest {
     pub source_location: Option<String>,
     /// The S3 object version validated: the one CodeBuild fetches.
     pub source_version: Option<String>,
+    /// PLAINTEXT variables: never a secret's value.
     pub environment: BTreeMap<String, String>,
+    /// SECRETS_MANAGER variables: name -> secret reference (an ARN), which CodeBuild resolves
+    /// with its role when the build starts; the value never passes through agentbuild. Any
+    /// project's build may use them (the code build's install step does likewise).
+    pub secrets: BTreeMap<String, String>,
     pub timeout_minutes: i32,
     pub queued_timeout_minutes: i32,
 }
@@ -211,6 +216,26 @@ pub trait Executions {
     /// Stops (aborts) execution `name` with `error` and `cause`, as its execution's error and
     /// cause; `false` when the machine has no execution of that name.
     async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error>;
+}
+
+/// One page of a log stream (`contract::BuildLogs` carries it to the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogPage {
+    pub events: Vec<crate::contract::LogEvent>,
+    pub next_token: Option<String>,
+}
+
+/// Build logs in CloudWatch Logs (GetLogEvents), read forwards from the stream's start.
+pub trait BuildLogs {
+    /// At most `limit` lines after `token` (from the start without one). `None`: no such
+    /// stream (yet). A token that is not one CloudWatch gave is `Error::InvalidRequest`
+    /// naming `nextToken`.
+    async fn page(
+        &self,
+        stream: &crate::domain::record::LogLocation,
+        token: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<LogPage>, Error>;
 }
 
 /// Where final records are announced (an EventBridge bus the adapter owns).

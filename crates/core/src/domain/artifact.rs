@@ -58,14 +58,20 @@ impl fmt::Display for ArtifactKind {
 pub const MAX_ENTRY_POINT_LEN: usize = 128;
 
 string_newtype!(
-    /// The file AgentCore starts (`main.py`, `src/agent.py`): a relative path inside the
-    /// context in plain characters that cannot climb out (the same rule as `dockerfile`).
+    /// The Python file that starts the agent (`main.py`, `src/agent.py`): AgentCore's
+    /// `entryPoint` for a code artifact, `python <entryPoint>` in agentbuild's own Dockerfile
+    /// for a container whose context has none. A relative path inside the context in plain
+    /// characters that cannot climb out (the rule of `dockerfile`), ending in `.py`.
     EntryPoint,
     entry_point_rule
 );
 
 fn entry_point_rule(path: &str) -> Result<(), Rule> {
-    context_path_rule(path, MAX_ENTRY_POINT_LEN)
+    context_path_rule(path, MAX_ENTRY_POINT_LEN)?;
+    if !path.ends_with(".py") || path.ends_with("/.py") || path == ".py" {
+        return Err("must name a Python file (ending in .py)".into());
+    }
+    Ok(())
 }
 
 /// AgentCore's Python runtimes for code artifacts (`PYTHON_3_10` … `PYTHON_3_14`).

@@ -31,6 +31,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             ALLOWED_SOURCE_BUCKETS,
             RUNTIME_ROLE_ARN,
             ALLOWED_RUNTIME_ROLES,
+            BUILD_SECRET_ARN_PREFIX,
         ],
         iam_actions: &[
             "s3:GetObject",
@@ -243,7 +244,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -252,6 +253,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             ALLOWED_SOURCE_BUCKETS,
             RUNTIME_ROLE_ARN,
             ALLOWED_RUNTIME_ROLES,
+            BUILD_SECRET_ARN_PREFIX,
         ],
         iam_actions: &[
             "s3:GetObject",
@@ -263,6 +265,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StopExecution",
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
+            "logs:GetLogEvents",
         ],
         operations: &[
             "S3.HeadObject",
@@ -274,6 +277,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "SFN.StopExecution",
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
+            "Logs.GetLogEvents",
         ],
     },
     FunctionSpec {
@@ -320,6 +324,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),
+    ("Logs.GetLogEvents", "logs:GetLogEvents"),
     (
         "CodeBuild.ListBuildsForProject",
         "codebuild:ListBuildsForProject",

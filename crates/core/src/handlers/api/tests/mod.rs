@@ -2,6 +2,7 @@
 //! `post.rs`, `get.rs` (GET routes, routing, the samples in `events/api`) and `delete.rs`
 //! (cancel).
 
+mod access;
 mod delete;
 mod get;
 mod post;
@@ -13,16 +14,19 @@ use crate::domain::record::{build_key, latest_key, BuildRecord};
 use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
 use crate::ports::ExecutionStatus;
-use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeStore, OWN};
+use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeLogs, FakeStore, OWN};
+use lambda_http::http::header;
+use routes::{Endpoint, Routing};
 use serde_json::{json, Value};
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
+fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
     Deps {
         store,
         executions: FakeExecutions::default(),
         builds: FakeBuilds::default(),
+        logs: FakeLogs::default(),
         config: ApiConfig {
             validate: ValidateConfig {
                 stack: "agentbuild".into(),
@@ -37,7 +41,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
+fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -71,7 +75,7 @@ fn http(method: &str, path: &str, content_type: Option<&str>, body: Option<&str>
 fn post_event(body: &Value) -> Value {
     event(
         "POST",
-        "/builds",
+        "/projects/nexus-ai/builds",
         Some("application/json"),
         Some(&body.to_string()),
     )
@@ -92,11 +96,19 @@ fn base64(mut event: Value) -> Value {
     event
 }
 
+/// An execution's input naming project nexus-ai (as the console starts one).
+fn input() -> String {
+    build_request().to_string()
+}
+
 fn build_request() -> Value {
     json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
 }
 
-async fn call(d: &Deps<FakeStore, FakeExecutions, FakeBuilds>, request: Request) -> (u16, Value) {
+async fn call(
+    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs>,
+    request: Request,
+) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
     let body = match r.body() {
         Body::Text(s) => serde_json::from_str(s).unwrap(),
@@ -119,9 +131,16 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("post.rs"),
         include_str!("get.rs"),
         include_str!("delete.rs"),
+        include_str!("access.rs"),
     ]
     .concat();
-    let scenarios = [post::SCENARIOS, get::SCENARIOS, delete::SCENARIOS].concat();
+    let scenarios = [
+        post::SCENARIOS,
+        get::SCENARIOS,
+        delete::SCENARIOS,
+        access::SCENARIOS,
+    ]
+    .concat();
     let called = crate::testing::fakes::operations_of(&source, &scenarios);
     crate::testing::fakes::assert_operations_are_listed("api", &called);
 }
