@@ -19,6 +19,7 @@ pub mod rebuild;
 pub mod record;
 pub mod request;
 pub mod retention;
+pub mod runtime_names;
 pub mod start;
 pub mod status;
 pub mod supersede;

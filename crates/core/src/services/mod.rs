@@ -10,5 +10,6 @@ pub mod images;
 pub mod live_status;
 pub mod objects;
 pub mod records;
+pub mod runtime_names;
 pub mod stop;
 pub mod submit;

@@ -205,7 +205,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
+        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -225,6 +225,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StopExecution",
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
+            "bedrock-agentcore:ListAgentRuntimes",
+            "bedrock-agentcore:ListTagsForResource",
+            "bedrock-agentcore:DeleteAgentRuntime",
         ],
         operations: &[
             "S3.HeadObject",
@@ -236,6 +239,10 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "SFN.StopExecution",
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
+            "S3.ListObjectsV2",
+            "AgentCore.ListAgentRuntimes",
+            "AgentCore.ListTagsForResource",
+            "AgentCore.DeleteAgentRuntime",
         ],
     },
     FunctionSpec {
@@ -316,6 +323,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     (
         "AgentCore.ListTagsForResource",
         "bedrock-agentcore:ListTagsForResource",
+    ),
+    (
+        "AgentCore.DeleteAgentRuntime",
+        "bedrock-agentcore:DeleteAgentRuntime",
     ),
 ];
 

@@ -12,8 +12,10 @@
 //! `InternalError`.
 
 mod answers;
+mod runtimes;
 
 use super::{aws_config, s3_client, Clock};
+use crate::adapters::agentcore::AgentCore;
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
@@ -23,10 +25,10 @@ use crate::domain::execution::SourcePin;
 use crate::domain::json::{parse_request, JsonError};
 use crate::domain::plan::is_build_id;
 use crate::domain::request::{clip, is_name, validate, RequestError, ValidRequest, NAME_RULE};
-use crate::ports::{BuildService, Executions, ObjectStore};
+use crate::ports::{BuildService, Executions, ObjectStore, Runtimes};
 use crate::services::cancel::{self, cancel};
 use crate::services::live_status::{status, Status};
-use crate::services::{records, submit};
+use crate::services::{records, runtime_names, submit};
 use crate::Error;
 use answers::{accepted, accepted_json, accepted_record, ok_json, ok_record, Problem};
 use chrono::Utc;
@@ -34,16 +36,18 @@ use lambda_http::http::{header, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub struct Deps<S, X, B> {
+pub struct Deps<S, X, B, R> {
     pub store: S,
     pub executions: X,
     /// Cancel stops CodeBuild builds by id: no project name needed.
     pub builds: B,
+    /// Retire deletes AgentCore runtimes (`runtimes.rs`).
+    pub runtimes: R,
     pub config: ApiConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, StepFunctions, CodeBuild> {
+impl Deps<S3Store, StepFunctions, CodeBuild, AgentCore> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = ApiConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -54,6 +58,7 @@ impl Deps<S3Store, StepFunctions, CodeBuild> {
                 config.state_machine_arn.clone(),
             ),
             builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
+            runtimes: AgentCore::new(aws_sdk_bedrockagentcorecontrol::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
@@ -61,8 +66,8 @@ impl Deps<S3Store, StepFunctions, CodeBuild> {
 }
 
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
-pub async fn handle<S: ObjectStore, X: Executions, B: BuildService>(
-    deps: &Deps<S, X, B>,
+pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, R: Runtimes>(
+    deps: &Deps<S, X, B, R>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let route = route(&request);
@@ -71,6 +76,8 @@ pub async fn handle<S: ObjectStore, X: Executions, B: BuildService>(
         Route::GetBuild(id) => get_build(deps, id).await,
         Route::CancelBuild(id) => cancel_build(deps, id).await,
         Route::GetAgent(project, agent) => get_agent(deps, project, agent).await,
+        Route::ListRuntimes(p, a) => runtimes::list(deps, p, a).await,
+        Route::RetireRuntime(p, a, name) => runtimes::retire(deps, &request, p, a, name).await,
         Route::WrongMethod(allow) => Err(Problem::new(
             405,
             "MethodNotAllowed",
@@ -81,7 +88,9 @@ pub async fn handle<S: ObjectStore, X: Executions, B: BuildService>(
             404,
             "NotFound",
             "no such route; the API has POST /builds, GET /builds/{buildId}, \
-             DELETE /builds/{buildId}, GET /agents/{project}/{agent}",
+             DELETE /builds/{buildId}, GET /agents/{project}/{agent}, \
+             GET /projects/{project}/agents/{agent}/runtimes, \
+             DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
         )),
     };
     let response = match result {
@@ -105,6 +114,8 @@ enum Route {
     GetBuild(String),
     CancelBuild(String),
     GetAgent(String, String),
+    ListRuntimes(String, String),
+    RetireRuntime(String, String, String),
     WrongMethod(&'static str),
     Unknown,
 }
@@ -116,6 +127,8 @@ impl Route {
             Route::GetBuild(_) => "GET /builds/{buildId}",
             Route::CancelBuild(_) => "DELETE /builds/{buildId}",
             Route::GetAgent(..) => "GET /agents/{project}/{agent}",
+            Route::ListRuntimes(..) => runtimes::LIST,
+            Route::RetireRuntime(..) => runtimes::RETIRE,
             Route::WrongMethod(_) => "wrong method",
             Route::Unknown => "unknown",
         }
@@ -126,6 +139,8 @@ enum Target {
     Builds,
     Build(String),
     Agent(String, String),
+    Runtimes(String, String),
+    Runtime(String, String, String),
 }
 
 fn route(request: &Request) -> Route {
@@ -138,6 +153,10 @@ fn route(request: &Request) -> Route {
         Some(Target::Build(_)) => Route::WrongMethod("GET, DELETE"),
         Some(Target::Agent(p, a)) if method == Method::GET => Route::GetAgent(p, a),
         Some(Target::Agent(..)) => Route::WrongMethod("GET"),
+        Some(Target::Runtimes(p, a)) if method == Method::GET => Route::ListRuntimes(p, a),
+        Some(Target::Runtimes(..)) => Route::WrongMethod("GET"),
+        Some(Target::Runtime(p, a, n)) if method == Method::DELETE => Route::RetireRuntime(p, a, n),
+        Some(Target::Runtime(..)) => Route::WrongMethod("DELETE"),
         None => Route::Unknown,
     }
 }
@@ -187,6 +206,11 @@ fn target(request: &Request) -> Option<Target> {
                 return Some(Target::Agent(p, a));
             }
         }
+        Some(path) => {
+            if let Some(t) = runtimes::target(path, param) {
+                return Some(t);
+            }
+        }
         _ => {}
     }
     let path = match request.raw_http_path() {
@@ -194,6 +218,9 @@ fn target(request: &Request) -> Option<Target> {
         raw => raw,
     };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(t) = runtimes::target_of_path(&segments) {
+        return Some(t);
+    }
     match segments.as_slice() {
         [.., "agents", project, agent] => {
             Some(Target::Agent(project.to_string(), agent.to_string()))
@@ -206,8 +233,8 @@ fn target(request: &Request) -> Option<Target> {
 
 // ---------------------------------------------------------------------------------- POST /builds
 
-async fn post_build<S: ObjectStore, X: Executions, B>(
-    deps: &Deps<S, X, B>,
+async fn post_build<S: ObjectStore, X: Executions, B, R>(
+    deps: &Deps<S, X, B, R>,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
     let body = json_body(request, deps.config.max_body_bytes)?;
@@ -220,6 +247,9 @@ async fn post_build<S: ObjectStore, X: Executions, B>(
     })?;
     let req = validate(&value, &deps.config.validate.sources)?;
     let pin = pin_source(deps, &req).await?;
+    // A runtime name belongs to one agent: another agent's is a 400 now, not a failed build.
+    let stack = &deps.config.validate.stack;
+    runtime_names::claim_request(&deps.store, &req, stack, (deps.now)()).await?;
 
     let accepting = submit::Accepting {
         state_machine_arn: &deps.config.state_machine_arn,
@@ -257,8 +287,8 @@ async fn post_build<S: ObjectStore, X: Executions, B>(
 /// execution when ValidateRequest would refuse it: the object's current version and its
 /// SHA-256 (S3's full-object checksum, else hashed here). Both name the build (new bytes are a
 /// new build) and ValidateRequest builds that very version.
-async fn pin_source<S: ObjectStore, X, B>(
-    deps: &Deps<S, X, B>,
+async fn pin_source<S: ObjectStore, X, B, R>(
+    deps: &Deps<S, X, B, R>,
     req: &ValidRequest,
 ) -> Result<SourcePin, Problem> {
     let (bucket, key) = (req.source.bucket(), req.source.key());
@@ -318,8 +348,8 @@ fn json_body(request: &Request, max: usize) -> Result<&[u8], Problem> {
 // ---------------------------------------------------------------------------------- GET routes
 
 /// The record once it is final, else the live status (see `services::live_status`).
-async fn get_build<S: ObjectStore, X: Executions, B>(
-    deps: &Deps<S, X, B>,
+async fn get_build<S: ObjectStore, X: Executions, B, R>(
+    deps: &Deps<S, X, B, R>,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
     check_build_id(id)?;
@@ -343,8 +373,8 @@ fn check_build_id(id: &str) -> Result<(), Problem> {
 
 /// Cancel (see `services::cancel`): 202 with what GET answers afterwards (the STOPPED record),
 /// also when asked again; 409 `AlreadyFinished` with the status of a build that ended on its own.
-async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService>(
-    deps: &Deps<S, X, B>,
+async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService, R>(
+    deps: &Deps<S, X, B, R>,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
     check_build_id(id)?;
@@ -374,8 +404,8 @@ async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService>(
     }
 }
 
-async fn get_agent<S: ObjectStore, X, B>(
-    deps: &Deps<S, X, B>,
+async fn get_agent<S: ObjectStore, X, B, R>(
+    deps: &Deps<S, X, B, R>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {

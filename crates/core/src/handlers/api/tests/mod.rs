@@ -5,6 +5,7 @@
 mod delete;
 mod get;
 mod post;
+mod runtimes;
 
 use super::*;
 use crate::config::ValidateConfig;
@@ -13,16 +14,18 @@ use crate::domain::record::{build_key, latest_key, BuildRecord};
 use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
 use crate::ports::ExecutionStatus;
+use crate::testing::fake_runtimes::FakeRuntimes;
 use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeStore, OWN};
 use serde_json::{json, Value};
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
+fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes> {
     Deps {
         store,
         executions: FakeExecutions::default(),
         builds: FakeBuilds::default(),
+        runtimes: FakeRuntimes::default(),
         config: ApiConfig {
             validate: ValidateConfig {
                 stack: "agentbuild".into(),
@@ -37,7 +40,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds> {
+fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes> {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -96,7 +99,10 @@ fn build_request() -> Value {
     json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
 }
 
-async fn call(d: &Deps<FakeStore, FakeExecutions, FakeBuilds>, request: Request) -> (u16, Value) {
+async fn call(
+    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes>,
+    request: Request,
+) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
     let body = match r.body() {
         Body::Text(s) => serde_json::from_str(s).unwrap(),
@@ -119,9 +125,16 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("post.rs"),
         include_str!("get.rs"),
         include_str!("delete.rs"),
+        include_str!("runtimes.rs"),
     ]
     .concat();
-    let scenarios = [post::SCENARIOS, get::SCENARIOS, delete::SCENARIOS].concat();
+    let scenarios = [
+        post::SCENARIOS,
+        get::SCENARIOS,
+        delete::SCENARIOS,
+        runtimes::SCENARIOS,
+    ]
+    .concat();
     let called = crate::testing::fakes::operations_of(&source, &scenarios);
     crate::testing::fakes::assert_operations_are_listed("api", &called);
 }
