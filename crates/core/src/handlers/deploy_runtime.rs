@@ -110,17 +110,6 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
     if let Err(why) = deploys::claim(&deps.store, plan, build, &uri, latest.as_ref(), now).await? {
         return Ok(superseded(spec, uri, why, now));
     }
-    // A runtime name belongs to one agent (`domain::runtime_names`): ValidateRequest bound it;
-    // claimed again here, as nothing is touched under another agent's name.
-    if let Err(e) = runtime_names::claim(&deps.store, &spec.runtime_name, &owner, now).await {
-        return match e {
-            Error::InvalidRequest(r) => {
-                let why = format!("{}: {}", r.field, r.message);
-                Ok(Deployment::refused(spec, Some(uri.clone()), why, now))
-            }
-            other => Err(other),
-        };
-    }
     let previous = latest.and_then(|l| l.deployment);
     let (info, action) = match touch(deps, plan, spec, &owner, previous.as_ref(), &request).await? {
         Ok(touched) => touched,
@@ -140,8 +129,8 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
 }
 
 /// Updates the runtime of the previous deployment, else this agent's runtime of the name, else
-/// creates one; `Err` (untouched) when the runtime of that name is not this agent's.
-async fn touch<S, R: Runtimes>(
+/// creates one; `Err` (untouched) when the name or the runtime of that name is not this agent's.
+async fn touch<S: ObjectStore, R: Runtimes>(
     deps: &Deps<S, R>,
     plan: &BuildPlan,
     spec: &DeploySpec,
@@ -149,6 +138,13 @@ async fn touch<S, R: Runtimes>(
     previous: Option<&Deployment>,
     request: &impl Fn(&str) -> RuntimeRequest,
 ) -> Result<Result<(RuntimeInfo, &'static str), String>, Error> {
+    // A runtime name belongs to one agent (`domain::runtime_names`): ValidateRequest bound it;
+    // claimed again here, as nothing is touched under another agent's name.
+    let now = (deps.now)();
+    match runtime_names::claim(&deps.store, &spec.runtime_name, owner, now).await {
+        Err(Error::InvalidRequest(r)) => return Ok(Err(format!("{}: {}", r.field, r.message))),
+        other => other?,
+    }
     if let Some(id) = previous_runtime(previous, spec) {
         if let Some(info) = deps.runtimes.update(id, &request("update")).await? {
             return Ok(Ok((info, "UPDATED")));
