@@ -18,6 +18,7 @@ use crate::output::{Outcome, Output};
 use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Spinner;
 use crate::request::{Draft, FlagRequest};
+use crate::runtimes;
 use crate::service::{Rejection, Service};
 use crate::settings::{env_file_for, GlobalArgs, Settings};
 use crate::terminal::sanitize;
@@ -87,6 +88,27 @@ pub enum Command {
     List {
         /// The agent, as `<project>/<agent>`.
         agent: AgentRef,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List an agent's AgentCore runtimes: every runtime name bound to it, with its status
+    /// (ACTIVE, SUPERSEDED: an old name still running, RESERVED, RETIRED) and its last build.
+    Runtimes {
+        /// The agent, as `<project>/<agent>`.
+        agent: AgentRef,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Retire one of an agent's runtimes: delete it in AgentCore and record who and when (the
+    /// name stays the agent's). Exit 0 when retired (also again), 2 when refused.
+    Retire {
+        /// The agent, as `<project>/<agent>`.
+        agent: AgentRef,
+        /// The runtime name (see `agentbuild runtimes`).
+        runtime_name: String,
+        /// Also retire the agent's current runtime (its callers lose it).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -291,6 +313,20 @@ async fn execute<S: Service>(
             commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
         ),
+        Command::Runtimes { agent, output } => {
+            let listed = runtimes::list(svc, &agent.project, &agent.agent).await?;
+            return listed.render(output.output, stdout);
+        }
+        Command::Retire {
+            agent,
+            runtime_name,
+            force,
+            output,
+        } => {
+            let (p, a) = (&agent.project, &agent.agent);
+            let retired = runtimes::retire(svc, p, a, &runtime_name, force).await?;
+            return retired.render(output.output, stdout);
+        }
         Command::Logs { build_id, tail } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
@@ -541,7 +577,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["submit", "status", "wait", "cancel", "logs", "list", "pack"]
+            ["submit", "status", "wait", "cancel", "logs", "list", "runtimes", "retire", "pack"]
         );
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("Exit codes"), "{help}");

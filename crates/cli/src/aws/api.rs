@@ -14,8 +14,11 @@ use super::Aws;
 use crate::error::CliError;
 use crate::http::{region_of_api, Http, Response, Signer};
 use crate::package::Packed;
-use crate::service::{view, BuildView, Cancellation, LogStream, Service, Started, Submission};
+use crate::service::{
+    view, BuildView, Cancellation, LogStream, Rejection, Service, Started, Submission,
+};
 use crate::terminal::clip;
+use agentbuild_core::domain::runtime_names::{AgentRuntime, AgentRuntimes};
 
 pub struct ApiService {
     aws: Aws,
@@ -178,6 +181,36 @@ impl Service for ApiService {
 
     async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError> {
         self.aws.log_tail(stream, lines).await
+    }
+
+    async fn runtimes(&self, project: &str, agent: &str) -> Result<AgentRuntimes, CliError> {
+        let path = format!("/projects/{project}/agents/{agent}/runtimes");
+        let read = |b: &[u8]| serde_json::from_slice(b);
+        let listed = self.get(&path, read).await?;
+        listed
+            .ok_or_else(|| CliError::Api(format!("GET {path}: 404: does the API have the route?")))
+    }
+
+    async fn retire(
+        &self,
+        project: &str,
+        agent: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<Result<AgentRuntime, Rejection>, CliError> {
+        let query = if force { "?force=true" } else { "" };
+        let path = format!("/projects/{project}/agents/{agent}/runtimes/{name}{query}");
+        let what = format!("DELETE {path}");
+        let response = self.call("DELETE", &path, Bytes::new()).await?;
+        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
+        match response.status {
+            200 => serde_json::from_slice(&response.body).map(Ok).map_err(bad),
+            400 | 404 | 409 => {
+                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
+                Ok(Err(refused.error.into()))
+            }
+            _ => Err(unexpected(&what, &response, "")),
+        }
     }
 }
 
