@@ -1,0 +1,144 @@
+"""Runtime names belong to one agent of one stack, and none are orphaned (issue 21, item 3): a
+name is bound on first use (runtimes/<name>.json, a conditional write); another agent naming it
+is refused with `deploy.runtimeName` at the API (400) and at the console door (the execution
+fails InvalidRequest); a changed `runtimeName` leaves the old runtime listed SUPERSEDED until it
+is retired (deleted in AgentCore, recorded RETIRED, the name kept as a tombstone).
+
+Run: scripts/e2e.sh -k runtimes (needs the local stack; see test_pipeline.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from conftest import Stack, uid
+from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
+
+FIELD = "deploy.runtimeName"
+
+
+@pytest.fixture(scope="module")
+def agentcore(stack):
+    import boto3
+
+    env = stack.env
+    return boto3.client("bedrock-agentcore-control", endpoint_url=env["AWS_ENDPOINT_URL"],
+                        region_name=env["AWS_REGION"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def api(stack: Stack) -> str:
+    url = stack.env.get("AGENTBUILD_API_URL")
+    assert url, "the stack has no API (AGENTBUILD_API_URL)"
+    return url
+
+
+def default_name(stack_name: str, project: str, agent: str) -> str:
+    """domain::deploy_request::default_runtime_name."""
+    readable = f"ab_{project}_{agent}".replace("-", "_")[:39]
+    return f"{readable}_{hashlib.sha256(f'{stack_name}/{project}/{agent}'.encode()).hexdigest()[:8]}"
+
+
+def post(stack: Stack, project: str, agent: str, deploy: dict[str, Any]) -> tuple[int, Any]:
+    req = dict(stack.request(project, agent), deploy=deploy)
+    status, body, _ = stack.http("POST", f"{api(stack)}/builds", req)
+    return status, body
+
+
+def runtimes_of(stack: Stack, project: str, agent: str) -> dict[str, dict[str, Any]]:
+    status, body, _ = stack.http("GET", f"{api(stack)}/projects/{project}/agents/{agent}/runtimes")
+    assert status == 200, body
+    return {r["runtimeName"]: r for r in body["runtimes"]}
+
+
+def test_squatting_another_agents_name_or_default_name_is_refused_at_both_doors(stack):
+    project = f"rt-sq-{uid()}"
+    name = f"Owned_{uid().replace('-', '_')}"
+    status, body = post(stack, project, "owner", {"runtimeName": name})
+    assert status == 202, body
+    binding = stack.get_json(f"runtimes/{name}.json")
+    assert (binding["project"], binding["agent"]) == (project, "owner"), binding
+
+    stack_name = stack.env.get("AGENTBUILD_STACK_NAME", "agentbuild-local")
+    for taken in (name, default_name(stack_name, project, "victim")):
+        status, body = post(stack, project, "squatter", {"runtimeName": taken})
+        assert status == 400, body
+        assert (body["error"]["code"], body["error"]["field"]) == ("InvalidRequest", FIELD), body
+    assert stack.get_json(f"runtimes/{default_name(stack_name, project, 'victim')}.json") is None
+
+    # The console door: the execution fails InvalidRequest naming the field; nothing is built.
+    req = dict(stack.request(project, "squatter"), deploy={"runtimeName": name})
+    d = stack.run(f"rt-sq-{uid()}", req, timeout=40)
+    assert (d["status"], d.get("error")) == ("FAILED", "InvalidRequest"), d
+    assert json.loads(d["cause"])["errorMessage"].startswith(f"{FIELD}: "), d["cause"]
+    assert stack.get_json(f"runtimes/{name}.json")["agent"] == "owner"
+
+
+def test_of_two_agents_claiming_one_free_name_at_once_exactly_one_wins(stack):
+    project = f"rt-race-{uid()}"
+    for round_ in range(4):
+        name = f"Race_{round_}_{uid().replace('-', '_')}"
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda a: (a, post(stack, project, a, {"runtimeName": name})),
+                                    ("left", "right")))
+        statuses = sorted(status for _, (status, _) in answers)
+        assert statuses == [202, 400], answers
+        winner = next(a for a, (status, _) in answers if status == 202)
+        loser = next(body for _, (status, body) in answers if status == 400)
+        assert loser["error"]["field"] == FIELD, loser
+        assert stack.get_json(f"runtimes/{name}.json")["agent"] == winner
+
+
+def deploy(stack: Stack, project: str, agent: str, name: str) -> dict[str, Any]:
+    req = dict(stack.request(project, agent), deploy={"runtimeName": name}, force=True)
+    build_id = f"rt-{uid()}"
+    d = stack.run(build_id, req, timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    rec = stack.record(build_id)
+    assert rec["deployment"]["status"] == "READY", rec
+    return rec
+
+
+def test_a_changed_name_lists_the_old_runtime_and_retire_deletes_it_once(stack, agentcore, cli):
+    project, agent = f"rt-mv-{uid()}", "bot"
+    old, new = f"Old_{uid().replace('-', '_')}", f"New_{uid().replace('-', '_')}"
+    first = deploy(stack, project, agent, old)
+    second = deploy(stack, project, agent, new)
+    old_id = first["deployment"]["runtimeId"]
+
+    listed = runtimes_of(stack, project, agent)
+    assert (listed[old]["status"], listed[new]["status"]) == ("SUPERSEDED", "ACTIVE"), listed
+    assert listed[old]["lastBuildId"] == first["buildId"]
+    assert listed[new]["lastBuildId"] == second["buildId"]
+    assert listed[old]["runtimeId"] == old_id
+    assert agentcore.get_agent_runtime(agentRuntimeId=old_id)["status"] == "READY"
+
+    # The current runtime is retired only when forced.
+    url = f"{api(stack)}/projects/{project}/agents/{agent}/runtimes"
+    status, body, _ = stack.http("DELETE", f"{url}/{new}")
+    assert (status, body["error"]["code"], body["error"]["field"]) == (409, "RuntimeInUse", FIELD)
+    # Another agent cannot retire it, nor learn of it.
+    status, _, _ = stack.http("DELETE", f"{api(stack)}/projects/{project}/agents/other/runtimes/{old}")
+    assert status == 404
+
+    code, out, err = run_cli(stack, cli, "retire", f"{project}/{agent}", old, "--output", "json")
+    assert code == 0, (out, err[-2000:])
+    assert out["status"] == "RETIRED" and out["retired"]["runtimeArn"], out
+    with pytest.raises(agentcore.exceptions.ResourceNotFoundException):
+        agentcore.get_agent_runtime(agentRuntimeId=old_id)
+    stored = stack.get_json(f"runtimes/{old}.json")
+    assert stored["retired"]["at"] and stored["retired"]["by"], stored
+
+    status, again, _ = stack.http("DELETE", f"{url}/{old}")
+    assert (status, again) == (200, out), "retiring twice answers the same"
+    code, listed_out, _ = run_cli(stack, cli, "runtimes", f"{project}/{agent}", "--output", "json")
+    assert code == 0
+    states = {r["runtimeName"]: r["status"] for r in listed_out["runtimes"]}
+    assert states == {old: "RETIRED", new: "ACTIVE"}, listed_out
+    # The tombstone keeps the name the agent's.
+    status, body = post(stack, project, "squatter", {"runtimeName": old})
+    assert (status, body["error"]["field"]) == (400, FIELD), body
