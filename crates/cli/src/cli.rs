@@ -101,22 +101,25 @@ pub enum Command {
     },
     /// Retire one of an agent's runtimes: delete it in AgentCore and record who and when (the
     /// name stays the agent's). Exit 0 when retired (also again), 2 when refused.
-    Retire {
-        /// The agent, as `<project>/<agent>`.
-        agent: AgentRef,
-        /// The runtime name (see `agentbuild runtimes`).
-        runtime_name: String,
-        /// Also retire the agent's current runtime (its callers lose it).
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        output: OutputArg,
-    },
+    Retire(RetireArgs),
     /// Package a build context locally and print {"sha256","size","files"} as JSON.
     ///
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
     /// zip, whatever file order, timestamps or permissions (other than the execute bit).
     Pack(PackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// The agent, as `<project>/<agent>`.
+    pub agent: AgentRef,
+    /// The runtime name (see `agentbuild runtimes`).
+    pub runtime_name: String,
+    /// Also retire the agent's current runtime (its callers lose it).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -317,16 +320,7 @@ async fn execute<S: Service>(
             let listed = runtimes::list(svc, &agent.project, &agent.agent).await?;
             return listed.render(output.output, stdout);
         }
-        Command::Retire {
-            agent,
-            runtime_name,
-            force,
-            output,
-        } => {
-            let (p, a) = (&agent.project, &agent.agent);
-            let retired = runtimes::retire(svc, p, a, &runtime_name, force).await?;
-            return retired.render(output.output, stdout);
-        }
+        Command::Retire(args) => return retire(svc, args, stdout).await,
         Command::Logs { build_id, tail } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
@@ -334,6 +328,17 @@ async fn execute<S: Service>(
         }
     };
     finish(&outcome, format, stdout)
+}
+
+/// `retire <project>/<agent> <runtimeName> [--force]`.
+async fn retire<S: Service>(
+    svc: &S,
+    args: RetireArgs,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let (p, a) = (&args.agent.project, &args.agent.agent);
+    let retired = runtimes::retire(svc, p, a, &args.runtime_name, args.force).await?;
+    retired.render(args.output.output, stdout)
 }
 
 fn finish(outcome: &Outcome, format: Output, stdout: &mut dyn Write) -> Result<u8, CliError> {

@@ -149,7 +149,7 @@ pub async fn list<S: ObjectStore>(store: &S, owner: &Owner<'_>) -> Result<AgentR
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retirement {
     /// Retired now, or before (the same stored binding either way).
-    Retired(AgentRuntime),
+    Retired(Box<AgentRuntime>),
     Refused(RetireRefusal),
     /// A runtime of that name exists but is not tagged for this agent of this stack: untouched.
     NotOurs(String),
@@ -172,7 +172,12 @@ pub async fn retire<S: ObjectStore, R: Runtimes>(
     let binding: Option<Binding> = read_json(store, &key, WHAT).await?;
     match may_retire(binding.as_ref(), owner, cur.as_deref(), force) {
         Err(why) => return Ok(Retirement::Refused(why)),
-        Ok(true) => return Ok(Retirement::Retired(entry(binding, cur.as_deref())?)),
+        Ok(true) => {
+            return Ok(Retirement::Retired(Box::new(entry(
+                binding,
+                cur.as_deref(),
+            )?)))
+        }
         Ok(false) => {}
     }
     let deleted = match runtimes.find_by_name(name).await? {
@@ -203,7 +208,10 @@ pub async fn retire<S: ObjectStore, R: Runtimes>(
         Ok(Decision::Write(body(&key, &new)?, new))
     })
     .await?;
-    Ok(Retirement::Retired(entry(Some(written), cur.as_deref())?))
+    Ok(Retirement::Retired(Box::new(entry(
+        Some(written),
+        cur.as_deref(),
+    )?)))
 }
 
 fn entry(binding: Option<Binding>, current: Option<&str>) -> Result<AgentRuntime, Error> {

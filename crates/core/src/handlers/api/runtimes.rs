@@ -89,7 +89,7 @@ pub(super) async fn retire<S: ObjectStore, X, B, R: Runtimes>(
     let by = caller(request);
     let now = (deps.now)();
     match runtime_names::retire(&deps.store, &deps.runtimes, &owner, name, force, &by, now).await? {
-        Retirement::Retired(entry) => Ok(ok_json(&entry)),
+        Retirement::Retired(entry) => Ok(ok_json(&*entry)),
         Retirement::Refused(RetireRefusal::NotFound) => Err(Problem::new(
             404,
             "NotFound",
