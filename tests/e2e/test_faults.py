@@ -878,8 +878,11 @@ def rebuild_race(c: Ctx, rebuild_last: bool) -> None:
     c.stack.wait_started(user)
     # A rebuild names the build it rebuilds; its run's manifest (as the fleet's plan writes
     # it) vouches for it, so it counts as scheduled.
-    rebuild_input = {"rebuild": {"buildId": first, "run": "20261129T0300"}}
-    c.stack.s3.put_object(Bucket=c.stack.bucket, Key="rebuilds/20261129T0300/manifest.json",
+    # One run per scenario: the two races run concurrently and must not overwrite each other's
+    # manifest (then the other's rebuild would not be vouched for).
+    run = "20261129T0301" if rebuild_last else "20261129T0300"
+    rebuild_input = {"rebuild": {"buildId": first, "run": run}}
+    c.stack.s3.put_object(Bucket=c.stack.bucket, Key=f"rebuilds/{run}/manifest.json",
                           Body=json.dumps([{"name": rebuild, "agent": f"{project}/{agent}",
                                             "input": rebuild_input}]).encode())
     arns[rebuild] = c.stack.start(rebuild, rebuild_input)

@@ -61,10 +61,12 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
 
     events = stack.history(d["executionArn"])
     assert [scheduled(events, f) for f in ("validate-request", "start-build", "await-build",
-                                          "check-build", "record-result")] == [1, 1, 1, 0, 1]
+                                          "check-build", "record-result")] == [1, 1, 1, 1, 1]
     assert failures(events) == []
-    # CodeBuild's event ended the wait: no fallback look.
-    assert "CheckBuild" not in entered(events) and "WaitForBuild" not in entered(events)
+    # CodeBuild's event ended the wait (no fallback wait); the wake-up's payload is not taken:
+    # CheckBuild reads the build's end from CodeBuild, once.
+    assert "WaitForBuild" not in entered(events)
+    assert entered(events).count("CheckBuild") == 1
     assert ended(events)["type"] == "ExecutionSucceeded"
 
     rec = stack.record(name)
@@ -79,7 +81,8 @@ def test_success_ends_succeeded_with_a_final_record_and_the_agents_latest(stack,
     assert re.fullmatch(rf"{req['project']}\.{req['agent']}-[0-9a-f]{{24}}", rec["image"]["tag"])
     assert (rec["image"]["digest"], rec["image"]["uri"]) == (DIGEST, built["image_uri"])
     cb = rec["codebuild"]
-    # One look: AwaitBuild's, right after parking (the event's handler reads the build once more).
+    # One look counted: CheckBuild's, after the wake-up (AwaitBuild's look right after parking and
+    # the event handler's only decide whether to wake the execution; their results are discarded).
     assert cb["buildId"].startswith(f"{stack.project}:") and cb["polls"] == 1
     assert cb["currentPhase"] == "COMPLETED" and cb["failedPhase"] is None
     assert [p["name"] for p in cb["phases"]][:7] == ["SUBMITTED", "QUEUED", "PROVISIONING",
@@ -166,7 +169,7 @@ def test_a_failing_build_fails_the_execution_with_its_status_and_is_recorded(sta
     assert (d["status"], d["error"]) == ("FAILED", status), d
     assert "builds/<buildId>.json" in d["cause"]
     events = stack.history(d["executionArn"])
-    assert scheduled(events, "check-build") == 0 and failures(events) == []
+    assert scheduled(events, "check-build") == 1 and failures(events) == []
     assert scheduled(events, "await-build") == 1
     assert scheduled(events, "record-result") == 1
     assert ended(events)["type"] == "ExecutionFailed"
@@ -293,7 +296,7 @@ def test_transient_lambda_errors_are_retried_and_the_build_succeeds(stack):
     events = stack.history(d["executionArn"])
     assert failures(events) == ["Lambda.TooManyRequestsException", "TransientAwsError", "TransientAwsError"]
     assert scheduled(events, "start-build") == 2 and scheduled(events, "await-build") == 3
-    assert scheduled(events, "check-build") == 0
+    assert scheduled(events, "check-build") == 1
     assert stack.build_count() == before + 1, "the throttled StartBuild did not start a build"
     assert [c["injected"] for c in stack.invocations("await-build", name)] == ["error", "error", None]
     assert stack.record(name)["status"] == "SUCCEEDED"
