@@ -201,6 +201,21 @@ pub fn deployed(
     })
 }
 
+/// The binding of a name the agent deployed to before names were bound (a stack upgraded with
+/// agents deployed), noted with that runtime: only a binding that names no runtime yet (a
+/// retired or followed one is left as it is).
+pub fn adopted(
+    binding: &Binding,
+    id: &str,
+    arn: &str,
+    build_id: &str,
+    at: DateTime<Utc>,
+) -> Option<Binding> {
+    (binding.runtime_id.is_none() && binding.retired.is_none())
+        .then(|| deployed(binding, id, arn, build_id, at))
+        .flatten()
+}
+
 /// Why a retire is refused before anything is touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetireRefusal {
@@ -331,6 +346,16 @@ mod tests {
         // Deploying under the name again lifts the tombstone.
         let again = deployed(&r, "rt-2", "arn:rt-2", "b-9", now()).unwrap();
         assert_eq!(state_of(&again, Some("Sales_Bot")), RuntimeState::Active);
+    }
+
+    #[test]
+    fn only_a_binding_without_a_runtime_adopts_the_previous_one() {
+        let b = bound("sales");
+        let a = adopted(&b, "rt-0", "arn:rt-0", "b-0", now()).unwrap();
+        assert_eq!(a.last_build_id.as_deref(), Some("b-0"));
+        assert_eq!(adopted(&a, "rt-9", "arn:rt-9", "b-9", now()), None);
+        let r = retired(&a, None, None, "ops", now());
+        assert_eq!(adopted(&r, "rt-0", "arn:rt-0", "b-0", now()), None);
     }
 
     #[test]

@@ -110,6 +110,8 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
     if let Err(why) = deploys::claim(&deps.store, plan, build, &uri, latest.as_ref(), now).await? {
         return Ok(superseded(spec, uri, why, now));
     }
+    let (store, name) = (&deps.store, spec.runtime_name.as_str());
+    runtime_names::adopt_previous(store, &owner, latest.as_ref(), name, now).await?;
     let previous = latest.and_then(|l| l.deployment);
     let (info, action) = match touch(deps, plan, spec, &owner, previous.as_ref(), &request).await? {
         Ok(touched) => touched,
@@ -457,6 +459,22 @@ mod tests {
         assert!(d.runtimes.created.borrow().is_empty());
     }
 
+    #[tokio::test]
+    async fn a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded() {
+        let d = deps();
+        d.runtimes.add("rt-legacy", "Legacy", "nexus-ai", "sales");
+        latest_deployed(&d, "Legacy", "rt-legacy");
+        handle(&d, input(json!({"runtimeName": "Mine"})))
+            .await
+            .unwrap();
+        // Bound and noted: `runtimes` lists it SUPERSEDED (the latest deploys elsewhere now).
+        let legacy: crate::domain::runtime_names::Binding =
+            d.store.own_json("runtimes/Legacy.json").unwrap();
+        assert_eq!(legacy.agent, "sales");
+        assert_eq!(legacy.runtime_id.as_deref(), Some("rt-legacy"));
+        assert_eq!(legacy.last_build_id.as_deref(), Some("b-0"));
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -472,6 +490,7 @@ mod tests {
                 a_transient_agentcore_error_fails_the_step_for_a_retry,
                 a_deploy_older_than_the_ledgers_claim_leaves_the_runtime_alone,
                 the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused,
+                a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("deploy-runtime", &called);

@@ -4,10 +4,11 @@
 //! write through [`objects::update`]: of two agents claiming one free name, exactly one wins.
 
 use crate::domain::deployment::Owner;
+use crate::domain::record::BuildRecord;
 use crate::domain::request::ValidRequest;
 use crate::domain::runtime_names::{
-    agent_prefix, binding_key, decide_claim, deployed, index_key, indexed_name, may_retire,
-    retired, state_of, AgentRuntime, AgentRuntimes, Binding, RetireRefusal,
+    adopted, agent_prefix, binding_key, decide_claim, deployed, index_key, indexed_name,
+    may_retire, retired, state_of, AgentRuntime, AgentRuntimes, Binding, RetireRefusal,
 };
 use crate::ports::{ObjectStore, Runtimes, Tagged};
 use crate::services::objects::{self, parse_json, read_json, Decision};
@@ -104,6 +105,43 @@ pub async fn note_deployed<S: ObjectStore>(
             )));
         };
         match deployed(&old, id, arn, build_id, now) {
+            Some(new) => Ok(Decision::Write(body(&key, &new)?, ())),
+            None => Ok(Decision::Keep(())),
+        }
+    })
+    .await
+}
+
+/// Binds the runtime of the agent's `latest` deployment when it ran under another name than
+/// `name_now` (deployed before names were bound): a changed name then lists it SUPERSEDED
+/// instead of leaving it unlisted. Another agent's binding of that name is left alone.
+pub async fn adopt_previous<S: ObjectStore>(
+    store: &S,
+    owner: &Owner<'_>,
+    latest: Option<&BuildRecord>,
+    name_now: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let Some((rec, dep)) = latest.and_then(|r| r.deployment.as_ref().map(|d| (r, d))) else {
+        return Ok(());
+    };
+    let (Some(id), Some(arn)) = (dep.runtime_id.as_deref(), dep.runtime_arn.as_deref()) else {
+        return Ok(());
+    };
+    if dep.runtime_name == name_now {
+        return Ok(());
+    }
+    match claim(store, &dep.runtime_name, owner, now).await {
+        Err(Error::InvalidRequest(_)) => return Ok(()),
+        other => other?,
+    }
+    let key = binding_key(&dep.runtime_name);
+    let at = dep.finished_at.unwrap_or(dep.started_at);
+    objects::update(store, &key, |current| {
+        let new = stored(&key, current)?
+            .filter(|b| b.owned_by(owner))
+            .and_then(|b| adopted(&b, id, arn, &rec.build_id, at));
+        match new {
             Some(new) => Ok(Decision::Write(body(&key, &new)?, ())),
             None => Ok(Decision::Keep(())),
         }
