@@ -104,12 +104,17 @@ async fn the_current_runtime_needs_force_and_a_name_not_the_agents_is_404() {
     let mut forced = event("DELETE", &format!("{RUNTIMES}/New"), None, None);
     forced["rawQueryString"] = json!("force=true");
     forced["queryStringParameters"] = json!({"force": "true"});
+    // Who retired it: the IAM principal API Gateway authorized.
+    let ops = "arn:aws:iam::123456789012:role/platform-ops";
+    forced["requestContext"]["authorizer"] = json!({"iam": {"userArn": ops, "callerId": "AROA1"}});
     let (status, body) = call(&d, request(forced)).await;
     assert_eq!(
         (status, body["status"].as_str()),
         (200, Some("RETIRED")),
         "{body}"
     );
+    assert_eq!(body["retired"]["by"], ops);
+    assert_eq!(body["retired"]["wasCurrent"], true);
     let other = "/projects/nexus-ai/agents/billing/runtimes/Old";
     assert_eq!(call(&d, http("DELETE", other, None, None)).await.0, 404);
     assert_eq!(call(&d, http("POST", RUNTIMES, None, None)).await.0, 405);
