@@ -61,6 +61,8 @@ HANDLER_SETTINGS = {
     # short waits (moto's runtimes are READY at the second look; see agentcore.py).
     "AGENTBUILD_RUNTIME_ROLE_ARN": RUNTIME_ROLE,
     "AGENTBUILD_ALLOWED_RUNTIME_ROLES": ALLOWED_RUNTIME_ROLE,
+    # Build secrets by reference: the template's BuildSecretArnPrefix (empty would turn them off).
+    "AGENTBUILD_BUILD_SECRET_ARN_PREFIX": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:agentbuild/",
     "AGENTBUILD_DEPLOY_POLL_SECONDS": "1",
     "AGENTBUILD_DEPLOY_TIMEOUT_SECONDS": "120",
     # AGENTBUILD_REPOSITORY_URI and AGENTBUILD_STATE_MACHINE_ARN come from the created resources.

@@ -128,7 +128,12 @@ FAKE_DOCKER = FAKE_COMMON + textwrap.dedent("""\
     elif args[:2] == ["buildx", "build"]:
         # What buildx would read: the file EXPERIMENTAL_BUILDKIT_SOURCE_POLICY names, now.
         policy = os.environ.get("EXPERIMENTAL_BUILDKIT_SOURCE_POLICY")
-        log("docker", source_policy=open(policy).read() if policy else None)
+        # What buildx would read too: the Dockerfile --file names, the variables --secret names.
+        dockerfile = args[args.index("--file") + 1] if "--file" in args else None
+        secrets = [a.split(",env=", 1)[1] for a in args if a.startswith("id=") and ",env=" in a]
+        log("docker", source_policy=open(policy).read() if policy else None,
+            dockerfile=open(dockerfile).read() if dockerfile and os.path.isfile(dockerfile) else None,
+            secret_env={name: os.environ.get(name) for name in secrets})
         if os.environ.get("FAKE_PUSH_CONFLICT_DIGEST"):
             print("ERROR: failed to push: tag invalid: The image tag 'x' already exists in the "
                   "'agentbuild-images' repository and cannot be overwritten because the "
@@ -817,3 +822,199 @@ def test_regular_dockerignore_files_are_accepted(run_buildspec) -> None:
     assert_context_untouched(run)
     assert run.returncode == 0, run
     assert run.build_argv() == expected_build_argv(run)
+
+
+# --------------------------------------------------------------------------- build secrets
+
+SECRET_VALUE = "pypi-token-VALUE-0123456789"
+SECRET_IDS = '["PYPI_TOKEN", "NPM"]'
+SECRET_ENV = {"AGENTBUILD_BUILD_SECRETS": SECRET_IDS,
+              "AGENTBUILD_SECRET_PYPI_TOKEN": SECRET_VALUE,
+              "AGENTBUILD_SECRET_NPM": SECRET_VALUE + "-npm"}
+MOUNTING_DOCKERFILE = ("FROM public.ecr.aws/docker/library/python:3.13-slim\n"
+                       "RUN --mount=type=secret,id=PYPI_TOKEN \\\n"
+                       "    PIP_INDEX_URL=\"https://x:$(cat /run/secrets/PYPI_TOKEN)@pypi.example/simple\" pip install x\n")
+
+
+def test_build_secrets_reach_a_secret_mount_and_nothing_else(run_buildspec) -> None:
+    run = run_buildspec(prepare=lambda c: (c / "Dockerfile").write_text(MOUNTING_DOCKERFILE),
+                        **SECRET_ENV)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    [build] = run.docker("buildx", "build")
+    argv = build["argv"]
+    # buildx is told where each value is, by name; it reads the variable itself.
+    expected = expected_build_argv(run)
+    at = expected.index("--build-arg")
+    expected[at:at] = ["--secret", "id=PYPI_TOKEN,env=AGENTBUILD_SECRET_PYPI_TOKEN",
+                       "--secret", "id=NPM,env=AGENTBUILD_SECRET_NPM"]  # in the list's order
+    assert argv == expected
+    assert build["secret_env"] == {"AGENTBUILD_SECRET_NPM": SECRET_VALUE + "-npm",
+                                   "AGENTBUILD_SECRET_PYPI_TOKEN": SECRET_VALUE}
+    # The step that uses it mounts it by id (the Dockerfile buildx was given).
+    assert "RUN --mount=type=secret,id=PYPI_TOKEN" in build["dockerfile"]
+    # The value is in no argv (no --build-arg, no --opt), no log line, no exported variable.
+    for call in run.calls:
+        assert not any(SECRET_VALUE in a for a in call["argv"]), call
+    build_args = [argv[i + 1] for i, a in enumerate(argv) if a == "--build-arg"]
+    assert not any(SECRET_VALUE in a or "PYPI_TOKEN" in a for a in build_args), build_args
+    assert SECRET_VALUE not in run.output
+    assert all(SECRET_VALUE not in v for v in run.exports.values())
+
+
+@pytest.mark.parametrize("ids, missing, message", [
+    ('["PYPI_TOKEN"]', "AGENTBUILD_SECRET_PYPI_TOKEN", "AGENTBUILD_SECRET_PYPI_TOKEN is not set"),
+    ('["A-B"]', None, "the id must match"),
+    ('["A", "A"]', None, "distinct secret ids"),
+    ('{"A": "x"}', None, "a JSON list"),
+    ("[1]", None, "a JSON list"),
+    ("not json", None, "not valid JSON"),
+])
+def test_build_secret_ids_are_checked_before_the_build(run_buildspec, ids, missing, message) -> None:
+    env = dict(SECRET_ENV, AGENTBUILD_BUILD_SECRETS=ids)
+    if missing:
+        env[missing] = None
+    run = run_buildspec(**env)
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert message in run.output, run
+    assert run.docker("buildx", "build") == [], run
+
+
+# --------------------------------------------------------------------------- agentbuild's Dockerfile
+
+OWN_REQUIREMENTS_DOCKERFILE = """\
+# agentbuild-python-dockerfile-v1: agentbuild's Dockerfile for a Python agent whose build
+# context has none. Written by agentbuild's buildspec, never taken from the context.
+FROM ghcr.io/astral-sh/uv:python3.13-bookworm-slim AS deps
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never \\
+    UV_PROJECT_ENVIRONMENT=/opt/venv VIRTUAL_ENV=/opt/venv
+WORKDIR /app
+COPY requirements.txt /opt/agentbuild/requirements.txt
+RUN --mount=type=secret,id=PYPI_TOKEN,env=PYPI_TOKEN --mount=type=secret,id=NPM,env=NPM uv venv /opt/venv && uv pip install --only-binary :all: -r /opt/agentbuild/requirements.txt
+COPY . /app
+RUN python -m compileall -q -x '/\\.' /app
+
+FROM python:3.13-slim-bookworm
+RUN useradd --create-home --uid 1000 bedrock_agentcore
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=deps /app /app
+WORKDIR /app
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 DOCKER_CONTAINER=1
+USER 1000
+EXPOSE 8080
+CMD ["opentelemetry-instrument", "python", "-m", "main"]
+"""
+
+
+def python_project(*, requirements: str | None = "strands-agents\naws-opentelemetry-distro>=0.10.1\n",
+                   entry: str = "main.py", lock: bool = False, python_version: str | None = None):
+    def prepare(context: Path) -> None:
+        (context / "Dockerfile").unlink()
+        (context / entry).parent.mkdir(parents=True, exist_ok=True)
+        (context / entry).write_text("print('agent')\n")
+        if requirements is not None:
+            (context / "requirements.txt").write_text(requirements)
+        if lock:
+            (context / "pyproject.toml").write_text('[project]\nname = "agent"\nversion = "0"\n')
+            (context / "uv.lock").write_text('version = 1\n[[package]]\nname = "strands-agents"\n')
+        if python_version is not None:
+            (context / ".python-version").write_text(python_version)
+    return prepare
+
+
+def own_dockerfile_of(run: Run) -> str:
+    [build] = run.docker("buildx", "build")
+    argv = build["argv"]
+    assert argv[argv.index("--file") + 1] == f"{run.work}/own/Dockerfile", argv
+    assert argv[-1] == os.path.realpath(run.context), "the context is still the caller's"
+    return build["dockerfile"]
+
+
+def test_a_python_context_without_dockerfile_builds_with_agentbuilds_dockerfile(run_buildspec) -> None:
+    # The trapped context's .python-version says "system": not a version, so the default.
+    run = run_buildspec(prepare=python_project(), AGENTBUILD_ENTRY_POINT="main.py", **SECRET_ENV)
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert own_dockerfile_of(run) == OWN_REQUIREMENTS_DOCKERFILE
+    # Everything else as for the caller's Dockerfile, secrets included.
+    argv = run.build_argv()
+    assert "id=PYPI_TOKEN,env=AGENTBUILD_SECRET_PYPI_TOKEN" in argv
+    assert f"BUILDKIT_SYNTAX={FRONTEND}" in " ".join(argv)
+    assert "agentbuild's Dockerfile for Python 3.13" in run.stdout
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}"}
+
+
+def test_a_uv_project_installs_its_lock_binary_only_and_starts_its_module(run_buildspec) -> None:
+    run = run_buildspec(prepare=python_project(requirements=None, lock=True, entry="src/agent/main.py",
+                                               python_version="3.12.4\n"),
+                        AGENTBUILD_ENTRY_POINT="src/agent/main.py")
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    text = own_dockerfile_of(run)
+    assert "FROM ghcr.io/astral-sh/uv:python3.12-bookworm-slim AS deps\n" in text
+    assert "\nFROM python:3.12-slim-bookworm\n" in text
+    assert "COPY pyproject.toml uv.lock /app/\n" in text
+    assert "RUN uv sync --frozen --no-dev --no-install-project --no-editable --no-build\n" in text
+    # No distro among the dependencies: no opentelemetry-instrument.
+    assert text.endswith('CMD ["python", "-m", "src.agent.main"]\n'), text
+    assert "USER 1000\n" in text and "EXPOSE 8080\n" in text
+
+
+def test_an_entry_point_that_is_no_module_path_is_started_as_a_file(run_buildspec) -> None:
+    run = run_buildspec(prepare=python_project(entry="my-agent/main.py", requirements="x\n"),
+                        AGENTBUILD_ENTRY_POINT="my-agent/main.py")
+    assert run.returncode == 0, run
+    assert own_dockerfile_of(run).endswith('CMD ["python", "my-agent/main.py"]\n')
+
+
+@pytest.mark.parametrize("prepare, entry, message", [
+    (python_project(), None, "give the request an entryPoint"),
+    (python_project(requirements=None), "main.py", "add requirements.txt, or pyproject.toml with uv.lock"),
+    (python_project(), "other.py", "entryPoint 'other.py' is not a regular file"),
+    (lambda c: (python_project()(c), (c / "main.py").unlink(), (c / "main.py").symlink_to("/etc/hostname")),
+     "main.py", "entryPoint 'main.py' is not a regular file"),
+    (lambda c: (python_project(requirements=None)(c), (c / "requirements.txt").symlink_to("/etc/hostname")),
+     "main.py", "add requirements.txt"),
+    (python_project(python_version="3.9\n"), "main.py", "Python 3.10 to 3.14"),
+])
+def test_agentbuilds_dockerfile_needs_an_entry_point_and_python_dependencies(
+        run_buildspec, prepare, entry, message) -> None:
+    run = run_buildspec(prepare=prepare, AGENTBUILD_ENTRY_POINT=entry)
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert message in run.output, run
+    assert run.docker("buildx", "build") == [], run
+
+
+def test_a_context_with_its_own_dockerfile_is_built_as_before(run_buildspec) -> None:
+    def prepare(context: Path) -> None:
+        python_project()(context)
+        (context / "Dockerfile").write_text("FROM scratch\n")
+
+    run = run_buildspec(prepare=prepare, AGENTBUILD_ENTRY_POINT="main.py")
+    assert_context_untouched(run)
+    assert run.returncode == 0, run
+    assert run.build_argv() == expected_build_argv(run)
+    assert run.docker("buildx", "build")[0]["dockerfile"] == "FROM scratch\n"
+    # A named Dockerfile that is missing is an error, never a reason to use ours.
+    run = run_buildspec(prepare=python_project(), AGENTBUILD_ENTRY_POINT="main.py",
+                        AGENTBUILD_DOCKERFILE="docker/Dockerfile")
+    assert run.returncode != 0, run
+    assert "AGENTBUILD_DOCKERFILE is not a regular file" in run.output, run
+
+
+@pytest.mark.parametrize("entry", ["/main.py", "../main.py", "a/../../main.py", "main.sh", "$(id).py"])
+def test_a_bad_entry_point_is_refused_before_anything_runs(run_buildspec, entry) -> None:
+    run = run_buildspec(prepare=python_project(), AGENTBUILD_ENTRY_POINT=entry)
+    assert_context_untouched(run)
+    assert run.returncode != 0, run
+    assert "AGENTBUILD_ENTRY_POINT must be" in run.output, run
+    assert run.docker("login") == [], run
+
+
+def test_the_dockerfile_version_is_the_one_image_tags_hash() -> None:
+    plan = (ROOT / "crates/core/src/domain/plan.rs").read_text()
+    [version] = re.findall(r'pub const OWN_DOCKERFILE: &str = "([^"]+)";', plan)
+    assert f"# {version}: agentbuild's Dockerfile" in BUILDSPEC.read_text()
+    assert OWN_REQUIREMENTS_DOCKERFILE.startswith(f"# {version}:")

@@ -45,10 +45,11 @@ PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": PA
           "AWS::StackName": STACK, "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
 
 
-def resolve(v: Any, params: dict[str, Any]) -> Any:
-    """The template value `v` with its intrinsics resolved (conditions in Fn::If are false)."""
+def resolve(v: Any, params: dict[str, Any], conditions: frozenset[str] = frozenset()) -> Any:
+    """The template value `v` with its intrinsics resolved (a condition in Fn::If is true when
+    `conditions` names it, else false)."""
     if isinstance(v, list):
-        return [r for r in (resolve(x, params) for x in v) if r is not None]
+        return [r for r in (resolve(x, params, conditions) for x in v) if r is not None]
     if not isinstance(v, dict):
         return v
     if len(v) == 1:
@@ -61,7 +62,7 @@ def resolve(v: Any, params: dict[str, Any]) -> Any:
             name, attr = a if isinstance(a, list) else a.split(".", 1)
             return physical(name, attr)
         if k == "Fn::Sub":
-            text, extra = (a, {}) if isinstance(a, str) else (a[0], resolve(a[1], params))
+            text, extra = (a, {}) if isinstance(a, str) else (a[0], resolve(a[1], params, conditions))
 
             def sub(m: re.Match) -> str:
                 name = m.group(1)
@@ -74,12 +75,12 @@ def resolve(v: Any, params: dict[str, Any]) -> Any:
                 return str(params.get(name, physical(name)))
             return re.sub(r"\$\{([^}!]+)\}", sub, text)
         if k == "Fn::If":
-            return resolve(a[2], params)
+            return resolve(a[1] if a[0] in conditions else a[2], params, conditions)
         if k == "Fn::Join":
-            return a[0].join(str(x) for x in resolve(a[1], params))
+            return a[0].join(str(x) for x in resolve(a[1], params, conditions))
         if k == "Fn::Split":
-            return str(resolve(a[1], params)).split(a[0])
-    return {k: resolve(x, params) for k, x in v.items()}
+            return str(resolve(a[1], params, conditions)).split(a[0])
+    return {k: resolve(x, params, conditions) for k, x in v.items()}
 
 
 def as_list(v: Any) -> list[Any]:

@@ -48,7 +48,7 @@ pub enum Command {
     /// (unless already there) and submitted as a build request — through the API when one is
     /// configured, else as a Step Functions execution. The request is validated locally first,
     /// with the same rules the service applies.
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// Show a build's status: live while running, its record once finished.
     Status {
         /// The build id printed by `submit` (the execution name).
@@ -148,6 +148,11 @@ pub struct SubmitArgs {
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg,
           conflicts_with = "request")]
     pub build_args: Vec<(String, String)>,
+    /// A build secret by reference, `ID=<Secrets Manager ARN>` (under the stack's
+    /// BuildSecretArnPrefix); a Dockerfile reads it in `RUN --mount=type=secret,id=ID`.
+    #[arg(long = "build-secret", value_name = "ID=ARN", value_parser = parse_build_arg,
+          conflicts_with = "request")]
+    pub build_secrets: Vec<(String, String)>,
     /// Rebuild even if an image for this exact source already exists.
     #[arg(long)]
     pub force: bool,
@@ -383,6 +388,7 @@ fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, Rejection> {
             dockerfile: args.dockerfile.clone(),
             platform: args.platform.clone(),
             build_args: args.build_args.clone(),
+            build_secrets: args.build_secrets.clone(),
         }),
     };
     draft.apply_overrides(args.force, args.idempotency_key.as_deref());

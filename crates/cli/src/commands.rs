@@ -449,6 +449,7 @@ mod tests {
             dockerfile: "Dockerfile".into(),
             platform: "linux/arm64".into(),
             build_args: vec![],
+            build_secrets: vec![],
         })
     }
 

@@ -65,6 +65,13 @@ pub struct FlagRequest {
     pub dockerfile: String,
     pub platform: String,
     pub build_args: Vec<(String, String)>,
+    /// `ID=<Secrets Manager ARN>` pairs: references, never values.
+    pub build_secrets: Vec<(String, String)>,
+}
+
+/// Pairs as a JSON object (a key twice: the last wins, as in the CLI's flags).
+fn object_of(pairs: &[(String, String)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
 impl Draft {
@@ -75,12 +82,10 @@ impl Draft {
         fields.insert("dockerfile".into(), json!(f.dockerfile));
         fields.insert("platform".into(), json!(f.platform));
         if !f.build_args.is_empty() {
-            let args: Map<String, Value> = f
-                .build_args
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            fields.insert("buildArgs".into(), Value::Object(args));
+            fields.insert("buildArgs".into(), object_of(&f.build_args));
+        }
+        if !f.build_secrets.is_empty() {
+            fields.insert("buildSecrets".into(), object_of(&f.build_secrets));
         }
         Self {
             fields,
@@ -488,6 +493,10 @@ mod tests {
             dockerfile: "Dockerfile".into(),
             platform: "linux/arm64".into(),
             build_args: vec![("A".into(), "1".into()), ("A".into(), "2".into())],
+            build_secrets: vec![(
+                "PYPI".into(),
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:agentbuild/pypi".into(),
+            )],
         });
         assert_eq!(
             draft.validate_before_upload().unwrap(),
@@ -503,12 +512,21 @@ mod tests {
             "2",
             "the last --build-arg wins"
         );
+        assert!(valid.build_secrets.as_map()["PYPI"].ends_with("secret:agentbuild/pypi"));
         let mut bad = draft.clone();
         bad.fields.insert("buildArgs".into(), json!({"1A": "x"}));
         assert_eq!(
             bad.validate_before_upload().unwrap_err().field,
             "buildArgs.1A",
             "reported before anything is packed"
+        );
+        bad.fields
+            .insert("buildSecrets".into(), json!({"PYPI": "hunter2"}));
+        bad.fields.remove("buildArgs");
+        assert_eq!(
+            bad.validate_before_upload().unwrap_err().field,
+            "buildSecrets.PYPI",
+            "a value where a reference belongs"
         );
     }
 }

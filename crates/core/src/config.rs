@@ -4,7 +4,7 @@
 use crate::domain::deploy_request::RolePolicy;
 use crate::domain::deployment::DeployPolicy;
 use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
-use crate::domain::request::SourcePolicy;
+use crate::domain::request::{SecretPolicy, SourcePolicy};
 use crate::Error;
 
 pub const BUCKET: &str = "AGENTBUILD_BUCKET";
@@ -23,6 +23,9 @@ pub const EVENT_BUS: &str = "AGENTBUILD_EVENT_BUS";
 pub const RUNTIME_ROLE_ARN: &str = "AGENTBUILD_RUNTIME_ROLE_ARN";
 /// Other execution roles a `deploy.roleArn` may name (comma-separated ARNs).
 pub const ALLOWED_RUNTIME_ROLES: &str = "AGENTBUILD_ALLOWED_RUNTIME_ROLES";
+/// The start of the Secrets Manager ARNs a request's `buildSecrets` may name (the
+/// BuildSecretArnPrefix parameter); empty turns build secrets off.
+pub const BUILD_SECRET_ARN_PREFIX: &str = "AGENTBUILD_BUILD_SECRET_ARN_PREFIX";
 /// The first wait between two checks of a deploying runtime (seconds; it doubles up to 60).
 pub const DEPLOY_POLL_SECONDS: &str = "AGENTBUILD_DEPLOY_POLL_SECONDS";
 /// How long a runtime may take to become READY before the deployment FAILED (seconds).
@@ -89,6 +92,7 @@ impl ValidateConfig {
                 own_bucket: env.required(BUCKET)?,
                 extra_buckets: list(&extra),
                 runtime_roles: runtime_roles(env)?,
+                build_secrets: secret_policy(env)?,
             },
             repository_uri: env.required(REPOSITORY_URI)?,
             max_source_bytes: 1 << 30,
@@ -187,6 +191,17 @@ fn list(text: &str) -> Vec<String> {
         .filter(|b| !b.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// Where build secrets may come from: a prefix that is no secret ARN's start is refused at
+/// cold start, not at the first request.
+fn secret_policy(env: &impl Source) -> Result<SecretPolicy, Error> {
+    let prefix = env.get(BUILD_SECRET_ARN_PREFIX).unwrap_or_default();
+    SecretPolicy::from_prefix(&prefix).map_err(|rule| {
+        Error::Config(format!(
+            "environment variable {BUILD_SECRET_ARN_PREFIX} {rule}"
+        ))
+    })
 }
 
 /// The runtime roles a `deploy` may name: the stack's own and the allowlist.
@@ -399,6 +414,37 @@ mod tests {
             roles.allowed,
             ["arn:aws:iam::1:role/x", "arn:aws:iam::1:role/y"]
         );
+    }
+
+    #[test]
+    fn build_secrets_are_off_without_a_prefix_and_a_bad_prefix_is_refused() {
+        let base = [
+            (BUCKET, "own"),
+            (STACK_NAME, "agentbuild"),
+            (REPOSITORY_URI, "r"),
+            (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
+        ];
+        let c = ValidateConfig::load(&base).unwrap();
+        assert_eq!(c.sources.build_secrets.arn_prefix, None);
+        let prefix = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:agentbuild/";
+        let on = [
+            base[0],
+            base[1],
+            base[2],
+            base[3],
+            (BUILD_SECRET_ARN_PREFIX, prefix),
+        ];
+        let c = ValidateConfig::load(&on).unwrap();
+        assert_eq!(c.sources.build_secrets.arn_prefix.as_deref(), Some(prefix));
+        let bad = [
+            base[0],
+            base[1],
+            base[2],
+            base[3],
+            (BUILD_SECRET_ARN_PREFIX, "*"),
+        ];
+        let err = ValidateConfig::load(&bad).unwrap_err();
+        assert!(err.to_string().contains(BUILD_SECRET_ARN_PREFIX), "{err}");
     }
 
     #[test]

@@ -121,7 +121,12 @@ pub struct StartRequest {
     pub source_location: String,
     /// The S3 object version validated: the one CodeBuild fetches.
     pub source_version: Option<String>,
+    /// PLAINTEXT variables: never a secret's value.
     pub environment: BTreeMap<String, String>,
+    /// SECRETS_MANAGER variables: name -> secret reference (an ARN), which CodeBuild resolves
+    /// with its role when the build starts; the value never passes through agentbuild. Any
+    /// project's build may use them (the code build's install step does likewise).
+    pub secrets: BTreeMap<String, String>,
     pub timeout_minutes: i32,
     pub queued_timeout_minutes: i32,
 }

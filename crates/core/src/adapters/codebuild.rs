@@ -167,14 +167,22 @@ impl BuildService for CodeBuild {
 
 impl BuildStarter for CodeBuildProject {
     async fn start(&self, req: &StartRequest) -> Result<String, Error> {
-        let env: Vec<EnvironmentVariable> = req
+        let plain = req
             .environment
             .iter()
-            .map(|(k, v)| {
+            .map(|(k, v)| (k, v, EnvironmentVariableType::Plaintext));
+        // A secret's variable holds its ARN: CodeBuild reads the value with the build role.
+        let secrets = req
+            .secrets
+            .iter()
+            .map(|(k, v)| (k, v, EnvironmentVariableType::SecretsManager));
+        let env: Vec<EnvironmentVariable> = plain
+            .chain(secrets)
+            .map(|(k, v, kind)| {
                 EnvironmentVariable::builder()
                     .name(k)
                     .value(v)
-                    .r#type(EnvironmentVariableType::Plaintext)
+                    .r#type(kind)
                     .build()
                     .map_err(|e| Error::InvalidState(format!("environment variable {k}: {e}")))
             })
@@ -269,6 +277,10 @@ mod tests {
             source_location: "bkt/sources/p/a/x.zip".into(),
             source_version: Some("v-7".into()),
             environment: BTreeMap::from([("AGENTBUILD_IMAGE_TAG".into(), "a-1".into())]),
+            secrets: BTreeMap::from([(
+                "AGENTBUILD_SECRET_PYPI".into(),
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:agentbuild/pypi".into(),
+            )]),
             timeout_minutes: 60,
             queued_timeout_minutes: 30,
         }
@@ -285,8 +297,16 @@ mod tests {
                     && r.source_version() == Some("v-7")
                     && r.buildspec_override().is_none()
                     && r.timeout_in_minutes_override() == Some(60)
-                    && r.environment_variables_override().len() == 1
+                    && r.environment_variables_override().len() == 2
                     && r.environment_variables_override()[0].name() == "AGENTBUILD_IMAGE_TAG"
+                    && r.environment_variables_override()[0].r#type()
+                        == Some(&EnvironmentVariableType::Plaintext)
+                    && r.environment_variables_override()[1].name() == "AGENTBUILD_SECRET_PYPI"
+                    && r.environment_variables_override()[1]
+                        .value()
+                        .ends_with("secret:agentbuild/pypi")
+                    && r.environment_variables_override()[1].r#type()
+                        == Some(&EnvironmentVariableType::SecretsManager)
             })
             .then_output(|| {
                 StartBuildOutput::builder()

@@ -184,6 +184,10 @@ pub trait MapRules {
     const KEY_RULE: &'static str;
     /// Why a key of the right form is still refused, if it is.
     fn refuse(key: &str) -> Option<&'static str>;
+    /// A rule of the values' own, past size and NUL (a build secret's value is an ARN).
+    fn value_rule(_value: &str) -> Result<(), Rule> {
+        Ok(())
+    }
 }
 
 /// A caller's string map (build args, environment variables) that passed `R`'s rules.
@@ -294,7 +298,7 @@ fn check_value<R: MapRules>(v: &str) -> Result<(), Rule> {
     if v.contains('\0') {
         return Err("value must not contain NUL".into());
     }
-    Ok(())
+    R::value_rule(v)
 }
 
 /// A map already held elsewhere (a plan) checked again against `R`'s rules.

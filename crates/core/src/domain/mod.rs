@@ -20,6 +20,7 @@ pub mod record;
 pub mod request;
 pub mod retention;
 pub mod runtime_names;
+pub mod secrets;
 pub mod start;
 pub mod status;
 pub mod supersede;

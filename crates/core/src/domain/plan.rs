@@ -64,6 +64,12 @@ pub struct BuildPlan {
     pub platform: Platform,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// Secret id -> Secrets Manager ARN (references; CodeBuild resolves them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_secrets: BTreeMap<String, String>,
+    /// The Python file agentbuild's own Dockerfile starts when the context has no Dockerfile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<String>,
     pub force: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -98,14 +104,16 @@ impl BuildPlan {
         repository_uri: &str,
         exec: ExecutionFacts,
     ) -> Self {
-        let content_tag = image_tag(
-            &req.project,
-            &req.agent,
-            &object.sha256,
-            &req.dockerfile,
-            req.platform,
-            req.build_args.as_map(),
-        );
+        let content_tag = content_tag(&TagInputs {
+            project: &req.project,
+            agent: &req.agent,
+            source_sha256: &object.sha256,
+            dockerfile: &req.dockerfile,
+            platform: req.platform,
+            build_args: req.build_args.as_map(),
+            build_secrets: req.build_secrets.as_map(),
+            entry_point: req.entry_point.as_deref(),
+        });
         let deploy = req
             .deploy
             .map(|d| d.resolve(&exec.stack, &req.project, &req.agent));
@@ -135,6 +143,8 @@ impl BuildPlan {
             dockerfile: req.dockerfile.into(),
             platform: req.platform,
             build_args: req.build_args.into_map(),
+            build_secrets: req.build_secrets.into_map(),
+            entry_point: req.entry_point.map(String::from),
             force: req.force,
             idempotency_key: req.idempotency_key.map(String::from),
             requested_at: exec.requested_at,
@@ -167,6 +177,15 @@ impl BuildPlan {
                 .clone()
                 .try_into()
                 .map_err(rule("buildArgs"))?,
+            build_secrets: self
+                .build_secrets
+                .clone()
+                .try_into()
+                .map_err(rule("buildSecrets"))?,
+            entry_point: match &self.entry_point {
+                None => None,
+                Some(p) => Some(p.clone().try_into().map_err(rule("entryPoint"))?),
+            },
             force: self.force,
             idempotency_key: match &self.idempotency_key {
                 None => None,
@@ -192,6 +211,42 @@ pub fn image_tag(
     platform: Platform,
     build_args: &BTreeMap<String, String>,
 ) -> String {
+    content_tag(&TagInputs {
+        project,
+        agent,
+        source_sha256,
+        dockerfile,
+        platform,
+        build_args,
+        build_secrets: &BTreeMap::new(),
+        entry_point: None,
+    })
+}
+
+/// Everything that decides an image's content.
+pub struct TagInputs<'a> {
+    pub project: &'a str,
+    pub agent: &'a str,
+    pub source_sha256: &'a str,
+    pub dockerfile: &'a str,
+    pub platform: Platform,
+    pub build_args: &'a BTreeMap<String, String>,
+    /// Which secret (by ARN) each id names: another secret may make another image.
+    pub build_secrets: &'a BTreeMap<String, String>,
+    /// Set: the image may be built from agentbuild's own Dockerfile, of [`OWN_DOCKERFILE`].
+    pub entry_point: Option<&'a str>,
+}
+
+/// The version of agentbuild's own Python Dockerfile (buildspec.yml writes it): part of the
+/// tag of every request with an `entryPoint`, so a new version of it never reuses an image
+/// the old one built. Change it with the Dockerfile (tests/buildspec checks they agree).
+pub const OWN_DOCKERFILE: &str = "agentbuild-python-dockerfile-v1";
+
+/// [`image_tag`] of all the inputs. Secrets and the entry point enter the hash only when
+/// given, behind markers no build-arg key can spell ('#'), so every tag of a request without
+/// them is what it was.
+pub fn content_tag(t: &TagInputs) -> String {
+    let (project, agent) = (t.project, t.agent);
     let mut h = Sha256::new();
     // Length-prefixed fields: no two different inputs serialize to the same bytes.
     let mut field = |s: &str| {
@@ -201,12 +256,24 @@ pub fn image_tag(
     field("agentbuild-image-v2");
     field(project);
     field(agent);
-    field(source_sha256);
-    field(dockerfile);
-    field(platform.as_str());
-    for (k, v) in build_args {
+    field(t.source_sha256);
+    field(t.dockerfile);
+    field(t.platform.as_str());
+    for (k, v) in t.build_args {
         field(k);
         field(v);
+    }
+    if !t.build_secrets.is_empty() {
+        field("#buildSecrets");
+        for (k, v) in t.build_secrets {
+            field(k);
+            field(v);
+        }
+    }
+    if let Some(entry_point) = t.entry_point {
+        field("#entryPoint");
+        field(OWN_DOCKERFILE);
+        field(entry_point);
     }
     let digest = hex::encode(h.finalize());
     let name = format!("{project}.{agent}");
@@ -393,6 +460,48 @@ mod tests {
             cache_tag("nexus-ai", "sales-assistant", Platform::LinuxAmd64),
             "nexus-ai.sales-assistant.amd64"
         );
+    }
+
+    #[test]
+    fn secrets_and_the_entry_point_change_the_tag_only_when_given() {
+        let build_args = args(&[("PYTHON_VERSION", "3.12")]);
+        let sha = "0f".repeat(32);
+        let inputs = |secrets: &[(&str, &str)], entry: Option<&'static str>| {
+            let secrets = args(secrets);
+            content_tag(&TagInputs {
+                project: "nexus-ai",
+                agent: "sales-assistant",
+                source_sha256: &sha,
+                dockerfile: "Dockerfile",
+                platform: Platform::LinuxArm64,
+                build_args: &build_args,
+                build_secrets: &secrets,
+                entry_point: entry,
+            })
+        };
+        assert_eq!(
+            inputs(&[], None),
+            GOLDEN_TAG,
+            "no secrets, no entry point: as before"
+        );
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:agentbuild/a";
+        let tags = [
+            inputs(&[("A", arn)], None),
+            inputs(&[("A", &format!("{arn}2"))], None),
+            inputs(&[("B", arn)], None),
+            inputs(&[], Some("main.py")),
+            inputs(&[], Some("app.py")),
+            inputs(&[("A", arn)], Some("main.py")),
+        ];
+        for (i, a) in tags.iter().enumerate() {
+            assert_ne!(a, GOLDEN_TAG);
+            for b in &tags[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // Golden: a change here changes the tag of every build with secrets or an entry point.
+        assert_eq!(tags[0], "nexus-ai.sales-assistant-d38355dc18eb9dfdb4e10866");
+        assert_eq!(tags[3], "nexus-ai.sales-assistant-ede1a031eb213d4c7ccf1144");
     }
 
     const GOLDEN_TAG: &str = "nexus-ai.sales-assistant-03a2e71edbdd32dc7b54bfb5";

@@ -499,6 +499,8 @@ pub(crate) mod tests {
             dockerfile: "Dockerfile".into(),
             platform: Platform::LinuxArm64,
             build_args: Default::default(),
+            build_secrets: Default::default(),
+            entry_point: None,
             force: false,
             idempotency_key: None,
             requested_at: t("2026-11-28T10:00:00Z"),

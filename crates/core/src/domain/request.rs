@@ -9,6 +9,7 @@ use super::deploy_request::{DeployOptions, DeployRequest, RolePolicy};
 use super::form::{
     from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
 };
+pub use super::secrets::{BuildSecrets, SecretPolicy};
 pub use super::text::{clip, RequestError, MAX_ECHO_CHARS};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -140,6 +141,22 @@ fn dockerfile_rule(path: &str) -> Result<(), Rule> {
     }
     if path.starts_with('-') {
         return fail("must not start with '-'");
+    }
+    Ok(())
+}
+
+string_newtype!(
+    /// The Python file agentbuild's own Dockerfile starts (`python <entryPoint>`) when the
+    /// context has none: a relative path inside the context (the Dockerfile path's rules),
+    /// ending in `.py`.
+    EntryPoint,
+    entry_point_rule
+);
+
+fn entry_point_rule(path: &str) -> Result<(), Rule> {
+    dockerfile_rule(path)?;
+    if !path.ends_with(".py") || path.ends_with("/.py") || path == ".py" {
+        return Err("must name a Python file (ending in .py)".into());
     }
     Ok(())
 }
@@ -282,6 +299,10 @@ struct BuildRequest {
     #[serde(default, deserialize_with = "nullable")]
     build_args: BuildArgs,
     #[serde(default, deserialize_with = "nullable")]
+    build_secrets: BuildSecrets,
+    #[serde(default)]
+    entry_point: Option<EntryPoint>,
+    #[serde(default, deserialize_with = "nullable")]
     force: bool,
     #[serde(default)]
     idempotency_key: Option<IdempotencyKey>,
@@ -318,6 +339,8 @@ impl BuildRequest {
             dockerfile: self.dockerfile,
             platform: self.platform,
             build_args: self.build_args,
+            build_secrets: self.build_secrets,
+            entry_point: self.entry_point,
             force: self.force,
             idempotency_key: self.idempotency_key,
             deploy,
@@ -336,6 +359,13 @@ pub struct ValidRequest {
     pub dockerfile: DockerfilePath,
     pub platform: Platform,
     pub build_args: BuildArgs,
+    /// Secret id -> Secrets Manager ARN (references; left out when empty, so the normalized
+    /// request of a build without secrets is what it was).
+    #[serde(default, skip_serializing_if = "BuildSecrets::is_empty")]
+    pub build_secrets: BuildSecrets,
+    /// What agentbuild's own Dockerfile starts when the context has no Dockerfile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<EntryPoint>,
     pub force: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<IdempotencyKey>,
@@ -374,12 +404,14 @@ pub fn parse_except_source(input: &Value) -> Result<(), RequestError> {
 }
 
 /// Where sources may come from: the stack's own bucket (under `sources/`) and any extra
-/// buckets the operator allowed; and which execution roles a `deploy` may name.
+/// buckets the operator allowed; which execution roles a `deploy` may name; under which
+/// prefix `buildSecrets` may name secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePolicy {
     pub own_bucket: String,
     pub extra_buckets: Vec<String>,
     pub runtime_roles: RolePolicy,
+    pub build_secrets: SecretPolicy,
 }
 
 impl SourcePolicy {
@@ -389,6 +421,7 @@ impl SourcePolicy {
             own_bucket: bucket.into(),
             extra_buckets: Vec::new(),
             runtime_roles: RolePolicy::default(),
+            build_secrets: SecretPolicy::default(),
         }
     }
 
@@ -409,7 +442,7 @@ impl SourcePolicy {
                  (the AllowedRuntimeRoles parameter)",
             ));
         }
-        Ok(())
+        self.build_secrets.admit(&req.build_secrets)
     }
 }
 
@@ -433,8 +466,13 @@ mod tests {
                 default_role: "arn:aws:iam::123456789012:role/agentbuild-runtime".into(),
                 allowed: vec![],
             },
+            build_secrets: SecretPolicy::from_prefix(SECRET_PREFIX).unwrap(),
         }
     }
+
+    const SECRET_PREFIX: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:agentbuild/";
+    const SECRET: &str =
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:agentbuild/pypi-AbCdEf";
 
     fn base() -> Value {
         json!({
@@ -704,6 +742,87 @@ mod tests {
     }
 
     #[test]
+    fn build_secrets_are_references_under_the_stacks_prefix_named_by_field() {
+        let r = validate(
+            &with("buildSecrets", json!({"PYPI_TOKEN": SECRET})),
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(r.build_secrets.as_map()["PYPI_TOKEN"], SECRET);
+        for (secrets, field, rule) in [
+            (
+                json!({"1A": SECRET}),
+                "buildSecrets.1A",
+                "secret ids must match",
+            ),
+            (
+                json!({"A-B": SECRET}),
+                "buildSecrets.A-B",
+                "secret ids must match",
+            ),
+            (
+                json!({"TOKEN": "hunter2"}),
+                "buildSecrets.TOKEN",
+                "Secrets Manager secret ARN",
+            ),
+            (
+                json!({"TOKEN": 7}),
+                "buildSecrets.TOKEN",
+                "must be a string",
+            ),
+            (
+                json!({"TOKEN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf"}),
+                "buildSecrets.TOKEN",
+                "BuildSecretArnPrefix",
+            ),
+            (json!(["TOKEN"]), "buildSecrets", "must be"),
+        ] {
+            let e = rejected(with("buildSecrets", secrets.clone()));
+            assert_eq!(e.field, field, "{secrets}");
+            assert!(e.message.contains(rule), "{secrets}: {e}");
+            // The caller's text is never echoed: a value that is no ARN might be the secret.
+            assert!(!e.message.contains("hunter2"), "{e}");
+        }
+        let many: Map<String, Value> = (0..17).map(|i| (format!("K{i}"), json!(SECRET))).collect();
+        assert_eq!(
+            rejected(with("buildSecrets", Value::Object(many))).field,
+            "buildSecrets"
+        );
+        // Off on a stack without a prefix: any buildSecrets is refused, naming the field.
+        let off = SourcePolicy {
+            build_secrets: SecretPolicy::default(),
+            ..policy()
+        };
+        let e = validate(&with("buildSecrets", json!({"PYPI_TOKEN": SECRET})), &off).unwrap_err();
+        assert_eq!(e.field, "buildSecrets");
+        assert!(validate(&with("buildSecrets", json!({})), &off).is_ok());
+    }
+
+    #[test]
+    fn an_entry_point_is_a_python_file_inside_the_context() {
+        let r = validate(&with("entryPoint", json!("src/agent/main.py")), &policy()).unwrap();
+        assert_eq!(r.entry_point.as_deref(), Some("src/agent/main.py"));
+        for bad in [
+            "/main.py",
+            "../main.py",
+            "a/../../main.py",
+            "main",
+            "main.sh",
+            ".py",
+            "a/.py",
+            "ma in.py",
+            "$(id).py",
+            "",
+        ] {
+            assert_eq!(
+                rejected(with("entryPoint", json!(bad))).field,
+                "entryPoint",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn rejects_non_boolean_force() {
         assert_eq!(rejected(with("force", json!("true"))).field, "force");
     }
@@ -738,6 +857,10 @@ mod tests {
     #[test]
     fn the_normalized_request_serializes_and_reads_back_the_same() {
         let mut v = with("buildArgs", json!({"A": "1"}));
+        let plain = serde_json::to_value(validate(&v, &policy()).unwrap()).unwrap();
+        assert!(plain.get("buildSecrets").is_none() && plain.get("entryPoint").is_none());
+        v["buildSecrets"] = json!({"PYPI": SECRET});
+        v["entryPoint"] = json!("main.py");
         v["deploy"] = json!({"protocol": "MCP"});
         v["idempotencyKey"] = json!("k");
         let r = validate(&v, &policy()).unwrap();
@@ -771,6 +894,8 @@ mod tests {
             "dockerfile",
             "platform",
             "buildArgs",
+            "buildSecrets",
+            "entryPoint",
             "force",
             "idempotencyKey",
             "deploy",

@@ -9,6 +9,7 @@ use crate::config::{ProcessEnv, StartBuildConfig};
 use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reuse};
+use crate::domain::secrets::{secret_env_name, SECRET_IDS_ENV};
 use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
 use crate::model::{PlanState, StartOutput};
@@ -225,29 +226,42 @@ fn running<S, B, I>(
 }
 
 /// Every per-build value reaches the buildspec as an environment variable: the buildspec is
-/// the project's own and is never overridden.
+/// the project's own and is never overridden. Build secrets travel as references: one SECRETS_MANAGER variable per id (its ARN), and the
+/// ids, as a JSON list, in plain text.
 pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartRequest {
     let build_args = serde_json::to_string(&plan.build_args).expect("a string map serializes");
+    let secret_ids: Vec<&String> = plan.build_secrets.keys().collect();
+    let secret_ids = serde_json::to_string(&secret_ids).expect("a list of strings serializes");
+    let mut environment = BTreeMap::from([
+        ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
+        (
+            "AGENTBUILD_IMAGE_REPOSITORY".into(),
+            plan.image.repository_uri.clone(),
+        ),
+        ("AGENTBUILD_IMAGE_TAG".into(), plan.image.tag.clone()),
+        ("AGENTBUILD_DOCKERFILE".into(), plan.dockerfile.clone()),
+        ("AGENTBUILD_PLATFORM".into(), plan.platform.as_str().into()),
+        ("AGENTBUILD_BUILD_ARGS".into(), build_args),
+        (SECRET_IDS_ENV.into(), secret_ids),
+        ("AGENTBUILD_FORCE".into(), plan.force.to_string()),
+        (
+            "AGENTBUILD_CACHE_TAG".into(),
+            cache_tag(&plan.project, &plan.agent, plan.platform),
+        ),
+    ]);
+    if let Some(entry_point) = &plan.entry_point {
+        environment.insert("AGENTBUILD_ENTRY_POINT".into(), entry_point.clone());
+    }
     StartRequest {
         idempotency_token: idempotency_token(&plan.execution_arn),
         source_location: format!("{}/{}", plan.source.bucket, plan.source.key),
         source_version: plan.source.version_id.clone(),
-        environment: BTreeMap::from([
-            ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
-            (
-                "AGENTBUILD_IMAGE_REPOSITORY".into(),
-                plan.image.repository_uri.clone(),
-            ),
-            ("AGENTBUILD_IMAGE_TAG".into(), plan.image.tag.clone()),
-            ("AGENTBUILD_DOCKERFILE".into(), plan.dockerfile.clone()),
-            ("AGENTBUILD_PLATFORM".into(), plan.platform.as_str().into()),
-            ("AGENTBUILD_BUILD_ARGS".into(), build_args),
-            ("AGENTBUILD_FORCE".into(), plan.force.to_string()),
-            (
-                "AGENTBUILD_CACHE_TAG".into(),
-                cache_tag(&plan.project, &plan.agent, plan.platform),
-            ),
-        ]),
+        environment,
+        secrets: plan
+            .build_secrets
+            .iter()
+            .map(|(id, arn)| (secret_env_name(id), arn.clone()))
+            .collect(),
         timeout_minutes: config.build_timeout_minutes,
         queued_timeout_minutes: config.queued_timeout_minutes,
     }
@@ -325,6 +339,41 @@ mod tests {
         );
         assert_eq!(req.idempotency_token, idempotency_token(&p.execution_arn));
         assert_eq!((req.timeout_minutes, req.queued_timeout_minutes), (60, 30));
+    }
+
+    #[tokio::test]
+    async fn build_secrets_go_to_codebuild_as_secret_references_never_in_plain_text() {
+        let d = deps();
+        let mut p = plan();
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:agentbuild/pypi-AbCdEf";
+        p.build_secrets.insert("PYPI_TOKEN".into(), arn.into());
+        p.build_secrets.insert("NPM".into(), format!("{arn}2"));
+        p.entry_point = Some("src/main.py".into());
+        handle(&d, PlanState { plan: p }).await.unwrap();
+        let req = d.builds.started.borrow()[0].clone();
+        assert_eq!(
+            req.secrets,
+            BTreeMap::from([
+                ("AGENTBUILD_SECRET_NPM".to_string(), format!("{arn}2")),
+                ("AGENTBUILD_SECRET_PYPI_TOKEN".to_string(), arn.to_string()),
+            ])
+        );
+        assert_eq!(
+            req.environment["AGENTBUILD_BUILD_SECRETS"],
+            r#"["NPM","PYPI_TOKEN"]"#
+        );
+        assert_eq!(req.environment["AGENTBUILD_ENTRY_POINT"], "src/main.py");
+        for (name, value) in &req.environment {
+            assert!(!value.contains("secretsmanager"), "{name}={value}");
+            assert!(!req.secrets.contains_key(name), "{name} is both");
+        }
+        // Without secrets: an empty list, and no secret variable.
+        let d = deps();
+        handle(&d, input()).await.unwrap();
+        let req = d.builds.started.borrow()[0].clone();
+        assert_eq!(req.environment["AGENTBUILD_BUILD_SECRETS"], "[]");
+        assert!(req.secrets.is_empty());
+        assert!(!req.environment.contains_key("AGENTBUILD_ENTRY_POINT"));
     }
 
     #[tokio::test]
@@ -625,6 +674,7 @@ mod tests {
             crate::testing::fakes::scenarios![
                 starts_one_build_and_writes_a_running_record,
                 passes_per_build_values_only_as_environment,
+                build_secrets_go_to_codebuild_as_secret_references_never_in_plain_text,
                 a_retry_resumes_the_build_this_execution_started,
                 a_retry_past_the_token_window_finds_the_build_instead_of_starting_another,
                 a_retry_inside_the_token_window_starts_again_with_the_same_token,

@@ -31,6 +31,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             ALLOWED_SOURCE_BUCKETS,
             RUNTIME_ROLE_ARN,
             ALLOWED_RUNTIME_ROLES,
+            BUILD_SECRET_ARN_PREFIX,
         ],
         iam_actions: &[
             "s3:GetObject",
@@ -214,6 +215,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             ALLOWED_SOURCE_BUCKETS,
             RUNTIME_ROLE_ARN,
             ALLOWED_RUNTIME_ROLES,
+            BUILD_SECRET_ARN_PREFIX,
         ],
         iam_actions: &[
             "s3:GetObject",
