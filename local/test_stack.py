@@ -902,3 +902,74 @@ def test_stop_execution_keeps_its_error_and_cause_as_on_aws(engine):
     sfn.stop_execution(executionArn=running["executionArn"], error="Other", cause="later")
     again = sfn.describe_execution(executionArn=running["executionArn"])
     assert (again["status"], again.get("error")) == ("ABORTED", "Cancelled")
+
+
+# ---------------------------------------------------------------------------------------------
+# The API's front door: SigV4 verified for real, the caller's policies evaluated
+# ---------------------------------------------------------------------------------------------
+
+def _signed_headers(method: str, url: str, body: bytes, key: str, secret: str,
+                    at: str | None = None) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(key, secret), "execute-api", "us-east-1").add_auth(req)
+    headers = {k.lower(): v for k, v in req.headers.items()}
+    headers["host"] = url.split("/")[2]
+    if at:
+        headers["x-amz-date"] = at
+    return headers
+
+
+def test_the_front_door_verifies_signatures_for_real():
+    from datetime import datetime, timezone
+
+    from agentbuild_local import front_door as fd
+
+    url, body = "http://127.0.0.1:9/projects/p/builds?x=1", b'{"a": 1}'
+    now = datetime.now(timezone.utc)
+    good = _signed_headers("POST", url, body, "local", "local")
+    assert fd.verify_signature("POST", "127.0.0.1:9", "/projects/p/builds?x=1", good, body, now) == (fd.ADMIN, "")
+    for method, path, headers, data, why in (
+        ("POST", "/projects/q/builds?x=1", good, body, "another path"),
+        ("POST", "/projects/p/builds?x=1", good, b'{"a": 2}', "another body"),
+        ("GET", "/projects/p/builds?x=1", good, body, "another method"),
+        ("POST", "/projects/p/builds?x=1", _signed_headers("POST", url, body, "local", "nope"), body, "wrong secret"),
+        ("POST", "/projects/p/builds?x=1", {k: v for k, v in good.items() if k != "authorization"}, body, "unsigned"),
+    ):
+        with pytest.raises(fd.Denied):
+            fd.verify_signature(method, "127.0.0.1:9", path, headers, data, now)
+            pytest.fail(why)
+    with pytest.raises(fd.Denied, match="15 minutes"):
+        fd.verify_signature("POST", "127.0.0.1:9", "/projects/p/builds?x=1", good, body,
+                            now.replace(year=now.year + 1))
+
+
+def test_the_front_door_evaluates_an_iam_users_policies_on_the_routes_arn():
+    import boto3
+    from moto import mock_aws
+
+    from agentbuild_local import front_door as fd
+
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="caller")
+        iam.put_user_policy(UserName="caller", PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "execute-api:Invoke",
+                "Resource": f"arn:aws:execute-api:us-east-1:{config.ACCOUNT}:{fd.API_ID}/*/*/projects/mine/*"}]}))
+        key = iam.create_access_key(UserName="caller")["AccessKey"]
+        door = fd.FrontDoor.__new__(fd.FrontDoor)
+        door.iam, door.evaluator, door.lock = iam, fd._evaluator(), threading.Lock()
+
+        def ask(path: str) -> str:
+            url = f"http://127.0.0.1:9{path}"
+            headers = _signed_headers("GET", url, b"", key["AccessKeyId"], key["SecretAccessKey"])
+            return door.authorize("GET", "127.0.0.1:9", path, headers, b"")
+
+        assert ask("/projects/mine/builds/b-1").endswith(":user/caller")
+        for path in ("/projects/other/builds/b-1", "/projects/mine-2/agents/a", "/builds/b-1"):
+            with pytest.raises(fd.Denied, match="ImplicitDeny"):
+                ask(path)

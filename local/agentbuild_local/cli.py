@@ -13,6 +13,8 @@ Pieces (one `serve` process, started by `up`, plus one `cargo lambda watch` proc
   * the injection endpoint (AGENTBUILD_INJECT_URL), documented in local/README.md: queued Lambda
     outcomes, and scripts for moto's CodeBuild (builds that keep running until stopped, fail in
     a phase, or export variables);
+  * the API's front door (AGENTBUILD_API_URL, front_door.py): SigV4 and the caller's IAM
+    policies checked as API Gateway does, then the real api handler;
   * the resources: bucket, ECR repository, CodeBuild project, the state machine from
     statemachine/build.asl.json with only its ${...} placeholders substituted.
 
@@ -41,6 +43,7 @@ from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, F
 from .engine import (aws_client, check_moto_version, install_engine_fixes, short_engine_errors, start_moto,
                      substitute)
 from .events import relay_ended_executions
+from .front_door import API_ID, make_front_door
 from .handlers import Handlers, handler_binaries, prebuild, start_watch
 from .inject_server import make_inject_server
 from .lambda_bridge import Injector, install_lambda_bridge
@@ -51,7 +54,7 @@ from .workspace import LAMBDA_FUNCTIONS, workspace_binaries
 
 
 def api_url(watch_port: int, binaries: set[str]) -> str | None:
-    """Hook for issue N (the API): the api Lambda behind cargo lambda's function-URL route."""
+    """The api Lambda behind cargo lambda's function-URL route (the front door forwards to it)."""
     if "api" in binaries:
         return f"http://127.0.0.1:{watch_port}/lambda-url/api"
     return None
@@ -150,7 +153,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         }
         url = api_url(watch_port, binaries)
         if url:
-            env["AGENTBUILD_API_URL"] = url
+            # API Gateway's part, emulated: SigV4 checked, the caller's IAM policies evaluated
+            # for execute-api:Invoke on the route (front_door.py); then the real handler.
+            front = make_front_door(url, endpoint)
+            threading.Thread(target=front.serve_forever, daemon=True).start()
+            env["AGENTBUILD_API_URL"] = f"http://127.0.0.1:{front.server_address[1]}"
+            env["AGENTBUILD_API_ID"] = API_ID
         write_env(STATE_DIR / "env", env)
         if "record-result" in binaries:
             threading.Thread(target=relay_ended_executions, daemon=True, args=(

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .codebuild_events import EventDelivery, phase_changes, state_change
-from .config import checked_originals, log
+from .config import REGION, checked_originals, log
 
 
 # CodeBuild's phases, in order; a scripted build runs in BUILD (where `docker buildx` runs).
@@ -362,6 +362,20 @@ def push_image(build: dict[str, Any], exported: dict[str, str]) -> None:
 _CODEBUILD_ORIGINALS: dict[str, Any] = {}
 
 
+def log_location(build: dict[str, Any]) -> dict[str, Any]:
+    """Where CodeBuild writes a build's log, as BatchGetBuilds reports it (moto reports none):
+    the project's log group (the template's BuildLogGroup is /aws/codebuild/<stack>), the
+    build's uuid as the stream. Nothing writes lines there locally (no real build runs)."""
+    project, _, uuid = build["id"].partition(":")
+    group = f"/aws/codebuild/{project}"
+    logs = build.setdefault("logs", {}) or {}
+    logs.update(groupName=group, streamName=uuid,
+                deepLink=f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}"
+                         f"#logEvent:group={group};stream={uuid}")
+    build["logs"] = logs
+    return build
+
+
 def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
     """Patch moto's CodeBuild (MOTO_VERSION only): StartBuild keeps the request's source and
     environment overrides on the build (moto drops them) and binds scripts; BatchGetBuilds and
@@ -414,6 +428,8 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
         plain = [i for i in ids if not scripts.knows(i)]
         out = batch_get_builds(self, plain) if plain else []
         for build in out:
+            log_location(build)
+        for build in out:
             # moto's made-up times -> the times that passed; moto exports nothing, a real build
             # of ours exports its image's digest.
             scripts.plain_ended(build)
@@ -421,7 +437,7 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
             for build in history:
                 if build["id"] in ids and build["id"] not in plain:
                     scripts.report(build)
-                    out.append(build)
+                    out.append(log_location(build))
         return out
 
     def patched_stop_build(self: Any, build_id: str) -> dict[str, Any] | None:

@@ -108,12 +108,21 @@ class Stack:
 
     # -- HTTP --------------------------------------------------------------------------------
 
+    # The API's front door checks SigV4 and the caller's IAM policies as API Gateway does
+    # (local/agentbuild_local/front_door.py): calls to it are signed, by default with the
+    # stack's own key (the account's administrator); `credentials` = (key id, secret) of
+    # another caller.
+    api_url: str | None = None
+
     @staticmethod
-    def http(method: str, url: str, body: Any = None,
-             headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+             raw: bytes | None = None, credentials: tuple[str, str] | None = None,
+             sign: bool = True) -> tuple[int, Any, dict[str, str]]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        if sign and Stack.api_url and url.startswith(Stack.api_url):
+            headers = signed(method, url, data, headers, credentials or ("local", "local"))
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 status, raw, hdrs = resp.status, resp.read(), dict(resp.headers)
@@ -123,6 +132,40 @@ class Stack:
             return status, json.loads(raw or b"null"), {k.lower(): v for k, v in hdrs.items()}
         except ValueError:
             return status, raw.decode("utf-8", "replace"), {k.lower(): v for k, v in hdrs.items()}
+
+    def caller(self, project: str) -> tuple[str, str]:
+        """A new IAM user (in moto) whose one policy is template.yaml's ExampleCallerPolicy for
+        `project`, resolved for the local API (api id AGENTBUILD_API_ID) and bucket; its
+        access key (id, secret). The front door evaluates that policy for its calls."""
+        import boto3
+
+        iam = boto3.client("iam", endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                           region_name=self.env["AWS_REGION"], aws_access_key_id="local",
+                           aws_secret_access_key="local")
+        name = f"caller-{project}-{uid()}"
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="agentbuild-caller",
+                            PolicyDocument=json.dumps(caller_policy(project, self.env)))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def project_of(self, build_id: str) -> str | None:
+        """The project a build belongs to, as the API decides it: its record's, else its
+        execution input's (a rebuild: the rebuilt record's)."""
+        if rec := self.record(build_id):
+            return rec["project"]
+        arn = self.machine.replace(":stateMachine:", ":execution:") + f":{build_id}"
+        try:
+            given = json.loads(self.sfn.describe_execution(executionArn=arn)["input"])
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return None
+        if "rebuild" in given:
+            return self.project_of(given["rebuild"]["buildId"])
+        return given.get("request", given).get("project")
+
+    def build_path(self, build_id: str, project: str | None = None) -> str:
+        """The build's route: /projects/<its project>/builds/<id> (an unknown id: project e2e)."""
+        return f"/projects/{project or self.project_of(build_id) or 'e2e'}/builds/{build_id}"
 
     def inject(self, function: str, entry: Any) -> None:
         status, body, _ = self.http("POST", f"{self.inject_url}/functions/{function}/queue", entry)
@@ -262,6 +305,40 @@ class Stack:
         return self.codebuild.batch_get_builds(ids=[build_id])["builds"][0]
 
 
+_TEMPLATE: list[dict[str, Any]] = []
+
+
+def caller_policy(project: str, env: dict[str, str]) -> dict[str, Any]:
+    """template.yaml's ExampleCallerPolicy document (SAM-transformed, intrinsics resolved by
+    tests/policy/evaluator.py) for `project`, on the local API and bucket."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "policy"))
+    from evaluator import BUCKET, resolve
+
+    if not _TEMPLATE:
+        out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "scripts/sam_transform.py",
+                              "template.yaml"], cwd=ROOT, check=True, capture_output=True, text=True)
+        _TEMPLATE.append(json.loads(out.stdout))
+    raw = _TEMPLATE[0]
+    params = {k: p.get("Default") for k, p in raw.get("Parameters", {}).items()}
+    params.update(CallerPolicyProject=project, BuildApi=env.get("AGENTBUILD_API_ID", "local"))
+    doc = resolve(raw["Resources"]["ExampleCallerPolicy"]["Properties"]["PolicyDocument"], params)
+    return json.loads(json.dumps(doc).replace(BUCKET, env["AGENTBUILD_BUCKET"]))
+
+
+def signed(method: str, url: str, data: bytes | None, headers: dict[str, str],
+           credentials: tuple[str, str]) -> dict[str, str]:
+    """`headers` plus SigV4 for execute-api (botocore's signer, as the example caller uses)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+    SigV4Auth(Credentials(*credentials), "execute-api", "us-east-1").add_auth(req)
+    return dict(req.headers.items())
+
+
 def read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines()
                 if "=" in line and not line.startswith("#"))
@@ -293,6 +370,7 @@ def stack():
     if status != 200:
         pytest.fail("the running stack has no CodeBuild scripts (GET /codebuild answered "
                     f"{status}); it predates them: make local-down local-up", pytrace=False)
+    Stack.api_url = env.get("AGENTBUILD_API_URL")
     s = Stack(env)
     yield s
     # Leave nothing running: release every held build (alone on the stack: other workers' holds

@@ -19,7 +19,7 @@ VALIDATE_ATTEMPTS = 5
 def accept(stack: Stack, req: dict) -> str:
     api = stack.env.get("AGENTBUILD_API_URL")
     assert api, "the stack has no API (AGENTBUILD_API_URL)"
-    status, body, _ = stack.http("POST", f"{api}/builds", req)
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds", req)
     assert status == 202, body
     return body["buildId"]
 
@@ -45,7 +45,7 @@ def test_a_source_version_deleted_after_the_202_ends_error_with_one_event(stack)
     detail = only(announced.of(build_id), build_id)
     assert (detail["status"], detail["recordKey"]) == ("ERROR", f"builds/{build_id}.json")
     # GET answers the final record.
-    status, got, _ = stack.http("GET", f"{stack.env['AGENTBUILD_API_URL']}/builds/{build_id}")
+    status, got, _ = stack.http("GET", f"{stack.env['AGENTBUILD_API_URL']}{stack.build_path(build_id)}")
     assert (status, got) == (200, rec)
 
 

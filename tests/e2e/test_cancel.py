@@ -51,7 +51,7 @@ def test_cancel_of_a_running_build_stops_everything_and_answers_the_stopped_reco
     build_id, running = held(stack)
     codebuild_id = running["codebuild"]["buildId"]
 
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{build_id}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(build_id)}")
     assert status == 202, body
     assert body["status"] == "STOPPED", body
     assert body["error"]["type"] == "Cancelled", body
@@ -60,7 +60,7 @@ def test_cancel_of_a_running_build_stops_everything_and_answers_the_stopped_reco
 
     # What GET answers afterwards is what DELETE answered; it is the stored record.
     assert stack.record(build_id) == body
-    status, got, _ = stack.http("GET", f"{api}/builds/{build_id}")
+    status, got, _ = stack.http("GET", f"{api}{stack.build_path(build_id)}")
     assert (status, got) == (200, body)
 
     assert codebuild_status(stack, codebuild_id) == "STOPPED"
@@ -73,7 +73,7 @@ def test_cancel_of_a_running_build_stops_everything_and_answers_the_stopped_reco
     assert stack.record(build_id) == body
 
     # Idempotent: the same answer again, nothing more stopped.
-    status, again, _ = stack.http("DELETE", f"{api}/builds/{build_id}")
+    status, again, _ = stack.http("DELETE", f"{api}{stack.build_path(build_id)}")
     assert (status, again) == (202, body)
 
 
@@ -84,7 +84,7 @@ def test_cancel_of_a_build_that_finished_on_its_own_is_409_with_its_status(stack
     assert d["status"] == "SUCCEEDED", d
     before = stack.record(name)
 
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(name)}")
     assert status == 409, body
     assert body["error"]["code"] == "AlreadyFinished"
     assert body["error"]["status"] == before["status"]
@@ -94,9 +94,9 @@ def test_cancel_of_a_build_that_finished_on_its_own_is_409_with_its_status(stack
 
 def test_cancel_of_an_unknown_build_is_404_and_of_a_malformed_id_400(stack):
     api = api_url(stack)
-    status, body, _ = stack.http("DELETE", f"{api}/builds/api-{uid()}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path('api-' + uid())}")
     assert (status, body["error"]["code"]) == (404, "NotFound"), body
-    status, body, _ = stack.http("DELETE", f"{api}/builds/not.an.id")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path('not.an.id', project='e2e')}")
     assert (status, body["error"]["code"], body["error"]["field"]) == (400, "InvalidRequest", "buildId"), body
 
 
@@ -105,7 +105,8 @@ def test_cli_cancel_exits_0_when_stopped_1_when_finished_2_malformed_3_unknown(s
     through = [] if door == "api" else ["--api-url", ""]
     build_id, running = held(stack, f"cli-cancel-{door}-{uid()}")
 
-    code, out, err = run_cli(stack, cli, *through, "cancel", build_id, "--wait", "--output", "json")
+    code, out, err = run_cli(stack, cli, *through, "cancel", build_id, "--wait", "--output", "json",
+                             "--project", stack.project_of(build_id))
     assert code == 0, (out, err[-2000:])
     assert out["status"] == "STOPPED" and out["record"]["error"]["type"] == "Cancelled", out
     assert out["record"]["codebuild"]["stopped"] is True
@@ -113,19 +114,21 @@ def test_cli_cancel_exits_0_when_stopped_1_when_finished_2_malformed_3_unknown(s
     assert execution_status(stack, build_id)["status"] == "ABORTED"
 
     # Again: still 0, the same record.
-    code, again, err = run_cli(stack, cli, *through, "cancel", build_id, "--output", "json")
+    code, again, err = run_cli(stack, cli, *through, "cancel", build_id, "--output", "json",
+                               "--project", stack.project_of(build_id))
     assert code == 0, (again, err[-2000:])
     assert again["record"] == out["record"]
 
     done = f"cli-done-{door}-{uid()}"
     assert stack.run(done, {"request": stack.request()})["status"] == "SUCCEEDED"
-    code, out, err = run_cli(stack, cli, *through, "cancel", done, "--output", "json")
+    code, out, err = run_cli(stack, cli, *through, "cancel", done, "--output", "json",
+                             "--project", stack.project_of(done))
     assert code == 1, (out, err[-2000:])
     assert out["status"] == "SUCCEEDED" and out["error"]["code"] == "AlreadyFinished", out
 
-    p = run_cli_raw(stack, cli, *through, "cancel", "not.an.id")
+    p = run_cli_raw(stack, cli, *through, "cancel", "not.an.id", "--project", "e2e")
     assert p.returncode == 2, p.stderr
-    p = run_cli_raw(stack, cli, *through, "cancel", f"api-{uid()}")
+    p = run_cli_raw(stack, cli, *through, "cancel", f"api-{uid()}", "--project", "e2e")
     assert p.returncode == 3, p.stderr
     assert "no build" in p.stderr
 
@@ -141,7 +144,7 @@ def test_the_cancel_answer_parses_as_json_record(stack):
     """The 202 body is a record as stored: the same bytes GET serves (schemaVersion present)."""
     api = api_url(stack)
     build_id, _ = held(stack)
-    status, body, headers = stack.http("DELETE", f"{api}/builds/{build_id}")
+    status, body, headers = stack.http("DELETE", f"{api}{stack.build_path(build_id)}")
     assert status == 202 and body["schemaVersion"] == 1, body
     assert headers.get("content-type") == "application/json"
     assert json.loads(stack.get_bytes(f"builds/{build_id}.json")) == body
@@ -186,7 +189,7 @@ def test_cancel_before_start_starts_no_build(stack):
     stack.inject("start-build", {"delay": 3, "match": name})  # StartBuild is held ...
     stack.start(name, {"request": stack.request()})
     stack.wait_record(name, ("RUNNING",))  # ... after ValidateRequest's first record
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(name)}")
     assert status == 202 and body["status"] == "STOPPED", body
     time.sleep(4)  # StartBuild runs now: it finds the record closed
     assert none_running(stack, name) == [], "no build is started after a cancel"
@@ -207,7 +210,7 @@ def test_cancel_during_start_stops_the_build_startbuild_was_starting(stack):
     while not ((rec := stack.record(name)) and rec["codebuild"].get("startRequestedAt")):
         assert time.monotonic() < deadline, f"no start marker: {rec}"
         time.sleep(0.1)
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(name)}")
     assert status == 202 and body["status"] == "STOPPED", body
     ids = none_running(stack, name)
     assert len(ids) == 1 and stack.build(ids[0])["buildStatus"] == "STOPPED", ids
@@ -219,7 +222,7 @@ def test_cancel_during_start_stops_the_build_startbuild_was_starting(stack):
 def test_cancel_during_build_stops_it_and_says_so(stack):
     api = api_url(stack)
     name, running = held(stack)
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(name)}")
     assert status == 202 and body["codebuild"]["stopped"] is True, body
     assert none_running(stack, name) == [running["codebuild"]["buildId"]]
     assert one_event(stack, name)["status"] == "STOPPED"
@@ -239,7 +242,7 @@ def test_cancel_during_deploy_is_too_late_and_the_record_tells_the_truth(stack):
         assert time.monotonic() < deadline, f"{name}: no finished build"
         time.sleep(0.2)
     time.sleep(1)  # the completion event ends the wait; DeployRuntime is held now
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(name)}")
     assert status == 409, body
     assert (body["error"]["code"], body["error"]["status"]) == ("AlreadyFinished", "SUCCEEDED"), body
     assert stack.wait(arn, 60)["status"] == "SUCCEEDED"

@@ -186,7 +186,7 @@ def test_bad_deploy_fields_are_rejected_by_name_at_the_api_and_the_console(stack
     req = dict(stack.request(agent="bot"), deploy=deploy)
     api = stack.env.get("AGENTBUILD_API_URL")
     assert api, "the stack has no API (AGENTBUILD_API_URL)"
-    status, body, _ = stack.http("POST", f"{api}/builds", req)
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds", req)
     assert status == 400 and body["error"]["field"] == field, body
     name = f"dep-bad-{uid()}"
     d = stack.run(name, req)

@@ -149,7 +149,7 @@ def test_a_cancelled_build_is_announced_once_by_the_closer_of_its_abort(stack, a
     stack.script({"match": name, "hold": True})
     stack.start(name, stack.request())
     stack.wait_started(name)
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{name}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(name)}")
     assert status == 202 and body["status"] == "STOPPED", body
     closer_ran(stack, name)
     detail = only(announced.of(name), name)

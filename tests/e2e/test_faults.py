@@ -913,7 +913,7 @@ def _(c: Ctx) -> None:
 # 10 — cancel × {before start, during start, during build}; an accepted request refused later ----
 
 def cancel(c: Ctx, name: str) -> tuple[int, Any]:
-    status, body, _ = c.stack.http("DELETE", f"{c.stack.env['AGENTBUILD_API_URL']}/builds/{name}")
+    status, body, _ = c.stack.http("DELETE", f"{c.stack.env['AGENTBUILD_API_URL']}{c.stack.build_path(name)}")
     c.fault("cancel")
     return status, body
 
@@ -971,7 +971,7 @@ def _(c: Ctx) -> None:
     bucket, key = req["source"][len("s3://"):].split("/", 1)
     version = c.stack.s3.head_object(Bucket=bucket, Key=key)["VersionId"]
     c.stack.inject("validate-request", {"delay": 3, "match": req["project"]})
-    status, body, _ = c.stack.http("POST", f"{c.stack.env['AGENTBUILD_API_URL']}/builds", req)
+    status, body, _ = c.stack.http("POST", f"{c.stack.env['AGENTBUILD_API_URL']}/projects/{req['project']}/builds", req)
     assert status == 202, body
     name = body["buildId"]
     c.names.append(name)

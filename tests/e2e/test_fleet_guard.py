@@ -95,7 +95,7 @@ def test_a_cancelled_child_is_reported_and_does_not_abort_the_run(stack):
     stack.wait_started(child, timeout=60)
     api = stack.env.get("AGENTBUILD_API_URL")
     assert api, "the stack has no API (AGENTBUILD_API_URL)"
-    status, body, _ = stack.http("DELETE", f"{api}/builds/{child}")
+    status, body, _ = stack.http("DELETE", f"{api}{stack.build_path(child)}")
     assert status == 202, body
     d = stack.wait(arn, 120)
     assert d["status"] == "SUCCEEDED", d

@@ -46,7 +46,7 @@ def test_new_bytes_at_the_same_key_are_a_new_build(stack):
     key = f"sources/{project}/{agent}/context.zip"
     v1, sha1 = put(stack, key, "first")
     body = {"project": project, "agent": agent, "source": f"s3://{stack.bucket}/{key}"}
-    status, first, _ = stack.http("POST", f"{api}/builds", body)
+    status, first, _ = stack.http("POST", f"{api}/projects/{body['project']}/builds", body)
     assert status == 202, first
     assert stack.wait(first["executionArn"])["status"] == "SUCCEEDED"
 
@@ -54,7 +54,7 @@ def test_new_bytes_at_the_same_key_are_a_new_build(stack):
     # the very same body. Today's main answers the old build; the new bytes are never built.
     v2, sha2 = put(stack, key, "second")
     assert v2 != v1 and sha2 != sha1
-    status, second, _ = stack.http("POST", f"{api}/builds", body)
+    status, second, _ = stack.http("POST", f"{api}/projects/{body['project']}/builds", body)
     assert status == 202, second
     assert second["buildId"] != first["buildId"], "new bytes answered with the old build"
     assert stack.wait(second["executionArn"])["status"] == "SUCCEEDED"
@@ -66,7 +66,7 @@ def test_new_bytes_at_the_same_key_are_a_new_build(stack):
     assert latest(stack, project, agent)["buildId"] == second["buildId"]
 
     # The same body with the same bytes again: the same build, nothing started.
-    status, again, _ = stack.http("POST", f"{api}/builds", body)
+    status, again, _ = stack.http("POST", f"{api}/projects/{body['project']}/builds", body)
     assert status == 202 and again["buildId"] == second["buildId"]
 
 

@@ -270,12 +270,12 @@ def test_an_invalid_request_fails_at_once_naming_the_field_and_starts_nothing(st
         listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"builds/{names[field]}")
         assert listed.get("KeyCount", 0) == 0
     assert stack.build_count() == before
-    # The API reports such an execution as REJECTED, naming the field.
+    # The API reports such an execution as REJECTED, naming the field, on its project's route.
     api = stack.env.get("AGENTBUILD_API_URL")
     if api:
-        status, body, _ = stack.http("GET", f"{api}/builds/{names['project']}")
+        status, body, _ = stack.http("GET", f"{api}{stack.build_path(names['colour'], good['project'])}")
         assert status == 200 and body["status"] == "REJECTED", body
-        assert "project" in body["error"]["message"]
+        assert "colour" in body["error"]["message"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,20 +403,20 @@ def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack
     key = f"k-{uid()}"
     stack.script({"match": req["project"], "hold": True})
 
-    status, body, headers = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
+    status, body, headers = stack.http("POST", f"{api}/projects/{req['project']}/builds", dict(req, idempotencyKey=key))
     assert status == 202, body
     build_id = body["buildId"]
     assert set(body) == {"buildId", "executionArn", "statusUrl", "existing"} and body["existing"] is False
-    assert body["statusUrl"] == f"/builds/{build_id}" and headers.get("location") == body["statusUrl"]
+    assert body["statusUrl"] == f"/projects/{req['project']}/builds/{build_id}" and headers.get("location") == body["statusUrl"]
     assert build_id.startswith("api-")
 
     # The same key again: the same build, no second execution.
-    status, again, _ = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
+    status, again, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds", dict(req, idempotencyKey=key))
     assert status == 202 and again["buildId"] == build_id and again["executionArn"] == body["executionArn"]
 
     # While the build is held running: a live status.
     stack.wait_started(build_id)
-    status, live, _ = stack.http("GET", f"{api}/builds/{build_id}")
+    status, live, _ = stack.http("GET", f"{api}{stack.build_path(build_id)}")
     assert status == 200 and live["status"] == "RUNNING" and live["state"] in ("Starting", "Building"), live
 
     stack.release(req["project"])
@@ -424,22 +424,22 @@ def test_the_api_accepts_answers_idempotently_validates_and_serves_records(stack
     assert d["status"] == "SUCCEEDED", d
     # The door is ours to tell (by the execution name), not the input's to claim.
     assert "trigger" not in json.loads(d["input"])
-    status, again, _ = stack.http("POST", f"{api}/builds", dict(req, idempotencyKey=key))
+    status, again, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds", dict(req, idempotencyKey=key))
     assert again["buildId"] == build_id
 
-    status, rec, _ = stack.http("GET", f"{api}/builds/{build_id}")
+    status, rec, _ = stack.http("GET", f"{api}{stack.build_path(build_id)}")
     assert status == 200 and rec == stack.record(build_id) and rec["status"] == "SUCCEEDED"
     assert rec["trigger"] == "api"
-    status, latest, _ = stack.http("GET", f"{api}/agents/{req['project']}/{req['agent']}")
+    status, latest, _ = stack.http("GET", f"{api}/projects/{req['project']}/agents/{req['agent']}")
     assert status == 200 and latest["buildId"] == build_id
     assert latest == stack.get_json(f"agents/{req['project']}/{req['agent']}/latest.json")
 
-    status, err, _ = stack.http("POST", f"{api}/builds", dict(req, agent="Bad_Agent"))
+    status, err, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds", dict(req, agent="Bad_Agent"))
     assert status == 400 and err["error"]["code"] == "InvalidRequest" and err["error"]["field"] == "agent"
-    status, err, _ = stack.http("POST", f"{api}/builds", dict(req, colour="red"))
+    status, err, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds", dict(req, colour="red"))
     assert status == 400 and err["error"]["field"] == "colour"
-    assert stack.http("GET", f"{api}/builds/api-{uid()}")[0] == 404
-    assert stack.http("GET", f"{api}/agents/{req['project']}/nobody")[0] == 404
+    assert stack.http("GET", f"{api}{stack.build_path('api-' + uid())}")[0] == 404
+    assert stack.http("GET", f"{api}/projects/{req['project']}/agents/nobody")[0] == 404
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 name is bound on first use (runtimes/<name>.json, a conditional write); another agent naming it
 is refused with `deploy.runtimeName` at the API (400) and at the console door (the execution
 fails InvalidRequest); a changed `runtimeName` leaves the old runtime listed SUPERSEDED until it
-is retired (deleted in AgentCore, recorded RETIRED, the name kept as a tombstone).
+is retired (deleted in AgentCore, recorded RETIRED, the name kept as a tombstone). The routes
+are the project's (`/projects/{project}/agents/{agent}/runtimes[/{name}]`): every call is signed,
+and a caller allowed another project gets the front door's 403 (as on every route: test_access).
 
 Run: scripts/e2e.sh -k runtimes (needs the local stack; see test_pipeline.py).
 """
@@ -10,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from conftest import Stack, uid
-from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
+from conftest import ROOT, STATE_DIR, Stack, uid
 
 FIELD = "deploy.runtimeName"
+FORBIDDEN = {"message": "Forbidden"}
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +49,26 @@ def default_name(stack_name: str, project: str, agent: str) -> str:
 
 def post(stack: Stack, project: str, agent: str, deploy: dict[str, Any]) -> tuple[int, Any]:
     req = dict(stack.request(project, agent), deploy=deploy)
-    status, body, _ = stack.http("POST", f"{api(stack)}/builds", req)
+    status, body, _ = stack.http("POST", f"{api(stack)}/projects/{project}/builds", req)
     return status, body
 
 
-def runtimes_of(stack: Stack, project: str, agent: str) -> dict[str, dict[str, Any]]:
-    status, body, _ = stack.http("GET", f"{api(stack)}/projects/{project}/agents/{agent}/runtimes")
+def runtimes_of(stack: Stack, project: str, agent: str,
+                credentials: tuple[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    url = f"{api(stack)}/projects/{project}/agents/{agent}/runtimes"
+    status, body, _ = stack.http("GET", url, credentials=credentials)
     assert status == 200, body
     return {r["runtimeName"]: r for r in body["runtimes"]}
+
+
+def run_cli_as(stack: Stack, cli, caller: tuple[str, str], *args: str) -> tuple[int, Any, str]:
+    """`agentbuild …` signing with `caller`'s key (an IAM user of stack.caller)."""
+    env = {**os.environ, **stack.env, "AWS_ACCESS_KEY_ID": caller[0],
+           "AWS_SECRET_ACCESS_KEY": caller[1]}
+    p = subprocess.run([str(cli), "--env-file", str(STATE_DIR / "env"), *args], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=120)
+    lines = p.stdout.strip().splitlines()
+    return p.returncode, json.loads(lines[-1]) if lines else None, p.stderr
 
 
 def test_squatting_another_agents_name_or_default_name_is_refused_at_both_doors(stack):
@@ -110,22 +126,33 @@ def test_a_changed_name_lists_the_old_runtime_and_retire_deletes_it_once(stack, 
     second = deploy(stack, project, agent, new)
     old_id = first["deployment"]["runtimeId"]
 
-    listed = runtimes_of(stack, project, agent)
+    # A caller allowed this project only (the template's ExampleCallerPolicy) lists and retires;
+    # one allowed another project gets 403 from the front door on both routes.
+    mine, theirs = stack.caller(project), stack.caller(f"rt-other-{uid()}")
+    listed = runtimes_of(stack, project, agent, credentials=mine)
     assert (listed[old]["status"], listed[new]["status"]) == ("SUPERSEDED", "ACTIVE"), listed
     assert listed[old]["lastBuildId"] == first["buildId"]
     assert listed[new]["lastBuildId"] == second["buildId"]
     assert listed[old]["runtimeId"] == old_id
     assert agentcore.get_agent_runtime(agentRuntimeId=old_id)["status"] == "READY"
 
-    # The current runtime is retired only when forced.
     url = f"{api(stack)}/projects/{project}/agents/{agent}/runtimes"
-    status, body, _ = stack.http("DELETE", f"{url}/{new}")
+    for method, path in (("GET", url), ("DELETE", f"{url}/{old}")):
+        assert stack.http(method, path, credentials=theirs)[:2] == (403, FORBIDDEN), (method, path)
+    code, _, err = run_cli_as(stack, cli, theirs, "retire", f"{project}/{agent}", old)
+    assert code != 0 and "403" in err, (code, err[-2000:])
+    assert agentcore.get_agent_runtime(agentRuntimeId=old_id)["status"] == "READY", "untouched"
+
+    # The current runtime is retired only when forced.
+    status, body, _ = stack.http("DELETE", f"{url}/{new}", credentials=mine)
     assert (status, body["error"]["code"], body["error"]["field"]) == (409, "RuntimeInUse", FIELD)
     # Another agent cannot retire it, nor learn of it.
-    status, _, _ = stack.http("DELETE", f"{api(stack)}/projects/{project}/agents/other/runtimes/{old}")
+    other = f"{api(stack)}/projects/{project}/agents/other/runtimes/{old}"
+    status, _, _ = stack.http("DELETE", other, credentials=mine)
     assert status == 404
 
-    code, out, err = run_cli(stack, cli, "retire", f"{project}/{agent}", old, "--output", "json")
+    code, out, err = run_cli_as(stack, cli, mine, "retire", f"{project}/{agent}", old,
+                                "--output", "json")
     assert code == 0, (out, err[-2000:])
     assert out["status"] == "RETIRED" and out["retired"]["runtimeArn"], out
     with pytest.raises(agentcore.exceptions.ResourceNotFoundException):
@@ -133,9 +160,10 @@ def test_a_changed_name_lists_the_old_runtime_and_retire_deletes_it_once(stack, 
     stored = stack.get_json(f"runtimes/{old}.json")
     assert stored["retired"]["at"] and stored["retired"]["by"], stored
 
-    status, again, _ = stack.http("DELETE", f"{url}/{old}")
+    status, again, _ = stack.http("DELETE", f"{url}/{old}", credentials=mine)
     assert (status, again) == (200, out), "retiring twice answers the same"
-    code, listed_out, _ = run_cli(stack, cli, "runtimes", f"{project}/{agent}", "--output", "json")
+    code, listed_out, _ = run_cli_as(stack, cli, mine, "runtimes", f"{project}/{agent}",
+                                     "--output", "json")
     assert code == 0
     states = {r["runtimeName"]: r["status"] for r in listed_out["runtimes"]}
     assert states == {old: "RETIRED", new: "ACTIVE"}, listed_out

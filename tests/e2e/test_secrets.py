@@ -37,7 +37,7 @@ def secret_arn(stack) -> str:
 def test_a_build_with_secrets_keeps_references_only_and_codebuild_resolves_them(stack, secret_arn):
     announced = Announcements(stack)
     req = dict(stack.request(f"sec-{uid()}"), buildSecrets={"PYPI_TOKEN": secret_arn})
-    status, body, _ = stack.http("POST", f"{api(stack)}/builds", req)
+    status, body, _ = stack.http("POST", f"{api(stack)}/projects/{req['project']}/builds", req)
     assert status == 202, body
     build_id = body["buildId"]
     stack.script({"match": build_id, "polls": 0,
@@ -57,7 +57,7 @@ def test_a_build_with_secrets_keeps_references_only_and_codebuild_resolves_them(
 
     # What agentbuild keeps and serves: the reference, never a value.
     assert rec["request"]["buildSecrets"] == {"PYPI_TOKEN": secret_arn}
-    _, got, _ = stack.http("GET", f"{api(stack)}/builds/{build_id}")
+    _, got, _ = stack.http("GET", f"{api(stack)}{stack.build_path(build_id)}")
     latest = stack.get_json(f"agents/{req['project']}/{req['agent']}/latest.json")
     event = only(announced.of(build_id), build_id)
     for what, doc in (("record", rec), ("GET body", got), ("latest.json", latest), ("event", event)):
@@ -70,7 +70,7 @@ def test_a_secret_outside_the_prefix_is_refused_naming_its_field_at_every_door(s
     outside = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/database-AbCdEf"
     req = dict(stack.request(f"sec-bad-{uid()}"), buildSecrets={"DB": outside})
     before = stack.build_count()
-    status, body, _ = stack.http("POST", f"{api(stack)}/builds", req)
+    status, body, _ = stack.http("POST", f"{api(stack)}/projects/{req['project']}/builds", req)
     assert status == 400, body
     assert body["error"]["field"] == "buildSecrets.DB", body
     assert "BuildSecretArnPrefix" in body["error"]["message"], body
@@ -79,7 +79,7 @@ def test_a_secret_outside_the_prefix_is_refused_naming_its_field_at_every_door(s
     assert json.loads(d["cause"])["errorMessage"].startswith("buildSecrets.DB:"), d
     # A value in clear, where a reference belongs, is refused without being echoed.
     req["buildSecrets"] = {"DB": VALUE}
-    status, body, _ = stack.http("POST", f"{api(stack)}/builds", req)
+    status, body, _ = stack.http("POST", f"{api(stack)}/projects/{req['project']}/builds", req)
     assert (status, body["error"]["field"]) == (400, "buildSecrets.DB"), body
     assert VALUE not in json.dumps(body)
     assert stack.build_count() == before, "no build may start"

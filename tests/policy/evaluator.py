@@ -233,3 +233,20 @@ def s3_call(api: str, principal: str, key: str, headers: dict[str, str] | None =
 def allowed(requests: list[Request], *policies: list[dict[str, Any]]) -> bool:
     """An API call succeeds when every one of its authorization requests is allowed."""
     return all(decide(r, *policies) == "Allow" for r in requests)
+
+
+# ---------------------------------------------------------------------------------------------
+# API Gateway (HTTP API, AWS_IAM): the authorization request of one call
+# ---------------------------------------------------------------------------------------------
+
+def execute_api_arn(api_id: str, stage: str, method: str, path: str,
+                    account: str = ACCOUNT, region: str = REGION) -> str:
+    """The resource API Gateway authorizes `execute-api:Invoke` on for one request:
+    arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path without its '/'>."""
+    return (f"arn:{PARTITION}:execute-api:{region}:{account}:{api_id}/{stage}/"
+            f"{method.upper()}/{path.lstrip('/')}")
+
+
+def invoke(principal: str, api_id: str, stage: str, method: str, path: str) -> Request:
+    return Request("execute-api:Invoke", execute_api_arn(api_id, stage, method, path), principal,
+                   {"aws:SecureTransport": "true"})

@@ -53,6 +53,10 @@ pub enum Command {
     Status {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -60,6 +64,10 @@ pub enum Command {
     Wait {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -70,6 +78,10 @@ pub enum Command {
     Cancel {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         /// Wait until the STOPPED record is written.
         #[arg(long)]
         wait: bool,
@@ -80,6 +92,10 @@ pub enum Command {
     Logs {
         /// The build id printed by `submit` (the execution name).
         build_id: String,
+        /// The build's project (the API scopes every build route by project; a build of
+        /// `submit` in the same command needs none).
+        #[arg(long)]
+        project: Option<String>,
         /// How many of the last log lines to print.
         #[arg(long, default_value_t = 50, value_name = "N")]
         tail: u32,
@@ -229,6 +245,24 @@ impl fmt::Display for AgentRef {
     }
 }
 
+impl Command {
+    /// The project a command names (the API's routes carry it).
+    pub fn project(&self) -> Option<String> {
+        match self {
+            Command::Submit(args) => args.project.clone(),
+            Command::Status { project, .. }
+            | Command::Wait { project, .. }
+            | Command::Cancel { project, .. }
+            | Command::Logs { project, .. } => project.clone(),
+            Command::List { agent, .. } | Command::Runtimes { agent, .. } => {
+                Some(agent.project.clone())
+            }
+            Command::Retire(args) => Some(args.agent.project.clone()),
+            Command::Pack(_) => None,
+        }
+    }
+}
+
 fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
@@ -270,7 +304,7 @@ async fn dispatch(cli: Cli, stdout: &mut dyn Write) -> Result<u8, CliError> {
     let settings = Settings::resolve(&cli.global, &|k| std::env::var(k).ok(), env_file.as_ref());
     let sdk = sdk_config(&settings).await;
     if let Some(url) = &settings.api_url {
-        let api = ApiService::new(&sdk, url);
+        let api = ApiService::new(&sdk, url).for_project(cli.command.project());
         return execute(cli.command, &api, &settings, &cwd, stdout).await;
     }
     let direct = DirectService::new(&sdk, &settings);
@@ -298,10 +332,12 @@ async fn execute<S: Service>(
                     .await?;
             (outcome, args.output.output)
         }
-        Command::Status { build_id, output } => {
-            (commands::status(svc, &build_id).await?, output.output)
-        }
-        Command::Wait { build_id, output } => {
+        Command::Status {
+            build_id, output, ..
+        } => (commands::status(svc, &build_id).await?, output.output),
+        Command::Wait {
+            build_id, output, ..
+        } => {
             let mut spinner = Spinner::new();
             let outcome =
                 commands::wait(svc, &build_id, WaitOptions::default(), &mut spinner).await?;
@@ -311,6 +347,7 @@ async fn execute<S: Service>(
             build_id,
             wait,
             output,
+            ..
         } => {
             let mut spinner = Spinner::new();
             let wait = wait.then(WaitOptions::default);
@@ -326,7 +363,7 @@ async fn execute<S: Service>(
             return listed.render(output.output, stdout);
         }
         Command::Retire(args) => return retire(svc, args, stdout).await,
-        Command::Logs { build_id, tail } => {
+        Command::Logs { build_id, tail, .. } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
             return Ok(0);

@@ -264,7 +264,7 @@ pub async fn logs<S: Service>(svc: &S, build_id: &str, lines: u32) -> Result<Log
     let link = view.codebuild.as_ref().and_then(|c| c.log_url.clone());
     let tail = match view.codebuild.as_ref().and_then(LogStream::of) {
         Some(stream) => svc
-            .log_tail(&stream, lines)
+            .log_tail(build_id, &stream, lines)
             .await
             .map_err(|e| format!("log tail not reachable: {e}")),
         None => Err(match (&view.state, view.record.as_deref()) {
@@ -399,7 +399,12 @@ mod tests {
             self.cancelled.borrow_mut().push(id.into());
             Ok(self.cancellation.clone())
         }
-        async fn log_tail(&self, stream: &LogStream, _lines: u32) -> Result<Vec<String>, CliError> {
+        async fn log_tail(
+            &self,
+            _build_id: &str,
+            stream: &LogStream,
+            _lines: u32,
+        ) -> Result<Vec<String>, CliError> {
             self.tailed.borrow_mut().push(stream.clone());
             self.tail
                 .clone()

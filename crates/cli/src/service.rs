@@ -215,8 +215,14 @@ pub trait Service {
     async fn cancel(&self, build_id: &str) -> Result<Option<Cancellation>, CliError>;
     /// The agent's latest successful record.
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError>;
-    /// The last `lines` events of a log stream, oldest first.
-    async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError>;
+    /// The last `lines` events of build `build_id`'s log stream, oldest first (through the
+    /// API: its logs route, read with the API's role; directly: CloudWatch Logs).
+    async fn log_tail(
+        &self,
+        build_id: &str,
+        stream: &LogStream,
+        lines: u32,
+    ) -> Result<Vec<String>, CliError>;
     /// The agent's runtimes (only through the API).
     async fn runtimes(&self, _project: &str, _agent: &str) -> Result<AgentRuntimes, CliError> {
         Err(CliError::Config(THROUGH_THE_API.into()))

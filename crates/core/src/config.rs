@@ -296,7 +296,7 @@ fn state_machine_arn(env: &impl Source) -> Result<String, Error> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
-    /// The same source rules, repository and size limit as ValidateRequest: POST /builds
+    /// The same source rules, repository and size limit as ValidateRequest: POST /projects/{p}/builds
     /// answers 400 at once for what the execution would reject.
     pub validate: ValidateConfig,
     pub state_machine_arn: String,

@@ -10,7 +10,7 @@ use crate::domain::status::BuildStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// `202` to `POST /builds`.
+/// `202` to `POST /projects/{project}/builds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
@@ -24,14 +24,43 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    pub fn new(build_id: &str, execution_arn: &str, existing: bool) -> Self {
+    pub fn new(project: &str, build_id: &str, execution_arn: &str, existing: bool) -> Self {
         Self {
             build_id: build_id.to_string(),
             execution_arn: execution_arn.to_string(),
-            status_url: format!("/builds/{build_id}"),
+            status_url: build_path(project, build_id),
             existing,
         }
     }
+}
+
+/// Where a build's status is: the route a caller allowed its project may call.
+pub fn build_path(project: &str, build_id: &str) -> String {
+    format!("/projects/{project}/builds/{build_id}")
+}
+
+/// `200` to `GET /projects/{project}/builds/{buildId}/logs`: one bounded page of the build's
+/// CloudWatch Logs stream, oldest first. `nextToken` asks for the lines after this page (the
+/// same token back means no new line yet; a running build's stream grows). Without a stream
+/// yet (the build has not started, or was REUSED), `events` is empty and there is no token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildLogs {
+    pub build_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogLocation>,
+    pub events: Vec<LogEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// One log line: CloudWatch's timestamp (ms since the epoch) and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    pub message: String,
 }
 
 /// Every refusal: `{"error": {"code", "field"?, "message", "status"?}}`.
@@ -62,7 +91,7 @@ pub enum Stage {
     Recording,
 }
 
-/// `GET /builds/{id}` while the build has no final record: RUNNING, REJECTED (the execution
+/// `GET /projects/{p}/builds/{id}` while the build has no final record: RUNNING, REJECTED (the execution
 /// failed validation; no record is ever written), or a final status known from the execution
 /// before its record is closed. Fields are in alphabetical order, as the API always wrote them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,10 +214,11 @@ mod tests {
 
     #[test]
     fn accepted_points_at_the_status_url() {
-        let a = Accepted::new("api-1", "arn:x", true);
+        let a = Accepted::new("nexus-ai", "api-1", "arn:x", true);
         assert_eq!(
             serde_json::to_value(&a).unwrap(),
-            json!({"buildId": "api-1", "executionArn": "arn:x", "statusUrl": "/builds/api-1",
+            json!({"buildId": "api-1", "executionArn": "arn:x",
+                   "statusUrl": "/projects/nexus-ai/builds/api-1",
                    "existing": true})
         );
     }

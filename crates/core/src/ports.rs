@@ -195,6 +195,26 @@ pub trait Executions {
     async fn stop(&self, name: &str, error: &str, cause: &str) -> Result<bool, Error>;
 }
 
+/// One page of a log stream (`contract::BuildLogs` carries it to the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogPage {
+    pub events: Vec<crate::contract::LogEvent>,
+    pub next_token: Option<String>,
+}
+
+/// Build logs in CloudWatch Logs (GetLogEvents), read forwards from the stream's start.
+pub trait BuildLogs {
+    /// At most `limit` lines after `token` (from the start without one). `None`: no such
+    /// stream (yet). A token that is not one CloudWatch gave is `Error::InvalidRequest`
+    /// naming `nextToken`.
+    async fn page(
+        &self,
+        stream: &crate::domain::record::LogLocation,
+        token: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<LogPage>, Error>;
+}
+
 /// Where final records are announced (an EventBridge bus the adapter owns).
 pub trait Events {
     /// Puts one `Build Finished` event; any failure is an error (transient when worth a retry).

@@ -1,12 +1,16 @@
-//! The [`Service`] through the agentbuild API: `POST /builds`, `GET /builds/{id}`,
-//! `DELETE /builds/{id}`, `GET /agents/{project}/{agent}`, SigV4-signed (unsigned locally), their answers read as the
-//! core's contract types.
+//! The [`Service`] through the agentbuild API: `POST /projects/{project}/builds`,
+//! `GET|DELETE /projects/{project}/builds/{id}`, `GET /projects/{project}/agents/{agent}`,
+//! `GET /projects/{project}/agents/{agent}/runtimes` and `DELETE …/runtimes/{name}` (retire),
+//! SigV4-signed for `execute-api` (locally too: the local stack's front door checks the
+//! signature and the caller's IAM policy as API Gateway does), their answers read as the core's
+//! contract types.
 
 use std::sync::OnceLock;
 
-use agentbuild_core::contract::{Accepted, BuildAnswer, ErrorBody};
+use agentbuild_core::contract::{build_path, Accepted, BuildAnswer, BuildLogs, ErrorBody};
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
+use agentbuild_core::domain::runtime_names::{AgentRuntime, AgentRuntimes};
 use aws_config::SdkConfig;
 use bytes::Bytes;
 
@@ -18,18 +22,34 @@ use crate::service::{
     view, BuildView, Cancellation, LogStream, Rejection, Service, Started, Submission,
 };
 use crate::terminal::clip;
-use agentbuild_core::domain::runtime_names::{AgentRuntime, AgentRuntimes};
+
+/// At most this many pages (of the API's 200 lines) for one tail.
+pub const MAX_LOG_PAGES: usize = 50;
+
+/// A query value, percent-encoded (RFC 3986 unreserved characters stay).
+fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 pub struct ApiService {
     aws: Aws,
     url: String,
-    /// Sign calls: not locally (an endpoint override), where the API takes them unsigned.
-    sign: bool,
     /// `None` without credentials or a region.
     signer: Option<Signer>,
     /// Set locally, for the hint when the API does not answer.
     local: bool,
     http: OnceLock<Result<Http, String>>,
+    /// The project of the builds this command reads or cancels: `--project`, or the request
+    /// it submitted.
+    project: OnceLock<String>,
 }
 
 impl ApiService {
@@ -45,11 +65,29 @@ impl ApiService {
         Self {
             aws: Aws::new(sdk),
             url: url.to_owned(),
-            sign: !local,
             signer,
             local,
             http: OnceLock::new(),
+            project: OnceLock::new(),
         }
+    }
+
+    /// Scopes the build routes to `project` (`--project`).
+    pub fn for_project(self, project: Option<String>) -> Self {
+        if let Some(p) = project {
+            let _ = self.project.set(p);
+        }
+        self
+    }
+
+    /// `/projects/{project}/builds/{id}`, or why there is no project to put in it.
+    fn build_path(&self, build_id: &str) -> Result<String, CliError> {
+        let project = self.project.get().ok_or_else(|| {
+            CliError::Usage(
+                "the API scopes every build by its project: pass --project <project>".into(),
+            )
+        })?;
+        Ok(build_path(project, build_id))
     }
 
     async fn call(&self, method: &str, path: &str, body: Bytes) -> Result<Response, CliError> {
@@ -64,7 +102,7 @@ impl ApiService {
         let mut request = request
             .body(body)
             .map_err(|e| CliError::Config(format!("API URL {url}: {e}")))?;
-        if self.sign {
+        {
             let signer = self.signer.as_ref().ok_or_else(|| {
                 CliError::Config(
                     "calling the API needs AWS credentials and a region: pass --profile and \
@@ -72,6 +110,7 @@ impl ApiService {
                         .into(),
                 )
             })?;
+            // Locally the URL names no region: the SDK's (the front door reads the scope's).
             signer
                 .sign(&mut request, "execute-api", region_of_api(&url))
                 .await?;
@@ -120,10 +159,13 @@ impl Service for ApiService {
             serde_json::to_vec(request)
                 .map_err(|e| CliError::Api(format!("the request does not serialize: {e}")))?,
         );
-        let response = self.call("POST", "/builds", body).await?;
-        let bad = |e: serde_json::Error| unexpected("POST /builds", &response, &e.to_string());
+        let _ = self.project.set(request.project.to_string());
+        let path = format!("/projects/{}/builds", request.project);
+        let what = format!("POST {path}");
+        let response = self.call("POST", &path, body).await?;
+        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
         match response.status {
-            // The API's answers to POST /builds: 202, or a refusal with an error body (400
+            // The API's answers to POST .../builds: 202, or a refusal with an error body (400
             // invalid, 409 idempotency key reused / too many attempts, 413 too large, 415 not
             // JSON).
             202 => {
@@ -138,12 +180,12 @@ impl Service for ApiService {
                 let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
                 Ok(Submission::Rejected(refused.error.into()))
             }
-            _ => Err(unexpected("POST /builds", &response, "")),
+            _ => Err(unexpected(&what, &response, "")),
         }
     }
 
     async fn build(&self, build_id: &str) -> Result<Option<BuildView>, CliError> {
-        let path = format!("/builds/{build_id}");
+        let path = self.build_path(build_id)?;
         match self.get(&path, BuildAnswer::from_json).await? {
             Some(answer) => view(answer).map(Some),
             None => Ok(None),
@@ -151,7 +193,7 @@ impl Service for ApiService {
     }
 
     async fn cancel(&self, build_id: &str) -> Result<Option<Cancellation>, CliError> {
-        let path = format!("/builds/{build_id}");
+        let path = self.build_path(build_id)?;
         let what = format!("DELETE {path}");
         let response = self.call("DELETE", &path, Bytes::new()).await?;
         let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
@@ -175,12 +217,45 @@ impl Service for ApiService {
     }
 
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError> {
-        let path = format!("/agents/{project}/{agent}");
+        let path = format!("/projects/{project}/agents/{agent}");
         self.get(&path, |b| serde_json::from_slice(b)).await
     }
 
-    async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError> {
-        self.aws.log_tail(stream, lines).await
+    /// Through the API's logs route (the caller needs no CloudWatch access; the route's
+    /// project scopes it): pages forward, keeping the last `lines`, at most [`MAX_LOG_PAGES`].
+    async fn log_tail(
+        &self,
+        build_id: &str,
+        _stream: &LogStream,
+        lines: u32,
+    ) -> Result<Vec<String>, CliError> {
+        let base = format!("{}/logs", self.build_path(build_id)?);
+        let (mut kept, mut token) = (std::collections::VecDeque::new(), None::<String>);
+        for _ in 0..MAX_LOG_PAGES {
+            let path = match &token {
+                Some(t) => format!("{base}?nextToken={}", encode_query(t)),
+                None => base.clone(),
+            };
+            let Some(page) = self
+                .get(&path, |b| serde_json::from_slice::<BuildLogs>(b))
+                .await?
+            else {
+                return Err(CliError::Api(format!("GET {base}: no build {build_id}")));
+            };
+            let empty = page.events.is_empty();
+            for event in page.events {
+                kept.push_back(event.message);
+                if kept.len() > lines as usize {
+                    kept.pop_front();
+                }
+            }
+            // The same token back, or an empty page: the end of the stream for now.
+            if empty || page.next_token.is_none() || page.next_token == token {
+                break;
+            }
+            token = page.next_token;
+        }
+        Ok(kept.into())
     }
 
     async fn runtimes(&self, project: &str, agent: &str) -> Result<AgentRuntimes, CliError> {
@@ -234,6 +309,8 @@ mod tests {
     use crate::service::{Rejection, ViewState};
     use agentbuild_core::domain::status::BuildStatus;
     use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
     use serde_json::json;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
@@ -276,9 +353,15 @@ mod tests {
         let sdk = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "local", "local", None, None, "test",
+            )))
             .endpoint_url(&url)
             .build();
-        (ApiService::new(&sdk, &url), seen)
+        (
+            ApiService::new(&sdk, &url).for_project(Some("demo".into())),
+            seen,
+        )
     }
 
     fn request() -> ValidRequest {
@@ -290,8 +373,8 @@ mod tests {
 
     #[tokio::test]
     async fn submits_the_request_and_reads_the_accepted_build() {
-        let accepted =
-            json!({"buildId": "api-1", "executionArn": "arn:x", "statusUrl": "/builds/api-1"});
+        let accepted = json!({"buildId": "api-1", "executionArn": "arn:x",
+                   "statusUrl": "/projects/demo/builds/api-1"});
         let (api, seen) = serve(vec![(202, accepted.to_string())]);
         let got = api.submit(&request()).await.unwrap();
         let want = Started {
@@ -301,14 +384,17 @@ mod tests {
         };
         assert_eq!(got, Submission::Started(want));
         let sent = seen.lock().unwrap()[0].clone();
-        assert!(sent.starts_with("POST /api/builds {"), "{sent}");
+        assert!(
+            sent.starts_with("POST /api/projects/demo/builds {"),
+            "{sent}"
+        );
         assert!(sent.contains(r#""agent":"a""#), "{sent}");
     }
 
     #[tokio::test]
     async fn an_accepted_existing_execution_is_reported_as_existing() {
         let accepted = json!({"buildId": "api-1", "executionArn": "arn:x",
-            "statusUrl": "/builds/api-1", "existing": true});
+            "statusUrl": "/projects/demo/builds/api-1", "existing": true});
         let media = json!({"error": {"code": "UnsupportedMediaType", "message": "JSON only"}});
         let (api, _) = serve(vec![
             (202, accepted.to_string()),
@@ -382,7 +468,8 @@ mod tests {
         assert_eq!(latest.status, BuildStatus::Succeeded);
         assert_eq!(api.latest("demo", "x").await.unwrap(), None);
         let paths: Vec<_> = seen.lock().unwrap().clone();
-        assert_eq!(paths[4], "GET /api/agents/demo/x");
+        assert_eq!(paths[0], "GET /api/projects/demo/builds/b");
+        assert_eq!(paths[4], "GET /api/projects/demo/agents/x");
     }
 
     #[tokio::test]
@@ -393,7 +480,8 @@ mod tests {
         ]);
         let err = api.build("b").await.unwrap_err();
         assert!(
-            err.to_string().starts_with("GET /builds/b: HTTP 200: "),
+            err.to_string()
+                .starts_with("GET /projects/demo/builds/b: HTTP 200: "),
             "{err}"
         );
         let err = api.build("b").await.unwrap_err().to_string();
@@ -430,7 +518,85 @@ mod tests {
         );
         assert_eq!(api.cancel("x").await.unwrap(), None);
         let err = api.cancel("y").await.unwrap_err().to_string();
-        assert!(err.starts_with("DELETE /builds/y: HTTP 409"), "{err}");
-        assert_eq!(seen.lock().unwrap()[0], "DELETE /api/builds/cli-0123");
+        assert!(
+            err.starts_with("DELETE /projects/demo/builds/y: HTTP 409"),
+            "{err}"
+        );
+        assert_eq!(
+            seen.lock().unwrap()[0],
+            "DELETE /api/projects/demo/builds/cli-0123"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_log_tail_pages_the_apis_logs_route_and_keeps_the_last_lines() {
+        let page = |lines: &[&str], token: &str| {
+            let events: Vec<_> = lines.iter().map(|m| json!({"message": m})).collect();
+            json!({"buildId": "b", "events": events, "nextToken": token}).to_string()
+        };
+        let (api, seen) = serve(vec![
+            (200, page(&["a", "b", "c"], "f/1 2")),
+            (200, page(&["d"], "f/2")),
+            (200, page(&[], "f/2")),
+        ]);
+        let stream = LogStream {
+            group: "g".into(),
+            stream: "s".into(),
+        };
+        assert_eq!(api.log_tail("b", &stream, 2).await.unwrap(), ["c", "d"]);
+        let paths = seen.lock().unwrap().clone();
+        assert_eq!(
+            paths,
+            [
+                "GET /api/projects/demo/builds/b/logs",
+                "GET /api/projects/demo/builds/b/logs?nextToken=f%2F1%202",
+                "GET /api/projects/demo/builds/b/logs?nextToken=f%2F2",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn runtimes_and_retire_call_the_agents_project_scoped_routes() {
+        let entry = json!({"status": "RETIRED", "runtimeName": "Old", "stack": "s",
+            "project": "nexus-ai", "agent": "sales", "boundAt": "2026-11-28T10:00:00Z",
+            "retired": {"at": "2026-11-28T10:05:00Z", "by": "arn:x", "runtimeArn": "arn:rt"}});
+        let listed = json!({"project": "nexus-ai", "agent": "sales", "runtimes": [entry]});
+        let in_use = json!({"error": {"code": "RuntimeInUse", "field": "deploy.runtimeName",
+            "message": "current"}});
+        let (api, seen) = serve(vec![
+            (200, listed.to_string()),
+            (200, entry.to_string()),
+            (409, in_use.to_string()),
+        ]);
+        let got = api.runtimes("nexus-ai", "sales").await.unwrap();
+        assert_eq!(got.runtimes.len(), 1);
+        let retired = api.retire("nexus-ai", "sales", "Old", false).await.unwrap();
+        assert_eq!(retired.unwrap().binding.runtime_name, "Old");
+        let refused = api.retire("nexus-ai", "sales", "New", true).await.unwrap();
+        assert_eq!(refused.unwrap_err().code, "RuntimeInUse");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "GET /api/projects/nexus-ai/agents/sales/runtimes",
+                "DELETE /api/projects/nexus-ai/agents/sales/runtimes/Old",
+                "DELETE /api/projects/nexus-ai/agents/sales/runtimes/New?force=true",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn every_call_is_signed_and_a_build_needs_its_project() {
+        let accepted = json!({"buildId": "api-1", "executionArn": "arn:x",
+            "statusUrl": "/projects/demo/builds/api-1"});
+        let (api, _) = serve(vec![(202, accepted.to_string())]);
+        let unscoped = ApiService {
+            project: OnceLock::new(),
+            ..api
+        };
+        let err = unscoped.build("b").await.unwrap_err();
+        assert!(matches!(err, CliError::Usage(_)), "{err}");
+        // Submitting names the project for what follows.
+        unscoped.submit(&request()).await.unwrap();
+        assert_eq!(unscoped.build_path("b").unwrap(), "/projects/demo/builds/b");
     }
 }

@@ -154,7 +154,12 @@ impl Service for DirectService {
         }
     }
 
-    async fn log_tail(&self, stream: &LogStream, lines: u32) -> Result<Vec<String>, CliError> {
+    async fn log_tail(
+        &self,
+        _build_id: &str,
+        stream: &LogStream,
+        lines: u32,
+    ) -> Result<Vec<String>, CliError> {
         self.aws.log_tail(stream, lines).await
     }
 }

@@ -8,6 +8,8 @@ pub mod codebuild;
 pub mod ecr;
 #[cfg(feature = "events")]
 pub mod events;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod s3;
 pub mod sfn;
 

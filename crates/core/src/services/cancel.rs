@@ -1,4 +1,4 @@
-//! Cancel: what `DELETE /builds/{id}` and `agentbuild cancel` (direct mode) do — stop the
+//! Cancel: what `DELETE /projects/{p}/builds/{id}` and `agentbuild cancel` (direct mode) do — stop the
 //! execution (error `Cancelled`), then read the record again and close it `STOPPED` from what
 //! it holds *now*, inside the conditional update (`objects::update`): a CodeBuild build it
 //! names is stopped first (also one StartBuild named after the first read), a record another
@@ -91,7 +91,7 @@ pub fn is_cancelled(r: &BuildRecord) -> bool {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Cancelled (now or before): what `GET /builds/{id}` answers now — the STOPPED record, or
+    /// Cancelled (now or before): what `GET /projects/{p}/builds/{id}` answers now — the STOPPED record, or
     /// the live status of an execution stopped before it wrote any record.
     Cancelled(Status),
     /// It had finished on its own with this status.

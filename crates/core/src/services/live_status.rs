@@ -1,4 +1,4 @@
-//! Status: what `GET /builds/{id}` answers, and what the CLI shows in direct mode — the record
+//! Status: what `GET /projects/{p}/builds/{id}` answers, and what the CLI shows in direct mode — the record
 //! once it is final; before that a live status assembled from the RUNNING record (StartBuild
 //! writes it, CheckBuild keeps its phase current) and DescribeExecution.
 //!

@@ -9,6 +9,7 @@ pub mod deploys;
 pub mod images;
 pub mod live_status;
 pub mod objects;
+pub mod owner;
 pub mod records;
 pub mod runtime_names;
 pub mod stop;

@@ -206,7 +206,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /builds, GET /builds/{buildId}, DELETE /builds/{buildId}, GET /agents/{project}/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -227,6 +227,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "states:StopExecution",
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
+            "logs:GetLogEvents",
             "bedrock-agentcore:ListAgentRuntimes",
             "bedrock-agentcore:ListTagsForResource",
             "bedrock-agentcore:DeleteAgentRuntime",
@@ -241,6 +242,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "SFN.StopExecution",
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
+            "Logs.GetLogEvents",
             "S3.ListObjectsV2",
             "AgentCore.ListAgentRuntimes",
             "AgentCore.ListTagsForResource",
@@ -291,6 +293,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("CodeBuild.StartBuild", "codebuild:StartBuild"),
     ("CodeBuild.BatchGetBuilds", "codebuild:BatchGetBuilds"),
     ("CodeBuild.StopBuild", "codebuild:StopBuild"),
+    ("Logs.GetLogEvents", "logs:GetLogEvents"),
     (
         "CodeBuild.ListBuildsForProject",
         "codebuild:ListBuildsForProject",

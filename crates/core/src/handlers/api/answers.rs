@@ -16,7 +16,7 @@ pub(super) struct Problem {
     code: &'static str,
     field: Option<String>,
     message: String,
-    allow: Option<&'static str>,
+    allow: Option<String>,
     build_status: Option<Reported>,
 }
 
@@ -43,8 +43,8 @@ impl Problem {
         self
     }
 
-    pub(super) fn allow(mut self, methods: &'static str) -> Self {
-        self.allow = Some(methods);
+    pub(super) fn allow(mut self, methods: impl Into<String>) -> Self {
+        self.allow = Some(methods.into());
         self
     }
 
@@ -65,7 +65,7 @@ impl Problem {
         };
         let mut headers = Vec::new();
         if let Some(allow) = self.allow {
-            headers.push((header::ALLOW, allow.to_string()));
+            headers.push((header::ALLOW, allow));
         }
         if self.status == 503 {
             headers.push((header::RETRY_AFTER, "2".to_string()));

@@ -6,7 +6,7 @@
 //! `NotOurRuntime` when the runtime of that name is not tagged for this agent of this stack).
 
 use super::answers::{ok_json, Problem};
-use super::{gateway, Deps, Target};
+use super::{gateway, Deps};
 use crate::domain::deploy_request::is_runtime_name;
 use crate::domain::deployment::Owner;
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
@@ -16,44 +16,10 @@ use crate::services::runtime_names::{self, Retirement};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub(super) const LIST: &str = "GET /projects/{project}/agents/{agent}/runtimes";
-pub(super) const RETIRE: &str = "DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}";
-
-/// The target of API Gateway's matched route path, with its path parameters.
-pub(super) fn target(
-    route_path: &str,
-    param: impl Fn(&'static str) -> Option<String>,
-) -> Option<Target> {
-    let (p, a) = (param("project")?, param("agent")?);
-    match route_path {
-        "/projects/{project}/agents/{agent}/runtimes" => Some(Target::Runtimes(p, a)),
-        "/projects/{project}/agents/{agent}/runtimes/{runtimeName}" => {
-            Some(Target::Runtime(p, a, param("runtimeName")?))
-        }
-        _ => None,
-    }
-}
-
-/// The target of a raw path (function URLs, `cargo lambda watch`), matched from its end.
-pub(super) fn target_of_path(segments: &[&str]) -> Option<Target> {
-    match segments {
-        [.., "projects", p, "agents", a, "runtimes"] => {
-            Some(Target::Runtimes(p.to_string(), a.to_string()))
-        }
-        [.., "projects", p, "agents", a, "runtimes", name] => Some(Target::Runtime(
-            p.to_string(),
-            a.to_string(),
-            name.to_string(),
-        )),
-        _ => None,
-    }
-}
-
+/// The agent of the route (its project `dispatch` checked already).
 fn owner<'a>(stack: &'a str, project: &'a str, agent: &'a str) -> Result<Owner<'a>, Problem> {
-    for (field, value) in [("project", project), ("agent", agent)] {
-        if !is_name(value) {
-            return Err(RequestError::new(field, NAME_RULE).into());
-        }
+    if !is_name(agent) {
+        return Err(RequestError::new("agent", NAME_RULE).into());
     }
     Ok(Owner {
         stack,
@@ -62,8 +28,8 @@ fn owner<'a>(stack: &'a str, project: &'a str, agent: &'a str) -> Result<Owner<'
     })
 }
 
-pub(super) async fn list<S: ObjectStore, X, B, R>(
-    deps: &Deps<S, X, B, R>,
+pub(super) async fn list<S: ObjectStore, X, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -71,8 +37,8 @@ pub(super) async fn list<S: ObjectStore, X, B, R>(
     Ok(ok_json(&runtime_names::list(&deps.store, &owner).await?))
 }
 
-pub(super) async fn retire<S: ObjectStore, X, B, R: Runtimes>(
-    deps: &Deps<S, X, B, R>,
+pub(super) async fn retire<S: ObjectStore, X, B, L, R: Runtimes>(
+    deps: &Deps<S, X, B, L, R>,
     request: &Request,
     project: &str,
     agent: &str,

@@ -450,7 +450,7 @@ fn summarized_store() -> (Deps<FakeStore, FakeExecutions>, Vec<ManifestItem>) {
     let mut bad = rebuilt("bad", BuildStatus::Failed);
     bad.error = Some(ErrorInfo::new("FAILED", "the Dockerfile's RUN step failed"));
     s.seed(&build_key(&items[1].name), bad.to_json());
-    // Cancelled by a caller (DELETE /builds/<its name>): STOPPED, not a failure.
+    // Cancelled by a caller (DELETE /projects/{p}/builds/<its name>): STOPPED, not a failure.
     let mut stopped = rebuilt("stopped", BuildStatus::Stopped);
     stopped.error = Some(ErrorInfo::new("Cancelled", "cancelled by the API"));
     s.seed(&build_key(&items[4].name), stopped.to_json());

@@ -379,3 +379,5 @@ mod executions;
 pub use executions::{FakeEvents, FakeExecutions};
 mod images;
 pub use images::FakeImages;
+mod logs;
+pub use logs::FakeLogs;

@@ -1,4 +1,4 @@
-//! `GET /builds/{buildId}`, `GET /agents/{project}/{agent}`, routing, the samples.
+//! `GET /projects/{project}/builds/{buildId}`, `GET /projects/{project}/agents/{agent}`, routing, the samples.
 
 use super::*;
 
@@ -12,7 +12,7 @@ fn record(status: BuildStatus) -> BuildRecord {
     BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"))
 }
 
-async fn stored(d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes>, rec: &BuildRecord) {
+async fn stored(d: &TestDeps, rec: &BuildRecord) {
     d.store.seed(&build_key(&rec.build_id), rec.to_json());
 }
 
@@ -21,7 +21,7 @@ async fn a_finished_build_answers_its_record() {
     let d = with_source();
     let rec = record(BuildStatus::Failed);
     stored(&d, &rec).await;
-    let (status, body) = call(&d, get("/builds/b-1")).await;
+    let (status, body) = call(&d, get("/projects/nexus-ai/builds/b-1")).await;
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_value::<BuildRecord>(body).unwrap(), rec);
 }
@@ -31,10 +31,10 @@ async fn a_running_build_answers_its_live_status() {
     let d = with_source();
     stored(&d, &record(BuildStatus::Running)).await;
     let d = Deps {
-        executions: FakeExecutions::default().with("b-1", ExecutionStatus::Running, "{}"),
+        executions: FakeExecutions::default().with("b-1", ExecutionStatus::Running, &input()),
         ..d
     };
-    let (status, body) = call(&d, get("/builds/b-1")).await;
+    let (status, body) = call(&d, get("/projects/nexus-ai/builds/b-1")).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "RUNNING");
     assert_eq!(body["state"], "Building");
@@ -47,10 +47,10 @@ async fn a_running_build_answers_its_live_status() {
 async fn a_build_not_yet_started_answers_from_the_execution() {
     let d = with_source();
     let d = Deps {
-        executions: FakeExecutions::default().with("api-x", ExecutionStatus::Running, "{}"),
+        executions: FakeExecutions::default().with("api-x", ExecutionStatus::Running, &input()),
         ..d
     };
-    let (status, body) = call(&d, get("/builds/api-x")).await;
+    let (status, body) = call(&d, get("/projects/nexus-ai/builds/api-x")).await;
     assert_eq!(status, 200);
     assert_eq!(
         (&body["status"], &body["state"], &body["elapsedSeconds"]),
@@ -62,7 +62,7 @@ async fn a_build_not_yet_started_answers_from_the_execution() {
 async fn a_rejected_execution_reports_the_rule_it_broke() {
     let d = with_source();
     let d = Deps {
-        executions: FakeExecutions::default().with("api-x", ExecutionStatus::Running, "{}"),
+        executions: FakeExecutions::default().with("api-x", ExecutionStatus::Running, &input()),
         ..d
     };
     d.executions.end(
@@ -73,7 +73,7 @@ async fn a_rejected_execution_reports_the_rule_it_broke() {
             r#"{"errorType":"InvalidRequest","errorMessage":"source: s3://own/sources/a.zip does not exist"}"#,
         )),
     );
-    let (status, body) = call(&d, get("/builds/api-x")).await;
+    let (status, body) = call(&d, get("/projects/nexus-ai/builds/api-x")).await;
     assert_eq!((status, &body["status"]), (200, &json!("REJECTED")));
     assert_eq!(body["error"]["type"], "InvalidRequest");
     assert_eq!(
@@ -88,11 +88,11 @@ async fn a_timed_out_execution_is_reported_before_its_record_is_closed() {
     let d = with_source();
     stored(&d, &record(BuildStatus::Running)).await;
     let d = Deps {
-        executions: FakeExecutions::default().with("b-1", ExecutionStatus::Running, "{}"),
+        executions: FakeExecutions::default().with("b-1", ExecutionStatus::Running, &input()),
         ..d
     };
     d.executions.end("b-1", ExecutionStatus::TimedOut, None);
-    let (_, body) = call(&d, get("/builds/b-1")).await;
+    let (_, body) = call(&d, get("/projects/nexus-ai/builds/b-1")).await;
     assert_eq!(
         (&body["status"], &body["state"], &body["phase"]),
         (&json!("TIMED_OUT"), &json!("Recording"), &json!("BUILD"))
@@ -103,12 +103,12 @@ async fn a_timed_out_execution_is_reported_before_its_record_is_closed() {
 #[tokio::test]
 async fn an_unknown_build_is_404_and_a_malformed_id_400() {
     let d = with_source();
-    let (status, b) = call(&d, get("/builds/api-nothing")).await;
+    let (status, b) = call(&d, get("/projects/nexus-ai/builds/api-nothing")).await;
     assert_eq!((status, error_of(&b).0), (404, "NotFound"));
     for bad in [
-        "/builds/a.b",
-        "/builds/%2e%2e",
-        &format!("/builds/{}", "a".repeat(81)),
+        "/projects/nexus-ai/builds/a.b",
+        "/projects/nexus-ai/builds/%2e%2e",
+        &format!("/projects/nexus-ai/builds/{}", "a".repeat(81)),
     ] {
         let (status, b) = call(&d, get(bad)).await;
         assert_eq!(
@@ -119,7 +119,7 @@ async fn an_unknown_build_is_404_and_a_malformed_id_400() {
     }
 }
 
-// ---- GET /agents/{project}/{agent}
+// ---- GET /projects/{project}/agents/{agent}
 
 #[tokio::test]
 async fn an_agent_answers_its_latest_success() {
@@ -127,21 +127,21 @@ async fn an_agent_answers_its_latest_success() {
     let rec = record(BuildStatus::Succeeded);
     d.store
         .seed(&latest_key("nexus-ai", "sales"), rec.to_json());
-    let (status, body) = call(&d, get("/agents/nexus-ai/sales")).await;
+    let (status, body) = call(&d, get("/projects/nexus-ai/agents/sales")).await;
     assert_eq!((status, &body["buildId"]), (200, &json!("b-1")));
-    let (status, b) = call(&d, get("/agents/nexus-ai/other")).await;
+    let (status, b) = call(&d, get("/projects/nexus-ai/agents/other")).await;
     assert_eq!((status, error_of(&b).0), (404, "NotFound"));
 }
 
 #[tokio::test]
 async fn an_agent_with_a_bad_name_is_400() {
     let d = with_source();
-    let (status, b) = call(&d, get("/agents/Nexus/sales")).await;
+    let (status, b) = call(&d, get("/projects/Nexus/agents/sales")).await;
     assert_eq!(
         (status, error_of(&b)),
         (400, ("InvalidRequest", Some("project")))
     );
-    let (status, b) = call(&d, get("/agents/nexus/sa_les")).await;
+    let (status, b) = call(&d, get("/projects/nexus/agents/sa_les")).await;
     assert_eq!(
         (status, error_of(&b)),
         (400, ("InvalidRequest", Some("agent")))
@@ -154,17 +154,21 @@ async fn an_agent_with_a_bad_name_is_400() {
 async fn routes_by_route_key_behind_api_gateway_and_by_path_elsewhere() {
     let d = with_source();
     // API Gateway with a named stage: the raw path carries the stage, the route key not.
-    let mut e = event("GET", "/prod/agents/nexus-ai/sales", None, None);
-    let key = "GET /agents/{project}/{agent}";
+    let mut e = event("GET", "/prod/projects/nexus-ai/agents/sales", None, None);
+    let key = "GET /projects/{project}/agents/{agent}";
     e["routeKey"] = json!(key);
     e["requestContext"]["routeKey"] = json!(key);
     e["requestContext"]["stage"] = json!("prod");
     e["pathParameters"] = json!({"project": "nexus-ai", "agent": "sales"});
     let (status, _) = call(&d, request(e)).await;
-    assert_eq!(status, 404, "routed to GET /agents");
+    assert_eq!(status, 404, "routed to GET .../agents");
     // `$default` with a prefix before the route.
-    assert_eq!(call(&d, post_to("/prod/builds")).await.0, 202);
-    assert_eq!(call(&d, post_to("/builds/")).await.0, 202);
+    let r = call(&d, post_to("/prod/projects/nexus-ai/builds")).await;
+    assert_eq!(r.0, 202, "{}", r.1);
+    assert_eq!(call(&d, post_to("/projects/nexus-ai/builds/")).await.0, 202);
+    // A project named like a segment: the longest route wins.
+    let (status, b) = call(&d, get("/projects/projects/builds/builds/logs")).await;
+    assert_eq!((status, error_of(&b).0), (404, "NotFound"));
 }
 
 fn post_to(path: &str) -> Request {
@@ -179,15 +183,20 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let d = with_source();
     let (status, b) = call(&d, get("/")).await;
     assert_eq!((status, error_of(&b).0), (404, "NotFound"));
-    let r = handle(&d, get("/builds")).await.unwrap();
+    // The old unscoped routes are gone (IAM could not scope them).
+    for old in ["/builds", "/builds/b-1", "/agents/nexus-ai/sales"] {
+        let (status, b) = call(&d, get(old)).await;
+        assert_eq!((status, error_of(&b).0), (404, "NotFound"), "{old}");
+    }
+    let r = handle(&d, get("/projects/nexus-ai/builds")).await.unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()[header::ALLOW], "POST");
-    let r = handle(&d, http("PUT", "/builds/b-1", None, None))
+    let r = handle(&d, http("PUT", "/projects/nexus-ai/builds/b-1", None, None))
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()[header::ALLOW], "GET, DELETE");
-    let (status, _) = call(&d, http("DELETE", "/agents/p/a", None, None)).await;
+    let (status, _) = call(&d, http("DELETE", "/projects/p/agents/a", None, None)).await;
     assert_eq!(status, 405);
 }
 
@@ -202,6 +211,7 @@ fn sample(name: &str) -> Value {
         "get-build" => include_str!("../../../../../../events/api/get-build.json"),
         "get-agent" => include_str!("../../../../../../events/api/get-agent.json"),
         "delete-build" => include_str!("../../../../../../events/api/delete-build.json"),
+        "get-build-logs" => include_str!("../../../../../../events/api/get-build-logs.json"),
         other => panic!("no sample {other}"),
     };
     serde_json::from_str(text).unwrap()
@@ -227,18 +237,26 @@ async fn the_samples_route_and_answer_as_named() {
         (status, error_of(&b)),
         (400, ("InvalidRequest", Some("dockerfile")))
     );
-    assert_eq!(
-        route(&request(sample("get-build"))),
-        Route::GetBuild("api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a".into())
-    );
-    assert_eq!(
-        route(&request(sample("delete-build"))),
-        Route::CancelBuild("api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a".into())
-    );
-    assert_eq!(
-        route(&request(sample("get-agent"))),
-        Route::GetAgent("nexus-ai".into(), "sales-assistant".into())
-    );
+    let id = "api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
+    for (name, endpoint, params) in [
+        ("get-build", Endpoint::GetBuild, ("buildId", id)),
+        ("delete-build", Endpoint::CancelBuild, ("buildId", id)),
+        ("get-build-logs", Endpoint::BuildLogs, ("buildId", id)),
+        (
+            "get-agent",
+            Endpoint::LatestAgent,
+            ("agent", "sales-assistant"),
+        ),
+    ] {
+        let e = sample(name);
+        let key = e["routeKey"].as_str().map(String::from);
+        let Routing::Found(m) = routes::route(&request(e), key.as_deref()) else {
+            panic!("{name} does not route");
+        };
+        assert_eq!(m.spec.endpoint, endpoint, "{name}");
+        assert_eq!(m.param("project"), "nexus-ai", "{name}");
+        assert_eq!(m.param(params.0), params.1, "{name}");
+    }
 }
 
 /// This file's scenarios, for the operations test in `mod.rs`.

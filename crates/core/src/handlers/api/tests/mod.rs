@@ -1,7 +1,8 @@
 //! The API handler's scenarios over the fakes: helpers here, the scenarios by route in
 //! `post.rs`, `get.rs` (GET routes, routing, the samples in `events/api`) and `delete.rs`
-//! (cancel).
+//! (cancel), `access.rs` (projects), `runtimes.rs` (an agent's runtimes).
 
+mod access;
 mod delete;
 mod get;
 mod post;
@@ -15,16 +16,21 @@ use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
 use crate::ports::ExecutionStatus;
 use crate::testing::fake_runtimes::FakeRuntimes;
-use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeStore, OWN};
+use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeLogs, FakeStore, OWN};
+use lambda_http::http::header;
+use routes::{Endpoint, Routing};
 use serde_json::{json, Value};
+
+type TestDeps = Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>;
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes> {
+fn deps(store: FakeStore) -> TestDeps {
     Deps {
         store,
         executions: FakeExecutions::default(),
         builds: FakeBuilds::default(),
+        logs: FakeLogs::default(),
         runtimes: FakeRuntimes::default(),
         config: ApiConfig {
             validate: ValidateConfig {
@@ -40,7 +46,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRun
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes> {
+fn with_source() -> TestDeps {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -74,7 +80,7 @@ fn http(method: &str, path: &str, content_type: Option<&str>, body: Option<&str>
 fn post_event(body: &Value) -> Value {
     event(
         "POST",
-        "/builds",
+        "/projects/nexus-ai/builds",
         Some("application/json"),
         Some(&body.to_string()),
     )
@@ -95,14 +101,16 @@ fn base64(mut event: Value) -> Value {
     event
 }
 
+/// An execution's input naming project nexus-ai (as the console starts one).
+fn input() -> String {
+    build_request().to_string()
+}
+
 fn build_request() -> Value {
     json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
 }
 
-async fn call(
-    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes>,
-    request: Request,
-) -> (u16, Value) {
+async fn call(d: &TestDeps, request: Request) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
     let body = match r.body() {
         Body::Text(s) => serde_json::from_str(s).unwrap(),
@@ -125,6 +133,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("post.rs"),
         include_str!("get.rs"),
         include_str!("delete.rs"),
+        include_str!("access.rs"),
         include_str!("runtimes.rs"),
     ]
     .concat();
@@ -132,6 +141,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         post::SCENARIOS,
         get::SCENARIOS,
         delete::SCENARIOS,
+        access::SCENARIOS,
         runtimes::SCENARIOS,
     ]
     .concat();

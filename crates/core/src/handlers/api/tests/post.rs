@@ -1,6 +1,7 @@
-//! `POST /builds`: validation, the source check, start-or-reuse, AWS failures.
+//! `POST /projects/{project}/builds`: validation, the source check, start-or-reuse, AWS failures.
 
 use super::*;
+use crate::domain::plan::is_build_id;
 
 #[tokio::test]
 async fn accepts_a_build_and_starts_one_execution_with_the_api_envelope() {
@@ -10,7 +11,7 @@ async fn accepts_a_build_and_starts_one_execution_with_the_api_envelope() {
     let id = body["buildId"].as_str().unwrap();
     assert!(id.starts_with("api-") && is_build_id(id), "{id}");
     assert_eq!(body["executionArn"], FakeExecutions::arn(id));
-    assert_eq!(body["statusUrl"], format!("/builds/{id}"));
+    assert_eq!(body["statusUrl"], format!("/projects/nexus-ai/builds/{id}"));
     assert_eq!(d.executions.names(), [id]);
     let input = d.executions.input_of(id);
     assert!(
@@ -48,7 +49,10 @@ async fn the_answer_points_at_the_status() {
     let d = with_source();
     let r = handle(&d, post(&build_request())).await.unwrap();
     let location = r.headers()[header::LOCATION].to_str().unwrap();
-    assert!(location.starts_with("/builds/api-"), "{location}");
+    assert!(
+        location.starts_with("/projects/nexus-ai/builds/api-"),
+        "{location}"
+    );
     assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
 }
@@ -59,7 +63,12 @@ async fn rejects_malformed_json() {
     for body in ["{\"project\": ", "not json", ""] {
         let (status, b) = call(
             &d,
-            http("POST", "/builds", Some("application/json"), Some(body)),
+            http(
+                "POST",
+                "/projects/nexus-ai/builds",
+                Some("application/json"),
+                Some(body),
+            ),
         )
         .await;
         assert_eq!((status, error_of(&b).0), (400, "MalformedJson"), "{body}");
@@ -76,7 +85,11 @@ async fn rejects_a_body_that_is_not_json_by_media_type() {
         Some("application/x-www-form-urlencoded"),
         None,
     ] {
-        let (status, b) = call(&d, http("POST", "/builds", ct, Some(&body))).await;
+        let (status, b) = call(
+            &d,
+            http("POST", "/projects/nexus-ai/builds", ct, Some(&body)),
+        )
+        .await;
         assert_eq!(
             (status, error_of(&b).0),
             (415, "UnsupportedMediaType"),
@@ -87,7 +100,7 @@ async fn rejects_a_body_that_is_not_json_by_media_type() {
         &d,
         http(
             "POST",
-            "/builds",
+            "/projects/nexus-ai/builds",
             Some("Application/JSON; charset=utf-8"),
             Some(&body),
         ),

@@ -36,7 +36,7 @@ async fn another_agents_runtime_name_is_a_400_naming_deploy_runtime_name() {
 }
 
 /// sales has runtime `Old` (rt-old) and deploys to `New` now.
-async fn moved(d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeRuntimes>) {
+async fn moved(d: &TestDeps) {
     let me = Owner {
         stack: "agentbuild",
         project: "nexus-ai",
@@ -101,10 +101,17 @@ async fn the_current_runtime_needs_force_and_a_name_not_the_agents_is_404() {
         (status, error_of(&body)),
         (409, ("RuntimeInUse", Some("deploy.runtimeName")))
     );
-    let mut forced = event("DELETE", &format!("{RUNTIMES}/New"), None, None);
+    // Behind API Gateway (a named stage, the route key of `routes::ROUTES`'s retire row); who
+    // retired it: the IAM principal API Gateway authorized.
+    let mut forced = event("DELETE", &format!("/prod{RUNTIMES}/New"), None, None);
+    let key = "DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}";
+    forced["routeKey"] = json!(key);
+    forced["requestContext"]["routeKey"] = json!(key);
+    forced["requestContext"]["stage"] = json!("prod");
+    forced["pathParameters"] =
+        json!({"project": "nexus-ai", "agent": "sales", "runtimeName": "New"});
     forced["rawQueryString"] = json!("force=true");
     forced["queryStringParameters"] = json!({"force": "true"});
-    // Who retired it: the IAM principal API Gateway authorized.
     let ops = "arn:aws:iam::123456789012:role/platform-ops";
     forced["requestContext"]["authorizer"] = json!({"iam": {"userArn": ops, "callerId": "AROA1"}});
     let (status, body) = call(&d, request(forced)).await;
