@@ -20,6 +20,7 @@ pub mod rebuild;
 pub mod record;
 pub mod request;
 pub mod retention;
+pub mod runtime_names;
 pub mod secrets;
 pub mod start;
 pub mod status;

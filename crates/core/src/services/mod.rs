@@ -14,5 +14,6 @@ pub mod live_status;
 pub mod objects;
 pub mod owner;
 pub mod records;
+pub mod runtime_names;
 pub mod stop;
 pub mod submit;

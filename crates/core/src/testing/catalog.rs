@@ -244,7 +244,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -266,6 +266,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
             "logs:GetLogEvents",
+            "bedrock-agentcore:ListAgentRuntimes",
+            "bedrock-agentcore:ListTagsForResource",
+            "bedrock-agentcore:DeleteAgentRuntime",
         ],
         operations: &[
             "S3.HeadObject",
@@ -278,6 +281,10 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
             "Logs.GetLogEvents",
+            "S3.ListObjectsV2",
+            "AgentCore.ListAgentRuntimes",
+            "AgentCore.ListTagsForResource",
+            "AgentCore.DeleteAgentRuntime",
         ],
     },
     FunctionSpec {
@@ -359,6 +366,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     (
         "AgentCore.ListTagsForResource",
         "bedrock-agentcore:ListTagsForResource",
+    ),
+    (
+        "AgentCore.DeleteAgentRuntime",
+        "bedrock-agentcore:DeleteAgentRuntime",
     ),
 ];
 
