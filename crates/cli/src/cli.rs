@@ -15,7 +15,7 @@ use crate::aws::sdk_config;
 use crate::commands::{self, Logs, WaitOptions};
 use crate::error::CliError;
 use crate::output::{Outcome, Output};
-use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
+use crate::package::{self, choose_artifact, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Progress;
 use crate::progress::Spinner;
 use crate::request::{Draft, FlagRequest};
@@ -334,13 +334,10 @@ async fn execute<S: Service>(
         Command::Pack(_) => unreachable!("handled above"),
         Command::Submit(args) => {
             let mut spinner = Spinner::new();
-            let (draft, chosen) = match submit_draft(&args, cwd) {
-                Ok(d) => d,
+            let draft = match submit_draft(&args, cwd) {
+                Ok((draft, chosen)) => chosen.iter().fold(draft, |d, n| spinner.noted(n, d)),
                 Err(r) => return finish(&Outcome::Rejected(r), args.output.output, stdout),
             };
-            if let Some(note) = chosen {
-                spinner.note(&note);
-            }
             let wait = args.wait.then(WaitOptions::default);
             let outcome =
                 commands::submit(svc, draft, settings.bucket.as_deref(), wait, &mut spinner)
@@ -473,29 +470,6 @@ fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<(Draft, Option<String>)
         );
     }
     Ok((draft, chosen))
-}
-
-/// The artifact `submit <dir>` builds when `--artifact` is not given: `code` for a directory
-/// with no Dockerfile and a Python project (the line that says so comes with it), else
-/// `container`.
-fn choose_artifact(dir: &Path, dockerfile: &str) -> (&'static str, Option<String>) {
-    if dir.join(dockerfile).exists() {
-        return ("container", None);
-    }
-    let python = ["requirements.txt", "pyproject.toml"]
-        .into_iter()
-        .find(|f| dir.join(f).is_file());
-    match python {
-        Some(found) => (
-            "code",
-            Some(format!(
-                "no {dockerfile} in {} and a Python project ({found}): building a code artifact \
-                 (--artifact container to build an image instead)",
-                dir.display()
-            )),
-        ),
-        None => ("container", None),
-    }
 }
 
 fn pack(args: &PackArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -340,6 +340,29 @@ fn special_kind(_file_type: &fs::FileType) -> &'static str {
     "special"
 }
 
+/// The artifact `submit <dir>` builds when `--artifact` is not given: `code` for a directory
+/// with no Dockerfile and a Python project (the line that says so comes with it), else
+/// `container`.
+pub fn choose_artifact(dir: &Path, dockerfile: &str) -> (&'static str, Option<String>) {
+    if dir.join(dockerfile).exists() {
+        return ("container", None);
+    }
+    let python = ["requirements.txt", "pyproject.toml"]
+        .into_iter()
+        .find(|f| dir.join(f).is_file());
+    match python {
+        Some(found) => (
+            "code",
+            Some(format!(
+                "no {dockerfile} in {} and a Python project ({found}): building a code artifact \
+                 (--artifact container to build an image instead)",
+                dir.display()
+            )),
+        ),
+        None => ("container", None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

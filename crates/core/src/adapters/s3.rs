@@ -28,6 +28,7 @@ impl S3Store {
         &self.bucket
     }
 
+    #[cfg(feature = "lambda")]
     pub(crate) fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
     }
