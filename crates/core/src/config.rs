@@ -262,12 +262,15 @@ impl DeployConfig {
 /// CheckRuntime: how long to wait between checks (the deadline travels in the state).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRuntimeConfig {
+    /// Where the deploy ledger is re-read before an endpoint moves.
+    pub bucket: String,
     pub policy: DeployPolicy,
 }
 
 impl CheckRuntimeConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
+            bucket: env.required(BUCKET)?,
             policy: deploy_policy(env)?,
         })
     }

@@ -9,7 +9,8 @@ use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRunti
 use aws_sdk_bedrockagentcorecontrol::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_bedrockagentcorecontrol::operation::update_agent_runtime::UpdateAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::types::{
-    AgentRuntimeArtifact, AgentRuntimeStatus, ContainerConfiguration, NetworkConfiguration,
+    AgentRuntimeArtifact, AgentRuntimeStatus, ContainerConfiguration, LifecycleConfiguration,
+    NetworkConfiguration,
     NetworkMode as SdkNetworkMode, ProtocolConfiguration, ServerProtocol, VpcConfig,
 };
 use aws_sdk_bedrockagentcorecontrol::Client;
@@ -21,6 +22,10 @@ pub struct AgentCore {
 impl AgentCore {
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 }
 
@@ -83,6 +88,18 @@ fn parts(
         .build()
         .map_err(|e| bad_request("network configuration", e))?;
     Ok((artifact, network, protocol))
+}
+
+/// `deploy.lifecycle`, passed through (validated 60–28,800 s at the door).
+fn lifecycle(req: &RuntimeRequest) -> Option<LifecycleConfiguration> {
+    let l = req.spec.lifecycle?;
+    let secs = |v: Option<crate::domain::rollout::LifecycleSeconds>| v.map(|s| s.get() as i32);
+    Some(
+        LifecycleConfiguration::builder()
+            .set_idle_runtime_session_timeout(secs(l.idle_runtime_session_timeout))
+            .set_max_lifetime(secs(l.max_lifetime))
+            .build(),
+    )
 }
 
 fn env_map(req: &RuntimeRequest) -> Option<std::collections::HashMap<String, String>> {
@@ -189,6 +206,7 @@ impl Runtimes for AgentCore {
             .network_configuration(network)
             .protocol_configuration(protocol)
             .set_environment_variables(env_map(req))
+            .set_lifecycle_configuration(lifecycle(req))
             .set_tags(Some(
                 req.tags
                     .iter()
@@ -222,6 +240,7 @@ impl Runtimes for AgentCore {
             .network_configuration(network)
             .protocol_configuration(protocol)
             .set_environment_variables(env_map(req))
+            .set_lifecycle_configuration(lifecycle(req))
             .description(&req.description)
             .client_token(&req.client_token)
             .send()

@@ -4,6 +4,8 @@
 pub mod agentcore;
 #[cfg(feature = "codebuild")]
 pub mod codebuild;
+#[cfg(feature = "agentcore")]
+pub mod endpoints;
 #[cfg(feature = "ecr")]
 pub mod ecr;
 #[cfg(feature = "events")]

@@ -19,6 +19,7 @@ pub mod rebuild;
 pub mod record;
 pub mod request;
 pub mod retention;
+pub mod rollout;
 pub mod secrets;
 pub mod start;
 pub mod status;

@@ -11,5 +11,6 @@ pub mod live_status;
 pub mod objects;
 pub mod owner;
 pub mod records;
+pub mod rollout;
 pub mod stop;
 pub mod submit;
