@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 from .agentcore import AgentCoreScripts, install_agentcore_patches
+from .dataplane import LocalAgents, install_dataplane
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
 from .codebuild_events import EventDelivery
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, FLEET_DEFINITION,
@@ -90,6 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     install_codebuild_scripts(codebuild)
     agentcore = AgentCoreScripts()
     install_agentcore_patches(agentcore)
+    install_dataplane(LocalAgents())
     install_engine_fixes()
     handler_settings: dict[str, str] = dict(HANDLER_SETTINGS)
     handlers_box: list[Handlers] = []

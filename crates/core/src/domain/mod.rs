@@ -4,6 +4,7 @@ pub mod announce;
 pub mod callback;
 pub mod deploy_request;
 pub mod deployment;
+pub mod endpoint_move;
 pub mod ending;
 pub mod execution;
 pub mod fallback;
