@@ -264,6 +264,8 @@ impl DeployConfig {
 pub struct CheckRuntimeConfig {
     /// Where the deploy ledger is re-read before an endpoint moves.
     pub bucket: String,
+    /// The `agentbuild:stack` tag of the endpoints this stack creates.
+    pub stack: String,
     pub policy: DeployPolicy,
 }
 
@@ -271,6 +273,7 @@ impl CheckRuntimeConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
             bucket: env.required(BUCKET)?,
+            stack: stack_name(env)?,
             policy: deploy_policy(env)?,
         })
     }

@@ -275,13 +275,14 @@ pub trait Endpoints {
     /// `None` when the runtime has no endpoint of that name.
     async fn get_endpoint(&self, runtime_id: &str, name: &str)
         -> Result<Option<EndpointInfo>, Error>;
-    /// Creates the endpoint at `version` (`exists` false) or moves it there.
+    /// Creates the endpoint at `version` (`exists` false; tagged with `tags`) or moves it there.
     async fn point_endpoint(
         &self,
         runtime_id: &str,
         name: &str,
         version: &str,
         exists: bool,
+        tags: &BTreeMap<String, String>,
     ) -> Result<EndpointInfo, Error>;
 }
 

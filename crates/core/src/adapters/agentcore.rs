@@ -239,7 +239,9 @@ impl Runtimes for AgentCore {
             .role_arn(&req.role_arn)
             .network_configuration(network)
             .protocol_configuration(protocol)
-            .set_environment_variables(env_map(req))
+            // Always the whole map (empty too): an update that omits it keeps the previous
+            // version's variables, so a variable removed from `deploy` would live on.
+            .set_environment_variables(Some(env_map(req).unwrap_or_default()))
             .set_lifecycle_configuration(lifecycle(req))
             .description(&req.description)
             .client_token(&req.client_token)

@@ -65,6 +65,7 @@ impl Endpoints for AgentCore {
         name: &str,
         version: &str,
         exists: bool,
+        tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<EndpointInfo, Error> {
         let (status, target) = if exists {
             let out = self
@@ -87,6 +88,11 @@ impl Endpoints for AgentCore {
                 .agent_runtime_id(runtime_id)
                 .name(name)
                 .agent_runtime_version(version)
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ))
                 .description("agentbuild: moved only to a version that passed its smoke test")
                 .send()
                 .await

@@ -10,6 +10,7 @@ pub mod execution;
 pub mod fallback;
 pub mod fleet;
 pub mod fleet_guard;
+pub mod history;
 pub mod form;
 pub mod images;
 pub mod json;

@@ -52,6 +52,7 @@ pub async fn handle<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore>(
         return Ok(DeployOutput { deployment });
     }
     let rollout = Rollout {
+        stack: &deps.config.stack,
         runtimes: &deps.runtimes,
         smoke: &deps.smoke,
         store: &deps.store,
@@ -94,6 +95,7 @@ mod tests {
             store: FakeStore::default(),
             config: CheckRuntimeConfig {
                 bucket: "bkt".into(),
+                stack: "agentbuild".into(),
                 policy: DeployPolicy {
                     first_wait_seconds: 5,
                     timeout_seconds: 900,

@@ -6,11 +6,13 @@
 pub mod build_wait;
 pub mod cancel;
 pub mod deploys;
+pub mod history;
 pub mod images;
 pub mod live_status;
 pub mod objects;
 pub mod owner;
 pub mod records;
+pub mod rollback;
 pub mod rollout;
 pub mod stop;
 pub mod submit;

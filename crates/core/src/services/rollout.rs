@@ -4,7 +4,7 @@
 //! agent's newest (`domain::rollout` decides; this loads and calls).
 
 use crate::domain::deploy_request::Protocol;
-use crate::domain::deployment::{observe, DeployPolicy, Deployment, DeploymentStatus};
+use crate::domain::deployment::{observe, DeployPolicy, Deployment, DeploymentStatus, Owner};
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
 use crate::domain::endpoint_move::{candidate, endpoint_observed, moving, smoked, stale};
@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 
 /// What CheckRuntime talks to.
 pub struct Rollout<'a, R, T, S> {
+    /// The stack whose tag a created endpoint carries.
+    pub stack: &'a str,
     pub runtimes: &'a R,
     pub smoke: &'a T,
     pub store: &'a S,
@@ -28,6 +30,15 @@ pub fn smoke_session(build_id: &str, version: &str) -> String {
 }
 
 impl<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore> Rollout<'_, R, T, S> {
+    fn owner_tags(&self, plan: &BuildPlan) -> std::collections::BTreeMap<String, String> {
+        Owner {
+            stack: self.stack,
+            project: &plan.project,
+            agent: &plan.agent,
+        }
+        .tags()
+    }
+
     /// One check of a DEPLOYING deployment.
     pub async fn check(
         &self,
@@ -90,7 +101,7 @@ impl<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore> Rollout<'_, R, T, 
         }
         let info = self
             .runtimes
-            .point_endpoint(id, name, &version, current.is_some())
+            .point_endpoint(id, name, &version, current.is_some(), &self.owner_tags(plan))
             .await?;
         Ok(moving(d, &info, now, self.policy))
     }

@@ -199,7 +199,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "check-runtime",
         logical_id: "CheckRuntimeFunction",
         invoked_by: "CheckRuntime",
-        env: &[BUCKET, DEPLOY_POLL_SECONDS, DEPLOY_TIMEOUT_SECONDS],
+        env: &[BUCKET, STACK_NAME, DEPLOY_POLL_SECONDS, DEPLOY_TIMEOUT_SECONDS],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",

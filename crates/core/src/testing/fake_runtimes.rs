@@ -182,6 +182,7 @@ impl Endpoints for FakeRuntimes {
         name: &str,
         version: &str,
         exists: bool,
+        _tags: &BTreeMap<String, String>,
     ) -> Result<EndpointInfo, Error> {
         self.enter(if exists {
             "AgentCore.UpdateAgentRuntimeEndpoint"

@@ -15,16 +15,18 @@
 mod agents;
 mod answers;
 mod builds;
+mod deployments;
 mod routes;
 
 use super::{aws_config, s3_client, Clock};
+use crate::adapters::agentcore::AgentCore;
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::logs::CloudWatchLogs;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
-use crate::ports::{BuildLogs, BuildService, Executions, ObjectStore};
+use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, ObjectStore};
 use crate::Error;
 use answers::Problem;
 use chrono::Utc;
@@ -32,18 +34,20 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use routes::{Endpoint, Matched, Routing};
 
-pub struct Deps<S, X, B, L> {
+pub struct Deps<S, X, B, L, R> {
     pub store: S,
     pub executions: X,
     /// Cancel stops CodeBuild builds by id: no project name needed.
     pub builds: B,
     /// The builds' log streams (`GET .../logs`).
     pub logs: L,
+    /// AgentCore's control plane: a rollback moves an agent's endpoint.
+    pub runtimes: R,
     pub config: ApiConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs> {
+impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = ApiConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -55,6 +59,7 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs> {
             ),
             builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             logs: CloudWatchLogs::new(aws_sdk_cloudwatchlogs::Client::new(&sdk)),
+            runtimes: AgentCore::new(aws_sdk_bedrockagentcorecontrol::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
@@ -62,8 +67,8 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs> {
 }
 
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
-pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs>(
-    deps: &Deps<S, X, B, L>,
+pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Endpoints>(
+    deps: &Deps<S, X, B, L, R>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let gateway = gateway(&request);
@@ -103,8 +108,8 @@ pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs
 
 /// The route's project is checked once, here, for every route; each endpoint lives in the
 /// module of its resource.
-async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs>(
-    deps: &Deps<S, X, B, L>,
+async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Endpoints>(
+    deps: &Deps<S, X, B, L, R>,
     request: &Request,
     matched: &Matched,
 ) -> Result<Response<Body>, Problem> {
@@ -119,6 +124,10 @@ async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs>(
         Endpoint::CancelBuild => builds::cancel_build(deps, project, id).await,
         Endpoint::BuildLogs => builds::logs(deps, request, project, id).await,
         Endpoint::LatestAgent => agents::latest(deps, project, matched.param("agent")).await,
+        Endpoint::Deployments => deployments::list(deps, project, matched.param("agent")).await,
+        Endpoint::Rollback => {
+            deployments::roll_back(deps, request, project, matched.param("agent")).await
+        }
     }
 }
 

@@ -14,6 +14,8 @@ pub(super) enum Endpoint {
     CancelBuild,
     BuildLogs,
     LatestAgent,
+    Deployments,
+    Rollback,
 }
 
 pub(super) struct RouteSpec {
@@ -48,6 +50,16 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         Method::GET,
         "/projects/{project}/agents/{agent}",
         Endpoint::LatestAgent,
+    ),
+    row(
+        Method::GET,
+        "/projects/{project}/agents/{agent}/deployments",
+        Endpoint::Deployments,
+    ),
+    row(
+        Method::POST,
+        "/projects/{project}/agents/{agent}/rollback",
+        Endpoint::Rollback,
     ),
 ];
 

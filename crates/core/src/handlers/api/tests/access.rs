@@ -1,12 +1,13 @@
 //! Project scoping: a build of another project answers exactly what an unknown id answers, on
 //! every build route; the body's project must be the path's; the logs route.
 
+use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 use crate::domain::record::LogLocation;
 use crate::ports::Executions;
 
 /// Build `b-1` of nexus-ai, RUNNING, with its log stream.
-fn nexus_build() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn nexus_build() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
     let d = with_source();
     let mut b = running();
     b.logs = Some(LogLocation {

@@ -1,5 +1,6 @@
 //! `DELETE /projects/{project}/builds/{buildId}`: cancel.
 
+use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 use crate::services::cancel::CANCELLED;
 
@@ -18,7 +19,7 @@ fn delete(path: &str) -> Request {
 }
 
 /// A build RUNNING in CodeBuild (`agentbuild:1`), its execution open.
-fn running_build() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn running_build() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
     let d = with_source();
     d.store
         .seed(&build_key("b-1"), record(BuildStatus::Running).to_json());

@@ -7,6 +7,7 @@ mod delete;
 mod get;
 mod post;
 
+use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 use crate::config::ValidateConfig;
 use crate::domain::record::tests::{plan, running, t};
@@ -21,12 +22,13 @@ use serde_json::{json, Value};
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
     Deps {
         store,
         executions: FakeExecutions::default(),
         builds: FakeBuilds::default(),
         logs: FakeLogs::default(),
+        runtimes: FakeRuntimes::default(),
         config: ApiConfig {
             validate: ValidateConfig {
                 stack: "agentbuild".into(),
@@ -41,7 +43,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLog
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -106,7 +108,7 @@ fn build_request() -> Value {
 }
 
 async fn call(
-    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs>,
+    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>,
     request: Request,
 ) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
