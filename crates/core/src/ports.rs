@@ -273,8 +273,11 @@ pub use crate::domain::rollout::{EndpointInfo, SmokeOutcome};
 /// A runtime's named endpoints (AgentCore's control plane; the adapter owns its client).
 pub trait Endpoints {
     /// `None` when the runtime has no endpoint of that name.
-    async fn get_endpoint(&self, runtime_id: &str, name: &str)
-        -> Result<Option<EndpointInfo>, Error>;
+    async fn get_endpoint(
+        &self,
+        runtime_id: &str,
+        name: &str,
+    ) -> Result<Option<EndpointInfo>, Error>;
     /// Creates the endpoint at `version` (`exists` false; tagged with `tags`) or moves it there.
     async fn point_endpoint(
         &self,

@@ -10,8 +10,8 @@ use aws_sdk_bedrockagentcorecontrol::operation::list_tags_for_resource::ListTags
 use aws_sdk_bedrockagentcorecontrol::operation::update_agent_runtime::UpdateAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::types::{
     AgentRuntimeArtifact, AgentRuntimeStatus, ContainerConfiguration, LifecycleConfiguration,
-    NetworkConfiguration,
-    NetworkMode as SdkNetworkMode, ProtocolConfiguration, ServerProtocol, VpcConfig,
+    NetworkConfiguration, NetworkMode as SdkNetworkMode, ProtocolConfiguration, ServerProtocol,
+    VpcConfig,
 };
 use aws_sdk_bedrockagentcorecontrol::Client;
 

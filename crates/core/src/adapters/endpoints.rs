@@ -89,9 +89,7 @@ impl Endpoints for AgentCore {
                 .name(name)
                 .agent_runtime_version(version)
                 .set_tags(Some(
-                    tags.iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
+                    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 ))
                 .description("agentbuild: moved only to a version that passed its smoke test")
                 .send()

@@ -4,10 +4,10 @@
 pub mod agentcore;
 #[cfg(feature = "codebuild")]
 pub mod codebuild;
-#[cfg(feature = "agentcore")]
-pub mod endpoints;
 #[cfg(feature = "ecr")]
 pub mod ecr;
+#[cfg(feature = "agentcore")]
+pub mod endpoints;
 #[cfg(feature = "events")]
 pub mod events;
 #[cfg(feature = "logs")]

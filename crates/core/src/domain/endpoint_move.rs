@@ -129,4 +129,3 @@ pub fn stale(mut d: Deployment, why: Superseded, now: DateTime<Utc>) -> Deployme
     d.superseded = Some(why);
     d
 }
-

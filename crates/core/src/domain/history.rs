@@ -157,9 +157,25 @@ mod tests {
             entry("b-2", "2", Failed, SmokeStatus::Failed),
             entry("b-3", "3", Ready, SmokeStatus::Passed),
         ];
-        assert_eq!(rollback_target(&all, "live", Some("3"), None).unwrap().build_id, "b-1");
-        assert_eq!(rollback_target(&all, "live", Some("3"), Some("b-1")).unwrap().version.as_deref(), Some("1"));
-        assert_eq!(rollback_target(&all, "live", Some("3"), Some("1")).unwrap().build_id, "b-1");
+        assert_eq!(
+            rollback_target(&all, "live", Some("3"), None)
+                .unwrap()
+                .build_id,
+            "b-1"
+        );
+        assert_eq!(
+            rollback_target(&all, "live", Some("3"), Some("b-1"))
+                .unwrap()
+                .version
+                .as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            rollback_target(&all, "live", Some("3"), Some("1"))
+                .unwrap()
+                .build_id,
+            "b-1"
+        );
         assert!(rollback_target(&all, "live", Some("3"), Some("2")).is_err());
         assert!(rollback_target(&all, "staging", Some("3"), None).is_err());
         assert_eq!(

@@ -58,7 +58,11 @@ macro_rules! bounded_seconds {
                 if ($min..=$max).contains(&n) {
                     Ok($name(n))
                 } else {
-                    Err(format!("must be a whole number of seconds from {} to {}", $min, $max).into())
+                    Err(format!(
+                        "must be a whole number of seconds from {} to {}",
+                        $min, $max
+                    )
+                    .into())
                 }
             }
         }

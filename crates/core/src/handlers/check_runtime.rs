@@ -151,8 +151,15 @@ mod tests {
     /// A runtime at version 2 READY, whose `live` endpoint serves version 1.
     fn ready_v2(d: &TestDeps) {
         d.runtimes.add("rt-1", "Mine", "nexus-ai", "sales");
-        d.runtimes.set("rt-1", RuntimeStatus::Ready, None, "r@sha256:00");
-        d.runtimes.runtimes.borrow_mut().get_mut("rt-1").unwrap().0.version = "2".into();
+        d.runtimes
+            .set("rt-1", RuntimeStatus::Ready, None, "r@sha256:00");
+        d.runtimes
+            .runtimes
+            .borrow_mut()
+            .get_mut("rt-1")
+            .unwrap()
+            .0
+            .version = "2".into();
         d.runtimes.add_endpoint("rt-1", "live", "1");
     }
 
@@ -179,13 +186,29 @@ mod tests {
         let d = deps(|| "2026-11-28T10:00:10Z".parse().unwrap());
         ready_v2(&d);
         let dep = check_with(&d, deploy_plan(), deploying()).await;
-        assert_eq!(d.smoke.calls.borrow().as_slice(), &[("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/rt-1".to_string(), "2".to_string())]);
-        assert_eq!((dep.status, dep.phase), (DeploymentStatus::Deploying, Some(Phase::Endpoint)));
-        assert_eq!(d.runtimes.moved.borrow().as_slice(), &[("rt-1".into(), "live".into(), "2".into())]);
+        assert_eq!(
+            d.smoke.calls.borrow().as_slice(),
+            &[(
+                "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/rt-1".to_string(),
+                "2".to_string()
+            )]
+        );
+        assert_eq!(
+            (dep.status, dep.phase),
+            (DeploymentStatus::Deploying, Some(Phase::Endpoint))
+        );
+        assert_eq!(
+            d.runtimes.moved.borrow().as_slice(),
+            &[("rt-1".into(), "live".into(), "2".into())]
+        );
         let dep = check_with(&d, deploy_plan(), dep).await;
         assert_eq!(dep.status, DeploymentStatus::Ready);
         assert_eq!(
-            (dep.endpoint.as_deref(), dep.version.as_deref(), dep.previous_version.as_deref()),
+            (
+                dep.endpoint.as_deref(),
+                dep.version.as_deref(),
+                dep.previous_version.as_deref()
+            ),
             (Some("live"), Some("2"), Some("1"))
         );
         assert_eq!(dep.smoke.unwrap().status, SmokeStatus::Passed);
@@ -210,14 +233,19 @@ mod tests {
         d.smoke
             .outcomes
             .borrow_mut()
-            .push_back(SmokeOutcome::Refused("POST /invocations answered 500".into()));
+            .push_back(SmokeOutcome::Refused(
+                "POST /invocations answered 500".into(),
+            ));
         let dep = check_with(&d, deploy_plan(), deploying()).await;
         assert_eq!(dep.status, DeploymentStatus::Failed);
         let smoke = dep.smoke.clone().unwrap();
         assert_eq!(smoke.status, SmokeStatus::Failed);
         assert!(smoke.reason.unwrap().contains("500"));
         assert!(dep.failure_reason.unwrap().contains("version 2"));
-        assert_eq!((dep.version.as_deref(), dep.previous_version.as_deref()), (Some("2"), Some("1")));
+        assert_eq!(
+            (dep.version.as_deref(), dep.previous_version.as_deref()),
+            (Some("2"), Some("1"))
+        );
         assert!(d.runtimes.moved.borrow().is_empty());
         assert_eq!(d.runtimes.live("rt-1", "live").as_deref(), Some("1"));
     }

@@ -18,8 +18,8 @@ use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
 use crate::ports::{BuildService, Events, Images, ObjectStore};
-use crate::services::{history, records};
 use crate::services::stop::stop_build;
+use crate::services::{history, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
 

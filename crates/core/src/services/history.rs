@@ -21,8 +21,7 @@ pub async fn note_deploy<S: ObjectStore>(store: &S, record: &BuildRecord) -> Res
 }
 
 pub async fn put<S: ObjectStore>(store: &S, key: &str, entry: &Entry) -> Result<(), Error> {
-    let body =
-        serde_json::to_vec(entry).map_err(|e| Error::InvalidState(format!("{key}: {e}")))?;
+    let body = serde_json::to_vec(entry).map_err(|e| Error::InvalidState(format!("{key}: {e}")))?;
     store.put_json(key, body).await
 }
 

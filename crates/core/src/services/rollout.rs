@@ -5,9 +5,9 @@
 
 use crate::domain::deploy_request::Protocol;
 use crate::domain::deployment::{observe, DeployPolicy, Deployment, DeploymentStatus, Owner};
+use crate::domain::endpoint_move::{candidate, endpoint_observed, moving, smoked, stale};
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
-use crate::domain::endpoint_move::{candidate, endpoint_observed, moving, smoked, stale};
 use crate::domain::rollout::Phase;
 use crate::ports::{Endpoints, ObjectStore, Runtimes, SmokeTester};
 use crate::services::deploys::still_ours;
@@ -26,7 +26,10 @@ pub struct Rollout<'a, R, T, S> {
 
 /// AgentCore wants a session id of 33 characters or more: one per build and version.
 pub fn smoke_session(build_id: &str, version: &str) -> String {
-    format!("{:0<33}", format!("agentbuild-smoke-{build_id}-v{version}-"))
+    format!(
+        "{:0<33}",
+        format!("agentbuild-smoke-{build_id}-v{version}-")
+    )
 }
 
 impl<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore> Rollout<'_, R, T, S> {
@@ -86,7 +89,13 @@ impl<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore> Rollout<'_, R, T, 
                 let session = smoke_session(&plan.build_id, &version);
                 Some(
                     self.smoke
-                        .invoke(&arn, &version, &smoke.payload(), smoke.timeout_seconds(), &session)
+                        .invoke(
+                            &arn,
+                            &version,
+                            &smoke.payload(),
+                            smoke.timeout_seconds(),
+                            &session,
+                        )
                         .await?,
                 )
             }
@@ -101,7 +110,13 @@ impl<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore> Rollout<'_, R, T, 
         }
         let info = self
             .runtimes
-            .point_endpoint(id, name, &version, current.is_some(), &self.owner_tags(plan))
+            .point_endpoint(
+                id,
+                name,
+                &version,
+                current.is_some(),
+                &self.owner_tags(plan),
+            )
             .await?;
         Ok(moving(d, &info, now, self.policy))
     }

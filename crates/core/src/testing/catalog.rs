@@ -221,7 +221,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/deployments, POST /projects/{project}/agents/{agent}/rollback",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -243,6 +243,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
             "logs:GetLogEvents",
+            "bedrock-agentcore:GetAgentRuntimeEndpoint",
+            "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
         ],
         operations: &[
             "S3.HeadObject",
@@ -255,6 +257,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
             "Logs.GetLogEvents",
+            "S3.ListObjectsV2",
+            "AgentCore.GetAgentRuntimeEndpoint",
+            "AgentCore.UpdateAgentRuntimeEndpoint",
         ],
     },
     FunctionSpec {

@@ -1,7 +1,6 @@
 //! Project scoping: a build of another project answers exactly what an unknown id answers, on
 //! every build route; the body's project must be the path's; the logs route.
 
-use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 use crate::domain::record::LogLocation;
 use crate::ports::Executions;

@@ -1,6 +1,5 @@
 //! `DELETE /projects/{project}/builds/{buildId}`: cancel.
 
-use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 use crate::services::cancel::CANCELLED;
 

@@ -1,6 +1,5 @@
 //! `GET /projects/{project}/builds/{buildId}`, `GET /projects/{project}/agents/{agent}`, routing, the samples.
 
-use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 
 fn record(status: BuildStatus) -> BuildRecord {
@@ -13,7 +12,10 @@ fn record(status: BuildStatus) -> BuildRecord {
     BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"))
 }
 
-async fn stored(d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>, rec: &BuildRecord) {
+async fn stored(
+    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>,
+    rec: &BuildRecord,
+) {
     d.store.seed(&build_key(&rec.build_id), rec.to_json());
 }
 

@@ -4,10 +4,10 @@
 
 mod access;
 mod delete;
+mod deployments;
 mod get;
 mod post;
 
-use crate::testing::fake_runtimes::FakeRuntimes;
 use super::*;
 use crate::config::ValidateConfig;
 use crate::domain::record::tests::{plan, running, t};
@@ -15,6 +15,7 @@ use crate::domain::record::{build_key, latest_key, BuildRecord};
 use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
 use crate::ports::ExecutionStatus;
+use crate::testing::fake_runtimes::FakeRuntimes;
 use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeLogs, FakeStore, OWN};
 use lambda_http::http::header;
 use routes::{Endpoint, Routing};
@@ -134,6 +135,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("get.rs"),
         include_str!("delete.rs"),
         include_str!("access.rs"),
+        include_str!("deployments.rs"),
     ]
     .concat();
     let scenarios = [
@@ -141,6 +143,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         get::SCENARIOS,
         delete::SCENARIOS,
         access::SCENARIOS,
+        deployments::SCENARIOS,
     ]
     .concat();
     let called = crate::testing::fakes::operations_of(&source, &scenarios);
