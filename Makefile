@@ -7,7 +7,7 @@ SHELL := bash
 VENV := .venv/bin
 PY := $(VENV)/python
 
-.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench bench-pipeline test-e2e
+.PHONY: help tools local-up local-down local-status local-env test-local test-local-e2e test demo package rebuild bench bench-pipeline bench-artifact test-e2e
 
 help:
 	@echo "make tools         install the pinned tools into .venv, .venv-checkov, node_modules"
@@ -20,6 +20,7 @@ help:
 	@echo "make rebuild       one fleet rebuild on the local stack (every agent, at most N at once); prints its summary"
 	@echo "make bench         benchmarks (printed, not asserted)"
 	@echo "make bench-pipeline  what a build costs the pipeline (transitions, invocations, lag) on the local stack"
+	@echo "make bench-artifact  code zip of examples/code-agent: agentbuild vs the AgentCore toolkit's CodeZipPackager (cold, code-only)"
 	@echo "make package       arm64 release zips in target/lambda/<fn>/bootstrap.zip"
 
 tools:
@@ -73,6 +74,11 @@ bench: tools
 # old poll loop's computed figures and the .sync anchor (printed, not asserted; not in make test).
 bench-pipeline: tools
 	@bash scripts/bench-pipeline.sh
+
+# The code artifact of examples/code-agent by agentbuild and by the AgentCore starter toolkit's
+# CodeZipPackager (pinned, in .venv-bench): cold and code-only, time and size (printed, not asserted).
+bench-artifact: tools
+	@bash scripts/bench-artifact.sh
 
 # arm64 release zips for Lambda: target/lambda/<fn>/bootstrap.zip (cargo-lambda + zig).
 package: tools

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Copy buildspec.yml into template.yaml's CodeBuild project (Source.BuildSpec), verbatim.
+"""Copy each buildspec into its CodeBuild project's Source.BuildSpec in template.yaml, verbatim:
+buildspec.yml -> BuildProject (the container build), buildspec-code.yml -> LayerProject (the
+code path's dependency layer).
 
 CloudFormation cannot read a local file into a string property (AWS::Include only splices
 YAML/JSON *structure*, and `sam package` does not upload CodeBuild buildspecs), and the buildspec
@@ -19,14 +21,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 BUILDSPEC = ROOT / "buildspec.yml"
+# Resource -> the file its BuildSpec copies.
+BUILDSPECS = {"BuildProject": BUILDSPEC, "LayerProject": ROOT / "buildspec-code.yml"}
 KEY = re.compile(r"^(?P<indent>[ ]*)BuildSpec: \|[ ]*$")
 
 
-def render(template: str, buildspec: str) -> str:
+def resource_lines(lines: list[str], resource: str) -> range:
+    """The lines of `resource` (a top-level key under Resources, indented two spaces)."""
+    head = [i for i, line in enumerate(lines) if line.rstrip() == f"  {resource}:"]
+    if len(head) != 1:
+        sys.exit(f"{TEMPLATE.name}: expected one resource {resource}, found {len(head)}")
+    end = head[0] + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith("   ")):
+        end += 1
+    return range(head[0], end)
+
+
+def render(template: str, buildspec: str, resource: str = "BuildProject") -> str:
     lines = template.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if KEY.match(line)]
+    starts = [i for i in resource_lines(lines, resource) if KEY.match(lines[i])]
     if len(starts) != 1:
-        sys.exit(f"{TEMPLATE.name}: expected exactly one 'BuildSpec: |' line, found {len(starts)}")
+        sys.exit(f"{TEMPLATE.name}: expected exactly one 'BuildSpec: |' line in {resource}, found {len(starts)}")
     start = starts[0]
     indent = len(KEY.match(lines[start])["indent"])
     end = start + 1  # the block runs while lines are blank or indented deeper than the key
@@ -47,8 +62,8 @@ def render(template: str, buildspec: str) -> str:
     return "".join(lines[: start + 1] + block + lines[end:])
 
 
-def embedded_buildspec(template_text: str) -> str | None:
-    """The BuildSpec string as a YAML parser sees it (None when PyYAML is absent)."""
+def embedded_buildspec(template_text: str, resource: str = "BuildProject") -> str | None:
+    """`resource`'s BuildSpec string as a YAML parser sees it (None when PyYAML is absent)."""
     try:
         import yaml
     except ImportError:
@@ -66,30 +81,33 @@ def embedded_buildspec(template_text: str) -> str | None:
 
     Loader.add_multi_constructor("!", any_tag)
     doc = yaml.load(template_text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
-    for resource in doc["Resources"].values():
-        if resource.get("Type") == "AWS::CodeBuild::Project":
-            return resource["Properties"]["Source"]["BuildSpec"]
-    return None
+    return doc["Resources"][resource]["Properties"]["Source"]["BuildSpec"]
 
 
 def main() -> int:
     template = TEMPLATE.read_text()
-    buildspec = BUILDSPEC.read_text()
-    wanted = render(template, buildspec)
+    wanted = template
+    for resource, path in BUILDSPECS.items():
+        wanted = render(wanted, path.read_text(), resource)
     if "--check" in sys.argv[1:]:
-        embedded = embedded_buildspec(template)
-        if wanted != template or (embedded is not None and embedded != buildspec):
+        stale = [
+            f"{resource} != {path.name}"
+            for resource, path in BUILDSPECS.items()
+            if wanted != template
+            or (embedded_buildspec(template, resource) or path.read_text()) != path.read_text()
+        ]
+        if stale:
             print(
-                "template.yaml's BuildSpec differs from buildspec.yml: "
+                f"template.yaml's BuildSpec differs ({', '.join(stale)}): "
                 "run `python3 scripts/sync_buildspec.py`",
                 file=sys.stderr,
             )
             return 1
-        print("buildspec: template.yaml's BuildSpec == buildspec.yml")
+        print("buildspec: template.yaml's BuildSpecs == " + ", ".join(p.name for p in BUILDSPECS.values()))
         return 0
     if wanted != template:
         TEMPLATE.write_text(wanted)
-        print("buildspec: copied buildspec.yml into template.yaml")
+        print("buildspec: copied " + ", ".join(p.name for p in BUILDSPECS.values()) + " into template.yaml")
     else:
         print("buildspec: template.yaml already up to date")
     return 0

@@ -4,6 +4,10 @@
 #   .venv/          moto[server], cargo-lambda, ziglang, cfn-lint, aws-sam-cli, pytest
 #   .venv-checkov/  checkov (it pins boto3 exactly, at a version aws-sam-cli rejects, so it
 #                   cannot share .venv); linked as .venv/bin/checkov
+#   .venv-build/    the local code build's host tools (issue 22): the AWS CLI the code buildspec
+#                   calls (CodeBuild's Lambda images ship AWS CLI v2; v1 takes the same s3api
+#                   commands) and uv for `make bench-artifact`; apart so its botocore pin cannot
+#                   fight moto's and aws-sam-cli's
 #   node_modules/   asl-validator, from package.json + package-lock.json (npm ci)
 #   rustup target   aarch64-unknown-linux-gnu (Lambda runs arm64; cargo lambda cross-builds with zig)
 #
@@ -27,6 +31,10 @@ PY_PINS=(
 )
 CHECKOV_PINS=(
   "checkov==3.3.30"
+)
+BUILD_PINS=(
+  "awscli==1.46.2"
+  "uv==0.13.8"                # the same uv the code buildspec installs (buildspec-code.yml)
 )
 RUST_TARGETS=(aarch64-unknown-linux-gnu)
 # ------------------------------------------------------------------------------------------
@@ -58,6 +66,7 @@ ensure_venv() {
 ensure_venv .venv "${PY_PINS[@]}"
 ensure_venv .venv-checkov "${CHECKOV_PINS[@]}"
 ln -sfn ../../.venv-checkov/bin/checkov .venv/bin/checkov
+ensure_venv .venv-build "${BUILD_PINS[@]}"
 
 # node_modules: keyed by the lockfile, so a changed pin reinstalls.
 NODE_STAMP=node_modules/.agentbuild-lock

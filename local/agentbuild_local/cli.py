@@ -36,6 +36,7 @@ from pathlib import Path
 from .agentcore import AgentCoreScripts, install_agentcore_patches
 from .dataplane import LocalAgents, install_dataplane
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
+from .codebuild_real import RealBuilds
 from .codebuild_events import EventDelivery
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, FLEET_DEFINITION,
                      HANDLER_SETTINGS,
@@ -88,7 +89,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # EventBridge's rule on the project's CodeBuild events -> build-events (when it exists).
     delivery = EventDelivery(drop_all=os.environ.get("AGENTBUILD_LOCAL_DROP_CODEBUILD_EVENTS") == "1")
     codebuild = CodeBuildScripts(delivery if "build-events" in binaries else None)
-    install_codebuild_scripts(codebuild)
+    real_builds = RealBuilds(delivery if "build-events" in binaries else None)
+    install_codebuild_scripts(codebuild, real_builds)
     agentcore = AgentCoreScripts()
     install_agentcore_patches(agentcore)
     install_dataplane(LocalAgents())
@@ -112,6 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     moto_server, moto_port = start_moto(args.moto_port)
     endpoint = f"http://127.0.0.1:{moto_port}"
     delivery.start(endpoint)
+    real_builds.endpoint = endpoint
     log(f"moto {MOTO_VERSION} on {endpoint}; injections on {inject_url}")
     created = create_resources(endpoint, definition)
     created["AGENTBUILD_FLEET_STATE_MACHINE_ARN"] = create_fleet_machine(endpoint, fleet_definition(
@@ -149,6 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "AGENTBUILD_FLEET_STATE_MACHINE_ARN": created["AGENTBUILD_FLEET_STATE_MACHINE_ARN"],
             "AGENTBUILD_REPOSITORY_URI": created["AGENTBUILD_REPOSITORY_URI"],
             "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
+            "AGENTBUILD_LAYER_PROJECT": created["AGENTBUILD_LAYER_PROJECT"],
             "AGENTBUILD_INJECT_URL": inject_url,
             "AGENTBUILD_RUNTIME_URL": runtime_url,
             "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": created["AGENTBUILD_BUILD_FINISHED_QUEUE_URL"],

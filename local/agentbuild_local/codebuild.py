@@ -376,11 +376,12 @@ def log_location(build: dict[str, Any]) -> dict[str, Any]:
     return build
 
 
-def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
+def install_codebuild_scripts(scripts: CodeBuildScripts, real: Any = None) -> None:
     """Patch moto's CodeBuild (MOTO_VERSION only): StartBuild keeps the request's source and
     environment overrides on the build (moto drops them) and binds scripts; BatchGetBuilds and
     StopBuild report scripted builds as their script says. Other builds are moto's own, with
-    the times that passed (`CodeBuildScripts.plain_ended`)."""
+    the times that passed (`CodeBuildScripts.plain_ended`). Builds of the layer project run for
+    real when `real` (codebuild_real.RealBuilds) is given: no script applies to them."""
     from moto.codebuild.models import CodeBuildBackend
     from moto.codebuild.responses import CodeBuildResponse
 
@@ -415,6 +416,8 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
                            ("queuedTimeoutInMinutesOverride", "queuedTimeoutInMinutes")):
             if request.get(key):
                 build[field] = request[key]
+        if real is not None and real.start(build, text):
+            return result
         script = scripts.bind(build, text)
         if script is not None:
             log(f"codebuild: {build['id']} scripted by {json.dumps(script)}")
@@ -425,7 +428,8 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
         return result
 
     def patched_batch_get_builds(self: Any, ids: list[str]) -> list[dict[str, Any]]:
-        plain = [i for i in ids if not scripts.knows(i)]
+        known = real.knows if real is not None else (lambda _: False)
+        plain = [i for i in ids if not scripts.knows(i) and not known(i)]
         out = batch_get_builds(self, plain) if plain else []
         for build in out:
             log_location(build)
@@ -435,7 +439,9 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
             scripts.plain_ended(build)
         for history in self.build_metadata_history.values():
             for build in history:
-                if build["id"] in ids and build["id"] not in plain:
+                if build["id"] in ids and known(build["id"]):
+                    out.append(build)
+                elif build["id"] in ids and build["id"] not in plain:
                     scripts.report(build)
                     out.append(log_location(build))
         return out
@@ -443,6 +449,9 @@ def install_codebuild_scripts(scripts: CodeBuildScripts) -> None:
     def patched_stop_build(self: Any, build_id: str) -> dict[str, Any] | None:
         for history in self.build_metadata_history.values():
             for build in history:
+                if build["id"] == build_id and real is not None and real.knows(build_id):
+                    real.stop(build)
+                    return build
                 if build["id"] == build_id and scripts.stop(build):
                     log(f"codebuild: {build_id} stopped")
                     return build

@@ -24,6 +24,8 @@ ACCOUNT = "123456789012"  # moto's default account
 BUCKET = "agentbuild-local"
 REPOSITORY = "agentbuild"
 CODEBUILD_PROJECT = "agentbuild-local"
+# The code path's dependency-layer project (template.yaml's LayerProject); its builds run for real.
+LAYER_PROJECT = "agentbuild-local-layer"
 STATE_MACHINE = "agentbuild-build"
 # Where the stack captures outgoing Build Finished events, so tests can read them.
 BUILD_FINISHED_QUEUE = "agentbuild-build-finished"
@@ -45,6 +47,7 @@ HANDLER_SETTINGS = {
     # is another stack of the same account.
     "AGENTBUILD_STACK_NAME": os.environ.get("AGENTBUILD_LOCAL_STACK_NAME", "agentbuild-local"),
     "AGENTBUILD_CODEBUILD_PROJECT": CODEBUILD_PROJECT,
+    "AGENTBUILD_LAYER_PROJECT": LAYER_PROJECT,
     "AGENTBUILD_BUILD_TIMEOUT_MINUTES": "60",
     "AGENTBUILD_QUEUED_TIMEOUT_MINUTES": "30",
     # The fallback: how long a build waits for CodeBuild's completion event before CheckBuild

@@ -9,7 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .config import (ACCOUNT, BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE,
+from .config import (ACCOUNT, BUCKET, BUILD_FINISHED_QUEUE, CODEBUILD_PROJECT, CODEBUILD_ROLE, LAYER_PROJECT,
                      FLEET_STATE_MACHINE, HANDLER_SETTINGS, REGION, REPOSITORY, STATE_DIR, STATE_MACHINE,
                      STATES_ROLE)
 from .engine import aws_client
@@ -146,12 +146,29 @@ def create_resources(endpoint: str, definition: str) -> dict[str, str]:
         timeoutInMinutes=int(HANDLER_SETTINGS["AGENTBUILD_BUILD_TIMEOUT_MINUTES"]),
         queuedTimeoutInMinutes=int(HANDLER_SETTINGS["AGENTBUILD_QUEUED_TIMEOUT_MINUTES"]),
     )
+    # The code path's layer project (template.yaml's LayerProject): its builds run
+    # buildspec-code.yml for real (codebuild_real.py).
+    from .codebuild_real import LAYER_ENVIRONMENT, LAYER_LOG_GROUP, LAYER_PROJECT_ENV
+
+    aws_client("codebuild", endpoint).create_project(
+        name=LAYER_PROJECT,
+        source={"type": "NO_SOURCE", "location": "local", "buildspec": "version: 0.2"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        # moto 5.2.5 knows no Lambda compute (ARM_LAMBDA_CONTAINER / BUILD_LAMBDA_*): the project
+        # says ARM_CONTAINER; each build reports LAYER_ENVIRONMENT (codebuild_real.py).
+        environment={"type": "ARM_CONTAINER", "image": LAYER_ENVIRONMENT["image"],
+                     "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": False, "environmentVariables": [
+            {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in LAYER_PROJECT_ENV.items()]},
+        serviceRole=CODEBUILD_ROLE, timeoutInMinutes=15,
+        logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": LAYER_LOG_GROUP}},
+    )
     sm = aws_client("stepfunctions", endpoint).create_state_machine(
         name=STATE_MACHINE, definition=definition, roleArn=STATES_ROLE, type="STANDARD")
     return {
         "AGENTBUILD_REPOSITORY_URI": repo["repositoryUri"],
         "AGENTBUILD_STATE_MACHINE_ARN": sm["stateMachineArn"],
         "AGENTBUILD_BUILD_FINISHED_QUEUE_URL": capture_build_finished(endpoint),
+        "AGENTBUILD_LAYER_PROJECT": LAYER_PROJECT,
     }
 
 

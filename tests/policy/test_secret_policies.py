@@ -1,5 +1,5 @@
 """Build secrets by reference, evaluated offline over the SAM-transformed template: the CodeBuild
-role (which resolves a build's SECRETS_MANAGER variables) and RuntimeRole (whose agents read the
+roles (BuildRole, LayerRole: they resolve a build's SECRETS_MANAGER variables) and RuntimeRole (whose agents read the
 secrets their deploy.environmentVariables name) may read secrets under BuildSecretArnPrefix and
 no other; with the parameter empty (the default) neither may read any secret.
 
@@ -26,7 +26,8 @@ OUTSIDE = [
     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:agentbuild-AbCdEf",  # no '/': not under it
     f"arn:aws:secretsmanager:{REGION}:210987654321:secret:agentbuild/pypi-AbCdEf",
 ]
-ROLES = ("BuildRole", "RuntimeRole")
+# LayerRole: the code path's dependency-layer builds resolve their buildSecrets too (issue 22).
+ROLES = ("BuildRole", "LayerRole", "RuntimeRole")
 
 
 @pytest.fixture(scope="module")
