@@ -85,3 +85,29 @@ def test_lifecycle_passes_through(stack, agentcore):
     rt = agentcore.get_agent_runtime(agentRuntimeId=rec["deployment"]["runtimeId"])
     assert rt["lifecycleConfiguration"] == {"idleRuntimeSessionTimeout": 120, "maxLifetime": 3600}
     # (Out-of-range values are refused by name at both doors: test_deploy.BAD_DEPLOYS.)
+
+
+def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agentcore, v1):
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    base = f"{api}/projects/{req['project']}/agents/bot"
+    # A good version on top, so that there is something to roll back from.
+    deployed(stack, f"safe-v4-{uid()}", version(stack, req, f"good-{uid()}"))
+    serving = live(agentcore, rid)["liveVersion"]
+    assert serving != "1"
+    status, body, _ = stack.http("POST", f"{base}/rollback", {"to": rec1["buildId"]})
+    assert status == 200, body
+    assert (body["kind"], body["version"], body["previousVersion"], body["status"]) == \
+        ("ROLLBACK", "1", serving, "READY"), body
+    assert live(agentcore, rid)["liveVersion"] == "1"
+    # A version whose smoke test failed is never a rollback target.
+    status, history, _ = stack.http("GET", f"{base}/deployments")
+    assert status == 200, history
+    kinds = [(e["kind"], e["version"], e["status"]) for e in history["deployments"]]
+    assert kinds[0] == ("DEPLOY", "1", "READY") and kinds[-1] == ("ROLLBACK", "1", "READY"), kinds
+    failed = [e for e in history["deployments"] if e["status"] == "FAILED"]
+    if failed:
+        status, body, _ = stack.http("POST", f"{base}/rollback", {"to": failed[0]["version"]})
+        assert (status, body["error"]["code"]) == (409, "NothingToRollBackTo"), body
+    assert live(agentcore, rid)["liveVersion"] == "1"

@@ -16,6 +16,7 @@ mod agents;
 mod answers;
 mod builds;
 mod deployments;
+mod promote;
 mod routes;
 
 use super::{aws_config, s3_client, Clock};
@@ -124,6 +125,7 @@ async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, 
         Endpoint::CancelBuild => builds::cancel_build(deps, project, id).await,
         Endpoint::BuildLogs => builds::logs(deps, request, project, id).await,
         Endpoint::LatestAgent => agents::latest(deps, project, matched.param("agent")).await,
+        Endpoint::Promote => promote::promote(deps, request, project, id).await,
         Endpoint::Deployments => deployments::list(deps, project, matched.param("agent")).await,
         Endpoint::Rollback => {
             deployments::roll_back(deps, request, project, matched.param("agent")).await

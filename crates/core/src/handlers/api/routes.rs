@@ -16,6 +16,7 @@ pub(super) enum Endpoint {
     LatestAgent,
     Deployments,
     Rollback,
+    Promote,
 }
 
 pub(super) struct RouteSpec {
@@ -50,6 +51,11 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         Method::GET,
         "/projects/{project}/agents/{agent}",
         Endpoint::LatestAgent,
+    ),
+    row(
+        Method::POST,
+        "/projects/{project}/builds/{buildId}/promote",
+        Endpoint::Promote,
     ),
     row(
         Method::GET,

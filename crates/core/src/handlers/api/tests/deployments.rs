@@ -133,8 +133,48 @@ async fn a_rollback_never_goes_to_a_version_that_failed_its_smoke_test() {
     );
 }
 
+fn promote(id: &str, body: &str) -> Request {
+    http(
+        "POST",
+        &format!("/projects/nexus-ai/builds/{id}/promote"),
+        Some("application/json"),
+        Some(body),
+    )
+}
+
+#[tokio::test]
+async fn a_promote_takes_only_deploy_and_only_a_successful_build() {
+    let d = deps(FakeStore::default());
+    let mut b = running();
+    b.status = BuildStatus::Failed;
+    b.finished_at = Some(t("2026-11-28T10:05:00Z"));
+    let rec = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"));
+    d.store.seed(&build_key("b-1"), rec.to_json());
+    let (status, body) = call(&d, promote("b-1", r#"{"deploy": {}, "source": "x"}"#)).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (400, ("InvalidRequest", Some("source"))),
+        "{body}"
+    );
+    let (status, body) = call(&d, promote("b-1", r#"{}"#)).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (400, ("InvalidRequest", Some("deploy"))),
+        "{body}"
+    );
+    let (status, body) = call(&d, promote("b-1", r#"{"deploy": {}}"#)).await;
+    assert_eq!(
+        (status, error_of(&body).0),
+        (409, "NotPromotable"),
+        "{body}"
+    );
+    let (status, _) = call(&d, promote("b-404", r#"{"deploy": {}}"#)).await;
+    assert_eq!(status, 404);
+}
+
 pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     the_history_lists_every_deploy_oldest_first,
     a_rollback_moves_live_to_the_previous_good_version_and_is_recorded,
     a_rollback_never_goes_to_a_version_that_failed_its_smoke_test,
+    a_promote_takes_only_deploy_and_only_a_successful_build,
 ];
