@@ -111,3 +111,27 @@ def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agent
         status, body, _ = stack.http("POST", f"{base}/rollback", {"to": failed[0]["version"]})
         assert (status, body["error"]["code"]) == (409, "NothingToRollBackTo"), body
     assert live(agentcore, rid)["liveVersion"] == "1"
+
+
+def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building(stack, agentcore, v1):
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    # The agent's latest build: its image is the one the stack keeps (older ones may expire).
+    rec1 = stack.record(stack.get_json(f"agents/{req['project']}/bot/latest.json")["buildId"])
+    live_before = live(agentcore, rid)["liveVersion"]
+    builds_before = stack.build_count()
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
+                                 {"deploy": {"endpoint": "staging"}})
+    assert status == 202, body
+    rec = stack.wait_record(body["buildId"], ("SUCCEEDED", "REUSED", "FAILED", "ERROR"), timeout=90)
+    assert rec["status"] == "REUSED" and stack.build_count() == builds_before, "no CodeBuild build"
+    assert rec["image"]["uri"] == rec1["image"]["uri"]
+    dep = rec["deployment"]
+    assert (dep["status"], dep["endpoint"], dep["smoke"]["status"]) == ("READY", "staging", "PASSED"), dep
+    assert live(agentcore, rid, "staging")["liveVersion"] == dep["version"]
+    assert live(agentcore, rid)["liveVersion"] == live_before, "live did not move"
+    # The same validation as every door: a bad deploy is refused by name.
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
+                                 {"deploy": {"endpoint": "DEFAULT"}})
+    assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
