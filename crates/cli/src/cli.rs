@@ -106,6 +106,19 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// Move an agent's endpoint (`live` unless --endpoint) back to an earlier version
+    /// agentbuild deployed there whose smoke test passed — no build; recorded in the agent's
+    /// deployment history. Prints the history entry as JSON. Through the API only.
+    Rollback {
+        /// The agent, as `<project>/<agent>`.
+        agent: AgentRef,
+        /// A runtime version (digits) or a buildId; default the previous good version.
+        #[arg(long, value_name = "VERSION|BUILD_ID")]
+        to: Option<String>,
+        /// The endpoint to move (default `live`).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
     /// Package a build context locally and print {"sha256","size","files"} as JSON.
     ///
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
@@ -229,7 +242,9 @@ impl Command {
             | Command::Wait { project, .. }
             | Command::Cancel { project, .. }
             | Command::Logs { project, .. } => project.clone(),
-            Command::List { agent, .. } => Some(agent.project.clone()),
+            Command::List { agent, .. } | Command::Rollback { agent, .. } => {
+                Some(agent.project.clone())
+            }
             Command::Pack(_) => None,
         }
     }
@@ -330,6 +345,22 @@ async fn execute<S: Service>(
             commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
         ),
+        Command::Rollback {
+            agent,
+            to,
+            endpoint,
+        } => {
+            let mut body = serde_json::json!({});
+            if let Some(to) = to {
+                body["to"] = to.into();
+            }
+            if let Some(endpoint) = endpoint {
+                body["endpoint"] = endpoint.into();
+            }
+            let entry = svc.rollback(&agent.project, &agent.agent, &body).await?;
+            writeln!(stdout, "{entry}").map_err(|e| CliError::Api(format!("stdout: {e}")))?;
+            return Ok(0);
+        }
         Command::Logs { build_id, tail, .. } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
@@ -581,7 +612,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["submit", "status", "wait", "cancel", "logs", "list", "pack"]
+            ["submit", "status", "wait", "cancel", "logs", "list", "rollback", "pack"]
         );
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("Exit codes"), "{help}");

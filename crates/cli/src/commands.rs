@@ -395,6 +395,14 @@ mod tests {
         async fn latest(&self, _p: &str, _a: &str) -> Result<Option<BuildRecord>, CliError> {
             Ok(self.latest.clone())
         }
+        async fn rollback(
+            &self,
+            _p: &str,
+            _a: &str,
+            body: &serde_json::Value,
+        ) -> Result<serde_json::Value, CliError> {
+            Ok(body.clone())
+        }
         async fn cancel(&self, id: &str) -> Result<Option<Cancellation>, CliError> {
             self.cancelled.borrow_mut().push(id.into());
             Ok(self.cancellation.clone())
