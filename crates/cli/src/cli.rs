@@ -349,18 +349,7 @@ async fn execute<S: Service>(
             agent,
             to,
             endpoint,
-        } => {
-            let mut body = serde_json::json!({});
-            if let Some(to) = to {
-                body["to"] = to.into();
-            }
-            if let Some(endpoint) = endpoint {
-                body["endpoint"] = endpoint.into();
-            }
-            let entry = svc.rollback(&agent.project, &agent.agent, &body).await?;
-            writeln!(stdout, "{entry}").map_err(|e| CliError::Api(format!("stdout: {e}")))?;
-            return Ok(0);
-        }
+        } => return rollback(svc, &agent, to, endpoint, stdout).await,
         Command::Logs { build_id, tail, .. } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
@@ -368,6 +357,26 @@ async fn execute<S: Service>(
         }
     };
     finish(&outcome, format, stdout)
+}
+
+/// `rollback`: the history entry of the move, as JSON on stdout.
+async fn rollback<S: Service>(
+    svc: &S,
+    agent: &AgentRef,
+    to: Option<String>,
+    endpoint: Option<String>,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let mut body = serde_json::json!({});
+    if let Some(to) = to {
+        body["to"] = to.into();
+    }
+    if let Some(endpoint) = endpoint {
+        body["endpoint"] = endpoint.into();
+    }
+    let entry = svc.rollback(&agent.project, &agent.agent, &body).await?;
+    writeln!(stdout, "{entry}").map_err(|e| CliError::Api(format!("stdout: {e}")))?;
+    Ok(0)
 }
 
 fn finish(outcome: &Outcome, format: Output, stdout: &mut dyn Write) -> Result<u8, CliError> {

@@ -11,7 +11,7 @@ use super::Deps;
 use crate::contract::Accepted;
 use crate::domain::execution::SourcePin;
 use crate::domain::record::BuildRecord;
-use crate::domain::request::{validate, RequestError};
+use crate::domain::request::{validate, RequestError, ValidRequest};
 use crate::ports::{Executions, ObjectStore};
 use crate::services::{records, submit};
 use lambda_http::{Body, Request, Response};
@@ -23,6 +23,34 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
     id: &str,
 ) -> Result<Response<Body>, Problem> {
     owned(deps, project, id).await?;
+    let (req, pin) = promoted(deps, request, id).await?;
+    let accepting = submit::Accepting {
+        state_machine_arn: &deps.config.state_machine_arn,
+        repository_uri: &deps.config.validate.repository_uri,
+        stack: &deps.config.validate.stack,
+        now: (deps.now)(),
+    };
+    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
+        Ok(started) => {
+            tracing::info!(build_id = %started.build_id, promoted = id, "promote accepted");
+            Ok(accepted(&Accepted::new(
+                project,
+                &started.build_id,
+                &started.execution_arn,
+                started.existing,
+            )))
+        }
+        Err(refused) => Err(Problem::new(409, refused.code(), refused.message())),
+    }
+}
+
+/// The build's recorded request with the body's `deploy`, validated as `POST .../builds` does,
+/// and the recorded source version it is pinned to.
+async fn promoted<S: ObjectStore, X, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
+    request: &Request,
+    id: &str,
+) -> Result<(ValidRequest, SourcePin), Problem> {
     let body = read_body(request, deps.config.max_body_bytes)?;
     let unknown = body
         .as_object()
@@ -62,24 +90,7 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
         version_id,
         sha256: record.source.sha256.clone(),
     };
-    let accepting = submit::Accepting {
-        state_machine_arn: &deps.config.state_machine_arn,
-        repository_uri: &deps.config.validate.repository_uri,
-        stack: &deps.config.validate.stack,
-        now: (deps.now)(),
-    };
-    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
-        Ok(started) => {
-            tracing::info!(build_id = %started.build_id, promoted = id, "promote accepted");
-            Ok(accepted(&Accepted::new(
-                project,
-                &started.build_id,
-                &started.execution_arn,
-                started.existing,
-            )))
-        }
-        Err(refused) => Err(Problem::new(409, refused.code(), refused.message())),
-    }
+    Ok((req, pin))
 }
 
 fn not_promotable(id: &str, why: &str) -> Problem {
