@@ -342,6 +342,22 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
         "AgentCore.ListTagsForResource",
         "bedrock-agentcore:ListTagsForResource",
     ),
+    (
+        "AgentCore.GetAgentRuntimeEndpoint",
+        "bedrock-agentcore:GetAgentRuntimeEndpoint",
+    ),
+    (
+        "AgentCore.CreateAgentRuntimeEndpoint",
+        "bedrock-agentcore:CreateAgentRuntimeEndpoint",
+    ),
+    (
+        "AgentCore.UpdateAgentRuntimeEndpoint",
+        "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
+    ),
+    (
+        "AgentCore.InvokeAgentRuntime",
+        "bedrock-agentcore:InvokeAgentRuntime",
+    ),
 ];
 
 /// Actions an operation needs beside its own (the service authorization reference's "dependent
