@@ -18,6 +18,7 @@ use crate::output::{Outcome, Output};
 use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Spinner;
 use crate::request::{Draft, FlagRequest};
+use crate::runtimes;
 use crate::service::{Rejection, Service};
 use crate::settings::{env_file_for, GlobalArgs, Settings};
 use crate::terminal::sanitize;
@@ -106,6 +107,17 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// List an agent's AgentCore runtimes: every runtime name bound to it, with its status
+    /// (ACTIVE, SUPERSEDED: an old name still running, RESERVED, RETIRED) and its last build.
+    Runtimes {
+        /// The agent, as `<project>/<agent>`.
+        agent: AgentRef,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Retire one of an agent's runtimes: delete it in AgentCore and record who and when (the
+    /// name stays the agent's). Exit 0 when retired (also again), 2 when refused.
+    Retire(RetireArgs),
     /// Move an agent's endpoint (`live` unless --endpoint) back to an earlier version
     /// agentbuild deployed there whose smoke test passed — no build; recorded in the agent's
     /// deployment history. Prints the history entry as JSON. Through the API only.
@@ -124,6 +136,19 @@ pub enum Command {
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
     /// zip, whatever file order, timestamps or permissions (other than the execute bit).
     Pack(PackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// The agent, as `<project>/<agent>`.
+    pub agent: AgentRef,
+    /// The runtime name (see `agentbuild runtimes`).
+    pub runtime_name: String,
+    /// Also retire the agent's current runtime (its callers lose it).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -242,9 +267,10 @@ impl Command {
             | Command::Wait { project, .. }
             | Command::Cancel { project, .. }
             | Command::Logs { project, .. } => project.clone(),
-            Command::List { agent, .. } | Command::Rollback { agent, .. } => {
-                Some(agent.project.clone())
-            }
+            Command::List { agent, .. }
+            | Command::Runtimes { agent, .. }
+            | Command::Rollback { agent, .. } => Some(agent.project.clone()),
+            Command::Retire(args) => Some(args.agent.project.clone()),
             Command::Pack(_) => None,
         }
     }
@@ -345,6 +371,11 @@ async fn execute<S: Service>(
             commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
         ),
+        Command::Runtimes { agent, output } => {
+            let listed = runtimes::list(svc, &agent.project, &agent.agent).await?;
+            return listed.render(output.output, stdout);
+        }
+        Command::Retire(args) => return retire(svc, args, stdout).await,
         Command::Rollback {
             agent,
             to,
@@ -357,6 +388,17 @@ async fn execute<S: Service>(
         }
     };
     finish(&outcome, format, stdout)
+}
+
+/// `retire <project>/<agent> <runtimeName> [--force]`.
+async fn retire<S: Service>(
+    svc: &S,
+    args: RetireArgs,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let (p, a) = (&args.agent.project, &args.agent.agent);
+    let retired = runtimes::retire(svc, p, a, &args.runtime_name, args.force).await?;
+    retired.render(args.output.output, stdout)
 }
 
 /// `rollback`: the history entry of the move, as JSON on stdout.
@@ -621,7 +663,10 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["submit", "status", "wait", "cancel", "logs", "list", "rollback", "pack"]
+            [
+                "submit", "status", "wait", "cancel", "logs", "list", "runtimes", "retire",
+                "rollback", "pack"
+            ]
         );
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("Exit codes"), "{help}");

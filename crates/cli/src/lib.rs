@@ -20,6 +20,7 @@ pub mod output;
 pub mod package;
 pub mod progress;
 pub mod request;
+pub mod runtimes;
 pub mod service;
 pub mod settings;
 pub mod terminal;

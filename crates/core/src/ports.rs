@@ -265,6 +265,9 @@ pub trait Runtimes {
     async fn create(&self, req: &RuntimeRequest) -> Result<RuntimeInfo, Error>;
     /// `None` when the runtime no longer exists.
     async fn update(&self, id: &str, req: &RuntimeRequest) -> Result<Option<RuntimeInfo>, Error>;
+    /// Deletes the runtime (AgentCore then reports it DELETING until it is gone); `false` when
+    /// it no longer exists.
+    async fn delete(&self, id: &str) -> Result<bool, Error>;
 }
 
 /// What AgentCore says of a named endpoint (a domain value: `domain::rollout` reads it).

@@ -5,6 +5,7 @@ use crate::domain::deploy_request::{NetworkMode, Protocol};
 use crate::domain::deployment::{FoundRuntime, RuntimeInfo, RuntimeStatus};
 use crate::ports::{RuntimeRequest, Runtimes};
 use crate::Error;
+use aws_sdk_bedrockagentcorecontrol::operation::delete_agent_runtime::DeleteAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_bedrockagentcorecontrol::operation::update_agent_runtime::UpdateAgentRuntimeError;
@@ -268,6 +269,27 @@ impl Runtimes for AgentCore {
             failure_reason: None,
             container_uri: Some(req.container_uri.clone()),
         }))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, Error> {
+        match self
+            .client
+            .delete_agent_runtime()
+            .agent_runtime_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteAgentRuntimeError::ResourceNotFoundException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("AgentCore.DeleteAgentRuntime", e)),
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod record;
 pub mod request;
 pub mod retention;
 pub mod rollout;
+pub mod runtime_names;
 pub mod secrets;
 pub mod start;
 pub mod status;

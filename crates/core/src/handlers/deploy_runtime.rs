@@ -9,6 +9,7 @@ use crate::adapters::agentcore::AgentCore;
 use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
 use crate::domain::deploy_request::DeploySpec;
+use crate::domain::deployment::RuntimeInfo;
 use crate::domain::deployment::{
     container_uri, previous_runtime, started, target_by_name, Deployment, Owner, Target,
 };
@@ -17,7 +18,7 @@ use crate::domain::record::BuildState;
 use crate::domain::supersede::superseded;
 use crate::model::{DeployInput, DeployOutput};
 use crate::ports::{ObjectStore, RuntimeRequest, Runtimes};
-use crate::services::{deploys, records};
+use crate::services::{deploys, records, runtime_names};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -109,25 +110,61 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
     if let Err(why) = deploys::claim(&deps.store, plan, build, &uri, latest.as_ref(), now).await? {
         return Ok(superseded(spec, uri, why, now));
     }
+    let (store, name) = (&deps.store, spec.runtime_name.as_str());
+    runtime_names::adopt_previous(store, &owner, latest.as_ref(), name, now).await?;
     let previous = latest.and_then(|l| l.deployment);
-    if let Some(id) = previous_runtime(previous.as_ref(), spec) {
+    let (info, action) = match touch(deps, plan, spec, &owner, previous.as_ref(), &request).await? {
+        Ok(touched) => touched,
+        Err(why) => return Ok(Deployment::refused(spec, Some(uri.clone()), why, now)),
+    };
+    let runtime = (info.id.as_str(), info.arn.as_str());
+    runtime_names::note_deployed(
+        &deps.store,
+        &spec.runtime_name,
+        &owner,
+        runtime,
+        &plan.build_id,
+        now,
+    )
+    .await?;
+    Ok(begun(info, action))
+}
+
+/// Updates the runtime of the previous deployment, else this agent's runtime of the name, else
+/// creates one; `Err` (untouched) when the name or the runtime of that name is not this agent's.
+async fn touch<S: ObjectStore, R: Runtimes>(
+    deps: &Deps<S, R>,
+    plan: &BuildPlan,
+    spec: &DeploySpec,
+    owner: &Owner<'_>,
+    previous: Option<&Deployment>,
+    request: &impl Fn(&str) -> RuntimeRequest,
+) -> Result<Result<(RuntimeInfo, &'static str), String>, Error> {
+    // A runtime name belongs to one agent (`domain::runtime_names`): ValidateRequest bound it;
+    // claimed again here, as nothing is touched under another agent's name.
+    let now = (deps.now)();
+    match runtime_names::claim(&deps.store, &spec.runtime_name, owner, now).await {
+        Err(Error::InvalidRequest(r)) => return Ok(Err(format!("{}: {}", r.field, r.message))),
+        other => other?,
+    }
+    if let Some(id) = previous_runtime(previous, spec) {
         if let Some(info) = deps.runtimes.update(id, &request("update")).await? {
-            return Ok(begun(info, "UPDATED"));
+            return Ok(Ok((info, "UPDATED")));
         }
         tracing::warn!(build_id = %plan.build_id, runtime_id = %id, "the previous deployment's runtime is gone");
     }
     let found = deps.runtimes.find_by_name(&spec.runtime_name).await?;
-    match target_by_name(found.as_ref(), &owner) {
+    match target_by_name(found.as_ref(), owner) {
         Target::Update { id } => {
             if let Some(info) = deps.runtimes.update(&id, &request("update")).await? {
-                return Ok(begun(info, "UPDATED"));
+                return Ok(Ok((info, "UPDATED")));
             }
         }
-        Target::Refuse(why) => return Ok(Deployment::refused(spec, Some(uri), why, now)),
+        Target::Refuse(why) => return Ok(Err(why)),
         Target::Create => {}
     }
     let info = deps.runtimes.create(&request("create")).await?;
-    Ok(begun(info, "CREATED"))
+    Ok(Ok((info, "CREATED")))
 }
 
 /// The Create/Update call of this build's image for `action`.
@@ -386,6 +423,58 @@ mod tests {
         assert!(d.runtimes.updated.borrow().is_empty());
     }
 
+    #[tokio::test]
+    async fn the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused() {
+        let d = deps();
+        handle(&d, input(json!({"runtimeName": "Mine"})))
+            .await
+            .unwrap();
+        let bound: crate::domain::runtime_names::Binding =
+            d.store.own_json("runtimes/Mine.json").unwrap();
+        assert_eq!(bound.agent, "sales");
+        assert_eq!(
+            bound.last_build_id.as_deref(),
+            Some(plan().build_id.as_str())
+        );
+        assert!(bound.runtime_id.is_some());
+
+        let d = deps();
+        let billing = Owner {
+            stack: STACK,
+            project: "nexus-ai",
+            agent: "billing",
+        };
+        runtime_names::claim(&d.store, "Theirs", &billing, t("2026-11-28T09:00:00Z"))
+            .await
+            .unwrap();
+        let dep = handle(&d, input(json!({"runtimeName": "Theirs"})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert!(dep
+            .failure_reason
+            .unwrap()
+            .starts_with("deploy.runtimeName: "));
+        assert!(d.runtimes.created.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded() {
+        let d = deps();
+        d.runtimes.add("rt-legacy", "Legacy", "nexus-ai", "sales");
+        latest_deployed(&d, "Legacy", "rt-legacy");
+        handle(&d, input(json!({"runtimeName": "Mine"})))
+            .await
+            .unwrap();
+        // Bound and noted: `runtimes` lists it SUPERSEDED (the latest deploys elsewhere now).
+        let legacy: crate::domain::runtime_names::Binding =
+            d.store.own_json("runtimes/Legacy.json").unwrap();
+        assert_eq!(legacy.agent, "sales");
+        assert_eq!(legacy.runtime_id.as_deref(), Some("rt-legacy"));
+        assert_eq!(legacy.last_build_id.as_deref(), Some("b-0"));
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -400,6 +489,8 @@ mod tests {
                 an_allowed_role_named_in_the_request_is_used_and_a_plan_without_deploy_is_invalid,
                 a_transient_agentcore_error_fails_the_step_for_a_retry,
                 a_deploy_older_than_the_ledgers_claim_leaves_the_runtime_alone,
+                the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused,
+                a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("deploy-runtime", &called);

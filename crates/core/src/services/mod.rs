@@ -14,5 +14,6 @@ pub mod owner;
 pub mod records;
 pub mod rollback;
 pub mod rollout;
+pub mod runtime_names;
 pub mod stop;
 pub mod submit;

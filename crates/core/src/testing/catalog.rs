@@ -221,7 +221,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/deployments, POST /projects/{project}/agents/{agent}/rollback, POST /projects/{project}/builds/{buildId}/promote",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}, GET /projects/{project}/agents/{agent}/deployments, POST /projects/{project}/agents/{agent}/rollback, POST /projects/{project}/builds/{buildId}/promote",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -243,6 +243,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
             "logs:GetLogEvents",
+            "bedrock-agentcore:ListAgentRuntimes",
+            "bedrock-agentcore:ListTagsForResource",
+            "bedrock-agentcore:DeleteAgentRuntime",
             "bedrock-agentcore:GetAgentRuntimeEndpoint",
             "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
         ],
@@ -258,6 +261,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.StopBuild",
             "Logs.GetLogEvents",
             "S3.ListObjectsV2",
+            "AgentCore.ListAgentRuntimes",
+            "AgentCore.ListTagsForResource",
+            "AgentCore.DeleteAgentRuntime",
             "AgentCore.GetAgentRuntimeEndpoint",
             "AgentCore.UpdateAgentRuntimeEndpoint",
         ],
@@ -357,6 +363,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     (
         "AgentCore.InvokeAgentRuntime",
         "bedrock-agentcore:InvokeAgentRuntime",
+    ),
+    (
+        "AgentCore.DeleteAgentRuntime",
+        "bedrock-agentcore:DeleteAgentRuntime",
     ),
 ];
 

@@ -12,7 +12,7 @@ use crate::domain::request::{clip, validate, RequestError, ValidRequest};
 use crate::ports::{BuildLogs as LogsPort, BuildService, Executions, ObjectStore};
 use crate::services::cancel::{self, cancel};
 use crate::services::live_status::{status, Status};
-use crate::services::{owner, records, submit};
+use crate::services::{owner, records, runtime_names, submit};
 use lambda_http::http::header;
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -38,6 +38,9 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
         .into());
     }
     let pin = pin_source(deps, &req).await?;
+    // A runtime name belongs to one agent: another agent's is a 400 now, not a failed build.
+    let stack = &deps.config.validate.stack;
+    runtime_names::claim_request(&deps.store, &req, stack, (deps.now)()).await?;
     let accepting = submit::Accepting {
         state_machine_arn: &deps.config.state_machine_arn,
         repository_uri: &deps.config.validate.repository_uri,

@@ -5,10 +5,11 @@
 //! `{"error": {"code", "field"?, "message", "status"?}}`.
 //!
 //! Status codes: 202 build accepted, or cancelled (with the STOPPED record); 200 record, live
-//! status or log page; 400 bad input (`InvalidRequest` — also a body whose `project` is not the
+//! status, log page, runtime list or retired runtime; 400 bad input (`InvalidRequest` — also a body whose `project` is not the
 //! path's —, `MalformedJson`, `SourceNotFound`); 404 `NotFound` (also a build of another
 //! project); 405 `MethodNotAllowed`; 409 `IdempotencyKeyReused` / `TooManyAttempts` /
-//! `AlreadyFinished` (cancel of a build that ended on its own; `status` says how); 413
+//! `AlreadyFinished` (cancel of a build that ended on its own; `status` says how) /
+//! `RuntimeInUse` / `NotOurRuntime` (retire, `runtimes.rs`); 413
 //! `PayloadTooLarge`; 415 `UnsupportedMediaType`; 503 `ServiceUnavailable` (AWS throttled or
 //! busy; retry); 500 `InternalError`.
 
@@ -18,6 +19,7 @@ mod builds;
 mod deployments;
 mod promote;
 mod routes;
+mod runtimes;
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::agentcore::AgentCore;
@@ -27,7 +29,7 @@ use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
-use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, ObjectStore};
+use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, ObjectStore, Runtimes};
 use crate::Error;
 use answers::Problem;
 use chrono::Utc;
@@ -42,7 +44,8 @@ pub struct Deps<S, X, B, L, R> {
     pub builds: B,
     /// The builds' log streams (`GET .../logs`).
     pub logs: L,
-    /// AgentCore's control plane: a rollback moves an agent's endpoint.
+    /// AgentCore's control plane: retire deletes runtimes (`runtimes.rs`), a rollback moves
+    /// an agent's endpoint (`deployments.rs`).
     pub runtimes: R,
     pub config: ApiConfig,
     pub now: Clock,
@@ -68,7 +71,13 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore> {
 }
 
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
-pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Endpoints>(
+pub async fn handle<
+    S: ObjectStore,
+    X: Executions,
+    B: BuildService,
+    L: BuildLogs,
+    R: Runtimes + Endpoints,
+>(
     deps: &Deps<S, X, B, L, R>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -109,7 +118,13 @@ pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs
 
 /// The route's project is checked once, here, for every route; each endpoint lives in the
 /// module of its resource.
-async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Endpoints>(
+async fn dispatch<
+    S: ObjectStore,
+    X: Executions,
+    B: BuildService,
+    L: BuildLogs,
+    R: Runtimes + Endpoints,
+>(
     deps: &Deps<S, X, B, L, R>,
     request: &Request,
     matched: &Matched,
@@ -129,6 +144,11 @@ async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, 
         Endpoint::Deployments => deployments::list(deps, project, matched.param("agent")).await,
         Endpoint::Rollback => {
             deployments::roll_back(deps, request, project, matched.param("agent")).await
+        }
+        Endpoint::ListRuntimes => runtimes::list(deps, project, matched.param("agent")).await,
+        Endpoint::RetireRuntime => {
+            let (agent, name) = (matched.param("agent"), matched.param("runtimeName"));
+            runtimes::retire(deps, request, project, agent, name).await
         }
     }
 }

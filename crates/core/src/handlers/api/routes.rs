@@ -17,6 +17,8 @@ pub(super) enum Endpoint {
     Deployments,
     Rollback,
     Promote,
+    ListRuntimes,
+    RetireRuntime,
 }
 
 pub(super) struct RouteSpec {
@@ -66,6 +68,16 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         Method::POST,
         "/projects/{project}/agents/{agent}/rollback",
         Endpoint::Rollback,
+    ),
+    row(
+        Method::GET,
+        "/projects/{project}/agents/{agent}/runtimes",
+        Endpoint::ListRuntimes,
+    ),
+    row(
+        Method::DELETE,
+        "/projects/{project}/agents/{agent}/runtimes/{runtimeName}",
+        Endpoint::RetireRuntime,
     ),
 ];
 

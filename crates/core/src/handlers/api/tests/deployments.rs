@@ -32,7 +32,7 @@ fn entry(
 }
 
 /// v1 good, v2 refused by its smoke test, v3 good and live.
-fn deployed_three() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
+fn deployed_three() -> TestDeps {
     let d = deps(FakeStore::default());
     for e in [
         entry(

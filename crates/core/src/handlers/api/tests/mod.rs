@@ -1,12 +1,13 @@
 //! The API handler's scenarios over the fakes: helpers here, the scenarios by route in
 //! `post.rs`, `get.rs` (GET routes, routing, the samples in `events/api`) and `delete.rs`
-//! (cancel).
+//! (cancel), `access.rs` (projects), `runtimes.rs` (an agent's runtimes).
 
 mod access;
 mod delete;
 mod deployments;
 mod get;
 mod post;
+mod runtimes;
 
 use super::*;
 use crate::config::ValidateConfig;
@@ -21,9 +22,11 @@ use lambda_http::http::header;
 use routes::{Endpoint, Routing};
 use serde_json::{json, Value};
 
+type TestDeps = Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>;
+
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
+fn deps(store: FakeStore) -> TestDeps {
     Deps {
         store,
         executions: FakeExecutions::default(),
@@ -44,7 +47,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLog
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes> {
+fn with_source() -> TestDeps {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -108,10 +111,7 @@ fn build_request() -> Value {
     json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
 }
 
-async fn call(
-    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>,
-    request: Request,
-) -> (u16, Value) {
+async fn call(d: &TestDeps, request: Request) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
     let body = match r.body() {
         Body::Text(s) => serde_json::from_str(s).unwrap(),
@@ -136,6 +136,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("delete.rs"),
         include_str!("access.rs"),
         include_str!("deployments.rs"),
+        include_str!("runtimes.rs"),
     ]
     .concat();
     let scenarios = [
@@ -144,6 +145,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         delete::SCENARIOS,
         access::SCENARIOS,
         deployments::SCENARIOS,
+        runtimes::SCENARIOS,
     ]
     .concat();
     let called = crate::testing::fakes::operations_of(&source, &scenarios);
