@@ -121,16 +121,7 @@ pub enum Command {
     /// Move an agent's endpoint (`live` unless --endpoint) back to an earlier version
     /// agentbuild deployed there whose smoke test passed — no build; recorded in the agent's
     /// deployment history. Prints the history entry as JSON. Through the API only.
-    Rollback {
-        /// The agent, as `<project>/<agent>`.
-        agent: AgentRef,
-        /// A runtime version (digits) or a buildId; default the previous good version.
-        #[arg(long, value_name = "VERSION|BUILD_ID")]
-        to: Option<String>,
-        /// The endpoint to move (default `live`).
-        #[arg(long)]
-        endpoint: Option<String>,
-    },
+    Rollback(RollbackArgs),
     /// Package a build context locally and print {"sha256","size","files"} as JSON.
     ///
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
@@ -149,6 +140,18 @@ pub struct RetireArgs {
     pub force: bool,
     #[command(flatten)]
     pub output: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The agent, as `<project>/<agent>`.
+    pub agent: AgentRef,
+    /// A runtime version (digits) or a buildId; default the previous good version.
+    #[arg(long, value_name = "VERSION|BUILD_ID")]
+    pub to: Option<String>,
+    /// The endpoint to move (default `live`).
+    #[arg(long)]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -267,10 +270,11 @@ impl Command {
             | Command::Wait { project, .. }
             | Command::Cancel { project, .. }
             | Command::Logs { project, .. } => project.clone(),
-            Command::List { agent, .. }
-            | Command::Runtimes { agent, .. }
-            | Command::Rollback { agent, .. } => Some(agent.project.clone()),
+            Command::List { agent, .. } | Command::Runtimes { agent, .. } => {
+                Some(agent.project.clone())
+            }
             Command::Retire(args) => Some(args.agent.project.clone()),
+            Command::Rollback(args) => Some(args.agent.project.clone()),
             Command::Pack(_) => None,
         }
     }
@@ -372,20 +376,13 @@ async fn execute<S: Service>(
             output.output,
         ),
         Command::Runtimes { agent, output } => {
-            let listed = runtimes::list(svc, &agent.project, &agent.agent).await?;
-            return listed.render(output.output, stdout);
+            return runtimes::list(svc, &agent.project, &agent.agent)
+                .await?
+                .render(output.output, stdout)
         }
         Command::Retire(args) => return retire(svc, args, stdout).await,
-        Command::Rollback {
-            agent,
-            to,
-            endpoint,
-        } => return rollback(svc, &agent, to, endpoint, stdout).await,
-        Command::Logs { build_id, tail, .. } => {
-            let logs = commands::logs(svc, &build_id, tail).await?;
-            print_logs(&logs, stdout, &mut io::stderr())?;
-            return Ok(0);
-        }
+        Command::Rollback(args) => return rollback(svc, args, stdout).await,
+        Command::Logs { build_id, tail, .. } => return logs(svc, &build_id, tail, stdout).await,
     };
     finish(&outcome, format, stdout)
 }
@@ -401,22 +398,25 @@ async fn retire<S: Service>(
     retired.render(args.output.output, stdout)
 }
 
+/// `logs <buildId>`: the last `tail` lines, on stdout.
+async fn logs<S: Service>(
+    svc: &S,
+    build_id: &str,
+    tail: u32,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let logs = commands::logs(svc, build_id, tail).await?;
+    print_logs(&logs, stdout, &mut io::stderr())?;
+    Ok(0)
+}
+
 /// `rollback`: the history entry of the move, as JSON on stdout.
 async fn rollback<S: Service>(
     svc: &S,
-    agent: &AgentRef,
-    to: Option<String>,
-    endpoint: Option<String>,
+    a: RollbackArgs,
     stdout: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    let mut body = serde_json::json!({});
-    if let Some(to) = to {
-        body["to"] = to.into();
-    }
-    if let Some(endpoint) = endpoint {
-        body["endpoint"] = endpoint.into();
-    }
-    let entry = svc.rollback(&agent.project, &agent.agent, &body).await?;
+    let entry = runtimes::rollback(svc, &a.agent.project, &a.agent.agent, a.to, a.endpoint).await?;
     writeln!(stdout, "{entry}").map_err(|e| CliError::Api(format!("stdout: {e}")))?;
     Ok(0)
 }

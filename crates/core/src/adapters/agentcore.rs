@@ -17,16 +17,13 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 use aws_sdk_bedrockagentcorecontrol::Client;
 
 pub struct AgentCore {
-    client: Client,
+    /// Also `adapters::endpoints`' (the endpoint calls live beside the data plane's).
+    pub(crate) client: Client,
 }
 
 impl AgentCore {
     pub fn new(client: Client) -> Self {
         Self { client }
-    }
-
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
     }
 }
 

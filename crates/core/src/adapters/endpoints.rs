@@ -32,7 +32,7 @@ impl Endpoints for AgentCore {
         name: &str,
     ) -> Result<Option<EndpointInfo>, Error> {
         let out = match self
-            .client()
+            .client
             .get_agent_runtime_endpoint()
             .agent_runtime_id(runtime_id)
             .endpoint_name(name)
@@ -69,7 +69,7 @@ impl Endpoints for AgentCore {
     ) -> Result<EndpointInfo, Error> {
         let (status, target) = if exists {
             let out = self
-                .client()
+                .client
                 .update_agent_runtime_endpoint()
                 .agent_runtime_id(runtime_id)
                 .endpoint_name(name)
@@ -83,7 +83,7 @@ impl Endpoints for AgentCore {
             )
         } else {
             let out = self
-                .client()
+                .client
                 .create_agent_runtime_endpoint()
                 .agent_runtime_id(runtime_id)
                 .name(name)
