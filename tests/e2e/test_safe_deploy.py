@@ -14,6 +14,7 @@ import pytest
 
 from conftest import uid
 from test_deploy import agentcore, deployed  # noqa: F401 (the fixture)
+from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
 
 FAULT = "AGENTBUILD_LOCAL_AGENT_FAULT"
 
@@ -87,7 +88,7 @@ def test_lifecycle_passes_through(stack, agentcore):
     # (Out-of-range values are refused by name at both doors: test_deploy.BAD_DEPLOYS.)
 
 
-def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agentcore, v1):
+def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agentcore, v1, cli):
     req, rec1 = v1
     rid = rec1["deployment"]["runtimeId"]
     api = stack.env["AGENTBUILD_API_URL"]
@@ -111,6 +112,11 @@ def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agent
         status, body, _ = stack.http("POST", f"{base}/rollback", {"to": failed[0]["version"]})
         assert (status, body["error"]["code"]) == (409, "NothingToRollBackTo"), body
     assert live(agentcore, rid)["liveVersion"] == "1"
+    # The CLI's door (through the API): back to the version served before, by its number.
+    code, entry, err = run_cli(stack, cli, "rollback", f"{req['project']}/bot", "--to", serving)
+    assert code == 0, err[-2000:]
+    assert (entry["kind"], entry["version"], entry["previousVersion"]) == ("ROLLBACK", serving, "1"), entry
+    assert live(agentcore, rid)["liveVersion"] == serving
 
 
 def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building(stack, agentcore, v1):
