@@ -1,6 +1,7 @@
 //! Pure rules: no AWS or Lambda types in here.
 
 pub mod announce;
+pub mod artifact;
 pub mod callback;
 pub mod deploy_request;
 pub mod deployment;

@@ -1,6 +1,7 @@
 //! What a build looks like while it runs ([`BuildState`], carried in the state machine) and
 //! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
 
+use super::artifact::ArtifactRecord;
 use super::deployment::Deployment;
 use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
@@ -109,6 +110,9 @@ pub struct BuildState {
     /// For REUSED: the tag of the reused image (a forced build's tag differs from the plan's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_tag: Option<String>,
+    /// A code build's artifact (AssembleArtifact's, or the one REUSED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
 }
@@ -133,6 +137,7 @@ impl BuildState {
             finished_at: None,
             reused_from: None,
             image_tag: None,
+            artifact: None,
             error: None,
         }
     }
@@ -229,6 +234,9 @@ pub struct BuildRecord {
     pub status: BuildStatus,
     pub source: Source,
     pub image: ImageRecord,
+    /// A code build's artifact (`kind: "code"`); a container build has only `image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactRecord>,
     pub codebuild: CodeBuildRecord,
     pub timestamps: Timestamps,
     pub durations: Durations,
@@ -341,6 +349,7 @@ impl BuildRecord {
             status,
             source: plan.source.clone(),
             image: ImageRecord::of(plan, build),
+            artifact: build.and_then(|b| b.artifact.clone()),
             codebuild,
             timestamps: Timestamps {
                 requested_at: plan.requested_at,
@@ -507,6 +516,7 @@ pub(crate) mod tests {
             submitted_at: None,
             deadline_seconds: None,
             deploy: None,
+            artifact: Default::default(),
         }
     }
 

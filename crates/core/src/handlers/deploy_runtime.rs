@@ -8,6 +8,7 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::agentcore::AgentCore;
 use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
+use crate::domain::artifact::CodeRun;
 use crate::domain::deploy_request::DeploySpec;
 use crate::domain::deployment::RuntimeInfo;
 use crate::domain::deployment::{
@@ -85,21 +86,19 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
     started_at: DateTime<Utc>,
 ) -> Result<Deployment, Error> {
     let now = (deps.now)();
-    let digest = build.image_digest.as_deref();
-    let Some(uri) = container_uri(&plan.image.repository_uri, digest) else {
-        return Ok(Deployment::refused(
-            spec,
-            None,
-            "the build exported no image digest (IMAGE_DIGEST): there is no image to run",
-            now,
-        ));
+    let (uri, code) = match what_runs(plan, build) {
+        Ok(run) => run,
+        Err(why) => return Ok(Deployment::refused(spec, None, why, now)),
     };
     let owner = Owner {
         stack: &deps.config.stack,
         project: &plan.project,
         agent: &plan.agent,
     };
-    let request = |action: &str| runtime_request(deps, plan, spec, &uri, &owner, action);
+    let request = |action: &str| RuntimeRequest {
+        code: code.clone(),
+        ..runtime_request(deps, plan, spec, &uri, &owner, action)
+    };
     let policy = &deps.config.policy;
     let begun = |info, action| started(spec, &info, &uri, action, started_at, now, policy);
     // The runtime this agent's latest record deployed to (a runtime deleted by hand since is
@@ -167,6 +166,32 @@ async fn touch<S: ObjectStore, R: Runtimes>(
     Ok(Ok((info, "CREATED")))
 }
 
+/// What the runtime will run: the image (`repository@digest`), or a code artifact's exact S3
+/// version with its entry point and runtime (`codeConfiguration`); why not, when nothing can.
+fn what_runs(
+    plan: &BuildPlan,
+    build: &BuildState,
+) -> Result<(String, Option<CodeRun>), &'static str> {
+    let Some((entry_point, runtime)) = plan.code() else {
+        let digest = build.image_digest.as_deref();
+        return container_uri(&plan.image.repository_uri, digest)
+            .map(|uri| (uri, None))
+            .ok_or("the build exported no image digest (IMAGE_DIGEST): there is no image to run");
+    };
+    let artifact = build
+        .artifact
+        .as_ref()
+        .ok_or("the build assembled no code artifact: there is nothing to run")?;
+    let run = CodeRun {
+        bucket: artifact.bucket.clone(),
+        key: artifact.key.clone(),
+        version_id: artifact.version_id.clone(),
+        entry_point: entry_point.to_string(),
+        runtime,
+    };
+    Ok((run.uri(), Some(run)))
+}
+
 /// The Create/Update call of this build's image for `action`.
 fn runtime_request<S, R>(
     deps: &Deps<S, R>,
@@ -179,6 +204,7 @@ fn runtime_request<S, R>(
     RuntimeRequest {
         name: spec.runtime_name.clone(),
         container_uri: uri.to_string(),
+        code: None,
         role_arn: spec
             .role_arn
             .clone()
@@ -251,6 +277,49 @@ mod tests {
         );
         d.store
             .seed("agents/nexus-ai/sales/latest.json", rec.to_json());
+    }
+
+    #[tokio::test]
+    async fn a_code_artifact_deploys_its_exact_s3_version_with_code_configuration() {
+        use crate::domain::artifact::{ArtifactKind, ArtifactRecord, ArtifactSpec, PythonRuntime};
+        let d = deps();
+        let mut i = input(json!({}));
+        i.plan.artifact = ArtifactSpec::Code {
+            entry_point: "main.py".to_string().try_into().unwrap(),
+            runtime: PythonRuntime::Python313,
+        };
+        i.build.image_digest = None;
+        let out = handle(&d, i.clone()).await.unwrap();
+        assert_eq!(
+            out.deployment.status,
+            DeploymentStatus::Failed,
+            "no artifact, nothing to run"
+        );
+        i.build.artifact = Some(ArtifactRecord {
+            kind: ArtifactKind::Code,
+            uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
+            bucket: "own".into(),
+            key: "artifacts/nexus-ai/sales/ab.zip".into(),
+            version_id: Some("v-9".into()),
+            sha256: "ab".into(),
+            size: 1,
+            dependencies: None,
+        });
+        let out = handle(&d, i).await.unwrap();
+        assert_eq!(out.deployment.status, DeploymentStatus::Deploying);
+        let uri = "s3://own/artifacts/nexus-ai/sales/ab.zip?versionId=v-9";
+        assert_eq!(out.deployment.container_uri.as_deref(), Some(uri));
+        let created = d.runtimes.created.borrow();
+        let code = created[0].code.as_ref().expect("codeConfiguration");
+        assert_eq!(
+            (
+                code.key.as_str(),
+                code.version_id.as_deref(),
+                code.entry_point.as_str()
+            ),
+            ("artifacts/nexus-ai/sales/ab.zip", Some("v-9"), "main.py")
+        );
+        assert_eq!(code.runtime, PythonRuntime::Python313);
     }
 
     #[tokio::test]
@@ -482,6 +551,7 @@ mod tests {
             include_str!("deploy_runtime.rs"),
             crate::testing::fakes::scenarios![
                 the_first_deployment_creates_a_tagged_runtime_with_an_idempotent_token,
+                a_code_artifact_deploys_its_exact_s3_version_with_code_configuration,
                 a_later_build_updates_the_runtime_its_latest_record_deployed_to,
                 a_runtime_deleted_by_hand_is_created_again,
                 a_runtime_found_by_name_is_updated_only_when_tagged_for_this_agent,

@@ -5,6 +5,9 @@
 #[cfg(feature = "lambda")]
 pub mod build_wait;
 pub mod cancel;
+/// A code build's local files (the Lambdas only: PrepareCode, AssembleArtifact).
+#[cfg(feature = "lambda")]
+pub mod code_files;
 pub mod deploys;
 pub mod history;
 pub mod images;

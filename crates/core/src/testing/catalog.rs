@@ -49,10 +49,11 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "start-build",
         logical_id: "StartBuildFunction",
-        invoked_by: "StartBuild",
+        invoked_by: "StartBuild; StartLayerBuild (a code build's missing dependency layer)",
         env: &[
             BUCKET,
             CODEBUILD_PROJECT,
+            LAYER_PROJECT,
             BUILD_TIMEOUT_MINUTES,
             QUEUED_TIMEOUT_MINUTES,
             CALLBACK_TIMEOUT_SECONDS,
@@ -76,6 +77,38 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "ECR.DescribeImages",
             "CodeBuild.StopBuild",
         ],
+    },
+    FunctionSpec {
+        name: "prepare-code",
+        logical_id: "PrepareCodeFunction",
+        invoked_by: "PrepareCode (code artifacts)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "S3.GetObjectVersion",
+            "S3.HeadObject",
+            "S3.HeadObjectVersion",
+            "S3.PutObject",
+        ],
+    },
+    FunctionSpec {
+        name: "assemble-artifact",
+        logical_id: "AssembleArtifactFunction",
+        invoked_by: "AssembleArtifact (code artifacts)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &["S3.GetObject", "S3.GetObjectVersion", "S3.PutObject"],
     },
     FunctionSpec {
         name: "check-build",
@@ -121,7 +154,12 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "build-events",
         logical_id: "BuildEventsFunction",
         invoked_by: "EventBridge rule: the project's CodeBuild Build State Change / Build Phase Change",
-        env: &[BUCKET, CODEBUILD_PROJECT, CALLBACK_TIMEOUT_SECONDS],
+        env: &[
+            BUCKET,
+            CODEBUILD_PROJECT,
+            LAYER_PROJECT,
+            CALLBACK_TIMEOUT_SECONDS,
+        ],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
