@@ -14,7 +14,9 @@ method; this module adds it (checked absent first) and serves it from a local ag
       entry point runs with that venv (`AGENTBUILD_LOCAL_AGENT_RUNNER` finds its
       BedrockAgentCoreApp and runs it on the port; a plain script gets `PORT`);
     - a container (`containerConfiguration`): no image runs here (no Docker): a documented
-      **stand-in** (`standin_agent.py`) answers the HTTP contract;
+      **stand-in** (`standin_agent.py`) answers the HTTP contract; so does a code artifact
+      without `AGENTBUILD_LOCAL_RUN_CODE=1` (a real agent's first install takes minutes, longer
+      than a smoke test's bound, and its model calls need Bedrock, which is not here);
   * either way, on a free loopback port: `/ping` must answer `Healthy` within the start bound,
     then `POST /invocations` is forwarded and its answer relayed;
   * ways to fail (the version's own environment variables, i.e. `deploy.environmentVariables`):
@@ -51,6 +53,8 @@ START_SECONDS = 20.0
 INVOKE_SECONDS = 60.0
 HERE = Path(__file__).resolve().parent
 FAULT = "AGENTBUILD_LOCAL_AGENT_FAULT"
+# Set to 1 (the stack's environment) to run a code artifact's own entry point; else the stand-in.
+RUN_CODE = "AGENTBUILD_LOCAL_RUN_CODE"
 
 
 def _free_port() -> int:
@@ -94,7 +98,9 @@ class LocalAgents:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
                **{str(k): str(v) for k, v in config["env"].items()}, "PORT": str(port)}
         code = config["artifact"].get("codeConfiguration")
-        if code:
+        # Opt-in: installing a real agent's requirements takes minutes on first use (longer than
+        # a smoke test's bound) and its model calls need Bedrock, which is not here.
+        if code and os.environ.get(RUN_CODE) == "1":
             root, venv_python = self._code_artifact(runtime_id, version, code)
             entry = (code.get("entryPoint") or ["main.py"])[0]
             return [str(venv_python), str(HERE / "agent_runner.py"), str(root / entry), str(port)], env
