@@ -12,7 +12,11 @@ closes by patching (signatures checked first, like the CodeBuild patches):
     once; AWS reports it DELETING for a while — agentbuild reads neither);
   * no runtime ever fails: a *script* makes the runtime created or updated by a request that
     contains its `match` report `CREATE_FAILED` / `UPDATE_FAILED` with a `failureReason` on its
-    next GetAgentRuntime (local/README.md, "AgentCore scripts").
+    next GetAgentRuntime (local/README.md, "AgentCore scripts");
+  * an updated endpoint (UpdateAgentRuntimeEndpoint) stays UPDATING for ever and its
+    liveVersion never follows its targetVersion: it now goes UPDATING -> READY at the next
+    GetAgentRuntimeEndpoint, and READY serves the target version (liveVersion = targetVersion).
+The data plane (InvokeAgentRuntime) is dataplane.py's.
 """
 from __future__ import annotations
 
@@ -114,6 +118,9 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
             "lifecycle_configuration: dict[str, typing.Any] | None, "
             "environment_variables: dict[str, str] | None) -> "
             "moto.bedrockagentcorecontrol.models.AgentRuntime",
+        (BedrockAgentCoreControlBackend, "update_agent_runtime_endpoint"):
+            "(self, agent_runtime_id: str, endpoint_name: str, agent_runtime_version: str | None, "
+            "description: str | None) -> moto.bedrockagentcorecontrol.models.AgentRuntimeEndpoint",
         (BedrockAgentCoreControlBackend, "delete_agent_runtime"):
             "(self, agent_runtime_id: str) -> moto.bedrockagentcorecontrol.models.AgentRuntime",
     }, "local/agentbuild_local/agentcore.py")
@@ -121,12 +128,15 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
         (BedrockAgentCoreControlResponse, "create_agent_runtime"): "(self) -> moto.core.responses.ActionResult",
         (BedrockAgentCoreControlResponse, "update_agent_runtime"): "(self) -> moto.core.responses.ActionResult",
         (BedrockAgentCoreControlResponse, "get_agent_runtime"): "(self) -> moto.core.responses.ActionResult",
+        (BedrockAgentCoreControlResponse, "get_agent_runtime_endpoint"): "(self) -> moto.core.responses.ActionResult",
     }, "local/agentbuild_local/agentcore.py")
     update_backend = _BACKEND_ORIGINALS["update_agent_runtime"]
     delete_backend = _BACKEND_ORIGINALS["delete_agent_runtime"]
     create_response = _RESPONSE_ORIGINALS["create_agent_runtime"]
     update_response = _RESPONSE_ORIGINALS["update_agent_runtime"]
     get_response = _RESPONSE_ORIGINALS["get_agent_runtime"]
+    update_endpoint_backend = _BACKEND_ORIGINALS["update_agent_runtime_endpoint"]
+    get_endpoint_response = _RESPONSE_ORIGINALS["get_agent_runtime_endpoint"]
     state_manager.set_transition(RUNTIME_MODEL, TRANSITION)
 
     def patched_update_backend(self: Any, agent_runtime_id: str, *args: Any, **kwargs: Any) -> Any:
@@ -173,6 +183,24 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
             result.result["failureReason"] = script.get("failureReason") or f"{script['status']} (scripted)"
         return result
 
+    def patched_update_endpoint_backend(self: Any, *args: Any, **kwargs: Any) -> Any:
+        endpoint = update_endpoint_backend(self, *args, **kwargs)
+        if ("UPDATING", "READY") not in endpoint._transitions:
+            endpoint._transitions = [*endpoint._transitions, ("UPDATING", "READY")]
+        endpoint._tick = 0
+        return endpoint
+
+    def patched_get_endpoint_response(self: Any) -> Any:
+        result = get_endpoint_response(self)
+        if result.result.get("status") == "READY":
+            endpoint = self.backend.get_agent_runtime_endpoint(
+                self._get_param("agentRuntimeId"), self._get_param("endpointName"))
+            endpoint.live_version = endpoint.target_version
+            result.result["liveVersion"] = endpoint.target_version
+        return result
+
+    BedrockAgentCoreControlBackend.update_agent_runtime_endpoint = patched_update_endpoint_backend
+    BedrockAgentCoreControlResponse.get_agent_runtime_endpoint = patched_get_endpoint_response
     BedrockAgentCoreControlBackend.update_agent_runtime = patched_update_backend
     BedrockAgentCoreControlBackend.delete_agent_runtime = patched_delete_backend
     BedrockAgentCoreControlResponse.create_agent_runtime = patched_create_response

@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 from .agentcore import AgentCoreScripts, install_agentcore_patches
+from .dataplane import LocalAgents, install_dataplane
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
 from .codebuild_real import RealBuilds
 from .codebuild_events import EventDelivery
@@ -92,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     install_codebuild_scripts(codebuild, real_builds)
     agentcore = AgentCoreScripts()
     install_agentcore_patches(agentcore)
+    install_dataplane(LocalAgents())
     install_engine_fixes()
     handler_settings: dict[str, str] = dict(HANDLER_SETTINGS)
     handlers_box: list[Handlers] = []

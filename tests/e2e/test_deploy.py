@@ -70,7 +70,8 @@ def test_deploy_creates_then_updates_the_same_runtime_and_a_forced_rebuild_redep
     # The wait is the state machine's: the runtime was CREATING at the first check.
     events = stack.history(d["executionArn"])
     states = entered(events)
-    assert states.count("CheckRuntime") == 2 and states.count("WaitForRuntime") == 2, states
+    # Two checks of the runtime (CREATING, READY -> smoke test -> `live` moved), one of `live`.
+    assert states.count("CheckRuntime") == 3 and states.count("WaitForRuntime") == 3, states
     assert scheduled(events, "deploy-runtime") == 1
     assert states.index("RecordResult") > states.index("CheckRuntime")
     # The Build Finished event comes after the deployment and carries it.
@@ -178,6 +179,10 @@ BAD_DEPLOYS = [
     ({"roleArn": "arn:aws:iam::123456789012:role/Admin"}, "deploy.roleArn"),
     ({"image": "attacker/image"}, "deploy.image"),
     ({"networkMode": "VPC"}, "deploy.subnets"),
+    ({"lifecycle": {"maxLifetime": 30}}, "deploy.lifecycle.maxLifetime"),
+    ({"lifecycle": {"idleRuntimeSessionTimeout": 28801}}, "deploy.lifecycle.idleRuntimeSessionTimeout"),
+    ({"smokeTest": {"timeoutSeconds": 31}}, "deploy.smokeTest.timeoutSeconds"),
+    ({"endpoint": "DEFAULT"}, "deploy.endpoint"),
 ]
 
 

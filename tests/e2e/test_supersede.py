@@ -43,3 +43,6 @@ def test_an_older_submission_that_finishes_after_a_newer_deploy_leaves_the_runti
     assert rt["agentRuntimeVersion"] == dep_new["runtimeVersion"]
     assert stack.get_json(f"agents/{req['project']}/bot/latest.json")["buildId"] == new
     assert stack.get_json(f"agents/{req['project']}/bot/deployed.json")["buildId"] == new
+    # ... and `live` still serves the newer deploy's version (a stale deploy never moves it).
+    ep = agentcore.get_agent_runtime_endpoint(agentRuntimeId=dep_new["runtimeId"], endpointName="live")
+    assert ep["liveVersion"] == dep_new["version"] == dep_new["runtimeVersion"], ep

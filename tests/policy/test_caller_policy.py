@@ -32,6 +32,9 @@ EXPECTED = {
     ("GET", "/projects/{project}/agents/{agent}"),
     ("GET", "/projects/{project}/agents/{agent}/runtimes"),
     ("DELETE", "/projects/{project}/agents/{agent}/runtimes/{runtimeName}"),
+    ("GET", "/projects/{project}/agents/{agent}/deployments"),
+    ("POST", "/projects/{project}/agents/{agent}/rollback"),
+    ("POST", "/projects/{project}/builds/{buildId}/promote"),
 }
 
 

@@ -64,6 +64,7 @@ fn every_sdk_call_in_the_adapters_has_an_iam_action() {
         ("sfn.rs", "SFN"),
         ("events.rs", "EventBridge"),
         ("agentcore.rs", "AgentCore"),
+        ("endpoints.rs", "AgentCore"),
         ("ecr.rs", "ECR"),
         ("logs.rs", "Logs"),
     ] {

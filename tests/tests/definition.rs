@@ -394,3 +394,43 @@ fn only_start_build_names_the_build_and_nothing_from_a_completion_is_kept() {
         );
     }
 }
+
+/// Safe deploys add no state: the smoke test and the endpoint move are CheckRuntime's (its
+/// `phase`), looping through the one Choice and Wait the runtime wait already has; CheckRuntime
+/// gets the plan (the endpoint, the smoke test) and the build (its rank, for the ledger
+/// re-read), and its Lambda outlives its longest smoke test.
+#[test]
+fn the_smoke_test_and_the_endpoint_move_ride_the_existing_deploy_loop() {
+    let s = states();
+    let check = &s["CheckRuntime"];
+    let payload = &check["Parameters"]["Payload"];
+    for key in ["plan.$", "build.$", "deployment.$"] {
+        assert!(
+            payload.get(key).is_some(),
+            "CheckRuntime's Payload lacks {key}"
+        );
+    }
+    assert_eq!(check["Next"], "RuntimeReady");
+    assert_eq!(s["RuntimeReady"]["Choices"].as_array().unwrap().len(), 1);
+    assert_eq!(s["RuntimeReady"]["Choices"][0]["Next"], "WaitForRuntime");
+    assert_eq!(s["WaitForRuntime"]["Next"], "CheckRuntime");
+    let deploy_states: Vec<&String> = s
+        .keys()
+        .filter(|k| k.contains("Runtime") || k.contains("Endpoint") || k.contains("Smoke"))
+        .collect();
+    assert_eq!(
+        deploy_states,
+        [
+            "CheckRuntime",
+            "DeployRuntime",
+            "RuntimeReady",
+            "WaitForRuntime"
+        ],
+        "a new deploy state: fold it into CheckRuntime"
+    );
+    let task_timeout = check["TimeoutSeconds"].as_u64().unwrap();
+    assert!(
+        task_timeout > agentbuild_core::domain::rollout::MAX_SMOKE_SECONDS + 10,
+        "CheckRuntime's TimeoutSeconds {task_timeout} must outlive a smoke test"
+    );
+}

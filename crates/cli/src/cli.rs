@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::aws::api::ApiService;
 use crate::aws::direct::DirectService;
 use crate::aws::sdk_config;
-use crate::commands::{self, Logs, WaitOptions};
+use crate::commands::{self, WaitOptions};
 use crate::error::CliError;
 use crate::output::{Outcome, Output};
 use crate::package::{self, choose_artifact, PackOptions, DEFAULT_DOCKERFILE};
@@ -119,11 +119,26 @@ pub enum Command {
     /// Retire one of an agent's runtimes: delete it in AgentCore and record who and when (the
     /// name stays the agent's). Exit 0 when retired (also again), 2 when refused.
     Retire(RetireArgs),
+    /// Move an agent's endpoint (default `live`) back to a good earlier version, no build;
+    /// recorded in its deployment history, printed as JSON. Through the API only.
+    Rollback(RollbackArgs),
     /// Package a build context locally and print {"sha256","size","files"} as JSON.
     ///
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
     /// zip, whatever file order, timestamps or permissions (other than the execute bit).
     Pack(PackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The agent, as `<project>/<agent>`.
+    pub agent: AgentRef,
+    /// A runtime version (digits) or a buildId (default: the previous good version).
+    #[arg(long, value_name = "VERSION|BUILD_ID")]
+    pub to: Option<String>,
+    /// The endpoint to move (default `live`).
+    #[arg(long)]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +285,7 @@ impl Command {
                 Some(agent.project.clone())
             }
             Command::Retire(args) => Some(args.agent.project.clone()),
+            Command::Rollback(args) => Some(args.agent.project.clone()),
             Command::Pack(_) => None,
         }
     }
@@ -371,14 +387,14 @@ async fn execute<S: Service>(
             output.output,
         ),
         Command::Runtimes { agent, output } => {
-            let listed = runtimes::list(svc, &agent.project, &agent.agent).await?;
-            return listed.render(output.output, stdout);
+            return runtimes::list(svc, &agent.project, &agent.agent)
+                .await?
+                .render(output.output, stdout)
         }
         Command::Retire(args) => return retire(svc, args, stdout).await,
+        Command::Rollback(a) => return rollback(svc, a, stdout).await,
         Command::Logs { build_id, tail, .. } => {
-            let logs = commands::logs(svc, &build_id, tail).await?;
-            print_logs(&logs, stdout, &mut io::stderr())?;
-            return Ok(0);
+            return commands::print_log_tail(svc, &build_id, tail, stdout).await
         }
     };
     finish(&outcome, format, stdout)
@@ -407,23 +423,14 @@ fn error_line(err: &CliError) -> String {
 
 /// `logs`: the link and the log lines on stdout, why there are none on stderr. CodeBuild's log
 /// is the build's own output, written by whatever the context's Dockerfile runs.
-fn print_logs(logs: &Logs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<(), CliError> {
-    let mut text = String::new();
-    if let Some(link) = &logs.link {
-        text += &format!("log: {}\n", sanitize(link).trim());
-    }
-    match &logs.tail {
-        Ok(lines) if lines.is_empty() => {
-            let _ = writeln!(stderr, "(the log has no events yet)");
-        }
-        Ok(lines) => lines
-            .iter()
-            .for_each(|l| text += &format!("{}\n", sanitize(l).trim_end_matches('\n'))),
-        Err(why) => {
-            let _ = writeln!(stderr, "{}", sanitize(why).trim_end());
-        }
-    }
-    stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
+/// `rollback <project>/<agent> [--to] [--endpoint]`.
+async fn rollback<S: Service>(
+    svc: &S,
+    a: RollbackArgs,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let agent = (a.agent.project.as_str(), a.agent.agent.as_str());
+    runtimes::rollback_command(svc, agent, a.to, a.endpoint, out).await
 }
 
 /// The request of `submit`, from its flags or its `--request` file; with the line that says
@@ -700,7 +707,10 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["submit", "status", "wait", "cancel", "logs", "list", "runtimes", "retire", "pack"]
+            [
+                "submit", "status", "wait", "cancel", "logs", "list", "runtimes", "retire",
+                "rollback", "pack"
+            ]
         );
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("Exit codes"), "{help}");
@@ -886,23 +896,23 @@ mod tests {
     fn logs_print_the_build_output_without_its_control_sequences() {
         use crate::terminal::tests::{assert_inert, HOSTILE};
         for (hostile, clean) in HOSTILE {
-            let logs = Logs {
+            let logs = commands::Logs {
                 link: Some(format!("https://console.aws.amazon.com/{hostile}")),
                 tail: Ok(vec![format!("#5 RUN {hostile}"), "done\n".into()]),
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            print_logs(&logs, &mut out, &mut err).unwrap();
+            commands::print_logs(&logs, &mut out, &mut err).unwrap();
             let out = String::from_utf8(out).unwrap();
             assert_inert(&out);
             assert!(out.contains(&format!("#5 RUN {clean}\ndone\n")), "{out:?}");
             assert!(out.starts_with("log: https://console.aws.amazon.com/"));
 
-            let why = Logs {
+            let why = commands::Logs {
                 link: None,
                 tail: Err(format!("the request was rejected (source: {hostile})")),
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            print_logs(&why, &mut out, &mut err).unwrap();
+            commands::print_logs(&why, &mut out, &mut err).unwrap();
             let err = String::from_utf8(err).unwrap();
             assert_inert(&err);
             assert!(out.is_empty());

@@ -1,6 +1,8 @@
 //! The commands' logic over a [`Service`]: validate, pack, upload, submit, wait, look up.
 //! No AWS types and no printing to stdout here: each command returns an [`Outcome`].
 
+use crate::terminal::sanitize;
+use std::io::Write;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -329,6 +331,42 @@ fn no_bucket() -> CliError {
     )
 }
 
+/// `logs <buildId>`: the last `tail` lines, on stdout.
+pub async fn print_log_tail<S: Service>(
+    svc: &S,
+    build_id: &str,
+    tail: u32,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let logs = logs(svc, build_id, tail).await?;
+    print_logs(&logs, stdout, &mut std::io::stderr())?;
+    Ok(0)
+}
+
+/// A log tail as the CLI prints it: the link, then the lines (control sequences stripped).
+pub fn print_logs(
+    logs: &Logs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut text = String::new();
+    if let Some(link) = &logs.link {
+        text += &format!("log: {}\n", sanitize(link).trim());
+    }
+    match &logs.tail {
+        Ok(lines) if lines.is_empty() => {
+            let _ = writeln!(stderr, "(the log has no events yet)");
+        }
+        Ok(lines) => lines
+            .iter()
+            .for_each(|l| text += &format!("{}\n", sanitize(l).trim_end_matches('\n'))),
+        Err(why) => {
+            let _ = writeln!(stderr, "{}", sanitize(why).trim_end());
+        }
+    }
+    stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +437,14 @@ mod tests {
         }
         async fn latest(&self, _p: &str, _a: &str) -> Result<Option<BuildRecord>, CliError> {
             Ok(self.latest.clone())
+        }
+        async fn rollback(
+            &self,
+            _p: &str,
+            _a: &str,
+            body: &serde_json::Value,
+        ) -> Result<serde_json::Value, CliError> {
+            Ok(body.clone())
         }
         async fn cancel(&self, id: &str) -> Result<Option<Cancellation>, CliError> {
             self.cancelled.borrow_mut().push(id.into());

@@ -124,6 +124,38 @@ fn entry_line(e: &AgentRuntime) -> String {
     line + "\n"
 }
 
+/// `rollback`: the history entry of the move, as JSON on stdout.
+pub async fn rollback_command<S: Service>(
+    svc: &S,
+    (project, agent): (&str, &str),
+    to: Option<String>,
+    endpoint: Option<String>,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let entry = rollback(svc, project, agent, to, endpoint).await?;
+    writeln!(stdout, "{entry}").map_err(|e| CliError::Api(format!("stdout: {e}")))?;
+    Ok(0)
+}
+
+/// `rollback <project>/<agent> [--to] [--endpoint]`: the API moves the agent's endpoint back
+/// and answers the history entry of the move.
+pub async fn rollback<S: Service>(
+    svc: &S,
+    project: &str,
+    agent: &str,
+    to: Option<String>,
+    endpoint: Option<String>,
+) -> Result<serde_json::Value, CliError> {
+    let mut body = serde_json::json!({});
+    if let Some(to) = to {
+        body["to"] = to.into();
+    }
+    if let Some(endpoint) = endpoint {
+        body["endpoint"] = endpoint.into();
+    }
+    svc.rollback(project, agent, &body).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

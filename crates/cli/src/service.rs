@@ -215,6 +215,14 @@ pub trait Service {
     async fn cancel(&self, build_id: &str) -> Result<Option<Cancellation>, CliError>;
     /// The agent's latest successful record.
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError>;
+    /// Moves the agent's endpoint back (`{"endpoint"?, "to"?}`); the history entry of the move.
+    /// Only through the API (the move is the API's, recorded in the agent's history).
+    async fn rollback(
+        &self,
+        project: &str,
+        agent: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, CliError>;
     /// The last `lines` events of build `build_id`'s log stream, oldest first (through the
     /// API: its logs route, read with the API's role; directly: CloudWatch Logs).
     async fn log_tail(

@@ -291,12 +291,18 @@ impl DeployConfig {
 /// CheckRuntime: how long to wait between checks (the deadline travels in the state).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRuntimeConfig {
+    /// Where the deploy ledger is re-read before an endpoint moves.
+    pub bucket: String,
+    /// The `agentbuild:stack` tag of the endpoints this stack creates.
+    pub stack: String,
     pub policy: DeployPolicy,
 }
 
 impl CheckRuntimeConfig {
     pub fn load(env: &impl Source) -> Result<Self, Error> {
         Ok(Self {
+            bucket: env.required(BUCKET)?,
+            stack: stack_name(env)?,
             policy: deploy_policy(env)?,
         })
     }

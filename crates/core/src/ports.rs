@@ -294,3 +294,39 @@ pub trait Runtimes {
     /// it no longer exists.
     async fn delete(&self, id: &str) -> Result<bool, Error>;
 }
+
+/// What AgentCore says of a named endpoint (a domain value: `domain::rollout` reads it).
+pub use crate::domain::rollout::{EndpointInfo, SmokeOutcome};
+
+/// A runtime's named endpoints (AgentCore's control plane; the adapter owns its client).
+pub trait Endpoints {
+    /// `None` when the runtime has no endpoint of that name.
+    async fn get_endpoint(
+        &self,
+        runtime_id: &str,
+        name: &str,
+    ) -> Result<Option<EndpointInfo>, Error>;
+    /// Creates the endpoint at `version` (`exists` false; tagged with `tags`) or moves it there.
+    async fn point_endpoint(
+        &self,
+        runtime_id: &str,
+        name: &str,
+        version: &str,
+        exists: bool,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<EndpointInfo, Error>;
+}
+
+/// AgentCore's data plane, as the smoke test needs it: `POST /invocations` of one version.
+pub trait SmokeTester {
+    /// `Ok(Refused)` for anything the agent did wrong (a non-2xx answer, no answer within
+    /// `timeout_seconds`); `Err` only for our own or AWS's trouble.
+    async fn invoke(
+        &self,
+        runtime_arn: &str,
+        version: &str,
+        payload: &serde_json::Value,
+        timeout_seconds: u64,
+        session_id: &str,
+    ) -> Result<SmokeOutcome, Error>;
+}

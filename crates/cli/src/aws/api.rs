@@ -216,6 +216,32 @@ impl Service for ApiService {
         }
     }
 
+    async fn rollback(
+        &self,
+        project: &str,
+        agent: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, CliError> {
+        let _ = self.project.set(project.to_string());
+        let path = format!("/projects/{project}/agents/{agent}/rollback");
+        let what = format!("POST {path}");
+        let response = self
+            .call("POST", &path, Bytes::from(body.to_string()))
+            .await?;
+        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
+        match response.status {
+            200 => serde_json::from_slice(&response.body).map_err(bad),
+            400 | 404 | 409 => {
+                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
+                Err(CliError::Usage(format!(
+                    "{what}: {} ({})",
+                    refused.error.message, refused.error.code
+                )))
+            }
+            _ => Err(unexpected(&what, &response, "")),
+        }
+    }
+
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError> {
         let path = format!("/projects/{project}/agents/{agent}");
         self.get(&path, |b| serde_json::from_slice(b)).await

@@ -147,6 +147,19 @@ impl Service for DirectService {
         view(answer).map(|v| Some(Cancellation::Cancelled(v)))
     }
 
+    async fn rollback(
+        &self,
+        _project: &str,
+        _agent: &str,
+        _body: &serde_json::Value,
+    ) -> Result<serde_json::Value, CliError> {
+        Err(CliError::Config(
+            "rollback goes through the API (it records the move in the agent's history): set \
+             the API URL (AGENTBUILD_API_URL or --api-url)"
+                .into(),
+        ))
+    }
+
     async fn latest(&self, project: &str, agent: &str) -> Result<Option<BuildRecord>, CliError> {
         match records::latest(self.store()?, project, agent).await {
             Ok(stored) => Ok(stored.map(|s| s.record)),

@@ -12,13 +12,14 @@ use aws_sdk_bedrockagentcorecontrol::operation::list_tags_for_resource::ListTags
 use aws_sdk_bedrockagentcorecontrol::operation::update_agent_runtime::UpdateAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::types::{
     AgentManagedRuntimeType, AgentRuntimeArtifact, AgentRuntimeStatus, Code, CodeConfiguration,
-    ContainerConfiguration, NetworkConfiguration, NetworkMode as SdkNetworkMode,
-    ProtocolConfiguration, S3Location, ServerProtocol, VpcConfig,
+    ContainerConfiguration, LifecycleConfiguration, NetworkConfiguration,
+    NetworkMode as SdkNetworkMode, ProtocolConfiguration, S3Location, ServerProtocol, VpcConfig,
 };
 use aws_sdk_bedrockagentcorecontrol::Client;
 
 pub struct AgentCore {
-    client: Client,
+    /// Also `adapters::endpoints`' (the endpoint calls live beside the data plane's).
+    pub(crate) client: Client,
 }
 
 impl AgentCore {
@@ -89,6 +90,18 @@ fn parts(
         .build()
         .map_err(|e| bad_request("network configuration", e))?;
     Ok((artifact, network, protocol))
+}
+
+/// `deploy.lifecycle`, passed through (validated 60–28,800 s at the door).
+fn lifecycle(req: &RuntimeRequest) -> Option<LifecycleConfiguration> {
+    let l = req.spec.lifecycle?;
+    let secs = |v: Option<crate::domain::rollout::LifecycleSeconds>| v.map(|s| s.get() as i32);
+    Some(
+        LifecycleConfiguration::builder()
+            .set_idle_runtime_session_timeout(secs(l.idle_runtime_session_timeout))
+            .set_max_lifetime(secs(l.max_lifetime))
+            .build(),
+    )
 }
 
 /// A code artifact as AgentCore's `codeConfiguration`: `code.s3 {bucket, prefix (the
@@ -227,6 +240,7 @@ impl Runtimes for AgentCore {
             .network_configuration(network)
             .protocol_configuration(protocol)
             .set_environment_variables(env_map(req))
+            .set_lifecycle_configuration(lifecycle(req))
             .set_tags(Some(
                 req.tags
                     .iter()
@@ -259,7 +273,10 @@ impl Runtimes for AgentCore {
             .role_arn(&req.role_arn)
             .network_configuration(network)
             .protocol_configuration(protocol)
-            .set_environment_variables(env_map(req))
+            // Always the whole map (empty too): an update that omits it keeps the previous
+            // version's variables, so a variable removed from `deploy` would live on.
+            .set_environment_variables(Some(env_map(req).unwrap_or_default()))
+            .set_lifecycle_configuration(lifecycle(req))
             .description(&req.description)
             .client_token(&req.client_token)
             .send()

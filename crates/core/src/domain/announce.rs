@@ -174,6 +174,11 @@ mod tests {
             wait_seconds: None,
             checks: 0,
             superseded: None,
+            endpoint: None,
+            version: None,
+            previous_version: None,
+            smoke: None,
+            phase: None,
         });
         assert!(!closer_announces_found(
             &would,

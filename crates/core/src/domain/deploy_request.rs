@@ -8,6 +8,7 @@
 use super::form::{
     from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
 };
+use super::rollout::{EndpointName, Lifecycle, SmokeTest, DEFAULT_ENDPOINT};
 use super::text::RequestError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,6 +97,13 @@ pub struct DeployOptions {
     pub environment_variables: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The named endpoint callers invoke (`None`: [`DEFAULT_ENDPOINT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke_test: Option<SmokeTest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
 }
 
 impl DeployOptions {
@@ -112,6 +120,9 @@ impl DeployOptions {
             security_groups: self.security_groups,
             environment_variables: self.environment_variables,
             role_arn: self.role_arn,
+            endpoint: self.endpoint,
+            smoke_test: self.smoke_test,
+            lifecycle: self.lifecycle,
         }
     }
 }
@@ -127,6 +138,9 @@ impl From<DeploySpec> for DeployOptions {
             security_groups: s.security_groups,
             environment_variables: s.environment_variables,
             role_arn: s.role_arn,
+            endpoint: s.endpoint,
+            smoke_test: s.smoke_test,
+            lifecycle: s.lifecycle,
         }
     }
 }
@@ -148,6 +162,20 @@ pub struct DeploySpec {
     pub environment_variables: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The named endpoint callers invoke (`None`: [`DEFAULT_ENDPOINT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke_test: Option<SmokeTest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+impl DeploySpec {
+    /// The endpoint callers invoke: the request's, else `live`.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT)
+    }
 }
 
 /// Which execution roles a runtime may get: the stack's own, and those its operator allowed.
@@ -322,6 +350,12 @@ pub struct DeployRequest {
     environment_variables: StringMap<EnvRules>,
     #[serde(default)]
     role_arn: Option<RoleArn>,
+    #[serde(default)]
+    endpoint: Option<EndpointName>,
+    #[serde(default)]
+    smoke_test: Option<SmokeTest>,
+    #[serde(default)]
+    lifecycle: Option<Lifecycle>,
 }
 
 impl Expecting for DeployRequest {
@@ -365,6 +399,9 @@ impl DeployRequest {
             security_groups: groups,
             environment_variables: self.environment_variables.into_map(),
             role_arn: self.role_arn.map(String::from),
+            endpoint: self.endpoint.map(String::from),
+            smoke_test: self.smoke_test,
+            lifecycle: self.lifecycle,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! long to wait, and how a failure is recorded. Pure: the handlers load, call and store.
 
 use super::deploy_request::{DeploySpec, TAG_AGENT, TAG_PROJECT, TAG_STACK};
+use super::rollout::{Phase, Smoke};
 use super::text::{truncate, MAX_MESSAGE_BYTES};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,20 @@ pub struct Deployment {
     /// A stale deploy that was not applied, and why (status SUPERSEDED).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<Superseded>,
+    /// The named endpoint callers invoke (`deploy.endpoint`, default `live`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The runtime version this deploy made (and the endpoint moves to once it passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The version the endpoint served before (`None`: the endpoint is new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<Smoke>,
+    /// CheckRuntime's phase (the state's only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
 }
 
 /// Why a deploy was not applied (`domain::supersede`): the newer build that holds the runtime.
@@ -101,6 +116,11 @@ impl Deployment {
             wait_seconds: None,
             checks: 0,
             superseded: None,
+            endpoint: None,
+            version: None,
+            previous_version: None,
+            smoke: None,
+            phase: None,
         }
     }
 
@@ -266,6 +286,11 @@ pub fn started(
         wait_seconds: Some(policy.wait(0, now, deadline)),
         checks: 0,
         superseded: None,
+        endpoint: None,
+        version: None,
+        previous_version: None,
+        smoke: None,
+        phase: Some(Phase::Runtime),
     }
 }
 
@@ -371,6 +396,7 @@ pub fn recorded(
     d.deadline = None;
     d.wait_seconds = None;
     d.checks = 0;
+    d.phase = None;
     Some(d)
 }
 
@@ -392,6 +418,9 @@ mod tests {
             security_groups: vec![],
             environment_variables: Default::default(),
             role_arn: None,
+            endpoint: None,
+            smoke_test: None,
+            lifecycle: None,
         }
     }
 

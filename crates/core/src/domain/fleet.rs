@@ -603,6 +603,11 @@ mod tests {
             wait_seconds: None,
             checks: 2,
             superseded: None,
+            endpoint: None,
+            version: None,
+            previous_version: None,
+            smoke: None,
+            phase: None,
         });
         assert_eq!(
             item_outcome(Some(&built), None),

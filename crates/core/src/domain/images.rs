@@ -116,6 +116,11 @@ mod tests {
             wait_seconds: None,
             checks: 0,
             superseded: None,
+            endpoint: None,
+            version: None,
+            previous_version: None,
+            smoke: None,
+            phase: None,
         });
         r
     }

@@ -18,8 +18,8 @@ use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
 use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
 use crate::ports::{BuildService, Events, Images, ObjectStore};
-use crate::services::records;
 use crate::services::stop::stop_build;
+use crate::services::{history, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -90,6 +90,7 @@ async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images>(
     if record.status.is_success() {
         records::offer_latest(&deps.store, &deps.images, &record).await?;
     }
+    history::note_deploy(&deps.store, &record).await?;
     // Last, so a failed PutEvents retries the whole step: the retry finds its own record
     // final and announces it (at least once).
     if writer_announces(&offered, &record) {

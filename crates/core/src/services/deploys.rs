@@ -48,6 +48,22 @@ pub async fn claim<S: ObjectStore>(
     .await
 }
 
+/// Right before an endpoint moves: whether the ledger still names this build, or a newer one
+/// claimed the agent since (then the endpoint stays with it: `Err(why)`).
+pub async fn still_ours<S: ObjectStore>(
+    store: &S,
+    plan: &BuildPlan,
+    build: &BuildState,
+) -> Result<Result<(), Superseded>, Error> {
+    let key = ledger_key(&plan.project, &plan.agent);
+    let stored: Option<Claim> = objects::read_json(store, &key, "a deploy ledger").await?;
+    Ok(decide(
+        stored.as_ref().map(|c| &c.rank),
+        None,
+        &rank_of_build(plan, build),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,11 +9,14 @@ pub mod cancel;
 #[cfg(feature = "lambda")]
 pub mod code_files;
 pub mod deploys;
+pub mod history;
 pub mod images;
 pub mod live_status;
 pub mod objects;
 pub mod owner;
 pub mod records;
+pub mod rollback;
+pub mod rollout;
 pub mod runtime_names;
 pub mod stop;
 pub mod submit;

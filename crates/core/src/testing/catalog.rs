@@ -237,14 +237,29 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "check-runtime",
         logical_id: "CheckRuntimeFunction",
         invoked_by: "CheckRuntime",
-        env: &[DEPLOY_POLL_SECONDS, DEPLOY_TIMEOUT_SECONDS],
-        iam_actions: &["bedrock-agentcore:GetAgentRuntime"],
-        operations: &["AgentCore.GetAgentRuntime"],
+        env: &[BUCKET, STACK_NAME, DEPLOY_POLL_SECONDS, DEPLOY_TIMEOUT_SECONDS],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:ListBucket",
+            "bedrock-agentcore:GetAgentRuntime",
+            "bedrock-agentcore:GetAgentRuntimeEndpoint",
+            "bedrock-agentcore:CreateAgentRuntimeEndpoint",
+            "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
+            "bedrock-agentcore:InvokeAgentRuntime",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "AgentCore.GetAgentRuntime",
+            "AgentCore.GetAgentRuntimeEndpoint",
+            "AgentCore.CreateAgentRuntimeEndpoint",
+            "AgentCore.UpdateAgentRuntimeEndpoint",
+            "AgentCore.InvokeAgentRuntime",
+        ],
     },
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}, GET /projects/{project}/agents/{agent}/deployments, POST /projects/{project}/agents/{agent}/rollback, POST /projects/{project}/builds/{buildId}/promote",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -269,6 +284,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "bedrock-agentcore:ListAgentRuntimes",
             "bedrock-agentcore:ListTagsForResource",
             "bedrock-agentcore:DeleteAgentRuntime",
+            "bedrock-agentcore:GetAgentRuntimeEndpoint",
+            "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
         ],
         operations: &[
             "S3.HeadObject",
@@ -285,6 +302,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "AgentCore.ListAgentRuntimes",
             "AgentCore.ListTagsForResource",
             "AgentCore.DeleteAgentRuntime",
+            "AgentCore.GetAgentRuntimeEndpoint",
+            "AgentCore.UpdateAgentRuntimeEndpoint",
         ],
     },
     FunctionSpec {
@@ -366,6 +385,22 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     (
         "AgentCore.ListTagsForResource",
         "bedrock-agentcore:ListTagsForResource",
+    ),
+    (
+        "AgentCore.GetAgentRuntimeEndpoint",
+        "bedrock-agentcore:GetAgentRuntimeEndpoint",
+    ),
+    (
+        "AgentCore.CreateAgentRuntimeEndpoint",
+        "bedrock-agentcore:CreateAgentRuntimeEndpoint",
+    ),
+    (
+        "AgentCore.UpdateAgentRuntimeEndpoint",
+        "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
+    ),
+    (
+        "AgentCore.InvokeAgentRuntime",
+        "bedrock-agentcore:InvokeAgentRuntime",
     ),
     (
         "AgentCore.DeleteAgentRuntime",

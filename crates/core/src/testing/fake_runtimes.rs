@@ -4,7 +4,8 @@
 
 use super::fakes::record;
 use crate::domain::deployment::{FoundRuntime, Owner, RuntimeInfo, RuntimeStatus};
-use crate::ports::{RuntimeRequest, Runtimes};
+use crate::domain::rollout::{EndpointInfo, EndpointStatus, SmokeOutcome};
+use crate::ports::{Endpoints, RuntimeRequest, Runtimes, SmokeTester};
 use crate::Error;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -21,6 +22,10 @@ pub struct FakeRuntimes {
     pub deleted: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
     pub fail_next: RefCell<VecDeque<Error>>,
+    /// Named endpoints by (runtime id, name).
+    pub endpoints: RefCell<BTreeMap<(String, String), EndpointInfo>>,
+    /// Every endpoint move: (runtime id, name, version).
+    pub moved: RefCell<Vec<(String, String, String)>>,
 }
 
 /// The stack the handler tests deploy as (their `DeployConfig`'s).
@@ -140,5 +145,99 @@ impl Runtimes for FakeRuntimes {
             self.deleted.borrow_mut().push(id.to_string());
         }
         Ok(gone)
+    }
+}
+
+impl FakeRuntimes {
+    /// An endpoint READY at `version`, as if moved there before.
+    pub fn add_endpoint(&self, id: &str, name: &str, version: &str) {
+        self.endpoints.borrow_mut().insert(
+            (id.into(), name.into()),
+            EndpointInfo {
+                name: name.into(),
+                status: EndpointStatus::Ready,
+                live_version: Some(version.into()),
+                target_version: Some(version.into()),
+                failure_reason: None,
+            },
+        );
+    }
+
+    pub fn live(&self, id: &str, name: &str) -> Option<String> {
+        self.endpoints
+            .borrow()
+            .get(&(id.to_string(), name.to_string()))
+            .and_then(|e| e.live_version.clone())
+    }
+}
+
+impl Endpoints for FakeRuntimes {
+    async fn get_endpoint(
+        &self,
+        runtime_id: &str,
+        name: &str,
+    ) -> Result<Option<EndpointInfo>, Error> {
+        self.enter("AgentCore.GetAgentRuntimeEndpoint")?;
+        Ok(self
+            .endpoints
+            .borrow()
+            .get(&(runtime_id.to_string(), name.to_string()))
+            .cloned())
+    }
+
+    /// Moves at once; the answer says UPDATING, as AgentCore's does.
+    async fn point_endpoint(
+        &self,
+        runtime_id: &str,
+        name: &str,
+        version: &str,
+        exists: bool,
+        _tags: &BTreeMap<String, String>,
+    ) -> Result<EndpointInfo, Error> {
+        self.enter(if exists {
+            "AgentCore.UpdateAgentRuntimeEndpoint"
+        } else {
+            "AgentCore.CreateAgentRuntimeEndpoint"
+        })?;
+        self.moved
+            .borrow_mut()
+            .push((runtime_id.into(), name.into(), version.into()));
+        self.add_endpoint(runtime_id, name, version);
+        Ok(EndpointInfo {
+            name: name.into(),
+            status: EndpointStatus::Updating,
+            live_version: None,
+            target_version: Some(version.into()),
+            failure_reason: None,
+        })
+    }
+}
+
+/// The data plane in memory: answers 2xx unless an outcome is queued.
+#[derive(Default)]
+pub struct FakeSmoke {
+    pub outcomes: RefCell<VecDeque<SmokeOutcome>>,
+    /// Every smoke test: (runtime ARN, version).
+    pub calls: RefCell<Vec<(String, String)>>,
+}
+
+impl SmokeTester for FakeSmoke {
+    async fn invoke(
+        &self,
+        runtime_arn: &str,
+        version: &str,
+        _payload: &serde_json::Value,
+        _timeout_seconds: u64,
+        _session_id: &str,
+    ) -> Result<SmokeOutcome, Error> {
+        record("AgentCore.InvokeAgentRuntime");
+        self.calls
+            .borrow_mut()
+            .push((runtime_arn.into(), version.into()));
+        Ok(self
+            .outcomes
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(SmokeOutcome::Answered))
     }
 }

@@ -25,14 +25,7 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
     request: &Request,
     project: &str,
 ) -> Result<Response<Body>, Problem> {
-    let body = json_body(request, deps.config.max_body_bytes)?;
-    let value = parse_request(body).map_err(|e| match e {
-        JsonError::TooLarge(_) => Problem::new(413, "PayloadTooLarge", e.to_string()),
-        JsonError::Duplicate(d) => d.into(),
-        JsonError::Malformed(m) => {
-            Problem::new(400, "MalformedJson", format!("the body is not JSON: {m}"))
-        }
-    })?;
+    let value = read_body(request, deps.config.max_body_bytes)?;
     let req = validate(&value, &deps.config.validate.sources)?;
     if req.project != project {
         return Err(RequestError::new(
@@ -102,6 +95,18 @@ async fn pin_source<S: ObjectStore, X, B, L, R>(
     Ok(SourcePin { version_id, sha256 })
 }
 
+/// The body as JSON (the same rules for every POST that takes a request).
+pub(super) fn read_body(request: &Request, max: usize) -> Result<serde_json::Value, Problem> {
+    let body = json_body(request, max)?;
+    parse_request(body).map_err(|e| match e {
+        JsonError::TooLarge(_) => Problem::new(413, "PayloadTooLarge", e.to_string()),
+        JsonError::Duplicate(d) => d.into(),
+        JsonError::Malformed(m) => {
+            Problem::new(400, "MalformedJson", format!("the body is not JSON: {m}"))
+        }
+    })
+}
+
 /// The body as JSON bytes, or why not: media type, size (`lambda_http` has decoded a base64
 /// body already), emptiness.
 fn json_body(request: &Request, max: usize) -> Result<&[u8], Problem> {
@@ -150,7 +155,7 @@ fn not_found(id: &str) -> Problem {
 
 /// A well-formed id of a build of `project`, else the 400 or the 404 (the same 404 whether the
 /// build does not exist or is another project's).
-async fn owned<S: ObjectStore, X: Executions, B, L, R>(
+pub(super) async fn owned<S: ObjectStore, X: Executions, B, L, R>(
     deps: &Deps<S, X, B, L, R>,
     project: &str,
     id: &str,

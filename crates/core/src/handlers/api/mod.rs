@@ -16,6 +16,8 @@
 mod agents;
 mod answers;
 mod builds;
+mod deployments;
+mod promote;
 mod routes;
 mod runtimes;
 
@@ -27,7 +29,7 @@ use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
-use crate::ports::{BuildLogs, BuildService, Executions, ObjectStore, Runtimes};
+use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, ObjectStore, Runtimes};
 use crate::Error;
 use answers::Problem;
 use chrono::Utc;
@@ -42,7 +44,8 @@ pub struct Deps<S, X, B, L, R> {
     pub builds: B,
     /// The builds' log streams (`GET .../logs`).
     pub logs: L,
-    /// Retire deletes AgentCore runtimes (`runtimes.rs`).
+    /// AgentCore's control plane: retire deletes runtimes (`runtimes.rs`), a rollback moves
+    /// an agent's endpoint (`deployments.rs`).
     pub runtimes: R,
     pub config: ApiConfig,
     pub now: Clock,
@@ -68,7 +71,13 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore> {
 }
 
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
-pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Runtimes>(
+pub async fn handle<
+    S: ObjectStore,
+    X: Executions,
+    B: BuildService,
+    L: BuildLogs,
+    R: Runtimes + Endpoints,
+>(
     deps: &Deps<S, X, B, L, R>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -109,7 +118,13 @@ pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs
 
 /// The route's project is checked once, here, for every route; each endpoint lives in the
 /// module of its resource.
-async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Runtimes>(
+async fn dispatch<
+    S: ObjectStore,
+    X: Executions,
+    B: BuildService,
+    L: BuildLogs,
+    R: Runtimes + Endpoints,
+>(
     deps: &Deps<S, X, B, L, R>,
     request: &Request,
     matched: &Matched,
@@ -125,6 +140,11 @@ async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, 
         Endpoint::CancelBuild => builds::cancel_build(deps, project, id).await,
         Endpoint::BuildLogs => builds::logs(deps, request, project, id).await,
         Endpoint::LatestAgent => agents::latest(deps, project, matched.param("agent")).await,
+        Endpoint::Promote => promote::promote(deps, request, project, id).await,
+        Endpoint::Deployments => deployments::list(deps, project, matched.param("agent")).await,
+        Endpoint::Rollback => {
+            deployments::roll_back(deps, request, project, matched.param("agent")).await
+        }
         Endpoint::ListRuntimes => runtimes::list(deps, project, matched.param("agent")).await,
         Endpoint::RetireRuntime => {
             let (agent, name) = (matched.param("agent"), matched.param("runtimeName"));

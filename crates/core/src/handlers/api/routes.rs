@@ -14,6 +14,9 @@ pub(super) enum Endpoint {
     CancelBuild,
     BuildLogs,
     LatestAgent,
+    Deployments,
+    Rollback,
+    Promote,
     ListRuntimes,
     RetireRuntime,
 }
@@ -50,6 +53,21 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         Method::GET,
         "/projects/{project}/agents/{agent}",
         Endpoint::LatestAgent,
+    ),
+    row(
+        Method::POST,
+        "/projects/{project}/builds/{buildId}/promote",
+        Endpoint::Promote,
+    ),
+    row(
+        Method::GET,
+        "/projects/{project}/agents/{agent}/deployments",
+        Endpoint::Deployments,
+    ),
+    row(
+        Method::POST,
+        "/projects/{project}/agents/{agent}/rollback",
+        Endpoint::Rollback,
     ),
     row(
         Method::GET,

@@ -4,6 +4,7 @@
 
 mod access;
 mod delete;
+mod deployments;
 mod get;
 mod post;
 mod runtimes;
@@ -134,6 +135,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("get.rs"),
         include_str!("delete.rs"),
         include_str!("access.rs"),
+        include_str!("deployments.rs"),
         include_str!("runtimes.rs"),
     ]
     .concat();
@@ -142,6 +144,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         get::SCENARIOS,
         delete::SCENARIOS,
         access::SCENARIOS,
+        deployments::SCENARIOS,
         runtimes::SCENARIOS,
     ]
     .concat();

@@ -1,0 +1,102 @@
+//! `POST /projects/{project}/builds/{buildId}/promote` `{"deploy": {...}}`: deploy what a
+//! successful build made to another endpoint or runtime — another environment — without
+//! building. The build's recorded request with the body's `deploy` (not forced) is submitted
+//! through the very door `POST .../builds` is (the same validation, the same record and
+//! execution), pinned to the recorded source version: its image exists, so StartBuild answers
+//! REUSED and no CodeBuild build runs; then the deploy (smoke test, endpoint) as for any build.
+
+use super::answers::{accepted, Problem};
+use super::builds::{owned, read_body};
+use super::Deps;
+use crate::contract::Accepted;
+use crate::domain::execution::SourcePin;
+use crate::domain::record::BuildRecord;
+use crate::domain::request::{validate, RequestError, ValidRequest};
+use crate::ports::{Executions, ObjectStore};
+use crate::services::{records, submit};
+use lambda_http::{Body, Request, Response};
+
+pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
+    request: &Request,
+    project: &str,
+    id: &str,
+) -> Result<Response<Body>, Problem> {
+    owned(deps, project, id).await?;
+    let (req, pin) = promoted(deps, request, id).await?;
+    let accepting = submit::Accepting {
+        state_machine_arn: &deps.config.state_machine_arn,
+        repository_uri: &deps.config.validate.repository_uri,
+        stack: &deps.config.validate.stack,
+        now: (deps.now)(),
+    };
+    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
+        Ok(started) => {
+            tracing::info!(build_id = %started.build_id, promoted = id, "promote accepted");
+            Ok(accepted(&Accepted::new(
+                project,
+                &started.build_id,
+                &started.execution_arn,
+                started.existing,
+            )))
+        }
+        Err(refused) => Err(Problem::new(409, refused.code(), refused.message())),
+    }
+}
+
+/// The build's recorded request with the body's `deploy`, validated as `POST .../builds` does,
+/// and the recorded source version it is pinned to.
+async fn promoted<S: ObjectStore, X, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
+    request: &Request,
+    id: &str,
+) -> Result<(ValidRequest, SourcePin), Problem> {
+    let body = read_body(request, deps.config.max_body_bytes)?;
+    let unknown = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "deploy").cloned());
+    if let Some(field) = unknown {
+        return Err(
+            RequestError::new(field, "is not allowed (a promote takes only deploy)").into(),
+        );
+    }
+    let Some(deploy) = body.get("deploy").cloned() else {
+        return Err(RequestError::new("deploy", "is required (where to deploy the build)").into());
+    };
+    let stored = records::build(&deps.store, id)
+        .await?
+        .ok_or_else(|| Problem::new(404, "NotFound", format!("build {id} has no record")))?;
+    let record: BuildRecord = serde_json::from_slice(&stored.bytes)
+        .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
+    let (Some(req), Some(version_id)) = (record.request.as_ref(), record.source.version_id.clone())
+    else {
+        return Err(not_promotable(
+            id,
+            "its record keeps no request or source version",
+        ));
+    };
+    if !record.status.is_success() {
+        return Err(not_promotable(id, &format!("it ended {}", record.status)));
+    }
+    let mut value = serde_json::to_value(req)
+        .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
+    value["deploy"] = deploy;
+    value["force"] = false.into();
+    if let Some(o) = value.as_object_mut() {
+        o.remove("idempotencyKey");
+    }
+    let req = validate(&value, &deps.config.validate.sources)?;
+    let pin = SourcePin {
+        version_id,
+        sha256: record.source.sha256.clone(),
+    };
+    Ok((req, pin))
+}
+
+fn not_promotable(id: &str, why: &str) -> Problem {
+    Problem::new(
+        409,
+        "NotPromotable",
+        format!("build {id} cannot be promoted: {why}"),
+    )
+}

@@ -1,0 +1,143 @@
+"""Safe deploys (issue 23, docs/deploy-runtime.md): a new runtime version is smoke-tested on the
+local data plane (the stand-in of a container really started on a loopback port, /ping then
+POST /invocations) before the agent's named endpoint `live` moves to it; a version that crashes
+on start, answers 500 or hangs leaves `live` where it was, its deployment FAILED naming the
+reason, the execution failing DeployFailed and the build keeping its status.
+
+Run: AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh -k safe_deploy
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import uid
+from test_deploy import agentcore, deployed  # noqa: F401 (the fixture)
+from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
+
+FAULT = "AGENTBUILD_LOCAL_AGENT_FAULT"
+
+
+def live(agentcore, rid: str, name: str = "live") -> dict[str, Any]:
+    return agentcore.get_agent_runtime_endpoint(agentRuntimeId=rid, endpointName=name)
+
+
+def version(stack, req: dict[str, Any], extra: str, **deploy: Any) -> dict[str, Any]:
+    uri, _ = stack.upload_source(req["project"], "bot", extra=extra)
+    return dict(req, source=uri, force=True, deploy={**req["deploy"], **deploy})
+
+
+@pytest.fixture(scope="module")
+def v1(stack, agentcore):
+    req = dict(stack.request(agent="bot"), deploy={"smokeTest": {"payload": {"prompt": "hi"}, "timeoutSeconds": 4}})
+    name = f"safe-v1-{uid()}"
+    rec = deployed(stack, name, req)
+    return req, rec
+
+
+def test_the_first_good_version_goes_live_after_its_smoke_test(stack, agentcore, v1):
+    _, rec = v1
+    dep = rec["deployment"]
+    assert (dep["status"], dep["endpoint"], dep["version"]) == ("READY", "live", "1"), dep
+    assert dep["smoke"] == {"status": "PASSED"} and "previousVersion" not in dep, dep
+    ep = live(agentcore, dep["runtimeId"])
+    assert (ep["status"], ep["liveVersion"]) == ("READY", "1"), ep
+
+
+@pytest.mark.parametrize("fault,reason", [
+    ("crash", "exited with code"),
+    ("500", "answered 500"),
+    ("hang", "did not answer within"),
+])
+def test_a_failing_version_never_takes_live(stack, agentcore, v1, fault, reason):
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    before = live(agentcore, rid)["liveVersion"]
+    name = f"safe-{fault}-{uid()}"
+    d = stack.run(name, version(stack, req, f"bad-{fault}-{uid()}", environmentVariables={FAULT: fault}),
+                  timeout=90)
+    assert (d["status"], d["error"]) == ("FAILED", "DeployFailed"), d
+    rec = stack.record(name)
+    assert rec["status"] == "SUCCEEDED" and "error" not in rec, "the build's own status is kept"
+    dep = rec["deployment"]
+    assert dep["status"] == "FAILED" and dep["smoke"]["status"] == "FAILED", dep
+    assert reason in dep["smoke"]["reason"] and reason in dep["failureReason"], dep
+    assert dep["previousVersion"] == before and dep["version"] != before, dep
+    assert f"version {dep['version']}" in dep["failureReason"]
+    assert live(agentcore, rid)["liveVersion"] == before
+
+
+def test_a_good_version_after_failures_goes_live_and_reports_what_it_replaced(stack, agentcore, v1):
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    before = live(agentcore, rid)["liveVersion"]
+    name = f"safe-v3-{uid()}"
+    rec = deployed(stack, name, version(stack, req, f"good-{uid()}"))
+    dep = rec["deployment"]
+    assert (dep["status"], dep["previousVersion"], dep["smoke"]["status"]) == ("READY", before, "PASSED"), dep
+    assert live(agentcore, rid)["liveVersion"] == dep["version"] != before
+
+
+def test_lifecycle_passes_through(stack, agentcore):
+    req = dict(stack.request(agent="bot"),
+               deploy={"lifecycle": {"idleRuntimeSessionTimeout": 120, "maxLifetime": 3600}})
+    rec = deployed(stack, f"safe-life-{uid()}", req)
+    rt = agentcore.get_agent_runtime(agentRuntimeId=rec["deployment"]["runtimeId"])
+    assert rt["lifecycleConfiguration"] == {"idleRuntimeSessionTimeout": 120, "maxLifetime": 3600}
+    # (Out-of-range values are refused by name at both doors: test_deploy.BAD_DEPLOYS.)
+
+
+def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agentcore, v1, cli):
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    base = f"{api}/projects/{req['project']}/agents/bot"
+    # A good version on top, so that there is something to roll back from.
+    deployed(stack, f"safe-v4-{uid()}", version(stack, req, f"good-{uid()}"))
+    serving = live(agentcore, rid)["liveVersion"]
+    assert serving != "1"
+    status, body, _ = stack.http("POST", f"{base}/rollback", {"to": rec1["buildId"]})
+    assert status == 200, body
+    assert (body["kind"], body["version"], body["previousVersion"], body["status"]) == \
+        ("ROLLBACK", "1", serving, "READY"), body
+    assert live(agentcore, rid)["liveVersion"] == "1"
+    # A version whose smoke test failed is never a rollback target.
+    status, history, _ = stack.http("GET", f"{base}/deployments")
+    assert status == 200, history
+    kinds = [(e["kind"], e["version"], e["status"]) for e in history["deployments"]]
+    assert kinds[0] == ("DEPLOY", "1", "READY") and kinds[-1] == ("ROLLBACK", "1", "READY"), kinds
+    failed = [e for e in history["deployments"] if e["status"] == "FAILED"]
+    if failed:
+        status, body, _ = stack.http("POST", f"{base}/rollback", {"to": failed[0]["version"]})
+        assert (status, body["error"]["code"]) == (409, "NothingToRollBackTo"), body
+    assert live(agentcore, rid)["liveVersion"] == "1"
+    # The CLI's door (through the API): back to the version served before, by its number.
+    code, entry, err = run_cli(stack, cli, "rollback", f"{req['project']}/bot", "--to", serving)
+    assert code == 0, err[-2000:]
+    assert (entry["kind"], entry["version"], entry["previousVersion"]) == ("ROLLBACK", serving, "1"), entry
+    assert live(agentcore, rid)["liveVersion"] == serving
+
+
+def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building(stack, agentcore, v1):
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    # The agent's latest build: its image is the one the stack keeps (older ones may expire).
+    rec1 = stack.record(stack.get_json(f"agents/{req['project']}/bot/latest.json")["buildId"])
+    live_before = live(agentcore, rid)["liveVersion"]
+    builds_before = stack.build_count()
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
+                                 {"deploy": {"endpoint": "staging"}})
+    assert status == 202, body
+    rec = stack.wait_record(body["buildId"], ("SUCCEEDED", "REUSED", "FAILED", "ERROR"), timeout=90)
+    assert rec["status"] == "REUSED" and stack.build_count() == builds_before, "no CodeBuild build"
+    assert rec["image"]["uri"] == rec1["image"]["uri"]
+    dep = rec["deployment"]
+    assert (dep["status"], dep["endpoint"], dep["smoke"]["status"]) == ("READY", "staging", "PASSED"), dep
+    assert live(agentcore, rid, "staging")["liveVersion"] == dep["version"]
+    assert live(agentcore, rid)["liveVersion"] == live_before, "live did not move"
+    # The same validation as every door: a bad deploy is refused by name.
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
+                                 {"deploy": {"endpoint": "DEFAULT"}})
+    assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
