@@ -56,6 +56,10 @@ pub enum Command {
         /// `submit` in the same command needs none).
         #[arg(long)]
         project: Option<String>,
+        /// Print where the artifact came from (source, CodeBuild build, buildspec hash, builder
+        /// images, build-arg names, secret ids, SBOM) and the vulnerability gate's verdict.
+        #[arg(long)]
+        provenance: bool,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -305,8 +309,18 @@ async fn execute<S: Service>(
             (outcome, args.output.output)
         }
         Command::Status {
-            build_id, output, ..
-        } => (commands::status(svc, &build_id).await?, output.output),
+            build_id,
+            output,
+            provenance,
+            ..
+        } => {
+            let outcome = commands::status(svc, &build_id).await?;
+            let outcome = match outcome {
+                Outcome::Build(view) if provenance => Outcome::Provenance(view),
+                other => other,
+            };
+            (outcome, output.output)
+        }
         Command::Wait {
             build_id, output, ..
         } => {

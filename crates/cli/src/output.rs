@@ -48,6 +48,8 @@ pub enum Outcome {
     Latest(Box<BuildRecord>),
     /// A build after `cancel`.
     Cancelled(BuildView),
+    /// `status --provenance`: where the build's artifact came from and what the gate said.
+    Provenance(BuildView),
     /// `cancel` of a build that had finished on its own, with this status.
     AlreadyFinished {
         build_id: String,
@@ -64,7 +66,7 @@ impl Outcome {
                 EXIT_OK
             }
             Outcome::Cancelled(_) | Outcome::AlreadyFinished { .. } => EXIT_BUILD_FAILED,
-            Outcome::Build(view) => match &view.state {
+            Outcome::Build(view) | Outcome::Provenance(view) => match &view.state {
                 ViewState::Running => EXIT_OK,
                 // Built, but its deployment failed: the execution failed DeployFailed.
                 ViewState::Final(s) if s.is_success() && deployment_failed(view) => {
@@ -111,6 +113,7 @@ impl Outcome {
                 "status": r.status,
                 "record": r,
             }),
+            Outcome::Provenance(view) => crate::provenance::to_json(view),
         }
     }
 
@@ -147,6 +150,7 @@ impl Outcome {
                 _ => view_text(view),
             },
             Outcome::Latest(r) => record_text(r, r.status.as_str()),
+            Outcome::Provenance(view) => crate::provenance::to_text(view, line),
         }
     }
 }

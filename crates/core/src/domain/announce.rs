@@ -174,6 +174,7 @@ mod tests {
             wait_seconds: None,
             checks: 0,
             superseded: None,
+            scan: None,
         });
         assert!(!closer_announces_found(
             &would,

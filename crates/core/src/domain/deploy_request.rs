@@ -8,6 +8,7 @@
 use super::form::{
     from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
 };
+use super::scan_gate::AcceptedFindings;
 use super::text::RequestError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,6 +97,9 @@ pub struct DeployOptions {
     pub environment_variables: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// Scan findings the request accepts at the vulnerability gate (`domain::scan_gate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_findings: Vec<String>,
 }
 
 impl DeployOptions {
@@ -112,6 +116,7 @@ impl DeployOptions {
             security_groups: self.security_groups,
             environment_variables: self.environment_variables,
             role_arn: self.role_arn,
+            accept_findings: self.accept_findings,
         }
     }
 }
@@ -127,6 +132,7 @@ impl From<DeploySpec> for DeployOptions {
             security_groups: s.security_groups,
             environment_variables: s.environment_variables,
             role_arn: s.role_arn,
+            accept_findings: s.accept_findings,
         }
     }
 }
@@ -148,6 +154,9 @@ pub struct DeploySpec {
     pub environment_variables: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// Scan findings the request accepts at the vulnerability gate (`domain::scan_gate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_findings: Vec<String>,
 }
 
 /// Which execution roles a runtime may get: the stack's own, and those its operator allowed.
@@ -322,6 +331,8 @@ pub struct DeployRequest {
     environment_variables: StringMap<EnvRules>,
     #[serde(default)]
     role_arn: Option<RoleArn>,
+    #[serde(default, deserialize_with = "nullable")]
+    accept_findings: AcceptedFindings,
 }
 
 impl Expecting for DeployRequest {
@@ -365,6 +376,7 @@ impl DeployRequest {
             security_groups: groups,
             environment_variables: self.environment_variables.into_map(),
             role_arn: self.role_arn.map(String::from),
+            accept_findings: self.accept_findings.into(),
         })
     }
 }
@@ -581,6 +593,21 @@ mod tests {
         )
         .unwrap();
         assert!(d.role_arn.is_some());
+    }
+
+    #[test]
+    fn accepted_findings_are_kept_and_a_bad_id_names_the_field() {
+        let spec = ok(json!({ "acceptFindings": ["CVE-2026-0001", "CVE-2026-0001"] }));
+        assert_eq!(spec.accept_findings, vec!["CVE-2026-0001".to_string()]);
+        assert_eq!(
+            DeployOptions::from(spec.clone()).accept_findings,
+            spec.accept_findings
+        );
+        assert!(
+            field(json!({ "acceptFindings": ["not an id"] })).starts_with("deploy.acceptFindings")
+        );
+        assert!(field(json!({ "acceptFindings": "CVE-2026-0001" }))
+            .starts_with("deploy.acceptFindings"));
     }
 
     #[test]

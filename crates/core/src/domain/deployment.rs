@@ -3,6 +3,7 @@
 //! long to wait, and how a failure is recorded. Pure: the handlers load, call and store.
 
 use super::deploy_request::{DeploySpec, TAG_AGENT, TAG_PROJECT, TAG_STACK};
+use super::scan_gate::ScanGate;
 use super::text::{truncate, MAX_MESSAGE_BYTES};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,9 @@ pub struct Deployment {
     /// A stale deploy that was not applied, and why (status SUPERSEDED).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<Superseded>,
+    /// The vulnerability gate's verdict before anything was deployed (`domain::scan_gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanGate>,
 }
 
 /// Why a deploy was not applied (`domain::supersede`): the newer build that holds the runtime.
@@ -101,6 +105,7 @@ impl Deployment {
             wait_seconds: None,
             checks: 0,
             superseded: None,
+            scan: None,
         }
     }
 
@@ -266,6 +271,7 @@ pub fn started(
         wait_seconds: Some(policy.wait(0, now, deadline)),
         checks: 0,
         superseded: None,
+        scan: None,
     }
 }
 
@@ -392,6 +398,7 @@ mod tests {
             security_groups: vec![],
             environment_variables: Default::default(),
             role_arn: None,
+            accept_findings: vec![],
         }
     }
 

@@ -603,6 +603,7 @@ mod tests {
             wait_seconds: None,
             checks: 2,
             superseded: None,
+            scan: None,
         });
         assert_eq!(
             item_outcome(Some(&built), None),

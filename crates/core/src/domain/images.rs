@@ -116,6 +116,7 @@ mod tests {
             wait_seconds: None,
             checks: 0,
             superseded: None,
+            scan: None,
         });
         r
     }

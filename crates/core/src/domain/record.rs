@@ -4,6 +4,7 @@
 use super::deployment::Deployment;
 use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
+use super::provenance::{self, Provenance};
 use super::request::{parse, ValidRequest};
 use super::status::BuildStatus;
 use chrono::{DateTime, Utc};
@@ -238,6 +239,9 @@ pub struct BuildRecord {
     pub reused_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// Where the artifact came from (`domain::provenance`); absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// The normalized request this build ran: enough to build the same image again (scheduled
     /// rebuilds). Absent in records written before it existed.
     #[serde(
@@ -356,6 +360,7 @@ impl BuildRecord {
             force: plan.force,
             reused_from: build.and_then(|b| b.reused_from.clone()),
             error,
+            provenance: build.map(|b| provenance::of_container(plan, Some(b))),
             request: plan.request().ok(),
             deployment: None,
         }

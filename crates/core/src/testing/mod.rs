@@ -6,4 +6,6 @@ pub mod catalog;
 #[cfg(all(test, feature = "lambda"))]
 pub(crate) mod fake_runtimes;
 #[cfg(all(test, feature = "lambda"))]
+pub(crate) mod fake_scans;
+#[cfg(all(test, feature = "lambda"))]
 pub(crate) mod fakes;
