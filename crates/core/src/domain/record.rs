@@ -110,6 +110,9 @@ pub struct BuildState {
     /// For REUSED: the tag of the reused image (a forced build's tag differs from the plan's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_tag: Option<String>,
+    /// Where the build put BuildKit's SBOM and SLSA provenance of its image (ATTESTATIONS_URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
 }
@@ -134,6 +137,7 @@ impl BuildState {
             finished_at: None,
             reused_from: None,
             image_tag: None,
+            attestations_uri: None,
             error: None,
         }
     }
@@ -151,6 +155,10 @@ pub struct ImageRecord {
     pub uri: Option<String>,
     #[serde(default)]
     pub digest: Option<String>,
+    /// `s3://<bucket>/attestations/<tag>/`: BuildKit's `sbom.spdx.json` and `provenance.json`
+    /// of this image, stored beside it (docs/supply-chain.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,6 +288,7 @@ impl ImageRecord {
             tag: tag.to_string(),
             uri: build.and_then(|b| b.image_uri.clone()),
             digest: build.and_then(|b| b.image_digest.clone()),
+            attestations: build.and_then(|b| b.attestations_uri.clone()),
         }
     }
 }
