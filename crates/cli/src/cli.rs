@@ -313,14 +313,10 @@ async fn execute<S: Service>(
             output,
             provenance,
             ..
-        } => {
-            let outcome = commands::status(svc, &build_id).await?;
-            let outcome = match outcome {
-                Outcome::Build(view) if provenance => Outcome::Provenance(view),
-                other => other,
-            };
-            (outcome, output.output)
-        }
+        } => (
+            commands::status(svc, &build_id, provenance).await?,
+            output.output,
+        ),
         Command::Wait {
             build_id, output, ..
         } => {

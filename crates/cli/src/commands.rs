@@ -135,11 +135,16 @@ pub async fn submit<S: Service>(
 }
 
 /// `status <id>`.
-pub async fn status<S: Service>(svc: &S, build_id: &str) -> Result<Outcome, CliError> {
+/// `status <id>`; with `provenance`, printed as its provenance (`status --provenance`).
+pub async fn status<S: Service>(
+    svc: &S,
+    build_id: &str,
+    provenance: bool,
+) -> Result<Outcome, CliError> {
     check_build_id(build_id)?;
     svc.build(build_id)
         .await?
-        .map(Outcome::Build)
+        .map(|view| Outcome::Build(view).with_provenance(provenance))
         .ok_or_else(|| unknown_build(build_id))
 }
 
@@ -869,14 +874,14 @@ mod tests {
             views: RefCell::new(VecDeque::from([None])),
             ..Default::default()
         };
-        let err = status(&fake, "cli-404").await.unwrap_err();
+        let err = status(&fake, "cli-404", false).await.unwrap_err();
         assert!(matches!(err, CliError::NotFound(_)), "{err}");
         assert_eq!(err.exit_code(), 3);
         let err = wait(&fake, "cli-404", WAIT, &mut Seen::default())
             .await
             .unwrap_err();
         assert!(matches!(err, CliError::NotFound(_)), "{err}");
-        let err = status(&fake, "../etc/passwd").await.unwrap_err();
+        let err = status(&fake, "../etc/passwd", false).await.unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -58,6 +58,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `status --provenance`: the same look, printed as its provenance.
+    pub fn with_provenance(self, provenance: bool) -> Self {
+        match self {
+            Outcome::Build(view) if provenance => Outcome::Provenance(view),
+            other => other,
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Outcome::Submitted(_) | Outcome::Latest(_) => EXIT_OK,

@@ -8,7 +8,9 @@ use super::ecr::Ecr;
 use crate::domain::scan_gate::{Finding, ScanReport, ScanStatus, Severity};
 use crate::ports::ImageScans;
 use crate::Error;
-use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsError as E;
+use aws_sdk_ecr::operation::describe_image_scan_findings::{
+    DescribeImageScanFindingsError as E, DescribeImageScanFindingsOutput,
+};
 use aws_sdk_ecr::types::{EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding};
 
 /// The report's `source`.
@@ -24,32 +26,10 @@ impl ImageScans for Ecr {
         };
         let mut token: Option<String> = None;
         loop {
-            let out = self
-                .client
-                .describe_image_scan_findings()
-                .repository_name(repository)
-                .image_id(ImageIdentifier::builder().image_digest(digest).build())
-                .max_results(1000)
-                .set_next_token(token.take())
-                .send()
-                .await;
-            let out = match out {
+            let page = self.page(repository, digest, token.take()).await?;
+            let out = match page {
                 Ok(out) => out,
-                Err(e) => {
-                    return match e.as_service_error() {
-                        Some(E::ScanNotFoundException(_))
-                        | Some(E::ImageNotFoundException(_))
-                        | Some(E::RepositoryNotFoundException(_)) => Ok(ScanReport::unavailable(
-                            SOURCE,
-                            format!(
-                                "ECR has no scan of {repository}@{digest}: {}",
-                                e.as_service_error()
-                                    .map_or(String::new(), ToString::to_string)
-                            ),
-                        )),
-                        _ => Err(classify("ECR.DescribeImageScanFindings", e)),
-                    }
-                }
+                Err(unavailable) => return Ok(unavailable),
             };
             let status = out
                 .image_scan_status()
@@ -78,6 +58,40 @@ impl ImageScans for Ecr {
             if token.is_none() {
                 return Ok(report);
             }
+        }
+    }
+}
+
+impl Ecr {
+    /// One page of findings; `Err(report)` when ECR has no scan of that image (UNAVAILABLE).
+    async fn page(
+        &self,
+        repository: &str,
+        digest: &str,
+        token: Option<String>,
+    ) -> Result<Result<DescribeImageScanFindingsOutput, ScanReport>, Error> {
+        let out = self
+            .client
+            .describe_image_scan_findings()
+            .repository_name(repository)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Ok(out)),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    err @ (E::ScanNotFoundException(_)
+                    | E::ImageNotFoundException(_)
+                    | E::RepositoryNotFoundException(_)),
+                ) => Ok(Err(ScanReport::unavailable(
+                    SOURCE,
+                    format!("ECR has no scan of {repository}@{digest}: {err}"),
+                ))),
+                _ => Err(classify("ECR.DescribeImageScanFindings", e)),
+            },
         }
     }
 }
@@ -123,7 +137,6 @@ fn basic(f: &ImageScanFinding) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
     use aws_sdk_ecr::types::error::ScanNotFoundException;
     use aws_sdk_ecr::types::{
         ImageScanFindings, ImageScanStatus, PackageVulnerabilityDetails, ScanStatus as Aws,

@@ -5,7 +5,6 @@
 //! ids (never values or ARNs). Pure: computed from the plan and the build's state.
 
 use super::plan::BuildPlan;
-use super::record::BuildState;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -75,8 +74,13 @@ fn image(role: &str, image: &str) -> BuilderImage {
     }
 }
 
-/// The provenance of a container build's image.
-pub fn of_container(plan: &BuildPlan, build: Option<&BuildState>) -> Provenance {
+/// The provenance of a container build's image: `codebuild_build_id` is the build that made
+/// it, `reused_from` the earlier build whose image a REUSED build names.
+pub fn of_container(
+    plan: &BuildPlan,
+    codebuild_build_id: Option<&str>,
+    reused_from: Option<&str>,
+) -> Provenance {
     let mut images = vec![image("codebuild", CONTAINER_BUILDER_IMAGE)];
     if plan.entry_point.is_some() {
         images.extend(OWN_DOCKERFILE_IMAGES.iter().map(|i| image("dockerfile", i)));
@@ -85,13 +89,13 @@ pub fn of_container(plan: &BuildPlan, build: Option<&BuildState>) -> Provenance 
         source_uri: plan.source.uri.clone(),
         source_version_id: plan.source.version_id.clone(),
         source_sha256: plan.source.sha256.clone(),
-        codebuild_build_id: build.and_then(|b| b.codebuild_build_id.clone()),
+        codebuild_build_id: codebuild_build_id.map(String::from),
         buildspec: "buildspec.yml".into(),
         buildspec_sha256: sha256_hex(BUILDSPEC),
         builder_images: images,
         build_arg_names: plan.build_args.keys().cloned().collect(),
         build_secret_ids: plan.build_secrets.keys().cloned().collect(),
-        reused_from: build.and_then(|b| b.reused_from.clone()),
+        reused_from: reused_from.map(String::from),
     }
 }
 
@@ -103,14 +107,14 @@ pub fn of_code(plan: &BuildPlan, layer_build: Option<String>) -> Provenance {
         buildspec: "buildspec-code.yml".into(),
         buildspec_sha256: sha256_hex(BUILDSPEC_CODE),
         builder_images: vec![image("codebuild", LAYER_BUILDER_IMAGE)],
-        ..of_container(plan, None)
+        ..of_container(plan, None, None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::record::tests::{plan, running};
+    use crate::domain::record::tests::plan;
 
     #[test]
     fn a_container_build_names_its_source_build_buildspec_and_arg_names_only() {
@@ -121,9 +125,7 @@ mod tests {
             "INDEX_TOKEN".into(),
             "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
         );
-        let mut b = running();
-        b.codebuild_build_id = Some("agentbuild:1234".into());
-        let prov = of_container(&p, Some(&b));
+        let prov = of_container(&p, Some("agentbuild:1234"), None);
         assert_eq!(prov.source_sha256, p.source.sha256);
         assert_eq!(prov.codebuild_build_id.as_deref(), Some("agentbuild:1234"));
         assert_eq!(prov.build_arg_names, ["API_KEY_NAME"]);

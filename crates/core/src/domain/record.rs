@@ -118,6 +118,15 @@ pub struct BuildState {
 }
 
 impl BuildState {
+    /// Where this build's image came from (`domain::provenance`).
+    pub fn provenance(&self, plan: &BuildPlan) -> Provenance {
+        provenance::of_container(
+            plan,
+            self.codebuild_build_id.as_deref(),
+            self.reused_from.as_deref(),
+        )
+    }
+
     /// A build this execution is about to start: RUNNING, nothing known of CodeBuild yet.
     pub fn starting(now: DateTime<Utc>) -> Self {
         BuildState {
@@ -369,7 +378,7 @@ impl BuildRecord {
             force: plan.force,
             reused_from: build.and_then(|b| b.reused_from.clone()),
             error,
-            provenance: build.map(|b| provenance::of_container(plan, Some(b))),
+            provenance: build.map(|b| b.provenance(plan)),
             request: plan.request().ok(),
             deployment: None,
         }
