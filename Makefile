@@ -16,7 +16,8 @@ help:
 	@echo "make test-local    test the local stack's glue (local/test_stack.py)"
 	@echo "make test-local-e2e  the same, plus the real definition + real handlers on a throwaway stack"
 	@echo "make test          every test (starts and stops the local stack if none runs)"
-	@echo "make demo          build the sample agent on the local stack; REQUEST=file.json for yours"
+	@echo "make demo          the code agent as a code artifact, deployed READY on the local stack;"
+	@echo "                   ARTIFACT=container for the container sample, REQUEST=file.json for yours"
 	@echo "make rebuild       one fleet rebuild on the local stack (every agent, at most N at once); prints its summary"
 	@echo "make bench         benchmarks (printed, not asserted)"
 	@echo "make bench-pipeline  what a build costs the pipeline (transitions, invocations, lag) on the local stack"
@@ -54,7 +55,7 @@ test:
 
 # One build end to end on the local stack; REQUEST=path/to/request.json for your own.
 demo: tools
-	@REQUEST="$(REQUEST)" bash scripts/demo.sh
+	@ARTIFACT="$(ARTIFACT)" REQUEST="$(REQUEST)" bash scripts/demo.sh
 
 # Only the end-to-end suite (extra pytest arguments: make test-e2e ARGS="-k deadline").
 test-e2e: tools

@@ -790,6 +790,20 @@ def test_an_updated_runtime_becomes_ready_and_keeps_its_tags(agentcore):
     assert c.list_tags_for_resource(resourceArn=got["agentRuntimeArn"])["tags"] == {"agentbuild:agent": "a"}
 
 
+def test_a_deleted_runtime_is_gone_with_its_tags(agentcore):
+    c = agentcore["client"]
+    name = f"rt_{uuid.uuid4().hex[:8]}"
+    rt = c.create_agent_runtime(**runtime_args(name, "r@sha256:01"), tags={"agentbuild:agent": "a"})
+    rid, arn = rt["agentRuntimeId"], rt["agentRuntimeArn"]
+    assert c.delete_agent_runtime(agentRuntimeId=rid)["status"] == "DELETING"
+    with pytest.raises(c.exceptions.ResourceNotFoundException):
+        c.get_agent_runtime(agentRuntimeId=rid)
+    assert name not in [r["agentRuntimeName"] for r in c.list_agent_runtimes()["agentRuntimes"]]
+    assert c.list_tags_for_resource(resourceArn=arn).get("tags", {}) == {}
+    with pytest.raises(c.exceptions.ResourceNotFoundException):
+        c.delete_agent_runtime(agentRuntimeId=rid)
+
+
 def test_a_script_fails_the_runtime_its_request_matches_with_a_reason(agentcore):
     c = agentcore["client"]
     name = f"rt_{uuid.uuid4().hex[:8]}"

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# `make demo [REQUEST=file.json]`: one build of the sample agent (or of your request) through
-# the local stack, with the CLI's live progress on stderr and the record as the last stdout line.
-# Reuses a running stack, or starts one and stops it afterwards.
+# `make demo [ARTIFACT=code|container] [REQUEST=file.json]`: one build of a sample agent (or of
+# your request) through the local stack, with the CLI's live progress on stderr and the record as
+# the last stdout line. Reuses a running stack, or starts one and stops it afterwards.
+#
+# Default (ARTIFACT=code): examples/code-agent, a real Python agent with real dependencies, as a
+# code artifact — its dependency layer built for real (uv, binary wheels for arm64) unless an
+# earlier run left it in the bucket, the zip assembled, uploaded versioned and deployed to
+# (moto's) AgentCore Runtime with codeConfiguration; it ends with the deployment READY.
+# ARTIFACT=container: examples/sample-agent as a container image (moto's CodeBuild, no docker).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REQUEST="${REQUEST:-}"
+ARTIFACT="${ARTIFACT:-code}"
+case "$ARTIFACT" in code|container) ;; *) echo "demo: ARTIFACT must be code or container" >&2; exit 2;; esac
 
 started=""
 stop_stack() { if [[ -n "$started" ]]; then python3 local/stack.py down >&2 || true; fi; }
@@ -17,11 +25,19 @@ fi
 cargo build --quiet -p agentbuild-cli --bin agentbuild
 cli=target/debug/agentbuild
 
+if [[ "$ARTIFACT" == container ]]; then
 cat >&2 <<'NOTE'
 demo: AWS is emulated by moto on 127.0.0.1. Its CodeBuild does not run docker: a build is
       reported SUCCEEDED on the first check, with no image digest (image.digest is null).
       Everything else — the state machine, the handlers, S3 records — is the real thing.
 NOTE
+else
+cat >&2 <<'NOTE'
+demo: AWS is emulated by moto on 127.0.0.1. The code artifact's dependency layer is built for
+      real (the layer project's buildspec: uv, real wheels from the package index) the first
+      time; later runs reuse it and start no CodeBuild build. AgentCore Runtime is moto's.
+NOTE
+fi
 
 # Each `make demo` is a new submission: a fresh idempotency key, so an unchanged source is
 # REUSED by a new execution instead of answered with the earlier execution.
@@ -30,6 +46,10 @@ if [[ -n "$REQUEST" ]]; then
   grep -q '"idempotencyKey"' "$REQUEST" && key=()
   set +e
   "$cli" submit --request "$REQUEST" "${key[@]}" --wait --output json
+elif [[ "$ARTIFACT" == code ]]; then
+  set +e
+  "$cli" submit examples/code-agent --project demo --agent code-agent \
+    --deploy "${key[@]}" --wait --output json
 else
   set +e
   "$cli" submit examples/sample-agent --project demo --agent sample-agent \

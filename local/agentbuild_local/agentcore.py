@@ -7,6 +7,9 @@ closes by patching (signatures checked first, like the CodeBuild patches):
   * tags live under the ARN a runtime had when it was created, and moto's ARN changes with every
     version (`agent/<uuid>:<version>`): tags now move to the new ARN on update, as AWS keeps a
     runtime's tags (its ARN there is `runtime/<id>`, without a version);
+  * DeleteAgentRuntime (retire) removes the runtime but leaves its tags in the tagger: they now go
+    with it, as AWS deletes a resource's tags with the resource (moto removes a deleted runtime at
+    once; AWS reports it DELETING for a while — agentbuild reads neither);
   * no runtime ever fails: a *script* makes the runtime created or updated by a request that
     contains its `match` report `CREATE_FAILED` / `UPDATE_FAILED` with a `failureReason` on its
     next GetAgentRuntime (local/README.md, "AgentCore scripts").
@@ -111,6 +114,8 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
             "lifecycle_configuration: dict[str, typing.Any] | None, "
             "environment_variables: dict[str, str] | None) -> "
             "moto.bedrockagentcorecontrol.models.AgentRuntime",
+        (BedrockAgentCoreControlBackend, "delete_agent_runtime"):
+            "(self, agent_runtime_id: str) -> moto.bedrockagentcorecontrol.models.AgentRuntime",
     }, "local/agentbuild_local/agentcore.py")
     checked_originals(_RESPONSE_ORIGINALS, {
         (BedrockAgentCoreControlResponse, "create_agent_runtime"): "(self) -> moto.core.responses.ActionResult",
@@ -118,6 +123,7 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
         (BedrockAgentCoreControlResponse, "get_agent_runtime"): "(self) -> moto.core.responses.ActionResult",
     }, "local/agentbuild_local/agentcore.py")
     update_backend = _BACKEND_ORIGINALS["update_agent_runtime"]
+    delete_backend = _BACKEND_ORIGINALS["delete_agent_runtime"]
     create_response = _RESPONSE_ORIGINALS["create_agent_runtime"]
     update_response = _RESPONSE_ORIGINALS["update_agent_runtime"]
     get_response = _RESPONSE_ORIGINALS["get_agent_runtime"]
@@ -134,6 +140,12 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
         if tags:
             self.tagger.tag_resource(runtime.agent_runtime_arn,
                                      [{"Key": k, "Value": v} for k, v in tags.items()])
+        return runtime
+
+    def patched_delete_backend(self: Any, agent_runtime_id: str) -> Any:
+        runtime = delete_backend(self, agent_runtime_id)
+        self.tagger.delete_all_tags_for_resource(runtime.agent_runtime_arn)
+        scripts.bind(agent_runtime_id, "")  # a deleted runtime keeps no failure script
         return runtime
 
     def patched_create_response(self: Any) -> Any:
@@ -162,6 +174,7 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
         return result
 
     BedrockAgentCoreControlBackend.update_agent_runtime = patched_update_backend
+    BedrockAgentCoreControlBackend.delete_agent_runtime = patched_delete_backend
     BedrockAgentCoreControlResponse.create_agent_runtime = patched_create_response
     BedrockAgentCoreControlResponse.update_agent_runtime = patched_update_response
     BedrockAgentCoreControlResponse.get_agent_runtime = patched_get_response

@@ -42,12 +42,14 @@ def held_build(stack: Stack, project: str) -> tuple[str, dict[str, Any]]:
 
 
 def routes(project: str, build_id: str, agent: str) -> list[tuple[str, str]]:
-    """Every route of `project`: submit, status, cancel, logs, latest."""
+    """Every route of `project`: submit, status, cancel, logs, latest, runtimes, retire."""
     return [("POST", f"/projects/{project}/builds"),
             ("GET", f"/projects/{project}/builds/{build_id}"),
             ("DELETE", f"/projects/{project}/builds/{build_id}"),
             ("GET", f"/projects/{project}/builds/{build_id}/logs"),
-            ("GET", f"/projects/{project}/agents/{agent}")]
+            ("GET", f"/projects/{project}/agents/{agent}"),
+            ("GET", f"/projects/{project}/agents/{agent}/runtimes"),
+            ("DELETE", f"/projects/{project}/agents/{agent}/runtimes/Any_Name")]
 
 
 def test_every_route_of_another_project_is_403_and_changes_nothing(stack):

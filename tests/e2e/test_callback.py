@@ -122,7 +122,7 @@ def test_a_build_costs_the_same_few_transitions_whatever_its_length(by_length):
     print(f"state transitions: {SHORT} s build {counts['short']}, {LONG} s build {counts['long']}")
     assert counts["short"] == counts["long"] <= MAX_TRANSITIONS, counts
     assert entered(short["events"]) == entered(long["events"]) == [
-        "ValidateRequest", "StartBuild", "BuildStarted", "AwaitBuild", "CheckBuild", "BuildFinished",
+        "ValidateRequest", "Artifact", "StartBuild", "BuildStarted", "AwaitBuild", "CheckBuild", "BuildFinished",
         "RecordResult", "Outcome", "Done"]
 
 

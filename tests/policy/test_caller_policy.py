@@ -21,7 +21,18 @@ CALLER = f"arn:aws:iam::{ACCOUNT}:role/nexus-api-task-role"
 API = physical("BuildApi")
 STAGE = "$default"
 # Values for the routes' other parameters.
-SAMPLE = {"buildId": "api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a", "agent": "sales-assistant"}
+SAMPLE = {"buildId": "api-3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a", "agent": "sales-assistant",
+          "runtimeName": "Sales_Bot"}
+# Every route the API serves (crates/core/src/handlers/api/routes.rs), as template.yaml declares it.
+EXPECTED = {
+    ("POST", "/projects/{project}/builds"),
+    ("GET", "/projects/{project}/builds/{buildId}"),
+    ("DELETE", "/projects/{project}/builds/{buildId}"),
+    ("GET", "/projects/{project}/builds/{buildId}/logs"),
+    ("GET", "/projects/{project}/agents/{agent}"),
+    ("GET", "/projects/{project}/agents/{agent}/runtimes"),
+    ("DELETE", "/projects/{project}/agents/{agent}/runtimes/{runtimeName}"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +64,7 @@ def concrete(pattern: str, project: str) -> str:
 
 
 def test_every_route_carries_the_project(routes):
-    assert len(routes) == 5, routes
+    assert set(routes) == EXPECTED and len(routes) == len(EXPECTED), routes
     for method, path in routes:
         assert path.startswith("/projects/{project}/"), f"{method} {path} cannot be scoped by IAM"
 

@@ -54,6 +54,8 @@ fn every_function_folder_has_a_known_input_type() {
         "deploy-runtime",
         "check-runtime",
         "build-finished",
+        "prepare-code",
+        "assemble-artifact",
     ];
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -133,8 +135,20 @@ fn fleet_rebuild_inputs_are_valid_run_inputs() {
 
 #[test]
 fn start_and_check_samples_parse() {
-    assert!(parse_all::<PlanState>("start-build").len() >= 2);
+    assert!(parse_all::<agentbuild_core::model::StartInput>("start-build").len() >= 3);
     assert!(parse_all::<CheckInput>("check-build").len() >= 2);
+}
+
+#[test]
+fn code_samples_parse_and_are_code_plans() {
+    for (name, input) in parse_all::<PlanState>("prepare-code") {
+        assert!(input.plan.code().is_some(), "{name}");
+    }
+    let assemble = parse_all::<agentbuild_core::model::AssembleInput>("assemble-artifact");
+    assert!(assemble.len() >= 3);
+    for (name, input) in assemble {
+        assert!(input.state.plan.code().is_some(), "{name}");
+    }
 }
 
 #[test]

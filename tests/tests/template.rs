@@ -214,6 +214,7 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
     let config = agentbuild_core::config::StartBuildConfig {
         bucket: "b".into(),
         project: "p".into(),
+        layer_project: "c".into(),
         build_timeout_minutes: 60,
         queued_timeout_minutes: 30,
         fallback: agentbuild_core::domain::fallback::Fallback::default(),
@@ -224,6 +225,36 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
             spec.contains(name.as_str()),
             "{name} unused by buildspec.yml"
         );
+    }
+}
+
+#[test]
+fn the_layer_buildspec_reads_every_variable_a_layer_build_gets() {
+    let spec = read("buildspec-code.yml");
+    let input: agentbuild_core::model::StartInput =
+        serde_json::from_str(&read("events/start-build/code-layer.json")).unwrap();
+    let config = agentbuild_core::config::StartBuildConfig {
+        bucket: "b".into(),
+        project: "p".into(),
+        layer_project: "c".into(),
+        build_timeout_minutes: 60,
+        queued_timeout_minutes: 30,
+        fallback: agentbuild_core::domain::fallback::Fallback::default(),
+    };
+    let layer = input.dependencies.expect("a layer to build");
+    let req = agentbuild_core::handlers::start_build::layer_request(&config, &input.plan, &layer);
+    assert_eq!(
+        req.source_location, None,
+        "no source: the context never reaches the host"
+    );
+    for name in req.environment.keys() {
+        // The build id names the build for a retried StartBuild (ListBuildsForProject).
+        if name != "AGENTBUILD_BUILD_ID" {
+            assert!(
+                spec.contains(name.as_str()),
+                "{name} unused by buildspec-code.yml"
+            );
+        }
     }
 }
 

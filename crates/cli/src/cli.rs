@@ -15,9 +15,11 @@ use crate::aws::sdk_config;
 use crate::commands::{self, Logs, WaitOptions};
 use crate::error::CliError;
 use crate::output::{Outcome, Output};
-use crate::package::{self, PackOptions, DEFAULT_DOCKERFILE};
+use crate::package::{self, choose_artifact, PackOptions, DEFAULT_DOCKERFILE};
+use crate::progress::Progress;
 use crate::progress::Spinner;
 use crate::request::{Draft, FlagRequest};
+use crate::runtimes;
 use crate::service::{Rejection, Service};
 use crate::settings::{env_file_for, GlobalArgs, Settings};
 use crate::terminal::sanitize;
@@ -110,11 +112,35 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// List an agent's AgentCore runtimes: every runtime name bound to it, with its status
+    /// (ACTIVE, SUPERSEDED: an old name still running, RESERVED, RETIRED) and its last build.
+    Runtimes {
+        /// The agent, as `<project>/<agent>`.
+        agent: AgentRef,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Retire one of an agent's runtimes: delete it in AgentCore and record who and when (the
+    /// name stays the agent's). Exit 0 when retired (also again), 2 when refused.
+    Retire(RetireArgs),
     /// Package a build context locally and print {"sha256","size","files"} as JSON.
     ///
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
     /// zip, whatever file order, timestamps or permissions (other than the execute bit).
     Pack(PackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// The agent, as `<project>/<agent>`.
+    pub agent: AgentRef,
+    /// The runtime name (see `agentbuild runtimes`).
+    pub runtime_name: String,
+    /// Also retire the agent's current runtime (its callers lose it).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +165,17 @@ pub struct SubmitArgs {
     #[arg(long, default_value = "linux/arm64", value_parser = ["linux/arm64", "linux/amd64"],
           conflicts_with = "request")]
     pub platform: String,
+    /// What to build: `container` (an image from the Dockerfile) or `code` (a zip AgentCore
+    /// runs directly). Default: `code` for a directory with no Dockerfile and a Python project
+    /// (requirements.txt or pyproject.toml), else `container`.
+    #[arg(long, value_parser = ["container", "code"], conflicts_with = "request")]
+    pub artifact: Option<String>,
+    /// The file AgentCore starts, for a code artifact (default `main.py` when there is one).
+    #[arg(long, value_name = "PATH", conflicts_with = "request")]
+    pub entry_point: Option<String>,
+    /// A code artifact's Python runtime (`PYTHON_3_10` … `PYTHON_3_14`; default the newest).
+    #[arg(long, value_name = "RUNTIME", conflicts_with = "request")]
+    pub runtime: Option<String>,
     /// A Docker build argument, `KEY=VALUE`; repeat for several.
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg,
           conflicts_with = "request")]
@@ -233,7 +270,10 @@ impl Command {
             | Command::Wait { project, .. }
             | Command::Cancel { project, .. }
             | Command::Logs { project, .. } => project.clone(),
-            Command::List { agent, .. } => Some(agent.project.clone()),
+            Command::List { agent, .. } | Command::Runtimes { agent, .. } => {
+                Some(agent.project.clone())
+            }
+            Command::Retire(args) => Some(args.agent.project.clone()),
             Command::Pack(_) => None,
         }
     }
@@ -299,7 +339,7 @@ async fn execute<S: Service>(
         Command::Submit(args) => {
             let mut spinner = Spinner::new();
             let draft = match submit_draft(&args, cwd) {
-                Ok(d) => d,
+                Ok((draft, chosen)) => chosen.iter().fold(draft, |d, n| spinner.noted(n, d)),
                 Err(r) => return finish(&Outcome::Rejected(r), args.output.output, stdout),
             };
             let wait = args.wait.then(WaitOptions::default);
@@ -340,6 +380,11 @@ async fn execute<S: Service>(
             commands::latest(svc, &agent.project, &agent.agent).await?,
             output.output,
         ),
+        Command::Runtimes { agent, output } => {
+            let listed = runtimes::list(svc, &agent.project, &agent.agent).await?;
+            return listed.render(output.output, stdout);
+        }
+        Command::Retire(args) => return retire(svc, args, stdout).await,
         Command::Logs { build_id, tail, .. } => {
             let logs = commands::logs(svc, &build_id, tail).await?;
             print_logs(&logs, stdout, &mut io::stderr())?;
@@ -347,6 +392,17 @@ async fn execute<S: Service>(
         }
     };
     finish(&outcome, format, stdout)
+}
+
+/// `retire <project>/<agent> <runtimeName> [--force]`.
+async fn retire<S: Service>(
+    svc: &S,
+    args: RetireArgs,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let (p, a) = (&args.agent.project, &args.agent.agent);
+    let retired = runtimes::retire(svc, p, a, &args.runtime_name, args.force).await?;
+    retired.render(args.output.output, stdout)
 }
 
 fn finish(outcome: &Outcome, format: Output, stdout: &mut dyn Write) -> Result<u8, CliError> {
@@ -380,19 +436,40 @@ fn print_logs(logs: &Logs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Re
     stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
 }
 
-/// The request of `submit`, from its flags or its `--request` file.
-fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, Rejection> {
+/// The request of `submit`, from its flags or its `--request` file; with the line that says
+/// which artifact the CLI chose by itself, when it did.
+fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<(Draft, Option<String>), Rejection> {
+    let mut chosen = None;
     let mut draft = match &args.request {
         Some(file) => Draft::from_file(&cwd.join(file), cwd)?,
-        None => Draft::from_flags(&FlagRequest {
-            dir: cwd.join(args.dir.clone().unwrap_or_default()),
-            project: args.project.clone().unwrap_or_default(),
-            agent: args.agent.clone().unwrap_or_default(),
-            dockerfile: args.dockerfile.clone(),
-            platform: args.platform.clone(),
-            build_args: args.build_args.clone(),
-            build_secrets: args.build_secrets.clone(),
-        }),
+        None => {
+            let dir = cwd.join(args.dir.clone().unwrap_or_default());
+            let artifact = match &args.artifact {
+                Some(given) => given.clone(),
+                None => {
+                    let (kind, why) = choose_artifact(&dir, &args.dockerfile);
+                    chosen = why;
+                    kind.to_string()
+                }
+            };
+            let entry_point = match (&args.entry_point, artifact.as_str()) {
+                (Some(e), _) => Some(e.clone()),
+                (None, "code") if dir.join("main.py").is_file() => Some("main.py".into()),
+                _ => None,
+            };
+            Draft::from_flags(&FlagRequest {
+                dir,
+                project: args.project.clone().unwrap_or_default(),
+                agent: args.agent.clone().unwrap_or_default(),
+                dockerfile: args.dockerfile.clone(),
+                platform: args.platform.clone(),
+                build_args: args.build_args.clone(),
+                artifact: Some(artifact).filter(|a| a == "code"),
+                entry_point,
+                runtime: args.runtime.clone(),
+                build_secrets: args.build_secrets.clone(),
+            })
+        }
     };
     draft.apply_overrides(args.force, args.idempotency_key.as_deref());
     if args.deploy {
@@ -402,12 +479,13 @@ fn submit_draft(args: &SubmitArgs, cwd: &Path) -> Result<Draft, Rejection> {
             &args.env,
         );
     }
-    Ok(draft)
+    Ok((draft, chosen))
 }
 
 fn pack(args: &PackArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let options = PackOptions {
         dockerfile: args.dockerfile.clone(),
+        needs_dockerfile: choose_artifact(&args.dir, &args.dockerfile).0 == "container",
     };
     let packed = package::pack_with(&args.dir, &options)?;
     if let Some(path) = &args.out {
@@ -458,7 +536,7 @@ mod tests {
         let Command::Submit(args) = cli.command else {
             panic!("not submit")
         };
-        let draft = submit_draft(&args, Path::new("/tmp")).unwrap();
+        let (draft, _) = submit_draft(&args, Path::new("/tmp")).unwrap();
         assert_eq!(
             draft.validate_before_upload().unwrap(),
             None,
@@ -507,9 +585,50 @@ mod tests {
         };
         let err = submit_draft(&args, Path::new("/tmp"))
             .unwrap()
+            .0
             .validate_before_upload()
             .unwrap_err();
         assert_eq!(err.field, "deploy.runtimeName");
+    }
+
+    #[test]
+    fn picks_code_for_a_python_project_without_a_dockerfile_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.py"), "print(1)\n").unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), "strands-agents\n").unwrap();
+        let submit = |extra: &[&str]| {
+            let mut argv = vec![
+                "agentbuild",
+                "submit",
+                ".",
+                "--project",
+                "p",
+                "--agent",
+                "a",
+            ];
+            argv.extend_from_slice(extra);
+            let Command::Submit(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not submit")
+            };
+            submit_draft(&args, dir.path()).unwrap()
+        };
+        let (draft, note) = submit(&[]);
+        assert!(note.unwrap().contains("building a code artifact"));
+        let req = draft
+            .parse_with_source("s3://bkt/sources/p/a/0f.zip")
+            .unwrap();
+        assert_eq!(req.artifact.as_str(), "code");
+        assert_eq!(req.entry_point.as_deref(), Some("main.py"));
+        let (draft, note) = submit(&["--artifact", "container"]);
+        assert_eq!(note, None);
+        let req = draft
+            .parse_with_source("s3://bkt/sources/p/a/0f.zip")
+            .unwrap();
+        assert_eq!(req.artifact.as_str(), "container");
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let (draft, note) = submit(&[]);
+        assert_eq!(note, None, "a Dockerfile decides");
+        assert_eq!(draft.text("artifact", "container"), "container");
     }
 
     #[test]
@@ -591,7 +710,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["submit", "status", "wait", "cancel", "logs", "list", "pack"]
+            ["submit", "status", "wait", "cancel", "logs", "list", "runtimes", "retire", "pack"]
         );
         let help = cmd.render_long_help().to_string();
         assert!(help.contains("Exit codes"), "{help}");

@@ -59,6 +59,7 @@ async fn upload<S: Service>(
     let bucket = bucket.ok_or_else(no_bucket)?;
     let options = PackOptions {
         dockerfile: draft.text("dockerfile", "Dockerfile").to_string(),
+        needs_dockerfile: draft.text("artifact", "container") != "code",
     };
     let packed = match pack_with(&dir, &options) {
         Ok(p) => p,
@@ -459,7 +460,7 @@ mod tests {
             dockerfile: "Dockerfile".into(),
             platform: "linux/arm64".into(),
             build_args: vec![],
-            build_secrets: vec![],
+            ..Default::default()
         })
     }
 

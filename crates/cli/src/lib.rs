@@ -21,6 +21,7 @@ pub mod package;
 pub mod progress;
 pub mod provenance;
 pub mod request;
+pub mod runtimes;
 pub mod service;
 pub mod settings;
 pub mod terminal;

@@ -82,12 +82,15 @@ pub type Result<T, E = PackError> = std::result::Result<T, E>;
 pub struct PackOptions {
     /// The Dockerfile, relative to the context (no `..`, not absolute).
     pub dockerfile: String,
+    /// A container build's context must hold its Dockerfile; a code artifact's need not.
+    pub needs_dockerfile: bool,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
         Self {
             dockerfile: DEFAULT_DOCKERFILE.to_owned(),
+            needs_dockerfile: true,
         }
     }
 }
@@ -132,7 +135,7 @@ pub fn pack_with(dir: &Path, options: &PackOptions) -> Result<Packed> {
     let mut entries = Vec::new();
     walker.walk("", None, &mut entries)?;
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    if !entries.iter().any(|e| e.name == dockerfile) {
+    if options.needs_dockerfile && !entries.iter().any(|e| e.name == dockerfile) {
         return Err(PackError::DockerfileMissing {
             path: dockerfile,
             context: dir.to_path_buf(),
@@ -337,6 +340,29 @@ fn special_kind(_file_type: &fs::FileType) -> &'static str {
     "special"
 }
 
+/// The artifact `submit <dir>` builds when `--artifact` is not given: `code` for a directory
+/// with no Dockerfile and a Python project (the line that says so comes with it), else
+/// `container`.
+pub fn choose_artifact(dir: &Path, dockerfile: &str) -> (&'static str, Option<String>) {
+    if dir.join(dockerfile).exists() {
+        return ("container", None);
+    }
+    let python = ["requirements.txt", "pyproject.toml"]
+        .into_iter()
+        .find(|f| dir.join(f).is_file());
+    match python {
+        Some(found) => (
+            "code",
+            Some(format!(
+                "no {dockerfile} in {} and a Python project ({found}): building a code artifact \
+                 (--artifact container to build an image instead)",
+                dir.display()
+            )),
+        ),
+        None => ("container", None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +491,7 @@ mod tests {
         ]);
         let options = PackOptions {
             dockerfile: "./docker/app.Dockerfile".into(),
+            ..Default::default()
         };
         let packed = pack_with(dir.path(), &options).unwrap();
         assert_eq!(names(&packed), [".dockerignore", "docker/app.Dockerfile"]);
@@ -484,6 +511,7 @@ mod tests {
         ]);
         let options = PackOptions {
             dockerfile: "app.Dockerfile".into(),
+            ..Default::default()
         };
         let packed = pack_with(dir.path(), &options).unwrap();
         assert_eq!(
@@ -606,6 +634,7 @@ mod tests {
         assert!(err.to_string().contains("`Dockerfile`"), "{err}");
         let options = PackOptions {
             dockerfile: "build/Dockerfile".into(),
+            ..Default::default()
         };
         let err = pack_with(dir.path(), &options).unwrap_err();
         assert!(err.to_string().contains("`build/Dockerfile`"), "{err}");
@@ -623,6 +652,7 @@ mod tests {
         ] {
             let options = PackOptions {
                 dockerfile: bad.into(),
+                ..Default::default()
             };
             let err = pack_with(dir.path(), &options).unwrap_err();
             assert!(

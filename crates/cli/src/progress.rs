@@ -11,6 +11,14 @@ use crate::terminal::{one_line, sanitize};
 pub trait Progress {
     /// One line of what happened ("uploaded ...").
     fn note(&mut self, message: &str);
+    /// [`Progress::note`], passing `value` through (a note on the way).
+    fn noted<T>(&mut self, message: &str, value: T) -> T
+    where
+        Self: Sized,
+    {
+        self.note(message);
+        value
+    }
     /// The build's latest look, while waiting.
     fn update(&mut self, view: &BuildView);
     /// Waiting is over: clear the spinner.

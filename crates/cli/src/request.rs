@@ -65,6 +65,10 @@ pub struct FlagRequest {
     pub dockerfile: String,
     pub platform: String,
     pub build_args: Vec<(String, String)>,
+    /// `code` for a code artifact; `None` for the default (container).
+    pub artifact: Option<String>,
+    pub entry_point: Option<String>,
+    pub runtime: Option<String>,
     /// `ID=<Secrets Manager ARN>` pairs: references, never values.
     pub build_secrets: Vec<(String, String)>,
 }
@@ -81,6 +85,15 @@ impl Draft {
         fields.insert("agent".into(), json!(f.agent));
         fields.insert("dockerfile".into(), json!(f.dockerfile));
         fields.insert("platform".into(), json!(f.platform));
+        for (field, value) in [
+            ("artifact", &f.artifact),
+            ("entryPoint", &f.entry_point),
+            ("runtime", &f.runtime),
+        ] {
+            if let Some(v) = value {
+                fields.insert(field.into(), json!(v));
+            }
+        }
         if !f.build_args.is_empty() {
             fields.insert("buildArgs".into(), object_of(&f.build_args));
         }
@@ -497,6 +510,7 @@ mod tests {
                 "PYPI".into(),
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:agentbuild/pypi".into(),
             )],
+            ..Default::default()
         });
         assert_eq!(
             draft.validate_before_upload().unwrap(),

@@ -10,6 +10,7 @@ use agentbuild_core::contract::{ApiError, BuildAnswer, LiveCodeBuild, Stage};
 use agentbuild_core::domain::ending::Reported;
 use agentbuild_core::domain::record::{BuildRecord, ErrorInfo};
 use agentbuild_core::domain::request::{RequestError, ValidRequest};
+use agentbuild_core::domain::runtime_names::{AgentRuntime, AgentRuntimes};
 use agentbuild_core::domain::status::BuildStatus;
 pub use agentbuild_core::services::submit::Started;
 use serde::Serialize;
@@ -222,7 +223,25 @@ pub trait Service {
         stream: &LogStream,
         lines: u32,
     ) -> Result<Vec<String>, CliError>;
+    /// The agent's runtimes (only through the API).
+    async fn runtimes(&self, _project: &str, _agent: &str) -> Result<AgentRuntimes, CliError> {
+        Err(CliError::Config(THROUGH_THE_API.into()))
+    }
+    /// Retires the agent's runtime `name`: its RETIRED entry, or why not (only through the API,
+    /// whose caller the retirement records).
+    async fn retire(
+        &self,
+        _project: &str,
+        _agent: &str,
+        _name: &str,
+        _force: bool,
+    ) -> Result<Result<AgentRuntime, Rejection>, CliError> {
+        Err(CliError::Config(THROUGH_THE_API.into()))
+    }
 }
+
+const THROUGH_THE_API: &str = "runtimes and retire go through the agentbuild API: pass --api-url \
+     (AGENTBUILD_API_URL)";
 
 #[cfg(test)]
 pub(crate) mod tests {

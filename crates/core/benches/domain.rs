@@ -107,6 +107,7 @@ fn main() {
         image_digest: Some(format!("sha256:{}", "f".repeat(64))),
         image_uri: None,
         finished_at: Some(now),
+        artifact: None,
         reused_from: None,
         image_tag: None,
         attestations_uri: None,

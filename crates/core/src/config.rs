@@ -12,6 +12,8 @@ pub const BUCKET: &str = "AGENTBUILD_BUCKET";
 pub const REPOSITORY_URI: &str = "AGENTBUILD_REPOSITORY_URI";
 pub const ALLOWED_SOURCE_BUCKETS: &str = "AGENTBUILD_ALLOWED_SOURCE_BUCKETS";
 pub const CODEBUILD_PROJECT: &str = "AGENTBUILD_CODEBUILD_PROJECT";
+/// The CodeBuild project that builds code artifacts' dependency layers (LayerProject).
+pub const LAYER_PROJECT: &str = "AGENTBUILD_LAYER_PROJECT";
 pub const BUILD_TIMEOUT_MINUTES: &str = "AGENTBUILD_BUILD_TIMEOUT_MINUTES";
 pub const QUEUED_TIMEOUT_MINUTES: &str = "AGENTBUILD_QUEUED_TIMEOUT_MINUTES";
 pub const CALLBACK_TIMEOUT_SECONDS: &str = "AGENTBUILD_CALLBACK_TIMEOUT_SECONDS";
@@ -109,6 +111,7 @@ impl ValidateConfig {
 pub struct StartBuildConfig {
     pub bucket: String,
     pub project: String,
+    pub layer_project: String,
     pub build_timeout_minutes: i32,
     pub queued_timeout_minutes: i32,
     pub fallback: Fallback,
@@ -119,6 +122,7 @@ impl StartBuildConfig {
         Ok(Self {
             bucket: env.required(BUCKET)?,
             project: env.required(CODEBUILD_PROJECT)?,
+            layer_project: env.required(LAYER_PROJECT)?,
             build_timeout_minutes: env.number(BUILD_TIMEOUT_MINUTES, 60)?,
             queued_timeout_minutes: env.number(QUEUED_TIMEOUT_MINUTES, 30)?,
             fallback: fallback(env)?,
@@ -163,6 +167,8 @@ impl BuildWaitConfig {
 pub struct BuildEventsConfig {
     pub check: BuildWaitConfig,
     pub project: String,
+    /// The code project's builds (dependency layers) end waits too.
+    pub layer_project: String,
 }
 
 impl BuildEventsConfig {
@@ -170,6 +176,29 @@ impl BuildEventsConfig {
         Ok(Self {
             check: BuildWaitConfig::load(env)?,
             project: env.required(CODEBUILD_PROJECT)?,
+            layer_project: env.required(LAYER_PROJECT)?,
+        })
+    }
+
+    /// A build of one of this stack's projects.
+    pub fn is_ours(&self, project: Option<&str>) -> bool {
+        project.is_some_and(|p| p == self.project || p == self.layer_project)
+    }
+}
+
+/// PrepareCode's and AssembleArtifact's: the bucket (layers, artifacts) and the local work
+/// directory (Lambda's /tmp; its size is the function's ephemeral storage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeConfig {
+    pub bucket: String,
+    pub work_dir: std::path::PathBuf,
+}
+
+impl CodeConfig {
+    pub fn load(env: &impl Source) -> Result<Self, Error> {
+        Ok(Self {
+            bucket: env.required(BUCKET)?,
+            work_dir: std::env::temp_dir(),
         })
     }
 }
@@ -406,6 +435,7 @@ mod tests {
         let c = BuildEventsConfig::load(&[
             (BUCKET, "b"),
             (CODEBUILD_PROJECT, "p"),
+            (LAYER_PROJECT, "c"),
             (CALLBACK_TIMEOUT_SECONDS, "3"),
         ])
         .unwrap();
@@ -474,6 +504,7 @@ mod tests {
         let c = StartBuildConfig::load(&[
             (BUCKET, "b"),
             (CODEBUILD_PROJECT, "p"),
+            (LAYER_PROJECT, "c"),
             (BUILD_TIMEOUT_MINUTES, "60"),
             (QUEUED_TIMEOUT_MINUTES, "30"),
         ])

@@ -2,6 +2,7 @@
 //! them (and builds the same values itself in direct mode). One definition, every door. Also
 //! the `Build Finished` event subscribers receive.
 
+use crate::domain::artifact::ArtifactRecord;
 use crate::domain::deployment::Deployment;
 use crate::domain::ending::Reported;
 use crate::domain::plan::Trigger;
@@ -167,6 +168,10 @@ pub struct BuildFinished {
     pub agent: String,
     pub status: BuildStatus,
     pub image: FinishedImage,
+    /// A code build's artifact (the record's `artifact`): the exact S3 version, its SHA-256,
+    /// size and dependency layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactRecord>,
     /// The AgentCore deployment, for a request with `deploy` (the record's `deployment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<Deployment>,
@@ -201,6 +206,7 @@ impl BuildFinished {
                 digest: record.image.digest.clone(),
                 uri: record.image.uri.clone(),
             },
+            artifact: record.artifact.clone(),
             deployment: record.deployment.clone(),
             record_key: build_key(&record.build_id),
         }

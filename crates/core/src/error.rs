@@ -25,6 +25,10 @@ pub enum Error {
     InvalidState(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// A code context was refused (a dependency line, a file of the zip, a limit): the message
+    /// names the file (and line). Not retried: the same context is refused again.
+    #[error("{0}")]
+    InvalidContext(String),
 }
 
 /// Every `errorType` the functions emit, as the state machine sees it.
@@ -36,6 +40,7 @@ pub const ERROR_NAMES: &[&str] = &[
     "BuildNotFound",
     "InvalidState",
     "ConfigError",
+    "InvalidContext",
 ];
 
 impl Error {
@@ -48,6 +53,7 @@ impl Error {
             Error::BuildNotFound(_) => "BuildNotFound",
             Error::InvalidState(_) => "InvalidState",
             Error::Config(_) => "ConfigError",
+            Error::InvalidContext(_) => "InvalidContext",
         }
     }
 }
@@ -76,6 +82,7 @@ mod tests {
             Error::BuildNotFound(String::new()),
             Error::InvalidState(String::new()),
             Error::Config(String::new()),
+            Error::InvalidContext(String::new()),
         ];
         let names: Vec<_> = all.iter().map(Error::name).collect();
         assert_eq!(names, ERROR_NAMES);

@@ -3,6 +3,7 @@
 //! `codebuildBuildId` and `observed`), `deployment`, `error`… — each task writes its own path
 //! and returns only what it learned.
 
+use crate::domain::artifact::{ArtifactRecord, DependencyLayer};
 use crate::domain::deployment::{Deployment, DeploymentStatus};
 use crate::domain::ending::ExecutionStatus;
 use crate::domain::fleet::Selection;
@@ -29,6 +30,58 @@ pub struct ValidateInput {
 #[serde(rename_all = "camelCase")]
 pub struct PlanState {
     pub plan: BuildPlan,
+}
+
+/// StartBuild's input: the plan, and for a code build whose dependency layer is missing
+/// (StartLayerBuild) the layer to build — PrepareCode's `$.code.dependencies`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartInput {
+    pub plan: BuildPlan,
+    #[serde(default)]
+    pub dependencies: Option<DependencyLayer>,
+}
+
+/// `$.code`: PrepareCode's result — the context's dependency layer (`None`: nothing to
+/// install) and, when this exact input was assembled before (and `force` is false), the
+/// artifact to reuse.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeSlot {
+    #[serde(default)]
+    pub dependencies: Option<DependencyLayer>,
+    #[serde(default)]
+    pub reusable: Option<ArtifactRecord>,
+}
+
+/// AssembleArtifact's input: the whole state document (`$`: the code path reaches it with or
+/// without a layer build, so `$.build` may be absent) and when the state was entered.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssembleInput {
+    pub state: CodeState,
+    pub entered_at: DateTime<Utc>,
+}
+
+/// The state document as AssembleArtifact reads it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeState {
+    pub plan: BuildPlan,
+    pub code: CodeSlot,
+    #[serde(default)]
+    pub build: Option<LayerSlot>,
+}
+
+/// `$.build` on the code path before AssembleArtifact: StartBuild's slot after a layer build,
+/// or NoLayerBuild's (`codebuildBuildId` null, nothing observed).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerSlot {
+    #[serde(default)]
+    pub codebuild_build_id: Option<String>,
+    #[serde(default)]
+    pub observed: Option<Observation>,
 }
 
 /// StartBuild's output. The ASL keeps it at `$.build`: `codebuildBuildId` (null when no build

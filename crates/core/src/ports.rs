@@ -97,6 +97,28 @@ pub trait ObjectStore {
     ) -> Result<bool, Error>;
 }
 
+/// Whole objects to and from local files (Lambda's /tmp): code artifacts stream through disk,
+/// never through memory.
+pub trait ObjectFiles {
+    /// Writes version `version_id` of `bucket`/`key` (the current version when `None`) to
+    /// `path`; the version written, or `None` when the object (or that version) is absent.
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        path: &std::path::Path,
+    ) -> Result<Option<String>, Error>;
+    /// Uploads `path` to `key` of the own bucket (S3 checks `sha256`, hex, on arrival); the
+    /// version S3 gave it.
+    async fn upload(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        sha256: &str,
+    ) -> Result<Option<String>, Error>;
+}
+
 /// An image of the stack's repository, by tag (`domain::images`).
 pub use crate::domain::images::ImageId;
 use crate::domain::scan_gate::ScanReport;
@@ -125,8 +147,9 @@ pub trait ImageScans {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartRequest {
     pub idempotency_token: String,
-    /// `bucket/key` of the source zip.
-    pub source_location: String,
+    /// `bucket/key` of the source zip; `None`: the project's own (no source: a dependency
+    /// layer's build reads only what its buildspec fetches).
+    pub source_location: Option<String>,
     /// The S3 object version validated: the one CodeBuild fetches.
     pub source_version: Option<String>,
     /// PLAINTEXT variables: never a secret's value.
@@ -253,8 +276,10 @@ pub use crate::domain::deployment::{FoundRuntime, RuntimeInfo};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeRequest {
     pub name: String,
-    /// `repository@digest`.
+    /// `repository@digest`; for a code artifact, [`CodeRun::uri`].
     pub container_uri: String,
+    /// A code artifact: AgentCore runs it with `codeConfiguration` instead of a container.
+    pub code: Option<crate::domain::artifact::CodeRun>,
     pub role_arn: String,
     pub spec: crate::domain::deploy_request::DeploySpec,
     /// Only a created runtime is tagged (the tags say whose it is; an update keeps them).
@@ -273,4 +298,7 @@ pub trait Runtimes {
     async fn create(&self, req: &RuntimeRequest) -> Result<RuntimeInfo, Error>;
     /// `None` when the runtime no longer exists.
     async fn update(&self, id: &str, req: &RuntimeRequest) -> Result<Option<RuntimeInfo>, Error>;
+    /// Deletes the runtime (AgentCore then reports it DELETING until it is gone); `false` when
+    /// it no longer exists.
+    async fn delete(&self, id: &str) -> Result<bool, Error>;
 }

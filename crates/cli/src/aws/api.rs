@@ -1,5 +1,6 @@
 //! The [`Service`] through the agentbuild API: `POST /projects/{project}/builds`,
 //! `GET|DELETE /projects/{project}/builds/{id}`, `GET /projects/{project}/agents/{agent}`,
+//! `GET /projects/{project}/agents/{agent}/runtimes` and `DELETE …/runtimes/{name}` (retire),
 //! SigV4-signed for `execute-api` (locally too: the local stack's front door checks the
 //! signature and the caller's IAM policy as API Gateway does), their answers read as the core's
 //! contract types.
@@ -9,6 +10,7 @@ use std::sync::OnceLock;
 use agentbuild_core::contract::{build_path, Accepted, BuildAnswer, BuildLogs, ErrorBody};
 use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::ValidRequest;
+use agentbuild_core::domain::runtime_names::{AgentRuntime, AgentRuntimes};
 use aws_config::SdkConfig;
 use bytes::Bytes;
 
@@ -16,7 +18,9 @@ use super::Aws;
 use crate::error::CliError;
 use crate::http::{region_of_api, Http, Response, Signer};
 use crate::package::Packed;
-use crate::service::{view, BuildView, Cancellation, LogStream, Service, Started, Submission};
+use crate::service::{
+    view, BuildView, Cancellation, LogStream, Rejection, Service, Started, Submission,
+};
 use crate::terminal::clip;
 
 /// At most this many pages (of the API's 200 lines) for one tail.
@@ -252,6 +256,36 @@ impl Service for ApiService {
             token = page.next_token;
         }
         Ok(kept.into())
+    }
+
+    async fn runtimes(&self, project: &str, agent: &str) -> Result<AgentRuntimes, CliError> {
+        let path = format!("/projects/{project}/agents/{agent}/runtimes");
+        let read = |b: &[u8]| serde_json::from_slice(b);
+        let listed = self.get(&path, read).await?;
+        listed
+            .ok_or_else(|| CliError::Api(format!("GET {path}: 404: does the API have the route?")))
+    }
+
+    async fn retire(
+        &self,
+        project: &str,
+        agent: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<Result<AgentRuntime, Rejection>, CliError> {
+        let query = if force { "?force=true" } else { "" };
+        let path = format!("/projects/{project}/agents/{agent}/runtimes/{name}{query}");
+        let what = format!("DELETE {path}");
+        let response = self.call("DELETE", &path, Bytes::new()).await?;
+        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
+        match response.status {
+            200 => serde_json::from_slice(&response.body).map(Ok).map_err(bad),
+            400 | 404 | 409 => {
+                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
+                Ok(Err(refused.error.into()))
+            }
+            _ => Err(unexpected(&what, &response, "")),
+        }
     }
 }
 
@@ -517,6 +551,35 @@ mod tests {
                 "GET /api/projects/demo/builds/b/logs",
                 "GET /api/projects/demo/builds/b/logs?nextToken=f%2F1%202",
                 "GET /api/projects/demo/builds/b/logs?nextToken=f%2F2",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn runtimes_and_retire_call_the_agents_project_scoped_routes() {
+        let entry = json!({"status": "RETIRED", "runtimeName": "Old", "stack": "s",
+            "project": "nexus-ai", "agent": "sales", "boundAt": "2026-11-28T10:00:00Z",
+            "retired": {"at": "2026-11-28T10:05:00Z", "by": "arn:x", "runtimeArn": "arn:rt"}});
+        let listed = json!({"project": "nexus-ai", "agent": "sales", "runtimes": [entry]});
+        let in_use = json!({"error": {"code": "RuntimeInUse", "field": "deploy.runtimeName",
+            "message": "current"}});
+        let (api, seen) = serve(vec![
+            (200, listed.to_string()),
+            (200, entry.to_string()),
+            (409, in_use.to_string()),
+        ]);
+        let got = api.runtimes("nexus-ai", "sales").await.unwrap();
+        assert_eq!(got.runtimes.len(), 1);
+        let retired = api.retire("nexus-ai", "sales", "Old", false).await.unwrap();
+        assert_eq!(retired.unwrap().binding.runtime_name, "Old");
+        let refused = api.retire("nexus-ai", "sales", "New", true).await.unwrap();
+        assert_eq!(refused.unwrap_err().code, "RuntimeInUse");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "GET /api/projects/nexus-ai/agents/sales/runtimes",
+                "DELETE /api/projects/nexus-ai/agents/sales/runtimes/Old",
+                "DELETE /api/projects/nexus-ai/agents/sales/runtimes/New?force=true",
             ]
         );
     }

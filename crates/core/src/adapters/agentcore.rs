@@ -1,16 +1,19 @@
 //! Bedrock AgentCore Runtime's control plane: creates, updates, finds and reads runtimes.
 
 use super::classify;
+use crate::domain::artifact::{code_uri, CodeRun, PythonRuntime};
 use crate::domain::deploy_request::{NetworkMode, Protocol};
 use crate::domain::deployment::{FoundRuntime, RuntimeInfo, RuntimeStatus};
 use crate::ports::{RuntimeRequest, Runtimes};
 use crate::Error;
+use aws_sdk_bedrockagentcorecontrol::operation::delete_agent_runtime::DeleteAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_bedrockagentcorecontrol::operation::update_agent_runtime::UpdateAgentRuntimeError;
 use aws_sdk_bedrockagentcorecontrol::types::{
-    AgentRuntimeArtifact, AgentRuntimeStatus, ContainerConfiguration, NetworkConfiguration,
-    NetworkMode as SdkNetworkMode, ProtocolConfiguration, ServerProtocol, VpcConfig,
+    AgentManagedRuntimeType, AgentRuntimeArtifact, AgentRuntimeStatus, Code, CodeConfiguration,
+    ContainerConfiguration, NetworkConfiguration, NetworkMode as SdkNetworkMode,
+    ProtocolConfiguration, S3Location, ServerProtocol, VpcConfig,
 };
 use aws_sdk_bedrockagentcorecontrol::Client;
 
@@ -52,12 +55,15 @@ fn parts(
     ),
     Error,
 > {
-    let artifact = AgentRuntimeArtifact::ContainerConfiguration(
-        ContainerConfiguration::builder()
-            .container_uri(&req.container_uri)
-            .build()
-            .map_err(|e| bad_request("container configuration", e))?,
-    );
+    let artifact = match &req.code {
+        Some(code) => AgentRuntimeArtifact::CodeConfiguration(code_configuration(code)?),
+        None => AgentRuntimeArtifact::ContainerConfiguration(
+            ContainerConfiguration::builder()
+                .container_uri(&req.container_uri)
+                .build()
+                .map_err(|e| bad_request("container configuration", e))?,
+        ),
+    };
     let mut network = NetworkConfiguration::builder();
     network = match req.spec.network_mode {
         NetworkMode::Public => network.network_mode(SdkNetworkMode::Public),
@@ -83,6 +89,43 @@ fn parts(
         .build()
         .map_err(|e| bad_request("network configuration", e))?;
     Ok((artifact, network, protocol))
+}
+
+/// A code artifact as AgentCore's `codeConfiguration`: `code.s3 {bucket, prefix (the
+/// object's key), versionId}`, `entryPoint` (one item), `runtime`.
+fn code_configuration(code: &CodeRun) -> Result<CodeConfiguration, Error> {
+    let s3 = S3Location::builder()
+        .bucket(&code.bucket)
+        .prefix(&code.key)
+        .set_version_id(code.version_id.clone())
+        .build()
+        .map_err(|e| bad_request("code location", e))?;
+    let runtime = match code.runtime {
+        PythonRuntime::Python310 => AgentManagedRuntimeType::Python310,
+        PythonRuntime::Python311 => AgentManagedRuntimeType::Python311,
+        PythonRuntime::Python312 => AgentManagedRuntimeType::Python312,
+        PythonRuntime::Python313 => AgentManagedRuntimeType::Python313,
+        PythonRuntime::Python314 => AgentManagedRuntimeType::Python314,
+    };
+    CodeConfiguration::builder()
+        .code(Code::S3(s3))
+        .entry_point(&code.entry_point)
+        .runtime(runtime)
+        .build()
+        .map_err(|e| bad_request("code configuration", e))
+}
+
+/// What a runtime runs, as a deployment names it: `repository@digest`, or a code artifact's
+/// `s3://bucket/key?versionId=v`.
+fn running(artifact: Option<&AgentRuntimeArtifact>) -> Option<String> {
+    match artifact? {
+        AgentRuntimeArtifact::ContainerConfiguration(c) => Some(c.container_uri().to_string()),
+        AgentRuntimeArtifact::CodeConfiguration(c) => match c.code()? {
+            Code::S3(s3) => Some(code_uri(s3.bucket(), s3.prefix(), s3.version_id())),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn env_map(req: &RuntimeRequest) -> Option<std::collections::HashMap<String, String>> {
@@ -115,12 +158,7 @@ impl Runtimes for AgentCore {
             }
             Err(e) => return Err(classify("AgentCore.GetAgentRuntime", e)),
         };
-        let container_uri = match out.agent_runtime_artifact() {
-            Some(AgentRuntimeArtifact::ContainerConfiguration(c)) => {
-                Some(c.container_uri().to_string())
-            }
-            _ => None,
-        };
+        let container_uri = running(out.agent_runtime_artifact());
         Ok(Some(RuntimeInfo {
             id: out.agent_runtime_id().to_string(),
             arn: out.agent_runtime_arn().to_string(),
@@ -248,6 +286,27 @@ impl Runtimes for AgentCore {
             container_uri: Some(req.container_uri.clone()),
         }))
     }
+
+    async fn delete(&self, id: &str) -> Result<bool, Error> {
+        match self
+            .client
+            .delete_agent_runtime()
+            .agent_runtime_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteAgentRuntimeError::ResourceNotFoundException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("AgentCore.DeleteAgentRuntime", e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +341,7 @@ mod tests {
         RuntimeRequest {
             name: "ab_p_a_12345678".into(),
             container_uri: URI.into(),
+            code: None,
             role_arn: "arn:aws:iam::123456789012:role/rt".into(),
             spec,
             tags: crate::domain::deployment::Owner {
@@ -341,6 +401,48 @@ mod tests {
             (info.id.as_str(), info.status),
             ("ab_p_a_12345678-0123456789", RuntimeStatus::Creating)
         );
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_code_artifact_is_sent_as_code_configuration_naming_its_exact_version() {
+        let rule = mock!(Client::create_agent_runtime)
+            .match_requests(|r| match r.agent_runtime_artifact() {
+                Some(AgentRuntimeArtifact::CodeConfiguration(c)) => {
+                    let s3 = c.code().and_then(|c| c.as_s3().ok());
+                    s3.is_some_and(|s| {
+                        s.bucket() == "bkt"
+                            && s.prefix() == "artifacts/p/a/ab.zip"
+                            && s.version_id() == Some("v-7")
+                    }) && c.entry_point() == ["main.py"]
+                        && c.runtime() == &AgentManagedRuntimeType::Python313
+                }
+                _ => false,
+            })
+            .then_output(|| {
+                CreateAgentRuntimeOutput::builder()
+                    .agent_runtime_arn("arn:rt")
+                    .agent_runtime_id("rt-code")
+                    .agent_runtime_version("1")
+                    .created_at(DateTime::from_secs(0))
+                    .status(AgentRuntimeStatus::Creating)
+                    .build()
+                    .unwrap()
+            });
+        let ac = AgentCore::new(mock_client!(aws_sdk_bedrockagentcorecontrol, [&rule]));
+        let code = CodeRun {
+            bucket: "bkt".into(),
+            key: "artifacts/p/a/ab.zip".into(),
+            version_id: Some("v-7".into()),
+            entry_point: "main.py".into(),
+            runtime: PythonRuntime::Python313,
+        };
+        let req = RuntimeRequest {
+            container_uri: code.uri(),
+            code: Some(code),
+            ..request(false)
+        };
+        ac.create(&req).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
     }
 

@@ -187,15 +187,20 @@ impl BuildStarter for CodeBuildProject {
                     .map_err(|e| Error::InvalidState(format!("environment variable {k}: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        let out = self
+        let start = self
             .builds
             .client
             .start_build()
             .project_name(&self.project)
-            .idempotency_token(&req.idempotency_token)
-            .source_type_override(SourceType::S3)
-            .source_location_override(&req.source_location)
-            .set_source_version(req.source_version.clone())
+            .idempotency_token(&req.idempotency_token);
+        let start = match &req.source_location {
+            Some(location) => start
+                .source_type_override(SourceType::S3)
+                .source_location_override(location)
+                .set_source_version(req.source_version.clone()),
+            None => start,
+        };
+        let out = start
             .set_environment_variables_override(Some(env))
             .timeout_in_minutes_override(req.timeout_minutes)
             .queued_timeout_in_minutes_override(req.queued_timeout_minutes)
@@ -274,7 +279,7 @@ mod tests {
     fn request() -> StartRequest {
         StartRequest {
             idempotency_token: "tok".into(),
-            source_location: "bkt/sources/p/a/x.zip".into(),
+            source_location: Some("bkt/sources/p/a/x.zip".into()),
             source_version: Some("v-7".into()),
             environment: BTreeMap::from([("AGENTBUILD_IMAGE_TAG".into(), "a-1".into())]),
             secrets: BTreeMap::from([(

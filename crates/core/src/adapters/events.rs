@@ -70,6 +70,7 @@ mod tests {
             build_id: "b-1".into(),
             project: "nexus-ai".into(),
             agent: "sales".into(),
+            artifact: None,
             status: BuildStatus::Succeeded,
             image: FinishedImage {
                 repository_uri: "1.dkr.ecr.us-east-1.amazonaws.com/agents".into(),

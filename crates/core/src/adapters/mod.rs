@@ -13,6 +13,8 @@ pub mod events;
 #[cfg(feature = "logs")]
 pub mod logs;
 pub mod s3;
+#[cfg(feature = "lambda")]
+pub mod s3_files;
 pub mod sfn;
 
 use crate::Error;

@@ -28,6 +28,11 @@ impl S3Store {
         &self.bucket
     }
 
+    #[cfg(feature = "lambda")]
+    pub(crate) fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
     /// HeadObject of the current version, or of `version_id` (404 when that version is gone;
     /// a delete marker answers 405, a malformed id 400: both errors, never "present").
     async fn head_object(

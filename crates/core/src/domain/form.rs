@@ -117,6 +117,34 @@ fn explain(path: &str, root: &str, message: &str) -> RequestError {
     RequestError::new(at(path.to_string()), message)
 }
 
+/// A relative path inside the build context (`dockerfile`, `entryPoint`): plain characters,
+/// no absolute path, no `..`/`.`/empty segment, no leading `-`.
+pub fn context_path_rule(path: &str, max_len: usize) -> Result<(), Rule> {
+    let fail = |rule: &str| Err(Rule::from(rule));
+    if path.is_empty() || path.len() > max_len {
+        return Err(Rule(format!("must be 1 to {max_len} characters")));
+    }
+    if path.starts_with('/') {
+        return fail("must be a relative path inside the build context, not an absolute path");
+    }
+    if !path
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
+    {
+        return fail("may contain only letters, digits, '.', '_', '-' and '/'");
+    }
+    if path
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return fail("must stay inside the build context: no '..', '.' or empty path segments");
+    }
+    if path.starts_with('-') {
+        return fail("must not start with '-'");
+    }
+    Ok(())
+}
+
 /// Deserialize through `TryFrom<String>`, with the newtype's rule as the message.
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident, $check:path) => {

@@ -1,6 +1,7 @@
 //! Pure rules: no AWS or Lambda types in here.
 
 pub mod announce;
+pub mod artifact;
 pub mod callback;
 pub mod deploy_request;
 pub mod deployment;
@@ -21,6 +22,7 @@ pub mod record;
 pub mod request;
 pub mod retention;
 pub mod scan_gate;
+pub mod runtime_names;
 pub mod secrets;
 pub mod start;
 pub mod status;

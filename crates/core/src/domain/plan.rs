@@ -1,5 +1,6 @@
 //! The normalized build plan every later state works from, and the content-addressed tag.
 
+use super::artifact::ArtifactSpec;
 use super::deploy_request::DeploySpec;
 use super::request::{Platform, ValidRequest};
 use super::text::RequestError;
@@ -83,6 +84,10 @@ pub struct BuildPlan {
     /// Deploy the image to AgentCore Runtime after a successful (or REUSED) build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<DeploySpec>,
+    /// What this build makes (left out for a container: plans from before code artifacts read
+    /// the same). For code, `image.tag` is the artifact's content tag (no image is pushed).
+    #[serde(default, skip_serializing_if = "ArtifactSpec::is_container")]
+    pub artifact: ArtifactSpec,
 }
 
 /// Execution facts the plan needs beside the request.
@@ -104,16 +109,8 @@ impl BuildPlan {
         repository_uri: &str,
         exec: ExecutionFacts,
     ) -> Self {
-        let content_tag = content_tag(&TagInputs {
-            project: &req.project,
-            agent: &req.agent,
-            source_sha256: &object.sha256,
-            dockerfile: &req.dockerfile,
-            platform: req.platform,
-            build_args: req.build_args.as_map(),
-            build_secrets: req.build_secrets.as_map(),
-            entry_point: req.entry_point.as_deref(),
-        });
+        let artifact = req.artifact_spec();
+        let content_tag = plan_tag(&req, &artifact, &object.sha256);
         let deploy = req
             .deploy
             .map(|d| d.resolve(&exec.stack, &req.project, &req.agent));
@@ -151,6 +148,18 @@ impl BuildPlan {
             submitted_at: exec.submitted_at,
             deadline_seconds: exec.deadline_seconds,
             deploy,
+            artifact,
+        }
+    }
+
+    /// A code artifact's entry point and runtime, `None` for a container build.
+    pub fn code(&self) -> Option<(&str, super::artifact::PythonRuntime)> {
+        match &self.artifact {
+            ArtifactSpec::Code {
+                entry_point,
+                runtime,
+            } => Some((entry_point, *runtime)),
+            ArtifactSpec::Container => None,
         }
     }
 }
@@ -192,7 +201,35 @@ impl BuildPlan {
                 Some(k) => Some(k.clone().try_into().map_err(rule("idempotencyKey"))?),
             },
             deploy: self.deploy.clone().map(Into::into),
+            artifact: self.artifact.kind(),
+            runtime: self.code().map(|(_, r)| r),
         })
+    }
+}
+
+/// The plan's content tag, what decides REUSED: the image's, or a code artifact's.
+fn plan_tag(req: &ValidRequest, artifact: &ArtifactSpec, source_sha256: &str) -> String {
+    match artifact {
+        ArtifactSpec::Container => content_tag(&TagInputs {
+            project: &req.project,
+            agent: &req.agent,
+            source_sha256,
+            dockerfile: &req.dockerfile,
+            platform: req.platform,
+            build_args: req.build_args.as_map(),
+            build_secrets: req.build_secrets.as_map(),
+            entry_point: req.entry_point.as_deref(),
+        }),
+        ArtifactSpec::Code {
+            entry_point,
+            runtime,
+        } => code_tag(
+            &req.project,
+            &req.agent,
+            source_sha256,
+            entry_point,
+            *runtime,
+        ),
     }
 }
 
@@ -281,6 +318,33 @@ pub fn content_tag(t: &TagInputs) -> String {
     format!("{name}-{}", &digest[..24])
 }
 
+/// The content tag of a code artifact: everything that decides its bytes (source, entry
+/// point, runtime) and whose it is; the same length-prefixed form as the image tag, under its
+/// own domain string so that no image tag and artifact tag ever coincide.
+pub fn code_tag(
+    project: &str,
+    agent: &str,
+    source_sha256: &str,
+    entry_point: &str,
+    runtime: super::artifact::PythonRuntime,
+) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_be_bytes());
+        h.update(s.as_bytes());
+    };
+    field("agentbuild-code-v1");
+    field(project);
+    field(agent);
+    field(source_sha256);
+    field(entry_point);
+    field(runtime.as_str());
+    let digest = hex::encode(h.finalize());
+    let name = format!("{project}.{agent}");
+    let name = &name[..name.len().min(MAX_TAG_NAME)];
+    format!("{name}-{}", &digest[..24])
+}
+
 /// The readable `<project>.<agent>` part of a content tag at most: + `-` + 24 hex is 116, and a
 /// forced build's suffix (`-r` + 10 hex) makes 128, ECR's limit. Names are ASCII.
 pub const MAX_TAG_NAME: usize = 128 - 12 - 1 - 24;
@@ -315,6 +379,60 @@ pub fn is_build_id(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_code_tag_is_pinned_and_depends_on_every_input() {
+        let t = code_tag(
+            "p",
+            "a",
+            "ab",
+            "main.py",
+            crate::domain::artifact::PythonRuntime::Python313,
+        );
+        assert_eq!(
+            t,
+            code_tag(
+                "p",
+                "a",
+                "ab",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python313
+            )
+        );
+        assert!(t.starts_with("p.a-"), "{t}");
+        for other in [
+            code_tag(
+                "p",
+                "b",
+                "ab",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python313,
+            ),
+            code_tag(
+                "p",
+                "a",
+                "ac",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python313,
+            ),
+            code_tag(
+                "p",
+                "a",
+                "ab",
+                "app.py",
+                crate::domain::artifact::PythonRuntime::Python313,
+            ),
+            code_tag(
+                "p",
+                "a",
+                "ab",
+                "main.py",
+                crate::domain::artifact::PythonRuntime::Python312,
+            ),
+        ] {
+            assert_ne!(t, other);
+        }
+    }
+
     use super::*;
 
     fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -1,6 +1,7 @@
 //! What a build looks like while it runs ([`BuildState`], carried in the state machine) and
 //! once recorded ([`BuildRecord`], `builds/<buildId>.json`).
 
+use super::artifact::ArtifactRecord;
 use super::deployment::Deployment;
 use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
@@ -113,6 +114,9 @@ pub struct BuildState {
     /// Where the build put BuildKit's SBOM and SLSA provenance of its image (ATTESTATIONS_URI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestations_uri: Option<String>,
+    /// A code build's artifact (AssembleArtifact's, or the one REUSED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
 }
@@ -120,6 +124,10 @@ pub struct BuildState {
 impl BuildState {
     /// Where this build's image came from (`domain::provenance`).
     pub fn provenance(&self, plan: &BuildPlan) -> Provenance {
+        if !plan.artifact.is_container() {
+            // A code artifact: its layer build (when this execution ran one) made what runs.
+            return provenance::of_code(plan, self.codebuild_build_id.clone());
+        }
         provenance::of_container(
             plan,
             self.codebuild_build_id.as_deref(),
@@ -147,6 +155,7 @@ impl BuildState {
             reused_from: None,
             image_tag: None,
             attestations_uri: None,
+            artifact: None,
             error: None,
         }
     }
@@ -247,6 +256,9 @@ pub struct BuildRecord {
     pub status: BuildStatus,
     pub source: Source,
     pub image: ImageRecord,
+    /// A code build's artifact (`kind: "code"`); a container build has only `image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactRecord>,
     pub codebuild: CodeBuildRecord,
     pub timestamps: Timestamps,
     pub durations: Durations,
@@ -363,6 +375,7 @@ impl BuildRecord {
             status,
             source: plan.source.clone(),
             image: ImageRecord::of(plan, build),
+            artifact: build.and_then(|b| b.artifact.clone()),
             codebuild,
             timestamps: Timestamps {
                 requested_at: plan.requested_at,
@@ -530,6 +543,7 @@ pub(crate) mod tests {
             submitted_at: None,
             deadline_seconds: None,
             deploy: None,
+            artifact: Default::default(),
         }
     }
 

@@ -5,9 +5,11 @@
 //! the stack's policy (which buckets, which runtime roles). The CLI only parses: the policy is
 //! the stack's. [`validate`] is both.
 
+use super::artifact::{ArtifactKind, ArtifactSpec, EntryPoint, PythonRuntime};
 use super::deploy_request::{DeployOptions, DeployRequest, RolePolicy};
 use super::form::{
-    from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
+    context_path_rule, from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule,
+    StringMap,
 };
 pub use super::secrets::{BuildSecrets, SecretPolicy};
 pub use super::text::{clip, RequestError, MAX_ECHO_CHARS};
@@ -120,45 +122,7 @@ impl Default for DockerfilePath {
 }
 
 fn dockerfile_rule(path: &str) -> Result<(), Rule> {
-    let fail = |rule: &str| Err(Rule::from(rule));
-    if path.is_empty() || path.len() > MAX_DOCKERFILE_LEN {
-        return fail("must be 1 to 256 characters");
-    }
-    if path.starts_with('/') {
-        return fail("must be a relative path inside the build context, not an absolute path");
-    }
-    if !path
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
-    {
-        return fail("may contain only letters, digits, '.', '_', '-' and '/'");
-    }
-    if path
-        .split('/')
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-    {
-        return fail("must stay inside the build context: no '..', '.' or empty path segments");
-    }
-    if path.starts_with('-') {
-        return fail("must not start with '-'");
-    }
-    Ok(())
-}
-
-string_newtype!(
-    /// The Python file agentbuild's own Dockerfile starts (`python <entryPoint>`) when the
-    /// context has none: a relative path inside the context (the Dockerfile path's rules),
-    /// ending in `.py`.
-    EntryPoint,
-    entry_point_rule
-);
-
-fn entry_point_rule(path: &str) -> Result<(), Rule> {
-    dockerfile_rule(path)?;
-    if !path.ends_with(".py") || path.ends_with("/.py") || path == ".py" {
-        return Err("must name a Python file (ending in .py)".into());
-    }
-    Ok(())
+    context_path_rule(path, MAX_DOCKERFILE_LEN)
 }
 
 string_newtype!(
@@ -308,6 +272,10 @@ struct BuildRequest {
     idempotency_key: Option<IdempotencyKey>,
     #[serde(default)]
     deploy: Option<Object<DeployRequest>>,
+    #[serde(default, deserialize_with = "nullable")]
+    artifact: ArtifactKind,
+    #[serde(default)]
+    runtime: Option<PythonRuntime>,
 }
 
 impl Expecting for BuildRequest {
@@ -332,6 +300,7 @@ impl BuildRequest {
             None => None,
             Some(Object(d)) => Some(d.into_options()?),
         };
+        artifact_rules(self.artifact, self.entry_point.as_ref(), self.runtime)?;
         Ok(ValidRequest {
             project: self.project,
             agent: self.agent,
@@ -344,7 +313,32 @@ impl BuildRequest {
             force: self.force,
             idempotency_key: self.idempotency_key,
             deploy,
+            artifact: self.artifact,
+            runtime: match self.artifact {
+                ArtifactKind::Code => Some(self.runtime.unwrap_or_default()),
+                ArtifactKind::Container => None,
+            },
         })
+    }
+}
+
+/// The rules relating `artifact`, `entryPoint` and `runtime`: a code artifact needs its entry
+/// point; a runtime is a code artifact's only (a container's Python is its Dockerfile's).
+fn artifact_rules(
+    kind: ArtifactKind,
+    entry_point: Option<&EntryPoint>,
+    runtime: Option<PythonRuntime>,
+) -> Result<(), RequestError> {
+    match kind {
+        ArtifactKind::Code if entry_point.is_none() => Err(RequestError::new(
+            "entryPoint",
+            "is required for artifact \"code\" (the file AgentCore starts, e.g. main.py)",
+        )),
+        ArtifactKind::Container if runtime.is_some() => Err(RequestError::new(
+            "runtime",
+            "applies only to artifact \"code\" (a container's runtime is its Dockerfile's)",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -363,7 +357,8 @@ pub struct ValidRequest {
     /// request of a build without secrets is what it was).
     #[serde(default, skip_serializing_if = "BuildSecrets::is_empty")]
     pub build_secrets: BuildSecrets,
-    /// What agentbuild's own Dockerfile starts when the context has no Dockerfile.
+    /// The file that starts the agent: AgentCore's for a code artifact (required there),
+    /// agentbuild's own Dockerfile's when a container's context has no Dockerfile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<EntryPoint>,
     pub force: bool,
@@ -372,6 +367,26 @@ pub struct ValidRequest {
     /// Run the image in AgentCore Runtime once it exists (design: "Deploy").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<DeployOptions>,
+    /// What to build; left out when it is the default (container), so that the normalized
+    /// request of a container build is what it was before code artifacts existed.
+    #[serde(skip_serializing_if = "ArtifactKind::is_container")]
+    pub artifact: ArtifactKind,
+    /// A code artifact's runtime, default applied; `None` for a container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<PythonRuntime>,
+}
+
+impl ValidRequest {
+    /// The artifact to make, settings resolved.
+    pub fn artifact_spec(&self) -> ArtifactSpec {
+        match (self.artifact, &self.entry_point) {
+            (ArtifactKind::Code, Some(entry_point)) => ArtifactSpec::Code {
+                entry_point: entry_point.clone(),
+                runtime: self.runtime.unwrap_or_default(),
+            },
+            _ => ArtifactSpec::Container,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for ValidRequest {
@@ -903,5 +918,66 @@ mod tests {
             v[f] = Value::Null;
         }
         assert_eq!(parse(&v).unwrap(), parse(&base()).unwrap());
+    }
+
+    #[test]
+    fn a_code_artifact_needs_an_entry_point_and_defaults_its_runtime() {
+        let code = with("artifact", json!("code"));
+        let e = rejected(code.clone());
+        assert_eq!(e.field, "entryPoint", "{e}");
+        let mut v = code;
+        v["entryPoint"] = json!("src/main.py");
+        let r = validate(&v, &policy()).unwrap();
+        assert_eq!(r.artifact, ArtifactKind::Code);
+        assert_eq!(r.runtime, Some(PythonRuntime::NEWEST));
+        assert_eq!(
+            r.artifact_spec(),
+            ArtifactSpec::Code {
+                entry_point: "src/main.py".to_string().try_into().unwrap(),
+                runtime: PythonRuntime::NEWEST
+            }
+        );
+        v["runtime"] = json!("PYTHON_3_12");
+        assert_eq!(
+            validate(&v, &policy()).unwrap().runtime,
+            Some(PythonRuntime::Python312)
+        );
+        let text = serde_json::to_value(validate(&v, &policy()).unwrap()).unwrap();
+        assert_eq!(text["artifact"], "code");
+        assert_eq!(parse(&text).unwrap(), validate(&v, &policy()).unwrap());
+    }
+
+    #[test]
+    fn rejects_bad_artifact_entry_point_and_runtime_naming_the_field() {
+        let code = |extra: Value| {
+            let mut v = with("artifact", json!("code"));
+            v["entryPoint"] = json!("main.py");
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        for (v, field) in [
+            (with("artifact", json!("zip")), "artifact"),
+            (with("artifact", json!(1)), "artifact"),
+            (code(json!({"entryPoint": "../main.py"})), "entryPoint"),
+            (code(json!({"entryPoint": "/main.py"})), "entryPoint"),
+            (code(json!({"entryPoint": "a;rm -rf"})), "entryPoint"),
+            (code(json!({"entryPoint": ""})), "entryPoint"),
+            (code(json!({"runtime": "PYTHON_3_9"})), "runtime"),
+            (code(json!({"runtime": "NODE_22"})), "runtime"),
+            (with("runtime", json!("PYTHON_3_12")), "runtime"),
+        ] {
+            assert_eq!(rejected(v.clone()).field, field, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_container_request_normalizes_as_before_code_artifacts() {
+        let r = validate(&with("artifact", json!("container")), &policy()).unwrap();
+        assert_eq!(r, validate(&base(), &policy()).unwrap());
+        let text = serde_json::to_value(&r).unwrap();
+        assert!(text.get("artifact").is_none(), "{text}");
+        assert!(text.get("runtime").is_none(), "{text}");
     }
 }

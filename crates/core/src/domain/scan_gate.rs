@@ -240,6 +240,59 @@ fn describe(f: &Finding) -> String {
     format!("{} ({}{package})", f.id, f.severity.as_str())
 }
 
+/// The layer build's scan summary (`dependencies/<key>.scan.json`, pip-audit over the lock) as
+/// a report; a layer without one (built before scans were) or an unreadable one is UNAVAILABLE.
+pub fn from_layer_scan(text: Option<&[u8]>) -> ScanReport {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Summary {
+        status: ScanStatus,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        findings: Vec<LayerFinding>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct LayerFinding {
+        id: String,
+        #[serde(default)]
+        aliases: Vec<String>,
+        package: String,
+        #[serde(default)]
+        version: Option<String>,
+        #[serde(default)]
+        fix_versions: Vec<String>,
+    }
+    let Some(text) = text else {
+        return ScanReport::unavailable(LAYER_SOURCE, "the dependency layer has no scan");
+    };
+    match serde_json::from_slice::<Summary>(text) {
+        Err(e) => ScanReport::unavailable(LAYER_SOURCE, format!("unreadable scan summary: {e}")),
+        Ok(s) => ScanReport {
+            source: LAYER_SOURCE.into(),
+            status: s.status,
+            reason: s.reason,
+            findings: s
+                .findings
+                .into_iter()
+                .map(|f| Finding {
+                    id: f.id,
+                    aliases: f.aliases,
+                    // PyPI's advisories carry no rating: counted as reaching any threshold.
+                    severity: Severity::Unknown,
+                    package: Some(f.package),
+                    version: f.version,
+                    fix_available: !f.fix_versions.is_empty(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The `source` of a code artifact's dependency scan.
+pub const LAYER_SOURCE: &str = "pip-audit";
+
 /// The repository name of an ECR repository URI (`<registry>/<name>`).
 pub fn repository_name(repository_uri: &str) -> &str {
     repository_uri
@@ -434,6 +487,20 @@ mod tests {
         assert!(GatePolicy::parse("SEVERE", "true").is_err());
         assert!(GatePolicy::parse("HIGH", "yes").is_err());
         assert_eq!(Severity::from_aws("UNTRIAGED"), Severity::Unknown);
+    }
+
+    #[test]
+    fn a_layer_scan_reads_as_a_report_and_a_missing_one_is_unavailable() {
+        let text = br#"{"status": "COMPLETE", "reason": null, "packages": 2, "findings": [
+            {"id": "PYSEC-2026-1", "aliases": ["CVE-2026-9"], "package": "requests",
+             "version": "2.0", "fixVersions": ["2.1"], "severity": "UNKNOWN"}]}"#;
+        let r = from_layer_scan(Some(text));
+        assert_eq!((r.status, r.findings.len()), (ScanStatus::Complete, 1));
+        assert!(r.findings[0].fix_available && r.findings[0].severity == Severity::Unknown);
+        let gate = decide(&r, &GatePolicy::default(), &["CVE-2026-9".into()]);
+        assert_eq!(gate.status, GateStatus::Accepted);
+        assert_eq!(from_layer_scan(None).status, ScanStatus::Unavailable);
+        assert_eq!(from_layer_scan(Some(b"{")).status, ScanStatus::Unavailable);
     }
 
     #[test]

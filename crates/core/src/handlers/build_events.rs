@@ -54,7 +54,7 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
 ) -> Result<EventOutcome, Error> {
     let detail = &event.detail;
     let id = detail.build_id.as_deref().and_then(codebuild_id);
-    let ours = detail.project_name.as_deref() == Some(deps.config.project.as_str());
+    let ours = deps.config.is_ours(detail.project_name.as_deref());
     let (Some(id), true) = (id, ours) else {
         tracing::info!(
             project = detail.project_name.as_deref().unwrap_or("-"),
@@ -82,7 +82,7 @@ async fn ended<S: ObjectStore, B: BuildService, T: TaskTokens>(
         Err(e) => return Err(e),
     };
     // The authoritative view decides whose build this is, not the event's text.
-    if info.project.as_deref() != Some(deps.config.project.as_str()) {
+    if !deps.config.is_ours(info.project.as_deref()) {
         return Ok(EventOutcome::Ignored);
     }
     let Some(build_id) = our_build_id(info.agentbuild_build_id.as_deref()) else {
@@ -189,6 +189,7 @@ mod tests {
                     fallback: Fallback::new(600),
                 },
                 project: "agentbuild".into(),
+                layer_project: "agentbuild-code".into(),
             },
             now: || "2026-11-28T10:02:00Z".parse().unwrap(),
         }

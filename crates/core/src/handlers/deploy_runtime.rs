@@ -9,17 +9,20 @@ use crate::adapters::agentcore::AgentCore;
 use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
+use crate::domain::artifact::CodeRun;
 use crate::domain::deploy_request::DeploySpec;
+use crate::domain::deployment::RuntimeInfo;
 use crate::domain::deployment::{
     container_uri, previous_runtime, started, target_by_name, Deployment, Owner, Target,
 };
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
-use crate::domain::scan_gate::{decide, repository_name, ScanGate};
+use crate::domain::artifact::layer_scan_key;
+use crate::domain::scan_gate::{decide, from_layer_scan, repository_name, ScanGate};
 use crate::domain::supersede::superseded;
 use crate::model::{DeployInput, DeployOutput};
 use crate::ports::{ImageScans, ObjectStore, RuntimeRequest, Runtimes};
-use crate::services::{deploys, records};
+use crate::services::{deploys, records, runtime_names};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -90,19 +93,26 @@ pub fn client_token(execution_arn: &str, action: &str) -> String {
     hex::encode(h)
 }
 
-/// The gate's verdict on this build's image: `None` when there is no image to judge (the
-/// deploy then fails naming that).
-async fn scan_gate<S, R, I: ImageScans>(
+/// The gate's verdict on what this build deploys: the image's ECR scan, or a code artifact's
+/// dependency scan; `None` when there is nothing scanned to judge (no image, no dependencies).
+async fn scan_gate<S: ObjectStore, R, I: ImageScans>(
     deps: &Deps<S, R, I>,
     plan: &BuildPlan,
     build: &BuildState,
     spec: &DeploySpec,
 ) -> Result<Option<ScanGate>, Error> {
-    let Some(digest) = build.image_digest.as_deref() else {
-        return Ok(None);
+    let layer = build.artifact.as_ref().and_then(|a| a.dependencies.as_ref());
+    let report = match (layer, build.image_digest.as_deref()) {
+        (Some(layer), _) => {
+            let text = deps.store.get(&layer_scan_key(&layer.key)).await?;
+            from_layer_scan(text.as_deref())
+        }
+        (None, Some(digest)) if build.artifact.is_none() => {
+            let repository = repository_name(&plan.image.repository_uri);
+            deps.scans.findings(repository, digest).await?
+        }
+        _ => return Ok(None),
     };
-    let repository = repository_name(&plan.image.repository_uri);
-    let report = deps.scans.findings(repository, digest).await?;
     let gate = decide(&report, &deps.config.scan_gate, &spec.accept_findings);
     tracing::info!(build_id = %plan.build_id, gate = ?gate.status, findings = gate.findings, "scan gate");
     Ok(Some(gate))
@@ -116,21 +126,19 @@ async fn deploy<S: ObjectStore, R: Runtimes, I>(
     started_at: DateTime<Utc>,
 ) -> Result<Deployment, Error> {
     let now = (deps.now)();
-    let digest = build.image_digest.as_deref();
-    let Some(uri) = container_uri(&plan.image.repository_uri, digest) else {
-        return Ok(Deployment::refused(
-            spec,
-            None,
-            "the build exported no image digest (IMAGE_DIGEST): there is no image to run",
-            now,
-        ));
+    let (uri, code) = match what_runs(plan, build) {
+        Ok(run) => run,
+        Err(why) => return Ok(Deployment::refused(spec, None, why, now)),
     };
     let owner = Owner {
         stack: &deps.config.stack,
         project: &plan.project,
         agent: &plan.agent,
     };
-    let request = |action: &str| runtime_request(deps, plan, spec, &uri, &owner, action);
+    let request = |action: &str| RuntimeRequest {
+        code: code.clone(),
+        ..runtime_request(deps, plan, spec, &uri, &owner, action)
+    };
     let policy = &deps.config.policy;
     let begun = |info, action| started(spec, &info, &uri, action, started_at, now, policy);
     // The runtime this agent's latest record deployed to (a runtime deleted by hand since is
@@ -141,25 +149,87 @@ async fn deploy<S: ObjectStore, R: Runtimes, I>(
     if let Err(why) = deploys::claim(&deps.store, plan, build, &uri, latest.as_ref(), now).await? {
         return Ok(superseded(spec, uri, why, now));
     }
+    let (store, name) = (&deps.store, spec.runtime_name.as_str());
+    runtime_names::adopt_previous(store, &owner, latest.as_ref(), name, now).await?;
     let previous = latest.and_then(|l| l.deployment);
-    if let Some(id) = previous_runtime(previous.as_ref(), spec) {
+    let (info, action) = match touch(deps, plan, spec, &owner, previous.as_ref(), &request).await? {
+        Ok(touched) => touched,
+        Err(why) => return Ok(Deployment::refused(spec, Some(uri.clone()), why, now)),
+    };
+    let runtime = (info.id.as_str(), info.arn.as_str());
+    runtime_names::note_deployed(
+        &deps.store,
+        &spec.runtime_name,
+        &owner,
+        runtime,
+        &plan.build_id,
+        now,
+    )
+    .await?;
+    Ok(begun(info, action))
+}
+
+/// Updates the runtime of the previous deployment, else this agent's runtime of the name, else
+/// creates one; `Err` (untouched) when the name or the runtime of that name is not this agent's.
+async fn touch<S: ObjectStore, R: Runtimes, I>(
+    deps: &Deps<S, R, I>,
+    plan: &BuildPlan,
+    spec: &DeploySpec,
+    owner: &Owner<'_>,
+    previous: Option<&Deployment>,
+    request: &impl Fn(&str) -> RuntimeRequest,
+) -> Result<Result<(RuntimeInfo, &'static str), String>, Error> {
+    // A runtime name belongs to one agent (`domain::runtime_names`): ValidateRequest bound it;
+    // claimed again here, as nothing is touched under another agent's name.
+    let now = (deps.now)();
+    match runtime_names::claim(&deps.store, &spec.runtime_name, owner, now).await {
+        Err(Error::InvalidRequest(r)) => return Ok(Err(format!("{}: {}", r.field, r.message))),
+        other => other?,
+    }
+    if let Some(id) = previous_runtime(previous, spec) {
         if let Some(info) = deps.runtimes.update(id, &request("update")).await? {
-            return Ok(begun(info, "UPDATED"));
+            return Ok(Ok((info, "UPDATED")));
         }
         tracing::warn!(build_id = %plan.build_id, runtime_id = %id, "the previous deployment's runtime is gone");
     }
     let found = deps.runtimes.find_by_name(&spec.runtime_name).await?;
-    match target_by_name(found.as_ref(), &owner) {
+    match target_by_name(found.as_ref(), owner) {
         Target::Update { id } => {
             if let Some(info) = deps.runtimes.update(&id, &request("update")).await? {
-                return Ok(begun(info, "UPDATED"));
+                return Ok(Ok((info, "UPDATED")));
             }
         }
-        Target::Refuse(why) => return Ok(Deployment::refused(spec, Some(uri), why, now)),
+        Target::Refuse(why) => return Ok(Err(why)),
         Target::Create => {}
     }
     let info = deps.runtimes.create(&request("create")).await?;
-    Ok(begun(info, "CREATED"))
+    Ok(Ok((info, "CREATED")))
+}
+
+/// What the runtime will run: the image (`repository@digest`), or a code artifact's exact S3
+/// version with its entry point and runtime (`codeConfiguration`); why not, when nothing can.
+fn what_runs(
+    plan: &BuildPlan,
+    build: &BuildState,
+) -> Result<(String, Option<CodeRun>), &'static str> {
+    let Some((entry_point, runtime)) = plan.code() else {
+        let digest = build.image_digest.as_deref();
+        return container_uri(&plan.image.repository_uri, digest)
+            .map(|uri| (uri, None))
+            .ok_or("the build exported no image digest (IMAGE_DIGEST): there is no image to run");
+    };
+    let artifact = build
+        .artifact
+        .as_ref()
+        .ok_or("the build assembled no code artifact: there is nothing to run")?;
+    let run = CodeRun {
+        bucket: artifact.bucket.clone(),
+        key: artifact.key.clone(),
+        version_id: artifact.version_id.clone(),
+        entry_point: entry_point.to_string(),
+        runtime,
+    };
+    Ok((run.uri(), Some(run)))
 }
 
 /// The Create/Update call of this build's image for `action`.
@@ -174,6 +244,7 @@ fn runtime_request<S, R, I>(
     RuntimeRequest {
         name: spec.runtime_name.clone(),
         container_uri: uri.to_string(),
+        code: None,
         role_arn: spec
             .role_arn
             .clone()
@@ -254,6 +325,50 @@ mod tests {
         );
         d.store
             .seed("agents/nexus-ai/sales/latest.json", rec.to_json());
+    }
+
+    #[tokio::test]
+    async fn a_code_artifact_deploys_its_exact_s3_version_with_code_configuration() {
+        use crate::domain::artifact::{ArtifactKind, ArtifactRecord, ArtifactSpec, PythonRuntime};
+        let d = deps();
+        let mut i = input(json!({}));
+        i.plan.artifact = ArtifactSpec::Code {
+            entry_point: "main.py".to_string().try_into().unwrap(),
+            runtime: PythonRuntime::Python313,
+        };
+        i.build.image_digest = None;
+        let out = handle(&d, i.clone()).await.unwrap();
+        assert_eq!(
+            out.deployment.status,
+            DeploymentStatus::Failed,
+            "no artifact, nothing to run"
+        );
+        i.build.artifact = Some(ArtifactRecord {
+            kind: ArtifactKind::Code,
+            uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
+            bucket: "own".into(),
+            key: "artifacts/nexus-ai/sales/ab.zip".into(),
+            version_id: Some("v-9".into()),
+            sha256: "ab".into(),
+            size: 1,
+            dependencies: None,
+            sbom: None,
+        });
+        let out = handle(&d, i).await.unwrap();
+        assert_eq!(out.deployment.status, DeploymentStatus::Deploying);
+        let uri = "s3://own/artifacts/nexus-ai/sales/ab.zip?versionId=v-9";
+        assert_eq!(out.deployment.container_uri.as_deref(), Some(uri));
+        let created = d.runtimes.created.borrow();
+        let code = created[0].code.as_ref().expect("codeConfiguration");
+        assert_eq!(
+            (
+                code.key.as_str(),
+                code.version_id.as_deref(),
+                code.entry_point.as_str()
+            ),
+            ("artifacts/nexus-ai/sales/ab.zip", Some("v-9"), "main.py")
+        );
+        assert_eq!(code.runtime, PythonRuntime::Python313);
     }
 
     #[tokio::test]
@@ -426,6 +541,58 @@ mod tests {
         assert!(d.runtimes.updated.borrow().is_empty());
     }
 
+    #[tokio::test]
+    async fn the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused() {
+        let d = deps();
+        handle(&d, input(json!({"runtimeName": "Mine"})))
+            .await
+            .unwrap();
+        let bound: crate::domain::runtime_names::Binding =
+            d.store.own_json("runtimes/Mine.json").unwrap();
+        assert_eq!(bound.agent, "sales");
+        assert_eq!(
+            bound.last_build_id.as_deref(),
+            Some(plan().build_id.as_str())
+        );
+        assert!(bound.runtime_id.is_some());
+
+        let d = deps();
+        let billing = Owner {
+            stack: STACK,
+            project: "nexus-ai",
+            agent: "billing",
+        };
+        runtime_names::claim(&d.store, "Theirs", &billing, t("2026-11-28T09:00:00Z"))
+            .await
+            .unwrap();
+        let dep = handle(&d, input(json!({"runtimeName": "Theirs"})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert!(dep
+            .failure_reason
+            .unwrap()
+            .starts_with("deploy.runtimeName: "));
+        assert!(d.runtimes.created.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded() {
+        let d = deps();
+        d.runtimes.add("rt-legacy", "Legacy", "nexus-ai", "sales");
+        latest_deployed(&d, "Legacy", "rt-legacy");
+        handle(&d, input(json!({"runtimeName": "Mine"})))
+            .await
+            .unwrap();
+        // Bound and noted: `runtimes` lists it SUPERSEDED (the latest deploys elsewhere now).
+        let legacy: crate::domain::runtime_names::Binding =
+            d.store.own_json("runtimes/Legacy.json").unwrap();
+        assert_eq!(legacy.agent, "sales");
+        assert_eq!(legacy.runtime_id.as_deref(), Some("rt-legacy"));
+        assert_eq!(legacy.last_build_id.as_deref(), Some("b-0"));
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     fn critical_scan() -> ScanReport {
         ScanReport {
@@ -481,6 +648,7 @@ mod tests {
             include_str!("deploy_runtime.rs"),
             crate::testing::fakes::scenarios![
                 the_first_deployment_creates_a_tagged_runtime_with_an_idempotent_token,
+                a_code_artifact_deploys_its_exact_s3_version_with_code_configuration,
                 a_later_build_updates_the_runtime_its_latest_record_deployed_to,
                 a_runtime_deleted_by_hand_is_created_again,
                 a_runtime_found_by_name_is_updated_only_when_tagged_for_this_agent,
@@ -490,6 +658,8 @@ mod tests {
                 a_deploy_older_than_the_ledgers_claim_leaves_the_runtime_alone,
                 a_critical_finding_with_a_fix_blocks_the_deploy_naming_it,
                 an_accepted_finding_deploys_and_the_acceptance_is_recorded,
+                the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused,
+                a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("deploy-runtime", &called);

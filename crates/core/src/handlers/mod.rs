@@ -1,11 +1,13 @@
 //! Glue: one module per Lambda, each with its `Deps` (built once in `main`) and `handle`.
 
 pub mod api;
+pub mod assemble_artifact;
 pub mod await_build;
 pub mod build_events;
 pub mod check_build;
 pub mod check_runtime;
 pub mod deploy_runtime;
+pub mod prepare_code;
 pub mod rebuild;
 pub mod record_result;
 pub mod start_build;

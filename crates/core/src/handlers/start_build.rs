@@ -6,13 +6,14 @@ use crate::adapters::codebuild::CodeBuildProject;
 use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, StartBuildConfig};
+use crate::domain::artifact::DependencyLayer;
 use crate::domain::plan::cache_tag;
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{build_key, latest_key, BuildRecord, BuildState, Reuse};
 use crate::domain::secrets::{secret_env_name, SECRET_IDS_ENV};
 use crate::domain::start::{decide, Start};
 use crate::domain::status::BuildStatus;
-use crate::model::{PlanState, StartOutput};
+use crate::model::{StartInput, StartOutput};
 use crate::ports::{BuildStarter, Images, ObjectStore, StartRequest};
 use crate::services::stop::stop_build;
 use crate::services::{images, records};
@@ -23,7 +24,10 @@ use std::collections::BTreeMap;
 
 pub struct Deps<S, B, I> {
     pub store: S,
+    /// The image project's builds.
     pub builds: B,
+    /// The code project's builds: dependency layers of code artifacts.
+    pub layer_builds: B,
     pub images: I,
     pub config: StartBuildConfig,
     pub now: Clock,
@@ -39,6 +43,10 @@ impl Deps<S3Store, CodeBuildProject, Ecr> {
                 aws_sdk_codebuild::Client::new(&sdk),
                 config.project.clone(),
             ),
+            layer_builds: CodeBuildProject::new(
+                aws_sdk_codebuild::Client::new(&sdk),
+                config.layer_project.clone(),
+            ),
             images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
@@ -46,11 +54,26 @@ impl Deps<S3Store, CodeBuildProject, Ecr> {
     }
 }
 
+impl<S, B, I> Deps<S, B, I> {
+    /// The project that builds what `plan` needs: its image, or its code's dependency layer.
+    fn builds_for(&self, plan: &BuildPlan) -> &B {
+        match plan.code() {
+            Some(_) => &self.layer_builds,
+            None => &self.builds,
+        }
+    }
+}
+
 pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
     deps: &Deps<S, B, I>,
-    input: PlanState,
+    input: StartInput,
 ) -> Result<StartOutput, Error> {
     let plan = input.plan;
+    if plan.code().is_some() && input.dependencies.is_none() {
+        return Err(Error::InvalidState(
+            "a code build starts CodeBuild only for its missing dependency layer".into(),
+        ));
+    }
     let now = (deps.now)();
     let record = read_record(&deps.store, &build_key(&plan.build_id)).await?;
     let latest = match plan.force {
@@ -63,19 +86,21 @@ pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
             since,
             polls,
         } => resume(deps, &plan, codebuild_id, since, polls).await,
-        Start::LookUp { since, polls } => match deps.builds.find_started(&plan.build_id).await? {
-            Some(id) => resume(deps, &plan, id, since, polls).await,
-            None => start(deps, &plan).await,
-        },
+        Start::LookUp { since, polls } => {
+            match deps.builds_for(&plan).find_started(&plan.build_id).await? {
+                Some(id) => resume(deps, &plan, id, since, polls).await,
+                None => start(deps, &plan, input.dependencies.as_ref()).await,
+            }
+        }
         Start::Reuse(reused) => match latest.as_ref() {
             // REUSED only names an image that is still in ECR, else the request builds.
             Some(l) if images::still_there(&deps.images, &plan, l, &reused).await? => {
                 tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
                 Ok(started(reused_state(reused, now)))
             }
-            _ => start(deps, &plan).await,
+            _ => start(deps, &plan, input.dependencies.as_ref()).await,
         },
-        Start::Start => start(deps, &plan).await,
+        Start::Start => start(deps, &plan, input.dependencies.as_ref()).await,
         Start::Closed(standing) => Ok(started(closed(*standing, now))),
     }
 }
@@ -127,7 +152,7 @@ async fn stop_unnamed<S, B: BuildStarter, I>(
     }
     tracing::info!(build_id = %plan.build_id, codebuild_id = id, status = %standing.status, "record closed while the build started; stopping it");
     stop_build(
-        &deps.builds,
+        deps.builds_for(plan),
         &plan.build_id,
         id,
         "the record was closed first",
@@ -140,6 +165,7 @@ async fn stop_unnamed<S, B: BuildStarter, I>(
 async fn start<S: ObjectStore, B: BuildStarter, I>(
     deps: &Deps<S, B, I>,
     plan: &BuildPlan,
+    layer: Option<&DependencyLayer>,
 ) -> Result<StartOutput, Error> {
     let now = (deps.now)();
     let marker = BuildState {
@@ -154,10 +180,11 @@ async fn start<S: ObjectStore, B: BuildStarter, I>(
         tracing::info!(build_id = %plan.build_id, status = %standing.status, "record already final; no build started");
         return Ok(started(closed(standing, now)));
     }
-    let id = deps
-        .builds
-        .start(&start_request(&deps.config, plan))
-        .await?;
+    let request = match layer {
+        Some(layer) => layer_request(&deps.config, plan, layer),
+        None => start_request(&deps.config, plan),
+    };
+    let id = deps.builds_for(plan).start(&request).await?;
     tracing::info!(build_id = %plan.build_id, codebuild_id = %id, "build started");
     let build = running(deps, plan, id.clone(), now, 0);
     name_the_build(deps, plan, &id, build, now).await
@@ -254,7 +281,7 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
     }
     StartRequest {
         idempotency_token: idempotency_token(&plan.execution_arn),
-        source_location: format!("{}/{}", plan.source.bucket, plan.source.key),
+        source_location: Some(format!("{}/{}", plan.source.bucket, plan.source.key)),
         source_version: plan.source.version_id.clone(),
         environment,
         secrets: plan
@@ -263,6 +290,42 @@ pub fn start_request(config: &StartBuildConfig, plan: &BuildPlan) -> StartReques
             .map(|(id, arn)| (secret_env_name(id), arn.clone()))
             .collect(),
         timeout_minutes: config.build_timeout_minutes,
+        queued_timeout_minutes: config.queued_timeout_minutes,
+    }
+}
+
+/// The layer project runs on Lambda compute: a build lasts at most 15 minutes.
+pub const LAYER_TIMEOUT_MINUTES: i32 = 15;
+
+/// A dependency layer's build (the layer project): no source — the buildspec
+/// (buildspec-code.yml) reads only the canonical requirements PrepareCode wrote at
+/// `dependencies/<key>.requirements.txt`, never the context's files, and uploads the layer.
+pub fn layer_request(
+    config: &StartBuildConfig,
+    plan: &BuildPlan,
+    layer: &DependencyLayer,
+) -> StartRequest {
+    let runtime = plan.code().map(|(_, r)| r).unwrap_or_default();
+    let secret_ids: Vec<&String> = plan.build_secrets.keys().collect();
+    let secret_ids = serde_json::to_string(&secret_ids).expect("a list of strings serializes");
+    StartRequest {
+        idempotency_token: idempotency_token(&plan.execution_arn),
+        source_location: None,
+        source_version: None,
+        environment: BTreeMap::from([
+            ("AGENTBUILD_BUILD_ID".into(), plan.build_id.clone()),
+            ("AGENTBUILD_DEPENDENCIES_KEY".into(), layer.key.clone()),
+            ("AGENTBUILD_RUNTIME".into(), runtime.as_str().into()),
+            (SECRET_IDS_ENV.into(), secret_ids),
+        ]),
+        // As for an image: references only, resolved by CodeBuild; the buildspec gives them to
+        // uv's environment alone (a private index).
+        secrets: plan
+            .build_secrets
+            .iter()
+            .map(|(id, arn)| (secret_env_name(id), arn.clone()))
+            .collect(),
+        timeout_minutes: config.build_timeout_minutes.min(LAYER_TIMEOUT_MINUTES),
         queued_timeout_minutes: config.queued_timeout_minutes,
     }
 }
@@ -284,10 +347,12 @@ mod tests {
         Deps {
             store: FakeStore::default(),
             builds: FakeBuilds::default(),
+            layer_builds: FakeBuilds::default(),
             images: FakeImages::default(),
             config: StartBuildConfig {
                 bucket: "own".into(),
                 project: "proj".into(),
+                layer_project: "code-proj".into(),
                 build_timeout_minutes: 60,
                 queued_timeout_minutes: 30,
                 fallback: Fallback::new(600),
@@ -296,8 +361,11 @@ mod tests {
         }
     }
 
-    fn input() -> PlanState {
-        PlanState { plan: plan() }
+    fn input() -> StartInput {
+        StartInput {
+            plan: plan(),
+            dependencies: None,
+        }
     }
 
     #[tokio::test]
@@ -318,9 +386,20 @@ mod tests {
         let d = deps();
         let mut p = plan();
         p.build_args.insert("X".into(), "$(id); `rm -rf /`".into());
-        handle(&d, PlanState { plan: p.clone() }).await.unwrap();
+        handle(
+            &d,
+            StartInput {
+                plan: p.clone(),
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         let req = d.builds.started.borrow()[0].clone();
-        assert_eq!(req.source_location, "bkt/sources/nexus-ai/sales/x.zip");
+        assert_eq!(
+            req.source_location.as_deref(),
+            Some("bkt/sources/nexus-ai/sales/x.zip")
+        );
         assert_eq!(
             req.source_version.as_deref(),
             Some("v-1"),
@@ -349,7 +428,15 @@ mod tests {
         p.build_secrets.insert("PYPI_TOKEN".into(), arn.into());
         p.build_secrets.insert("NPM".into(), format!("{arn}2"));
         p.entry_point = Some("src/main.py".into());
-        handle(&d, PlanState { plan: p }).await.unwrap();
+        handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         let req = d.builds.started.borrow()[0].clone();
         assert_eq!(
             req.secrets,
@@ -494,6 +581,7 @@ mod tests {
         Deps {
             store,
             builds,
+            layer_builds: FakeBuilds::default(),
             images: FakeImages::default(),
             config: d.config.clone(),
             now: d.now,
@@ -574,7 +662,15 @@ mod tests {
                 .unwrap();
             let mut p = plan();
             p.force = force;
-            let out = handle(&d, PlanState { plan: p }).await.unwrap();
+            let out = handle(
+                &d,
+                StartInput {
+                    plan: p,
+                    dependencies: None,
+                },
+            )
+            .await
+            .unwrap();
             assert_eq!(
                 out.build.status,
                 BuildStatus::Running,
@@ -600,8 +696,9 @@ mod tests {
         forced.image.tag = crate::domain::plan::forced_tag(&forced.image.tag, "b-1");
         let out = handle(
             &d,
-            PlanState {
+            StartInput {
                 plan: forced.clone(),
+                dependencies: None,
             },
         )
         .await
@@ -630,7 +727,15 @@ mod tests {
         next.build_id = "b-2".into();
         next.execution_arn =
             "arn:aws:states:us-east-1:123456789012:execution:agentbuild:b-2".into();
-        let out = handle(&d, PlanState { plan: next.clone() }).await.unwrap();
+        let out = handle(
+            &d,
+            StartInput {
+                plan: next.clone(),
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(out.build.status, BuildStatus::Reused);
         assert_eq!(out.build.reused_from.as_deref(), Some("b-1"));
         assert_eq!(out.build.image_digest.as_deref(), Some("sha256:new"));
@@ -643,12 +748,28 @@ mod tests {
         let d = deps();
         let mut p = plan();
         p.deadline_seconds = Some(5);
-        let out = handle(&d, PlanState { plan: p }).await.unwrap();
+        let out = handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(out.build.deadline, t("2026-11-28T10:00:15Z"));
         let d = deps();
         let mut p = plan();
         p.deadline_seconds = Some(999_999);
-        let out = handle(&d, PlanState { plan: p }).await.unwrap();
+        let out = handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(out.build.deadline, t("2026-11-28T11:35:10Z"));
     }
 
@@ -687,8 +808,61 @@ mod tests {
                 a_forced_build_runs_with_its_own_tag_and_is_reused_by_the_next_unforced_request,
                 a_caller_deadline_can_only_shorten_the_configured_one,
                 a_transient_store_error_surfaces_and_the_retry_starts_one_build,
+                a_code_plan_builds_only_its_dependency_layer_in_the_layer_project,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("start-build", &called);
+    }
+
+    #[tokio::test]
+    async fn a_code_plan_builds_only_its_dependency_layer_in_the_layer_project() {
+        use crate::domain::artifact::{ArtifactSpec, PythonRuntime};
+        let d = deps();
+        let mut p = plan();
+        p.artifact = ArtifactSpec::Code {
+            entry_point: "main.py".to_string().try_into().unwrap(),
+            runtime: PythonRuntime::Python313,
+        };
+        let err = handle(
+            &d,
+            StartInput {
+                plan: p.clone(),
+                dependencies: None,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("dependency layer"), "{err}");
+        let layer = DependencyLayer {
+            key: "k1".into(),
+            reused: false,
+        };
+        let out = handle(
+            &d,
+            StartInput {
+                plan: p,
+                dependencies: Some(layer),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.build.status, BuildStatus::Running);
+        assert!(
+            d.builds.started.borrow().is_empty(),
+            "not the image project"
+        );
+        let req = d.layer_builds.started.borrow()[0].clone();
+        assert_eq!(
+            req.source_location, None,
+            "the context never reaches the host"
+        );
+        assert_eq!(req.environment["AGENTBUILD_DEPENDENCIES_KEY"], "k1");
+        assert_eq!(req.environment["AGENTBUILD_RUNTIME"], "PYTHON_3_13");
+        assert_eq!(req.environment.len(), 4, "{:?}", req.environment);
+        assert_eq!(req.environment["AGENTBUILD_BUILD_SECRETS"], "[]");
+        assert_eq!(
+            req.timeout_minutes, 15,
+            "Lambda compute runs at most 15 minutes"
+        );
     }
 }

@@ -19,7 +19,7 @@ use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, RequestError, ValidRequest};
 use crate::model::{PlanState, ValidateInput};
 use crate::ports::ObjectStore;
-use crate::services::records;
+use crate::services::{records, runtime_names};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -63,6 +63,9 @@ pub async fn handle<S: ObjectStore>(
     };
     deps.config.sources.admit(&admitted.req)?;
     unused_name(&deps.store, &event).await?;
+    // A runtime name belongs to one agent: another agent's is refused before anything runs.
+    let stack = &deps.config.stack;
+    runtime_names::claim_request(&deps.store, &admitted.req, stack, event.started_at).await?;
     let object = source_object(deps, &admitted.req, admitted.pin.as_ref()).await?;
     let plan = BuildPlan::new(
         admitted.req,
@@ -556,6 +559,27 @@ mod tests {
         assert!(err.to_string().starts_with("executionName: "));
     }
 
+    #[tokio::test]
+    async fn another_agents_runtime_name_fails_the_execution_naming_deploy_runtime_name() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let owner = crate::domain::deployment::Owner {
+            stack: "agentbuild",
+            project: "nexus-ai",
+            agent: "billing",
+        };
+        let now = t("2026-11-28T09:00:00Z");
+        runtime_names::claim(&store, "Billing_Bot", &owner, now)
+            .await
+            .unwrap();
+        let mut input = request();
+        input["deploy"] = json!({"runtimeName": "Billing_Bot"});
+        let err = handle(&deps(store), event(input)).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRequest(r) if r.field == "deploy.runtimeName"),
+            "{err}"
+        );
+    }
+
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
@@ -576,6 +600,7 @@ mod tests {
                 a_rebuild_of_a_failure_or_of_bytes_that_changed_is_refused,
                 rejects_before_touching_s3,
                 rejects_an_execution_name_that_cannot_be_a_key,
+                another_agents_runtime_name_fails_the_execution_naming_deploy_runtime_name,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("validate-request", &called);

@@ -5,11 +5,15 @@
 #[cfg(feature = "lambda")]
 pub mod build_wait;
 pub mod cancel;
+/// A code build's local files (the Lambdas only: PrepareCode, AssembleArtifact).
+#[cfg(feature = "lambda")]
+pub mod code_files;
 pub mod deploys;
 pub mod images;
 pub mod live_status;
 pub mod objects;
 pub mod owner;
 pub mod records;
+pub mod runtime_names;
 pub mod stop;
 pub mod submit;

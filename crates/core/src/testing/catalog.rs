@@ -49,10 +49,11 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "start-build",
         logical_id: "StartBuildFunction",
-        invoked_by: "StartBuild",
+        invoked_by: "StartBuild; StartLayerBuild (a code build's missing dependency layer)",
         env: &[
             BUCKET,
             CODEBUILD_PROJECT,
+            LAYER_PROJECT,
             BUILD_TIMEOUT_MINUTES,
             QUEUED_TIMEOUT_MINUTES,
             CALLBACK_TIMEOUT_SECONDS,
@@ -76,6 +77,38 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "ECR.DescribeImages",
             "CodeBuild.StopBuild",
         ],
+    },
+    FunctionSpec {
+        name: "prepare-code",
+        logical_id: "PrepareCodeFunction",
+        invoked_by: "PrepareCode (code artifacts)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &[
+            "S3.GetObject",
+            "S3.GetObjectVersion",
+            "S3.HeadObject",
+            "S3.HeadObjectVersion",
+            "S3.PutObject",
+        ],
+    },
+    FunctionSpec {
+        name: "assemble-artifact",
+        logical_id: "AssembleArtifactFunction",
+        invoked_by: "AssembleArtifact (code artifacts)",
+        env: &[BUCKET],
+        iam_actions: &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "s3:PutObject",
+        ],
+        operations: &["S3.GetObject", "S3.GetObjectVersion", "S3.PutObject"],
     },
     FunctionSpec {
         name: "check-build",
@@ -121,7 +154,12 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         name: "build-events",
         logical_id: "BuildEventsFunction",
         invoked_by: "EventBridge rule: the project's CodeBuild Build State Change / Build Phase Change",
-        env: &[BUCKET, CODEBUILD_PROJECT, CALLBACK_TIMEOUT_SECONDS],
+        env: &[
+            BUCKET,
+            CODEBUILD_PROJECT,
+            LAYER_PROJECT,
+            CALLBACK_TIMEOUT_SECONDS,
+        ],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
@@ -210,7 +248,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "api",
         logical_id: "ApiFunction",
-        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}",
+        invoked_by: "HTTP API: POST /projects/{project}/builds, GET and DELETE /projects/{project}/builds/{buildId}, GET /projects/{project}/builds/{buildId}/logs, GET /projects/{project}/agents/{agent}, GET /projects/{project}/agents/{agent}/runtimes, DELETE /projects/{project}/agents/{agent}/runtimes/{runtimeName}",
         env: &[
             BUCKET,
             STACK_NAME,
@@ -232,6 +270,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "codebuild:BatchGetBuilds",
             "codebuild:StopBuild",
             "logs:GetLogEvents",
+            "bedrock-agentcore:ListAgentRuntimes",
+            "bedrock-agentcore:ListTagsForResource",
+            "bedrock-agentcore:DeleteAgentRuntime",
         ],
         operations: &[
             "S3.HeadObject",
@@ -244,6 +285,10 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "CodeBuild.BatchGetBuilds",
             "CodeBuild.StopBuild",
             "Logs.GetLogEvents",
+            "S3.ListObjectsV2",
+            "AgentCore.ListAgentRuntimes",
+            "AgentCore.ListTagsForResource",
+            "AgentCore.DeleteAgentRuntime",
         ],
     },
     FunctionSpec {
@@ -329,6 +374,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     (
         "AgentCore.ListTagsForResource",
         "bedrock-agentcore:ListTagsForResource",
+    ),
+    (
+        "AgentCore.DeleteAgentRuntime",
+        "bedrock-agentcore:DeleteAgentRuntime",
     ),
 ];
 

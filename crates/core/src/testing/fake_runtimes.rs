@@ -18,6 +18,7 @@ pub struct FakeRuntimes {
     pub runtimes: RefCell<BTreeMap<String, Stored>>,
     pub created: RefCell<Vec<RuntimeRequest>>,
     pub updated: RefCell<Vec<(String, RuntimeRequest)>>,
+    pub deleted: RefCell<Vec<String>>,
     /// Errors returned by the next calls, in order.
     pub fail_next: RefCell<VecDeque<Error>>,
 }
@@ -130,5 +131,14 @@ impl Runtimes for FakeRuntimes {
         info.status = RuntimeStatus::Updating;
         info.container_uri = Some(req.container_uri.clone());
         Ok(Some(info.clone()))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, Error> {
+        self.enter("AgentCore.DeleteAgentRuntime")?;
+        let gone = self.runtimes.borrow_mut().remove(id).is_some();
+        if gone {
+            self.deleted.borrow_mut().push(id.to_string());
+        }
+        Ok(gone)
     }
 }

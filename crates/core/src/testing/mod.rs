@@ -4,6 +4,8 @@
 
 pub mod catalog;
 #[cfg(all(test, feature = "lambda"))]
+pub(crate) mod code;
+#[cfg(all(test, feature = "lambda"))]
 pub(crate) mod fake_runtimes;
 #[cfg(all(test, feature = "lambda"))]
 pub(crate) mod fake_scans;

@@ -12,7 +12,7 @@ use crate::domain::request::{clip, validate, RequestError, ValidRequest};
 use crate::ports::{BuildLogs as LogsPort, BuildService, Executions, ObjectStore};
 use crate::services::cancel::{self, cancel};
 use crate::services::live_status::{status, Status};
-use crate::services::{owner, records, submit};
+use crate::services::{owner, records, runtime_names, submit};
 use lambda_http::http::header;
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -20,8 +20,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 pub(super) const LOG_PAGE_LINES: u32 = 200;
 
 /// `POST /projects/{project}/builds`: the body's `project` must be the path's.
-pub(super) async fn submit<S: ObjectStore, X: Executions, B, L>(
-    deps: &Deps<S, X, B, L>,
+pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
     request: &Request,
     project: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -45,6 +45,9 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L>(
         .into());
     }
     let pin = pin_source(deps, &req).await?;
+    // A runtime name belongs to one agent: another agent's is a 400 now, not a failed build.
+    let stack = &deps.config.validate.stack;
+    runtime_names::claim_request(&deps.store, &req, stack, (deps.now)()).await?;
     let accepting = submit::Accepting {
         state_machine_arn: &deps.config.state_machine_arn,
         repository_uri: &deps.config.validate.repository_uri,
@@ -82,8 +85,8 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L>(
 /// execution when ValidateRequest would refuse it: the object's current version and its
 /// SHA-256 (S3's full-object checksum, else hashed here). Both name the build (new bytes are a
 /// new build) and ValidateRequest builds that very version.
-async fn pin_source<S: ObjectStore, X, B, L>(
-    deps: &Deps<S, X, B, L>,
+async fn pin_source<S: ObjectStore, X, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
     req: &ValidRequest,
 ) -> Result<SourcePin, Problem> {
     let (bucket, key) = (req.source.bucket(), req.source.key());
@@ -147,8 +150,8 @@ fn not_found(id: &str) -> Problem {
 
 /// A well-formed id of a build of `project`, else the 400 or the 404 (the same 404 whether the
 /// build does not exist or is another project's).
-async fn owned<S: ObjectStore, X: Executions, B, L>(
-    deps: &Deps<S, X, B, L>,
+async fn owned<S: ObjectStore, X: Executions, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
     project: &str,
     id: &str,
 ) -> Result<(), Problem> {
@@ -167,8 +170,8 @@ async fn owned<S: ObjectStore, X: Executions, B, L>(
 
 /// `GET /projects/{project}/builds/{buildId}`: the record once it is final, else the live
 /// status (see `services::live_status`).
-pub(super) async fn get<S: ObjectStore, X: Executions, B, L>(
-    deps: &Deps<S, X, B, L>,
+pub(super) async fn get<S: ObjectStore, X: Executions, B, L, R>(
+    deps: &Deps<S, X, B, L, R>,
     project: &str,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -183,8 +186,8 @@ pub(super) async fn get<S: ObjectStore, X: Executions, B, L>(
 /// `DELETE /projects/{project}/builds/{buildId}` (see `services::cancel`): 202 with what GET
 /// answers afterwards (the STOPPED record), also when asked again; 409 `AlreadyFinished` with
 /// the status of a build that ended on its own.
-pub(super) async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService, L>(
-    deps: &Deps<S, X, B, L>,
+pub(super) async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService, L, R>(
+    deps: &Deps<S, X, B, L, R>,
     project: &str,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -210,8 +213,8 @@ pub(super) async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService,
 
 /// `GET /projects/{project}/builds/{buildId}/logs[?nextToken=…]`: one page of the build's
 /// CodeBuild log stream, read with the API's role (the caller needs no CloudWatch access).
-pub(super) async fn logs<S: ObjectStore, X: Executions, B, L: LogsPort>(
-    deps: &Deps<S, X, B, L>,
+pub(super) async fn logs<S: ObjectStore, X: Executions, B, L: LogsPort, R>(
+    deps: &Deps<S, X, B, L, R>,
     request: &Request,
     project: &str,
     id: &str,

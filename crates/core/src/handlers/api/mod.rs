@@ -5,10 +5,11 @@
 //! `{"error": {"code", "field"?, "message", "status"?}}`.
 //!
 //! Status codes: 202 build accepted, or cancelled (with the STOPPED record); 200 record, live
-//! status or log page; 400 bad input (`InvalidRequest` — also a body whose `project` is not the
+//! status, log page, runtime list or retired runtime; 400 bad input (`InvalidRequest` — also a body whose `project` is not the
 //! path's —, `MalformedJson`, `SourceNotFound`); 404 `NotFound` (also a build of another
 //! project); 405 `MethodNotAllowed`; 409 `IdempotencyKeyReused` / `TooManyAttempts` /
-//! `AlreadyFinished` (cancel of a build that ended on its own; `status` says how); 413
+//! `AlreadyFinished` (cancel of a build that ended on its own; `status` says how) /
+//! `RuntimeInUse` / `NotOurRuntime` (retire, `runtimes.rs`); 413
 //! `PayloadTooLarge`; 415 `UnsupportedMediaType`; 503 `ServiceUnavailable` (AWS throttled or
 //! busy; retry); 500 `InternalError`.
 
@@ -16,15 +17,17 @@ mod agents;
 mod answers;
 mod builds;
 mod routes;
+mod runtimes;
 
 use super::{aws_config, s3_client, Clock};
+use crate::adapters::agentcore::AgentCore;
 use crate::adapters::codebuild::CodeBuild;
 use crate::adapters::logs::CloudWatchLogs;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
-use crate::ports::{BuildLogs, BuildService, Executions, ObjectStore};
+use crate::ports::{BuildLogs, BuildService, Executions, ObjectStore, Runtimes};
 use crate::Error;
 use answers::Problem;
 use chrono::Utc;
@@ -32,18 +35,20 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use routes::{Endpoint, Matched, Routing};
 
-pub struct Deps<S, X, B, L> {
+pub struct Deps<S, X, B, L, R> {
     pub store: S,
     pub executions: X,
     /// Cancel stops CodeBuild builds by id: no project name needed.
     pub builds: B,
     /// The builds' log streams (`GET .../logs`).
     pub logs: L,
+    /// Retire deletes AgentCore runtimes (`runtimes.rs`).
+    pub runtimes: R,
     pub config: ApiConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs> {
+impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = ApiConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -55,6 +60,7 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs> {
             ),
             builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             logs: CloudWatchLogs::new(aws_sdk_cloudwatchlogs::Client::new(&sdk)),
+            runtimes: AgentCore::new(aws_sdk_bedrockagentcorecontrol::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
@@ -62,8 +68,8 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs> {
 }
 
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
-pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs>(
-    deps: &Deps<S, X, B, L>,
+pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Runtimes>(
+    deps: &Deps<S, X, B, L, R>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let gateway = gateway(&request);
@@ -103,8 +109,8 @@ pub async fn handle<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs
 
 /// The route's project is checked once, here, for every route; each endpoint lives in the
 /// module of its resource.
-async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs>(
-    deps: &Deps<S, X, B, L>,
+async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs, R: Runtimes>(
+    deps: &Deps<S, X, B, L, R>,
     request: &Request,
     matched: &Matched,
 ) -> Result<Response<Body>, Problem> {
@@ -119,6 +125,11 @@ async fn dispatch<S: ObjectStore, X: Executions, B: BuildService, L: BuildLogs>(
         Endpoint::CancelBuild => builds::cancel_build(deps, project, id).await,
         Endpoint::BuildLogs => builds::logs(deps, request, project, id).await,
         Endpoint::LatestAgent => agents::latest(deps, project, matched.param("agent")).await,
+        Endpoint::ListRuntimes => runtimes::list(deps, project, matched.param("agent")).await,
+        Endpoint::RetireRuntime => {
+            let (agent, name) = (matched.param("agent"), matched.param("runtimeName"));
+            runtimes::retire(deps, request, project, agent, name).await
+        }
     }
 }
 

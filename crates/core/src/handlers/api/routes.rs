@@ -14,6 +14,8 @@ pub(super) enum Endpoint {
     CancelBuild,
     BuildLogs,
     LatestAgent,
+    ListRuntimes,
+    RetireRuntime,
 }
 
 pub(super) struct RouteSpec {
@@ -48,6 +50,16 @@ pub(super) const ROUTES: &[RouteSpec] = &[
         Method::GET,
         "/projects/{project}/agents/{agent}",
         Endpoint::LatestAgent,
+    ),
+    row(
+        Method::GET,
+        "/projects/{project}/agents/{agent}/runtimes",
+        Endpoint::ListRuntimes,
+    ),
+    row(
+        Method::DELETE,
+        "/projects/{project}/agents/{agent}/runtimes/{runtimeName}",
+        Endpoint::RetireRuntime,
     ),
 ];
 

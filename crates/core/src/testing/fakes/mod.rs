@@ -149,6 +149,51 @@ impl FakeStore {
     }
 }
 
+#[cfg(feature = "lambda")]
+impl crate::ports::ObjectFiles for FakeStore {
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        path: &std::path::Path,
+    ) -> Result<Option<String>, Error> {
+        self.enter(match version_id {
+            Some(_) => "S3.GetObjectVersion",
+            None => "S3.GetObject",
+        })?;
+        if version_id.is_some_and(|v| self.gone_versions.borrow().contains(v)) {
+            return Ok(None);
+        }
+        let objects = self.objects.borrow();
+        let Some((body, _)) = objects.get(&(bucket.into(), key.into())) else {
+            return Ok(None);
+        };
+        std::fs::write(path, body).map_err(|e| Error::InvalidState(e.to_string()))?;
+        Ok(Some(version_id.unwrap_or(FAKE_VERSION).to_string()))
+    }
+
+    async fn upload(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        sha256: &str,
+    ) -> Result<Option<String>, Error> {
+        self.enter("S3.PutObject")?;
+        let body = std::fs::read(path).map_err(|e| Error::InvalidState(e.to_string()))?;
+        assert_eq!(
+            hex::encode(Sha256::digest(&body)),
+            sha256,
+            "the sha256 sent"
+        );
+        self.puts.borrow_mut().push(key.to_string());
+        self.objects
+            .borrow_mut()
+            .insert((OWN.into(), key.into()), (body, None));
+        Ok(Some(FAKE_VERSION.into()))
+    }
+}
+
 impl ObjectStore for FakeStore {
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Error> {
         self.enter("S3.HeadObject")?;

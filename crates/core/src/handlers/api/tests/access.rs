@@ -6,7 +6,7 @@ use crate::domain::record::LogLocation;
 use crate::ports::Executions;
 
 /// Build `b-1` of nexus-ai, RUNNING, with its log stream.
-fn nexus_build() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn nexus_build() -> TestDeps {
     let d = with_source();
     let mut b = running();
     b.logs = Some(LogLocation {

@@ -18,7 +18,7 @@ fn delete(path: &str) -> Request {
 }
 
 /// A build RUNNING in CodeBuild (`agentbuild:1`), its execution open.
-fn running_build() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn running_build() -> TestDeps {
     let d = with_source();
     d.store
         .seed(&build_key("b-1"), record(BuildStatus::Running).to_json());

@@ -12,7 +12,7 @@ fn record(status: BuildStatus) -> BuildRecord {
     BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"))
 }
 
-async fn stored(d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs>, rec: &BuildRecord) {
+async fn stored(d: &TestDeps, rec: &BuildRecord) {
     d.store.seed(&build_key(&rec.build_id), rec.to_json());
 }
 

@@ -1,11 +1,12 @@
 //! The API handler's scenarios over the fakes: helpers here, the scenarios by route in
 //! `post.rs`, `get.rs` (GET routes, routing, the samples in `events/api`) and `delete.rs`
-//! (cancel).
+//! (cancel), `access.rs` (projects), `runtimes.rs` (an agent's runtimes).
 
 mod access;
 mod delete;
 mod get;
 mod post;
+mod runtimes;
 
 use super::*;
 use crate::config::ValidateConfig;
@@ -14,19 +15,23 @@ use crate::domain::record::{build_key, latest_key, BuildRecord};
 use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
 use crate::ports::ExecutionStatus;
+use crate::testing::fake_runtimes::FakeRuntimes;
 use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeLogs, FakeStore, OWN};
 use lambda_http::http::header;
 use routes::{Endpoint, Routing};
 use serde_json::{json, Value};
 
+type TestDeps = Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>;
+
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
-fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn deps(store: FakeStore) -> TestDeps {
     Deps {
         store,
         executions: FakeExecutions::default(),
         builds: FakeBuilds::default(),
         logs: FakeLogs::default(),
+        runtimes: FakeRuntimes::default(),
         config: ApiConfig {
             validate: ValidateConfig {
                 stack: "agentbuild".into(),
@@ -41,7 +46,7 @@ fn deps(store: FakeStore) -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLog
     }
 }
 
-fn with_source() -> Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs> {
+fn with_source() -> TestDeps {
     deps(FakeStore::default().with_object(OWN, SOURCE_KEY, b"zip"))
 }
 
@@ -105,10 +110,7 @@ fn build_request() -> Value {
     json!({"project": "nexus-ai", "agent": "sales", "source": format!("s3://{OWN}/{SOURCE_KEY}")})
 }
 
-async fn call(
-    d: &Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs>,
-    request: Request,
-) -> (u16, Value) {
+async fn call(d: &TestDeps, request: Request) -> (u16, Value) {
     let r = handle(d, request).await.unwrap();
     let body = match r.body() {
         Body::Text(s) => serde_json::from_str(s).unwrap(),
@@ -132,6 +134,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         include_str!("get.rs"),
         include_str!("delete.rs"),
         include_str!("access.rs"),
+        include_str!("runtimes.rs"),
     ]
     .concat();
     let scenarios = [
@@ -139,6 +142,7 @@ fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         get::SCENARIOS,
         delete::SCENARIOS,
         access::SCENARIOS,
+        runtimes::SCENARIOS,
     ]
     .concat();
     let called = crate::testing::fakes::operations_of(&source, &scenarios);
