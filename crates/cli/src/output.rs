@@ -37,6 +37,13 @@ pub enum Output {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArg {
+    /// Output format: with `json`, the last line on stdout is one JSON object.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
 /// What a command found out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

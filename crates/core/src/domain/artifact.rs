@@ -236,7 +236,10 @@ impl SbomRef {
         let doc: serde_json::Value = serde_json::from_slice(sbom).ok()?;
         (doc.get("bomFormat")?.as_str()? == "CycloneDX").then(|| SbomRef {
             uri: format!("s3://{bucket}/{}", layer_sbom_key(key)),
-            format: format!("CycloneDX {} JSON", doc["specVersion"].as_str().unwrap_or("?")),
+            format: format!(
+                "CycloneDX {} JSON",
+                doc["specVersion"].as_str().unwrap_or("?")
+            ),
             packages: doc["components"].as_array().map_or(0, |c| c.len() as u64),
             scan: format!("s3://{bucket}/{}", layer_scan_key(key)),
         })

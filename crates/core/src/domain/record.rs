@@ -295,26 +295,12 @@ fn recorded_request<'de, D: serde::Deserializer<'de>>(
     Ok(v.and_then(|v| parse(&v).ok()))
 }
 
-impl ImageRecord {
-    /// The image a record names: the plan's tag, or for REUSED the reused image's own tag
-    /// (maybe a forced build's), with what the build exported.
-    fn of(plan: &BuildPlan, build: Option<&BuildState>) -> Self {
-        let tag = build
-            .and_then(|b| b.image_tag.as_deref())
-            .unwrap_or(&plan.image.tag);
-        let content_tag = plan.image.content_tag();
-        ImageRecord {
-            repository_uri: plan.image.repository_uri.clone(),
-            content_tag: (content_tag != tag).then(|| content_tag.to_string()),
-            tag: tag.to_string(),
-            uri: build.and_then(|b| b.image_uri.clone()),
-            digest: build.and_then(|b| b.image_digest.clone()),
-            attestations: build.and_then(|b| b.attestations_uri.clone()),
-        }
-    }
-}
-
 impl CodeBuildRecord {
+    fn queued_seconds(&self) -> Option<i64> {
+        let queued = self.phases.iter().find(|p| p.name == "QUEUED");
+        queued.and_then(|p| p.duration_seconds)
+    }
+
     /// What a record keeps of the CodeBuild build (nothing yet before StartBuild).
     fn of(build: Option<&BuildState>) -> Self {
         CodeBuildRecord {
@@ -360,11 +346,7 @@ impl BuildRecord {
             _ => None,
         };
         let codebuild = CodeBuildRecord::of(build);
-        let queued_seconds = codebuild
-            .phases
-            .iter()
-            .find(|p| p.name == "QUEUED")
-            .and_then(|p| p.duration_seconds);
+        let queued_seconds = codebuild.queued_seconds();
         BuildRecord {
             schema_version: SCHEMA_VERSION,
             build_id: plan.build_id.clone(),

@@ -9,6 +9,7 @@ use crate::adapters::agentcore::AgentCore;
 use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
+use crate::domain::artifact::layer_scan_key;
 use crate::domain::artifact::CodeRun;
 use crate::domain::deploy_request::DeploySpec;
 use crate::domain::deployment::RuntimeInfo;
@@ -17,7 +18,6 @@ use crate::domain::deployment::{
 };
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
-use crate::domain::artifact::layer_scan_key;
 use crate::domain::scan_gate::{decide, from_layer_scan, repository_name, ScanGate};
 use crate::domain::supersede::superseded;
 use crate::model::{DeployInput, DeployOutput};
@@ -101,7 +101,10 @@ async fn scan_gate<S: ObjectStore, R, I: ImageScans>(
     build: &BuildState,
     spec: &DeploySpec,
 ) -> Result<Option<ScanGate>, Error> {
-    let layer = build.artifact.as_ref().and_then(|a| a.dependencies.as_ref());
+    let layer = build
+        .artifact
+        .as_ref()
+        .and_then(|a| a.dependencies.as_ref());
     let report = match (layer, build.image_digest.as_deref()) {
         (Some(layer), _) => {
             let text = deps.store.get(&layer_scan_key(&layer.key)).await?;
