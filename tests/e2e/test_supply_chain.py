@@ -8,7 +8,11 @@ Run: AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh -k supply_chain
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
+
+import pytest
 
 from conftest import Stack, uid
 
@@ -91,3 +95,46 @@ def test_a_clean_scan_passes_and_a_bad_accepted_id_is_refused_naming_the_field(s
     rec = stack.record(bad)
     assert rec["status"] == "REJECTED" or d["status"] == "FAILED", (d, rec)
     assert "deploy.acceptFindings" in str(rec.get("error") if rec else d), (d, rec)
+
+
+@pytest.mark.serial
+def test_a_code_builds_record_names_its_sbom_of_the_real_packages_and_its_provenance(stack):
+    """The sample agent (examples/code-agent) as a code artifact, its layer built for real: the
+    record names the layer's CycloneDX SBOM (the real packages and versions) and its scan, and
+    carries the layer build's provenance; the deploy's gate records the scan's verdict."""
+    from test_code_artifact import TIMEOUT, agent_files, request, upload
+
+    requirements = "bedrock-agentcore==1.25.0\nstrands-agents==1.62.0\n"
+    header = "agentbuild dependency layer v1\nruntime=PYTHON_3_13\nplatform=aarch64-manylinux2014\n\n"
+    key = hashlib.sha256((header + requirements).encode()).hexdigest()
+    # Content-addressed and kept across runs: forget it so this run builds it (with its SBOM).
+    stack.s3.delete_object(Bucket=stack.bucket, Key=f"dependencies/{key}.zip")
+    project = f"sbom-{uid()}"
+    source = upload(stack, project, "support", agent_files())
+    name = f"sbom-{uid()}"
+    d = stack.run(name, request(project, source), timeout=TIMEOUT)
+    assert d["status"] == "SUCCEEDED", d
+    rec = stack.record(name)
+    art = rec["artifact"]
+    assert art["dependencies"]["key"] == key, art
+    sbom_ref = art["sbom"]
+    assert sbom_ref["uri"] == f"s3://{stack.bucket}/dependencies/{key}.sbom.json", sbom_ref
+    assert sbom_ref["format"] == "CycloneDX 1.5 JSON" and sbom_ref["packages"] >= 20, sbom_ref
+    sbom = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=f"dependencies/{key}.sbom.json")["Body"].read())
+    got = {c["name"]: c["version"] for c in sbom["components"]}
+    assert got["strands-agents"] == "1.62.0" and got["bedrock-agentcore"] == "1.25.0", got
+    assert len(got) == sbom_ref["packages"] and "boto3" in got and "pydantic" in got
+    hashes = [h for c in sbom["components"] for r in c.get("externalReferences", []) for h in r.get("hashes", [])]
+    assert hashes and all(h["alg"] == "SHA-256" and len(h["content"]) == 64 for h in hashes)
+    scan = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=f"dependencies/{key}.scan.json")["Body"].read())
+    assert scan["status"] in ("COMPLETE", "PARTIAL", "UNAVAILABLE") and scan["packages"] == len(got), scan
+    assert scan["status"] != "UNAVAILABLE" or scan["reason"], scan
+    # Provenance: the source, the layer build, its buildspec.
+    prov = rec["provenance"]
+    assert prov["sourceUri"] == source and prov["sourceSha256"] == rec["source"]["sha256"], prov
+    assert prov["buildspec"] == "buildspec-code.yml" and len(prov["buildspecSha256"]) == 64
+    assert prov["codebuildBuildId"], prov
+    assert prov["builderImages"][0]["image"].startswith("aws/codebuild/"), prov
+    # The gate judged the layer's scan (UNAVAILABLE here without PyPI's advisory API): recorded.
+    gate = rec["deployment"]["scan"]
+    assert gate["source"] == "pip-audit" and gate["status"] in ("PASSED", "UNAVAILABLE", "ACCEPTED"), gate
