@@ -31,7 +31,7 @@ from agentbuild_local import (agentcore as ac, codebuild as cb, config, engine a
 from agentbuild_local import codebuild_events as cb_events  # noqa: E402
 
 FUNCTIONS = {"validate-request", "start-build", "await-build", "check-build", "deploy-runtime", "check-runtime",
-             "record-result"}
+             "record-result", "prepare-code", "assemble-artifact"}
 RETRY = {
     "ErrorEquals": ["Lambda.ServiceException", "Lambda.TooManyRequestsException", "TransientAwsError"],
     "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 1,

@@ -123,6 +123,10 @@ pub async fn submit<S: Service>(
     } else {
         progress.note(&format!("submitted build {}", started.build_id));
     }
+    progress.note(&format!(
+        "follow: agentbuild wait --project {} {}",
+        &*valid.project, started.build_id
+    ));
     match wait {
         // One look, so that submitting a request that was built before answers its outcome.
         None => match svc.build(&started.build_id).await {

@@ -151,7 +151,6 @@ impl Outcome {
                 };
                 t += &line("status", status);
                 t += &line("execution", &s.execution_arn);
-                t += &line("follow", &format!("agentbuild wait {}", s.build_id));
                 t
             }
             Outcome::Rejected(r) => rejected_text(r),
