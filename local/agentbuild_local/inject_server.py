@@ -7,6 +7,7 @@ import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from . import ecr_scans
 from .agentcore import AgentCoreScripts
 from .codebuild import CodeBuildScripts
 from .lambda_bridge import Injector
@@ -101,6 +102,12 @@ def make_inject_server(injector: Injector, port: int,
                         raise ValueError(f"config takes {{{', '.join(RECONFIGURABLE)}}}")
                     values = {RECONFIGURABLE[k]: setting(k, v) for k, v in body.items()}
                     return self._send(200, {"restarted": reconfigure(values)})
+                if parts == ["ecr", "scan-findings"]:
+                    body = self._body()
+                    count = 0
+                    for entry in (body if isinstance(body, list) else [body]):
+                        count = ecr_scans.add(entry)
+                    return self._send(200, {"queued": count})
                 if agentcore is not None and parts == ["agentcore", "scripts"]:
                     body = self._body()
                     count = 0
@@ -122,6 +129,7 @@ def make_inject_server(injector: Injector, port: int,
             released: list[str] = []
             if parts == []:
                 injector.clear()
+                ecr_scans.clear()
                 released = codebuild.clear() if codebuild is not None else []
                 if codebuild is not None and codebuild.events is not None:
                     codebuild.events.set_drop(False)

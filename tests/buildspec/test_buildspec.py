@@ -49,6 +49,8 @@ BUILDKIT = "moby/buildkit:v0.0.0@sha256:" + "b" * 64
 BINFMT = "tonistiigi/binfmt:qemu-v0.0.0@sha256:" + "c" * 64
 FRONTEND = "docker/dockerfile:1.0.0@sha256:" + "d" * 64
 BUILT = "sha256:" + "1" * 64
+BUCKET = "agentbuild-bucket"
+ATTESTATIONS = f"s3://{BUCKET}/attestations/{TAG}/"
 EXISTING = "sha256:" + "2" * 64
 RACED = "sha256:" + "3" * 64
 
@@ -107,6 +109,9 @@ FAKE_AWS = FAKE_COMMON + textwrap.dedent("""\
             print("An error occurred (ImageNotFoundException) when calling the DescribeImages "
                   "operation: The image with imageId {imageTag:'x'} does not exist", file=sys.stderr)
             sys.exit(254)
+    elif args[:2] == ["s3api", "put-object"]:
+        body = args[args.index("--body") + 1]
+        log("aws", body=open(body).read())
     else:
         print("fake aws: unexpected call", args, file=sys.stderr)
         sys.exit(2)
@@ -134,6 +139,18 @@ FAKE_DOCKER = FAKE_COMMON + textwrap.dedent("""\
         log("docker", source_policy=open(policy).read() if policy else None,
             dockerfile=open(dockerfile).read() if dockerfile and os.path.isfile(dockerfile) else None,
             secret_env={name: os.environ.get(name) for name in secrets})
+        if "--sbom=true" in args:
+            # The local exporter: the rootfs and, at its root, BuildKit's attestations.
+            if os.environ.get("FAKE_ATTEST_FAILS"):
+                print("ERROR: failed to solve: sbom scanner")
+                sys.exit(1)
+            dest = args[args.index("--output") + 1].split("dest=", 1)[1]
+            os.makedirs(dest, exist_ok=True)
+            for name, kind in (("sbom.spdx.json", "https://spdx.dev/Document"),
+                               ("provenance.json", "https://slsa.dev/provenance/v0.2")):
+                with open(os.path.join(dest, name), "w") as f:
+                    json.dump({"predicateType": kind}, f)
+            sys.exit(0)
         if os.environ.get("FAKE_PUSH_CONFLICT_DIGEST"):
             print("ERROR: failed to push: tag invalid: The image tag 'x' already exists in the "
                   "'agentbuild-images' repository and cannot be overwritten because the "
@@ -257,7 +274,13 @@ class Run:
         self.work = works[-1] if works else ""
 
     def docker(self, *prefix: str) -> list[dict]:
-        return [c for c in self.calls if c["tool"] == "docker" and tuple(c["argv"][:len(prefix)]) == prefix]
+        """docker calls by argv prefix; `buildx build` means the image's build (the
+        attestations' build, with --sbom=true, is `attestations()`)."""
+        return [c for c in self.calls if c["tool"] == "docker" and tuple(c["argv"][:len(prefix)]) == prefix
+                and not (prefix == ("buildx", "build") and "--sbom=true" in c["argv"])]
+
+    def attestations(self) -> list[dict]:
+        return [c for c in self.calls if c["tool"] == "docker" and "--sbom=true" in c["argv"]]
 
     def aws(self, *prefix: str) -> list[dict]:
         return [c for c in self.calls if c["tool"] == "aws" and tuple(c["argv"][:len(prefix)]) == prefix]
@@ -334,6 +357,7 @@ def run_buildspec(tmp_path: Path, buildspec: dict):
             "AGENTBUILD_BUILD_ID": "nexus-ai-sales-assistant-0001",
             "AGENTBUILD_IMAGE_REPOSITORY": REPO,
             "AGENTBUILD_IMAGE_TAG": TAG,
+            "AGENTBUILD_BUCKET": BUCKET,
             "AGENTBUILD_DOCKERFILE": "Dockerfile",
             "AGENTBUILD_PLATFORM": "linux/arm64",
             "AGENTBUILD_BUILD_ARGS": build_args if isinstance(build_args, str) else json.dumps(build_args),
@@ -403,7 +427,7 @@ def test_new_tag_builds_with_exact_argv_and_exports(run_buildspec) -> None:
     assert_context_untouched(run)  # first: a fired trap explains any failure below
     assert run.returncode == 0, run
     assert run.build_argv() == expected_build_argv(run)
-    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}"}, run
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}", "ATTESTATIONS_URI": ATTESTATIONS}, run
     # Logged in to the registry (password on stdin, never in argv), looked the tag up once.
     [login] = run.docker("login")
     assert login["argv"] == ["login", "--username", "AWS", "--password-stdin", REGISTRY]
@@ -469,7 +493,8 @@ def test_forced_build_of_an_existing_tag_still_builds_fresh(run_buildspec) -> No
     assert build == expected_build_argv(run, tag=FORCED_TAG, force=True)
     assert "--pull" in build and "--no-cache" in build and "--cache-from" not in build
     assert "--cache-to" in build  # the refreshed layers still feed later unforced builds
-    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}"}
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}",
+                           "ATTESTATIONS_URI": f"s3://{BUCKET}/attestations/{FORCED_TAG}/"}
 
 
 def test_unforced_build_of_an_existing_tag_reuses_its_digest(run_buildspec) -> None:
@@ -477,7 +502,35 @@ def test_unforced_build_of_an_existing_tag_reuses_its_digest(run_buildspec) -> N
     assert_context_untouched(run)  # first: a fired trap explains any failure below
     assert run.returncode == 0, run
     assert run.docker("buildx") == [] and run.docker("run") == [], run
-    assert run.exports == {"IMAGE_DIGEST": EXISTING, "IMAGE_URI": f"{REPO}@{EXISTING}"}
+    assert run.exports == {"IMAGE_DIGEST": EXISTING, "IMAGE_URI": f"{REPO}@{EXISTING}",
+                           "ATTESTATIONS_URI": ""}
+
+
+def test_sbom_and_slsa_provenance_are_made_beside_the_image_never_in_it(run_buildspec) -> None:
+    run = run_buildspec()
+    assert_context_untouched(run)  # first: a fired trap explains any failure below
+    assert run.returncode == 0, run
+    # The pushed image stays one image manifest: no attestation on the push.
+    build = run.build_argv()
+    assert "--provenance=false" in build and "--push" in build and "--sbom=true" not in build
+    [attest] = run.attestations()
+    argv = attest["argv"]
+    assert "--sbom=true" in argv and "--provenance=mode=max" in argv, argv
+    assert argv[argv.index("--output") + 1] == f"type=local,dest={run.work}/attestations"
+    assert "--push" not in argv and "--tag" not in argv and not any(a.startswith("--cache-to") for a in argv)
+    assert argv[-1] == build[-1] and argv[argv.index("--file") + 1] == build[build.index("--file") + 1]
+    puts = {c["argv"][c["argv"].index("--key") + 1]: json.loads(c["body"])
+            for c in run.aws("s3api", "put-object") if "body" in c}
+    assert sorted(puts) == [f"attestations/{TAG}/provenance.json", f"attestations/{TAG}/sbom.spdx.json"]
+    assert run.exports["ATTESTATIONS_URI"] == ATTESTATIONS
+
+
+def test_attestations_that_fail_leave_the_pushed_image_and_say_so(run_buildspec) -> None:
+    run = run_buildspec(FAKE_ATTEST_FAILS="1")
+    assert run.returncode == 0, run
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}", "ATTESTATIONS_URI": ""}
+    assert "attestations were not made" in run.output
+    assert run.aws("s3api", "put-object") == []
 
 
 def test_amd64_registers_binfmt_before_the_builder_starts(run_buildspec) -> None:
@@ -487,7 +540,7 @@ def test_amd64_registers_binfmt_before_the_builder_starts(run_buildspec) -> None
     assert run.returncode == 0, run
     sequence = [c["argv"][:2] for c in run.calls if c["tool"] == "docker" and c["argv"][0] != "login"]
     assert sequence == [["buildx", "version"], ["run", "--privileged"], ["buildx", "create"],
-                        ["buildx", "build"]], run
+                        ["buildx", "build"], ["buildx", "build"]], run
     [binfmt] = run.docker("run")
     assert binfmt["argv"] == ["run", "--privileged", "--rm", BINFMT, "--install", "amd64"]
     build = run.build_argv()
@@ -500,7 +553,7 @@ def test_a_concurrent_push_of_the_same_tag_takes_the_repository_digest(run_build
     assert_context_untouched(run)  # first: a fired trap explains any failure below
     assert run.returncode == 0, run
     assert len(run.aws("ecr", "describe-images")) == 2  # not found first, then the racer's
-    assert run.exports == {"IMAGE_DIGEST": RACED, "IMAGE_URI": f"{REPO}@{RACED}"}
+    assert run.exports == {"IMAGE_DIGEST": RACED, "IMAGE_URI": f"{REPO}@{RACED}", "ATTESTATIONS_URI": ATTESTATIONS}
 
 
 def test_a_failed_build_fails_and_exports_nothing(run_buildspec) -> None:
@@ -623,7 +676,10 @@ def source_policy(run: Run) -> dict:
     """The policy file `docker buildx build` was pointed at, as it read it; nobody else saw it."""
     [build] = run.docker("buildx", "build")
     assert build["source_policy_env"] == f"{run.work}/source-policy.json", build
-    assert [c for c in run.calls if c is not build and c["source_policy_env"] is not None] == []
+    # The attestations' build (the same build again, from the cache) runs under the same policy.
+    others = [c for c in run.calls if c is not build and c["source_policy_env"] is not None]
+    assert others == run.attestations(), others
+    assert all(c["source_policy"] == build["source_policy"] for c in others)
     policy = json.loads(build["source_policy"])
     assert set(policy) <= POLICY_KEYS and policy["version"] == 1
     for rule in policy["rules"]:
@@ -942,7 +998,7 @@ def test_a_python_context_without_dockerfile_builds_with_agentbuilds_dockerfile(
     assert "id=PYPI_TOKEN,env=AGENTBUILD_SECRET_PYPI_TOKEN" in argv
     assert f"BUILDKIT_SYNTAX={FRONTEND}" in " ".join(argv)
     assert "agentbuild's Dockerfile for Python 3.13" in run.stdout
-    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}"}
+    assert run.exports == {"IMAGE_DIGEST": BUILT, "IMAGE_URI": f"{REPO}@{BUILT}", "ATTESTATIONS_URI": ATTESTATIONS}
 
 
 def test_a_uv_project_installs_its_lock_binary_only_and_starts_its_module(run_buildspec) -> None:

@@ -110,21 +110,43 @@ def uv_wheel() -> Path:
     return found[0]
 
 
+SBOM_TOOLS = ("cyclonedx-bom==7.5.0", "pip-audit==2.10.1")
+
+
+def sbom_tool_wheels() -> list[Path]:
+    """The SBOM and scan tools the buildspec installs (issue 24), with their dependencies, as
+    wheels for this host's Python (downloaded once into .local/wheels/sbom-tools)."""
+    folder = WHEELS / "sbom-tools"
+    stamp = folder / ".pins"
+    if not stamp.exists() or stamp.read_text() != " ".join(SBOM_TOOLS):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                        *SBOM_TOOLS, "--only-binary", ":all:", "-d", str(folder)], check=True)
+        stamp.write_text(" ".join(SBOM_TOOLS))
+    return sorted(folder.glob("*.whl"))
+
+
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
-    """A PEP 503 index on loopback: uv, goodpkg (wheel), evilpkg (sdist only)."""
+    """A PEP 503 index on loopback: uv, goodpkg (wheel), evilpkg (sdist only), and the SBOM and
+    scan tools with their dependencies."""
+    import re
+
     root = tmp_path_factory.mktemp("index")
     markers = tmp_path_factory.mktemp("markers")
     files = {uv_wheel().name: uv_wheel().read_bytes(), "goodpkg-1.0-py3-none-any.whl": good_wheel(markers),
-             "evilpkg-1.0.tar.gz": evil_sdist(markers)}
+             "evilpkg-1.0.tar.gz": evil_sdist(markers),
+             **{wheel.name: wheel.read_bytes() for wheel in sbom_tool_wheels()}}
     (root / "files").mkdir()
+    pages: dict[str, list[str]] = {}
     for name, data in files.items():
         (root / "files" / name).write_bytes(data)
-        project = name.split("-")[0]
+        project = re.sub(r"[-_.]+", "-", name.split("-")[0]).lower()
+        digest = hashlib.sha256(data).hexdigest()
+        pages.setdefault(project, []).append(f'<a href="../../files/{name}#sha256={digest}">{name}</a>')
+    for project, links in pages.items():
         page = root / "simple" / project / "index.html"
         page.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(data).hexdigest()
-        page.write_text(f'<html><body><a href="../../files/{name}#sha256={digest}">{name}</a></body></html>\n')
+        page.write_text("<html><body>" + "".join(links) + "</body></html>\n")
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *_args) -> None:
             pass
@@ -132,7 +154,8 @@ def index(tmp_path_factory):
     handler = functools.partial(Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/simple", "markers": markers}
+    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/simple", "markers": markers,
+           "goodpkg_sha256": hashlib.sha256(files["goodpkg-1.0-py3-none-any.whl"]).hexdigest()}
     server.shutdown()
 
 
@@ -200,7 +223,9 @@ def test_builds_a_deterministic_layer_of_binary_wheels(build):
     layer = run["store"] / f"dependencies_{run['key']}.zip"
     data = layer.read_bytes()
     assert run["exported"] == {"LAYER_KEY": run["key"], "LAYER_VERSION_ID": "v-layer-1",
-                               "LAYER_SHA256": hashlib.sha256(data).hexdigest(), "LAYER_SIZE": str(len(data))}
+                               "LAYER_SHA256": hashlib.sha256(data).hexdigest(), "LAYER_SIZE": str(len(data)),
+                               "LAYER_SBOM_VERSION_ID": "v-layer-1", "LAYER_SBOM_PACKAGES": "1",
+                               "LAYER_SCAN_VERSION_ID": "v-layer-1", "LAYER_SCAN_STATUS": "UNAVAILABLE"}
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         names = z.namelist()
         assert names == sorted(names)
@@ -212,6 +237,24 @@ def test_builds_a_deterministic_layer_of_binary_wheels(build):
     put = next(c["argv"] for c in run["calls"] if c["argv"][1] == "put-object")
     assert put[put.index("--key") + 1] == f"dependencies/{run['key']}.zip"
     assert "--checksum-algorithm" in put
+
+
+def test_uploads_a_cyclonedx_sbom_and_a_scan_that_never_passes_silently(build, index):
+    run = build("goodpkg==1.0\n")
+    assert run["status"] == "SUCCEEDED", run["log"]
+    sbom = json.loads((run["store"] / f"dependencies_{run['key']}.sbom.json").read_text())
+    assert (sbom["bomFormat"], sbom["specVersion"]) == ("CycloneDX", "1.5")
+    [component] = sbom["components"]
+    assert (component["name"], component["version"], component["purl"]) == ("goodpkg", "1.0", "pkg:pypi/goodpkg@1.0")
+    # The hash the install was checked against: the wheel's own.
+    hashes = [h["content"] for ref in component["externalReferences"] for h in ref.get("hashes", [])]
+    assert hashes == [index["goodpkg_sha256"]]
+    # goodpkg is on no advisory database this harness reaches: the scan says so, it does not pass.
+    scan = json.loads((run["store"] / f"dependencies_{run['key']}.scan.json").read_text())
+    assert scan["status"] == "UNAVAILABLE" and scan["findings"] == [] and scan["packages"] == 1
+    assert scan["reason"]
+    keys = [c["argv"][c["argv"].index("--key") + 1] for c in run["calls"] if c["argv"][1] == "put-object"]
+    assert keys == [f"dependencies/{run['key']}.{suffix}" for suffix in ("zip", "sbom.json", "scan.json")]
 
 
 def test_an_sdist_only_dependency_fails_naming_the_package(build):
@@ -279,4 +322,4 @@ def test_the_project_has_no_source_and_least_privilege():
     assert actions == ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject"]
     resources = {s["Sid"]: s["Resource"] for s in statements}
     assert resources["ReadRequirements"].endswith("/dependencies/*.requirements.txt")
-    assert resources["WriteLayers"].endswith("/dependencies/*.zip")
+    assert [r.split("/dependencies/")[1] for r in resources["WriteLayers"]] == ["*.zip", "*.sbom.json", "*.scan.json"]

@@ -66,6 +66,7 @@ fn every_sdk_call_in_the_adapters_has_an_iam_action() {
         ("agentcore.rs", "AgentCore"),
         ("endpoints.rs", "AgentCore"),
         ("ecr.rs", "ECR"),
+        ("ecr_scan.rs", "ECR"),
         ("logs.rs", "Logs"),
     ] {
         let ops = operations_called(file, service);

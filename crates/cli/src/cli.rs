@@ -12,8 +12,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::aws::api::ApiService;
 use crate::aws::direct::DirectService;
 use crate::aws::sdk_config;
+pub use crate::commands::StatusArgs;
 use crate::commands::{self, WaitOptions};
 use crate::error::CliError;
+pub use crate::output::OutputArg;
 use crate::output::{Outcome, Output};
 use crate::package::{self, choose_artifact, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Progress;
@@ -51,16 +53,7 @@ pub enum Command {
     /// with the same rules the service applies.
     Submit(Box<SubmitArgs>),
     /// Show a build's status: live while running, its record once finished.
-    Status {
-        /// The build id printed by `submit` (the execution name).
-        build_id: String,
-        /// The build's project (the API scopes every build route by project; a build of
-        /// `submit` in the same command needs none).
-        #[arg(long)]
-        project: Option<String>,
-        #[command(flatten)]
-        output: OutputArg,
-    },
+    Status(StatusArgs),
     /// Wait until a build finishes, then print its record; the exit code says how it ended.
     Wait {
         /// The build id printed by `submit` (the execution name).
@@ -234,13 +227,6 @@ pub struct PackArgs {
     pub out: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, Args)]
-pub struct OutputArg {
-    /// Output format: with `json`, the last line on stdout is one JSON object.
-    #[arg(long, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
-}
-
 /// `<project>/<agent>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRef {
@@ -277,7 +263,7 @@ impl Command {
     pub fn project(&self) -> Option<String> {
         match self {
             Command::Submit(args) => args.project.clone(),
-            Command::Status { project, .. }
+            Command::Status(StatusArgs { project, .. })
             | Command::Wait { project, .. }
             | Command::Cancel { project, .. }
             | Command::Logs { project, .. } => project.clone(),
@@ -360,9 +346,7 @@ async fn execute<S: Service>(
                     .await?;
             (outcome, args.output.output)
         }
-        Command::Status {
-            build_id, output, ..
-        } => (commands::status(svc, &build_id).await?, output.output),
+        Command::Status(a) => (commands::status_of(svc, &a).await?, a.output.output),
         Command::Wait {
             build_id, output, ..
         } => {

@@ -12,7 +12,7 @@ use agentbuild_core::domain::record::BuildRecord;
 use agentbuild_core::domain::request::{is_name, ValidRequest};
 
 use crate::error::CliError;
-use crate::output::Outcome;
+use crate::output::{Outcome, OutputArg};
 use crate::package::{pack_with, PackError, PackOptions};
 use crate::progress::Progress;
 use crate::request::{source_key, Draft};
@@ -142,11 +142,38 @@ pub async fn submit<S: Service>(
 }
 
 /// `status <id>`.
-pub async fn status<S: Service>(svc: &S, build_id: &str) -> Result<Outcome, CliError> {
+/// `status`'s arguments (here: cli.rs is at its size limit).
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The build id printed by `submit` (the execution name).
+    pub build_id: String,
+    /// The build's project (the API scopes every build route by project; a build of
+    /// `submit` in the same command needs none).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Print where the artifact came from (source, CodeBuild build, buildspec hash, builder
+    /// images, build-arg names, secret ids, attestations) and the vulnerability gate's verdict.
+    #[arg(long)]
+    pub provenance: bool,
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// `status` as its arguments say.
+pub async fn status_of<S: Service>(svc: &S, args: &StatusArgs) -> Result<Outcome, CliError> {
+    status(svc, &args.build_id, args.provenance).await
+}
+
+/// `status <id>`; with `provenance`, printed as its provenance (`status --provenance`).
+pub async fn status<S: Service>(
+    svc: &S,
+    build_id: &str,
+    provenance: bool,
+) -> Result<Outcome, CliError> {
     check_build_id(build_id)?;
     svc.build(build_id)
         .await?
-        .map(Outcome::Build)
+        .map(|view| Outcome::Build(view).with_provenance(provenance))
         .ok_or_else(|| unknown_build(build_id))
 }
 
@@ -920,14 +947,14 @@ mod tests {
             views: RefCell::new(VecDeque::from([None])),
             ..Default::default()
         };
-        let err = status(&fake, "cli-404").await.unwrap_err();
+        let err = status(&fake, "cli-404", false).await.unwrap_err();
         assert!(matches!(err, CliError::NotFound(_)), "{err}");
         assert_eq!(err.exit_code(), 3);
         let err = wait(&fake, "cli-404", WAIT, &mut Seen::default())
             .await
             .unwrap_err();
         assert!(matches!(err, CliError::NotFound(_)), "{err}");
-        let err = status(&fake, "../etc/passwd").await.unwrap_err();
+        let err = status(&fake, "../etc/passwd", false).await.unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -19,6 +19,7 @@ pub mod http;
 pub mod output;
 pub mod package;
 pub mod progress;
+pub mod provenance;
 pub mod request;
 pub mod runtimes;
 pub mod service;

@@ -37,6 +37,13 @@ pub enum Output {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArg {
+    /// Output format: with `json`, the last line on stdout is one JSON object.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
 /// What a command found out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -48,6 +55,8 @@ pub enum Outcome {
     Latest(Box<BuildRecord>),
     /// A build after `cancel`.
     Cancelled(BuildView),
+    /// `status --provenance`: where the build's artifact came from and what the gate said.
+    Provenance(BuildView),
     /// `cancel` of a build that had finished on its own, with this status.
     AlreadyFinished {
         build_id: String,
@@ -56,6 +65,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `status --provenance`: the same look, printed as its provenance.
+    pub fn with_provenance(self, provenance: bool) -> Self {
+        match self {
+            Outcome::Build(view) if provenance => Outcome::Provenance(view),
+            other => other,
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Outcome::Submitted(_) | Outcome::Latest(_) => EXIT_OK,
@@ -64,7 +81,7 @@ impl Outcome {
                 EXIT_OK
             }
             Outcome::Cancelled(_) | Outcome::AlreadyFinished { .. } => EXIT_BUILD_FAILED,
-            Outcome::Build(view) => match &view.state {
+            Outcome::Build(view) | Outcome::Provenance(view) => match &view.state {
                 ViewState::Running => EXIT_OK,
                 // Built, but its deployment failed: the execution failed DeployFailed.
                 ViewState::Final(s) if s.is_success() && deployment_failed(view) => {
@@ -111,6 +128,7 @@ impl Outcome {
                 "status": r.status,
                 "record": r,
             }),
+            Outcome::Provenance(view) => crate::provenance::to_json(view),
         }
     }
 
@@ -146,6 +164,7 @@ impl Outcome {
                 _ => view_text(view),
             },
             Outcome::Latest(r) => record_text(r, r.status.as_str()),
+            Outcome::Provenance(view) => crate::provenance::to_text(view, line),
         }
     }
 }

@@ -110,6 +110,7 @@ fn main() {
         artifact: None,
         reused_from: None,
         image_tag: None,
+        attestations_uri: None,
         error: None,
     };
     let state_bytes = serde_json::to_vec(&json!({"plan": plan, "build": build}))

@@ -5,6 +5,7 @@ use crate::domain::deploy_request::RolePolicy;
 use crate::domain::deployment::DeployPolicy;
 use crate::domain::fallback::{Fallback, DEFAULT_CALLBACK_TIMEOUT_SECONDS};
 use crate::domain::request::{SecretPolicy, SourcePolicy};
+use crate::domain::scan_gate::GatePolicy;
 use crate::Error;
 
 pub const BUCKET: &str = "AGENTBUILD_BUCKET";
@@ -35,6 +36,10 @@ pub const DEPLOY_TIMEOUT_SECONDS: &str = "AGENTBUILD_DEPLOY_TIMEOUT_SECONDS";
 /// The stack's name (`AWS::StackName`): the `agentbuild:stack` tag of what it creates, and part
 /// of its default runtime names.
 pub const STACK_NAME: &str = "AGENTBUILD_STACK_NAME";
+/// The vulnerability gate's threshold (ScanGateSeverity: CRITICAL | HIGH | MEDIUM | LOW | OFF;
+/// default CRITICAL) and whether only findings with a fix block (ScanGateFixableOnly, default true).
+pub const SCAN_GATE_SEVERITY: &str = "AGENTBUILD_SCAN_GATE_SEVERITY";
+pub const SCAN_GATE_FIXABLE_ONLY: &str = "AGENTBUILD_SCAN_GATE_FIXABLE_ONLY";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
 pub trait Source {
@@ -275,6 +280,8 @@ pub struct DeployConfig {
     pub stack: String,
     pub default_role: String,
     pub policy: DeployPolicy,
+    /// The vulnerability gate before a version is created (`domain::scan_gate`).
+    pub scan_gate: GatePolicy,
 }
 
 impl DeployConfig {
@@ -284,8 +291,23 @@ impl DeployConfig {
             stack: stack_name(env)?,
             default_role: env.required(RUNTIME_ROLE_ARN)?,
             policy: deploy_policy(env)?,
+            scan_gate: scan_gate(env)?,
         })
     }
+}
+
+fn scan_gate(env: &impl Source) -> Result<GatePolicy, Error> {
+    let severity = env.get(SCAN_GATE_SEVERITY).filter(|v| !v.is_empty());
+    let fixable = env.get(SCAN_GATE_FIXABLE_ONLY).filter(|v| !v.is_empty());
+    GatePolicy::parse(
+        severity.as_deref().unwrap_or("CRITICAL"),
+        fixable.as_deref().unwrap_or("true"),
+    )
+    .map_err(|why| {
+        Error::Config(format!(
+            "environment variables {SCAN_GATE_SEVERITY}/{SCAN_GATE_FIXABLE_ONLY}: {why}"
+        ))
+    })
 }
 
 /// CheckRuntime: how long to wait between checks (the deadline travels in the state).

@@ -121,6 +121,7 @@ pub trait ObjectFiles {
 
 /// An image of the stack's repository, by tag (`domain::images`).
 pub use crate::domain::images::ImageId;
+use crate::domain::scan_gate::ScanReport;
 
 /// ECR images by tag (the adapter owns the client).
 pub trait Images {
@@ -133,6 +134,13 @@ pub trait Images {
     /// Removes tag `image.tag`; the image stays under its other tags. A tag that does not
     /// exist is no error.
     async fn remove_tag(&self, image: &ImageId) -> Result<(), Error>;
+}
+
+/// The registry's vulnerability scan of an image (`domain::scan_gate`).
+pub trait ImageScans {
+    /// The findings of the image `repository@digest` (repository name, not URI); a scan that
+    /// is missing, running or failed is a report with status UNAVAILABLE, not an error.
+    async fn findings(&self, repository: &str, digest: &str) -> Result<ScanReport, Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.

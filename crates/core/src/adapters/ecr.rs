@@ -20,7 +20,7 @@ const MANIFEST_TYPES: &[&str] = &[
 ];
 
 pub struct Ecr {
-    client: aws_sdk_ecr::Client,
+    pub(super) client: aws_sdk_ecr::Client,
 }
 
 impl Ecr {

@@ -6,6 +6,8 @@ pub mod agentcore;
 pub mod codebuild;
 #[cfg(feature = "ecr")]
 pub mod ecr;
+#[cfg(feature = "ecr")]
+pub mod ecr_scan;
 #[cfg(feature = "agentcore")]
 pub mod endpoints;
 #[cfg(feature = "events")]

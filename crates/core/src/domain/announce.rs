@@ -179,6 +179,7 @@ mod tests {
             previous_version: None,
             smoke: None,
             phase: None,
+            scan: None,
         });
         assert!(!closer_announces_found(
             &would,

@@ -209,6 +209,51 @@ pub struct ArtifactRecord {
     /// `None` for a context without requirements (nothing to install).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<DependencyLayer>,
+    /// The dependency layer's SBOM and scan (issue 24); `None` without dependencies, or for a
+    /// layer built before SBOMs were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomRef>,
+}
+
+/// Where a code artifact's SBOM is, and what it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SbomRef {
+    /// `s3://<bucket>/dependencies/<key>.sbom.json`
+    pub uri: String,
+    /// `CycloneDX 1.5 JSON`
+    pub format: String,
+    /// Components listed (the installed distributions).
+    pub packages: u64,
+    /// `s3://<bucket>/dependencies/<key>.scan.json`: pip-audit's summary of the same lock.
+    pub scan: String,
+}
+
+impl SbomRef {
+    /// The reference to layer `key`'s SBOM, from the SBOM's own text; `None` when it is not a
+    /// CycloneDX document.
+    pub fn of_layer(bucket: &str, key: &str, sbom: &[u8]) -> Option<Self> {
+        let doc: serde_json::Value = serde_json::from_slice(sbom).ok()?;
+        (doc.get("bomFormat")?.as_str()? == "CycloneDX").then(|| SbomRef {
+            uri: format!("s3://{bucket}/{}", layer_sbom_key(key)),
+            format: format!(
+                "CycloneDX {} JSON",
+                doc["specVersion"].as_str().unwrap_or("?")
+            ),
+            packages: doc["components"].as_array().map_or(0, |c| c.len() as u64),
+            scan: format!("s3://{bucket}/{}", layer_scan_key(key)),
+        })
+    }
+}
+
+/// `dependencies/<key>.sbom.json`: the layer's CycloneDX SBOM (written by the layer build).
+pub fn layer_sbom_key(key: &str) -> String {
+    format!("dependencies/{key}.sbom.json")
+}
+
+/// `dependencies/<key>.scan.json`: the layer build's vulnerability scan summary.
+pub fn layer_scan_key(key: &str) -> String {
+    format!("dependencies/{key}.scan.json")
 }
 
 /// What AgentCore runs for a code artifact (`codeConfiguration`): the exact S3 object

@@ -9,6 +9,7 @@ use super::form::{
     from_value, nullable, string_newtype, Expecting, MapRules, Object, Rule, StringMap,
 };
 use super::rollout::{EndpointName, Lifecycle, SmokeTest, DEFAULT_ENDPOINT};
+use super::scan_gate::AcceptedFindings;
 use super::text::RequestError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -104,6 +105,9 @@ pub struct DeployOptions {
     pub smoke_test: Option<SmokeTest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// Scan findings the request accepts at the vulnerability gate (`domain::scan_gate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_findings: Vec<String>,
 }
 
 impl DeployOptions {
@@ -123,6 +127,7 @@ impl DeployOptions {
             endpoint: self.endpoint,
             smoke_test: self.smoke_test,
             lifecycle: self.lifecycle,
+            accept_findings: self.accept_findings,
         }
     }
 }
@@ -141,6 +146,7 @@ impl From<DeploySpec> for DeployOptions {
             endpoint: s.endpoint,
             smoke_test: s.smoke_test,
             lifecycle: s.lifecycle,
+            accept_findings: s.accept_findings,
         }
     }
 }
@@ -169,6 +175,9 @@ pub struct DeploySpec {
     pub smoke_test: Option<SmokeTest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// Scan findings the request accepts at the vulnerability gate (`domain::scan_gate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_findings: Vec<String>,
 }
 
 impl DeploySpec {
@@ -356,6 +365,8 @@ pub struct DeployRequest {
     smoke_test: Option<SmokeTest>,
     #[serde(default)]
     lifecycle: Option<Lifecycle>,
+    #[serde(default, deserialize_with = "nullable")]
+    accept_findings: AcceptedFindings,
 }
 
 impl Expecting for DeployRequest {
@@ -402,6 +413,7 @@ impl DeployRequest {
             endpoint: self.endpoint.map(String::from),
             smoke_test: self.smoke_test,
             lifecycle: self.lifecycle,
+            accept_findings: self.accept_findings.into(),
         })
     }
 }
@@ -618,6 +630,21 @@ mod tests {
         )
         .unwrap();
         assert!(d.role_arn.is_some());
+    }
+
+    #[test]
+    fn accepted_findings_are_kept_and_a_bad_id_names_the_field() {
+        let spec = ok(json!({ "acceptFindings": ["CVE-2026-0001", "CVE-2026-0001"] }));
+        assert_eq!(spec.accept_findings, vec!["CVE-2026-0001".to_string()]);
+        assert_eq!(
+            DeployOptions::from(spec.clone()).accept_findings,
+            spec.accept_findings
+        );
+        assert!(
+            field(json!({ "acceptFindings": ["not an id"] })).starts_with("deploy.acceptFindings")
+        );
+        assert!(field(json!({ "acceptFindings": "CVE-2026-0001" }))
+            .starts_with("deploy.acceptFindings"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::deploy_request::{DeploySpec, TAG_AGENT, TAG_PROJECT, TAG_STACK};
 use super::rollout::{Phase, Smoke};
+use super::scan_gate::ScanGate;
 use super::text::{truncate, MAX_MESSAGE_BYTES};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,9 @@ pub struct Deployment {
     /// CheckRuntime's phase (the state's only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
+    /// The vulnerability gate's verdict before anything was deployed (`domain::scan_gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanGate>,
 }
 
 /// Why a deploy was not applied (`domain::supersede`): the newer build that holds the runtime.
@@ -121,6 +125,7 @@ impl Deployment {
             previous_version: None,
             smoke: None,
             phase: None,
+            scan: None,
         }
     }
 
@@ -291,6 +296,7 @@ pub fn started(
         previous_version: None,
         smoke: None,
         phase: Some(Phase::Runtime),
+        scan: None,
     }
 }
 
@@ -421,6 +427,7 @@ mod tests {
             endpoint: None,
             smoke_test: None,
             lifecycle: None,
+            accept_findings: vec![],
         }
     }
 

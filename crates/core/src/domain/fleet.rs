@@ -608,6 +608,7 @@ mod tests {
             previous_version: None,
             smoke: None,
             phase: None,
+            scan: None,
         });
         assert_eq!(
             item_outcome(Some(&built), None),

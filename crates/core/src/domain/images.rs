@@ -3,7 +3,8 @@
 //! one (template.yaml; docs/records.md "Images").
 
 use crate::domain::deployment::DeploymentStatus;
-use crate::domain::record::BuildRecord;
+use crate::domain::plan::BuildPlan;
+use crate::domain::record::{BuildRecord, BuildState, ImageRecord};
 use sha2::{Digest, Sha256};
 
 /// The prefix of kept tags. Upper case: a content tag starts with a project name
@@ -61,6 +62,26 @@ pub fn releases(previous: &BuildRecord, named: &BuildRecord) -> bool {
             .is_some_and(|d| d.status == DeploymentStatus::Ready)
     };
     previous.image.tag != named.image.tag && (ready(named) || !ready(previous))
+}
+
+// Here rather than in `record` (which is at its size limit): no import runs back to it.
+impl ImageRecord {
+    /// The image a record names: the plan's tag, or for REUSED the reused image's own tag
+    /// (maybe a forced build's), with what the build exported.
+    pub(crate) fn of(plan: &BuildPlan, build: Option<&BuildState>) -> Self {
+        let tag = build
+            .and_then(|b| b.image_tag.as_deref())
+            .unwrap_or(&plan.image.tag);
+        let content_tag = plan.image.content_tag();
+        ImageRecord {
+            repository_uri: plan.image.repository_uri.clone(),
+            content_tag: (content_tag != tag).then(|| content_tag.to_string()),
+            tag: tag.to_string(),
+            uri: build.and_then(|b| b.image_uri.clone()),
+            digest: build.and_then(|b| b.image_digest.clone()),
+            attestations: build.and_then(|b| b.attestations_uri.clone()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +142,7 @@ mod tests {
             previous_version: None,
             smoke: None,
             phase: None,
+            scan: None,
         });
         r
     }

@@ -52,6 +52,11 @@ pub fn observe(
     build.logs = info.logs.clone().or(build.logs);
     build.image_digest = info.exported.get("IMAGE_DIGEST").cloned();
     build.image_uri = info.exported.get("IMAGE_URI").cloned();
+    build.attestations_uri = info
+        .exported
+        .get("ATTESTATIONS_URI")
+        .filter(|u| u.starts_with("s3://"))
+        .cloned();
     if let Some(started) = info.start_time {
         build.started_at = started;
     }

@@ -5,6 +5,7 @@ use super::artifact::ArtifactRecord;
 use super::deployment::Deployment;
 use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
+use super::provenance::{self, Provenance};
 use super::request::{parse, ValidRequest};
 use super::status::BuildStatus;
 use chrono::{DateTime, Utc};
@@ -110,6 +111,9 @@ pub struct BuildState {
     /// For REUSED: the tag of the reused image (a forced build's tag differs from the plan's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_tag: Option<String>,
+    /// Where the build put BuildKit's SBOM and SLSA provenance of its image (ATTESTATIONS_URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations_uri: Option<String>,
     /// A code build's artifact (AssembleArtifact's, or the one REUSED).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<ArtifactRecord>,
@@ -118,6 +122,19 @@ pub struct BuildState {
 }
 
 impl BuildState {
+    /// Where this build's image came from (`domain::provenance`).
+    pub fn provenance(&self, plan: &BuildPlan) -> Provenance {
+        if !plan.artifact.is_container() {
+            // A code artifact: its layer build (when this execution ran one) made what runs.
+            return provenance::of_code(plan, self.codebuild_build_id.clone());
+        }
+        provenance::of_container(
+            plan,
+            self.codebuild_build_id.as_deref(),
+            self.reused_from.as_deref(),
+        )
+    }
+
     /// A build this execution is about to start: RUNNING, nothing known of CodeBuild yet.
     pub fn starting(now: DateTime<Utc>) -> Self {
         BuildState {
@@ -137,6 +154,7 @@ impl BuildState {
             finished_at: None,
             reused_from: None,
             image_tag: None,
+            attestations_uri: None,
             artifact: None,
             error: None,
         }
@@ -155,6 +173,10 @@ pub struct ImageRecord {
     pub uri: Option<String>,
     #[serde(default)]
     pub digest: Option<String>,
+    /// `s3://<bucket>/attestations/<tag>/`: BuildKit's `sbom.spdx.json` and `provenance.json`
+    /// of this image, stored beside it (docs/supply-chain.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +268,9 @@ pub struct BuildRecord {
     pub reused_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// Where the artifact came from (`domain::provenance`); absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// The normalized request this build ran: enough to build the same image again (scheduled
     /// rebuilds). Absent in records written before it existed.
     #[serde(
@@ -270,25 +295,12 @@ fn recorded_request<'de, D: serde::Deserializer<'de>>(
     Ok(v.and_then(|v| parse(&v).ok()))
 }
 
-impl ImageRecord {
-    /// The image a record names: the plan's tag, or for REUSED the reused image's own tag
-    /// (maybe a forced build's), with what the build exported.
-    fn of(plan: &BuildPlan, build: Option<&BuildState>) -> Self {
-        let tag = build
-            .and_then(|b| b.image_tag.as_deref())
-            .unwrap_or(&plan.image.tag);
-        let content_tag = plan.image.content_tag();
-        ImageRecord {
-            repository_uri: plan.image.repository_uri.clone(),
-            content_tag: (content_tag != tag).then(|| content_tag.to_string()),
-            tag: tag.to_string(),
-            uri: build.and_then(|b| b.image_uri.clone()),
-            digest: build.and_then(|b| b.image_digest.clone()),
-        }
-    }
-}
-
 impl CodeBuildRecord {
+    fn queued_seconds(&self) -> Option<i64> {
+        let queued = self.phases.iter().find(|p| p.name == "QUEUED");
+        queued.and_then(|p| p.duration_seconds)
+    }
+
     /// What a record keeps of the CodeBuild build (nothing yet before StartBuild).
     fn of(build: Option<&BuildState>) -> Self {
         CodeBuildRecord {
@@ -334,11 +346,7 @@ impl BuildRecord {
             _ => None,
         };
         let codebuild = CodeBuildRecord::of(build);
-        let queued_seconds = codebuild
-            .phases
-            .iter()
-            .find(|p| p.name == "QUEUED")
-            .and_then(|p| p.duration_seconds);
+        let queued_seconds = codebuild.queued_seconds();
         BuildRecord {
             schema_version: SCHEMA_VERSION,
             build_id: plan.build_id.clone(),
@@ -365,6 +373,7 @@ impl BuildRecord {
             force: plan.force,
             reused_from: build.and_then(|b| b.reused_from.clone()),
             error,
+            provenance: build.map(|b| b.provenance(plan)),
             request: plan.request().ok(),
             deployment: None,
         }

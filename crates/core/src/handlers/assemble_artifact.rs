@@ -8,7 +8,8 @@ use super::{aws_config, s3_client, Clock};
 use crate::adapters::s3::S3Store;
 use crate::config::{CodeConfig, ProcessEnv};
 use crate::domain::artifact::{
-    artifact_index_key, artifact_key, layer_key, ArtifactKind, ArtifactRecord, DependencyLayer,
+    artifact_index_key, artifact_key, layer_key, layer_sbom_key, ArtifactKind, ArtifactRecord,
+    DependencyLayer, SbomRef,
 };
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
@@ -109,7 +110,16 @@ async fn assemble<S: ObjectStore + ObjectFiles>(
     let bucket = deps.store.own_bucket().to_string();
     let key = artifact_key(&plan.project, &plan.agent, &assembled.sha256);
     let version_id = deps.store.upload(&key, &out, &assembled.sha256).await?;
+    let sbom = match &layer {
+        None => None,
+        Some(l) => deps
+            .store
+            .get(&layer_sbom_key(&l.key))
+            .await?
+            .and_then(|text| SbomRef::of_layer(&bucket, &l.key, &text)),
+    };
     let record = ArtifactRecord {
+        sbom,
         kind: ArtifactKind::Code,
         uri: format!("s3://{bucket}/{key}"),
         bucket,
@@ -296,6 +306,7 @@ mod tests {
             sha256: "ab".into(),
             size: 3,
             dependencies: None,
+            sbom: None,
         };
         // The layer as this build found it: reused.
         let layer = Some(DependencyLayer {

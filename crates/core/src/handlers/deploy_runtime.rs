@@ -6,8 +6,10 @@
 
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::agentcore::AgentCore;
+use crate::adapters::ecr::Ecr;
 use crate::adapters::s3::S3Store;
 use crate::config::{DeployConfig, ProcessEnv};
+use crate::domain::artifact::layer_scan_key;
 use crate::domain::artifact::CodeRun;
 use crate::domain::deploy_request::DeploySpec;
 use crate::domain::deployment::RuntimeInfo;
@@ -16,36 +18,40 @@ use crate::domain::deployment::{
 };
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::BuildState;
+use crate::domain::scan_gate::{decide, from_layer_scan, repository_name, ScanGate};
 use crate::domain::supersede::superseded;
 use crate::model::{DeployInput, DeployOutput};
-use crate::ports::{ObjectStore, RuntimeRequest, Runtimes};
+use crate::ports::{ImageScans, ObjectStore, RuntimeRequest, Runtimes};
 use crate::services::{deploys, records, runtime_names};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-pub struct Deps<S, R> {
+pub struct Deps<S, R, I> {
     pub store: S,
     pub runtimes: R,
+    /// ECR's scans of the stack's images (the vulnerability gate).
+    pub scans: I,
     pub config: DeployConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, AgentCore> {
+impl Deps<S3Store, AgentCore, Ecr> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = DeployConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
         Ok(Self {
             store: S3Store::new(s3_client(&sdk), config.bucket.clone()),
             runtimes: AgentCore::new(aws_sdk_bedrockagentcorecontrol::Client::new(&sdk)),
+            scans: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
     }
 }
 
-pub async fn handle<S: ObjectStore, R: Runtimes>(
-    deps: &Deps<S, R>,
+pub async fn handle<S: ObjectStore, R: Runtimes, I: ImageScans>(
+    deps: &Deps<S, R, I>,
     input: DeployInput,
 ) -> Result<DeployOutput, Error> {
     let DeployInput {
@@ -57,7 +63,16 @@ pub async fn handle<S: ObjectStore, R: Runtimes>(
         .deploy
         .clone()
         .ok_or_else(|| Error::InvalidState("DeployRuntime needs plan.deploy".into()))?;
-    let deployment = deploy(deps, &plan, &build, &spec, started_at).await?;
+    // The vulnerability gate, before any runtime or version is created (`domain::scan_gate`).
+    let gate = scan_gate(deps, &plan, &build, &spec).await?;
+    let mut deployment = match &gate {
+        Some(g) if g.blocked() => {
+            let uri = container_uri(&plan.image.repository_uri, build.image_digest.as_deref());
+            Deployment::refused(&spec, uri, g.failure_reason(), (deps.now)())
+        }
+        _ => deploy(deps, &plan, &build, &spec, started_at).await?,
+    };
+    deployment.scan = gate;
     tracing::info!(
         build_id = %plan.build_id,
         project = %plan.project,
@@ -78,8 +93,36 @@ pub fn client_token(execution_arn: &str, action: &str) -> String {
     hex::encode(h)
 }
 
-async fn deploy<S: ObjectStore, R: Runtimes>(
-    deps: &Deps<S, R>,
+/// The gate's verdict on what this build deploys: the image's ECR scan, or a code artifact's
+/// dependency scan; `None` when there is nothing scanned to judge (no image, no dependencies).
+async fn scan_gate<S: ObjectStore, R, I: ImageScans>(
+    deps: &Deps<S, R, I>,
+    plan: &BuildPlan,
+    build: &BuildState,
+    spec: &DeploySpec,
+) -> Result<Option<ScanGate>, Error> {
+    let layer = build
+        .artifact
+        .as_ref()
+        .and_then(|a| a.dependencies.as_ref());
+    let report = match (layer, build.image_digest.as_deref()) {
+        (Some(layer), _) => {
+            let text = deps.store.get(&layer_scan_key(&layer.key)).await?;
+            from_layer_scan(text.as_deref())
+        }
+        (None, Some(digest)) if build.artifact.is_none() => {
+            let repository = repository_name(&plan.image.repository_uri);
+            deps.scans.findings(repository, digest).await?
+        }
+        _ => return Ok(None),
+    };
+    let gate = decide(&report, &deps.config.scan_gate, &spec.accept_findings);
+    tracing::info!(build_id = %plan.build_id, gate = ?gate.status, findings = gate.findings, "scan gate");
+    Ok(Some(gate))
+}
+
+async fn deploy<S: ObjectStore, R: Runtimes, I>(
+    deps: &Deps<S, R, I>,
     plan: &BuildPlan,
     build: &BuildState,
     spec: &DeploySpec,
@@ -131,8 +174,8 @@ async fn deploy<S: ObjectStore, R: Runtimes>(
 
 /// Updates the runtime of the previous deployment, else this agent's runtime of the name, else
 /// creates one; `Err` (untouched) when the name or the runtime of that name is not this agent's.
-async fn touch<S: ObjectStore, R: Runtimes>(
-    deps: &Deps<S, R>,
+async fn touch<S: ObjectStore, R: Runtimes, I>(
+    deps: &Deps<S, R, I>,
     plan: &BuildPlan,
     spec: &DeploySpec,
     owner: &Owner<'_>,
@@ -193,8 +236,8 @@ fn what_runs(
 }
 
 /// The Create/Update call of this build's image for `action`.
-fn runtime_request<S, R>(
-    deps: &Deps<S, R>,
+fn runtime_request<S, R, I>(
+    deps: &Deps<S, R, I>,
     plan: &BuildPlan,
     spec: &DeploySpec,
     uri: &str,
@@ -223,17 +266,24 @@ mod tests {
     use crate::domain::deployment::{DeployPolicy, DeploymentStatus};
     use crate::domain::record::tests::{plan, running, t};
     use crate::domain::record::BuildRecord;
+    use crate::domain::scan_gate::{
+        Finding, GatePolicy, GateStatus, ScanReport, ScanStatus, Severity,
+    };
     use crate::domain::status::BuildStatus;
     use crate::testing::fake_runtimes::{FakeRuntimes, STACK};
+    use crate::testing::fake_scans::FakeScans;
     use crate::testing::fakes::FakeStore;
     use serde_json::json;
 
     const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
 
-    fn deps() -> Deps<FakeStore, FakeRuntimes> {
+    type TestDeps = Deps<FakeStore, FakeRuntimes, FakeScans>;
+
+    fn deps() -> TestDeps {
         Deps {
             store: FakeStore::default(),
             runtimes: FakeRuntimes::default(),
+            scans: FakeScans::default(),
             config: DeployConfig {
                 bucket: "own".into(),
                 stack: STACK.into(),
@@ -242,6 +292,7 @@ mod tests {
                     first_wait_seconds: 5,
                     timeout_seconds: 900,
                 },
+                scan_gate: GatePolicy::default(),
             },
             now: || "2026-11-28T10:06:00Z".parse().unwrap(),
         }
@@ -262,7 +313,7 @@ mod tests {
     }
 
     /// An earlier build of this agent that deployed to `runtime_id` under `name`.
-    fn latest_deployed(d: &Deps<FakeStore, FakeRuntimes>, name: &str, runtime_id: &str) {
+    fn latest_deployed(d: &TestDeps, name: &str, runtime_id: &str) {
         let mut b = running();
         b.status = BuildStatus::Succeeded;
         let mut rec = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T09:00:00Z"));
@@ -304,6 +355,7 @@ mod tests {
             sha256: "ab".into(),
             size: 1,
             dependencies: None,
+            sbom: None,
         });
         let out = handle(&d, i).await.unwrap();
         assert_eq!(out.deployment.status, DeploymentStatus::Deploying);
@@ -545,6 +597,54 @@ mod tests {
     }
 
     /// Every scenario above, against one recorder of the SDK operations the fakes stand for.
+    fn critical_scan() -> ScanReport {
+        ScanReport {
+            source: "ecr".into(),
+            status: ScanStatus::Complete,
+            reason: None,
+            findings: vec![Finding {
+                id: "CVE-2026-31337".into(),
+                aliases: vec![],
+                severity: Severity::Critical,
+                package: Some("openssl".into()),
+                version: Some("3.0.1".into()),
+                fix_available: true,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_critical_finding_with_a_fix_blocks_the_deploy_naming_it() {
+        let d = deps();
+        d.scans.set(critical_scan());
+        let dep = handle(&d, input(json!({}))).await.unwrap().deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        let why = dep.failure_reason.unwrap();
+        assert!(
+            why.contains("CVE-2026-31337 (CRITICAL in openssl 3.0.1)"),
+            "{why}"
+        );
+        assert_eq!(dep.scan.unwrap().status, GateStatus::Blocked);
+        assert!(d.runtimes.created.borrow().is_empty());
+        let asked = d.scans.asked.lock().unwrap().clone();
+        assert_eq!(asked, [format!("agentbuild@{DIGEST}")]);
+    }
+
+    #[tokio::test]
+    async fn an_accepted_finding_deploys_and_the_acceptance_is_recorded() {
+        let d = deps();
+        d.scans.set(critical_scan());
+        let dep = handle(&d, input(json!({"acceptFindings": ["CVE-2026-31337"]})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Deploying);
+        let gate = dep.scan.unwrap();
+        assert_eq!(gate.status, GateStatus::Accepted);
+        assert_eq!(gate.accepted[0].id, "CVE-2026-31337");
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+    }
+
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         let called = crate::testing::fakes::operations_of(
@@ -559,6 +659,8 @@ mod tests {
                 an_allowed_role_named_in_the_request_is_used_and_a_plan_without_deploy_is_invalid,
                 a_transient_agentcore_error_fails_the_step_for_a_retry,
                 a_deploy_older_than_the_ledgers_claim_leaves_the_runtime_alone,
+                a_critical_finding_with_a_fix_blocks_the_deploy_naming_it,
+                an_accepted_finding_deploys_and_the_acceptance_is_recorded,
                 the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused,
                 a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded,
             ],

@@ -202,6 +202,7 @@ mod tests {
                 key: "k".into(),
                 reused: false,
             }),
+            sbom: None,
         };
         d.store.seed(&record.key, b"zip".to_vec());
         let index = artifact_index_key("nexus-ai", "sales", plan.image.content_tag());

@@ -213,11 +213,14 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             RUNTIME_ROLE_ARN,
             DEPLOY_POLL_SECONDS,
             DEPLOY_TIMEOUT_SECONDS,
+            SCAN_GATE_SEVERITY,
+            SCAN_GATE_FIXABLE_ONLY,
         ],
         iam_actions: &[
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
+            "ecr:DescribeImageScanFindings",
             "bedrock-agentcore:CreateAgentRuntime",
             "bedrock-agentcore:UpdateAgentRuntime",
             "bedrock-agentcore:ListAgentRuntimes",
@@ -227,6 +230,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         operations: &[
             "S3.GetObject",
             "S3.PutObject",
+            "ECR.DescribeImageScanFindings",
             "AgentCore.CreateAgentRuntime",
             "AgentCore.UpdateAgentRuntime",
             "AgentCore.ListAgentRuntimes",
@@ -360,6 +364,10 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("ECR.BatchGetImage", "ecr:BatchGetImage"),
     ("ECR.PutImage", "ecr:PutImage"),
     ("ECR.BatchDeleteImage", "ecr:BatchDeleteImage"),
+    (
+        "ECR.DescribeImageScanFindings",
+        "ecr:DescribeImageScanFindings",
+    ),
     ("SFN.StartExecution", "states:StartExecution"),
     ("SFN.DescribeExecution", "states:DescribeExecution"),
     ("SFN.ListExecutions", "states:ListExecutions"),

@@ -8,4 +8,6 @@ pub(crate) mod code;
 #[cfg(all(test, feature = "lambda"))]
 pub(crate) mod fake_runtimes;
 #[cfg(all(test, feature = "lambda"))]
+pub(crate) mod fake_scans;
+#[cfg(all(test, feature = "lambda"))]
 pub(crate) mod fakes;
