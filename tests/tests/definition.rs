@@ -414,10 +414,12 @@ fn the_smoke_test_and_the_endpoint_move_ride_the_existing_deploy_loop() {
     assert_eq!(s["RuntimeReady"]["Choices"].as_array().unwrap().len(), 1);
     assert_eq!(s["RuntimeReady"]["Choices"][0]["Next"], "WaitForRuntime");
     assert_eq!(s["WaitForRuntime"]["Next"], "CheckRuntime");
-    let deploy_states: Vec<&String> = s
+    // Sorted: serde_json's map keeps insertion order when a workspace crate turns on `preserve_order`.
+    let mut deploy_states: Vec<&String> = s
         .keys()
         .filter(|k| k.contains("Runtime") || k.contains("Endpoint") || k.contains("Smoke"))
         .collect();
+    deploy_states.sort();
     assert_eq!(
         deploy_states,
         [
