@@ -36,6 +36,7 @@ from pathlib import Path
 from .agentcore import AgentCoreScripts, install_agentcore_patches
 from .dataplane import LocalAgents, install_dataplane
 from .codebuild import CodeBuildScripts, install_codebuild_scripts
+from .ecr_signing import install_signing
 from .codebuild_real import RealBuilds
 from .codebuild_events import EventDelivery
 from .config import (BUCKET, CODEBUILD_PROJECT, DEFINITION, DUMMY_CREDENTIALS, FLEET_DEFINITION,
@@ -93,6 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     install_codebuild_scripts(codebuild, real_builds)
     agentcore = AgentCoreScripts()
     install_agentcore_patches(agentcore)
+    install_signing()
     install_dataplane(LocalAgents())
     install_engine_fixes()
     handler_settings: dict[str, str] = dict(HANDLER_SETTINGS)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .codebuild_events import EventDelivery, phase_changes, state_change
-from . import ecr_scans
+from . import ecr_scans, ecr_signing
 from .config import REGION, checked_originals, log
 
 
@@ -355,6 +355,7 @@ def push_image(build: dict[str, Any], exported: dict[str, str]) -> None:
                                "annotations": {"org.opencontainers.image.ref.name": tag}})
         ecr_backends[account][region].put_image(name, manifest, tag, media, digest)
         ecr_scans.scan_on_push(ecr_backends[account][region], name, tag, digest)
+        ecr_signing.sign_on_push(account, region, name, tag, digest)
     except Exception as e:  # a failed push must not break BatchGetBuilds: REUSED then builds
         log(f"codebuild: could not push {name}:{tag}: {e!r}")
         return

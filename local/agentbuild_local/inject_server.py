@@ -7,7 +7,7 @@ import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from . import ecr_scans
+from . import ecr_scans, ecr_signing
 from .agentcore import AgentCoreScripts
 from .codebuild import CodeBuildScripts
 from .lambda_bridge import Injector
@@ -108,6 +108,12 @@ def make_inject_server(injector: Injector, port: int,
                     for entry in (body if isinstance(body, list) else [body]):
                         count = ecr_scans.add(entry)
                     return self._send(200, {"queued": count})
+                if parts == ["ecr", "signing"]:
+                    body = self._body()
+                    count = 0
+                    for entry in (body if isinstance(body, list) else [body]):
+                        count = ecr_signing.add(entry)
+                    return self._send(200, {"queued": count})
                 if agentcore is not None and parts == ["agentcore", "scripts"]:
                     body = self._body()
                     count = 0
@@ -130,6 +136,7 @@ def make_inject_server(injector: Injector, port: int,
             if parts == []:
                 injector.clear()
                 ecr_scans.clear()
+                ecr_signing.clear()
                 released = codebuild.clear() if codebuild is not None else []
                 if codebuild is not None and codebuild.events is not None:
                     codebuild.events.set_drop(False)

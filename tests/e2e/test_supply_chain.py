@@ -138,3 +138,29 @@ def test_a_code_builds_record_names_its_sbom_of_the_real_packages_and_its_proven
     # The gate judged the layer's scan (UNAVAILABLE here without PyPI's advisory API): recorded.
     gate = rec["deployment"]["scan"]
     assert gate["source"] == "pip-audit" and gate["status"] in ("PASSED", "UNAVAILABLE", "ACCEPTED"), gate
+
+
+def test_the_record_names_ecrs_signature_of_the_image_or_why_there_is_none(stack):
+    """ECR's managed signing (scripted through POST /ecr/signing; local/agentbuild_local/
+    ecr_signing.py adds DescribeImageSigningStatus and ListImageReferrers to moto): a signed
+    image's record names the signing profile and the signature referrer; an image no signing
+    rule matched (the default, ImageSigning=DISABLED) says so."""
+    agent = f"signed-{uid()}"
+    profile = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/agentbuild"
+    status, body, _ = stack.http("POST", f"{stack.inject_url}/ecr/signing",
+                                 {"match": f"{agent}-", "status": "COMPLETE", "signingProfileArn": profile})
+    assert status == 200, body
+    name = f"sig-{uid()}"
+    d = stack.run(name, stack.request(agent=agent), timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    image = stack.record(name)["image"]
+    sig = image["signature"]
+    assert (sig["status"], sig["signingProfileArn"]) == ("COMPLETE", profile), sig
+    expected = "sha256:" + hashlib.sha256(f"notation-signature:{image['digest']}".encode()).hexdigest()
+    assert sig["digest"] == expected and sig["reference"] == f"{image['repositoryUri']}@{expected}", sig
+
+    unsigned = f"nosig-{uid()}"
+    d = stack.run(unsigned, stack.request(agent=f"unsigned-{uid()}"), timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    sig = stack.record(unsigned)["image"]["signature"]
+    assert sig["status"] == "UNAVAILABLE" and "ImageSigning is DISABLED" in sig["reason"], sig

@@ -67,6 +67,7 @@ fn every_sdk_call_in_the_adapters_has_an_iam_action() {
         ("endpoints.rs", "AgentCore"),
         ("ecr.rs", "ECR"),
         ("ecr_scan.rs", "ECR"),
+        ("ecr_signature.rs", "ECR"),
         ("logs.rs", "Logs"),
     ] {
         let ops = operations_called(file, service);

@@ -122,6 +122,7 @@ pub trait ObjectFiles {
 /// An image of the stack's repository, by tag (`domain::images`).
 pub use crate::domain::images::ImageId;
 use crate::domain::scan_gate::ScanReport;
+use crate::domain::signature::SigningFacts;
 
 /// ECR images by tag (the adapter owns the client).
 pub trait Images {
@@ -141,6 +142,13 @@ pub trait ImageScans {
     /// The findings of the image `repository@digest` (repository name, not URI); a scan that
     /// is missing, running or failed is a report with status UNAVAILABLE, not an error.
     async fn findings(&self, repository: &str, digest: &str) -> Result<ScanReport, Error>;
+}
+
+/// The registry's managed signature of an image (`domain::signature`).
+pub trait ImageSignatures {
+    /// ECR's signing statuses of `repository@digest` (repository name, not URI) and, once one
+    /// is COMPLETE, the digests of its Notation signature referrers.
+    async fn signing(&self, repository: &str, digest: &str) -> Result<SigningFacts, Error>;
 }
 
 /// One StartBuild: the project's static buildspec, per-build values as environment variables.

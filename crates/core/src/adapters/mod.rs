@@ -8,6 +8,8 @@ pub mod codebuild;
 pub mod ecr;
 #[cfg(feature = "ecr")]
 pub mod ecr_scan;
+#[cfg(feature = "ecr")]
+pub mod ecr_signature;
 #[cfg(feature = "agentcore")]
 pub mod endpoints;
 #[cfg(feature = "events")]

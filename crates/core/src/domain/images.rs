@@ -80,6 +80,8 @@ impl ImageRecord {
             uri: build.and_then(|b| b.image_uri.clone()),
             digest: build.and_then(|b| b.image_digest.clone()),
             attestations: build.and_then(|b| b.attestations_uri.clone()),
+            // RecordResult asks ECR (the registry signs after the push).
+            signature: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod rollout;
 pub mod runtime_names;
 pub mod scan_gate;
 pub mod secrets;
+pub mod signature;
 pub mod start;
 pub mod status;
 pub mod supersede;

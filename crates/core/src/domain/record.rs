@@ -7,6 +7,7 @@ use super::order::{newer_or_same, Rank};
 use super::plan::{BuildPlan, Source, Trigger};
 use super::provenance::{self, Provenance};
 use super::request::{parse, ValidRequest};
+use super::signature::ImageSignature;
 use super::status::BuildStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -177,6 +178,9 @@ pub struct ImageRecord {
     /// of this image, stored beside it (docs/supply-chain.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestations: Option<String>,
+    /// ECR's managed signature of this image (`domain::signature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ImageSignature>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

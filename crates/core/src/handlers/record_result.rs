@@ -13,11 +13,13 @@ use crate::contract::BuildFinished;
 use crate::domain::announce::{closer_announces_found, writer_announces};
 use crate::domain::deployment;
 use crate::domain::ending::{ending, Ending};
+use crate::domain::images::repository_name;
 use crate::domain::plan::is_build_id;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo};
+use crate::domain::signature::{self, ImageSignature};
 use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
-use crate::ports::{BuildService, Events, Images, ObjectStore};
+use crate::ports::{BuildService, Events, ImageSignatures, Images, ObjectStore};
 use crate::services::stop::stop_build;
 use crate::services::{history, records};
 use crate::Error;
@@ -51,7 +53,7 @@ impl Deps<S3Store, CodeBuild, EventBridge, Ecr> {
     }
 }
 
-pub async fn handle<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+pub async fn handle<S: ObjectStore, B: BuildService, E: Events, I: Images + ImageSignatures>(
     deps: &Deps<S, B, E, I>,
     event: RecordEvent,
 ) -> Result<RecordOutput, Error> {
@@ -63,7 +65,7 @@ pub async fn handle<S: ObjectStore, B: BuildService, E: Events, I: Images>(
     }
 }
 
-async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images + ImageSignatures>(
     deps: &Deps<S, B, E, I>,
     input: RecordInput,
 ) -> Result<RecordOutput, Error> {
@@ -83,6 +85,7 @@ async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images>(
         input.recorded_at,
     );
     stop_if_running(&deps.builds, &mut record).await?;
+    record.image.signature = signature_of(&deps.images, &record).await;
     let key = build_key(&record.build_id);
     // Another writer (the last-resort closer, a cancel) may have closed the record first.
     let offered = record;
@@ -111,6 +114,38 @@ async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images>(
     })
 }
 
+/// ECR's managed signature of the record's image, when the build named one (a container's
+/// digest). Never fails the step: the record is what must not be lost, so a failed look is
+/// UNAVAILABLE with the reason.
+async fn signature_of(
+    images: &impl ImageSignatures,
+    record: &BuildRecord,
+) -> Option<ImageSignature> {
+    let digest = record.image.digest.as_deref()?;
+    if record
+        .artifact
+        .as_ref()
+        .is_some_and(|a| !a.kind.is_container())
+    {
+        return None;
+    }
+    let uri = &record.image.repository_uri;
+    let Some(repository) = repository_name(uri) else {
+        return Some(ImageSignature::unavailable(format!(
+            "{uri} is no ECR repository"
+        )));
+    };
+    match images.signing(repository, digest).await {
+        Ok(facts) => Some(signature::summarize(&facts, uri)),
+        Err(e) => {
+            tracing::warn!(build_id = %record.build_id, error = %e, "signing status unavailable");
+            Some(ImageSignature::unavailable(format!(
+                "could not ask ECR for the signature: {e}"
+            )))
+        }
+    }
+}
+
 /// Compensation: a final record that is no success while its CodeBuild build may still run
 /// stops that build (StopBuild of an ended build is a no-op) and says so.
 async fn stop_if_running(
@@ -128,7 +163,12 @@ async fn stop_if_running(
     Ok(())
 }
 
-async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+async fn execution_ended<
+    S: ObjectStore,
+    B: BuildService,
+    E: Events,
+    I: Images + ImageSignatures,
+>(
     deps: &Deps<S, B, E, I>,
     detail: ExecutionStatusChange,
     event_time: DateTime<Utc>,
@@ -189,7 +229,7 @@ async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
 
 /// The record is open: its build may still run, whatever the execution's end — stop it, then
 /// close the record (conditionally) and announce what stands.
-async fn close_open<S: ObjectStore, B: BuildService, E: Events, I: Images>(
+async fn close_open<S: ObjectStore, B: BuildService, E: Events, I: Images + ImageSignatures>(
     deps: &Deps<S, B, E, I>,
     detail: &ExecutionStatusChange,
     mut record: BuildRecord,
@@ -364,6 +404,51 @@ mod tests {
             .own_json("agents/nexus-ai/sales/latest.json")
             .unwrap();
         assert_eq!(latest.build_id, "b-2");
+    }
+
+    fn pushed(digest: &str) -> RecordEvent {
+        let RecordEvent::State(mut input) = finished(BuildStatus::Succeeded) else {
+            unreachable!()
+        };
+        let slot = input.state.build.as_mut().unwrap();
+        slot.observed.state.image_digest = Some(digest.into());
+        RecordEvent::State(input)
+    }
+
+    #[tokio::test]
+    async fn the_record_names_the_images_signature_and_why_there_is_none() {
+        use crate::domain::signature::{SignatureStatus, SigningFacts, SigningState};
+        let profile = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/agentbuild";
+        let d = deps();
+        *d.images.signing.borrow_mut() = SigningFacts {
+            statuses: vec![SigningState {
+                status: "COMPLETE".into(),
+                signing_profile_arn: Some(profile.into()),
+                failure: None,
+            }],
+            signatures: vec!["sha256:5151".into()],
+        };
+        handle(&d, pushed("sha256:abab")).await.unwrap();
+        assert_eq!(*d.images.signing_asked.borrow(), ["agentbuild@sha256:abab"]);
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        let sig = rec.image.signature.unwrap();
+        assert_eq!(sig.status, SignatureStatus::Complete);
+        assert_eq!(sig.signing_profile_arn.as_deref(), Some(profile));
+        assert_eq!(
+            sig.reference.as_deref(),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/agentbuild@sha256:5151")
+        );
+        // Signing off: no status at all -> UNAVAILABLE with the reason; no digest: nothing asked.
+        let d = deps();
+        handle(&d, pushed("sha256:abab")).await.unwrap();
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        let sig = rec.image.signature.unwrap();
+        assert_eq!(sig.status, SignatureStatus::Unavailable);
+        assert!(sig.reason.unwrap().contains("ImageSigning is DISABLED"));
+        let d = deps();
+        handle(&d, finished(BuildStatus::Failed)).await.unwrap();
+        let rec: BuildRecord = d.store.own_json("builds/b-1.json").unwrap();
+        assert!(rec.image.signature.is_none() && d.images.signing_asked.borrow().is_empty());
     }
 
     /// `finished` with its source in the stack's own bucket, and that object present.
@@ -864,6 +949,7 @@ mod tests {
                 the_closer_announces_a_final_record_when_recordresult_failed_past_its_retries,
                 a_failed_deploy_step_keeps_the_builds_status_and_records_the_reason,
                 a_ready_deployment_is_recorded_without_the_states_wait_fields,
+                the_record_names_the_images_signature_and_why_there_is_none,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("record-result", &called);

@@ -191,6 +191,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "ecr:BatchGetImage",
             "ecr:PutImage",
             "ecr:BatchDeleteImage",
+            "ecr:DescribeImageSigningStatus",
         ],
         operations: &[
             "S3.GetObject",
@@ -201,6 +202,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "ECR.BatchGetImage",
             "ECR.PutImage",
             "ECR.BatchDeleteImage",
+            "ECR.DescribeImageSigningStatus",
+            "ECR.ListImageReferrers",
         ],
     },
     FunctionSpec {
@@ -364,6 +367,13 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
     ("ECR.BatchGetImage", "ecr:BatchGetImage"),
     ("ECR.PutImage", "ecr:PutImage"),
     ("ECR.BatchDeleteImage", "ecr:BatchDeleteImage"),
+    (
+        "ECR.DescribeImageSigningStatus",
+        "ecr:DescribeImageSigningStatus",
+    ),
+    // "The IAM principal invoking this operation must have the ecr:BatchGetImage permission"
+    // (the ListImageReferrers API reference).
+    ("ECR.ListImageReferrers", "ecr:BatchGetImage"),
     (
         "ECR.DescribeImageScanFindings",
         "ecr:DescribeImageScanFindings",

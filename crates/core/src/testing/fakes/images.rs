@@ -1,7 +1,8 @@
 //! ECR images in memory: tags -> digests.
 
 use super::record;
-use crate::ports::{ImageId, Images};
+use crate::domain::signature::SigningFacts;
+use crate::ports::{ImageId, ImageSignatures, Images};
 use crate::Error;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,6 +11,10 @@ use std::collections::BTreeMap;
 pub struct FakeImages {
     /// `repository:tag` -> digest.
     pub tags: RefCell<BTreeMap<String, String>>,
+    /// What ECR says of every image's signing (none matched a rule by default).
+    pub signing: RefCell<SigningFacts>,
+    /// The `repository@digest` signing was asked about.
+    pub signing_asked: RefCell<Vec<String>>,
 }
 
 fn key(repository: &str, tag: &str) -> String {
@@ -63,5 +68,19 @@ impl FakeImages {
             .borrow()
             .get(&key(&image.repository, &image.tag))
             .cloned()
+    }
+}
+
+impl ImageSignatures for FakeImages {
+    async fn signing(&self, repository: &str, digest: &str) -> Result<SigningFacts, Error> {
+        record("ECR.DescribeImageSigningStatus");
+        self.signing_asked
+            .borrow_mut()
+            .push(format!("{repository}@{digest}"));
+        let facts = self.signing.borrow().clone();
+        if facts.statuses.iter().any(|s| s.status == "COMPLETE") {
+            record("ECR.ListImageReferrers");
+        }
+        Ok(facts)
     }
 }
