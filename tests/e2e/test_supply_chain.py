@@ -164,3 +164,32 @@ def test_the_record_names_ecrs_signature_of_the_image_or_why_there_is_none(stack
     assert d["status"] == "SUCCEEDED", d
     sig = stack.record(unsigned)["image"]["signature"]
     assert sig["status"] == "UNAVAILABLE" and "ImageSigning is DISABLED" in sig["reason"], sig
+
+
+def test_build_finished_and_a_reused_record_name_the_images_attestations(stack):
+    """The buildspec exports ATTESTATIONS_URI (scripted here as CodeBuild's exported variable):
+    the record and its Build Finished event name it, and so does the record of the same request
+    REUSED (the reused build's SBOM and provenance describe the very same image)."""
+    from test_events import Announcements, only
+
+    agent = f"attest-{uid()}"
+    req = stack.request(agent=agent)
+    digest = "sha256:" + hashlib.sha256(agent.encode()).hexdigest()
+    repo = stack.env["AGENTBUILD_REPOSITORY_URI"]
+    built = f"att-{uid()}"
+    attestations = f"s3://{stack.bucket}/attestations/{agent}-x/"
+    stack.script({"match": req["project"], "exported": {
+        "IMAGE_DIGEST": digest, "IMAGE_URI": f"{repo}@{digest}", "ATTESTATIONS_URI": attestations}})
+    d = stack.run(built, req, timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    rec = stack.record(built)
+    assert rec["image"]["attestations"] == attestations, rec["image"]
+    detail = only(Announcements(stack).of(built), built)
+    assert detail["image"]["attestations"] == attestations, detail
+    assert detail["image"].get("signature") == rec["image"].get("signature"), (detail, rec["image"])
+
+    reused = f"att-reused-{uid()}"
+    d = stack.run(reused, req, timeout=60)
+    assert d["status"] == "SUCCEEDED", d
+    rec = stack.record(reused)
+    assert rec["status"] == "REUSED" and rec["image"]["attestations"] == attestations, rec

@@ -7,6 +7,7 @@ use crate::domain::deployment::Deployment;
 use crate::domain::ending::Reported;
 use crate::domain::plan::Trigger;
 use crate::domain::record::{build_key, BuildRecord, ErrorInfo, LogLocation};
+use crate::domain::signature::ImageSignature;
 use crate::domain::status::BuildStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -187,6 +188,13 @@ pub struct FinishedImage {
     pub tag: String,
     pub digest: Option<String>,
     pub uri: Option<String>,
+    /// `s3://<bucket>/attestations/<tag>/`: BuildKit's SBOM (`sbom.spdx.json`) and SLSA
+    /// provenance (`provenance.json`) of the image (the record's `image.attestations`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<String>,
+    /// ECR's managed signature of the image (the record's `image.signature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ImageSignature>,
 }
 
 impl BuildFinished {
@@ -205,6 +213,8 @@ impl BuildFinished {
                 tag: record.image.tag.clone(),
                 digest: record.image.digest.clone(),
                 uri: record.image.uri.clone(),
+                attestations: record.image.attestations.clone(),
+                signature: record.image.signature.clone(),
             },
             artifact: record.artifact.clone(),
             deployment: record.deployment.clone(),
@@ -242,6 +252,39 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"error":{"code":"NotFound","message":"no build x"}}"#
+        );
+    }
+
+    #[test]
+    fn build_finished_carries_the_images_attestations_and_signature() {
+        use crate::domain::record::tests::{plan, running, t};
+        use crate::domain::signature::{ImageSignature, SignatureStatus};
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.image_digest = Some("sha256:abab".into());
+        b.attestations_uri = Some("s3://own/attestations/sales-abc/".into());
+        let mut record = BuildRecord::new(&plan(), Some(&b), None, t("2026-11-28T10:05:00Z"));
+        record.image.signature = Some(ImageSignature {
+            status: SignatureStatus::Complete,
+            signing_profile_arn: Some("arn:aws:signer:us-east-1:1:/signing-profiles/p".into()),
+            digest: Some("sha256:5151".into()),
+            reference: Some("repo@sha256:5151".into()),
+            reason: None,
+        });
+        let detail = serde_json::to_value(BuildFinished::of(&record)).unwrap();
+        assert_eq!(
+            detail["image"]["attestations"],
+            json!("s3://own/attestations/sales-abc/")
+        );
+        assert_eq!(
+            detail["image"]["signature"],
+            json!({"status": "COMPLETE", "signingProfileArn": "arn:aws:signer:us-east-1:1:/signing-profiles/p",
+                   "digest": "sha256:5151", "reference": "repo@sha256:5151"})
+        );
+        // The record and its announcement say the same of the image.
+        assert_eq!(
+            detail["image"]["signature"],
+            serde_json::to_value(&record.image.signature).unwrap()
         );
     }
 

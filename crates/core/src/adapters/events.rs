@@ -77,6 +77,8 @@ mod tests {
                 tag: "sales-abc".into(),
                 digest: Some("sha256:00".into()),
                 uri: Some("1.dkr.ecr.us-east-1.amazonaws.com/agents:sales-abc".into()),
+                attestations: None,
+                signature: None,
             },
             deployment: None,
             record_key: "builds/b-1.json".into(),

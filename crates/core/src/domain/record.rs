@@ -459,6 +459,8 @@ pub struct Reuse {
     pub tag: String,
     pub digest: Option<String>,
     pub uri: Option<String>,
+    /// The reused build's BuildKit attestations (they describe the very same image).
+    pub attestations: Option<String>,
 }
 
 /// The reuse rule: an unforced request whose content tag equals that of the agent's latest
@@ -478,6 +480,7 @@ pub fn reuse(plan: &BuildPlan, latest: &BuildRecord) -> Option<Reuse> {
         tag: latest.image.tag.clone(),
         digest: latest.image.digest.clone(),
         uri: latest.image.uri.clone(),
+        attestations: latest.image.attestations.clone(),
     })
 }
 

@@ -201,6 +201,7 @@ fn reused_state(reused: Reuse, now: DateTime<Utc>) -> BuildState {
         image_uri: reused.uri,
         reused_from: Some(reused.from),
         image_tag: Some(reused.tag),
+        attestations_uri: reused.attestations,
         ..empty_state(now)
     }
 }
@@ -599,6 +600,7 @@ mod tests {
         let mut b = crate::domain::record::tests::running();
         b.status = status;
         b.image_digest = Some("sha256:feed".into());
+        b.attestations_uri = Some(format!("s3://own/attestations/{tag}/"));
         b.finished_at = Some(t("2026-11-27T10:00:00Z"));
         let mut p = plan();
         p.build_id = "older".into();
@@ -623,6 +625,11 @@ mod tests {
         assert_eq!(out.build.status, BuildStatus::Reused);
         assert_eq!(out.build.reused_from.as_deref(), Some("older"));
         assert_eq!(out.build.image_digest.as_deref(), Some("sha256:feed"));
+        // The reused image's SBOM and provenance are the reused build's: the record names them.
+        let attestations = format!("s3://own/attestations/{}/", plan().image.tag);
+        assert_eq!(out.build.attestations_uri, Some(attestations.clone()));
+        let record = BuildRecord::new(&plan(), Some(&out.build), None, t("2026-11-28T10:00:09Z"));
+        assert_eq!(record.image.attestations, Some(attestations));
         assert!(d.builds.started.borrow().is_empty());
     }
 
