@@ -2,6 +2,7 @@
 # Static checks of template.yaml, offline (no AWS account, no credentials, no Docker):
 #   1. the template's BuildSpec is a verbatim copy of buildspec.yml  (scripts/sync_buildspec.py)
 #   2. cfn-lint                                                      (transforms SAM itself)
+#      (also with ImageSigning=ENABLED EnhancedScanning=ENABLED)
 #   3. sam validate --lint
 #   4. checkov on the SAM-transformed CloudFormation                 (scripts/sam_transform.py;
 #      on raw SAM it misses the state machine, the API and the generated roles). Skipped checks
@@ -26,6 +27,11 @@ echo "check-template: buildspec copy"
 
 echo "check-template: cfn-lint $("$VENV/bin/cfn-lint" --version | awk '{print $2}')"
 "$VENV/bin/cfn-lint" template.yaml
+
+# The supply-chain settings' resources only exist behind conditions (off by default): lint
+# with them on too (tests/buildspec/test_template_supply_chain.py shows the lint reaches them).
+echo "check-template: cfn-lint with ImageSigning=ENABLED EnhancedScanning=ENABLED"
+"$VENV/bin/cfn-lint" template.yaml --parameters ImageSigning=ENABLED EnhancedScanning=ENABLED
 
 echo "check-template: sam validate --lint"
 "$VENV/bin/sam" validate --lint --template template.yaml

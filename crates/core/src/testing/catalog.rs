@@ -224,6 +224,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "s3:ListBucket",
             "s3:PutObject",
             "ecr:DescribeImageScanFindings",
+            "inspector2:ListFindings",
             "bedrock-agentcore:CreateAgentRuntime",
             "bedrock-agentcore:UpdateAgentRuntime",
             "bedrock-agentcore:ListAgentRuntimes",
@@ -427,8 +428,13 @@ pub const OPERATION_ACTIONS: &[(&str, &str)] = &[
 ];
 
 /// Actions an operation needs beside its own (the service authorization reference's "dependent
-/// actions"): creating or updating a runtime passes its execution role to AgentCore.
+/// actions"): creating or updating a runtime passes its execution role to AgentCore; reading
+/// enhanced scanning's findings reads Inspector's.
 pub const DEPENDENT_ACTIONS: &[(&str, &str)] = &[
+    // With enhanced scanning ECR answers with Amazon Inspector's findings, which the caller
+    // must be allowed to read (Amazon ECR User Guide, "IAM permissions required for enhanced
+    // scanning in Amazon ECR").
+    ("ECR.DescribeImageScanFindings", "inspector2:ListFindings"),
     ("AgentCore.CreateAgentRuntime", "iam:PassRole"),
     ("AgentCore.UpdateAgentRuntime", "iam:PassRole"),
 ];
