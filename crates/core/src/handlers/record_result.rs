@@ -163,12 +163,7 @@ async fn stop_if_running(
     Ok(())
 }
 
-async fn execution_ended<
-    S: ObjectStore,
-    B: BuildService,
-    E: Events,
-    I: Images + ImageSignatures,
->(
+async fn execution_ended<S: ObjectStore, B: BuildService, E: Events, I: Images>(
     deps: &Deps<S, B, E, I>,
     detail: ExecutionStatusChange,
     event_time: DateTime<Utc>,
@@ -229,7 +224,7 @@ async fn execution_ended<
 
 /// The record is open: its build may still run, whatever the execution's end — stop it, then
 /// close the record (conditionally) and announce what stands.
-async fn close_open<S: ObjectStore, B: BuildService, E: Events, I: Images + ImageSignatures>(
+async fn close_open<S: ObjectStore, B: BuildService, E: Events, I: Images>(
     deps: &Deps<S, B, E, I>,
     detail: &ExecutionStatusChange,
     mut record: BuildRecord,
