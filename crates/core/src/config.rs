@@ -40,6 +40,7 @@ pub const STACK_NAME: &str = "AGENTBUILD_STACK_NAME";
 /// default CRITICAL) and whether only findings with a fix block (ScanGateFixableOnly, default true).
 pub const SCAN_GATE_SEVERITY: &str = "AGENTBUILD_SCAN_GATE_SEVERITY";
 pub const SCAN_GATE_FIXABLE_ONLY: &str = "AGENTBUILD_SCAN_GATE_FIXABLE_ONLY";
+pub const SCAN_GATE_REQUIRE_SCAN: &str = "AGENTBUILD_SCAN_GATE_REQUIRE_SCAN";
 
 /// Where a function's settings come from: the process environment in Lambda, a map in tests.
 pub trait Source {
@@ -307,6 +308,22 @@ fn scan_gate(env: &impl Source) -> Result<GatePolicy, Error> {
         Error::Config(format!(
             "environment variables {SCAN_GATE_SEVERITY}/{SCAN_GATE_FIXABLE_ONLY}: {why}"
         ))
+    })
+    .and_then(|policy| {
+        let require = env.get(SCAN_GATE_REQUIRE_SCAN).filter(|v| !v.is_empty());
+        let require_scan = match require.as_deref().unwrap_or("false") {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(Error::Config(format!(
+                    "environment variable {SCAN_GATE_REQUIRE_SCAN}: must be true or false"
+                )))
+            }
+        };
+        Ok(GatePolicy {
+            require_scan,
+            ..policy
+        })
     })
 }
 
@@ -594,6 +611,24 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("0 to 100"), "{err}");
+    }
+
+    #[test]
+    fn requiring_a_scan_is_off_by_default_and_a_boolean() {
+        let base = [
+            (BUCKET, "b"),
+            (RUNTIME_ROLE_ARN, "arn:aws:iam::1:role/rt"),
+            (STACK_NAME, "agentbuild"),
+        ];
+        assert!(!DeployConfig::load(&base).unwrap().scan_gate.require_scan);
+        let with = |v: &'static str| {
+            let [b, r, n] = base;
+            DeployConfig::load(&[b, r, n, (SCAN_GATE_REQUIRE_SCAN, v)])
+        };
+        assert!(with("true").unwrap().scan_gate.require_scan);
+        assert!(!with("false").unwrap().scan_gate.require_scan);
+        let err = with("yes").unwrap_err();
+        assert!(err.to_string().contains(SCAN_GATE_REQUIRE_SCAN), "{err}");
     }
 
     #[test]

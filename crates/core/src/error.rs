@@ -29,6 +29,10 @@ pub enum Error {
     /// names the file (and line). Not retried: the same context is refused again.
     #[error("{0}")]
     InvalidContext(String),
+    /// The stack requires a scan before a deploy and ECR has none of the image yet: the state
+    /// machine retries DeployRuntime a while (`domain::scan_gate::SCAN_WAIT_SECONDS`).
+    #[error("{0}")]
+    ScanPending(String),
 }
 
 /// Every `errorType` the functions emit, as the state machine sees it.
@@ -41,6 +45,7 @@ pub const ERROR_NAMES: &[&str] = &[
     "InvalidState",
     "ConfigError",
     "InvalidContext",
+    "ScanPending",
 ];
 
 impl Error {
@@ -54,6 +59,7 @@ impl Error {
             Error::InvalidState(_) => "InvalidState",
             Error::Config(_) => "ConfigError",
             Error::InvalidContext(_) => "InvalidContext",
+            Error::ScanPending(_) => "ScanPending",
         }
     }
 }
@@ -83,6 +89,7 @@ mod tests {
             Error::InvalidState(String::new()),
             Error::Config(String::new()),
             Error::InvalidContext(String::new()),
+            Error::ScanPending(String::new()),
         ];
         let names: Vec<_> = all.iter().map(Error::name).collect();
         assert_eq!(names, ERROR_NAMES);

@@ -130,6 +130,9 @@ pub struct GatePolicy {
     pub threshold: Option<Severity>,
     /// Only findings with a fix available block (a finding nobody can fix yet is recorded).
     pub fixable_only: bool,
+    /// No scan result blocks too (`ScanGateRequireScan`): DeployRuntime first waits up to
+    /// [`SCAN_WAIT_SECONDS`] for ECR's scan of a fresh image ([`GatePolicy::waits_for`]).
+    pub require_scan: bool,
 }
 
 impl Default for GatePolicy {
@@ -137,9 +140,15 @@ impl Default for GatePolicy {
         GatePolicy {
             threshold: Some(Severity::Critical),
             fixable_only: true,
+            require_scan: false,
         }
     }
 }
+
+/// How long, from when DeployRuntime was entered, a stack that requires a scan waits for ECR's
+/// (an enhanced scan of a fresh image takes minutes). The state machine retries `ScanPending`
+/// (about every 20-60 s) past this bound, so DeployRuntime's own clock ends the wait.
+pub const SCAN_WAIT_SECONDS: i64 = 300;
 
 impl GatePolicy {
     /// From the stack's parameters: `CRITICAL` | `HIGH` | `MEDIUM` | `LOW` | `OFF`, `true` | `false`.
@@ -157,7 +166,20 @@ impl GatePolicy {
         Ok(GatePolicy {
             threshold,
             fixable_only,
+            require_scan: false,
         })
+    }
+
+    /// Whether DeployRuntime should wait (fail `ScanPending`, retried by the state machine)
+    /// rather than judge `report` now: the stack requires a scan, ECR has none yet, and it has
+    /// waited less than [`SCAN_WAIT_SECONDS`]. A code artifact's scan ran in its layer build:
+    /// waiting would not change it.
+    pub fn waits_for(&self, report: &ScanReport, waited_seconds: i64) -> bool {
+        self.require_scan
+            && self.threshold.is_some()
+            && report.status == ScanStatus::Unavailable
+            && report.source != LAYER_SOURCE
+            && waited_seconds < SCAN_WAIT_SECONDS
     }
 
     fn blocks(&self, f: &Finding) -> bool {
@@ -219,6 +241,13 @@ impl ScanGate {
 
     /// The deployment's failure reason when blocked: the findings, and how to accept them.
     pub fn failure_reason(&self) -> String {
+        if self.blocking.is_empty() {
+            return format!(
+                "the vulnerability gate ({}) blocked the deploy: {}",
+                self.threshold,
+                self.reason.as_deref().unwrap_or("no scan result")
+            );
+        }
         let named: Vec<String> = self.blocking.iter().map(describe).collect();
         format!(
             "the vulnerability gate ({}) blocked the deploy: {} finding(s) of the {} scan: {}; \
@@ -318,6 +347,14 @@ pub fn decide(report: &ScanReport, policy: &GatePolicy, accepted: &[String]) -> 
     }
     if report.status == ScanStatus::Unavailable {
         gate.status = GateStatus::Unavailable;
+        if policy.require_scan {
+            // ScanGateRequireScan: no scan result is no pass.
+            gate.status = GateStatus::Blocked;
+            gate.reason = Some(format!(
+                "no scan result and the stack requires one (ScanGateRequireScan): {}",
+                report.reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
         return gate;
     }
     let mut over: Vec<&Finding> = report
@@ -453,6 +490,36 @@ mod tests {
         let partly = decide(&r, &GatePolicy::default(), &["CVE-2026-0001".into()]);
         assert_eq!(partly.status, GateStatus::Blocked);
         assert_eq!(partly.blocking[0].id, "PYSEC-2026-7");
+    }
+
+    #[test]
+    fn a_required_scan_waits_for_ecr_within_the_bound_then_blocks() {
+        let require = GatePolicy {
+            require_scan: true,
+            ..GatePolicy::default()
+        };
+        let none = ScanReport::unavailable("ecr", "ECR's scan is IN_PROGRESS: d");
+        assert!(require.waits_for(&none, 0));
+        assert!(require.waits_for(&none, SCAN_WAIT_SECONDS - 1));
+        assert!(!require.waits_for(&none, SCAN_WAIT_SECONDS));
+        // Not by default, not with the gate off, not for a complete scan, not for a code
+        // artifact's scan (it ran in the layer build: waiting changes nothing).
+        assert!(!GatePolicy::default().waits_for(&none, 0));
+        let off = GatePolicy {
+            threshold: None,
+            ..require
+        };
+        assert!(!off.waits_for(&none, 0));
+        assert!(!require.waits_for(&report(vec![]), 0));
+        assert!(!require.waits_for(&ScanReport::unavailable(LAYER_SOURCE, "x"), 0));
+        let gate = decide(&none, &require, &[]);
+        assert_eq!(gate.status, GateStatus::Blocked);
+        assert_eq!(
+            gate.failure_reason(),
+            "the vulnerability gate (CRITICAL or above with a fix available) blocked the deploy: \
+             no scan result and the stack requires one (ScanGateRequireScan): ECR's scan is \
+             IN_PROGRESS: d"
+        );
     }
 
     #[test]

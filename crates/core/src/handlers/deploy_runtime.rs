@@ -64,7 +64,7 @@ pub async fn handle<S: ObjectStore, R: Runtimes, I: ImageScans>(
         .clone()
         .ok_or_else(|| Error::InvalidState("DeployRuntime needs plan.deploy".into()))?;
     // The vulnerability gate, before any runtime or version is created (`domain::scan_gate`).
-    let gate = scan_gate(deps, &plan, &build, &spec).await?;
+    let gate = scan_gate(deps, &plan, &build, &spec, started_at).await?;
     let mut deployment = match &gate {
         Some(g) if g.blocked() => {
             let uri = container_uri(&plan.image.repository_uri, build.image_digest.as_deref());
@@ -100,6 +100,7 @@ async fn scan_gate<S: ObjectStore, R, I: ImageScans>(
     plan: &BuildPlan,
     build: &BuildState,
     spec: &DeploySpec,
+    started_at: DateTime<Utc>,
 ) -> Result<Option<ScanGate>, Error> {
     let layer = build
         .artifact
@@ -116,6 +117,15 @@ async fn scan_gate<S: ObjectStore, R, I: ImageScans>(
         }
         _ => return Ok(None),
     };
+    let waited = ((deps.now)() - started_at).num_seconds();
+    if deps.config.scan_gate.waits_for(&report, waited) {
+        let why = report.reason.unwrap_or_default();
+        tracing::info!(build_id = %plan.build_id, waited, "scan pending: waiting for ECR's scan");
+        return Err(Error::ScanPending(format!(
+            "the stack requires a scan before a deploy (ScanGateRequireScan) and ECR has none \
+             yet after {waited} s: {why}"
+        )));
+    }
     let gate = decide(&report, &deps.config.scan_gate, &spec.accept_findings);
     tracing::info!(build_id = %plan.build_id, gate = ?gate.status, findings = gate.findings, "scan gate");
     Ok(Some(gate))
@@ -645,6 +655,33 @@ mod tests {
         assert_eq!(d.runtimes.created.borrow().len(), 1);
     }
 
+    #[tokio::test]
+    async fn a_required_scan_is_waited_for_then_its_absence_blocks() {
+        let unscanned = || ScanReport::unavailable("ecr", "ECR's scan is IN_PROGRESS: d");
+        // Default: an image without a scan deploys, recorded UNAVAILABLE.
+        let d = deps();
+        d.scans.set(unscanned());
+        let dep = handle(&d, input(json!({}))).await.unwrap().deployment;
+        assert_eq!(dep.scan.unwrap().status, GateStatus::Unavailable);
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+        // ScanGateRequireScan, inside the wait: ScanPending (the state machine retries it).
+        let mut d = deps();
+        d.config.scan_gate.require_scan = true;
+        d.scans.set(unscanned());
+        let err = handle(&d, input(json!({}))).await.unwrap_err();
+        assert_eq!(err.name(), "ScanPending");
+        assert!(err.to_string().contains("IN_PROGRESS"), "{err}");
+        // Past the wait (entered SCAN_WAIT_SECONDS ago): BLOCKED, nothing created.
+        let mut late = input(json!({}));
+        late.started_at = t("2026-11-28T10:01:00Z");
+        let dep = handle(&d, late).await.unwrap().deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        assert_eq!(dep.scan.as_ref().unwrap().status, GateStatus::Blocked);
+        let why = dep.failure_reason.unwrap();
+        assert!(why.contains("requires one (ScanGateRequireScan)"), "{why}");
+        assert!(d.runtimes.created.borrow().is_empty());
+    }
+
     #[test]
     fn calls_exactly_the_sdk_operations_the_catalog_lists() {
         let called = crate::testing::fakes::operations_of(
@@ -663,6 +700,7 @@ mod tests {
                 an_accepted_finding_deploys_and_the_acceptance_is_recorded,
                 the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused,
                 a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded,
+                a_required_scan_is_waited_for_then_its_absence_blocks,
             ],
         );
         crate::testing::fakes::assert_operations_are_listed("deploy-runtime", &called);

@@ -218,6 +218,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             DEPLOY_TIMEOUT_SECONDS,
             SCAN_GATE_SEVERITY,
             SCAN_GATE_FIXABLE_ONLY,
+            SCAN_GATE_REQUIRE_SCAN,
         ],
         iam_actions: &[
             "s3:GetObject",
