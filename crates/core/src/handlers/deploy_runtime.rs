@@ -655,6 +655,103 @@ mod tests {
         assert_eq!(d.runtimes.created.borrow().len(), 1);
     }
 
+    /// A code build whose dependency layer `key` has `scan` as its scan summary (none: `None`).
+    fn code_input(
+        d: &TestDeps,
+        scan: Option<serde_json::Value>,
+        deploy: serde_json::Value,
+    ) -> DeployInput {
+        use crate::domain::artifact::{
+            ArtifactKind, ArtifactRecord, ArtifactSpec, DependencyLayer, PythonRuntime,
+        };
+        let mut i = input(deploy);
+        i.plan.artifact = ArtifactSpec::Code {
+            entry_point: "main.py".to_string().try_into().unwrap(),
+            runtime: PythonRuntime::Python313,
+        };
+        i.build.image_digest = None;
+        i.build.artifact = Some(ArtifactRecord {
+            kind: ArtifactKind::Code,
+            uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
+            bucket: "own".into(),
+            key: "artifacts/nexus-ai/sales/ab.zip".into(),
+            version_id: Some("v-9".into()),
+            sha256: "ab".into(),
+            size: 1,
+            dependencies: Some(DependencyLayer {
+                key: "k1".into(),
+                reused: false,
+            }),
+            sbom: None,
+        });
+        if let Some(scan) = scan {
+            d.store.seed(
+                "dependencies/k1.scan.json",
+                serde_json::to_vec(&scan).unwrap(),
+            );
+        }
+        i
+    }
+
+    fn pip_audit_critical() -> serde_json::Value {
+        json!({"tool": "pip-audit 2.10.1", "source": "pypi", "status": "COMPLETE", "packages": 3,
+               "audited": 3, "skipped": [], "findings": [{"id": "PYSEC-2026-7", "aliases": ["CVE-2026-4242"],
+               "package": "urllib3", "version": "1.26.0", "fixVersions": ["1.26.19"], "severity": "UNKNOWN"}]})
+    }
+
+    #[tokio::test]
+    async fn a_code_artifacts_fixable_dependency_finding_blocks_and_accepting_it_deploys() {
+        let d = deps();
+        let dep = handle(&d, code_input(&d, Some(pip_audit_critical()), json!({})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Failed);
+        let why = dep.failure_reason.unwrap();
+        assert!(
+            why.contains("PYSEC-2026-7 (UNKNOWN in urllib3 1.26.0)"),
+            "{why}"
+        );
+        assert!(why.contains("of the pip-audit scan"), "{why}");
+        let gate = dep.scan.unwrap();
+        assert_eq!(
+            (gate.status, gate.source.as_str()),
+            (GateStatus::Blocked, "pip-audit")
+        );
+        assert!(d.runtimes.created.borrow().is_empty());
+        assert!(
+            d.scans.asked.lock().unwrap().is_empty(),
+            "ECR is not asked for code"
+        );
+        // Accepted by an alias: deployed, and the acceptance is recorded.
+        let accept = json!({"acceptFindings": ["CVE-2026-4242"]});
+        let dep = handle(&d, code_input(&d, None, accept))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Deploying);
+        let gate = dep.scan.unwrap();
+        assert_eq!(gate.status, GateStatus::Accepted);
+        assert_eq!(gate.accepted[0].id, "PYSEC-2026-7");
+        assert_eq!(d.runtimes.created.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_layer_without_a_scan_is_recorded_unavailable_and_deploys() {
+        let d = deps();
+        let dep = handle(&d, code_input(&d, None, json!({})))
+            .await
+            .unwrap()
+            .deployment;
+        assert_eq!(dep.status, DeploymentStatus::Deploying);
+        let gate = dep.scan.unwrap();
+        assert_eq!(gate.status, GateStatus::Unavailable);
+        assert_eq!(
+            gate.reason.as_deref(),
+            Some("the dependency layer has no scan")
+        );
+    }
+
     #[tokio::test]
     async fn a_required_scan_is_waited_for_then_its_absence_blocks() {
         let unscanned = || ScanReport::unavailable("ecr", "ECR's scan is IN_PROGRESS: d");
@@ -700,6 +797,8 @@ mod tests {
                 an_accepted_finding_deploys_and_the_acceptance_is_recorded,
                 the_binding_names_the_runtime_and_build_and_another_agents_name_is_refused,
                 a_runtime_deployed_under_another_name_before_bindings_is_listed_superseded,
+                a_code_artifacts_fixable_dependency_finding_blocks_and_accepting_it_deploys,
+                a_layer_without_a_scan_is_recorded_unavailable_and_deploys,
                 a_required_scan_is_waited_for_then_its_absence_blocks,
             ],
         );
