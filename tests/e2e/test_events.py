@@ -106,10 +106,14 @@ def test_a_successful_build_is_announced_once_with_its_image(stack, announced):
     assert d["status"] == "SUCCEEDED", d
     detail = only(announced.of(name), name)
     rec = stack.record(name)
+    # The image's signature: the record's (none here: the local stack signs only when a test
+    # scripts it, as ImageSigning is off by default), so UNAVAILABLE with the reason.
+    signature = rec["image"]["signature"]
+    assert signature["status"] == "UNAVAILABLE", signature
     assert detail == {
         "buildId": name, "project": req["project"], "agent": req["agent"], "status": "SUCCEEDED",
         "image": {"repositoryUri": rec["image"]["repositoryUri"], "tag": rec["image"]["tag"],
-                  "digest": DIGEST, "uri": image_uri},
+                  "digest": DIGEST, "uri": image_uri, "signature": signature},
         "recordKey": f"builds/{name}.json",
     }
 
