@@ -1,5 +1,6 @@
 //! `agentbuild status --provenance`: a finished build's provenance (`domain::provenance`), the
-//! attestations its record names, and the vulnerability gate's verdict on its deploy.
+//! attestations and the registry's signature its record names, and the vulnerability gate's
+//! verdict on its deploy.
 
 use crate::service::BuildView;
 use agentbuild_core::domain::provenance::Provenance;
@@ -15,6 +16,7 @@ pub fn to_json(view: &BuildView) -> Value {
         "status": view.status(),
         "provenance": record.and_then(|r| r.provenance.as_ref()),
         "attestations": record.and_then(|r| r.image.attestations.as_ref()),
+        "signature": record.and_then(|r| r.image.signature.as_ref()),
         "scan": record.and_then(|r| r.deployment.as_ref()).and_then(|d| d.scan.as_ref()),
     })
 }
@@ -66,6 +68,14 @@ fn supply_text(record: &BuildRecord, line: Line) -> String {
             &format!("{uri} (sbom.spdx.json, provenance.json)"),
         );
     }
+    if let Some(sig) = &record.image.signature {
+        let what = sig
+            .reference
+            .as_deref()
+            .or(sig.reason.as_deref())
+            .unwrap_or("");
+        t += &line("signature", &format!("{:?} {what}", sig.status));
+    }
     if let Some(scan) = record.deployment.as_ref().and_then(|d| d.scan.as_ref()) {
         let named = scan.blocking.iter().chain(&scan.accepted);
         let ids: Vec<&str> = named.map(|f| f.id.as_str()).collect();
@@ -80,4 +90,29 @@ fn supply_text(record: &BuildRecord, line: Line) -> String {
         t += &line("scan gate", &verdict);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentbuild_core::domain::signature::{ImageSignature, SignatureStatus};
+
+    #[test]
+    fn the_supply_lines_name_the_attestations_and_the_signature() {
+        let mut record = crate::service::tests::record("SUCCEEDED");
+        record.image.attestations = Some("s3://b/attestations/t/".into());
+        record.image.signature = Some(ImageSignature {
+            status: SignatureStatus::Complete,
+            signing_profile_arn: Some("arn:aws:signer:us-east-1:1:/signing-profiles/p".into()),
+            digest: Some("sha256:5151".into()),
+            reference: Some("repo@sha256:5151".into()),
+            reason: None,
+        });
+        let text = supply_text(&record, |k, v| format!("{k}: {v}\n"));
+        assert_eq!(
+            text,
+            "attested: s3://b/attestations/t/ (sbom.spdx.json, provenance.json)\n\
+             signature: Complete repo@sha256:5151\n"
+        );
+    }
 }
