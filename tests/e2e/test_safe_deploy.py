@@ -141,3 +141,38 @@ def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building
     status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
                                  {"deploy": {"endpoint": "DEFAULT"}})
     assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
+
+
+def test_promote_of_an_older_build_deploys_its_own_image_and_leaves_latest_alone(stack, agentcore, v1):
+    """Item 1 and 2 of the review: promoting a build that is not the agent's latest reuses that
+    build's own image digest (no CodeBuild build), deploys it to the named endpoint, and neither
+    moves `live` nor `latest.json` (what scheduled rebuilds rebuild and redeploy)."""
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    latest_key = f"agents/{req['project']}/bot/latest.json"
+    latest_before = stack.get_json(latest_key)
+    assert latest_before["buildId"] != rec1["buildId"], "v1 is no longer the latest"
+    assert latest_before["image"]["digest"] != rec1["image"]["digest"]
+    live_before = live(agentcore, rid)["liveVersion"]
+    builds_before = stack.build_count()
+    url = f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote"
+    status, body, _ = stack.http("POST", url, {"deploy": {"endpoint": "canary"}})
+    assert status == 202, body
+    rec = stack.wait_record(body["buildId"], ("SUCCEEDED", "REUSED", "FAILED", "ERROR"), timeout=90)
+    assert rec["status"] == "REUSED" and stack.build_count() == builds_before, "no CodeBuild build"
+    assert rec["promotedFrom"] == rec1["buildId"], rec
+    assert rec["image"]["digest"] == rec1["image"]["digest"], "the promoted build's own image"
+    dep = rec["deployment"]
+    assert (dep["status"], dep["endpoint"]) == ("READY", "canary"), dep
+    assert dep["containerUri"].endswith("@" + rec1["image"]["digest"]), dep
+    assert live(agentcore, rid, "canary")["liveVersion"] == dep["version"]
+    served = agentcore.get_agent_runtime(agentRuntimeId=rid, agentRuntimeVersion=dep["version"])
+    assert served["agentRuntimeArtifact"]["containerConfiguration"]["containerUri"] == dep["containerUri"]
+    assert live(agentcore, rid)["liveVersion"] == live_before, "live did not move"
+    assert stack.get_json(latest_key) == latest_before, "latest.json (and its deploy settings) kept"
+    # The endpoint the agent's latest deploy serves is a rollback's to move, not a promote's.
+    status, body, _ = stack.http("POST", url, {"deploy": {}})
+    assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
+    assert "roll back" in body["error"]["message"], body
+    assert live(agentcore, rid)["liveVersion"] == live_before

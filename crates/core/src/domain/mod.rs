@@ -18,6 +18,7 @@ pub mod json;
 pub mod observe;
 pub mod order;
 pub mod plan;
+pub mod promote;
 pub mod provenance;
 pub mod rebuild;
 pub mod record;

@@ -1,5 +1,7 @@
 //! The agent's deploy ledger (`domain::supersede`): a deploy claims it with a conditional write
-//! before it touches the runtime, so of two deploys the older one sees the newer's claim.
+//! before it touches the runtime, so of two deploys the older one sees the newer's claim. A
+//! promote neither claims nor reads it: the ledger orders the deploys of the agent's own target
+//! (its latest's runtime and endpoint), which a promote may not take (`domain::promote`).
 
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{BuildRecord, BuildState};
@@ -20,6 +22,9 @@ pub async fn claim<S: ObjectStore>(
     latest: Option<&BuildRecord>,
     now: DateTime<Utc>,
 ) -> Result<Result<(), Superseded>, Error> {
+    if plan.promoted_from.is_some() {
+        return Ok(Ok(()));
+    }
     let key = ledger_key(&plan.project, &plan.agent);
     let candidate = Claim {
         rank: rank_of_build(plan, build),
@@ -55,6 +60,9 @@ pub async fn still_ours<S: ObjectStore>(
     plan: &BuildPlan,
     build: &BuildState,
 ) -> Result<Result<(), Superseded>, Error> {
+    if plan.promoted_from.is_some() {
+        return Ok(Ok(()));
+    }
     let key = ledger_key(&plan.project, &plan.agent);
     let stored: Option<Claim> = objects::read_json(store, &key, "a deploy ledger").await?;
     Ok(decide(
@@ -115,6 +123,38 @@ mod tests {
         assert_eq!(
             claim(&store, &p3, &b3, "r@3", None, now).await.unwrap(),
             Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_promote_of_an_older_build_neither_claims_nor_is_superseded() {
+        let store = FakeStore::default();
+        let now = t("2026-11-28T11:00:00Z");
+        let (pn, bn) = built("b-new", "2026-11-28T10:00:00Z", "2026-11-28T10:05:00Z");
+        claim(&store, &pn, &bn, "r@new", None, now)
+            .await
+            .unwrap()
+            .unwrap();
+        let (mut promote, b) = built("b-promote", "2026-11-28T09:00:00Z", "2026-11-28T09:05:00Z");
+        promote.promoted_from = Some("b-old".into());
+        assert_eq!(
+            claim(&store, &promote, &b, "r@old", None, now)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(still_ours(&store, &promote, &b).await.unwrap(), Ok(()));
+        let ledger: Claim = serde_json::from_slice(
+            &store
+                .get("agents/nexus-ai/sales/deployed.json")
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ledger.rank.build_id, "b-new",
+            "the agent's own target keeps its claim"
         );
     }
 

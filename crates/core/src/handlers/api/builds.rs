@@ -47,7 +47,9 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
         stack: &deps.config.validate.stack,
         now: (deps.now)(),
     };
-    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
+    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin, None)
+        .await?
+    {
         Ok(started) => {
             tracing::info!(
                 build_id = started.build_id.as_str(),
