@@ -350,6 +350,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("prepare_code.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_deploys_its_builds_own_artifact_version_or_fails_when_it_is_gone,
                 a_missing_layer_gets_its_canonical_requirements_written,
                 a_present_layer_is_reused_and_nothing_is_written,
                 an_input_assembled_before_is_reusable_unless_forced,

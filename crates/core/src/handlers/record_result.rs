@@ -861,6 +861,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("record_result.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_is_recorded_and_never_takes_latest,
                 success_writes_the_record_and_the_latest_pointer,
                 failures_are_recorded_without_touching_latest,
                 writing_the_same_outcome_twice_gives_the_same_objects,

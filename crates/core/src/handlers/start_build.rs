@@ -847,6 +847,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("start_build.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_reuses_the_promoted_builds_own_image_though_latest_is_another,
                 starts_one_build_and_writes_a_running_record,
                 passes_per_build_values_only_as_environment,
                 build_secrets_go_to_codebuild_as_secret_references_never_in_plain_text,

@@ -673,6 +673,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("validate_request.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_names_a_success_of_this_content_and_another_target_than_latests,
                 plans_a_valid_request_hashing_the_source,
                 a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,
                 uses_the_s3_checksum_when_there_is_one,

@@ -4,11 +4,11 @@
 //! moves to an older build (`domain::history::rollback_target`).
 
 use crate::domain::deployment::DeploymentStatus;
-use crate::domain::history::{rollback_key, rollback_target, Entry, EntryKind};
+use crate::domain::history::{rollback_key, rollback_target, Entry, EntryKind, Refusal, Target};
 use crate::domain::request::Trigger;
 use crate::domain::rollout::EndpointStatus;
 use crate::ports::{Endpoints, ObjectStore};
-use crate::services::history;
+use crate::services::{history, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -16,12 +16,16 @@ use std::collections::BTreeMap;
 /// How many times (1 s apart) a rollback looks for its endpoint READY before it answers.
 pub const ROLLBACK_LOOKS: u32 = 10;
 
-/// What to roll back: the agent, its endpoint, and optionally where to (`version` or buildId).
+/// What to roll back: the agent, its endpoint (of the runtime `runtime_name`, default the
+/// runtime of the agent's latest deploy), optionally where to (`version` or buildId), and who.
 pub struct Rollback<'a> {
     pub project: &'a str,
     pub agent: &'a str,
     pub endpoint: &'a str,
+    pub runtime_name: Option<&'a str>,
     pub to: Option<&'a str>,
+    /// The caller (recorded in the entry).
+    pub by: &'a str,
     pub now: DateTime<Utc>,
 }
 
@@ -30,24 +34,25 @@ pub async fn rollback<S: ObjectStore, R: Endpoints>(
     store: &S,
     runtimes: &R,
     r: Rollback<'_>,
-) -> Result<Result<Entry, String>, Error> {
+) -> Result<Result<Entry, Refusal>, Error> {
     let entries = history::read(store, r.project, r.agent).await?;
-    let Some(runtime_id) = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Deploy && e.endpoint == r.endpoint)
-        .and_then(|e| e.runtime_id.clone())
-    else {
-        return Ok(Err(format!(
-            "{}/{} has no deployment to endpoint {}",
-            r.project, r.agent, r.endpoint
-        )));
+    let runtime_id = match runtime_of(store, &r, &entries).await? {
+        Ok(id) => id,
+        Err(refusal) => return Ok(Err(refusal)),
     };
     let Some(current) = runtimes.get_endpoint(&runtime_id, r.endpoint).await? else {
-        return Ok(Err(format!("endpoint {} no longer exists", r.endpoint)));
+        let why = format!("endpoint {} no longer exists", r.endpoint);
+        return Ok(Err(Refusal {
+            field: None,
+            message: why,
+        }));
     };
     let serving = current.live_version.clone();
-    let target = match rollback_target(&entries, r.endpoint, serving.as_deref(), r.to) {
+    let here = Target {
+        runtime_id: &runtime_id,
+        endpoint: r.endpoint,
+    };
+    let target = match rollback_target(&entries, here, serving.as_deref(), r.to) {
         Ok(t) => t.clone(),
         Err(why) => return Ok(Err(why)),
     };
@@ -74,13 +79,52 @@ pub async fn rollback<S: ObjectStore, R: Endpoints>(
         build_id: target.build_id.clone(),
         trigger: Trigger::Api,
         endpoint: r.endpoint.to_string(),
+        runtime_name: target.runtime_name.clone(),
         runtime_id: Some(runtime_id),
         version: Some(version),
         previous_version: serving,
         status,
         smoke: target.smoke.clone(),
         reason: r.to.map(|t| format!("rollback to {t}")),
+        by: Some(r.by.to_string()),
     };
     history::put(store, &rollback_key(r.project, r.agent, r.now), &entry).await?;
     Ok(Ok(entry))
+}
+
+/// The runtime whose endpoint moves: the one named, else the runtime of the agent's latest
+/// deploy, else (no latest deploy names one) the newest deployed to that endpoint.
+async fn runtime_of<S: ObjectStore>(
+    store: &S,
+    r: &Rollback<'_>,
+    entries: &[Entry],
+) -> Result<Result<String, Refusal>, Error> {
+    let latest = match r.runtime_name {
+        Some(_) => None,
+        None => records::latest(store, r.project, r.agent)
+            .await?
+            .and_then(|s| s.record.deployment.map(|d| d.runtime_name)),
+    };
+    let name = r.runtime_name.map(String::from).or(latest);
+    let deployed_here = |e: &&Entry| e.kind == EntryKind::Deploy && e.endpoint == r.endpoint;
+    let newest = |named: Option<&str>| {
+        entries
+            .iter()
+            .rev()
+            .filter(deployed_here)
+            .find(|e| named.is_none_or(|n| e.named(n)))
+            .and_then(|e| e.runtime_id.clone())
+    };
+    let found = newest(name.as_deref())
+        .or_else(|| r.runtime_name.is_none().then(|| newest(None)).flatten());
+    Ok(found.ok_or_else(|| {
+        let of = name.map(|n| format!(" of runtime {n}")).unwrap_or_default();
+        Refusal {
+            field: r.runtime_name.map(|_| "runtimeName"),
+            message: format!(
+                "{}/{} has no deployment to endpoint {}{of}",
+                r.project, r.agent, r.endpoint
+            ),
+        }
+    }))
 }

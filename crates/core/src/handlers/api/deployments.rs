@@ -2,7 +2,8 @@
 //! `.../rollback` (move the named endpoint back to a good earlier version; `services::rollback`).
 
 use super::answers::{ok_json, Problem};
-use super::Deps;
+use super::{caller, Deps};
+use crate::domain::deploy_request::RuntimeName;
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
 use crate::domain::rollout::{EndpointName, DEFAULT_ENDPOINT};
 use crate::ports::{Endpoints, ObjectStore};
@@ -38,6 +39,9 @@ pub(super) async fn list<S: ObjectStore, X, B, L, R>(
 struct RollbackBody {
     #[serde(default)]
     endpoint: Option<EndpointName>,
+    /// The runtime whose endpoint moves (default: the runtime of the agent's latest deploy).
+    #[serde(default)]
+    runtime_name: Option<RuntimeName>,
     /// A runtime version (digits) or a buildId.
     #[serde(default)]
     to: Option<String>,
@@ -61,11 +65,14 @@ pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
         }
     };
     let endpoint = body.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
+    let by = caller(request);
     let r = Rollback {
         project,
         agent,
         endpoint,
+        runtime_name: body.runtime_name.as_deref(),
         to: body.to.as_deref(),
+        by: &by,
         now: (deps.now)(),
     };
     match rollback(&deps.store, &deps.runtimes, r).await? {
@@ -80,6 +87,12 @@ pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
             );
             Ok(ok_json(&entry))
         }
-        Err(why) => Err(Problem::new(409, "NothingToRollBackTo", why)),
+        Err(why) => {
+            let problem = Problem::new(409, "NothingToRollBackTo", why.message);
+            Err(match why.field {
+                Some(field) => problem.field(field),
+                None => problem,
+            })
+        }
     }
 }

@@ -172,3 +172,17 @@ fn gateway(request: &Request) -> Option<Gateway<'_>> {
 
 #[cfg(test)]
 mod tests;
+
+/// Who asks (a retire, a rollback): the IAM principal API Gateway authorized, else the door
+/// itself with the request's id.
+fn caller(request: &Request) -> String {
+    let iam = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref().and_then(|a| a.iam.as_ref()),
+        _ => None,
+    };
+    iam.and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone()))
+        .unwrap_or_else(|| {
+            let id = gateway(request).and_then(|g| g.request_id).unwrap_or("-");
+            format!("api (unauthenticated request {id})")
+        })
+}
