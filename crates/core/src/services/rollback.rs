@@ -3,11 +3,13 @@
 //! build — and the move is written to the agent's deployment history. The only way an endpoint
 //! moves to an older build (`domain::history::rollback_target`).
 
+use crate::domain::artifact::ArtifactKind;
 use crate::domain::deployment::DeploymentStatus;
 use crate::domain::history::{rollback_key, rollback_target, Entry, EntryKind, Refusal, Target};
+use crate::domain::images::ImageId;
 use crate::domain::request::Trigger;
 use crate::domain::rollout::EndpointStatus;
-use crate::ports::{Endpoints, ObjectStore};
+use crate::ports::{Endpoints, Images, ObjectStore};
 use crate::services::{history, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
@@ -30,9 +32,10 @@ pub struct Rollback<'a> {
 }
 
 /// `Ok(Err(why))`: nothing to roll back to (the caller's 409/404).
-pub async fn rollback<S: ObjectStore, R: Endpoints>(
+pub async fn rollback<S: ObjectStore, R: Endpoints, I: Images>(
     store: &S,
     runtimes: &R,
+    images: &I,
     r: Rollback<'_>,
 ) -> Result<Result<Entry, Refusal>, Error> {
     let entries = history::read(store, r.project, r.agent).await?;
@@ -56,23 +59,14 @@ pub async fn rollback<S: ObjectStore, R: Endpoints>(
         Ok(t) => t.clone(),
         Err(why) => return Ok(Err(why)),
     };
+    if let Err(refusal) = still_there(store, images, &target.build_id).await? {
+        return Ok(Err(refusal));
+    }
     let version = target.version.clone().unwrap_or_default();
     runtimes
         .point_endpoint(&runtime_id, r.endpoint, &version, true, &BTreeMap::new())
         .await?;
-    let mut status = DeploymentStatus::Deploying;
-    for look in 0..ROLLBACK_LOOKS {
-        let now = runtimes.get_endpoint(&runtime_id, r.endpoint).await?;
-        if now.as_ref().is_some_and(|e| {
-            e.status == EndpointStatus::Ready && e.live_version.as_deref() == Some(&version)
-        }) {
-            status = DeploymentStatus::Ready;
-            break;
-        }
-        if look + 1 < ROLLBACK_LOOKS {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-    }
+    let status = settled(runtimes, &runtime_id, r.endpoint, &version).await?;
     let entry = Entry {
         kind: EntryKind::Rollback,
         at: r.now,
@@ -90,6 +84,28 @@ pub async fn rollback<S: ObjectStore, R: Endpoints>(
     };
     history::put(store, &rollback_key(r.project, r.agent, r.now), &entry).await?;
     Ok(Ok(entry))
+}
+
+/// READY once the endpoint serves `version` (looked at up to [`ROLLBACK_LOOKS`] times, 1 s
+/// apart), else still DEPLOYING.
+async fn settled<R: Endpoints>(
+    runtimes: &R,
+    runtime_id: &str,
+    endpoint: &str,
+    version: &str,
+) -> Result<DeploymentStatus, Error> {
+    for look in 0..ROLLBACK_LOOKS {
+        let now = runtimes.get_endpoint(runtime_id, endpoint).await?;
+        if now.as_ref().is_some_and(|e| {
+            e.status == EndpointStatus::Ready && e.live_version.as_deref() == Some(version)
+        }) {
+            return Ok(DeploymentStatus::Ready);
+        }
+        if look + 1 < ROLLBACK_LOOKS {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    Ok(DeploymentStatus::Deploying)
 }
 
 /// The runtime whose endpoint moves: the one named, else the runtime of the agent's latest
@@ -127,4 +143,49 @@ async fn runtime_of<S: ObjectStore>(
             ),
         }
     }))
+}
+
+/// A version runs what its build made: the image (in ECR under its tag, with the recorded
+/// digest) or the code artifact version (in S3). Gone (expired, deleted), AgentCore could not
+/// start the version again, so the rollback is refused naming `to`, before anything moves.
+async fn still_there<S: ObjectStore, I: Images>(
+    store: &S,
+    images: &I,
+    build_id: &str,
+) -> Result<Result<(), Refusal>, Error> {
+    let gone = |what: String| {
+        Refusal {
+        field: Some("to"),
+        message: format!("{what} of build {build_id} no longer exists: its version cannot run again; deploy it anew"),
+    }
+    };
+    let Some(stored) = records::build(store, build_id).await? else {
+        return Ok(Err(gone("the record".into())));
+    };
+    let record = stored.record;
+    if let Some(code) = record
+        .artifact
+        .as_ref()
+        .filter(|a| a.kind == ArtifactKind::Code)
+    {
+        let found = match code.version_id.as_deref() {
+            Some(v) => store.head_version(&code.bucket, &code.key, v).await?,
+            None => store.head(&code.bucket, &code.key).await?,
+        };
+        return Ok(found
+            .map(|_| ())
+            .ok_or_else(|| gone(format!("the code artifact {}", code.uri))));
+    }
+    let Some(image) = ImageId::of(&record) else {
+        return Ok(Err(gone("the image".into())));
+    };
+    let found = images.digest(&image).await?;
+    let same = match (&found, &record.image.digest) {
+        (Some(found), Some(recorded)) => found == recorded,
+        (found, None) => found.is_some(),
+        (None, Some(_)) => false,
+    };
+    Ok(same
+        .then_some(())
+        .ok_or_else(|| gone(format!("the image {}:{}", image.repository, image.tag))))
 }

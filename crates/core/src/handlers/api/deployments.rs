@@ -6,7 +6,7 @@ use super::{caller, Deps};
 use crate::domain::deploy_request::RuntimeName;
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
 use crate::domain::rollout::{EndpointName, DEFAULT_ENDPOINT};
-use crate::ports::{Endpoints, ObjectStore};
+use crate::ports::{Endpoints, Images, ObjectStore};
 use crate::services::history;
 use crate::services::rollback::{rollback, Rollback};
 use lambda_http::{Body, Request, Response};
@@ -21,8 +21,8 @@ fn agent_name(agent: &str) -> Result<(), Problem> {
 }
 
 /// `GET`: every deploy and rollback of the agent, oldest first.
-pub(super) async fn list<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn list<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -48,8 +48,8 @@ struct RollbackBody {
 }
 
 /// `POST`: 200 with the history entry of the move; 409 `NothingToRollBackTo` with why.
-pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints, I: Images>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     agent: &str,
@@ -75,7 +75,7 @@ pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
         by: &by,
         now: (deps.now)(),
     };
-    match rollback(&deps.store, &deps.runtimes, r).await? {
+    match rollback(&deps.store, &deps.runtimes, &deps.images, r).await? {
         Ok(entry) => {
             tracing::info!(
                 project,

@@ -21,8 +21,8 @@ use crate::ports::{Executions, ObjectStore};
 use crate::services::{records, submit};
 use lambda_http::{Body, Request, Response};
 
-pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     id: &str,
@@ -63,8 +63,8 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
 
 /// The build's recorded request with the body's `deploy`, validated as `POST .../builds` does,
 /// and the recorded source version it is pinned to.
-async fn promoted<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+async fn promoted<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     id: &str,
 ) -> Result<(ValidRequest, SourcePin), Problem> {

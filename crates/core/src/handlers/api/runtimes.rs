@@ -27,8 +27,8 @@ fn owner<'a>(stack: &'a str, project: &'a str, agent: &'a str) -> Result<Owner<'
     })
 }
 
-pub(super) async fn list<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn list<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -36,8 +36,8 @@ pub(super) async fn list<S: ObjectStore, X, B, L, R>(
     Ok(ok_json(&runtime_names::list(&deps.store, &owner).await?))
 }
 
-pub(super) async fn retire<S: ObjectStore, X, B, L, R: Runtimes>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn retire<S: ObjectStore, X, B, L, R: Runtimes, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     agent: &str,

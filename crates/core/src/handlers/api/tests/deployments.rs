@@ -63,9 +63,24 @@ fn deployed_three() -> TestDeps {
             &deploy_key("nexus-ai", "sales", &e.build_id),
             serde_json::to_vec(&e).unwrap(),
         );
+        built(&d, &e.build_id);
     }
     d.runtimes.add_endpoint("rt-1", "live", "3");
     d
+}
+
+/// The record of build `id` and its image in ECR (tag `t-<id>`, digest `sha256:<id>`).
+fn built(d: &TestDeps, id: &str) {
+    let mut b = running();
+    b.status = BuildStatus::Succeeded;
+    b.image_digest = Some(format!("sha256:{id}"));
+    let mut p = plan();
+    p.build_id = id.into();
+    p.image.tag = format!("t-{id}");
+    let rec = BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:05:00Z"));
+    d.store.seed(&build_key(id), rec.to_json());
+    d.images
+        .push("agentbuild", &p.image.tag, &format!("sha256:{id}"));
 }
 
 fn rollback(body: Option<&str>) -> Request {
@@ -160,6 +175,7 @@ async fn a_rollback_is_keyed_by_runtime_and_endpoint() {
             &deploy_key("nexus-ai", "sales", build),
             serde_json::to_vec(&e).unwrap(),
         );
+        built(&d, build);
     }
     d.runtimes.add_endpoint("other-2", "live", "2");
     // The latest deploy's runtime (rt) by default: its live goes back to its own version 1.
@@ -219,6 +235,33 @@ async fn a_rollback_is_keyed_by_runtime_and_endpoint() {
     );
 }
 
+#[tokio::test]
+async fn a_rollback_to_an_image_gone_from_ecr_is_refused_and_moves_nothing() {
+    let d = deployed_three();
+    // b-1's tag now names another image (it expired and the tag was pushed again): gone too.
+    d.images.push("agentbuild", "t-b-1", "sha256:other");
+    let (status, body) = call(&d, rollback(Some(r#"{"to": "b-1"}"#))).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (409, ("NothingToRollBackTo", Some("to"))),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{body}"
+    );
+    assert_eq!(d.runtimes.live("rt-1", "live").as_deref(), Some("3"));
+    let (_, listed) = call(&d, get("/projects/nexus-ai/agents/sales/deployments")).await;
+    assert_eq!(
+        listed["deployments"].as_array().unwrap().len(),
+        3,
+        "nothing recorded"
+    );
+}
+
 fn promote(id: &str, body: &str) -> Request {
     http(
         "POST",
@@ -263,5 +306,6 @@ pub(super) const SCENARIOS: &[(&str, fn())] = crate::testing::fakes::scenarios![
     a_rollback_moves_live_to_the_previous_good_version_and_is_recorded,
     a_rollback_never_goes_to_a_version_that_failed_its_smoke_test,
     a_rollback_is_keyed_by_runtime_and_endpoint,
+    a_rollback_to_an_image_gone_from_ecr_is_refused_and_moves_nothing,
     a_promote_takes_only_deploy_and_only_a_successful_build,
 ];
