@@ -117,6 +117,17 @@ def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agent
     assert code == 0, err[-2000:]
     assert (entry["kind"], entry["version"], entry["previousVersion"]) == ("ROLLBACK", serving, "1"), entry
     assert live(agentcore, rid)["liveVersion"] == serving
+    assert entry["by"], "who rolled back is recorded"
+    # The rollback pins live: a rebuild of the latest's submission (what the nightly fleet run
+    # sends) builds and is recorded, but does not move live forward again.
+    live_now = live(agentcore, rid)["liveVersion"]
+    latest = stack.get_json(f"agents/{req['project']}/bot/latest.json")
+    name = f"safe-rebuild-{uid()}"
+    d = stack.run(name, {"rebuild": {"buildId": latest["buildId"], "run": "20261129T0300"}}, timeout=90)
+    assert d["status"] == "SUCCEEDED", d
+    dep = stack.record(name)["deployment"]
+    assert dep["status"] == "SUPERSEDED" and "rolled back" in dep["superseded"]["reason"], dep
+    assert live(agentcore, rid)["liveVersion"] == live_now, "the rollback holds"
 
 
 def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building(stack, agentcore, v1):

@@ -17,6 +17,7 @@ pub mod images;
 pub mod json;
 pub mod observe;
 pub mod order;
+pub mod pin;
 pub mod plan;
 pub mod promote;
 pub mod provenance;

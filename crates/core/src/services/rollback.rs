@@ -7,6 +7,7 @@ use crate::domain::artifact::ArtifactKind;
 use crate::domain::deployment::DeploymentStatus;
 use crate::domain::history::{rollback_key, rollback_target, Entry, EntryKind, Refusal, Target};
 use crate::domain::images::ImageId;
+use crate::domain::pin::{name_of_runtime_id, pin_key, Pin};
 use crate::domain::request::Trigger;
 use crate::domain::rollout::EndpointStatus;
 use crate::ports::{Endpoints, Images, ObjectStore};
@@ -83,7 +84,31 @@ pub async fn rollback<S: ObjectStore, R: Endpoints, I: Images>(
         by: Some(r.by.to_string()),
     };
     history::put(store, &rollback_key(r.project, r.agent, r.now), &entry).await?;
+    pin_endpoint(store, &r, &entry).await?;
     Ok(Ok(entry))
+}
+
+/// The endpoint stays where the rollback put it until a deploy submitted after it
+/// (`domain::pin`): a scheduled rebuild of the same submission does not undo it.
+async fn pin_endpoint<S: ObjectStore>(
+    store: &S,
+    r: &Rollback<'_>,
+    entry: &Entry,
+) -> Result<(), Error> {
+    let id = entry.runtime_id.as_deref().unwrap_or_default();
+    let name = entry
+        .runtime_name
+        .as_deref()
+        .unwrap_or_else(|| name_of_runtime_id(id));
+    let pin = Pin {
+        at: r.now,
+        build_id: entry.build_id.clone(),
+        version: entry.version.clone().unwrap_or_default(),
+        by: r.by.to_string(),
+    };
+    let key = pin_key(r.project, r.agent, name, r.endpoint);
+    let body = serde_json::to_vec(&pin).map_err(|e| Error::InvalidState(format!("{key}: {e}")))?;
+    store.put_json(&key, body).await
 }
 
 /// READY once the endpoint serves `version` (looked at up to [`ROLLBACK_LOOKS`] times, 1 s

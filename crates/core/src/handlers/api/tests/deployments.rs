@@ -125,6 +125,14 @@ async fn a_rollback_moves_live_to_the_previous_good_version_and_is_recorded() {
         body["by"], "api (unauthenticated request req-1)",
         "who rolled back"
     );
+    let pin: Value = d
+        .store
+        .own_json("agents/nexus-ai/sales/pins/rt.live.json")
+        .unwrap();
+    assert_eq!(
+        (pin["buildId"].as_str(), pin["version"].as_str()),
+        (Some("b-1"), Some("1"))
+    );
     assert_eq!(d.runtimes.live("rt-1", "live").as_deref(), Some("1"));
     let (_, listed) = call(&d, get("/projects/nexus-ai/agents/sales/deployments")).await;
     assert_eq!(listed["deployments"].as_array().unwrap().len(), 4);
