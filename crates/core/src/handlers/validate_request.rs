@@ -168,6 +168,15 @@ async fn rebuild<S: ObjectStore>(
         );
         return Err(RequestError::new(field, why).into());
     }
+    if let Some(from) = &record.promoted_from {
+        // Rebuilt, it would be a build of its own and could take latest.json with the promote's
+        // target: what the fleet redeploys is latest's, never a promote's.
+        let why = format!(
+            "build {} is a promote of {from}: rebuild that one",
+            of.build_id
+        );
+        return Err(RequestError::new(field, why).into());
+    }
     let mut req = record
         .request
         .clone()
@@ -608,6 +617,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_promote_is_never_rebuilt() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let mut promote = recorded("api-promote", "2026-11-01T08:00:00Z");
+        promote.promoted_from = Some("api-old".into());
+        store.seed("builds/api-promote.json", promote.to_json());
+        let input = json!({"rebuild": {"buildId": "api-promote", "run": "20261129T0300"}});
+        let err = handle(&deps(store), event(input)).await.unwrap_err();
+        assert!(err.to_string().starts_with("rebuild.buildId: "), "{err}");
+        assert!(err.to_string().contains("a promote of api-old"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_rebuild_of_a_failure_or_of_bytes_that_changed_is_refused() {
         let input = json!({"rebuild": {"buildId": "api-old", "run": "20261129T0300"}});
         let store = FakeStore::default().with_object("bkt", KEY, b"abc");
@@ -673,6 +694,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("validate_request.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_is_never_rebuilt,
                 a_promote_names_a_success_of_this_content_and_another_target_than_latests,
                 plans_a_valid_request_hashing_the_source,
                 a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,
