@@ -187,3 +187,37 @@ def test_promote_of_an_older_build_deploys_its_own_image_and_leaves_latest_alone
     assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
     assert "roll back" in body["error"]["message"], body
     assert live(agentcore, rid)["liveVersion"] == live_before
+
+
+def test_a_rollback_stays_on_its_runtime_and_needs_its_image(stack, agentcore, v1):
+    """Rollback is keyed by (runtime, endpoint): a `to` that names another runtime's version is
+    refused naming `to`; and a version whose image is gone from ECR is refused before anything
+    moves. (Last in the module: it deletes v1's image.)"""
+    from test_images import ecr, repository, tags_of_image
+
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    base = f"{api}/projects/{req['project']}/agents/bot"
+    # v1 promoted to `live` of another runtime: that runtime's version, not live's of rid.
+    other = f"safe_other_{uid()}"
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
+                                 {"deploy": {"runtimeName": other}})
+    assert status == 202, body
+    promoted = stack.wait_record(body["buildId"], ("SUCCEEDED", "REUSED", "FAILED", "ERROR"), timeout=90)
+    dep = promoted["deployment"]
+    assert (promoted["status"], dep["status"], dep["runtimeName"]) == ("REUSED", "READY", other), dep
+    before = live(agentcore, rid)["liveVersion"]
+    status, body, _ = stack.http("POST", f"{base}/rollback", {"to": promoted["buildId"]})
+    assert (status, body["error"]["code"], body["error"].get("field")) == (409, "NothingToRollBackTo", "to"), body
+    assert "of runtime" in body["error"]["message"], body
+    assert live(agentcore, rid)["liveVersion"] == before
+    # v1's image deleted from ECR (expired, or by hand): live of rid cannot go back to it.
+    tag = rec1["image"]["tag"]
+    tags = tags_of_image(stack, tag)
+    assert tags, "v1's image is there before"
+    ecr(stack).batch_delete_image(repositoryName=repository(stack), imageIds=[{"imageTag": t} for t in tags])
+    status, body, _ = stack.http("POST", f"{base}/rollback", {"to": rec1["buildId"]})
+    assert (status, body["error"].get("field")) == (409, "to"), body
+    assert "no longer exists" in body["error"]["message"], body
+    assert live(agentcore, rid)["liveVersion"] == before, "nothing moved"
