@@ -1,7 +1,9 @@
-//! A rollback (`POST /projects/{project}/agents/{agent}/rollback`): the agent's named endpoint
-//! moves back to a version agentbuild deployed there and whose smoke test passed — seconds, no
-//! build — and the move is written to the agent's deployment history. The only way an endpoint
-//! moves to an older build (`domain::history::rollback_target`).
+//! A rollback (`POST /projects/{project}/agents/{agent}/rollback`): a named endpoint of one
+//! runtime moves back to a version agentbuild deployed to that endpoint of that runtime, whose
+//! smoke test passed and whose image or code artifact still exists — seconds, no build — and the
+//! move is written to the agent's deployment history with its caller, and pins the endpoint
+//! (`domain::pin`). The only way an endpoint moves to an older build
+//! (`domain::history::rollback_target`).
 
 use crate::domain::artifact::ArtifactKind;
 use crate::domain::deployment::DeploymentStatus;
