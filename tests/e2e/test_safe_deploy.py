@@ -117,6 +117,17 @@ def test_rollback_moves_live_back_to_a_good_version_and_is_recorded(stack, agent
     assert code == 0, err[-2000:]
     assert (entry["kind"], entry["version"], entry["previousVersion"]) == ("ROLLBACK", serving, "1"), entry
     assert live(agentcore, rid)["liveVersion"] == serving
+    assert entry["by"], "who rolled back is recorded"
+    # The rollback pins live: a rebuild of the latest's submission (what the nightly fleet run
+    # sends) builds and is recorded, but does not move live forward again.
+    live_now = live(agentcore, rid)["liveVersion"]
+    latest = stack.get_json(f"agents/{req['project']}/bot/latest.json")
+    name = f"safe-rebuild-{uid()}"
+    d = stack.run(name, {"rebuild": {"buildId": latest["buildId"], "run": "20261129T0300"}}, timeout=90)
+    assert d["status"] == "SUCCEEDED", d
+    dep = stack.record(name)["deployment"]
+    assert dep["status"] == "SUPERSEDED" and "rolled back" in dep["superseded"]["reason"], dep
+    assert live(agentcore, rid)["liveVersion"] == live_now, "the rollback holds"
 
 
 def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building(stack, agentcore, v1):
@@ -141,3 +152,72 @@ def test_promote_deploys_an_existing_build_to_a_second_endpoint_without_building
     status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
                                  {"deploy": {"endpoint": "DEFAULT"}})
     assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
+
+
+def test_promote_of_an_older_build_deploys_its_own_image_and_leaves_latest_alone(stack, agentcore, v1):
+    """Item 1 and 2 of the review: promoting a build that is not the agent's latest reuses that
+    build's own image digest (no CodeBuild build), deploys it to the named endpoint, and neither
+    moves `live` nor `latest.json` (what scheduled rebuilds rebuild and redeploy)."""
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    latest_key = f"agents/{req['project']}/bot/latest.json"
+    latest_before = stack.get_json(latest_key)
+    assert latest_before["buildId"] != rec1["buildId"], "v1 is no longer the latest"
+    assert latest_before["image"]["digest"] != rec1["image"]["digest"]
+    live_before = live(agentcore, rid)["liveVersion"]
+    builds_before = stack.build_count()
+    url = f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote"
+    status, body, _ = stack.http("POST", url, {"deploy": {"endpoint": "canary"}})
+    assert status == 202, body
+    rec = stack.wait_record(body["buildId"], ("SUCCEEDED", "REUSED", "FAILED", "ERROR"), timeout=90)
+    assert rec["status"] == "REUSED" and stack.build_count() == builds_before, "no CodeBuild build"
+    assert rec["promotedFrom"] == rec1["buildId"], rec
+    assert rec["image"]["digest"] == rec1["image"]["digest"], "the promoted build's own image"
+    dep = rec["deployment"]
+    assert (dep["status"], dep["endpoint"]) == ("READY", "canary"), dep
+    assert dep["containerUri"].endswith("@" + rec1["image"]["digest"]), dep
+    assert live(agentcore, rid, "canary")["liveVersion"] == dep["version"]
+    served = agentcore.get_agent_runtime(agentRuntimeId=rid, agentRuntimeVersion=dep["version"])
+    assert served["agentRuntimeArtifact"]["containerConfiguration"]["containerUri"] == dep["containerUri"]
+    assert live(agentcore, rid)["liveVersion"] == live_before, "live did not move"
+    assert stack.get_json(latest_key) == latest_before, "latest.json (and its deploy settings) kept"
+    # The endpoint the agent's latest deploy serves is a rollback's to move, not a promote's.
+    status, body, _ = stack.http("POST", url, {"deploy": {}})
+    assert (status, body["error"]["field"]) == (400, "deploy.endpoint"), body
+    assert "roll back" in body["error"]["message"], body
+    assert live(agentcore, rid)["liveVersion"] == live_before
+
+
+def test_a_rollback_stays_on_its_runtime_and_needs_its_image(stack, agentcore, v1):
+    """Rollback is keyed by (runtime, endpoint): a `to` that names another runtime's version is
+    refused naming `to`; and a version whose image is gone from ECR is refused before anything
+    moves. (Last in the module: it deletes v1's image.)"""
+    from test_images import ecr, repository, tags_of_image
+
+    req, rec1 = v1
+    rid = rec1["deployment"]["runtimeId"]
+    api = stack.env["AGENTBUILD_API_URL"]
+    base = f"{api}/projects/{req['project']}/agents/bot"
+    # v1 promoted to `live` of another runtime: that runtime's version, not live's of rid.
+    other = f"safe_other_{uid()}"
+    status, body, _ = stack.http("POST", f"{api}/projects/{req['project']}/builds/{rec1['buildId']}/promote",
+                                 {"deploy": {"runtimeName": other}})
+    assert status == 202, body
+    promoted = stack.wait_record(body["buildId"], ("SUCCEEDED", "REUSED", "FAILED", "ERROR"), timeout=90)
+    dep = promoted["deployment"]
+    assert (promoted["status"], dep["status"], dep["runtimeName"]) == ("REUSED", "READY", other), dep
+    before = live(agentcore, rid)["liveVersion"]
+    status, body, _ = stack.http("POST", f"{base}/rollback", {"to": promoted["buildId"]})
+    assert (status, body["error"]["code"], body["error"].get("field")) == (409, "NothingToRollBackTo", "to"), body
+    assert "of runtime" in body["error"]["message"], body
+    assert live(agentcore, rid)["liveVersion"] == before
+    # v1's image deleted from ECR (expired, or by hand): live of rid cannot go back to it.
+    tag = rec1["image"]["tag"]
+    tags = tags_of_image(stack, tag)
+    assert tags, "v1's image is there before"
+    ecr(stack).batch_delete_image(repositoryName=repository(stack), imageIds=[{"imageTag": t} for t in tags])
+    status, body, _ = stack.http("POST", f"{base}/rollback", {"to": rec1["buildId"]})
+    assert (status, body["error"].get("field")) == (409, "to"), body
+    assert "no longer exists" in body["error"]["message"], body
+    assert live(agentcore, rid)["liveVersion"] == before, "nothing moved"

@@ -132,6 +132,9 @@ pub struct RollbackArgs {
     /// The endpoint to move (default `live`).
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// The runtime whose endpoint moves (default: the runtime of the agent's latest deploy).
+    #[arg(long, value_name = "NAME")]
+    pub runtime_name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -407,14 +410,15 @@ fn error_line(err: &CliError) -> String {
 
 /// `logs`: the link and the log lines on stdout, why there are none on stderr. CodeBuild's log
 /// is the build's own output, written by whatever the context's Dockerfile runs.
-/// `rollback <project>/<agent> [--to] [--endpoint]`.
+/// `rollback <project>/<agent> [--to] [--endpoint] [--runtime-name]`.
 async fn rollback<S: Service>(
     svc: &S,
     a: RollbackArgs,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     let agent = (a.agent.project.as_str(), a.agent.agent.as_str());
-    runtimes::rollback_command(svc, agent, a.to, a.endpoint, out).await
+    let target = (a.endpoint, a.runtime_name);
+    runtimes::rollback_command(svc, agent, a.to, target, out).await
 }
 
 /// The request of `submit`, from its flags or its `--request` file; with the line that says

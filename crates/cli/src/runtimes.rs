@@ -129,22 +129,22 @@ pub async fn rollback_command<S: Service>(
     svc: &S,
     (project, agent): (&str, &str),
     to: Option<String>,
-    endpoint: Option<String>,
+    (endpoint, runtime_name): (Option<String>, Option<String>),
     stdout: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    let entry = rollback(svc, project, agent, to, endpoint).await?;
+    let entry = rollback(svc, project, agent, to, (endpoint, runtime_name)).await?;
     writeln!(stdout, "{entry}").map_err(|e| CliError::Api(format!("stdout: {e}")))?;
     Ok(0)
 }
 
-/// `rollback <project>/<agent> [--to] [--endpoint]`: the API moves the agent's endpoint back
-/// and answers the history entry of the move.
+/// `rollback <project>/<agent> [--to] [--endpoint] [--runtime-name]`: the API moves the agent's
+/// endpoint (of that runtime) back and answers the history entry of the move.
 pub async fn rollback<S: Service>(
     svc: &S,
     project: &str,
     agent: &str,
     to: Option<String>,
-    endpoint: Option<String>,
+    (endpoint, runtime_name): (Option<String>, Option<String>),
 ) -> Result<serde_json::Value, CliError> {
     let mut body = serde_json::json!({});
     if let Some(to) = to {
@@ -152,6 +152,9 @@ pub async fn rollback<S: Service>(
     }
     if let Some(endpoint) = endpoint {
         body["endpoint"] = endpoint.into();
+    }
+    if let Some(name) = runtime_name {
+        body["runtimeName"] = name.into();
     }
     svc.rollback(project, agent, &body).await
 }

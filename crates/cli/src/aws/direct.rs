@@ -256,6 +256,7 @@ mod tests {
             request: req.clone(),
             source: None,
             limits: None,
+            promote: None,
         })
         .unwrap()
     }

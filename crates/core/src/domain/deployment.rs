@@ -120,7 +120,8 @@ impl Deployment {
             wait_seconds: None,
             checks: 0,
             superseded: None,
-            endpoint: None,
+            // The endpoint it was for, also when nothing moved (blocked, failed, superseded).
+            endpoint: Some(spec.endpoint().to_string()),
             version: None,
             previous_version: None,
             smoke: None,
@@ -618,6 +619,11 @@ mod tests {
             Some("AwsServiceError: AgentCore.UpdateAgentRuntime: AccessDenied")
         );
         assert_eq!((r.started_at, r.finished_at), (now, Some(now)));
+        assert_eq!(
+            r.endpoint.as_deref(),
+            Some("live"),
+            "a failed deploy names its endpoint"
+        );
         let r = recorded(Some(&spec()), Some(deploying()), Some(e), None, now).unwrap();
         assert_eq!(r.runtime_id.as_deref(), Some("ab_p_a_12345678-0123456789"));
         assert_eq!((r.deadline, r.wait_seconds, r.checks), (None, None, 0));

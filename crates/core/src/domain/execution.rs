@@ -69,6 +69,18 @@ pub struct Submission<R = ValidRequest> {
     pub source: Option<SourcePin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// A promote (`POST .../builds/{buildId}/promote`): deploy what build `buildId` made, build
+    /// nothing. ValidateRequest checks it against that build's record (same agent, a success,
+    /// the same source and content): it cannot name anything the request could not rebuild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<PromoteOf>,
+}
+
+/// The build a promote deploys (its recorded image digest or code artifact version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromoteOf {
+    pub build_id: String,
 }
 
 /// `{"rebuild": {"buildId", "run"}}`: rebuild the recorded request of build `buildId` (the
@@ -118,12 +130,14 @@ pub fn open_input(input: &Value) -> Result<ExecutionInput, RequestError> {
             request: parse(&s.request)?,
             source: s.source,
             limits: s.limits,
+            promote: s.promote,
         }));
     }
     Ok(ExecutionInput::Submission(Submission {
         request: parse(input)?,
         source: None,
         limits: None,
+        promote: None,
     }))
 }
 
@@ -196,10 +210,35 @@ pub fn execution_name(
     }
 }
 
+/// The name `door` gives `s`: [`execution_name`], or for a promote the same hash over the
+/// request, its pinned content and the promoted build (a promote is never the plain request's
+/// build, nor another build's promote).
+pub fn submission_name(door: &str, s: &Submission, attempt: u32) -> String {
+    let Some(promote) = &s.promote else {
+        return execution_name(door, &s.request, s.source.as_ref(), attempt);
+    };
+    let request = serde_json::to_string(&s.request).expect("a request always serializes");
+    let (version, sha256) = s
+        .source
+        .as_ref()
+        .map_or(("", ""), |p| (&p.version_id, &p.sha256));
+    let hash = digest(&[
+        &format!("agentbuild-{door}-promote-v1"),
+        &request,
+        version,
+        sha256,
+        &promote.build_id,
+    ]);
+    match attempt {
+        0 => format!("{door}-{}", &hash[..40]),
+        n => format!("{door}-{}-r{}", &hash[..40], n + 1),
+    }
+}
+
 /// Whether `name` is one the API gives `submission` (any attempt): then the API is the door.
 /// Whoever else starts that very name with that very input starts what the API would have.
 pub fn is_api_name(name: &str, submission: &Submission) -> bool {
-    let first = api_execution_name(&submission.request, submission.source.as_ref(), 0);
+    let first = submission_name("api", submission, 0);
     match name.strip_prefix(first.as_str()) {
         Some("") => true,
         Some(rest) => rest

@@ -88,6 +88,10 @@ pub struct BuildPlan {
     /// the same). For code, `image.tag` is the artifact's content tag (no image is pushed).
     #[serde(default, skip_serializing_if = "ArtifactSpec::is_container")]
     pub artifact: ArtifactSpec,
+    /// A promote: the build whose recorded image or code artifact this one deploys (checked by
+    /// ValidateRequest). Nothing is built; the agent's `latest.json` and deploy ledger stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// Execution facts the plan needs beside the request.
@@ -149,6 +153,7 @@ impl BuildPlan {
             deadline_seconds: exec.deadline_seconds,
             deploy,
             artifact,
+            promoted_from: None,
         }
     }
 

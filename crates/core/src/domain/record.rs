@@ -287,6 +287,9 @@ pub struct BuildRecord {
     /// (or was REUSED). Its failure never changes `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<Deployment>,
+    /// A promote: the build whose artifact this one deployed (it built nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// A record's `request`: read through the request's rules; one that no longer passes them
@@ -380,6 +383,7 @@ impl BuildRecord {
             provenance: build.map(|b| b.provenance(plan)),
             request: plan.request().ok(),
             deployment: None,
+            promoted_from: plan.promoted_from.clone(),
         }
     }
 
@@ -533,6 +537,7 @@ pub(crate) mod tests {
             deadline_seconds: None,
             deploy: None,
             artifact: Default::default(),
+            promoted_from: None,
         }
     }
 

@@ -635,6 +635,11 @@ mod tests {
             "{why}"
         );
         assert_eq!(dep.scan.unwrap().status, GateStatus::Blocked);
+        assert_eq!(
+            dep.endpoint.as_deref(),
+            Some("live"),
+            "a blocked deploy names its endpoint"
+        );
         assert!(d.runtimes.created.borrow().is_empty());
         let asked = d.scans.asked.lock().unwrap().clone();
         assert_eq!(asked, [format!("agentbuild@{DIGEST}")]);

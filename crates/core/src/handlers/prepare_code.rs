@@ -90,6 +90,9 @@ async fn reusable(
     store: &impl ObjectStore,
     plan: &BuildPlan,
 ) -> Result<Option<ArtifactRecord>, Error> {
+    if let Some(from) = &plan.promoted_from {
+        return promoted_artifact(store, from).await.map(Some);
+    }
     if plan.force {
         return Ok(None);
     }
@@ -98,11 +101,35 @@ async fn reusable(
     else {
         return Ok(None);
     };
+    Ok(still_there(store, &found).await?.then_some(found))
+}
+
+async fn still_there(store: &impl ObjectStore, found: &ArtifactRecord) -> Result<bool, Error> {
     let there = match found.version_id.as_deref() {
         Some(v) => store.head_version(&found.bucket, &found.key, v).await?,
         None => store.head(&found.bucket, &found.key).await?,
     };
-    Ok(there.map(|_| found))
+    Ok(there.is_some())
+}
+
+/// A promote deploys the very artifact version build `from` recorded, never another one of
+/// the same content, and never builds: gone, the promote ends here naming the build.
+async fn promoted_artifact(store: &impl ObjectStore, from: &str) -> Result<ArtifactRecord, Error> {
+    let key = crate::domain::record::build_key(from);
+    let record: Option<crate::domain::record::BuildRecord> =
+        read_json(store, &key, "a build record").await?;
+    let gone = || {
+        let why = format!("the code artifact build {from} made is no longer stored: nothing to promote (build it again)");
+        Error::from(crate::domain::request::RequestError::new(
+            crate::domain::promote::FIELD,
+            why,
+        ))
+    };
+    let found = record.and_then(|r| r.artifact).ok_or_else(gone)?;
+    if !still_there(store, &found).await? {
+        return Err(gone());
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -217,6 +244,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_promote_deploys_its_builds_own_artifact_version_or_fails_when_it_is_gone() {
+        let dir = work_dir();
+        let ctx = context();
+        let d = deps(&ctx, dir.path());
+        let mut plan = code_plan(&ctx);
+        plan.promoted_from = Some("b-old".into());
+        let own = ArtifactRecord {
+            kind: crate::domain::artifact::ArtifactKind::Code,
+            uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
+            bucket: "own".into(),
+            key: "artifacts/nexus-ai/sales/ab.zip".into(),
+            version_id: None,
+            sha256: "ab".into(),
+            size: 3,
+            dependencies: None,
+            sbom: None,
+        };
+        let err = handle(&d, PlanState { plan: plan.clone() })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("promote.buildId: "), "{err}");
+        let mut old = crate::domain::record::BuildRecord::new(&plan, None, None, plan.requested_at);
+        old.artifact = Some(own.clone());
+        d.store.seed("builds/b-old.json", old.to_json());
+        // The index names a newer artifact of the same content: the promote keeps its build's.
+        let index = artifact_index_key("nexus-ai", "sales", plan.image.content_tag());
+        let newer = ArtifactRecord {
+            sha256: "cd".into(),
+            ..own.clone()
+        };
+        d.store.seed(&index, serde_json::to_vec(&newer).unwrap());
+        let err = handle(&d, PlanState { plan: plan.clone() })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no longer stored"), "{err}");
+        d.store.seed(&own.key, b"zip".to_vec());
+        let out = handle(&d, PlanState { plan }).await.unwrap();
+        assert_eq!(out.reusable.map(|r| r.sha256), Some("ab".to_string()));
+    }
+
+    #[tokio::test]
     async fn a_context_that_is_not_the_validated_one_is_refused() {
         let dir = work_dir();
         let ctx = context();
@@ -282,6 +350,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("prepare_code.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_deploys_its_builds_own_artifact_version_or_fails_when_it_is_gone,
                 a_missing_layer_gets_its_canonical_requirements_written,
                 a_present_layer_is_reused_and_nothing_is_written,
                 an_input_assembled_before_is_reusable_unless_forced,

@@ -337,6 +337,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_promote_is_recorded_and_never_takes_latest() {
+        // latest.json names the agent's own build; a promote of an older one (REUSED) is newer
+        // by submission, yet latest (what rebuilds rebuild and redeploy) stays.
+        let d = deps();
+        handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
+        let before = d.store.own("agents/nexus-ai/sales/latest.json");
+        let RecordEvent::State(mut input) = finished(BuildStatus::Reused) else {
+            unreachable!()
+        };
+        input.state.plan.build_id = "api-promote".into();
+        input.state.plan.requested_at = t("2026-11-28T10:04:00Z");
+        input.state.plan.promoted_from = Some("b-0".into());
+        let out = handle(&d, RecordEvent::State(input)).await.unwrap();
+        assert_eq!(out.status, BuildStatus::Reused);
+        let rec: BuildRecord = d.store.own_json("builds/api-promote.json").unwrap();
+        assert_eq!(rec.promoted_from.as_deref(), Some("b-0"));
+        assert_eq!(d.store.own("agents/nexus-ai/sales/latest.json"), before);
+    }
+
+    #[tokio::test]
     async fn writing_the_same_outcome_twice_gives_the_same_objects() {
         let d = deps();
         handle(&d, finished(BuildStatus::Succeeded)).await.unwrap();
@@ -921,6 +941,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("record_result.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_is_recorded_and_never_takes_latest,
                 success_writes_the_record_and_the_latest_pointer,
                 failures_are_recorded_without_touching_latest,
                 writing_the_same_outcome_twice_gives_the_same_objects,

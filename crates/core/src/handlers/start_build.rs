@@ -76,9 +76,11 @@ pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
     }
     let now = (deps.now)();
     let record = read_record(&deps.store, &build_key(&plan.build_id)).await?;
-    let latest = match plan.force {
-        true => None,
-        false => read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?,
+    // What an unforced build may reuse: the agent's latest, or for a promote the promoted build.
+    let latest = match (&plan.promoted_from, plan.force) {
+        (Some(from), _) => read_record(&deps.store, &build_key(from)).await?,
+        (None, true) => None,
+        (None, false) => read_record(&deps.store, &latest_key(&plan.project, &plan.agent)).await?,
     };
     match decide(&plan, record.as_ref(), latest.as_ref(), now) {
         Start::Resume {
@@ -98,9 +100,9 @@ pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
                 tracing::info!(build_id = %plan.build_id, reused_from = %reused.from, "image exists; reusing");
                 Ok(started(reused_state(reused, now)))
             }
-            _ => start(deps, &plan, input.dependencies.as_ref()).await,
+            _ => start_unless_promote(deps, &plan, input.dependencies.as_ref()).await,
         },
-        Start::Start => start(deps, &plan, input.dependencies.as_ref()).await,
+        Start::Start => start_unless_promote(deps, &plan, input.dependencies.as_ref()).await,
         Start::Closed(standing) => Ok(started(closed(*standing, now))),
     }
 }
@@ -159,6 +161,23 @@ async fn stop_unnamed<S, B: BuildStarter, I>(
     )
     .await?;
     Ok(())
+}
+
+/// A promote deploys what its build made and never builds: its image gone from ECR (or its
+/// record unreadable as a reuse) ends it here, naming the build, with nothing started.
+async fn start_unless_promote<S: ObjectStore, B: BuildStarter, I>(
+    deps: &Deps<S, B, I>,
+    plan: &BuildPlan,
+    layer: Option<&DependencyLayer>,
+) -> Result<StartOutput, Error> {
+    match &plan.promoted_from {
+        Some(from) => Err(crate::domain::request::RequestError::new(
+            crate::domain::promote::FIELD,
+            format!("the image build {from} made is no longer in ECR: nothing to promote (build it again)"),
+        )
+        .into()),
+        None => start(deps, plan, layer).await,
+    }
 }
 
 /// The marker, then CodeBuild's StartBuild, then the RUNNING record that names the build.
@@ -634,6 +653,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_promote_reuses_the_promoted_builds_own_image_though_latest_is_another() {
+        let d = deps();
+        d.images.push(REPO, &plan().image.tag, "sha256:feed");
+        d.store.seed(
+            "builds/older.json",
+            latest(&plan().image.tag, BuildStatus::Succeeded),
+        );
+        d.store.seed(
+            "agents/nexus-ai/sales/latest.json",
+            latest("sales-other", BuildStatus::Succeeded),
+        );
+        let mut p = plan();
+        p.promoted_from = Some("older".into());
+        let promote = StartInput {
+            plan: p,
+            dependencies: None,
+        };
+        let out = handle(&d, promote.clone()).await.unwrap();
+        assert_eq!(out.build.status, BuildStatus::Reused);
+        assert_eq!(out.build.reused_from.as_deref(), Some("older"));
+        assert_eq!(out.build.image_digest.as_deref(), Some("sha256:feed"));
+        assert!(d.builds.started.borrow().is_empty(), "no CodeBuild build");
+        // The promoted image gone from ECR: the promote fails naming it, and builds nothing.
+        let gone = deps();
+        gone.store.seed(
+            "builds/older.json",
+            latest(&plan().image.tag, BuildStatus::Succeeded),
+        );
+        let err = handle(&gone, promote).await.unwrap_err();
+        assert_eq!(err.name(), "InvalidRequest");
+        assert!(err.to_string().contains("promote.buildId"), "{err}");
+        assert!(gone.builds.started.borrow().is_empty());
+    }
+
+    #[tokio::test]
     async fn builds_when_the_image_latest_names_is_gone_from_ecr() {
         // Expired or deleted by hand, or its tag now names another image: REUSED would point
         // at nothing (a deploy of it would fail), so the request builds.
@@ -800,6 +854,7 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("start_build.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_reuses_the_promoted_builds_own_image_though_latest_is_another,
                 starts_one_build_and_writes_a_running_record,
                 passes_per_build_values_only_as_environment,
                 build_secrets_go_to_codebuild_as_secret_references_never_in_plain_text,

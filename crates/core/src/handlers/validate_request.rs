@@ -10,11 +10,12 @@ use super::{aws_config, s3_client};
 use crate::adapters::s3::S3Store;
 use crate::config::{ProcessEnv, ValidateConfig};
 use crate::domain::execution::{
-    is_api_name, open_input, pin_mismatch, rebuild_pin, ExecutionInput, RebuildOf, SourcePin,
-    Submission,
+    is_api_name, open_input, pin_mismatch, rebuild_pin, ExecutionInput, PromoteOf, RebuildOf,
+    SourcePin, Submission,
 };
 use crate::domain::fleet::{manifest_key, ManifestItem};
 use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject, Trigger};
+use crate::domain::promote;
 use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, RequestError, ValidRequest};
 use crate::model::{PlanState, ValidateInput};
@@ -44,6 +45,7 @@ struct Admitted {
     trigger: Trigger,
     submitted_at: Option<DateTime<Utc>>,
     deadline_seconds: Option<u64>,
+    promote: Option<PromoteOf>,
 }
 
 pub async fn handle<S: ObjectStore>(
@@ -67,7 +69,8 @@ pub async fn handle<S: ObjectStore>(
     let stack = &deps.config.stack;
     runtime_names::claim_request(&deps.store, &admitted.req, stack, event.started_at).await?;
     let object = source_object(deps, &admitted.req, admitted.pin.as_ref()).await?;
-    let plan = BuildPlan::new(
+    let promote = admitted.promote.clone();
+    let mut plan = BuildPlan::new(
         admitted.req,
         object,
         &deps.config.repository_uri,
@@ -81,6 +84,10 @@ pub async fn handle<S: ObjectStore>(
             deadline_seconds: admitted.deadline_seconds,
         },
     );
+    if let Some(of) = promote {
+        promoted(&deps.store, &plan, &of).await?;
+        plan.promoted_from = Some(of.build_id);
+    }
     // From here on the execution is past validation: it must end with a record. The first one
     // (RUNNING, no CodeBuild build yet) lets the last-resort closer close it even when the
     // execution is aborted or times out before StartBuild could write anything.
@@ -115,7 +122,29 @@ fn submission(build_id: &str, s: Submission) -> Admitted {
         req: s.request,
         pin: s.source,
         submitted_at: None,
+        promote: s.promote,
     }
+}
+
+/// A promote deploys what the build it names made: that build's record must be a success of
+/// this agent, of this very source and content (`domain::promote`), and its target not the one
+/// the agent's latest deploy serves.
+async fn promoted<S: ObjectStore>(
+    store: &S,
+    plan: &BuildPlan,
+    of: &PromoteOf,
+) -> Result<(), Error> {
+    let record = records::build(store, &of.build_id)
+        .await?
+        .ok_or_else(|| RequestError::new(promote::FIELD, "names no recorded build"))?
+        .record;
+    promote::promotable(plan, &record)?;
+    let Some(target) = &plan.deploy else {
+        return Err(RequestError::new("deploy", "is required: a promote deploys").into());
+    };
+    let latest = records::latest(store, &plan.project, &plan.agent).await?;
+    promote::other_target(target, latest.as_ref().map(|s| &s.record))?;
+    Ok(())
 }
 
 /// A rebuild: everything it builds and counts by comes from the record of the build it
@@ -136,6 +165,15 @@ async fn rebuild<S: ObjectStore>(
         let why = format!(
             "build {} is {}: only a success is rebuilt",
             of.build_id, record.status
+        );
+        return Err(RequestError::new(field, why).into());
+    }
+    if let Some(from) = &record.promoted_from {
+        // Rebuilt, it would be a build of its own and could take latest.json with the promote's
+        // target: what the fleet redeploys is latest's, never a promote's.
+        let why = format!(
+            "build {} is a promote of {from}: rebuild that one",
+            of.build_id
         );
         return Err(RequestError::new(field, why).into());
     }
@@ -165,6 +203,7 @@ async fn rebuild<S: ObjectStore>(
         },
         submitted_at: Some(record.submitted_at()),
         deadline_seconds: None,
+        promote: None,
     })
 }
 
@@ -521,6 +560,75 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_promote_names_a_success_of_this_content_and_another_target_than_latests() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let built = handle(&deps(store), event(request())).await.unwrap().plan;
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        let mut old = BuildRecord::new(&built, Some(&b), None, t("2026-11-28T10:05:00Z"));
+        old.build_id = "api-old".into();
+        let promote = |endpoint: &str| {
+            let mut r = request();
+            r["deploy"] = json!({"endpoint": endpoint});
+            json!({"request": r, "source": {"versionId": FAKE_VERSION, "sha256": ABC},
+                   "promote": {"buildId": "api-old"}})
+        };
+        let with = |old: &BuildRecord, latest: Option<&BuildRecord>| {
+            let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+            store.seed("builds/api-old.json", old.to_json());
+            if let Some(l) = latest {
+                store.seed("agents/nexus-ai/sales/latest.json", l.to_json());
+            }
+            deps(store)
+        };
+        let p = handle(&with(&old, None), event(promote("staging")))
+            .await
+            .unwrap()
+            .plan;
+        assert_eq!(p.promoted_from.as_deref(), Some("api-old"));
+        // Another content (other build settings) is not this request's to promote.
+        let mut other = old.clone();
+        other.image.tag = "nexus-ai.sales-ffff".into();
+        let err = handle(&with(&other, None), event(promote("staging")))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("promote.buildId: "), "{err}");
+        // The target the agent's latest deploy serves is a rollback's, not a promote's.
+        let mut latest = old.clone();
+        latest.build_id = "api-new".into();
+        let spec = p.deploy.clone().unwrap();
+        let mut served = crate::domain::deployment::Deployment::refused(
+            &spec,
+            None,
+            "",
+            t("2026-11-28T10:06:00Z"),
+        );
+        served.endpoint = Some("live".into());
+        latest.deployment = Some(served);
+        let err = handle(&with(&old, Some(&latest)), event(promote("live")))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("deploy.endpoint: "), "{err}");
+        assert!(
+            handle(&with(&old, Some(&latest)), event(promote("staging")))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_promote_is_never_rebuilt() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let mut promote = recorded("api-promote", "2026-11-01T08:00:00Z");
+        promote.promoted_from = Some("api-old".into());
+        store.seed("builds/api-promote.json", promote.to_json());
+        let input = json!({"rebuild": {"buildId": "api-promote", "run": "20261129T0300"}});
+        let err = handle(&deps(store), event(input)).await.unwrap_err();
+        assert!(err.to_string().starts_with("rebuild.buildId: "), "{err}");
+        assert!(err.to_string().contains("a promote of api-old"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_rebuild_of_a_failure_or_of_bytes_that_changed_is_refused() {
         let input = json!({"rebuild": {"buildId": "api-old", "run": "20261129T0300"}});
         let store = FakeStore::default().with_object("bkt", KEY, b"abc");
@@ -586,6 +694,8 @@ mod tests {
         let called = crate::testing::fakes::operations_of(
             include_str!("validate_request.rs"),
             crate::testing::fakes::scenarios![
+                a_promote_is_never_rebuilt,
+                a_promote_names_a_success_of_this_content_and_another_target_than_latests,
                 plans_a_valid_request_hashing_the_source,
                 a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,
                 uses_the_s3_checksum_when_there_is_one,

@@ -77,6 +77,10 @@ pub async fn offer_latest<S: ObjectStore, I: Images>(
     images: &I,
     record: &BuildRecord,
 ) -> Result<bool, Error> {
+    if !crate::domain::promote::moves_latest(record) {
+        tracing::info!(build_id = %record.build_id, "latest.json kept: a promote deploys elsewhere");
+        return Ok(false);
+    }
     let key = latest_key(&record.project, &record.agent);
     let offer = objects::update(store, &key, |current: Option<&Tagged>| {
         let Some(tagged) = current else {

@@ -3,7 +3,7 @@
 //! goes through here, so "the same request twice is one build" means the same everywhere.
 
 use crate::domain::execution::{
-    execution_name, open_input, ExecutionInput, SourcePin, Submission, MAX_API_ATTEMPTS,
+    open_input, submission_name, ExecutionInput, PromoteOf, SourcePin, Submission, MAX_API_ATTEMPTS,
 };
 use crate::domain::plan::{BuildPlan, ExecutionFacts, SourceObject};
 use crate::domain::record::{build_key, BuildRecord, BuildState};
@@ -77,9 +77,16 @@ pub async fn submit_recorded<X: Executions, S: ObjectStore>(
     accepting: Accepting<'_>,
     req: &ValidRequest,
     pin: &SourcePin,
+    promote: Option<&PromoteOf>,
 ) -> Result<Result<Started, Refused>, Error> {
     let first = |name: String| accept(store, accepting, name, req, pin);
-    start_named(executions, "api", req, Some(pin), first).await
+    let submission = Submission {
+        request: req.clone(),
+        source: Some(pin.clone()),
+        limits: None,
+        promote: promote.cloned(),
+    };
+    start_named(executions, "api", &submission, first).await
 }
 
 /// The first record of build `name`: the plan as the API knows it, RUNNING, nothing started.
@@ -130,15 +137,20 @@ pub async fn submit<X: Executions>(
     pin: Option<&SourcePin>,
 ) -> Result<Result<Started, Refused>, Error> {
     let nothing = |_: String| std::future::ready(Ok(()));
-    start_named(executions, door, req, pin, nothing).await
+    let submission = Submission {
+        request: req.clone(),
+        source: pin.cloned(),
+        limits: None,
+        promote: None,
+    };
+    start_named(executions, door, &submission, nothing).await
 }
 
 /// The loop of [`submit`]; `before_start` runs with each name right before StartExecution.
 async fn start_named<X, F, Fut>(
     executions: &X,
     door: &str,
-    req: &ValidRequest,
-    pin: Option<&SourcePin>,
+    submission: &Submission,
     mut before_start: F,
 ) -> Result<Result<Started, Refused>, Error>
 where
@@ -146,14 +158,10 @@ where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    let submission = Submission {
-        request: req.clone(),
-        source: pin.cloned(),
-        limits: None,
-    };
-    let input = serde_json::to_string(&submission).expect("a submission always serializes");
+    let req = &submission.request;
+    let input = serde_json::to_string(submission).expect("a submission always serializes");
     for attempt in 0..MAX_API_ATTEMPTS {
-        let name = execution_name(door, req, pin, attempt);
+        let name = submission_name(door, submission, attempt);
         before_start(name.clone()).await?;
         let existing = match executions.start(&name, &input).await? {
             StartOutcome::Running { arn } => {
@@ -170,7 +178,7 @@ where
                 ))
             })?,
         };
-        let same_request = same_submission(existing.input.as_deref(), &submission);
+        let same_request = same_submission(existing.input.as_deref(), submission);
         let found = Started {
             build_id: name.clone(),
             execution_arn: existing.arn.clone(),
@@ -204,6 +212,7 @@ fn same_submission(input: Option<&str>, ours: &Submission) -> bool {
     match open_input(&input) {
         Ok(ExecutionInput::Submission(theirs)) => {
             theirs.request == ours.request
+                && theirs.promote == ours.promote
                 && (ours.request.idempotency_key.is_some() || theirs.source == ours.source)
         }
         _ => false,
@@ -271,7 +280,7 @@ mod tests {
             now: "2026-11-28T10:00:00Z".parse().unwrap(),
         };
         let r = req(false, None);
-        let first = submit_recorded(&x, &store, accepting, &r, &pin("v1"))
+        let first = submit_recorded(&x, &store, accepting, &r, &pin("v1"), None)
             .await
             .unwrap()
             .unwrap();
@@ -291,7 +300,7 @@ mod tests {
             now: "2026-11-28T10:05:00Z".parse().unwrap(),
             ..accepting
         };
-        let again = submit_recorded(&x, &store, later, &r, &pin("v1"))
+        let again = submit_recorded(&x, &store, later, &r, &pin("v1"), None)
             .await
             .unwrap()
             .unwrap();

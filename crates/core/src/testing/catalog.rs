@@ -295,6 +295,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "bedrock-agentcore:DeleteAgentRuntime",
             "bedrock-agentcore:GetAgentRuntimeEndpoint",
             "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
+            "ecr:DescribeImages",
         ],
         operations: &[
             "S3.HeadObject",
@@ -313,6 +314,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
             "AgentCore.DeleteAgentRuntime",
             "AgentCore.GetAgentRuntimeEndpoint",
             "AgentCore.UpdateAgentRuntimeEndpoint",
+            "ECR.DescribeImages",
         ],
     },
     FunctionSpec {

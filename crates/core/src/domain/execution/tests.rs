@@ -118,6 +118,7 @@ fn the_api_door_is_told_by_the_name_not_by_the_input() {
         request: req(base()),
         source: Some(pin("v1", "ab")),
         limits: None,
+        promote: None,
     };
     let first = api_execution_name(&s.request, s.source.as_ref(), 0);
     assert!(is_api_name(&first, &s));
@@ -157,6 +158,7 @@ fn a_bare_request_and_a_submission_open_to_the_same_request() {
         request: bare.request.clone(),
         source: None,
         limits: None,
+        promote: None,
     })
     .unwrap();
     assert_eq!(
@@ -164,7 +166,8 @@ fn a_bare_request_and_a_submission_open_to_the_same_request() {
         ExecutionInput::Submission(Submission {
             request: bare.request,
             source: None,
-            limits: None
+            limits: None,
+            promote: None
         })
     );
 }
@@ -215,4 +218,32 @@ fn a_rebuild_names_its_build_and_run() {
     );
     assert!(rebuild_pin(None, "ab").is_err());
     assert_eq!(rebuild_pin(Some("v1"), "ab").unwrap().version_id, "v1");
+}
+
+#[test]
+fn a_promote_is_named_apart_from_its_request_and_from_another_builds_promote() {
+    let plain = Submission {
+        request: req(base()),
+        source: Some(pin("v1", "ab")),
+        limits: None,
+        promote: None,
+    };
+    let of = |id: &str| Submission {
+        promote: Some(PromoteOf {
+            build_id: id.into(),
+        }),
+        ..plain.clone()
+    };
+    let (a, b) = (
+        submission_name("api", &of("b-1"), 0),
+        submission_name("api", &of("b-2"), 0),
+    );
+    assert_ne!(a, submission_name("api", &plain, 0));
+    assert_ne!(a, b);
+    assert!(is_api_name(&a, &of("b-1")) && !is_api_name(&a, &plain));
+    assert_eq!(
+        submission_name("api", &plain, 0),
+        api_execution_name(&plain.request, plain.source.as_ref(), 0),
+        "a plain submission keeps its name"
+    );
 }

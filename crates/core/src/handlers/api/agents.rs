@@ -8,8 +8,8 @@ use crate::ports::ObjectStore;
 use crate::services::records;
 use lambda_http::{Body, Response};
 
-pub(super) async fn latest<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn latest<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {

@@ -20,8 +20,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 pub(super) const LOG_PAGE_LINES: u32 = 200;
 
 /// `POST /projects/{project}/builds`: the body's `project` must be the path's.
-pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -47,7 +47,9 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
         stack: &deps.config.validate.stack,
         now: (deps.now)(),
     };
-    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
+    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin, None)
+        .await?
+    {
         Ok(started) => {
             tracing::info!(
                 build_id = started.build_id.as_str(),
@@ -78,8 +80,8 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R>(
 /// execution when ValidateRequest would refuse it: the object's current version and its
 /// SHA-256 (S3's full-object checksum, else hashed here). Both name the build (new bytes are a
 /// new build) and ValidateRequest builds that very version.
-async fn pin_source<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+async fn pin_source<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     req: &ValidRequest,
 ) -> Result<SourcePin, Problem> {
     let (bucket, key) = (req.source.bucket(), req.source.key());
@@ -155,8 +157,8 @@ fn not_found(id: &str) -> Problem {
 
 /// A well-formed id of a build of `project`, else the 400 or the 404 (the same 404 whether the
 /// build does not exist or is another project's).
-pub(super) async fn owned<S: ObjectStore, X: Executions, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn owned<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     id: &str,
 ) -> Result<(), Problem> {
@@ -175,8 +177,8 @@ pub(super) async fn owned<S: ObjectStore, X: Executions, B, L, R>(
 
 /// `GET /projects/{project}/builds/{buildId}`: the record once it is final, else the live
 /// status (see `services::live_status`).
-pub(super) async fn get<S: ObjectStore, X: Executions, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn get<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -191,8 +193,8 @@ pub(super) async fn get<S: ObjectStore, X: Executions, B, L, R>(
 /// `DELETE /projects/{project}/builds/{buildId}` (see `services::cancel`): 202 with what GET
 /// answers afterwards (the STOPPED record), also when asked again; 409 `AlreadyFinished` with
 /// the status of a build that ended on its own.
-pub(super) async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -218,8 +220,8 @@ pub(super) async fn cancel_build<S: ObjectStore, X: Executions, B: BuildService,
 
 /// `GET /projects/{project}/builds/{buildId}/logs[?nextToken=…]`: one page of the build's
 /// CodeBuild log stream, read with the API's role (the caller needs no CloudWatch access).
-pub(super) async fn logs<S: ObjectStore, X: Executions, B, L: LogsPort, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn logs<S: ObjectStore, X: Executions, B, L: LogsPort, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     id: &str,

@@ -2,10 +2,11 @@
 //! `.../rollback` (move the named endpoint back to a good earlier version; `services::rollback`).
 
 use super::answers::{ok_json, Problem};
-use super::Deps;
+use super::{caller, Deps};
+use crate::domain::deploy_request::RuntimeName;
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
 use crate::domain::rollout::{EndpointName, DEFAULT_ENDPOINT};
-use crate::ports::{Endpoints, ObjectStore};
+use crate::ports::{Endpoints, Images, ObjectStore};
 use crate::services::history;
 use crate::services::rollback::{rollback, Rollback};
 use lambda_http::{Body, Request, Response};
@@ -20,8 +21,8 @@ fn agent_name(agent: &str) -> Result<(), Problem> {
 }
 
 /// `GET`: every deploy and rollback of the agent, oldest first.
-pub(super) async fn list<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn list<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -38,14 +39,17 @@ pub(super) async fn list<S: ObjectStore, X, B, L, R>(
 struct RollbackBody {
     #[serde(default)]
     endpoint: Option<EndpointName>,
+    /// The runtime whose endpoint moves (default: the runtime of the agent's latest deploy).
+    #[serde(default)]
+    runtime_name: Option<RuntimeName>,
     /// A runtime version (digits) or a buildId.
     #[serde(default)]
     to: Option<String>,
 }
 
 /// `POST`: 200 with the history entry of the move; 409 `NothingToRollBackTo` with why.
-pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints, I: Images>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     agent: &str,
@@ -61,14 +65,17 @@ pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
         }
     };
     let endpoint = body.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
+    let by = caller(request);
     let r = Rollback {
         project,
         agent,
         endpoint,
+        runtime_name: body.runtime_name.as_deref(),
         to: body.to.as_deref(),
+        by: &by,
         now: (deps.now)(),
     };
-    match rollback(&deps.store, &deps.runtimes, r).await? {
+    match rollback(&deps.store, &deps.runtimes, &deps.images, r).await? {
         Ok(entry) => {
             tracing::info!(
                 project,
@@ -80,6 +87,12 @@ pub(super) async fn roll_back<S: ObjectStore, X, B, L, R: Endpoints>(
             );
             Ok(ok_json(&entry))
         }
-        Err(why) => Err(Problem::new(409, "NothingToRollBackTo", why)),
+        Err(why) => {
+            let problem = Problem::new(409, "NothingToRollBackTo", why.message);
+            Err(match why.field {
+                Some(field) => problem.field(field),
+                None => problem,
+            })
+        }
     }
 }

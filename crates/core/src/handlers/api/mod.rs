@@ -24,12 +24,13 @@ mod runtimes;
 use super::{aws_config, s3_client, Clock};
 use crate::adapters::agentcore::AgentCore;
 use crate::adapters::codebuild::CodeBuild;
+use crate::adapters::ecr::Ecr;
 use crate::adapters::logs::CloudWatchLogs;
 use crate::adapters::s3::S3Store;
 use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
-use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, ObjectStore, Runtimes};
+use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, Images, ObjectStore, Runtimes};
 use crate::Error;
 use answers::Problem;
 use chrono::Utc;
@@ -37,7 +38,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use routes::{Endpoint, Matched, Routing};
 
-pub struct Deps<S, X, B, L, R> {
+pub struct Deps<S, X, B, L, R, I> {
     pub store: S,
     pub executions: X,
     /// Cancel stops CodeBuild builds by id: no project name needed.
@@ -47,11 +48,13 @@ pub struct Deps<S, X, B, L, R> {
     /// AgentCore's control plane: retire deletes runtimes (`runtimes.rs`), a rollback moves
     /// an agent's endpoint (`deployments.rs`).
     pub runtimes: R,
+    /// ECR: a rollback goes only to an image that is still there.
+    pub images: I,
     pub config: ApiConfig,
     pub now: Clock,
 }
 
-impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore> {
+impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore, Ecr> {
     pub async fn from_env() -> Result<Self, Error> {
         let config = ApiConfig::load(&ProcessEnv)?;
         let sdk = aws_config().await;
@@ -64,6 +67,7 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore> {
             builds: CodeBuild::new(aws_sdk_codebuild::Client::new(&sdk)),
             logs: CloudWatchLogs::new(aws_sdk_cloudwatchlogs::Client::new(&sdk)),
             runtimes: AgentCore::new(aws_sdk_bedrockagentcorecontrol::Client::new(&sdk)),
+            images: Ecr::new(aws_sdk_ecr::Client::new(&sdk)),
             config,
             now: Utc::now,
         })
@@ -77,8 +81,9 @@ pub async fn handle<
     B: BuildService,
     L: BuildLogs,
     R: Runtimes + Endpoints,
+    I: Images,
 >(
-    deps: &Deps<S, X, B, L, R>,
+    deps: &Deps<S, X, B, L, R, I>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let gateway = gateway(&request);
@@ -124,8 +129,9 @@ async fn dispatch<
     B: BuildService,
     L: BuildLogs,
     R: Runtimes + Endpoints,
+    I: Images,
 >(
-    deps: &Deps<S, X, B, L, R>,
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     matched: &Matched,
 ) -> Result<Response<Body>, Problem> {
@@ -172,3 +178,17 @@ fn gateway(request: &Request) -> Option<Gateway<'_>> {
 
 #[cfg(test)]
 mod tests;
+
+/// Who asks (a retire, a rollback): the IAM principal API Gateway authorized, else the door
+/// itself with the request's id.
+fn caller(request: &Request) -> String {
+    let iam = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref().and_then(|a| a.iam.as_ref()),
+        _ => None,
+    };
+    iam.and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone()))
+        .unwrap_or_else(|| {
+            let id = gateway(request).and_then(|g| g.request_id).unwrap_or("-");
+            format!("api (unauthenticated request {id})")
+        })
+}

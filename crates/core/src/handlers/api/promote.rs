@@ -2,35 +2,52 @@
 //! successful build made to another endpoint or runtime — another environment — without
 //! building. The build's recorded request with the body's `deploy` (not forced) is submitted
 //! through the very door `POST .../builds` is (the same validation, the same record and
-//! execution), pinned to the recorded source version: its image exists, so StartBuild answers
-//! REUSED and no CodeBuild build runs; then the deploy (smoke test, endpoint) as for any build.
+//! execution), pinned to the recorded source version and naming the promoted build: StartBuild
+//! (PrepareCode for code) answers REUSED with that build's own image digest or artifact version,
+//! whether or not it is the agent's latest, and never starts CodeBuild; then the deploy (smoke
+//! test, endpoint) as for any build. The target the agent's latest deploy serves is refused
+//! (400 naming `deploy.endpoint`: that is a rollback's), and a promote never moves `latest.json`
+//! (`domain::promote`).
 
 use super::answers::{accepted, Problem};
 use super::builds::{owned, read_body};
 use super::Deps;
 use crate::contract::Accepted;
-use crate::domain::execution::SourcePin;
+use crate::domain::execution::{PromoteOf, SourcePin};
+use crate::domain::promote::other_target;
 use crate::domain::record::BuildRecord;
 use crate::domain::request::{validate, RequestError, ValidRequest};
 use crate::ports::{Executions, ObjectStore};
 use crate::services::{records, submit};
 use lambda_http::{Body, Request, Response};
 
-pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     id: &str,
 ) -> Result<Response<Body>, Problem> {
     owned(deps, project, id).await?;
     let (req, pin) = promoted(deps, request, id).await?;
+    let of = PromoteOf {
+        build_id: id.to_string(),
+    };
     let accepting = submit::Accepting {
         state_machine_arn: &deps.config.state_machine_arn,
         repository_uri: &deps.config.validate.repository_uri,
         stack: &deps.config.validate.stack,
         now: (deps.now)(),
     };
-    match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin).await? {
+    match submit::submit_recorded(
+        &deps.executions,
+        &deps.store,
+        accepting,
+        &req,
+        &pin,
+        Some(&of),
+    )
+    .await?
+    {
         Ok(started) => {
             tracing::info!(build_id = %started.build_id, promoted = id, "promote accepted");
             Ok(accepted(&Accepted::new(
@@ -46,8 +63,8 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R>(
 
 /// The build's recorded request with the body's `deploy`, validated as `POST .../builds` does,
 /// and the recorded source version it is pinned to.
-async fn promoted<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+async fn promoted<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     id: &str,
 ) -> Result<(ValidRequest, SourcePin), Problem> {
@@ -86,6 +103,11 @@ async fn promoted<S: ObjectStore, X, B, L, R>(
         o.remove("idempotencyKey");
     }
     let req = validate(&value, &deps.config.validate.sources)?;
+    if let Some(target) = req.deploy.clone() {
+        let target = target.resolve(&deps.config.validate.stack, &req.project, &req.agent);
+        let latest = records::latest(&deps.store, &req.project, &req.agent).await?;
+        other_target(&target, latest.as_ref().map(|s| &s.record))?;
+    }
     let pin = SourcePin {
         version_id,
         sha256: record.source.sha256.clone(),

@@ -6,14 +6,13 @@
 //! `NotOurRuntime` when the runtime of that name is not tagged for this agent of this stack).
 
 use super::answers::{ok_json, Problem};
-use super::{gateway, Deps};
+use super::{caller, Deps};
 use crate::domain::deploy_request::is_runtime_name;
 use crate::domain::deployment::Owner;
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
 use crate::domain::runtime_names::{RetireRefusal, FIELD};
 use crate::ports::{ObjectStore, Runtimes};
 use crate::services::runtime_names::{self, Retirement};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// The agent of the route (its project `dispatch` checked already).
@@ -28,8 +27,8 @@ fn owner<'a>(stack: &'a str, project: &'a str, agent: &'a str) -> Result<Owner<'
     })
 }
 
-pub(super) async fn list<S: ObjectStore, X, B, L, R>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn list<S: ObjectStore, X, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     project: &str,
     agent: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -37,8 +36,8 @@ pub(super) async fn list<S: ObjectStore, X, B, L, R>(
     Ok(ok_json(&runtime_names::list(&deps.store, &owner).await?))
 }
 
-pub(super) async fn retire<S: ObjectStore, X, B, L, R: Runtimes>(
-    deps: &Deps<S, X, B, L, R>,
+pub(super) async fn retire<S: ObjectStore, X, B, L, R: Runtimes, I>(
+    deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
     agent: &str,
@@ -72,17 +71,4 @@ pub(super) async fn retire<S: ObjectStore, X, B, L, R: Runtimes>(
         .field(FIELD)),
         Retirement::NotOurs(why) => Err(Problem::new(409, "NotOurRuntime", why).field(FIELD)),
     }
-}
-
-/// Who retires: the IAM principal API Gateway authorized, else the door itself.
-fn caller(request: &Request) -> String {
-    let iam = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref().and_then(|a| a.iam.as_ref()),
-        _ => None,
-    };
-    iam.and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone()))
-        .unwrap_or_else(|| {
-            let id = gateway(request).and_then(|g| g.request_id).unwrap_or("-");
-            format!("api (unauthenticated request {id})")
-        })
 }

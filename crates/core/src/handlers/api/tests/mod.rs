@@ -17,12 +17,12 @@ use crate::domain::request::SourcePolicy;
 use crate::domain::status::BuildStatus;
 use crate::ports::ExecutionStatus;
 use crate::testing::fake_runtimes::FakeRuntimes;
-use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeLogs, FakeStore, OWN};
+use crate::testing::fakes::{FakeBuilds, FakeExecutions, FakeImages, FakeLogs, FakeStore, OWN};
 use lambda_http::http::header;
 use routes::{Endpoint, Routing};
 use serde_json::{json, Value};
 
-type TestDeps = Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes>;
+type TestDeps = Deps<FakeStore, FakeExecutions, FakeBuilds, FakeLogs, FakeRuntimes, FakeImages>;
 
 const SOURCE_KEY: &str = "sources/nexus-ai/sales/src.zip";
 
@@ -33,6 +33,7 @@ fn deps(store: FakeStore) -> TestDeps {
         builds: FakeBuilds::default(),
         logs: FakeLogs::default(),
         runtimes: FakeRuntimes::default(),
+        images: FakeImages::default(),
         config: ApiConfig {
             validate: ValidateConfig {
                 stack: "agentbuild".into(),
