@@ -46,11 +46,11 @@ if [[ "$WORKERS" == 0 ]]; then
 else
   T=$SECONDS
   echo "e2e: concurrent phase ($WORKERS workers) ..." >&2
-  "$PY" -m pytest tests/e2e -q -n "$WORKERS" -m "not serial" "$@"
+  "$PY" -m pytest tests/e2e -q --durations=8 -n "$WORKERS" -m "not serial" "$@"
   first=$?
   echo "e2e: concurrent phase took $((SECONDS - T)) s; serial phase ..." >&2
   T=$SECONDS
-  "$PY" -m pytest tests/e2e -q -p no:xdist -m serial "$@"
+  "$PY" -m pytest tests/e2e -q --durations=12 -p no:xdist -m serial "$@"
   second=$?
   echo "e2e: serial phase took $((SECONDS - T)) s" >&2
   # 5 is "no test selected" (e.g. -k picked only the other phase's): a failure only for both.
