@@ -78,8 +78,12 @@ export_offline() {
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
     -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true "$@"
 }
-step build "build and clippy -D warnings (cargo test --workspace --all-targets --no-run, clippy-driver)"
-export_offline cargo test --workspace --all-targets --quiet --no-run
+# Every target `cargo clippy --all-targets` lints: the test binaries (and benches, built as
+# tests) here, then the binaries themselves (the handlers the local stack runs, the CLI), in the
+# same features (one test target selected; see local/agentbuild_local/handlers.py).
+step build "build with clippy -D warnings (test binaries and benches, then the binaries)"
+export_offline cargo test --workspace --tests --benches --quiet --no-run --timings
+export_offline cargo build --workspace --bins --test modules --quiet
 
 step unit "cargo test --workspace (run)"
 export_offline cargo test --workspace --quiet
