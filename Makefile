@@ -28,7 +28,7 @@ tools:
 	@bash scripts/tools.sh
 
 local-up: tools
-	@$(PY) local/stack.py up
+	@source scripts/cargo-env.sh && $(PY) local/stack.py up
 
 # Needs no venv: stopping uses the standard library only.
 local-down:
@@ -45,7 +45,7 @@ test-local: tools
 
 # Builds the handlers and runs a second, throwaway stack (its own ports and folder).
 test-local-e2e: tools
-	@AGENTBUILD_LOCAL_E2E=1 $(PY) -m pytest local -q
+	@source scripts/cargo-env.sh && AGENTBUILD_LOCAL_E2E=1 $(PY) -m pytest local -q
 
 # --- the two commands of the README -----------------------------------------------------
 # All tests: fmt, clippy, cargo test (offline), ASL + template checks, stack glue, end to end.
@@ -54,12 +54,13 @@ test:
 	@bash scripts/test.sh
 
 # One build end to end on the local stack; REQUEST=path/to/request.json for your own.
-demo: tools
+# The tools install in the background while Rust compiles (scripts/demo.sh).
+demo:
 	@ARTIFACT="$(ARTIFACT)" REQUEST="$(REQUEST)" bash scripts/demo.sh
 
 # Only the end-to-end suite (extra pytest arguments: make test-e2e ARGS="-k deadline").
 test-e2e: tools
-	@bash scripts/e2e.sh $(ARGS)
+	@source scripts/cargo-env.sh && bash scripts/e2e.sh $(ARGS)
 
 # --- more verbs ---------------------------------------------------------------------------
 # One fleet rebuild on the local stack: an execution of the fleet-rebuild machine, as the schedule starts it.

@@ -115,15 +115,15 @@ def test_a_new_crate_under_functions_is_a_function_here_and_in_package_sh(tmp_pa
     assert sorted(listed.stdout.split()) == ["api", "check-build", "new-one"]
 
 
-def test_handlers_build_in_one_cargo_call_with_the_test_features_when_asked():
+def test_handlers_build_in_one_cargo_call_with_the_test_features():
     m = Path("/w/Cargo.toml")
-    plain = handlers.build_command(m, ["api", "check-build"], reload=False, like_tests=False)
-    assert plain == [["cargo", "build", "--manifest-path", str(m), "--workspace",
-                      "--bin", "api", "--bin", "check-build"]]
-    # `make test`: the test targets are selected too, so features resolve as in `cargo test`.
-    assert handlers.build_command(m, ["api"], reload=False, like_tests=True)[0][-1] == "--tests"
-    # --reload: one call per bin, as cargo lambda watch runs them (like_tests does not apply).
-    assert handlers.build_command(m, ["api", "x"], reload=True, like_tests=True) == [
+    # One call; one test target selected, so features resolve as in `cargo test --workspace`.
+    assert handlers.build_command(m, ["api", "check-build"], reload=False) == [
+        ["cargo", "build", "--manifest-path", str(m), "--workspace",
+         "--bin", "api", "--bin", "check-build", "--test", handlers.FEATURE_PARITY_TEST]]
+    assert (config.ROOT / "tests" / "tests" / f"{handlers.FEATURE_PARITY_TEST}.rs").is_file()
+    # --reload: one call per bin, as cargo lambda watch runs them.
+    assert handlers.build_command(m, ["api", "x"], reload=True) == [
         ["cargo", "build", "--manifest-path", str(m), "--bin", "api"],
         ["cargo", "build", "--manifest-path", str(m), "--bin", "x"]]
 

@@ -14,15 +14,35 @@ REQUEST="${REQUEST:-}"
 ARTIFACT="${ARTIFACT:-code}"
 case "$ARTIFACT" in code|container) ;; *) echo "demo: ARTIFACT must be code or container" >&2; exit 2;; esac
 
+# The tools (pinned; mostly downloads) install in the background while Rust compiles the
+# handlers and the CLI in one cargo call, in `make test`'s features and environment
+# (scripts/cargo-env.sh, local/agentbuild_local/handlers.py): a `make test` after it compiles
+# only what the demo did not need.
+mkdir -p target
+TOOLS_LOG=target/tools.log
+bash scripts/tools.sh >"$TOOLS_LOG" 2>&1 &
+TOOLS_PID=$!
 started=""
-stop_stack() { if [[ -n "$started" ]]; then python3 local/stack.py down >&2 || true; fi; }
+stop_stack() {
+  kill "$TOOLS_PID" 2>/dev/null || true
+  if [[ -n "$started" ]]; then python3 local/stack.py down >&2 || true; fi
+}
 trap stop_stack EXIT
+source scripts/cargo-env.sh
+handlers=()
+for f in functions/*/Cargo.toml; do handlers+=(--bin "$(basename "$(dirname "$f")")"); done
+echo "demo: compiling the handlers and the CLI (first time: a few minutes) ..." >&2
+cargo build --quiet --workspace "${handlers[@]}" --bin agentbuild --test modules
+if ! wait "$TOOLS_PID"; then
+  cat "$TOOLS_LOG" >&2
+  echo "demo: scripts/tools.sh failed (log above)" >&2
+  exit 1
+fi
 if ! python3 local/stack.py status >/dev/null 2>&1; then
-  echo "demo: starting the local stack (first time: builds the handlers) ..." >&2
-  .venv/bin/python local/stack.py up >&2
+  echo "demo: starting the local stack ..." >&2
+  .venv/bin/python local/stack.py up --no-build >&2
   started=1
 fi
-cargo build --quiet -p agentbuild-cli --bin agentbuild
 cli=target/debug/agentbuild
 
 if [[ "$ARTIFACT" == container ]]; then

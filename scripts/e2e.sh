@@ -4,23 +4,38 @@
 # pytest's status. Extra arguments go to pytest (e.g. scripts/e2e.sh -k deadline).
 # AGENTBUILD_LOCAL_DIR selects another stack folder (default .local), as for local/stack.py.
 #
-# Two phases on the one stack: first the scenarios that keep to their own names run concurrently
-# (pytest-xdist, AGENTBUILD_E2E_WORKERS processes, default 4: they mostly wait), then the
-# `serial` ones (they count or reset what the whole stack does; tests/e2e/conftest.py marks them)
-# run one at a time. AGENTBUILD_E2E_WORKERS=0 (or no pytest-xdist) runs everything in one phase.
+# Three lanes at once, each on its own stack (its own moto, handlers and folder; the handlers
+# are the same binaries):
+#   concurrent  the scenarios that keep to their own names (pytest-xdist,
+#               AGENTBUILD_E2E_WORKERS processes, default 4: they mostly wait), on a throwaway
+#               stack in .local-e2e/concurrent
+#   code        the `serial` code-artifact scenarios (real dependency layers: uv installs of real
+#               wheels, mostly download time), one at a time, on a throwaway stack in
+#               .local-e2e/code
+#   serial      every other `serial` scenario (they count or reset what the whole stack does;
+#               tests/e2e/conftest.py marks them), one at a time, on the main stack (the
+#               figures files — fault matrix, fleet — land in its folder as before)
+# Each lane's output is printed when it ends, with its wall time.
+# AGENTBUILD_E2E_LANES=1: one stack, the concurrent phase then the serial one (as before).
+# AGENTBUILD_E2E_WORKERS=0 (or no pytest-xdist): one stack, everything one at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 [[ -x "$PY" ]] || bash scripts/tools.sh
 
-started=""
-stop_stack() {
+# The code lane's modules (the layer builds they count are stack-wide, so they stay serial).
+CODE_LANE=(tests/e2e/test_code_artifact.py tests/e2e/test_supply_chain.py)
+
+started="" extra_dirs=()
+stop_stacks() {
+  local d
+  for d in "${extra_dirs[@]}"; do AGENTBUILD_LOCAL_DIR="$d" python3 local/stack.py down >/dev/null 2>&1 || true; done
   if [[ -n "$started" ]]; then
     echo "e2e: stopping the local stack it started" >&2
     python3 local/stack.py down >&2 || true
   fi
 }
-trap stop_stack EXIT
+trap stop_stacks EXIT
 trap 'exit 130' INT TERM
 
 if python3 local/stack.py status >/dev/null 2>&1; then
@@ -32,33 +47,80 @@ else
 fi
 
 WORKERS="${AGENTBUILD_E2E_WORKERS:-4}"
+LANES="${AGENTBUILD_E2E_LANES:-3}"
 if [[ "$WORKERS" != 0 ]] && ! "$PY" -c 'import xdist' 2>/dev/null; then
   echo "e2e: pytest-xdist is not installed (make tools): one phase, one test at a time" >&2
   WORKERS=0
 fi
 rm -f "${AGENTBUILD_LOCAL_DIR:-.local}/announced.jsonl"
 
+# pytest's 5 is "no test selected" (e.g. -k picked only another lane's): a failure only when
+# every lane or phase selected nothing.
+combine() {
+  local any_ran="" worst=0 s
+  for s in "$@"; do
+    if [[ "$s" != 5 ]]; then any_ran=1; [[ "$s" != 0 && "$worst" == 0 ]] && worst=$s; fi
+  done
+  if [[ -z "$any_ran" ]]; then echo 5; else echo "$worst"; fi
+}
 
 set +e
 if [[ "$WORKERS" == 0 ]]; then
   "$PY" -m pytest tests/e2e -q "$@"
   status=$?
-else
+elif [[ "$LANES" == 1 ]]; then
   T=$SECONDS
   echo "e2e: concurrent phase ($WORKERS workers) ..." >&2
-  "$PY" -m pytest tests/e2e -q -n "$WORKERS" -m "not serial" "$@"
+  "$PY" -m pytest tests/e2e -q --durations=8 -n "$WORKERS" -m "not serial" "$@"
   first=$?
   echo "e2e: concurrent phase took $((SECONDS - T)) s; serial phase ..." >&2
   T=$SECONDS
-  "$PY" -m pytest tests/e2e -q -p no:xdist -m serial "$@"
+  "$PY" -m pytest tests/e2e -q --durations=12 -p no:xdist -m serial "$@"
   second=$?
   echo "e2e: serial phase took $((SECONDS - T)) s" >&2
-  # 5 is "no test selected" (e.g. -k picked only the other phase's): a failure only for both.
-  if [[ "$first" == 5 && "$second" == 5 ]]; then status=5
-  elif [[ "$first" != 0 && "$first" != 5 ]]; then status=$first
-  elif [[ "$second" == 5 ]]; then status=0
-  else status=$second
+  status=$(combine "$first" "$second")
+else
+  # The two throwaway stacks run the binaries the main stack's `up` just built.
+  mkdir -p .local-e2e
+  for lane in concurrent code; do
+    dir=".local-e2e/$lane"
+    rm -rf "$dir"
+    extra_dirs+=("$dir")
+    AGENTBUILD_LOCAL_DIR="$dir" "$PY" local/stack.py up --no-build >/dev/null 2>"$dir.up.log" &
+  done
+  wait_ok=0
+  for job in $(jobs -p); do wait "$job" || wait_ok=$?; done
+  if [[ "$wait_ok" != 0 ]]; then
+    cat .local-e2e/*.up.log >&2
+    echo "e2e: a lane's stack did not start (log above)" >&2
+    exit 1
   fi
+  ignore_code=()
+  for m in "${CODE_LANE[@]}"; do ignore_code+=(--ignore "$m"); done
+  T=$SECONDS
+  echo "e2e: three lanes at once: concurrent ($WORKERS workers), code, serial ..." >&2
+  run_lane() {  # name, then pytest arguments; writes .local-e2e/<name>.log and .status
+    local name="$1"; shift
+    local t0=$SECONDS
+    "$PY" -m pytest "$@" >".local-e2e/$name.log" 2>&1
+    echo $? >".local-e2e/$name.status"
+    echo "$((SECONDS - t0))" >".local-e2e/$name.seconds"
+  }
+  AGENTBUILD_LOCAL_DIR=.local-e2e/concurrent run_lane concurrent tests/e2e -q --durations=8 \
+    -n "$WORKERS" -m "not serial" "$@" &
+  AGENTBUILD_LOCAL_DIR=.local-e2e/code run_lane code "${CODE_LANE[@]}" -q --durations=8 \
+    -p no:xdist -m serial "$@" &
+  run_lane serial tests/e2e "${ignore_code[@]}" -q --durations=12 -p no:xdist -m serial "$@" &
+  wait
+  statuses=()
+  for lane in concurrent code serial; do
+    echo "" >&2
+    echo "== e2e lane $lane: $(cat ".local-e2e/$lane.seconds") s" >&2
+    cat ".local-e2e/$lane.log"
+    statuses+=("$(cat ".local-e2e/$lane.status")")
+  done
+  echo "e2e: three lanes took $((SECONDS - T)) s (concurrent ${statuses[0]}, code ${statuses[1]}, serial ${statuses[2]}: pytest exit codes)" >&2
+  status=$(combine "${statuses[@]}")
 fi
 set -e
 exit "$status"

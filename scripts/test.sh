@@ -66,16 +66,24 @@ wait_for_tools() {
 step fmt "rustfmt"
 cargo fmt --all -- --check
 
-step clippy "clippy -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# One compile for clippy and the tests (scripts/cargo-env.sh): clippy-driver wraps rustc for the
+# workspace's own crates while the test build compiles them, so `-D warnings` and every clippy
+# lint of `cargo clippy --all-targets` apply, and the dependencies compile once, not once
+# checked for clippy and again built for the tests. The stack's handler build below and
+# `make demo` use the same environment: nothing compiles twice.
+source scripts/cargo-env.sh
 
 # Offline, no credentials: unit, adapter (aws-smithy-mocks) and contract tests.
 export_offline() {
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
     -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true "$@"
 }
-step build "cargo test --workspace --no-run (build)"
-export_offline cargo test --workspace --quiet --no-run
+# Every target `cargo clippy --all-targets` lints: the test binaries (and benches, built as
+# tests) here, then the binaries themselves (the handlers the local stack runs, the CLI), in the
+# same features (one test target selected; see local/agentbuild_local/handlers.py).
+step build "build with clippy -D warnings (test binaries and benches, then the binaries)"
+export_offline cargo test --workspace --tests --benches --quiet --no-run --timings
+export_offline cargo build --workspace --bins --test modules --quiet
 
 step unit "cargo test --workspace (run)"
 export_offline cargo test --workspace --quiet
@@ -97,10 +105,10 @@ step glue "local stack glue (pytest local)"
 "$PY" -m pytest local -q
 
 # Starts the local stack if none runs and stops what it started, whatever happens.
-# The stack builds the handlers with the test build's features (AGENTBUILD_LOCAL_BUILD_TESTS):
-# after `cargo test --workspace` nothing but the handler binaries themselves links.
+# The stack builds the handlers in the test build's features and environment: after the build
+# step nothing but the handler binaries themselves compiles.
 step e2e "end-to-end: the real definition in moto's engine, the real handlers (tests/e2e)"
-AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh
+bash scripts/e2e.sh
 
 end_step
 printf '\n== all checks passed in %d s\n' "$((SECONDS - T0))"

@@ -11,6 +11,9 @@
 #   node_modules/   asl-validator, from package.json + package-lock.json (npm ci)
 #   rustup target   aarch64-unknown-linux-gnu (Lambda runs arm64; cargo lambda cross-builds with zig)
 #
+# The venvs are made and filled by uv (pinned below), itself bootstrapped with pip into
+# .venv-build: uv downloads and installs in parallel, ~4 s for .venv where pip took minutes.
+#
 # Idempotent: each part is skipped when its stamp (a hash of its pins) matches. Safe to run on
 # every `make` invocation. FORCE=1 reinstalls.
 set -euo pipefail
@@ -32,9 +35,10 @@ PY_PINS=(
 CHECKOV_PINS=(
   "checkov==3.3.30"
 )
+UV_PIN="uv==0.13.8"            # installs every venv; the same uv the code buildspec installs (buildspec-code.yml)
 BUILD_PINS=(
   "awscli==1.46.2"
-  "uv==0.13.8"                # the same uv the code buildspec installs (buildspec-code.yml)
+  "$UV_PIN"
 )
 RUST_TARGETS=(aarch64-unknown-linux-gnu)
 # ------------------------------------------------------------------------------------------
@@ -47,26 +51,33 @@ step_done() { echo "tools: $1 done in $((SECONDS - STEP_T0)) s"; }
 hash_of() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
 
 # Creates venv $1 with packages $2.. unless its stamp matches the pins.
+UV=.venv-build/bin/uv
 ensure_venv() {
   local dir="$1"; shift
   local stamp="$dir/.agentbuild-pins"
-  local want; want="$(hash_of "$("$PYTHON" -c 'import sys; print(sys.version)')" "$@")"
+  local want; want="$(hash_of uv "$("$PYTHON" -c 'import sys; print(sys.version)')" "$@")"
   if [[ -z "${FORCE:-}" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "tools: $dir up to date ($*)"
     return
   fi
   step_start "$dir: installing $*"
   rm -rf "$dir"
-  "$PYTHON" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  if [[ "$dir" == .venv-build ]]; then
+    # The bootstrap: pip puts uv into .venv-build; uv installs the rest (its own pins too).
+    "$PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$UV_PIN"
+  else
+    "$UV" venv --quiet --seed --python "$PYTHON" "$dir"   # --seed: pip too (tests run `python -m pip download`)
+  fi
+  "$UV" pip install --quiet --python "$dir/bin/python" "$@"
   echo "$want" > "$stamp"
   step_done "$dir"
 }
 
+ensure_venv .venv-build "${BUILD_PINS[@]}"
 ensure_venv .venv "${PY_PINS[@]}"
 ensure_venv .venv-checkov "${CHECKOV_PINS[@]}"
 ln -sfn ../../.venv-checkov/bin/checkov .venv/bin/checkov
-ensure_venv .venv-build "${BUILD_PINS[@]}"
 
 # node_modules: keyed by the lockfile, so a changed pin reinstalls.
 NODE_STAMP=node_modules/.agentbuild-lock

@@ -105,28 +105,33 @@ def handler_binaries(manifest: Path, functions: list[str], binaries: set[str]) -
     return found
 
 
-def build_command(manifest: Path, wanted: list[str], reload: bool, like_tests: bool) -> list[list[str]]:
+# The smallest test target of the workspace: selecting one test target resolves features as
+# `cargo test --workspace` does (dev-dependencies turn on `test-util` in tokio and the SDKs), so
+# the handlers share every compiled dependency with `make test` and `make demo`.
+FEATURE_PARITY_TEST = "modules"
+
+
+def build_command(manifest: Path, wanted: list[str], reload: bool) -> list[list[str]]:
     """The cargo calls that build the handlers.
 
     --reload: one bin per call, as `cargo lambda watch --reload` would `cargo run --bin <f>` (the
     same feature resolution, so its runs find everything fresh). Otherwise one call for all of
-    them; with `like_tests` (AGENTBUILD_LOCAL_BUILD_TESTS=1, set by `make test`) it also selects
-    the test targets, so features resolve as in `cargo test --workspace` (dev-dependencies turn
-    on `test-util` in tokio and the SDKs) and the SDK crates are not compiled a second time."""
+    them plus FEATURE_PARITY_TEST, in the features of `cargo test --workspace`."""
     base = ["cargo", "build", "--manifest-path", str(manifest)]
     if reload:
         return [base + ["--bin", f] for f in wanted]
-    cmd = base + ["--workspace"] + [a for f in wanted for a in ("--bin", f)]
-    return [cmd + ["--tests"]] if like_tests else [cmd]
+    return [base + ["--workspace"] + [a for f in wanted for a in ("--bin", f)]
+            + ["--test", FEATURE_PARITY_TEST]]
 
 
 def prebuild(manifest: Path, binaries: set[str], functions: list[str], reload: bool = False) -> None:
-    """Compile the handlers; the stack runs these very binaries until `down`."""
+    """Compile the handlers; the stack runs these very binaries until `down`. The caller's
+    environment passes through: `make test`, `make demo` and `make local-up` source
+    scripts/cargo-env.sh (clippy-driver as the workspace's rustc wrapper) so they share a build."""
     wanted = [f for f in functions if f in binaries]
-    like_tests = os.environ.get("AGENTBUILD_LOCAL_BUILD_TESTS") == "1"
     t0 = time.monotonic()
-    log(f"building {', '.join(wanted)} (debug{', test features' if like_tests else ''})")
-    for cmd in build_command(manifest, wanted, reload, like_tests):
+    log(f"building {', '.join(wanted)} (debug, the test build's features)")
+    for cmd in build_command(manifest, wanted, reload):
         if subprocess.run(cmd, cwd=manifest.parent, env=tool_env()).returncode != 0:
             raise StackError(f"{' '.join(cmd[-2:])}: does not compile; fix it or pass --no-build")
     log(f"built in {time.monotonic() - t0:.1f} s")

@@ -423,12 +423,10 @@ def ended(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def cli() -> Path:
-    """The `agentbuild` binary, built once per session. Under `make test`
-    (AGENTBUILD_LOCAL_BUILD_TESTS=1) it is built with the test build's features, as the stack's
-    handlers are, so nothing but the binary itself compiles after `cargo test --workspace`."""
-    cmd = ["cargo", "build", "-q", "--bin", "agentbuild"]
-    cmd += (["--workspace", "--tests"] if os.environ.get("AGENTBUILD_LOCAL_BUILD_TESTS") == "1"
-            else ["-p", "agentbuild-cli"])
+    """The `agentbuild` binary, built once per session, in the test build's features and
+    environment (one test target selected, as the stack's handlers are): after `make test`'s
+    build step it is already there and nothing compiles."""
+    cmd = ["cargo", "build", "-q", "--workspace", "--bin", "agentbuild", "--test", "modules"]
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=900)
     meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
                                      cwd=ROOT, check=True, capture_output=True, text=True).stdout)

@@ -4,7 +4,7 @@ POST /invocations) before the agent's named endpoint `live` moves to it; a versi
 on start, answers 500 or hangs leaves `live` where it was, its deployment FAILED naming the
 reason, the execution failing DeployFailed and the build keeping its status.
 
-Run: AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh -k safe_deploy
+Run: make test-e2e ARGS="-k safe_deploy"
 """
 from __future__ import annotations
 

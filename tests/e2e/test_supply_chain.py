@@ -4,7 +4,7 @@ endpoint, POST /ecr/scan-findings; local/agentbuild_local/ecr_scans.py), blocks 
 finding with a fix naming it, and deploys the same request once it accepts the finding,
 recording the acceptance; every record carries its provenance.
 
-Run: AGENTBUILD_LOCAL_BUILD_TESTS=1 bash scripts/e2e.sh -k supply_chain
+Run: make test-e2e ARGS="-k supply_chain"
 """
 from __future__ import annotations
 
