@@ -20,11 +20,14 @@ case "$ARTIFACT" in code|container) ;; *) echo "demo: ARTIFACT must be code or c
 # only what the demo did not need.
 mkdir -p target
 TOOLS_LOG=target/tools.log
+cargo --version >/dev/null  # the toolchain is in place before tools.sh asks rustup for targets
+set -m  # the tools install is its own process group: an interrupted demo stops all of it
 bash scripts/tools.sh >"$TOOLS_LOG" 2>&1 &
 TOOLS_PID=$!
+set +m
 started=""
 stop_stack() {
-  kill "$TOOLS_PID" 2>/dev/null || true
+  kill -TERM -- "-$TOOLS_PID" 2>/dev/null || true
   if [[ -n "$started" ]]; then python3 local/stack.py down >&2 || true; fi
 }
 trap stop_stack EXIT

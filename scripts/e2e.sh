@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # The end-to-end suite (tests/e2e) on the local stack: reuses a running stack, or starts one
 # and stops it afterwards — also when a test fails or the run is interrupted. Exits with
-# pytest's status. Extra arguments go to pytest (e.g. scripts/e2e.sh -k deadline).
+# pytest's status. Extra arguments go to pytest (e.g. scripts/e2e.sh -k deadline); an
+# interrupted run stops its lanes (their process groups) and every stack it started.
 # AGENTBUILD_LOCAL_DIR selects another stack folder (default .local), as for local/stack.py.
 #
-# Three lanes at once, each on its own stack (its own moto, handlers and folder; the handlers
-# are the same binaries):
+# Five lanes at once, each on its own stack (its own moto, handlers and folder; the handlers
+# are the same binaries) — the suite mostly waits, so lanes overlap their waits:
 #   concurrent  the scenarios that keep to their own names (pytest-xdist,
-#               AGENTBUILD_E2E_WORKERS processes, default 4: they mostly wait), on a throwaway
-#               stack in .local-e2e/concurrent
-#   code        the `serial` code-artifact scenarios (real dependency layers: uv installs of real
-#               wheels, mostly download time), one at a time, on a throwaway stack in
-#               .local-e2e/code
-#   serial      every other `serial` scenario (they count or reset what the whole stack does;
-#               tests/e2e/conftest.py marks them), one at a time, on the main stack (the
-#               figures files — fault matrix, fleet — land in its folder as before)
-# Each lane's output is printed when it ends, with its wall time.
+#               AGENTBUILD_E2E_WORKERS processes, default 4), in .local-e2e/concurrent
+#   code, supply  the `serial` code-artifact scenarios (real dependency layers: uv installs of
+#               real wheels, mostly download time; they count the layer project's builds), one
+#               at a time, in .local-e2e/code and .local-e2e/supply
+#   stackwide   the other `serial` scenarios (they count or reset what the whole stack does;
+#               tests/e2e/conftest.py marks them), one at a time, in .local-e2e/stackwide
+#   serial      the fault matrix and the fleet (test_faults, test_rebuild, test_fleet_guard),
+#               one at a time, on the main stack: their figures files land in its folder
+# Each lane's output is printed when it ends, with its wall time and slowest tests.
 # AGENTBUILD_E2E_LANES=1: one stack, the concurrent phase then the serial one (as before).
 # AGENTBUILD_E2E_WORKERS=0 (or no pytest-xdist): one stack, everything one at a time.
 set -euo pipefail
@@ -23,13 +24,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 [[ -x "$PY" ]] || bash scripts/tools.sh
 
-# The code lane's modules (the layer builds they count are stack-wide, so they stay serial).
-CODE_LANE=(tests/e2e/test_code_artifact.py tests/e2e/test_supply_chain.py)
+# The lanes on throwaway stacks: name, then the test files it runs (`stackwide`: every other
+# `serial` scenario but the main stack's lane's).
+CODE_LANE=(tests/e2e/test_code_artifact.py)
+SUPPLY_LANE=(tests/e2e/test_supply_chain.py)
+MAIN_LANE=(tests/e2e/test_faults.py tests/e2e/test_rebuild.py tests/e2e/test_fleet_guard.py)
 
-started="" extra_dirs=()
+started="" extra_dirs=() lane_pids=()
 stop_stacks() {
-  local d
-  for d in "${extra_dirs[@]}"; do AGENTBUILD_LOCAL_DIR="$d" python3 local/stack.py down >/dev/null 2>&1 || true; done
+  local d p
+  # Each lane is its own process group (set -m below): its pytest and xdist workers end with it.
+  for p in "${lane_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  for p in "${lane_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for d in "${extra_dirs[@]}"; do
+    AGENTBUILD_LOCAL_DIR="$d" python3 local/stack.py down >/dev/null 2>&1 &  # all at once
+  done
+  wait 2>/dev/null || true
   if [[ -n "$started" ]]; then
     echo "e2e: stopping the local stack it started" >&2
     python3 local/stack.py down >&2 || true
@@ -47,7 +57,7 @@ else
 fi
 
 WORKERS="${AGENTBUILD_E2E_WORKERS:-4}"
-LANES="${AGENTBUILD_E2E_LANES:-3}"
+LANES="${AGENTBUILD_E2E_LANES:-5}"
 if [[ "$WORKERS" != 0 ]] && ! "$PY" -c 'import xdist' 2>/dev/null; then
   echo "e2e: pytest-xdist is not installed (make tools): one phase, one test at a time" >&2
   WORKERS=0
@@ -80,13 +90,17 @@ elif [[ "$LANES" == 1 ]]; then
   echo "e2e: serial phase took $((SECONDS - T)) s" >&2
   status=$(combine "$first" "$second")
 else
-  # The two throwaway stacks run the binaries the main stack's `up` just built.
+  # The throwaway stacks run the binaries the main stack's `up` just built.
+  # (Fixed ports from AGENTBUILD_LOCAL_*_PORT would clash: the throwaway stacks pick free ones.)
   mkdir -p .local-e2e
-  for lane in concurrent code; do
+  rm -f .local-e2e/*.log .local-e2e/*.status .local-e2e/*.seconds
+  free_ports=(env -u AGENTBUILD_LOCAL_MOTO_PORT -u AGENTBUILD_LOCAL_WATCH_PORT -u AGENTBUILD_LOCAL_INJECT_PORT)
+  for lane in concurrent code supply stackwide; do
     dir=".local-e2e/$lane"
+    AGENTBUILD_LOCAL_DIR="$dir" python3 local/stack.py down >/dev/null 2>&1 || true  # a killed run's
     rm -rf "$dir"
     extra_dirs+=("$dir")
-    AGENTBUILD_LOCAL_DIR="$dir" "$PY" local/stack.py up --no-build >/dev/null 2>"$dir.up.log" &
+    AGENTBUILD_LOCAL_DIR="$dir" "${free_ports[@]}" "$PY" local/stack.py up --no-build >/dev/null 2>"$dir.up.log" &
   done
   wait_ok=0
   for job in $(jobs -p); do wait "$job" || wait_ok=$?; done
@@ -95,31 +109,43 @@ else
     echo "e2e: a lane's stack did not start (log above)" >&2
     exit 1
   fi
-  ignore_code=()
-  for m in "${CODE_LANE[@]}"; do ignore_code+=(--ignore "$m"); done
+  others=()
+  for m in "${CODE_LANE[@]}" "${SUPPLY_LANE[@]}" "${MAIN_LANE[@]}"; do others+=(--ignore "$m"); done
   T=$SECONDS
-  echo "e2e: three lanes at once: concurrent ($WORKERS workers), code, serial ..." >&2
-  run_lane() {  # name, then pytest arguments; writes .local-e2e/<name>.log and .status
+  echo "e2e: five lanes at once: concurrent ($WORKERS workers), code, supply, stackwide, serial ..." >&2
+  run_lane() {  # name, then pytest arguments; writes .local-e2e/<name>.log, .status, .seconds
     local name="$1"; shift
     local t0=$SECONDS
     "$PY" -m pytest "$@" >".local-e2e/$name.log" 2>&1
     echo $? >".local-e2e/$name.status"
     echo "$((SECONDS - t0))" >".local-e2e/$name.seconds"
   }
+  one_at_a_time=(-q --durations=8 -p no:xdist -m serial)
+  set -m  # each lane in its own process group, so an interrupted run stops all of it
   AGENTBUILD_LOCAL_DIR=.local-e2e/concurrent run_lane concurrent tests/e2e -q --durations=8 \
     -n "$WORKERS" -m "not serial" "$@" &
-  AGENTBUILD_LOCAL_DIR=.local-e2e/code run_lane code "${CODE_LANE[@]}" -q --durations=8 \
-    -p no:xdist -m serial "$@" &
-  run_lane serial tests/e2e "${ignore_code[@]}" -q --durations=12 -p no:xdist -m serial "$@" &
-  wait
-  statuses=()
-  for lane in concurrent code serial; do
+  lane_pids+=($!)
+  AGENTBUILD_LOCAL_DIR=.local-e2e/code run_lane code "${CODE_LANE[@]}" "${one_at_a_time[@]}" "$@" &
+  lane_pids+=($!)
+  AGENTBUILD_LOCAL_DIR=.local-e2e/supply run_lane supply "${SUPPLY_LANE[@]}" "${one_at_a_time[@]}" "$@" &
+  lane_pids+=($!)
+  AGENTBUILD_LOCAL_DIR=.local-e2e/stackwide run_lane stackwide tests/e2e "${others[@]}" \
+    "${one_at_a_time[@]}" "$@" &
+  lane_pids+=($!)
+  run_lane serial "${MAIN_LANE[@]}" "${one_at_a_time[@]}" "$@" &
+  lane_pids+=($!)
+  wait "${lane_pids[@]}"
+  lane_pids=()
+  set +m
+  statuses=() summary=""
+  for lane in concurrent code supply stackwide serial; do
     echo "" >&2
     echo "== e2e lane $lane: $(cat ".local-e2e/$lane.seconds") s" >&2
     cat ".local-e2e/$lane.log"
     statuses+=("$(cat ".local-e2e/$lane.status")")
+    summary+=" $lane $(cat ".local-e2e/$lane.status"),"
   done
-  echo "e2e: three lanes took $((SECONDS - T)) s (concurrent ${statuses[0]}, code ${statuses[1]}, serial ${statuses[2]}: pytest exit codes)" >&2
+  echo "e2e: five lanes took $((SECONDS - T)) s (pytest exit codes:${summary%,})" >&2
   status=$(combine "${statuses[@]}")
 fi
 set -e

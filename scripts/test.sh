@@ -29,38 +29,71 @@ print_table() {
   if [[ -n "$failed" ]]; then
     printf '%-28s %8d  FAILED\n' "$failed" "$((SECONDS - STEP_T0))"
   fi
-  if [[ -n "${TOOLS_SECONDS:-}" ]]; then
-    printf '%-28s %8d  (in the background from the start)\n' "tools install" "$TOOLS_SECONDS"
-  fi
+  for i in "${!SIDE_NAMES[@]}"; do
+    printf '%-28s %8d  (beside the build, from the start)\n' "  ${SIDE_NAMES[$i]}" "${SIDE_SECONDS[$i]}"
+  done
   printf '%-28s %8d\n' "total" "$((SECONDS - T0))"
 }
+SIDE_NAMES=() SIDE_SECONDS=()
 on_exit() {
   local rc=$?
-  kill "$TOOLS_PID" 2>/dev/null || true
+  # The side checks are their own process group (set -m when started): all of it stops.
+  if [[ -n "${SIDE_PID:-}" ]]; then kill -TERM -- "-$SIDE_PID" 2>/dev/null || true; fi
   local failed=""
   if [[ "$rc" != 0 && -n "$STEP_KEY" ]]; then failed="$STEP_KEY"; else end_step; fi
   print_table "$failed" >&2
   exit "$rc"
 }
 
-# The pinned tools (pip, npm, rustup; mostly network) install while the Rust steps compile, which
-# need none of them; every later step waits for them. On a fresh machine this hides ~3.5 min.
+# Beside the Rust build, in the background from the start: the pinned tools install (uv, npm,
+# rustup; mostly network), then the checks that need only them — the static checks, the
+# buildspec harness and policy tests, the stack glue — run one after another (they mostly wait
+# on pip, bash and subprocesses while cargo keeps the cores busy). Their output is printed, and
+# their steps join the table, when the Rust steps are done; the end-to-end suite needs both.
 mkdir -p target
-TOOLS_LOG=target/tools.log
-TOOLS_END=target/tools.end
-rm -f "$TOOLS_END"
-TOOLS_START=$(date +%s)
-(bash scripts/tools.sh && date +%s >"$TOOLS_END") >"$TOOLS_LOG" 2>&1 &
-TOOLS_PID=$!
+SIDE_LOG=target/side-checks.log
+SIDE_TIMES=target/side-checks.times
+SIDE_FAILED=target/side-checks.failed
+rm -f "$SIDE_TIMES" "$SIDE_FAILED"
+side_checks() {
+  local t
+  side_step() {  # key, command...: runs it, records its seconds, stops at the first failure
+    local key="$1"; shift
+    t=$SECONDS
+    printf '\n== %s\n' "$key"
+    if ! "$@"; then
+      echo "$key" >"$SIDE_FAILED"
+      printf '%s\t%d\n' "$key (FAILED)" "$((SECONDS - t))" >>"$SIDE_TIMES"
+      return 1
+    fi
+    printf '%s\t%d\n' "$key" "$((SECONDS - t))" >>"$SIDE_TIMES"
+  }
+  side_step "tools install" bash scripts/tools.sh || return 1
+  # asl-validator on the substituted definitions; cfn-lint, sam validate --lint, checkov.
+  side_step "static checks" bash -c 'bash scripts/validate-asl.sh && bash scripts/check-template.sh' || return 1
+  # buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped
+  # context), with stand-in aws/docker; independent (tmp_path each), so 4 at a time. Then the
+  # bucket and caller policies, evaluated offline.
+  side_step harness bash -c '"$0" -m pytest tests/buildspec -q --durations=5 -n 4 && "$0" -m pytest tests/policy -q' "$PY" || return 1
+  side_step glue "$PY" -m pytest local -q || return 1
+}
+cargo --version >/dev/null  # the toolchain is in place before tools.sh asks rustup for targets
+set -m
+side_checks >"$SIDE_LOG" 2>&1 &
+SIDE_PID=$!
+set +m
 trap on_exit EXIT
-wait_for_tools() {
-  if ! wait "$TOOLS_PID"; then
-    cat "$TOOLS_LOG" >&2
-    echo "make test: scripts/tools.sh failed (log above)" >&2
+wait_for_side_checks() {
+  local rc=0 key secs
+  wait "$SIDE_PID" || rc=$?
+  cat "$SIDE_LOG"
+  if [[ -f "$SIDE_TIMES" ]]; then
+    while IFS=$'\t' read -r key secs; do SIDE_NAMES+=("$key") SIDE_SECONDS+=("$secs"); done <"$SIDE_TIMES"
+  fi
+  if [[ "$rc" != 0 ]]; then
+    echo "make test: $(cat "$SIDE_FAILED" 2>/dev/null || echo 'a side check') failed (log above)" >&2
     exit 1
   fi
-  TOOLS_SECONDS=$(($(cat "$TOOLS_END") - TOOLS_START))
-  tail -n 1 "$TOOLS_LOG"
 }
 
 step fmt "rustfmt"
@@ -88,21 +121,8 @@ export_offline cargo build --workspace --bins --test modules --quiet
 step unit "cargo test --workspace (run)"
 export_offline cargo test --workspace --quiet
 
-step tools "tools (installed in the background since the start; this is the wait)"
-wait_for_tools
-
-step "static checks" "state machine definition (asl-validator); template (cfn-lint, sam validate --lint, checkov)"
-bash scripts/validate-asl.sh
-bash scripts/check-template.sh
-
-# buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped context),
-# with stand-in aws/docker; plus the template's repositories and pinned images.
-step harness "buildspec harness (pytest tests/buildspec); bucket policy, evaluated offline (pytest tests/policy)"
-"$PY" -m pytest tests/buildspec -q
-"$PY" -m pytest tests/policy -q
-
-step glue "local stack glue (pytest local)"
-"$PY" -m pytest local -q
+step checks "the side checks (tools, static checks, harness, glue: beside the build since the start; this is the wait)"
+wait_for_side_checks
 
 # Starts the local stack if none runs and stops what it started, whatever happens.
 # The stack builds the handlers in the test build's features and environment: after the build
