@@ -54,7 +54,8 @@ mkdir -p target
 SIDE_LOG=target/side-checks.log
 SIDE_TIMES=target/side-checks.times
 SIDE_FAILED=target/side-checks.failed
-rm -f "$SIDE_TIMES" "$SIDE_FAILED"
+TOOLS_READY=target/tools.ready
+rm -f "$SIDE_TIMES" "$SIDE_FAILED" "$TOOLS_READY"
 side_checks() {
   local t
   side_step() {  # key, command...: runs it, records its seconds, stops at the first failure
@@ -69,6 +70,7 @@ side_checks() {
     printf '%s\t%d\n' "$key" "$((SECONDS - t))" >>"$SIDE_TIMES"
   }
   side_step "tools install" bash scripts/tools.sh || return 1
+  touch "$TOOLS_READY"
   # asl-validator on the substituted definitions; cfn-lint, sam validate --lint, checkov.
   side_step "static checks" bash -c 'bash scripts/validate-asl.sh && bash scripts/check-template.sh' || return 1
   # buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped
@@ -83,6 +85,12 @@ side_checks >"$SIDE_LOG" 2>&1 &
 SIDE_PID=$!
 set +m
 trap on_exit EXIT
+wait_for_tools() {  # the end-to-end suite needs the tools, not the other side checks
+  while [[ ! -f "$TOOLS_READY" ]]; do
+    if [[ -f "$SIDE_FAILED" ]] || ! kill -0 "$SIDE_PID" 2>/dev/null; then wait_for_side_checks; fi
+    sleep 1
+  done
+}
 wait_for_side_checks() {
   local rc=0 key secs
   wait "$SIDE_PID" || rc=$?
@@ -121,14 +129,17 @@ export_offline cargo build --workspace --bins --test modules --quiet
 step unit "cargo test --workspace (run)"
 export_offline cargo test --workspace --quiet
 
-step checks "the side checks (tools, static checks, harness, glue: beside the build since the start; this is the wait)"
-wait_for_side_checks
-
 # Starts the local stack if none runs and stops what it started, whatever happens.
 # The stack builds the handlers in the test build's features and environment: after the build
-# step nothing but the handler binaries themselves compiles.
+# step nothing but the handler binaries themselves compiles. It runs while the side checks
+# finish (on a warm machine they are still going: ~2 min).
+step tools "tools (installed beside the build since the start; this is the wait)"
+wait_for_tools
 step e2e "end-to-end: the real definition in moto's engine, the real handlers (tests/e2e)"
 bash scripts/e2e.sh
+
+step checks "the side checks (static checks, harness, glue: beside the build and the e2e suite; this is the wait)"
+wait_for_side_checks
 
 end_step
 printf '\n== all checks passed in %d s\n' "$((SECONDS - T0))"
