@@ -41,12 +41,7 @@ pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R, I>(
     // A runtime name belongs to one agent: another agent's is a 400 now, not a failed build.
     let stack = &deps.config.validate.stack;
     runtime_names::claim_request(&deps.store, &req, stack, (deps.now)()).await?;
-    let accepting = submit::Accepting {
-        state_machine_arn: &deps.config.state_machine_arn,
-        repository_uri: &deps.config.validate.repository_uri,
-        stack: &deps.config.validate.stack,
-        now: (deps.now)(),
-    };
+    let accepting = deps.accepting();
     match submit::submit_recorded(&deps.executions, &deps.store, accepting, &req, &pin, None)
         .await?
     {

@@ -31,6 +31,7 @@ use crate::adapters::sfn::StepFunctions;
 use crate::config::{ApiConfig, ProcessEnv};
 use crate::domain::request::{is_name, RequestError, NAME_RULE};
 use crate::ports::{BuildLogs, BuildService, Endpoints, Executions, Images, ObjectStore, Runtimes};
+use crate::services::submit;
 use crate::Error;
 use answers::Problem;
 use chrono::Utc;
@@ -52,6 +53,18 @@ pub struct Deps<S, X, B, L, R, I> {
     pub images: I,
     pub config: ApiConfig,
     pub now: Clock,
+}
+
+impl<S, X, B, L, R, I> Deps<S, X, B, L, R, I> {
+    /// What the submit door needs of this stack, now: submit and promote accept the same way.
+    fn accepting(&self) -> submit::Accepting<'_> {
+        submit::Accepting {
+            state_machine_arn: &self.config.state_machine_arn,
+            repository_uri: &self.config.validate.repository_uri,
+            stack: &self.config.validate.stack,
+            now: (self.now)(),
+        }
+    }
 }
 
 impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore, Ecr> {

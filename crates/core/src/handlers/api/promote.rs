@@ -32,12 +32,7 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
     let of = PromoteOf {
         build_id: id.to_string(),
     };
-    let accepting = submit::Accepting {
-        state_machine_arn: &deps.config.state_machine_arn,
-        repository_uri: &deps.config.validate.repository_uri,
-        stack: &deps.config.validate.stack,
-        now: (deps.now)(),
-    };
+    let accepting = deps.accepting();
     match submit::submit_recorded(
         &deps.executions,
         &deps.store,
