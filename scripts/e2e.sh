@@ -48,19 +48,28 @@ stop_stacks() {
 trap stop_stacks EXIT
 trap 'exit 130' INT TERM
 
-if python3 local/stack.py status >/dev/null 2>&1; then
-  echo "e2e: reusing the running local stack (make local-down local-up picks up code changes)" >&2
-else
-  echo "e2e: starting the local stack ..." >&2
-  started=1
-  "$PY" local/stack.py up >/dev/null
-fi
-
 WORKERS="${AGENTBUILD_E2E_WORKERS:-4}"
 LANES="${AGENTBUILD_E2E_LANES:-5}"
 if [[ "$WORKERS" != 0 ]] && ! "$PY" -c 'import xdist' 2>/dev/null; then
   echo "e2e: pytest-xdist is not installed (make tools): one phase, one test at a time" >&2
   WORKERS=0
+fi
+
+if python3 local/stack.py status >/dev/null 2>&1; then
+  echo "e2e: reusing the running local stack (make local-down local-up picks up code changes)" >&2
+elif [[ "$WORKERS" != 0 && "$LANES" != 1 ]]; then
+  # Five lanes: the handlers compile first, then the main stack starts beside the lanes' own
+  # (below), all from the binaries just built.
+  echo "e2e: starting the local stack (beside the lanes' stacks) ..." >&2
+  started=1
+  "$PY" local/stack.py up --build-only >/dev/null
+  mkdir -p .local-e2e
+  rm -f .local-e2e/*.log .local-e2e/*.status .local-e2e/*.seconds
+  "$PY" local/stack.py up --no-build >/dev/null 2>.local-e2e/serial.up.log &
+else
+  echo "e2e: starting the local stack ..." >&2
+  started=1
+  "$PY" local/stack.py up >/dev/null
 fi
 rm -f "${AGENTBUILD_LOCAL_DIR:-.local}/announced.jsonl"
 
@@ -90,10 +99,11 @@ elif [[ "$LANES" == 1 ]]; then
   echo "e2e: serial phase took $((SECONDS - T)) s" >&2
   status=$(combine "$first" "$second")
 else
-  # The throwaway stacks run the binaries the main stack's `up` just built.
-  # (Fixed ports from AGENTBUILD_LOCAL_*_PORT would clash: the throwaway stacks pick free ones.)
+  # The throwaway stacks run the binaries just built (by the main stack's `up --build-only`;
+  # a reused main stack's were built when it started). Fixed ports from
+  # AGENTBUILD_LOCAL_*_PORT would clash: the throwaway stacks pick free ones.
   mkdir -p .local-e2e
-  rm -f .local-e2e/*.log .local-e2e/*.status .local-e2e/*.seconds
+  rm -f .local-e2e/{concurrent,code,supply,stackwide}.* .local-e2e/serial.{log,status,seconds}
   free_ports=(env -u AGENTBUILD_LOCAL_MOTO_PORT -u AGENTBUILD_LOCAL_WATCH_PORT -u AGENTBUILD_LOCAL_INJECT_PORT)
   for lane in concurrent code supply stackwide; do
     dir=".local-e2e/$lane"
@@ -103,7 +113,7 @@ else
     AGENTBUILD_LOCAL_DIR="$dir" "${free_ports[@]}" "$PY" local/stack.py up --no-build >/dev/null 2>"$dir.up.log" &
   done
   wait_ok=0
-  for job in $(jobs -p); do wait "$job" || wait_ok=$?; done
+  for job in $(jobs -p); do wait "$job" || wait_ok=$?; done  # the main stack's too
   if [[ "$wait_ok" != 0 ]]; then
     cat .local-e2e/*.up.log >&2
     echo "e2e: a lane's stack did not start (log above)" >&2

@@ -212,6 +212,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     fleet_definition(binaries, "arn:aws:states:us-east-1:123456789012:stateMachine:check")
     if not args.no_build:
         prebuild(manifest, binaries, args.functions.split(","), args.reload)
+    if args.build_only:
+        return 0
     if not args.reload:
         handler_binaries(manifest, args.functions.split(","), binaries)  # fail now if one is missing
 
@@ -307,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="the Lambda binaries to build and run (those that exist)")
         if name == "up":
             s.add_argument("--no-build", action="store_true", help="skip the debug pre-build")
+            s.add_argument("--build-only", action="store_true",
+                           help="only the pre-build: start nothing (scripts/e2e.sh, then `up --no-build`s)")
             s.add_argument("--timeout", type=int, default=180)
     args = p.parse_args(argv)
     try:
