@@ -418,6 +418,14 @@ impl DeployRequest {
     }
 }
 
+/// A `deploy` object's form rules on their own (a promote's body): the settings as a request
+/// keeps them.
+pub fn parse_deploy(value: &Value) -> Result<DeployOptions, RequestError> {
+    from_value::<Object<DeployRequest>>(value, "deploy")?
+        .0
+        .into_options()
+}
+
 /// A `deploy` object on its own (tests and tools): its form rules, then `roles` when given,
 /// resolved as `stack` would run it.
 pub fn validate_deploy(

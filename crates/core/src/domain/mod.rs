@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod ending;
 pub mod endpoint_move;
 pub mod execution;
+pub mod existing;
 pub mod fallback;
 pub mod fleet;
 pub mod fleet_guard;

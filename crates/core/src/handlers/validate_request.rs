@@ -13,6 +13,7 @@ use crate::domain::execution::{
     is_api_name, open_input, pin_mismatch, rebuild_pin, ExecutionInput, PromoteOf, RebuildOf,
     SourcePin, Submission,
 };
+use crate::domain::existing::ExistingRequest;
 use crate::domain::fleet::{manifest_key, ManifestItem};
 use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject, Trigger};
 use crate::domain::promote;
@@ -20,7 +21,7 @@ use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, RequestError, ValidRequest};
 use crate::model::{PlanState, ValidateInput};
 use crate::ports::ObjectStore;
-use crate::services::{records, runtime_names};
+use crate::services::{self, records, runtime_names};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -62,13 +63,14 @@ pub async fn handle<S: ObjectStore>(
     let admitted = match open_input(&event.input)? {
         ExecutionInput::Submission(s) => submission(&event.build_id, s),
         ExecutionInput::Rebuild(of) => rebuild(deps, &event, of).await?,
+        ExecutionInput::Existing(req) => existing(deps, &req).await?,
     };
     deps.config.sources.admit(&admitted.req)?;
     unused_name(&deps.store, &event).await?;
     // A runtime name belongs to one agent: another agent's is refused before anything runs.
     let stack = &deps.config.stack;
     runtime_names::claim_request(&deps.store, &admitted.req, stack, event.started_at).await?;
-    let object = source_object(deps, &admitted.req, admitted.pin.as_ref()).await?;
+    let object = validated_object(deps, &admitted).await?;
     let promote = admitted.promote.clone();
     let mut plan = BuildPlan::new(
         admitted.req,
@@ -124,6 +126,24 @@ fn submission(build_id: &str, s: Submission) -> Admitted {
         submitted_at: None,
         promote: s.promote,
     }
+}
+
+/// A request naming an existing artifact: the promote of the build that made it (the stack's
+/// index, `services::existing`), as the API submits it — a console input, so `console`.
+async fn existing<S: ObjectStore>(
+    deps: &Deps<S>,
+    req: &ExistingRequest,
+) -> Result<Admitted, Error> {
+    let (req, pin, of) =
+        services::existing::promote_of(&deps.store, req, &deps.config.repository_uri).await?;
+    Ok(Admitted {
+        req,
+        pin: Some(pin),
+        trigger: Trigger::Console,
+        submitted_at: None,
+        deadline_seconds: None,
+        promote: Some(of),
+    })
 }
 
 /// A promote deploys what the build it names made: that build's record must be a success of
@@ -241,6 +261,22 @@ fn started_nothing(r: &BuildRecord) -> bool {
     !r.status.is_final()
         && r.codebuild.build_id.is_none()
         && r.codebuild.start_requested_at.is_none()
+}
+
+/// The source this build stands for. A promote builds nothing from its source: its pin must be
+/// the promoted build's own recorded source (`promote::promotable` compares), which may have
+/// expired since, so it is not hashed again.
+async fn validated_object<S: ObjectStore>(
+    deps: &Deps<S>,
+    admitted: &Admitted,
+) -> Result<SourceObject, Error> {
+    match (&admitted.promote, &admitted.pin) {
+        (Some(_), Some(pin)) => Ok(SourceObject {
+            sha256: pin.sha256.clone(),
+            version_id: Some(pin.version_id.clone()),
+        }),
+        _ => source_object(deps, &admitted.req, admitted.pin.as_ref()).await,
+    }
 }
 
 /// The object version this build builds, and its SHA-256. Unpinned: the key's current version.

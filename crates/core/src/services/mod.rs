@@ -9,6 +9,7 @@ pub mod cancel;
 #[cfg(feature = "lambda")]
 pub mod code_files;
 pub mod deploys;
+pub mod existing;
 pub mod history;
 pub mod images;
 pub mod live_status;
