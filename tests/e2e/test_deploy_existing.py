@@ -16,6 +16,7 @@ import pytest
 from conftest import uid
 from test_code_artifact import upload
 from test_deploy import agentcore, deployed  # noqa: F401 (the fixture)
+from test_pipeline import run_cli  # the `cli` fixture is conftest.py's
 from test_safe_deploy import live
 
 DONE = ("SUCCEEDED", "REUSED", "FAILED", "ERROR")
@@ -73,6 +74,22 @@ def test_the_console_door_resolves_the_same_artifact(stack, agentcore, built):
     dep = rec["deployment"]
     assert (dep["status"], dep["endpoint"]) == ("READY", "preview_console"), dep
     assert live(agentcore, rec1["deployment"]["runtimeId"], "preview_console")["liveVersion"] == dep["version"]
+
+
+def test_the_cli_promotes_a_build_or_an_image_and_waits_for_the_deploy(stack, agentcore, built, cli):
+    req, rec1, ref = built
+    agent = f"{req['project']}/shelf"
+    for what, endpoint in ((["--image", ref], "by_image"), (["--build", rec1["buildId"]], "by_build")):
+        code, out, err = run_cli(stack, cli, "promote", agent, *what, "--endpoint", endpoint,
+                                 "--wait", "--output", "json")
+        assert code == 0, (out, err[-2000:])
+        rec = out["record"]
+        assert (out["status"], rec["promotedFrom"]) == ("REUSED", rec1["buildId"]), out
+        assert (rec["deployment"]["status"], rec["deployment"]["endpoint"]) == ("READY", endpoint), rec
+    # A refusal exits 2 naming the field, as `submit` does.
+    code, out, err = run_cli(stack, cli, "promote", agent, "--image", ref.split("@")[0] + "@sha256:" + "0" * 64,
+                             "--endpoint", "x", "--output", "json")
+    assert (code, out["status"], out["error"]["field"]) == (2, "REJECTED", "existing.image"), (out, err)
 
 
 def test_an_artifact_no_build_of_this_agent_made_is_refused_naming_the_field(stack, built):
