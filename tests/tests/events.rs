@@ -93,8 +93,8 @@ fn request_samples_are_accepted_or_rejected_as_named() {
         // A console input cannot claim the schedule's door or a submission time (the first
         // unknown field is named: file order where serde_json preserves order, else sorted).
         "invalid-console-claims-schedule" => "submittedAt",
-        // A request naming an existing artifact: by digest only, in the stack's repository.
-        "invalid-existing-by-tag" | "invalid-existing-other-repository" => "existing.image",
+        // A request naming a prebuilt artifact: by digest only, in the stack's repository.
+        "invalid-prebuilt-by-tag" | "invalid-prebuilt-other-repository" => "prebuilt.image",
         other => panic!("add the expected field of {other} here"),
     };
     for (name, input) in parse_all::<ValidateInput>("validate-request") {
@@ -103,7 +103,7 @@ fn request_samples_are_accepted_or_rejected_as_named() {
             // Everything else of a rebuild comes from the record it names (ValidateRequest).
             ExecutionInput::Rebuild(_) => Ok(()),
             // The stack's rules; which build made it is the stack's index (ValidateRequest).
-            ExecutionInput::Existing(e) => e.admit(REPOSITORY, "agentbuild-local"),
+            ExecutionInput::Prebuilt(e) => e.admit(REPOSITORY, "agentbuild-local"),
         });
         if name.starts_with("valid-") {
             result.unwrap_or_else(|e| panic!("{name} should be valid: {e}"));

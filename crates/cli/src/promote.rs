@@ -41,7 +41,8 @@ pub struct PromoteArgs {
         conflicts_with = "image"
     )]
     pub version_id: Option<String>,
-    /// The endpoint to deploy to (default `live`: of another runtime than the latest deploy's).
+    /// The endpoint to deploy to (default `live` — refused when that endpoint of that runtime
+    /// is what the agent's latest deploy serves: moving it back is a rollback's).
     #[arg(long)]
     pub endpoint: Option<String>,
     /// The runtime to deploy to (default the agent's default runtime name).
@@ -56,7 +57,7 @@ pub struct PromoteArgs {
 
 impl PromoteArgs {
     /// The API route and its body: a build's promote route, or `.../builds` with a request
-    /// naming the artifact (`existing`).
+    /// naming the artifact (`prebuilt`).
     pub fn route(&self) -> (String, Value) {
         let (project, agent) = (&self.agent.project, &self.agent.agent);
         let mut deploy = json!({});
@@ -70,14 +71,14 @@ impl PromoteArgs {
             let path = format!("/projects/{project}/builds/{id}/promote");
             return (path, json!({ "deploy": deploy }));
         }
-        let existing = match (&self.image, &self.code_artifact, &self.version_id) {
+        let prebuilt = match (&self.image, &self.code_artifact, &self.version_id) {
             (Some(image), _, _) => json!({ "image": image }),
             (None, Some(uri), Some(version)) => {
                 json!({"code": {"uri": uri, "versionId": version}})
             }
             _ => json!({}), // clap requires one; the API names the field otherwise
         };
-        let body = json!({"project": project, "agent": agent, "existing": existing,
+        let body = json!({"project": project, "agent": agent, "prebuilt": prebuilt,
                           "deploy": deploy});
         (format!("/projects/{project}/builds"), body)
     }
@@ -136,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn a_build_goes_to_its_promote_route_an_artifact_to_builds_with_existing() {
+    fn a_build_goes_to_its_promote_route_an_artifact_to_builds_as_prebuilt() {
         let (path, body) = args(&["--build", "api-1", "--endpoint", "staging"]).route();
         assert_eq!(path, "/projects/demo/builds/api-1/promote");
         assert_eq!(body, json!({"deploy": {"endpoint": "staging"}}));
@@ -145,12 +146,12 @@ mod tests {
         assert_eq!(path, "/projects/demo/builds");
         assert_eq!(
             body,
-            json!({"project": "demo", "agent": "bot", "existing": {"image": image},
+            json!({"project": "demo", "agent": "bot", "prebuilt": {"image": image},
                    "deploy": {"runtimeName": "rt_b"}})
         );
         let (_, body) = args(&["--code-artifact", "s3://b/k.zip", "--version-id", "v1"]).route();
         assert_eq!(
-            body["existing"],
+            body["prebuilt"],
             json!({"code": {"uri": "s3://b/k.zip", "versionId": "v1"}})
         );
     }

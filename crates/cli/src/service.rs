@@ -247,7 +247,7 @@ pub trait Service {
         Err(CliError::Config(THROUGH_THE_API.into()))
     }
     /// Deploys what exists, building nothing: `body` POSTed to the API route `path` of
-    /// `project` (a build's promote route, or `.../builds` with a request naming an existing
+    /// `project` (a build's promote route, or `.../builds` with a request naming a prebuilt
     /// artifact). Only through the API (it reads the stack's index of what builds made).
     async fn promote(
         &self,

@@ -8,9 +8,9 @@
 //! closed; a name stays taken for 90 days. So a name derived from what the caller asked for
 //! turns "start" into "start or find".
 
-use super::existing::{self, names_existing, ExistingRequest};
 use super::form::from_value;
 use super::plan::is_build_id;
+use super::prebuilt::{self, names_prebuilt, PrebuiltRequest};
 use super::request::{clip, parse, RequestError, ValidRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -109,17 +109,17 @@ pub enum ExecutionInput {
     /// A request: bare (typed into the console) or in the API's [`Submission`].
     Submission(Submission),
     Rebuild(RebuildOf),
-    /// A bare request naming an existing artifact instead of a source (`domain::existing`).
-    Existing(ExistingRequest),
+    /// A bare request naming a prebuilt artifact instead of a source (`domain::prebuilt`).
+    Prebuilt(PrebuiltRequest),
 }
 
-/// Reads an execution input: `{"rebuild": ...}`, `{"request": ...}`, a bare request naming an
-/// existing artifact (`{"existing": ...}`), or a bare request. Any other field (`trigger`,
+/// Reads an execution input: `{"rebuild": ...}`, `{"request": ...}`, a bare request naming a
+/// prebuilt artifact (`{"prebuilt": ...}`), or a bare request. Any other field (`trigger`,
 /// `submittedAt`, ...) is refused: those facts are ours to derive.
 pub fn open_input(input: &Value) -> Result<ExecutionInput, RequestError> {
     let has = |k: &str| input.as_object().is_some_and(|o| o.contains_key(k));
-    if names_existing(input) {
-        return Ok(ExecutionInput::Existing(existing::parse(input)?));
+    if names_prebuilt(input) {
+        return Ok(ExecutionInput::Prebuilt(prebuilt::parse(input)?));
     }
     if has("rebuild") {
         let r: RebuildInput = from_value(input, "")?;

@@ -28,6 +28,7 @@ pub fn promotable(plan: &BuildPlan, record: &BuildRecord) -> Result<(), RequestE
         )
     } else if record.source.sha256 != plan.source.sha256
         || record.source.version_id != plan.source.version_id
+        || (&record.source.bucket, &record.source.key) != (&plan.source.bucket, &plan.source.key)
     {
         format!("build {id} built another source than this request's")
     } else if record.image.content_tag() != plan.image.content_tag() {
@@ -138,12 +139,15 @@ mod tests {
         failed.status = BuildStatus::Failed;
         let mut moved = success(&p);
         moved.source.version_id = Some("v-2".into());
+        let mut elsewhere = success(&p);
+        elsewhere.source.key = "sources/nexus-ai/sales/other.zip".into();
         let mut content = success(&p);
         content.image.tag = "sales-ffff".into();
         for (bad, says) in [
             (other, "another agent"),
             (failed, "FAILED"),
             (moved, "another source"),
+            (elsewhere, "another source"),
             (content, "other content"),
         ] {
             let err = promotable(&p, &bad).unwrap_err();

@@ -13,9 +13,9 @@ use crate::domain::execution::{
     is_api_name, open_input, pin_mismatch, rebuild_pin, ExecutionInput, PromoteOf, RebuildOf,
     SourcePin, Submission,
 };
-use crate::domain::existing::ExistingRequest;
 use crate::domain::fleet::{manifest_key, ManifestItem};
 use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject, Trigger};
+use crate::domain::prebuilt::PrebuiltRequest;
 use crate::domain::promote;
 use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, RequestError, ValidRequest};
@@ -63,7 +63,7 @@ pub async fn handle<S: ObjectStore>(
     let admitted = match open_input(&event.input)? {
         ExecutionInput::Submission(s) => submission(&event.build_id, s),
         ExecutionInput::Rebuild(of) => rebuild(deps, &event, of).await?,
-        ExecutionInput::Existing(req) => existing(deps, &req).await?,
+        ExecutionInput::Prebuilt(req) => prebuilt(deps, &req).await?,
     };
     deps.config.sources.admit(&admitted.req)?;
     unused_name(&deps.store, &event).await?;
@@ -128,14 +128,14 @@ fn submission(build_id: &str, s: Submission) -> Admitted {
     }
 }
 
-/// A request naming an existing artifact: the promote of the build that made it (the stack's
-/// index, `services::existing`), as the API submits it — a console input, so `console`.
-async fn existing<S: ObjectStore>(
+/// A request naming a prebuilt artifact: the promote of the build that made it (the stack's
+/// index, `services::prebuilt`), as the API submits it — a console input, so `console`.
+async fn prebuilt<S: ObjectStore>(
     deps: &Deps<S>,
-    req: &ExistingRequest,
+    req: &PrebuiltRequest,
 ) -> Result<Admitted, Error> {
     let (req, pin, of) =
-        services::existing::promote_of(&deps.store, req, &deps.config.repository_uri).await?;
+        services::prebuilt::promote_of(&deps.store, req, &deps.config.repository_uri).await?;
     Ok(Admitted {
         req,
         pin: Some(pin),
@@ -653,6 +653,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_prebuilt_image_is_the_promote_of_its_build_though_its_source_expired() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let built = handle(&deps(store), event(request())).await.unwrap().plan;
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.image_digest = Some(format!("sha256:{ABC}"));
+        let mut old = BuildRecord::new(&built, Some(&b), None, t("2026-11-28T10:05:00Z"));
+        old.build_id = "api-old".into();
+        // The source upload has expired: no object at KEY any more.
+        let store = FakeStore::default();
+        store.seed("builds/api-old.json", old.to_json());
+        services::prebuilt::note(&store, &old).await.unwrap();
+        let d = deps(store);
+        let image = format!("{}@sha256:{ABC}", d.config.repository_uri);
+        let asked = |image: &str| {
+            json!({"project": "nexus-ai", "agent": "sales", "prebuilt": {"image": image},
+                   "deploy": {"endpoint": "staging"}})
+        };
+        let p = handle(&d, event(asked(&image))).await.unwrap().plan;
+        assert_eq!(p.promoted_from.as_deref(), Some("api-old"));
+        assert_eq!(
+            p.trigger,
+            Trigger::Console,
+            "a console input, whatever it names"
+        );
+        assert_eq!(
+            p.source.version_id, old.source.version_id,
+            "the recorded source"
+        );
+        assert_eq!(p.deploy.unwrap().endpoint.as_deref(), Some("staging"));
+        // A digest no build of this agent made.
+        let unknown = format!("{}@sha256:{}", d.config.repository_uri, "0".repeat(64));
+        let err = handle(&d, event(asked(&unknown))).await.unwrap_err();
+        assert!(err.to_string().starts_with("prebuilt.image: "), "{err}");
+        // A promote's console input whose pin is not the promoted build's source is refused
+        // (its source is not hashed again: the record is what it is compared with).
+        let mut r = request();
+        r["deploy"] = json!({"endpoint": "staging"});
+        let forged = json!({"request": r, "source": {"versionId": "v-forged", "sha256": ABC},
+                            "promote": {"buildId": "api-old"}});
+        let err = handle(&d, event(forged)).await.unwrap_err();
+        assert!(err.to_string().starts_with("promote.buildId: "), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_promote_is_never_rebuilt() {
         let store = FakeStore::default().with_object("bkt", KEY, b"abc");
         let mut promote = recorded("api-promote", "2026-11-01T08:00:00Z");
@@ -731,6 +776,7 @@ mod tests {
             include_str!("validate_request.rs"),
             crate::testing::fakes::scenarios![
                 a_promote_is_never_rebuilt,
+                a_prebuilt_image_is_the_promote_of_its_build_though_its_source_expired,
                 a_promote_names_a_success_of_this_content_and_another_target_than_latests,
                 plans_a_valid_request_hashing_the_source,
                 a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,

@@ -9,12 +9,12 @@ pub mod cancel;
 #[cfg(feature = "lambda")]
 pub mod code_files;
 pub mod deploys;
-pub mod existing;
 pub mod history;
 pub mod images;
 pub mod live_status;
 pub mod objects;
 pub mod owner;
+pub mod prebuilt;
 pub mod records;
 pub mod rollback;
 pub mod rollout;

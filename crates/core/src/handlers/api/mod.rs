@@ -155,10 +155,10 @@ async fn dispatch<
     let id = matched.param("buildId");
     match matched.spec.endpoint {
         Endpoint::SubmitBuild => {
-            // A request naming an existing artifact deploys it as the promote of its build.
+            // A request naming a prebuilt artifact deploys it as the promote of its build.
             let body = builds::read_body(request, deps.config.max_body_bytes)?;
-            if crate::domain::existing::names_existing(&body) {
-                promote::existing(deps, &body, project).await
+            if crate::domain::prebuilt::names_prebuilt(&body) {
+                promote::prebuilt(deps, &body, project).await
             } else {
                 builds::submit(deps, &body, project).await
             }

@@ -15,7 +15,7 @@ use super::Deps;
 use crate::contract::Accepted;
 use crate::domain::deploy_request::parse_deploy;
 use crate::domain::execution::{PromoteOf, SourcePin};
-use crate::domain::existing;
+use crate::domain::prebuilt;
 use crate::domain::promote::{other_target, recorded_request};
 use crate::domain::record::BuildRecord;
 use crate::domain::request::{RequestError, ValidRequest};
@@ -56,15 +56,15 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
     submit_promote(deps, project, req, pin, of).await
 }
 
-/// `POST /projects/{project}/builds` with `existing` instead of `source` (`domain::existing`):
+/// `POST /projects/{project}/builds` with `prebuilt` instead of `source` (`domain::prebuilt`):
 /// the promote of the build that made the named artifact, as ValidateRequest resolves it for a
 /// console input.
-pub(super) async fn existing<S: ObjectStore, X: Executions, B, L, R, I>(
+pub(super) async fn prebuilt<S: ObjectStore, X: Executions, B, L, R, I>(
     deps: &Deps<S, X, B, L, R, I>,
     body: &serde_json::Value,
     project: &str,
 ) -> Result<Response<Body>, Problem> {
-    let asked = existing::parse(body)?;
+    let asked = prebuilt::parse(body)?;
     if asked.project != project {
         return Err(RequestError::new(
             "project",
@@ -73,7 +73,7 @@ pub(super) async fn existing<S: ObjectStore, X: Executions, B, L, R, I>(
         .into());
     }
     let repository = &deps.config.validate.repository_uri;
-    let (req, pin, of) = services::existing::promote_of(&deps.store, &asked, repository).await?;
+    let (req, pin, of) = services::prebuilt::promote_of(&deps.store, &asked, repository).await?;
     submit_promote(deps, project, req, pin, of).await
 }
 

@@ -1,9 +1,9 @@
-//! Deploy what exists (`domain::existing`): the stack's index of which build made which
+//! Deploy what exists (`domain::prebuilt`): the stack's index of which build made which
 //! artifact, written when a success is recorded, and the promote a request naming an artifact
 //! stands for — the same at every door (the API, ValidateRequest for a console input).
 
 use crate::domain::execution::{PromoteOf, SourcePin};
-use crate::domain::existing::{ExistingRequest, MadeBy};
+use crate::domain::prebuilt::{MadeBy, PrebuiltRequest};
 use crate::domain::promote::recorded_request;
 use crate::domain::record::BuildRecord;
 use crate::domain::request::{RequestError, ValidRequest};
@@ -31,7 +31,7 @@ pub async fn note<S: ObjectStore>(store: &S, record: &BuildRecord) -> Result<(),
 /// `req`'s deploy, pinned to its recorded source. Anything else is refused naming the field.
 pub async fn promote_of<S: ObjectStore>(
     store: &S,
-    req: &ExistingRequest,
+    req: &PrebuiltRequest,
     repository_uri: &str,
 ) -> Result<(ValidRequest, SourcePin, PromoteOf), Error> {
     req.admit(repository_uri, store.own_bucket())?;
@@ -43,12 +43,16 @@ pub async fn promote_of<S: ObjectStore>(
         ),
         None => None,
     };
-    let field = req.existing.field();
+    let field = req.prebuilt.field();
     let build_id = req.made_by(entry.as_ref())?;
     let record = records::build(store, build_id)
         .await?
         .ok_or_else(|| RequestError::new(field, format!("build {build_id} has no record")))?
         .record;
+    // The record itself must index as exactly this artifact of this agent: the entry's key and
+    // contents are only the index's word.
+    let indexed = MadeBy::of(&record).filter(|(key, _)| *key == req.index_key());
+    req.made_by(indexed.as_ref().map(|(_, e)| e))?;
     let (valid, pin) = recorded_request(&record, req.deploy.clone())
         .map_err(|why| RequestError::new(field, why))?;
     Ok((
@@ -63,7 +67,7 @@ pub async fn promote_of<S: ObjectStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::existing::parse;
+    use crate::domain::prebuilt::parse;
     use crate::domain::record::tests::{plan, t};
     use crate::domain::record::BuildState;
     use crate::domain::status::BuildStatus;
@@ -93,7 +97,7 @@ mod tests {
         note(&store, &later).await.unwrap(); // the first success stays
         let image = format!("{}@sha256:{HEX}", record.image.repository_uri);
         let req = parse(&json!({"project": record.project, "agent": record.agent,
-            "existing": {"image": image}, "deploy": {"endpoint": "staging"}}))
+            "prebuilt": {"image": image}, "deploy": {"endpoint": "staging"}}))
         .unwrap();
         let (valid, pin, of) = promote_of(&store, &req, &record.image.repository_uri)
             .await
@@ -105,11 +109,11 @@ mod tests {
         // Another digest of the same repository: no build made it.
         let other = format!("{}@sha256:{}", record.image.repository_uri, "0".repeat(64));
         let req = parse(&json!({"project": record.project, "agent": record.agent,
-            "existing": {"image": other}, "deploy": {}}))
+            "prebuilt": {"image": other}, "deploy": {}}))
         .unwrap();
         let err = promote_of(&store, &req, &record.image.repository_uri)
             .await
             .unwrap_err();
-        assert!(err.to_string().starts_with("existing.image: "), "{err}");
+        assert!(err.to_string().starts_with("prebuilt.image: "), "{err}");
     }
 }

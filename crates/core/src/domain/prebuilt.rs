@@ -2,25 +2,26 @@
 //! source — an image `<repository>@sha256:<digest>` in the stack's repository, or a code
 //! artifact version (`s3://<bucket>/artifacts/<project>/<agent>/<sha256>.zip` + `versionId`)
 //! in its bucket. It builds nothing. Every door resolves the artifact to the successful build
-//! that made it, through the stack's own index (`agents/<project>/<agent>/made/…`, written when
+//! that made it, through the stack's own index (`made/<project>/<agent>/…`, written when
 //! that build was recorded: [`MadeBy::of`]), and deploys it as a promote of that build
 //! (`domain::promote`): the same validation, never the target latest's deploy serves, never
 //! `latest.json`, the same record, smoke test and history. An artifact no build of this agent
 //! recorded — pushed by hand, another stack's, another agent's, an unknown version — is
 //! refused naming the field.
 //!
-//! Form: `{"project", "agent", "existing": {"image": "<repo>@sha256:<hex>"}, "deploy": {...}}`
-//! or `"existing": {"code": {"uri": "s3://…", "versionId": "…"}}`; `deploy` is required.
+//! Form: `{"project", "agent", "prebuilt": {"image": "<repo>@sha256:<hex>"}, "deploy": {...}}`
+//! or `"prebuilt": {"code": {"uri": "s3://…", "versionId": "…"}}`; `deploy` is required.
 
 use super::deploy_request::{DeployOptions, DeployRequest};
 use super::form::{from_value, string_newtype, Expecting, Object, Rule};
 use super::record::BuildRecord;
-use super::request::{Name, RequestError, S3Uri};
+use super::request::{clip, Name, RequestError, S3Uri};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// The request field that names the artifact.
-pub const FIELD: &str = "existing";
+pub const FIELD: &str = "prebuilt";
 const MAX_IMAGE_REF: usize = 512;
 const MAX_VERSION_ID: usize = 1024;
 
@@ -107,24 +108,46 @@ impl Expecting for CodeVersion {
 
 /// What a request names instead of a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Existing {
+pub enum Prebuilt {
     Image(ImageRef),
     Code(CodeVersion),
 }
 
-impl Existing {
+impl Prebuilt {
     /// The field a refusal names.
     pub fn field(&self) -> &'static str {
         match self {
-            Existing::Image(_) => "existing.image",
-            Existing::Code(_) => "existing.code",
+            Prebuilt::Image(_) => "prebuilt.image",
+            Prebuilt::Code(_) => "prebuilt.code",
         }
     }
 
+    /// How a refusal quotes it: the digest whole (validated hex), the caller's other text
+    /// clipped.
     fn shown(&self) -> String {
         match self {
-            Existing::Image(i) => i.to_string(),
-            Existing::Code(c) => format!("{} version {}", c.uri, c.version_id),
+            Prebuilt::Image(i) => format!("{}@{}", clip(i.repository()), i.digest()),
+            Prebuilt::Code(c) => {
+                format!(
+                    "{} version {}",
+                    clip(&c.uri.to_string()),
+                    clip(&c.version_id)
+                )
+            }
+        }
+    }
+
+    /// Its name in the stack's index: `image-<digest hex>`, or for a code artifact
+    /// `code-<artifact sha256>-<SHA-256 of the version id, 32 hex>` (a forced rebuild uploads
+    /// the same bytes again as a new version of the same key: each version is its own entry).
+    fn index_name(&self) -> String {
+        match self {
+            Prebuilt::Image(image) => format!("image-{}", image.hex()),
+            Prebuilt::Code(code) => {
+                let file = code.uri.key().rsplit('/').next().unwrap_or_default();
+                let version = hex::encode(Sha256::digest(code.version_id.as_bytes()));
+                format!("code-{}-{}", file.trim_end_matches(".zip"), &version[..32])
+            }
         }
     }
 }
@@ -147,7 +170,7 @@ impl Expecting for ArtifactForm {
 struct Form {
     project: Name,
     agent: Name,
-    existing: Object<ArtifactForm>,
+    prebuilt: Object<ArtifactForm>,
     #[serde(default)]
     deploy: Option<Object<DeployRequest>>,
 }
@@ -158,25 +181,25 @@ impl Expecting for Form {
 
 /// A request that names an existing artifact, in form (the stack's rules: [`Self::admit`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExistingRequest {
+pub struct PrebuiltRequest {
     pub project: Name,
     pub agent: Name,
-    pub existing: Existing,
+    pub prebuilt: Prebuilt,
     pub deploy: DeployOptions,
 }
 
 /// Whether `input` is a request naming an existing artifact (rather than a source).
-pub fn names_existing(input: &Value) -> bool {
+pub fn names_prebuilt(input: &Value) -> bool {
     input.as_object().is_some_and(|o| o.contains_key(FIELD))
 }
 
-/// The form rules: exactly one of `existing.image`, `existing.code`; `deploy` required (with
+/// The form rules: exactly one of `prebuilt.image`, `prebuilt.code`; `deploy` required (with
 /// its own rules). Every rejection names its field.
-pub fn parse(input: &Value) -> Result<ExistingRequest, RequestError> {
+pub fn parse(input: &Value) -> Result<PrebuiltRequest, RequestError> {
     let form = from_value::<Object<Form>>(input, "")?.0;
-    let existing = match (form.existing.0.image, form.existing.0.code) {
-        (Some(image), None) => Existing::Image(image),
-        (None, Some(Object(code))) => Existing::Code(code),
+    let prebuilt = match (form.prebuilt.0.image, form.prebuilt.0.code) {
+        (Some(image), None) => Prebuilt::Image(image),
+        (None, Some(Object(code))) => Prebuilt::Code(code),
         _ => {
             return Err(RequestError::new(
                 FIELD,
@@ -191,26 +214,26 @@ pub fn parse(input: &Value) -> Result<ExistingRequest, RequestError> {
             "is required: a request naming an existing artifact deploys it",
         ));
     };
-    Ok(ExistingRequest {
+    Ok(PrebuiltRequest {
         project: form.project,
         agent: form.agent,
-        existing,
+        prebuilt,
         deploy: deploy.into_options()?,
     })
 }
 
-impl ExistingRequest {
+impl PrebuiltRequest {
     /// The stack's rules: an image in the stack's repository; a code artifact in the stack's
     /// bucket under this agent's `artifacts/<project>/<agent>/<sha256>.zip`.
     pub fn admit(&self, repository_uri: &str, own_bucket: &str) -> Result<(), RequestError> {
-        match &self.existing {
-            Existing::Image(image) if image.repository() != repository_uri => {
+        match &self.prebuilt {
+            Prebuilt::Image(image) if image.repository() != repository_uri => {
                 Err(RequestError::new(
-                    "existing.image",
+                    "prebuilt.image",
                     format!("must be an image in this stack's repository {repository_uri}"),
                 ))
             }
-            Existing::Code(code) => {
+            Prebuilt::Code(code) => {
                 let prefix = format!("artifacts/{}/{}/", self.project, self.agent);
                 let name = code.uri.key().strip_prefix(&prefix);
                 let named = name
@@ -218,7 +241,7 @@ impl ExistingRequest {
                     .is_some_and(is_sha256_hex);
                 if code.uri.bucket() != own_bucket || !named {
                     return Err(RequestError::new(
-                        "existing.code.uri",
+                        "prebuilt.code.uri",
                         format!(
                             "must be s3://{own_bucket}/{prefix}<sha256>.zip (a code artifact \
                              this stack made for this agent)"
@@ -227,36 +250,29 @@ impl ExistingRequest {
                 }
                 Ok(())
             }
-            Existing::Image(_) => Ok(()),
+            Prebuilt::Image(_) => Ok(()),
         }
     }
 
     /// Where the stack's index says which build made the named artifact.
     pub fn index_key(&self) -> String {
-        let name = match &self.existing {
-            Existing::Image(image) => format!("image-{}", image.hex()),
-            Existing::Code(code) => {
-                let file = code.uri.key().rsplit('/').next().unwrap_or_default();
-                format!("code-{}", file.trim_end_matches(".zip"))
-            }
-        };
-        made_key(&self.project, &self.agent, &name)
+        made_key(&self.project, &self.agent, &self.prebuilt)
     }
 
     /// The build `entry` names, when the entry is about exactly this artifact (this
     /// repository, this version), else the refusal naming the field.
     pub fn made_by<'a>(&self, entry: Option<&'a MadeBy>) -> Result<&'a str, RequestError> {
-        let same = entry.is_some_and(|e| match &self.existing {
-            Existing::Image(image) => e.image.as_deref() == Some(image.as_ref()),
-            Existing::Code(code) => e.code.as_ref() == Some(code),
+        let same = entry.is_some_and(|e| match &self.prebuilt {
+            Prebuilt::Image(image) => e.image.as_deref() == Some(image.as_ref()),
+            Prebuilt::Code(code) => e.code.as_ref() == Some(code),
         });
         match entry {
             Some(e) if same => Ok(&e.build_id),
             _ => Err(RequestError::new(
-                self.existing.field(),
+                self.prebuilt.field(),
                 format!(
                     "{} is no artifact a recorded build of {}/{} made in this stack",
-                    super::text::clip(&self.existing.shown()),
+                    self.prebuilt.shown(),
                     self.project,
                     self.agent
                 ),
@@ -265,9 +281,10 @@ impl ExistingRequest {
     }
 }
 
-/// `agents/<project>/<agent>/made/<name>.json`.
-fn made_key(project: &str, agent: &str, name: &str) -> String {
-    format!("agents/{project}/{agent}/made/{name}.json")
+/// `made/<project>/<agent>/<index name>.json`: a prefix of its own, so that the index (one
+/// entry per success) never lengthens the fleet's listing of `agents/`.
+fn made_key(project: &str, agent: &str, artifact: &Prebuilt) -> String {
+    format!("made/{project}/{agent}/{}.json", artifact.index_name())
 }
 
 /// The index entry: which successful build made an artifact (the first one recorded; a later
@@ -295,16 +312,17 @@ impl MadeBy {
                 uri: S3Uri::try_from(art.uri.clone()).ok()?,
                 version_id: VersionId::try_from(art.version_id.clone()?).ok()?,
             };
+            let key = made_key(p, a, &Prebuilt::Code(code.clone()));
             let entry = MadeBy {
                 build_id: record.build_id.clone(),
                 image: None,
                 code: Some(code),
             };
-            return Some((made_key(p, a, &format!("code-{}", art.sha256)), entry));
+            return Some((key, entry));
         }
         let digest = record.image.digest.as_deref()?;
         let image = ImageRef::try_from(format!("{}@{digest}", record.image.repository_uri)).ok()?;
-        let key = made_key(p, a, &format!("image-{}", image.hex()));
+        let key = made_key(p, a, &Prebuilt::Image(image.clone()));
         let entry = MadeBy {
             build_id: record.build_id.clone(),
             image: Some(image.into()),
@@ -323,31 +341,38 @@ mod tests {
     const HEX: &str = "3f2a1c0d9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a1908f7e";
 
     fn image_request(image: &str) -> Value {
-        json!({"project": "nexus-ai", "agent": "sales", "existing": {"image": image},
+        json!({"project": "nexus-ai", "agent": "sales", "prebuilt": {"image": image},
                "deploy": {"endpoint": "staging"}})
     }
 
     fn code_request(uri: &str, version: &str) -> Value {
         json!({"project": "nexus-ai", "agent": "sales",
-               "existing": {"code": {"uri": uri, "versionId": version}}, "deploy": {}})
+               "prebuilt": {"code": {"uri": uri, "versionId": version}}, "deploy": {}})
     }
 
     #[test]
     fn reads_an_image_by_digest_or_a_code_version_with_deploy_required() {
         let r = parse(&image_request(&format!("{REPO}@sha256:{HEX}"))).unwrap();
-        assert_eq!(r.existing.field(), "existing.image");
+        assert_eq!(r.prebuilt.field(), "prebuilt.image");
         assert_eq!(r.deploy.endpoint.as_deref(), Some("staging"));
         assert_eq!(r.admit(REPO, "data"), Ok(()));
         assert_eq!(
             r.index_key(),
-            format!("agents/nexus-ai/sales/made/image-{HEX}.json")
+            format!("made/nexus-ai/sales/image-{HEX}.json")
         );
         let uri = format!("s3://data/artifacts/nexus-ai/sales/{HEX}.zip");
         let c = parse(&code_request(&uri, "v1/+=.x")).unwrap();
         assert_eq!(c.admit(REPO, "data"), Ok(()));
-        assert_eq!(
-            c.index_key(),
-            format!("agents/nexus-ai/sales/made/code-{HEX}.json")
+        let key = c.index_key();
+        assert!(
+            key.starts_with(&format!("made/nexus-ai/sales/code-{HEX}-")),
+            "{key}"
+        );
+        let v2 = parse(&code_request(&uri, "v2")).unwrap();
+        assert_ne!(
+            v2.index_key(),
+            key,
+            "each version of the key is its own entry"
         );
         let mut no_deploy = image_request(&format!("{REPO}@sha256:{HEX}"));
         no_deploy.as_object_mut().unwrap().remove("deploy");
@@ -357,38 +382,38 @@ mod tests {
     #[test]
     fn refuses_a_tag_a_bad_digest_both_or_neither_and_a_source_beside_it() {
         for (bad, field) in [
-            (image_request(&format!("{REPO}:latest")), "existing.image"),
+            (image_request(&format!("{REPO}:latest")), "prebuilt.image"),
             (
                 image_request(&format!("{REPO}@sha256:{}", &HEX[1..])),
-                "existing.image",
+                "prebuilt.image",
             ),
             (
                 image_request(&format!("{REPO}@sha256:{}", HEX.to_uppercase())),
-                "existing.image",
+                "prebuilt.image",
             ),
             (
                 image_request(&format!("agentbuild-agents@sha256:{HEX}")),
-                "existing.image",
+                "prebuilt.image",
             ),
             (
                 image_request(&format!("{REPO}$(id)@sha256:{HEX}")),
-                "existing.image",
+                "prebuilt.image",
             ),
             (
-                json!({"project": "p", "agent": "a", "existing": {}, "deploy": {}}),
-                "existing",
+                json!({"project": "p", "agent": "a", "prebuilt": {}, "deploy": {}}),
+                "prebuilt",
             ),
             (
                 json!({"project": "p", "agent": "a", "deploy": {},
-                       "existing": {"image": format!("{REPO}@sha256:{HEX}"),
+                       "prebuilt": {"image": format!("{REPO}@sha256:{HEX}"),
                                     "code": {"uri": "s3://data/a.zip", "versionId": "v"}}}),
-                "existing",
+                "prebuilt",
             ),
             (
                 code_request("s3://data/x.zip", "v\n1"),
-                "existing.code.versionId",
+                "prebuilt.code.versionId",
             ),
-            (code_request("https://x/y.zip", "v"), "existing.code.uri"),
+            (code_request("https://x/y.zip", "v"), "prebuilt.code.uri"),
         ] {
             let err = parse(&bad).unwrap_err();
             assert_eq!(err.field, field, "{bad}: {err}");
@@ -405,7 +430,7 @@ mod tests {
         )))
         .unwrap();
         let err = other_repo.admit(REPO, "data").unwrap_err();
-        assert_eq!(err.field, "existing.image");
+        assert_eq!(err.field, "prebuilt.image");
         assert!(err.message.contains(REPO), "{err}");
         for uri in [
             format!("s3://other/artifacts/nexus-ai/sales/{HEX}.zip"),
@@ -416,7 +441,7 @@ mod tests {
             let r = parse(&code_request(&uri, "v1")).unwrap();
             assert_eq!(
                 r.admit(REPO, "data").unwrap_err().field,
-                "existing.code.uri",
+                "prebuilt.code.uri",
                 "{uri}"
             );
         }
@@ -432,7 +457,7 @@ mod tests {
         };
         assert_eq!(r.made_by(Some(&entry)), Ok("b-1"));
         let err = r.made_by(None).unwrap_err();
-        assert_eq!(err.field, "existing.image");
+        assert_eq!(err.field, "prebuilt.image");
         assert!(err.message.contains("nexus-ai/sales"), "{err}");
         let uri = format!("s3://data/artifacts/nexus-ai/sales/{HEX}.zip");
         let c = parse(&code_request(&uri, "v2")).unwrap();
@@ -444,7 +469,7 @@ mod tests {
                 version_id: VersionId::try_from("v1".to_string()).unwrap(),
             }),
         };
-        assert_eq!(c.made_by(Some(&v1)).unwrap_err().field, "existing.code");
+        assert_eq!(c.made_by(Some(&v1)).unwrap_err().field, "prebuilt.code");
         assert!(
             r.made_by(Some(&v1)).is_err(),
             "an image is not a code entry"
@@ -462,12 +487,12 @@ mod tests {
         let p = plan();
         let record = BuildRecord::new(&p, Some(&b), None, t("2026-11-28T10:05:00Z"));
         let (key, entry) = MadeBy::of(&record).expect("a success with a digest is indexed");
-        assert!(key.ends_with(&format!("/made/image-{HEX}.json")), "{key}");
+        assert_eq!(key, format!("made/nexus-ai/sales/image-{HEX}.json"));
         assert_eq!(entry.build_id, record.build_id);
-        let asked = ExistingRequest {
+        let asked = PrebuiltRequest {
             project: Name::try_from(record.project.clone()).unwrap(),
             agent: Name::try_from(record.agent.clone()).unwrap(),
-            existing: Existing::Image(ImageRef::try_from(entry.image.clone().unwrap()).unwrap()),
+            prebuilt: Prebuilt::Image(ImageRef::try_from(entry.image.clone().unwrap()).unwrap()),
             deploy: serde_json::from_value(json!({"protocol": "HTTP", "networkMode": "PUBLIC"}))
                 .unwrap(),
         };
