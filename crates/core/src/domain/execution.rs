@@ -61,7 +61,8 @@ impl From<DeadlineSeconds> for u64 {
 
 /// `{"request": {...}, "source"?: {versionId, sha256}, "limits"?: {...}}`: a request with the
 /// content it was validated against (the API pins it). Nothing in it is trusted: the pinned
-/// version is hashed again, the door is told by the execution name.
+/// version is hashed again (a promote's is compared with the promoted build's record
+/// instead: it builds nothing from it), the door is told by the execution name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Submission<R = ValidRequest> {
