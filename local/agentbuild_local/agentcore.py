@@ -15,7 +15,9 @@ closes by patching (signatures checked first, like the CodeBuild patches):
     next GetAgentRuntime (local/README.md, "AgentCore scripts");
   * an updated endpoint (UpdateAgentRuntimeEndpoint) stays UPDATING for ever and its
     liveVersion never follows its targetVersion: it now goes UPDATING -> READY at the next
-    GetAgentRuntimeEndpoint, and READY serves the target version (liveVersion = targetVersion).
+    GetAgentRuntimeEndpoint, and READY serves the target version (liveVersion = targetVersion);
+  * moto drops `platformVersion` (AgentCore's runtime platform, V1/V2): the value a create or
+    update sent is kept on the runtime and GetAgentRuntime answers it (when one was sent).
 The data plane (InvokeAgentRuntime) is dataplane.py's.
 """
 from __future__ import annotations
@@ -158,8 +160,17 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
         scripts.bind(agent_runtime_id, "")  # a deleted runtime keeps no failure script
         return runtime
 
+    def keep_platform_version(self: Any, runtime_id: str) -> None:
+        try:
+            sent = json.loads(_body_text(self) or "{}").get("platformVersion")
+        except ValueError:
+            sent = None
+        if sent is not None:
+            self.backend._get_runtime(runtime_id).platform_version = sent
+
     def patched_create_response(self: Any) -> Any:
         result = create_response(self)
+        keep_platform_version(self, result.result["agentRuntimeId"])
         script = scripts.bind(result.result["agentRuntimeId"], _body_text(self))
         if script is not None:
             log(f"agentcore: {result.result['agentRuntimeId']} scripted by {json.dumps(script)}")
@@ -167,6 +178,7 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
 
     def patched_update_response(self: Any) -> Any:
         result = update_response(self)
+        keep_platform_version(self, result.result["agentRuntimeId"])
         script = scripts.bind(result.result["agentRuntimeId"], _body_text(self))
         if script is not None:
             log(f"agentcore: {result.result['agentRuntimeId']} scripted by {json.dumps(script)}")
@@ -179,6 +191,9 @@ def install_agentcore_patches(scripts: AgentCoreScripts) -> None:
             runtime = self.backend._get_runtime(runtime_id)
             runtime.status = script["status"]  # no transition leaves a *_FAILED status
         result = get_response(self)
+        kept = getattr(self.backend._get_runtime(runtime_id), "platform_version", None)
+        if kept is not None:
+            result.result["platformVersion"] = kept
         if script is not None:
             result.result["failureReason"] = script.get("failureReason") or f"{script['status']} (scripted)"
         return result

@@ -183,6 +183,7 @@ BAD_DEPLOYS = [
     ({"lifecycle": {"idleRuntimeSessionTimeout": 28801}}, "deploy.lifecycle.idleRuntimeSessionTimeout"),
     ({"smokeTest": {"timeoutSeconds": 31}}, "deploy.smokeTest.timeoutSeconds"),
     ({"endpoint": "DEFAULT"}, "deploy.endpoint"),
+    ({"platformVersion": "latest"}, "deploy.platformVersion"),
 ]
 
 

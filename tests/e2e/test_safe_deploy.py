@@ -79,12 +79,15 @@ def test_a_good_version_after_failures_goes_live_and_reports_what_it_replaced(st
     assert live(agentcore, rid)["liveVersion"] == dep["version"] != before
 
 
-def test_lifecycle_passes_through(stack, agentcore):
+def test_lifecycle_and_platform_version_pass_through(stack, agentcore):
     req = dict(stack.request(agent="bot"),
-               deploy={"lifecycle": {"idleRuntimeSessionTimeout": 120, "maxLifetime": 3600}})
+               deploy={"lifecycle": {"idleRuntimeSessionTimeout": 120, "maxLifetime": 3600},
+                       "platformVersion": "V2"})
     rec = deployed(stack, f"safe-life-{uid()}", req)
     rt = agentcore.get_agent_runtime(agentRuntimeId=rec["deployment"]["runtimeId"])
     assert rt["lifecycleConfiguration"] == {"idleRuntimeSessionTimeout": 120, "maxLifetime": 3600}
+    assert rt["platformVersion"] == "V2", rt
+    assert rec["request"]["deploy"]["platformVersion"] == "V2", "the record keeps it"
     # (Out-of-range values are refused by name at both doors: test_deploy.BAD_DEPLOYS.)
 
 

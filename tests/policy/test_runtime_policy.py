@@ -74,3 +74,27 @@ def test_bindings_are_written_where_names_are_claimed(template, role):
     put = Request("s3:PutObject", s3_object("runtimes/Sales_Bot.json"),
                   role_arn("CheckRuntimeFunctionRole"), {})
     assert decide(put, check) == "ImplicitDeny"
+
+
+def test_the_prebuilt_index_is_written_by_record_result_only_and_read_where_it_resolves(template):
+    """Deploy what exists (docs/deploy-runtime.md): RecordResult writes made/<p>/<a>/…; the API
+    and ValidateRequest (the console door) read it, and ValidateRequest reads latest.json for a
+    promote's target check. No other role — and no caller — may write the index."""
+    key = "made/nexus-ai/sales/image-" + "ab" * 32 + ".json"
+    latest = "agents/nexus-ai/sales/latest.json"
+
+    def may(action: str, role: str, k: str) -> str:
+        return decide(Request(action, s3_object(k), role_arn(role), {}), role_policy(template, role))
+
+    assert may("s3:PutObject", "RecordResultFunctionRole", key) == "Allow"
+    for role in ("ApiFunctionRole", "ValidateRequestFunctionRole"):
+        assert may("s3:GetObject", role, key) == "Allow", role
+    assert may("s3:GetObject", "ValidateRequestFunctionRole", latest) == "Allow"
+    roles = [r for r, v in template["Resources"].items()
+             if v["Type"] == "AWS::IAM::Role" and r != "RecordResultFunctionRole"]
+    assert "ApiFunctionRole" in roles
+    for role in roles:
+        assert may("s3:PutObject", role, key) != "Allow", role
+    caller = template["Resources"]["ExampleCallerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    put = Request("s3:PutObject", s3_object(key), role_arn("Caller"), {})
+    assert decide(put, as_list(caller)) != "Allow"

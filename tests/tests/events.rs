@@ -66,6 +66,8 @@ fn every_function_folder_has_a_known_input_type() {
     }
 }
 
+const REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/agentbuild-agents";
+
 #[test]
 fn request_samples_are_accepted_or_rejected_as_named() {
     let policy = SourcePolicy {
@@ -91,6 +93,8 @@ fn request_samples_are_accepted_or_rejected_as_named() {
         // A console input cannot claim the schedule's door or a submission time (the first
         // unknown field is named: file order where serde_json preserves order, else sorted).
         "invalid-console-claims-schedule" => "submittedAt",
+        // A request naming a prebuilt artifact: by digest only, in the stack's repository.
+        "invalid-prebuilt-by-tag" | "invalid-prebuilt-other-repository" => "prebuilt.image",
         other => panic!("add the expected field of {other} here"),
     };
     for (name, input) in parse_all::<ValidateInput>("validate-request") {
@@ -98,6 +102,8 @@ fn request_samples_are_accepted_or_rejected_as_named() {
             ExecutionInput::Submission(s) => policy.admit(&s.request),
             // Everything else of a rebuild comes from the record it names (ValidateRequest).
             ExecutionInput::Rebuild(_) => Ok(()),
+            // The stack's rules; which build made it is the stack's index (ValidateRequest).
+            ExecutionInput::Prebuilt(e) => e.admit(REPOSITORY, "agentbuild-local"),
         });
         if name.starts_with("valid-") {
             result.unwrap_or_else(|e| panic!("{name} should be valid: {e}"));

@@ -2,13 +2,12 @@
 //! ([`crate::commands`]), a [`Service`] over AWS ([`crate::aws`]: through the API when one is
 //! configured, else directly) and the output contract ([`crate::output`]).
 
-use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::agent::AgentRef;
 use crate::aws::api::ApiService;
 use crate::aws::direct::DirectService;
 use crate::aws::sdk_config;
@@ -20,6 +19,7 @@ use crate::output::{Outcome, Output};
 use crate::package::{self, choose_artifact, PackOptions, DEFAULT_DOCKERFILE};
 use crate::progress::Progress;
 use crate::progress::Spinner;
+use crate::promote::{self, PromoteArgs};
 use crate::request::{Draft, FlagRequest};
 use crate::runtimes;
 use crate::service::{Rejection, Service};
@@ -115,6 +115,11 @@ pub enum Command {
     /// Move an agent's endpoint (default `live`) back to a good earlier version, no build;
     /// recorded in its deployment history, printed as JSON. Through the API only.
     Rollback(RollbackArgs),
+    /// Deploy what exists, building nothing: a successful build (--build), an image this stack
+    /// built (--image <repository>@sha256:<digest>) or a code artifact version (--code-artifact
+    /// --version-id), to another endpoint or runtime; smoke-tested before the endpoint moves.
+    /// Through the API only.
+    Promote(Box<PromoteArgs>),
     /// Package a build context locally and print {"sha256","size","files"} as JSON.
     ///
     /// The SHA-256 is the one `submit` would upload: the same tree always gives the same
@@ -230,37 +235,6 @@ pub struct PackArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `<project>/<agent>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentRef {
-    pub project: String,
-    pub agent: String,
-}
-
-impl FromStr for AgentRef {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.split_once('/') {
-            Some((project, agent))
-                if !project.is_empty() && !agent.is_empty() && !agent.contains('/') =>
-            {
-                Ok(Self {
-                    project: project.to_owned(),
-                    agent: agent.to_owned(),
-                })
-            }
-            _ => Err(format!("expected <project>/<agent>, got `{s}`")),
-        }
-    }
-}
-
-impl fmt::Display for AgentRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.project, self.agent)
-    }
-}
-
 impl Command {
     /// The project a command names (the API's routes carry it).
     pub fn project(&self) -> Option<String> {
@@ -275,6 +249,7 @@ impl Command {
             }
             Command::Retire(args) => Some(args.agent.project.clone()),
             Command::Rollback(args) => Some(args.agent.project.clone()),
+            Command::Promote(args) => Some(args.agent.project.clone()),
             Command::Pack(_) => None,
         }
     }
@@ -380,11 +355,23 @@ async fn execute<S: Service>(
         }
         Command::Retire(args) => return retire(svc, args, stdout).await,
         Command::Rollback(a) => return rollback(svc, a, stdout).await,
+        Command::Promote(a) => return promote(svc, &a, stdout).await,
         Command::Logs { build_id, tail, .. } => {
             return commands::print_log_tail(svc, &build_id, tail, stdout).await
         }
     };
     finish(&outcome, format, stdout)
+}
+
+/// `promote <project>/<agent> (--build | --image | --code-artifact --version-id)`.
+async fn promote<S: Service>(
+    svc: &S,
+    a: &PromoteArgs,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let mut spinner = Spinner::new();
+    let outcome = promote::promote(svc, a, &mut spinner).await?;
+    finish(&outcome, a.output.output, stdout)
 }
 
 /// `retire <project>/<agent> <runtimeName> [--force]`.
@@ -697,7 +684,7 @@ mod tests {
             names,
             [
                 "submit", "status", "wait", "cancel", "logs", "list", "runtimes", "retire",
-                "rollback", "pack"
+                "rollback", "promote", "pack"
             ]
         );
         let help = cmd.render_long_help().to_string();

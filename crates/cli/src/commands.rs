@@ -190,7 +190,7 @@ pub async fn wait<S: Service>(
         .map(Outcome::Build)
 }
 
-async fn wait_for<S: Service>(
+pub(crate) async fn wait_for<S: Service>(
     svc: &S,
     build_id: &str,
     options: WaitOptions,

@@ -10,6 +10,7 @@
 //! Modules import downwards only (tests/tests/modules.rs checks): cli → commands → output, progress,
 //! request → service → package, error, terminal; cli → aws → service, http, settings.
 
+pub mod agent;
 pub mod aws;
 pub mod cli;
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod output;
 pub mod package;
 pub mod progress;
+pub mod promote;
 pub mod provenance;
 pub mod request;
 pub mod runtimes;

@@ -246,10 +246,21 @@ pub trait Service {
     ) -> Result<Result<AgentRuntime, Rejection>, CliError> {
         Err(CliError::Config(THROUGH_THE_API.into()))
     }
+    /// Deploys what exists, building nothing: `body` POSTed to the API route `path` of
+    /// `project` (a build's promote route, or `.../builds` with a request naming a prebuilt
+    /// artifact). Only through the API (it reads the stack's index of what builds made).
+    async fn promote(
+        &self,
+        _project: &str,
+        _path: &str,
+        _body: &serde_json::Value,
+    ) -> Result<Submission, CliError> {
+        Err(CliError::Config(THROUGH_THE_API.into()))
+    }
 }
 
-const THROUGH_THE_API: &str = "runtimes and retire go through the agentbuild API: pass --api-url \
-     (AGENTBUILD_API_URL)";
+const THROUGH_THE_API: &str = "runtimes, retire and promote go through the agentbuild API: pass \
+     --api-url (AGENTBUILD_API_URL)";
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -159,29 +159,8 @@ impl Service for ApiService {
             serde_json::to_vec(request)
                 .map_err(|e| CliError::Api(format!("the request does not serialize: {e}")))?,
         );
-        let _ = self.project.set(request.project.to_string());
         let path = format!("/projects/{}/builds", request.project);
-        let what = format!("POST {path}");
-        let response = self.call("POST", &path, body).await?;
-        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
-        match response.status {
-            // The API's answers to POST .../builds: 202, or a refusal with an error body (400
-            // invalid, 409 idempotency key reused / too many attempts, 413 too large, 415 not
-            // JSON).
-            202 => {
-                let accepted: Accepted = serde_json::from_slice(&response.body).map_err(bad)?;
-                Ok(Submission::Started(Started {
-                    build_id: accepted.build_id,
-                    execution_arn: accepted.execution_arn,
-                    existing: accepted.existing,
-                }))
-            }
-            400 | 409 | 413 | 415 => {
-                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
-                Ok(Submission::Rejected(refused.error.into()))
-            }
-            _ => Err(unexpected(&what, &response, "")),
-        }
+        self.accept(&request.project, &path, body).await
     }
 
     async fn build(&self, build_id: &str) -> Result<Option<BuildView>, CliError> {
@@ -309,6 +288,43 @@ impl Service for ApiService {
             400 | 404 | 409 => {
                 let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
                 Ok(Err(refused.error.into()))
+            }
+            _ => Err(unexpected(&what, &response, "")),
+        }
+    }
+
+    async fn promote(
+        &self,
+        project: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Submission, CliError> {
+        self.accept(project, path, Bytes::from(body.to_string()))
+            .await
+    }
+}
+
+impl ApiService {
+    /// `POST path` of a route that starts a build (submit, promote, deploy what exists): 202,
+    /// or a refusal with an error body (400 invalid, 404 no such build, 409 idempotency key
+    /// reused / too many attempts / not promotable, 413 too large, 415 not JSON).
+    async fn accept(&self, project: &str, path: &str, body: Bytes) -> Result<Submission, CliError> {
+        let _ = self.project.set(project.to_string());
+        let what = format!("POST {path}");
+        let response = self.call("POST", path, body).await?;
+        let bad = |e: serde_json::Error| unexpected(&what, &response, &e.to_string());
+        match response.status {
+            202 => {
+                let accepted: Accepted = serde_json::from_slice(&response.body).map_err(bad)?;
+                Ok(Submission::Started(Started {
+                    build_id: accepted.build_id,
+                    execution_arn: accepted.execution_arn,
+                    existing: accepted.existing,
+                }))
+            }
+            400 | 404 | 409 | 413 | 415 => {
+                let refused: ErrorBody = serde_json::from_slice(&response.body).map_err(bad)?;
+                Ok(Submission::Rejected(refused.error.into()))
             }
             _ => Err(unexpected(&what, &response, "")),
         }

@@ -241,6 +241,7 @@ impl Runtimes for AgentCore {
             .protocol_configuration(protocol)
             .set_environment_variables(env_map(req))
             .set_lifecycle_configuration(lifecycle(req))
+            .set_platform_version(req.spec.platform_version.clone())
             .set_tags(Some(
                 req.tags
                     .iter()
@@ -277,6 +278,7 @@ impl Runtimes for AgentCore {
             // version's variables, so a variable removed from `deploy` would live on.
             .set_environment_variables(Some(env_map(req).unwrap_or_default()))
             .set_lifecycle_configuration(lifecycle(req))
+            .set_platform_version(req.spec.platform_version.clone())
             .description(&req.description)
             .client_token(&req.client_token)
             .send()
@@ -347,7 +349,7 @@ mod tests {
     fn request(vpc: bool) -> RuntimeRequest {
         let mut spec: DeploySpec = serde_json::from_value(serde_json::json!({
             "runtimeName": "ab_p_a_12345678", "protocol": "MCP", "networkMode": "PUBLIC",
-            "environmentVariables": {"LOG_LEVEL": "info"}
+            "environmentVariables": {"LOG_LEVEL": "info"}, "platformVersion": "V2"
         }))
         .unwrap();
         if vpc {
@@ -401,6 +403,7 @@ mod tests {
                     && r.tags().and_then(|t| t.get("agentbuild:agent")).map(String::as_str) == Some("a")
                     && r.client_token() == Some("0".repeat(64).as_str())
                     && r.environment_variables().and_then(|e| e.get("LOG_LEVEL")).map(String::as_str) == Some("info")
+                    && r.platform_version() == Some("V2")
             })
             .then_output(|| {
                 CreateAgentRuntimeOutput::builder()
@@ -468,6 +471,7 @@ mod tests {
         let ok = mock!(Client::update_agent_runtime)
             .match_requests(|r| {
                 r.agent_runtime_id() == Some("rt-1")
+                    && r.platform_version() == Some("V2")
                     && r.network_configuration()
                         .and_then(|n| n.network_mode_config())
                         .is_some_and(|v| {

@@ -80,6 +80,25 @@ impl TryFrom<String> for NetworkMode {
     }
 }
 
+string_newtype!(
+    /// AgentCore's runtime platform version: `V` and a number (`V1` is AgentCore's create-time
+    /// default, `V2` the newer platform); which ones exist is AgentCore's to say.
+    PlatformVersion,
+    platform_version_rule
+);
+
+fn platform_version_rule(s: &str) -> Result<(), Rule> {
+    let digits = s.strip_prefix('V').unwrap_or_default();
+    let ok = (1..=3).contains(&digits.len())
+        && !digits.starts_with('0')
+        && digits.bytes().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err("must be an AgentCore platform version: V and a number (V1, V2)".into())
+    }
+}
+
 /// A validated `deploy` as a door keeps it, defaults applied except the two that are the
 /// stack's: the runtime name (`None`: [`default_runtime_name`] of the stack that runs it) and
 /// the role. Serialized, it is part of the normalized request.
@@ -105,6 +124,9 @@ pub struct DeployOptions {
     pub smoke_test: Option<SmokeTest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// AgentCore's runtime platform version (`V1`, `V2`; `None`: AgentCore's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     /// Scan findings the request accepts at the vulnerability gate (`domain::scan_gate`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accept_findings: Vec<String>,
@@ -127,6 +149,7 @@ impl DeployOptions {
             endpoint: self.endpoint,
             smoke_test: self.smoke_test,
             lifecycle: self.lifecycle,
+            platform_version: self.platform_version,
             accept_findings: self.accept_findings,
         }
     }
@@ -146,6 +169,7 @@ impl From<DeploySpec> for DeployOptions {
             endpoint: s.endpoint,
             smoke_test: s.smoke_test,
             lifecycle: s.lifecycle,
+            platform_version: s.platform_version,
             accept_findings: s.accept_findings,
         }
     }
@@ -175,6 +199,9 @@ pub struct DeploySpec {
     pub smoke_test: Option<SmokeTest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// AgentCore's runtime platform version (`V1`, `V2`; `None`: AgentCore's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     /// Scan findings the request accepts at the vulnerability gate (`domain::scan_gate`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accept_findings: Vec<String>,
@@ -365,6 +392,8 @@ pub struct DeployRequest {
     smoke_test: Option<SmokeTest>,
     #[serde(default)]
     lifecycle: Option<Lifecycle>,
+    #[serde(default)]
+    platform_version: Option<PlatformVersion>,
     #[serde(default, deserialize_with = "nullable")]
     accept_findings: AcceptedFindings,
 }
@@ -413,9 +442,18 @@ impl DeployRequest {
             endpoint: self.endpoint.map(String::from),
             smoke_test: self.smoke_test,
             lifecycle: self.lifecycle,
+            platform_version: self.platform_version.map(String::from),
             accept_findings: self.accept_findings.into(),
         })
     }
+}
+
+/// A `deploy` object's form rules on their own (a promote's body): the settings as a request
+/// keeps them.
+pub fn parse_deploy(value: &Value) -> Result<DeployOptions, RequestError> {
+    from_value::<Object<DeployRequest>>(value, "deploy")?
+        .0
+        .into_options()
 }
 
 /// A `deploy` object on its own (tests and tools): its form rules, then `roles` when given,
@@ -469,6 +507,25 @@ mod tests {
         validate_deploy(&v, STACK, "nexus-ai", "sales-assistant", Some(&roles()))
             .unwrap_err()
             .field
+    }
+
+    #[test]
+    fn the_platform_version_passes_through_in_agentcores_form_only() {
+        let spec = ok(json!({"platformVersion": "V2"}));
+        assert_eq!(spec.platform_version.as_deref(), Some("V2"));
+        assert_eq!(ok(json!({})).platform_version, None, "AgentCore's default");
+        for bad in ["v2", "V", "V0", "V02", "V1234", "2", "V2;", "latest"] {
+            assert_eq!(
+                field(json!({ "platformVersion": bad })),
+                "deploy.platformVersion",
+                "{bad}"
+            );
+        }
+        // Absent, the normalized request is what it was (execution names do not move).
+        let opts = parse_deploy(&json!({})).unwrap();
+        assert!(!serde_json::to_string(&opts)
+            .unwrap()
+            .contains("platformVersion"));
     }
 
     #[test]

@@ -428,6 +428,7 @@ mod tests {
             endpoint: None,
             smoke_test: None,
             lifecycle: None,
+            platform_version: None,
             accept_findings: vec![],
         }
     }

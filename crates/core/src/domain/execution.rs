@@ -10,6 +10,7 @@
 
 use super::form::from_value;
 use super::plan::is_build_id;
+use super::prebuilt::{self, names_prebuilt, PrebuiltRequest};
 use super::request::{clip, parse, RequestError, ValidRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,7 +61,8 @@ impl From<DeadlineSeconds> for u64 {
 
 /// `{"request": {...}, "source"?: {versionId, sha256}, "limits"?: {...}}`: a request with the
 /// content it was validated against (the API pins it). Nothing in it is trusted: the pinned
-/// version is hashed again, the door is told by the execution name.
+/// version is hashed again (a promote's is compared with the promoted build's record
+/// instead: it builds nothing from it), the door is told by the execution name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Submission<R = ValidRequest> {
@@ -108,12 +110,18 @@ pub enum ExecutionInput {
     /// A request: bare (typed into the console) or in the API's [`Submission`].
     Submission(Submission),
     Rebuild(RebuildOf),
+    /// A bare request naming a prebuilt artifact instead of a source (`domain::prebuilt`).
+    Prebuilt(PrebuiltRequest),
 }
 
-/// Reads an execution input: `{"rebuild": ...}`, `{"request": ...}`, or a bare request. Any
-/// other field (`trigger`, `submittedAt`, ...) is refused: those facts are ours to derive.
+/// Reads an execution input: `{"rebuild": ...}`, `{"request": ...}`, a bare request naming a
+/// prebuilt artifact (`{"prebuilt": ...}`), or a bare request. Any other field (`trigger`,
+/// `submittedAt`, ...) is refused: those facts are ours to derive.
 pub fn open_input(input: &Value) -> Result<ExecutionInput, RequestError> {
     let has = |k: &str| input.as_object().is_some_and(|o| o.contains_key(k));
+    if names_prebuilt(input) {
+        return Ok(ExecutionInput::Prebuilt(prebuilt::parse(input)?));
+    }
     if has("rebuild") {
         let r: RebuildInput = from_value(input, "")?;
         if !is_build_id(&r.rebuild.build_id) || !is_run(&r.rebuild.run) {

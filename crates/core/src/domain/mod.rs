@@ -19,6 +19,7 @@ pub mod observe;
 pub mod order;
 pub mod pin;
 pub mod plan;
+pub mod prebuilt;
 pub mod promote;
 pub mod provenance;
 pub mod rebuild;

@@ -4,10 +4,11 @@
 //! the plan would build), and which target a promote may not take (the one the agent's latest
 //! deploy serves: moving it to another build is a deploy or a rollback, never a promote).
 
-use super::deploy_request::DeploySpec;
+use super::deploy_request::{DeployOptions, DeploySpec};
+use super::execution::SourcePin;
 use super::plan::BuildPlan;
 use super::record::BuildRecord;
-use super::request::RequestError;
+use super::request::{RequestError, ValidRequest};
 use super::rollout::DEFAULT_ENDPOINT;
 
 /// The field a refused promote names (the console's `{"promote": {"buildId"}}`, the API's route).
@@ -27,6 +28,7 @@ pub fn promotable(plan: &BuildPlan, record: &BuildRecord) -> Result<(), RequestE
         )
     } else if record.source.sha256 != plan.source.sha256
         || record.source.version_id != plan.source.version_id
+        || (&record.source.bucket, &record.source.key) != (&plan.source.bucket, &plan.source.key)
     {
         format!("build {id} built another source than this request's")
     } else if record.image.content_tag() != plan.image.content_tag() {
@@ -35,6 +37,41 @@ pub fn promotable(plan: &BuildPlan, record: &BuildRecord) -> Result<(), RequestE
         return Ok(());
     };
     Err(RequestError::new(FIELD, why))
+}
+
+/// The request a promote of `record` submits: the build's recorded request with `deploy`
+/// instead of its own (never forced, no idempotency key: the promote's name is its own), and
+/// the recorded source version it is pinned to. Refused (409's words, no field) when the record
+/// is no success or keeps no request or source version.
+pub fn recorded_request(
+    record: &BuildRecord,
+    deploy: DeployOptions,
+) -> Result<(ValidRequest, SourcePin), String> {
+    let id = &record.build_id;
+    let (Some(recorded), Some(version_id)) =
+        (record.request.as_ref(), record.source.version_id.clone())
+    else {
+        return Err(format!(
+            "build {id} cannot be promoted: its record keeps no request or source version"
+        ));
+    };
+    if !record.status.is_success() {
+        return Err(format!(
+            "build {id} cannot be promoted: it ended {}",
+            record.status
+        ));
+    }
+    let req = ValidRequest {
+        deploy: Some(deploy),
+        force: false,
+        idempotency_key: None,
+        ..recorded.clone()
+    };
+    let pin = SourcePin {
+        version_id,
+        sha256: record.source.sha256.clone(),
+    };
+    Ok((req, pin))
 }
 
 /// A promote never takes the target the agent's latest deploy serves (its runtime and endpoint):
@@ -102,12 +139,15 @@ mod tests {
         failed.status = BuildStatus::Failed;
         let mut moved = success(&p);
         moved.source.version_id = Some("v-2".into());
+        let mut elsewhere = success(&p);
+        elsewhere.source.key = "sources/nexus-ai/sales/other.zip".into();
         let mut content = success(&p);
         content.image.tag = "sales-ffff".into();
         for (bad, says) in [
             (other, "another agent"),
             (failed, "FAILED"),
             (moved, "another source"),
+            (elsewhere, "another source"),
             (content, "other content"),
         ] {
             let err = promotable(&p, &bad).unwrap_err();

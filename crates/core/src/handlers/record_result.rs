@@ -21,7 +21,7 @@ use crate::domain::status::BuildStatus;
 use crate::model::{ExecutionStatusChange, RecordEvent, RecordInput, RecordOutput};
 use crate::ports::{BuildService, Events, ImageSignatures, Images, ObjectStore};
 use crate::services::stop::stop_build;
-use crate::services::{history, records};
+use crate::services::{history, prebuilt, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -92,6 +92,7 @@ async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images + ImageSig
     let record = records::write(&deps.store, &offered).await?;
     if record.status.is_success() {
         records::offer_latest(&deps.store, &deps.images, &record).await?;
+        prebuilt::note(&deps.store, &record).await?;
     }
     history::note_deploy(&deps.store, &record).await?;
     // Last, so a failed PutEvents retries the whole step: the retry finds its own record

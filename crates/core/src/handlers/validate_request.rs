@@ -15,12 +15,13 @@ use crate::domain::execution::{
 };
 use crate::domain::fleet::{manifest_key, ManifestItem};
 use crate::domain::plan::{is_build_id, BuildPlan, ExecutionFacts, SourceObject, Trigger};
+use crate::domain::prebuilt::PrebuiltRequest;
 use crate::domain::promote;
 use crate::domain::record::{BuildRecord, BuildState};
 use crate::domain::request::{clip, RequestError, ValidRequest};
 use crate::model::{PlanState, ValidateInput};
 use crate::ports::ObjectStore;
-use crate::services::{records, runtime_names};
+use crate::services::{self, records, runtime_names};
 use crate::Error;
 use chrono::{DateTime, Utc};
 
@@ -62,13 +63,14 @@ pub async fn handle<S: ObjectStore>(
     let admitted = match open_input(&event.input)? {
         ExecutionInput::Submission(s) => submission(&event.build_id, s),
         ExecutionInput::Rebuild(of) => rebuild(deps, &event, of).await?,
+        ExecutionInput::Prebuilt(req) => prebuilt(deps, &req).await?,
     };
     deps.config.sources.admit(&admitted.req)?;
     unused_name(&deps.store, &event).await?;
     // A runtime name belongs to one agent: another agent's is refused before anything runs.
     let stack = &deps.config.stack;
     runtime_names::claim_request(&deps.store, &admitted.req, stack, event.started_at).await?;
-    let object = source_object(deps, &admitted.req, admitted.pin.as_ref()).await?;
+    let object = validated_object(deps, &admitted).await?;
     let promote = admitted.promote.clone();
     let mut plan = BuildPlan::new(
         admitted.req,
@@ -124,6 +126,24 @@ fn submission(build_id: &str, s: Submission) -> Admitted {
         submitted_at: None,
         promote: s.promote,
     }
+}
+
+/// A request naming a prebuilt artifact: the promote of the build that made it (the stack's
+/// index, `services::prebuilt`), as the API submits it — a console input, so `console`.
+async fn prebuilt<S: ObjectStore>(
+    deps: &Deps<S>,
+    req: &PrebuiltRequest,
+) -> Result<Admitted, Error> {
+    let (req, pin, of) =
+        services::prebuilt::promote_of(&deps.store, req, &deps.config.repository_uri).await?;
+    Ok(Admitted {
+        req,
+        pin: Some(pin),
+        trigger: Trigger::Console,
+        submitted_at: None,
+        deadline_seconds: None,
+        promote: Some(of),
+    })
 }
 
 /// A promote deploys what the build it names made: that build's record must be a success of
@@ -241,6 +261,22 @@ fn started_nothing(r: &BuildRecord) -> bool {
     !r.status.is_final()
         && r.codebuild.build_id.is_none()
         && r.codebuild.start_requested_at.is_none()
+}
+
+/// The source this build stands for. A promote builds nothing from its source: its pin must be
+/// the promoted build's own recorded source (`promote::promotable` compares), which may have
+/// expired since, so it is not hashed again.
+async fn validated_object<S: ObjectStore>(
+    deps: &Deps<S>,
+    admitted: &Admitted,
+) -> Result<SourceObject, Error> {
+    match (&admitted.promote, &admitted.pin) {
+        (Some(_), Some(pin)) => Ok(SourceObject {
+            sha256: pin.sha256.clone(),
+            version_id: Some(pin.version_id.clone()),
+        }),
+        _ => source_object(deps, &admitted.req, admitted.pin.as_ref()).await,
+    }
 }
 
 /// The object version this build builds, and its SHA-256. Unpinned: the key's current version.
@@ -617,6 +653,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_prebuilt_image_is_the_promote_of_its_build_though_its_source_expired() {
+        let store = FakeStore::default().with_object("bkt", KEY, b"abc");
+        let built = handle(&deps(store), event(request())).await.unwrap().plan;
+        let mut b = running();
+        b.status = BuildStatus::Succeeded;
+        b.image_digest = Some(format!("sha256:{ABC}"));
+        let mut old = BuildRecord::new(&built, Some(&b), None, t("2026-11-28T10:05:00Z"));
+        old.build_id = "api-old".into();
+        // The source upload has expired: no object at KEY any more.
+        let store = FakeStore::default();
+        store.seed("builds/api-old.json", old.to_json());
+        services::prebuilt::note(&store, &old).await.unwrap();
+        let d = deps(store);
+        let image = format!("{}@sha256:{ABC}", d.config.repository_uri);
+        let asked = |image: &str| {
+            json!({"project": "nexus-ai", "agent": "sales", "prebuilt": {"image": image},
+                   "deploy": {"endpoint": "staging"}})
+        };
+        let p = handle(&d, event(asked(&image))).await.unwrap().plan;
+        assert_eq!(p.promoted_from.as_deref(), Some("api-old"));
+        assert_eq!(
+            p.trigger,
+            Trigger::Console,
+            "a console input, whatever it names"
+        );
+        assert_eq!(
+            p.source.version_id, old.source.version_id,
+            "the recorded source"
+        );
+        assert_eq!(p.deploy.unwrap().endpoint.as_deref(), Some("staging"));
+        // A digest no build of this agent made.
+        let unknown = format!("{}@sha256:{}", d.config.repository_uri, "0".repeat(64));
+        let err = handle(&d, event(asked(&unknown))).await.unwrap_err();
+        assert!(err.to_string().starts_with("prebuilt.image: "), "{err}");
+        // A promote's console input whose pin is not the promoted build's source is refused
+        // (its source is not hashed again: the record is what it is compared with).
+        let mut r = request();
+        r["deploy"] = json!({"endpoint": "staging"});
+        let forged = json!({"request": r, "source": {"versionId": "v-forged", "sha256": ABC},
+                            "promote": {"buildId": "api-old"}});
+        let err = handle(&d, event(forged)).await.unwrap_err();
+        assert!(err.to_string().starts_with("promote.buildId: "), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_promote_is_never_rebuilt() {
         let store = FakeStore::default().with_object("bkt", KEY, b"abc");
         let mut promote = recorded("api-promote", "2026-11-01T08:00:00Z");
@@ -695,6 +776,7 @@ mod tests {
             include_str!("validate_request.rs"),
             crate::testing::fakes::scenarios![
                 a_promote_is_never_rebuilt,
+                a_prebuilt_image_is_the_promote_of_its_build_though_its_source_expired,
                 a_promote_names_a_success_of_this_content_and_another_target_than_latests,
                 plans_a_valid_request_hashing_the_source,
                 a_valid_request_gets_its_first_running_record_an_invalid_one_nothing,

@@ -14,6 +14,7 @@ pub mod images;
 pub mod live_status;
 pub mod objects;
 pub mod owner;
+pub mod prebuilt;
 pub mod records;
 pub mod rollback;
 pub mod rollout;

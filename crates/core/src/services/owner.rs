@@ -33,6 +33,7 @@ pub async fn project_of<S: ObjectStore, X: Executions>(
     };
     Ok(match open_input(&input) {
         Ok(ExecutionInput::Submission(s)) => Some(s.request.project.to_string()),
+        Ok(ExecutionInput::Prebuilt(e)) => Some(e.project.to_string()),
         Ok(ExecutionInput::Rebuild(r)) => records::build(store, &r.build_id)
             .await?
             .map(|s| s.record.project),

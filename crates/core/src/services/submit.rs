@@ -193,8 +193,11 @@ where
                 Err(Refused::IdempotencyKeyReused { build_id: name })
             });
         }
+        // A promote asked again once the first has ended deploys again: its target may serve
+        // another build by now (a promote names its build, like a rollback).
+        let repeatable = req.force || submission.promote.is_some();
         let again =
-            existing.status.ended_unsuccessfully() || (req.force && !existing.status.is_open());
+            existing.status.ended_unsuccessfully() || (repeatable && !existing.status.is_open());
         if same_request && !again {
             return Ok(Ok(found));
         }
@@ -330,6 +333,32 @@ mod tests {
         let again = go(&x, &req(true, None)).await;
         assert_ne!(again.build_id, first.build_id);
         assert!(again.build_id.starts_with(&first.build_id) && again.build_id.ends_with("-r2"));
+    }
+
+    #[tokio::test]
+    async fn a_promote_asked_again_after_it_ended_deploys_again_not_while_it_runs() {
+        use crate::testing::fakes::FakeStore;
+        let (x, store) = (FakeExecutions::default(), FakeStore::default());
+        let accepting = Accepting {
+            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m",
+            repository_uri: "1.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
+            stack: "agentbuild-test",
+            now: "2026-11-28T10:00:00Z".parse().unwrap(),
+        };
+        let of = PromoteOf {
+            build_id: "api-old".into(),
+        };
+        let (r, v1) = (req(false, None), pin("v1"));
+        let promote = || submit_recorded(&x, &store, accepting, &r, &v1, Some(&of));
+        let first = promote().await.unwrap().unwrap();
+        let retried = promote().await.unwrap().unwrap();
+        assert_eq!(
+            retried.build_id, first.build_id,
+            "a retried call while it runs"
+        );
+        x.end(&first.build_id, ExecutionStatus::Succeeded, None);
+        let again = promote().await.unwrap().unwrap();
+        assert!(!again.existing && again.build_id == format!("{}-r2", first.build_id));
     }
 
     #[tokio::test]

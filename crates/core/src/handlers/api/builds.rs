@@ -19,14 +19,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 /// Lines per page of `GET .../logs`: well under the API's 6 MB / 30 s answer limits.
 pub(super) const LOG_PAGE_LINES: u32 = 200;
 
-/// `POST /projects/{project}/builds`: the body's `project` must be the path's.
+/// `POST /projects/{project}/builds` with a source: the body's `project` must be the path's.
 pub(super) async fn submit<S: ObjectStore, X: Executions, B, L, R, I>(
     deps: &Deps<S, X, B, L, R, I>,
-    request: &Request,
+    value: &serde_json::Value,
     project: &str,
 ) -> Result<Response<Body>, Problem> {
-    let value = read_body(request, deps.config.max_body_bytes)?;
-    let req = validate(&value, &deps.config.validate.sources)?;
+    let req = validate(value, &deps.config.validate.sources)?;
     if req.project != project {
         return Err(RequestError::new(
             "project",

@@ -154,7 +154,15 @@ async fn dispatch<
     }
     let id = matched.param("buildId");
     match matched.spec.endpoint {
-        Endpoint::SubmitBuild => builds::submit(deps, request, project).await,
+        Endpoint::SubmitBuild => {
+            // A request naming a prebuilt artifact deploys it as the promote of its build.
+            let body = builds::read_body(request, deps.config.max_body_bytes)?;
+            if crate::domain::prebuilt::names_prebuilt(&body) {
+                promote::prebuilt(deps, &body, project).await
+            } else {
+                builds::submit(deps, &body, project).await
+            }
+        }
         Endpoint::GetBuild => builds::get(deps, project, id).await,
         Endpoint::CancelBuild => builds::cancel_build(deps, project, id).await,
         Endpoint::BuildLogs => builds::logs(deps, request, project, id).await,

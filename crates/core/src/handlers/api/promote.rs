@@ -13,12 +13,14 @@ use super::answers::{accepted, Problem};
 use super::builds::{owned, read_body};
 use super::Deps;
 use crate::contract::Accepted;
+use crate::domain::deploy_request::parse_deploy;
 use crate::domain::execution::{PromoteOf, SourcePin};
-use crate::domain::promote::other_target;
+use crate::domain::prebuilt;
+use crate::domain::promote::{other_target, recorded_request};
 use crate::domain::record::BuildRecord;
-use crate::domain::request::{validate, RequestError, ValidRequest};
+use crate::domain::request::{RequestError, ValidRequest};
 use crate::ports::{Executions, ObjectStore};
-use crate::services::{records, submit};
+use crate::services::{self, records, runtime_names, submit};
 use lambda_http::{Body, Request, Response};
 
 pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
@@ -28,10 +30,71 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
     id: &str,
 ) -> Result<Response<Body>, Problem> {
     owned(deps, project, id).await?;
-    let (req, pin) = promoted(deps, request, id).await?;
+    let body = read_body(request, deps.config.max_body_bytes)?;
+    let unknown = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "deploy").cloned());
+    if let Some(field) = unknown {
+        return Err(
+            RequestError::new(field, "is not allowed (a promote takes only deploy)").into(),
+        );
+    }
+    let Some(deploy) = body.get("deploy") else {
+        return Err(RequestError::new("deploy", "is required (where to deploy the build)").into());
+    };
+    let deploy = parse_deploy(deploy)?;
+    let stored = records::build(&deps.store, id)
+        .await?
+        .ok_or_else(|| Problem::new(404, "NotFound", format!("build {id} has no record")))?;
+    let record: BuildRecord = serde_json::from_slice(&stored.bytes)
+        .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
+    let (req, pin) =
+        recorded_request(&record, deploy).map_err(|why| Problem::new(409, "NotPromotable", why))?;
     let of = PromoteOf {
         build_id: id.to_string(),
     };
+    submit_promote(deps, project, req, pin, of).await
+}
+
+/// `POST /projects/{project}/builds` with `prebuilt` instead of `source` (`domain::prebuilt`):
+/// the promote of the build that made the named artifact, as ValidateRequest resolves it for a
+/// console input.
+pub(super) async fn prebuilt<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
+    body: &serde_json::Value,
+    project: &str,
+) -> Result<Response<Body>, Problem> {
+    let asked = prebuilt::parse(body)?;
+    if asked.project != project {
+        return Err(RequestError::new(
+            "project",
+            format!("must be the project of the path (/projects/{project}/builds)"),
+        )
+        .into());
+    }
+    let repository = &deps.config.validate.repository_uri;
+    let (req, pin, of) = services::prebuilt::promote_of(&deps.store, &asked, repository).await?;
+    submit_promote(deps, project, req, pin, of).await
+}
+
+/// A promote of `req` (the promoted build's recorded request with its new `deploy`), validated
+/// as `POST .../builds` validates (the stack's policy, another target than latest's, the
+/// runtime name's owner) and submitted through the same door.
+async fn submit_promote<S: ObjectStore, X: Executions, B, L, R, I>(
+    deps: &Deps<S, X, B, L, R, I>,
+    project: &str,
+    req: ValidRequest,
+    pin: SourcePin,
+    of: PromoteOf,
+) -> Result<Response<Body>, Problem> {
+    deps.config.validate.sources.admit(&req)?;
+    if let Some(target) = req.deploy.clone() {
+        let target = target.resolve(&deps.config.validate.stack, &req.project, &req.agent);
+        let latest = records::latest(&deps.store, &req.project, &req.agent).await?;
+        other_target(&target, latest.as_ref().map(|s| &s.record))?;
+    }
+    let stack = &deps.config.validate.stack;
+    runtime_names::claim_request(&deps.store, &req, stack, (deps.now)()).await?;
     let accepting = deps.accepting();
     match submit::submit_recorded(
         &deps.executions,
@@ -44,7 +107,7 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
     .await?
     {
         Ok(started) => {
-            tracing::info!(build_id = %started.build_id, promoted = id, "promote accepted");
+            tracing::info!(build_id = %started.build_id, promoted = %of.build_id, "promote accepted");
             Ok(accepted(&Accepted::new(
                 project,
                 &started.build_id,
@@ -54,66 +117,4 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
         }
         Err(refused) => Err(Problem::new(409, refused.code(), refused.message())),
     }
-}
-
-/// The build's recorded request with the body's `deploy`, validated as `POST .../builds` does,
-/// and the recorded source version it is pinned to.
-async fn promoted<S: ObjectStore, X, B, L, R, I>(
-    deps: &Deps<S, X, B, L, R, I>,
-    request: &Request,
-    id: &str,
-) -> Result<(ValidRequest, SourcePin), Problem> {
-    let body = read_body(request, deps.config.max_body_bytes)?;
-    let unknown = body
-        .as_object()
-        .and_then(|o| o.keys().find(|k| *k != "deploy").cloned());
-    if let Some(field) = unknown {
-        return Err(
-            RequestError::new(field, "is not allowed (a promote takes only deploy)").into(),
-        );
-    }
-    let Some(deploy) = body.get("deploy").cloned() else {
-        return Err(RequestError::new("deploy", "is required (where to deploy the build)").into());
-    };
-    let stored = records::build(&deps.store, id)
-        .await?
-        .ok_or_else(|| Problem::new(404, "NotFound", format!("build {id} has no record")))?;
-    let record: BuildRecord = serde_json::from_slice(&stored.bytes)
-        .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
-    let (Some(req), Some(version_id)) = (record.request.as_ref(), record.source.version_id.clone())
-    else {
-        return Err(not_promotable(
-            id,
-            "its record keeps no request or source version",
-        ));
-    };
-    if !record.status.is_success() {
-        return Err(not_promotable(id, &format!("it ended {}", record.status)));
-    }
-    let mut value = serde_json::to_value(req)
-        .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
-    value["deploy"] = deploy;
-    value["force"] = false.into();
-    if let Some(o) = value.as_object_mut() {
-        o.remove("idempotencyKey");
-    }
-    let req = validate(&value, &deps.config.validate.sources)?;
-    if let Some(target) = req.deploy.clone() {
-        let target = target.resolve(&deps.config.validate.stack, &req.project, &req.agent);
-        let latest = records::latest(&deps.store, &req.project, &req.agent).await?;
-        other_target(&target, latest.as_ref().map(|s| &s.record))?;
-    }
-    let pin = SourcePin {
-        version_id,
-        sha256: record.source.sha256.clone(),
-    };
-    Ok((req, pin))
-}
-
-fn not_promotable(id: &str, why: &str) -> Problem {
-    Problem::new(
-        409,
-        "NotPromotable",
-        format!("build {id} cannot be promoted: {why}"),
-    )
 }
