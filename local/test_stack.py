@@ -973,3 +973,33 @@ def test_the_front_door_evaluates_an_iam_users_policies_on_the_routes_arn():
         for path in ("/projects/other/builds/b-1", "/projects/mine-2/agents/a", "/builds/b-1"):
             with pytest.raises(fd.Denied, match="ImplicitDeny"):
                 ask(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Speedups (speedups.py): what moto's server keeps answers as moto does
+# ---------------------------------------------------------------------------------------------
+
+def test_speedups_answer_as_moto_does():
+    from agentbuild_local import speedups
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+
+    speedups.install_server_speedups()
+    original = speedups._ORIGINALS["get_backend_for_host"]
+    app = DomainDispatcherApplication(lambda backend: None)
+    for host in ("s3.us-east-1.amazonaws.com", "states.us-east-1.amazonaws.com", "lambda.us-east-1.amazonaws.com",
+                 "codebuild.us-east-1.amazonaws.com", "moto_api", "s3", None, "nothing.example"):
+        assert app.get_backend_for_host(host) == original(app, host), host
+        assert app.get_backend_for_host(host) == original(app, host), host  # the kept answer too
+    definition = (config.ROOT / "statemachine" / "build.asl.json").read_text()
+    first, tree = AmazonStateLanguageParser.parse(definition)
+    again, same_tree = AmazonStateLanguageParser.parse(definition)
+    assert same_tree is tree and again is not first  # components built anew per execution
+    assert type(again) is type(first)
+    with pytest.raises(Exception):
+        AmazonStateLanguageParser.parse('{"StartAt": "X", "States": {"X": {"Type": "Nope"}}}')
+    assert json_path.extract_json("$.a.b", {"a": {"b": 7}}) == 7
+    assert json_path.extract_json("$.a.b", {"a": {"b": 8}}) == 8
+    assert boto_client.boto_client_for("us-east-1", "lambda") is boto_client.boto_client_for("us-east-1", "lambda")
+    assert boto_client.boto_client_for("us-east-1", "s3") is not boto_client.boto_client_for("us-east-1", "lambda")
