@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The end-to-end suite (tests/e2e) on the local stack: reuses a running stack, or starts one
-# and stops it afterwards — also when a test fails or the run is interrupted. Exits with
+# (five lanes: one throwaway stack per lane) and stops it afterwards — also when a test fails or
+# the run is interrupted. Exits with
 # pytest's status. Extra arguments go to pytest (e.g. scripts/e2e.sh -k deadline); an
 # interrupted run stops its lanes (their process groups) and every stack it started.
 # AGENTBUILD_LOCAL_DIR selects another stack folder (default .local), as for local/stack.py.
 #
 # Five lanes at once, each on its own stack (its own moto, handlers and folder; the handlers
-# are the same binaries) — the suite mostly waits, so lanes overlap their waits:
+# are the same binaries; 2 cores: the lanes share the CPU, docs/testing.md):
 #   concurrent  the scenarios that keep to their own names (pytest-xdist,
 #               AGENTBUILD_E2E_WORKERS processes, default 4), in .local-e2e/concurrent
 #   code, supply  the `serial` code-artifact scenarios (real dependency layers: uv installs of
@@ -15,7 +16,8 @@
 #   stackwide   the other `serial` scenarios (they count or reset what the whole stack does;
 #               tests/e2e/conftest.py marks them), one at a time, in .local-e2e/stackwide
 #   serial      the fault matrix and the fleet (test_faults, test_rebuild, test_fleet_guard),
-#               one at a time, on the main stack: their figures files land in its folder
+#               one at a time, on the running main stack if there is one (their figures files
+#               land in its folder), else on a throwaway stack in .local-e2e/serial
 # Each lane's output is printed when it ends, with its wall time and slowest tests.
 # AGENTBUILD_E2E_LANES=1: one stack, the concurrent phase then the serial one (as before).
 # AGENTBUILD_E2E_WORKERS=0 (or no pytest-xdist): one stack, everything one at a time.
@@ -55,17 +57,15 @@ if [[ "$WORKERS" != 0 ]] && ! "$PY" -c 'import xdist' 2>/dev/null; then
   WORKERS=0
 fi
 
+serial_dir=""  # the serial lane's stack: the running main stack, else a throwaway one
 if python3 local/stack.py status >/dev/null 2>&1; then
   echo "e2e: reusing the running local stack (make local-down local-up picks up code changes)" >&2
+  serial_dir="${AGENTBUILD_LOCAL_DIR:-.local}"
 elif [[ "$WORKERS" != 0 && "$LANES" != 1 ]]; then
-  # Five lanes: the handlers compile first, then the main stack starts beside the lanes' own
-  # (below), all from the binaries just built.
-  echo "e2e: starting the local stack (beside the lanes' stacks) ..." >&2
-  started=1
+  # Five lanes, five throwaway stacks started at once (below) from the handlers compiled here.
+  # (The main stack would restore and save its bucket and images, which grow with every run.)
+  echo "e2e: compiling the handlers; each lane starts its own stack ..." >&2
   "$PY" local/stack.py up --build-only >/dev/null
-  mkdir -p .local-e2e
-  rm -f .local-e2e/*.log .local-e2e/*.status .local-e2e/*.seconds
-  "$PY" local/stack.py up --no-build >/dev/null 2>.local-e2e/serial.up.log &
 else
   echo "e2e: starting the local stack ..." >&2
   started=1
@@ -99,13 +99,15 @@ elif [[ "$LANES" == 1 ]]; then
   echo "e2e: serial phase took $((SECONDS - T)) s" >&2
   status=$(combine "$first" "$second")
 else
-  # The throwaway stacks run the binaries just built (by the main stack's `up --build-only`;
-  # a reused main stack's were built when it started). Fixed ports from
-  # AGENTBUILD_LOCAL_*_PORT would clash: the throwaway stacks pick free ones.
+  # The throwaway stacks run the binaries just built (`up --build-only` above; a reused main
+  # stack's were built when it started). Fixed ports from AGENTBUILD_LOCAL_*_PORT would clash:
+  # the throwaway stacks pick free ones.
   mkdir -p .local-e2e
-  rm -f .local-e2e/{concurrent,code,supply,stackwide}.* .local-e2e/serial.{log,status,seconds}
+  rm -f .local-e2e/*.log .local-e2e/*.status .local-e2e/*.seconds
   free_ports=(env -u AGENTBUILD_LOCAL_MOTO_PORT -u AGENTBUILD_LOCAL_WATCH_PORT -u AGENTBUILD_LOCAL_INJECT_PORT)
-  for lane in concurrent code supply stackwide; do
+  throwaway=(concurrent code supply stackwide)
+  if [[ -z "$serial_dir" ]]; then throwaway+=(serial); serial_dir=.local-e2e/serial; fi
+  for lane in "${throwaway[@]}"; do
     dir=".local-e2e/$lane"
     AGENTBUILD_LOCAL_DIR="$dir" python3 local/stack.py down >/dev/null 2>&1 || true  # a killed run's
     rm -rf "$dir"
@@ -113,7 +115,7 @@ else
     AGENTBUILD_LOCAL_DIR="$dir" "${free_ports[@]}" "$PY" local/stack.py up --no-build >/dev/null 2>"$dir.up.log" &
   done
   wait_ok=0
-  for job in $(jobs -p); do wait "$job" || wait_ok=$?; done  # the main stack's too
+  for job in $(jobs -p); do wait "$job" || wait_ok=$?; done
   if [[ "$wait_ok" != 0 ]]; then
     cat .local-e2e/*.up.log >&2
     echo "e2e: a lane's stack did not start (log above)" >&2
@@ -142,7 +144,7 @@ else
   AGENTBUILD_LOCAL_DIR=.local-e2e/stackwide run_lane stackwide tests/e2e "${others[@]}" \
     "${one_at_a_time[@]}" "$@" &
   lane_pids+=($!)
-  run_lane serial "${MAIN_LANE[@]}" "${one_at_a_time[@]}" "$@" &
+  AGENTBUILD_LOCAL_DIR="$serial_dir" run_lane serial "${MAIN_LANE[@]}" "${one_at_a_time[@]}" "$@" &
   lane_pids+=($!)
   wait "${lane_pids[@]}"
   lane_pids=()
