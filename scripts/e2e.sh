@@ -11,8 +11,8 @@
 #   concurrent  the scenarios that keep to their own names (pytest-xdist,
 #               AGENTBUILD_E2E_WORKERS processes, default 4), in .local-e2e/concurrent
 #   code, supply  the `serial` code-artifact scenarios (real dependency layers: uv installs of
-#               real wheels, mostly download time; they count the layer project's builds), one
-#               at a time, in .local-e2e/code and .local-e2e/supply
+#               real wheels; they count the layer project's builds), one at a time, in
+#               .local-e2e/code and .local-e2e/supply (supply also runs test_callback's)
 #   stackwide   the other `serial` scenarios (they count or reset what the whole stack does;
 #               tests/e2e/conftest.py marks them), one at a time, in .local-e2e/stackwide
 #   serial      the fault matrix and the fleet (test_faults, test_rebuild, test_fleet_guard),
@@ -29,7 +29,9 @@ PY=.venv/bin/python
 # The lanes on throwaway stacks: name, then the test files it runs (`stackwide`: every other
 # `serial` scenario but the main stack's lane's).
 CODE_LANE=(tests/e2e/test_code_artifact.py)
-SUPPLY_LANE=(tests/e2e/test_supply_chain.py)
+# The callback test's `serial` scenarios (a 20 s build) ride with supply's one layer build:
+# the lanes come out even (measured: stackwide 156 s, supply 73 s before).
+SUPPLY_LANE=(tests/e2e/test_supply_chain.py tests/e2e/test_callback.py)
 MAIN_LANE=(tests/e2e/test_faults.py tests/e2e/test_rebuild.py tests/e2e/test_fleet_guard.py)
 
 started="" extra_dirs=() lane_pids=()
