@@ -684,8 +684,15 @@ def _(c: Ctx) -> None:
     c.stack.inject("record-result", transient("S3.PutObject: 503 SlowDown", times=100,
                                               match=running["image"]["tag"]))
     # Released ~2 s before the timeout: the next check (1-2 s apart) finds the build ended and
-    # RecordResult starts failing just before the execution times out.
-    time.sleep(max(0.0, p["t0"] + p["timeout"] - 2.2 - time.monotonic()))
+    # RecordResult starts failing just before the execution times out. The engine's clock is
+    # the execution's own: its timeout runs from ExecutionStarted (the worker's start, which
+    # lags StartExecution's answer on a loaded machine), so the release is timed from there —
+    # timed from our t0 instead, RecordResult could start seconds earlier and exhaust its
+    # (jittered) retries first: FAILED, not TIMED_OUT.
+    started = c.stack.history(p["arn"])[0]
+    assert started["type"] == "ExecutionStarted", started
+    deadline = started["timestamp"].timestamp() + p["timeout"]
+    time.sleep(max(0.0, deadline - 2.2 - time.time()))
     assert c.stack.release(p["name"])
     d, rec, name = timed_out(c)
     c.no_build_running(name, expect=1)
