@@ -71,7 +71,7 @@ side_checks() {
   }
   side_step "tools install" bash scripts/tools.sh || return 1
   touch "$TOOLS_READY"
-  # asl-validator on the substituted definitions; cfn-lint, sam validate --lint, checkov.
+  # asl-validator on the substituted definitions; cfn-lint (twice: both parameter sets), checkov.
   side_step "static checks" bash -c 'bash scripts/validate-asl.sh && bash scripts/check-template.sh' || return 1
   # buildspec.yml's commands run as CodeBuild runs them (one bash, starting in a trapped
   # context), with stand-in aws/docker; independent (tmp_path each), so 4 at a time. Then the
