@@ -245,6 +245,15 @@ mod tests {
             .unwrap()
     }
 
+    fn accepting() -> Accepting<'static> {
+        Accepting {
+            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m",
+            repository_uri: "1.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
+            stack: "agentbuild-test",
+            now: "2026-11-28T10:00:00Z".parse().unwrap(),
+        }
+    }
+
     fn pin(version: &str) -> SourcePin {
         SourcePin {
             version_id: version.into(),
@@ -276,12 +285,7 @@ mod tests {
         use crate::domain::status::BuildStatus;
         use crate::testing::fakes::FakeStore;
         let (x, store) = (FakeExecutions::default(), FakeStore::default());
-        let accepting = Accepting {
-            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m",
-            repository_uri: "1.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
-            stack: "agentbuild-test",
-            now: "2026-11-28T10:00:00Z".parse().unwrap(),
-        };
+        let accepting = accepting();
         let r = req(false, None);
         let first = submit_recorded(&x, &store, accepting, &r, &pin("v1"), None)
             .await
@@ -339,12 +343,7 @@ mod tests {
     async fn a_promote_asked_again_after_it_ended_deploys_again_not_while_it_runs() {
         use crate::testing::fakes::FakeStore;
         let (x, store) = (FakeExecutions::default(), FakeStore::default());
-        let accepting = Accepting {
-            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m",
-            repository_uri: "1.dkr.ecr.us-east-1.amazonaws.com/agentbuild",
-            stack: "agentbuild-test",
-            now: "2026-11-28T10:00:00Z".parse().unwrap(),
-        };
+        let accepting = accepting();
         let of = PromoteOf {
             build_id: "api-old".into(),
         };
