@@ -41,11 +41,12 @@ pub struct PromoteArgs {
         conflicts_with = "image"
     )]
     pub version_id: Option<String>,
-    /// The endpoint to deploy to (default `live` — refused when that endpoint of that runtime
-    /// is what the agent's latest deploy serves: moving it back is a rollback's).
+    /// The endpoint to deploy to (default `live`; give one: `live` of the runtime the latest
+    /// deploy serves is refused — `agentbuild rollback` moves that one).
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// The runtime to deploy to (default the agent's default runtime name).
+    /// The runtime to deploy to (default `ab_<project>_<agent>_<8 hex>`, the name a deploy
+    /// without `deploy.runtimeName` gets — not necessarily the runtime the latest deploy used).
     #[arg(long, value_name = "NAME")]
     pub runtime_name: Option<String>,
     /// Wait until the deploy finishes (as `agentbuild wait` does).
