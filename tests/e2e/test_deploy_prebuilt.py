@@ -163,3 +163,26 @@ def test_a_code_artifact_version_deploys_by_that_version(stack, agentcore):
     rec = stack.wait_record(body["buildId"], DONE, timeout=90)
     assert (rec["promotedFrom"], rec["artifact"]["versionId"]) == (rec2["buildId"], art2["versionId"]), rec
     assert rec["deployment"]["status"] == "READY", rec
+
+
+def test_a_gone_image_is_refused_before_anything_starts(stack, built):
+    """The image of the build deleted from ECR (expired, or by hand): the API refuses to deploy
+    it by digest (400 naming `prebuilt.image`) or to promote its build (409 NotPromotable), and
+    starts nothing. (Last in the module: it deletes the module's image.)"""
+    from test_images import ecr, repository, tags_of_image
+
+    req, rec1, ref = built
+    project = req["project"]
+    tags = tags_of_image(stack, rec1["image"]["tag"])
+    assert tags, "the image is there before"
+    ecr(stack).batch_delete_image(repositoryName=repository(stack), imageIds=[{"imageTag": t} for t in tags])
+    running_before = len(stack.running())
+    status, answer = submit(stack, prebuilt(project, {"image": ref}, endpoint="gone"))
+    assert (status, answer["error"]["field"]) == (400, "prebuilt.image"), answer
+    assert "no longer exists" in answer["error"]["message"], answer
+    api = stack.env["AGENTBUILD_API_URL"]
+    status, answer, _ = stack.http("POST", f"{api}/projects/{project}/builds/{rec1['buildId']}/promote",
+                                   {"deploy": {"endpoint": "gone"}})
+    assert (status, answer["error"]["code"]) == (409, "NotPromotable"), answer
+    assert "no longer exists" in answer["error"]["message"], answer
+    assert len(stack.running()) <= running_before, "nothing started"

@@ -134,11 +134,12 @@ async fn prebuilt<S: ObjectStore>(
     deps: &Deps<S>,
     req: &PrebuiltRequest,
 ) -> Result<Admitted, Error> {
-    let (req, pin, of) =
+    let resolved =
         services::prebuilt::promote_of(&deps.store, req, &deps.config.repository_uri).await?;
+    let of = resolved.promote_of();
     Ok(Admitted {
-        req,
-        pin: Some(pin),
+        req: resolved.valid,
+        pin: Some(resolved.pin),
         trigger: Trigger::Console,
         submitted_at: None,
         deadline_seconds: None,

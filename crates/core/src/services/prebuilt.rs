@@ -33,7 +33,7 @@ pub async fn promote_of<S: ObjectStore>(
     store: &S,
     req: &PrebuiltRequest,
     repository_uri: &str,
-) -> Result<(ValidRequest, SourcePin, PromoteOf), Error> {
+) -> Result<Resolved, Error> {
     req.admit(repository_uri, store.own_bucket())?;
     let key = req.index_key();
     let entry = match store.get(&key).await? {
@@ -55,13 +55,24 @@ pub async fn promote_of<S: ObjectStore>(
     req.made_by(indexed.as_ref().map(|(_, e)| e))?;
     let (valid, pin) = recorded_request(&record, req.deploy.clone())
         .map_err(|why| RequestError::new(field, why))?;
-    Ok((
-        valid,
-        pin,
+    Ok(Resolved { valid, pin, record })
+}
+
+/// A prebuilt request resolved: the promote it stands for, and the record of the build that
+/// made the artifact.
+#[derive(Debug)]
+pub struct Resolved {
+    pub valid: ValidRequest,
+    pub pin: SourcePin,
+    pub record: BuildRecord,
+}
+
+impl Resolved {
+    pub fn promote_of(&self) -> PromoteOf {
         PromoteOf {
-            build_id: record.build_id,
-        },
-    ))
+            build_id: self.record.build_id.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,10 +110,14 @@ mod tests {
         let req = parse(&json!({"project": record.project, "agent": record.agent,
             "prebuilt": {"image": image}, "deploy": {"endpoint": "staging"}}))
         .unwrap();
-        let (valid, pin, of) = promote_of(&store, &req, &record.image.repository_uri)
+        let Resolved {
+            valid,
+            pin,
+            record: made,
+        } = promote_of(&store, &req, &record.image.repository_uri)
             .await
             .unwrap();
-        assert_eq!(of.build_id, record.build_id);
+        assert_eq!(made.build_id, record.build_id);
         assert_eq!(valid.deploy.unwrap().endpoint.as_deref(), Some("staging"));
         assert!(!valid.force);
         assert_eq!(pin.sha256, record.source.sha256);

@@ -10,6 +10,7 @@ use crate::domain::deployment::DeploymentStatus;
 use crate::domain::history::{rollback_key, rollback_target, Entry, EntryKind, Refusal, Target};
 use crate::domain::images::ImageId;
 use crate::domain::pin::{name_of_runtime_id, pin_key, Pin};
+use crate::domain::record::BuildRecord;
 use crate::domain::request::Trigger;
 use crate::domain::rollout::EndpointStatus;
 use crate::ports::{Endpoints, Images, ObjectStore};
@@ -172,9 +173,8 @@ async fn runtime_of<S: ObjectStore>(
     }))
 }
 
-/// A version runs what its build made: the image (in ECR under its tag, with the recorded
-/// digest) or the code artifact version (in S3). Gone (expired, deleted), AgentCore could not
-/// start the version again, so the rollback is refused naming `to`, before anything moves.
+/// A version runs what its build made: gone (expired, deleted), AgentCore could not start the
+/// version again, so the rollback is refused naming `to`, before anything moves.
 async fn still_there<S: ObjectStore, I: Images>(
     store: &S,
     images: &I,
@@ -183,13 +183,27 @@ async fn still_there<S: ObjectStore, I: Images>(
     let gone = |what: String| {
         Refusal {
         field: Some("to"),
-        message: format!("{what} of build {build_id} no longer exists: its version cannot run again; deploy it anew"),
+        message: format!(
+            "{what} of build {build_id} no longer exists: its version cannot run again; deploy it anew"
+        ),
     }
     };
     let Some(stored) = records::build(store, build_id).await? else {
         return Ok(Err(gone("the record".into())));
     };
-    let record = stored.record;
+    Ok(match artifact_gone(store, images, &stored.record).await? {
+        Some(what) => Err(gone(what)),
+        None => Ok(()),
+    })
+}
+
+/// What of `record`'s artifact is gone, if anything: its image (in ECR under its tag, with the
+/// recorded digest) or its code artifact version (in S3). `None`: it is all there.
+pub async fn artifact_gone<S: ObjectStore, I: Images>(
+    store: &S,
+    images: &I,
+    record: &BuildRecord,
+) -> Result<Option<String>, Error> {
     if let Some(code) = record
         .artifact
         .as_ref()
@@ -200,11 +214,11 @@ async fn still_there<S: ObjectStore, I: Images>(
             None => store.head(&code.bucket, &code.key).await?,
         };
         return Ok(found
-            .map(|_| ())
-            .ok_or_else(|| gone(format!("the code artifact {}", code.uri))));
+            .is_none()
+            .then(|| format!("the code artifact {}", code.uri)));
     }
-    let Some(image) = ImageId::of(&record) else {
-        return Ok(Err(gone("the image".into())));
+    let Some(image) = ImageId::of(record) else {
+        return Ok(Some("the image".into()));
     };
     let found = images.digest(&image).await?;
     let same = match (&found, &record.image.digest) {
@@ -212,7 +226,5 @@ async fn still_there<S: ObjectStore, I: Images>(
         (found, None) => found.is_some(),
         (None, Some(_)) => false,
     };
-    Ok(same
-        .then_some(())
-        .ok_or_else(|| gone(format!("the image {}:{}", image.repository, image.tag))))
+    Ok((!same).then(|| format!("the image {}:{}", image.repository, image.tag)))
 }

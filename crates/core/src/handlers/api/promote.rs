@@ -19,11 +19,12 @@ use crate::domain::prebuilt;
 use crate::domain::promote::{other_target, recorded_request};
 use crate::domain::record::BuildRecord;
 use crate::domain::request::{RequestError, ValidRequest};
-use crate::ports::{Executions, ObjectStore};
+use crate::ports::{Executions, Images, ObjectStore};
+use crate::services::rollback::artifact_gone;
 use crate::services::{self, records, runtime_names, submit};
 use lambda_http::{Body, Request, Response};
 
-pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
+pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I: Images>(
     deps: &Deps<S, X, B, L, R, I>,
     request: &Request,
     project: &str,
@@ -50,6 +51,10 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
         .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
     let (req, pin) =
         recorded_request(&record, deploy).map_err(|why| Problem::new(409, "NotPromotable", why))?;
+    if let Some(what) = artifact_gone(&deps.store, &deps.images, &record).await? {
+        let why = format!("build {id} cannot be promoted: {what} no longer exists");
+        return Err(Problem::new(409, "NotPromotable", why));
+    }
     let of = PromoteOf {
         build_id: id.to_string(),
     };
@@ -59,7 +64,7 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I>(
 /// `POST /projects/{project}/builds` with `prebuilt` instead of `source` (`domain::prebuilt`):
 /// the promote of the build that made the named artifact, as ValidateRequest resolves it for a
 /// console input.
-pub(super) async fn prebuilt<S: ObjectStore, X: Executions, B, L, R, I>(
+pub(super) async fn prebuilt<S: ObjectStore, X: Executions, B, L, R, I: Images>(
     deps: &Deps<S, X, B, L, R, I>,
     body: &serde_json::Value,
     project: &str,
@@ -73,8 +78,16 @@ pub(super) async fn prebuilt<S: ObjectStore, X: Executions, B, L, R, I>(
         .into());
     }
     let repository = &deps.config.validate.repository_uri;
-    let (req, pin, of) = services::prebuilt::promote_of(&deps.store, &asked, repository).await?;
-    submit_promote(deps, project, req, pin, of).await
+    let resolved = services::prebuilt::promote_of(&deps.store, &asked, repository).await?;
+    // Checked now, so that a gone artifact is a 400 naming the field rather than a failed
+    // execution (StartBuild and PrepareCode check again: it may still go before they look).
+    if let Some(what) = artifact_gone(&deps.store, &deps.images, &resolved.record).await? {
+        let made_by = &resolved.record.build_id;
+        let why = format!("{what} that build {made_by} made no longer exists");
+        return Err(RequestError::new(asked.prebuilt.field(), why).into());
+    }
+    let of = resolved.promote_of();
+    submit_promote(deps, project, resolved.valid, resolved.pin, of).await
 }
 
 /// A promote of `req` (the promoted build's recorded request with its new `deploy`), validated
