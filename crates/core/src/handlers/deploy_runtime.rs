@@ -342,31 +342,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_code_artifact_deploys_its_exact_s3_version_with_code_configuration() {
-        use crate::domain::artifact::{ArtifactKind, ArtifactRecord, ArtifactSpec, PythonRuntime};
+        use crate::domain::artifact::PythonRuntime;
         let d = deps();
-        let mut i = input(json!({}));
-        i.plan.artifact = ArtifactSpec::Code {
-            entry_point: "main.py".to_string().try_into().unwrap(),
-            runtime: PythonRuntime::Python313,
-        };
-        i.build.image_digest = None;
+        let mut i = code_plan(json!({}));
         let out = handle(&d, i.clone()).await.unwrap();
         assert_eq!(
             out.deployment.status,
             DeploymentStatus::Failed,
             "no artifact, nothing to run"
         );
-        i.build.artifact = Some(ArtifactRecord {
-            kind: ArtifactKind::Code,
-            uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
-            bucket: "own".into(),
-            key: "artifacts/nexus-ai/sales/ab.zip".into(),
-            version_id: Some("v-9".into()),
-            sha256: "ab".into(),
-            size: 1,
-            dependencies: None,
-            sbom: None,
-        });
+        i.build.artifact = Some(code_artifact(None));
         let out = handle(&d, i).await.unwrap();
         assert_eq!(out.deployment.status, DeploymentStatus::Deploying);
         let uri = "s3://own/artifacts/nexus-ai/sales/ab.zip?versionId=v-9";
@@ -660,35 +645,47 @@ mod tests {
         assert_eq!(d.runtimes.created.borrow().len(), 1);
     }
 
-    /// A code build whose dependency layer `key` has `scan` as its scan summary (none: `None`).
-    fn code_input(
-        d: &TestDeps,
-        scan: Option<serde_json::Value>,
-        deploy: serde_json::Value,
-    ) -> DeployInput {
-        use crate::domain::artifact::{
-            ArtifactKind, ArtifactRecord, ArtifactSpec, DependencyLayer, PythonRuntime,
-        };
+    /// A code build's plan (Python 3.13, `main.py`) with no image and no artifact yet.
+    fn code_plan(deploy: serde_json::Value) -> DeployInput {
+        use crate::domain::artifact::{ArtifactSpec, PythonRuntime};
         let mut i = input(deploy);
         i.plan.artifact = ArtifactSpec::Code {
             entry_point: "main.py".to_string().try_into().unwrap(),
             runtime: PythonRuntime::Python313,
         };
         i.build.image_digest = None;
-        i.build.artifact = Some(ArtifactRecord {
-            kind: ArtifactKind::Code,
+        i
+    }
+
+    /// Version `v-9` of the agent's code artifact `ab.zip`, with `dependencies`.
+    fn code_artifact(
+        dependencies: Option<crate::domain::artifact::DependencyLayer>,
+    ) -> crate::domain::artifact::ArtifactRecord {
+        crate::domain::artifact::ArtifactRecord {
+            kind: crate::domain::artifact::ArtifactKind::Code,
             uri: "s3://own/artifacts/nexus-ai/sales/ab.zip".into(),
             bucket: "own".into(),
             key: "artifacts/nexus-ai/sales/ab.zip".into(),
             version_id: Some("v-9".into()),
             sha256: "ab".into(),
             size: 1,
-            dependencies: Some(DependencyLayer {
-                key: "k1".into(),
-                reused: false,
-            }),
+            dependencies,
             sbom: None,
-        });
+        }
+    }
+
+    /// A code build whose dependency layer `key` has `scan` as its scan summary (none: `None`).
+    fn code_input(
+        d: &TestDeps,
+        scan: Option<serde_json::Value>,
+        deploy: serde_json::Value,
+    ) -> DeployInput {
+        use crate::domain::artifact::DependencyLayer;
+        let mut i = code_plan(deploy);
+        i.build.artifact = Some(code_artifact(Some(DependencyLayer {
+            key: "k1".into(),
+            reused: false,
+        })));
         if let Some(scan) = scan {
             d.store.seed(
                 "dependencies/k1.scan.json",

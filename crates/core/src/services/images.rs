@@ -1,6 +1,7 @@
 //! The images records name: REUSED only names an image that still exists, and the image an
 //! agent's `latest.json` names carries its kept tag (`domain::images`), which follows latest.
 
+use crate::domain::artifact::ArtifactKind;
 use crate::domain::images::{kept_tag, releases, ImageId};
 use crate::domain::plan::BuildPlan;
 use crate::domain::record::{latest_key, reuse, BuildRecord, Reuse};
@@ -80,4 +81,36 @@ pub async fn keep<I: Images, S: ObjectStore>(
         images.add_tag(&old, &kept.tag).await?;
     }
     Ok(())
+}
+
+/// What of `record`'s artifact is gone, if anything: its image (in ECR under its tag, with the
+/// recorded digest) or its code artifact version (in S3). `None`: it is all there.
+pub async fn artifact_gone<S: ObjectStore, I: Images>(
+    store: &S,
+    images: &I,
+    record: &BuildRecord,
+) -> Result<Option<String>, Error> {
+    if let Some(code) = record
+        .artifact
+        .as_ref()
+        .filter(|a| a.kind == ArtifactKind::Code)
+    {
+        let found = match code.version_id.as_deref() {
+            Some(v) => store.head_version(&code.bucket, &code.key, v).await?,
+            None => store.head(&code.bucket, &code.key).await?,
+        };
+        return Ok(found
+            .is_none()
+            .then(|| format!("the code artifact {}", code.uri)));
+    }
+    let Some(image) = ImageId::of(record) else {
+        return Ok(Some("the image".into()));
+    };
+    let found = images.digest(&image).await?;
+    let same = match (&found, &record.image.digest) {
+        (Some(found), Some(recorded)) => found == recorded,
+        (found, None) => found.is_some(),
+        (None, Some(_)) => false,
+    };
+    Ok((!same).then(|| format!("the image {}:{}", image.repository, image.tag)))
 }

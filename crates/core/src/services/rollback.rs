@@ -5,16 +5,13 @@
 //! (`domain::pin`). The only way an endpoint moves to an older build
 //! (`domain::history::rollback_target`).
 
-use crate::domain::artifact::ArtifactKind;
 use crate::domain::deployment::DeploymentStatus;
 use crate::domain::history::{rollback_key, rollback_target, Entry, EntryKind, Refusal, Target};
-use crate::domain::images::ImageId;
 use crate::domain::pin::{name_of_runtime_id, pin_key, Pin};
-use crate::domain::record::BuildRecord;
 use crate::domain::request::Trigger;
 use crate::domain::rollout::EndpointStatus;
 use crate::ports::{Endpoints, Images, ObjectStore};
-use crate::services::{history, records};
+use crate::services::{history, images, records};
 use crate::Error;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -191,40 +188,10 @@ async fn still_there<S: ObjectStore, I: Images>(
     let Some(stored) = records::build(store, build_id).await? else {
         return Ok(Err(gone("the record".into())));
     };
-    Ok(match artifact_gone(store, images, &stored.record).await? {
-        Some(what) => Err(gone(what)),
-        None => Ok(()),
-    })
-}
-
-/// What of `record`'s artifact is gone, if anything: its image (in ECR under its tag, with the
-/// recorded digest) or its code artifact version (in S3). `None`: it is all there.
-pub async fn artifact_gone<S: ObjectStore, I: Images>(
-    store: &S,
-    images: &I,
-    record: &BuildRecord,
-) -> Result<Option<String>, Error> {
-    if let Some(code) = record
-        .artifact
-        .as_ref()
-        .filter(|a| a.kind == ArtifactKind::Code)
-    {
-        let found = match code.version_id.as_deref() {
-            Some(v) => store.head_version(&code.bucket, &code.key, v).await?,
-            None => store.head(&code.bucket, &code.key).await?,
-        };
-        return Ok(found
-            .is_none()
-            .then(|| format!("the code artifact {}", code.uri)));
-    }
-    let Some(image) = ImageId::of(record) else {
-        return Ok(Some("the image".into()));
-    };
-    let found = images.digest(&image).await?;
-    let same = match (&found, &record.image.digest) {
-        (Some(found), Some(recorded)) => found == recorded,
-        (found, None) => found.is_some(),
-        (None, Some(_)) => false,
-    };
-    Ok((!same).then(|| format!("the image {}:{}", image.repository, image.tag)))
+    Ok(
+        match images::artifact_gone(store, images, &stored.record).await? {
+            Some(what) => Err(gone(what)),
+            None => Ok(()),
+        },
+    )
 }

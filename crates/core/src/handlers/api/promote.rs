@@ -17,10 +17,9 @@ use crate::domain::deploy_request::parse_deploy;
 use crate::domain::execution::{PromoteOf, SourcePin};
 use crate::domain::prebuilt;
 use crate::domain::promote::{other_target, recorded_request};
-use crate::domain::record::BuildRecord;
 use crate::domain::request::{RequestError, ValidRequest};
 use crate::ports::{Executions, Images, ObjectStore};
-use crate::services::rollback::artifact_gone;
+use crate::services::images::artifact_gone;
 use crate::services::{self, records, runtime_names, submit};
 use lambda_http::{Body, Request, Response};
 
@@ -44,11 +43,10 @@ pub(super) async fn promote<S: ObjectStore, X: Executions, B, L, R, I: Images>(
         return Err(RequestError::new("deploy", "is required (where to deploy the build)").into());
     };
     let deploy = parse_deploy(deploy)?;
-    let stored = records::build(&deps.store, id)
+    let record = records::build(&deps.store, id)
         .await?
-        .ok_or_else(|| Problem::new(404, "NotFound", format!("build {id} has no record")))?;
-    let record: BuildRecord = serde_json::from_slice(&stored.bytes)
-        .map_err(|e| crate::Error::InvalidState(format!("builds/{id}.json: {e}")))?;
+        .ok_or_else(|| Problem::new(404, "NotFound", format!("build {id} has no record")))?
+        .record;
     let (req, pin) =
         recorded_request(&record, deploy).map_err(|why| Problem::new(409, "NotPromotable", why))?;
     if let Some(what) = artifact_gone(&deps.store, &deps.images, &record).await? {
