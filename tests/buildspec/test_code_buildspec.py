@@ -292,6 +292,42 @@ def test_build_secrets_reach_uv_only(build):
     assert "s3cr3t-value" not in run["log"]
 
 
+@pytest.fixture
+def proxy():
+    """An HTTP(S) proxy on loopback that records every request and lets none through: what the
+    build would fetch from outside the stack's index (uv's Python downloads, pip-audit's advisory
+    data) shows up here instead of reaching the internet."""
+    seen: list[str] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def refuse(self) -> None:
+            seen.append(f"{self.command} {self.path}")
+            self.send_error(403, "harness proxy: no outside network")
+
+        do_CONNECT = do_GET = do_POST = refuse
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield {"env": {"HTTPS_PROXY": url, "HTTP_PROXY": url, "NO_PROXY": "127.0.0.1,localhost"}, "seen": seen}
+    server.shutdown()
+
+
+def test_never_fetches_an_interpreter_for_another_python_version(build, proxy):
+    # The host's python3 (this venv's) is not 3.13: uv resolves and installs wheels for 3.13 with
+    # it and never downloads a CPython (it would, from GitHub, without --no-python-downloads).
+    assert sys.version_info[:2] != (3, 13)
+    run = build("goodpkg==1.0\n", runtime="PYTHON_3_13", **proxy["env"])
+    assert run["status"] == "SUCCEEDED", run["log"]
+    assert run["exported"]["LAYER_SBOM_PACKAGES"] == "1"
+    # The only outside requests are pip-audit's advisory lookups (refused: scan UNAVAILABLE).
+    hosts = {line.split()[1].split("/")[2] if "://" in line else line.split()[1] for line in proxy["seen"]}
+    assert hosts <= {"pypi.org:443", "pypi.org"}, proxy["seen"]
+
+
 @pytest.mark.parametrize("ids", ['["a b"]', '["$(id)"]', "not json", '["x";]', "[" + ",".join(['"s"'] * 17) + "]"])
 def test_refuses_malformed_build_secret_ids(build, ids):
     run = build("goodpkg==1.0\n", AGENTBUILD_BUILD_SECRETS=ids)
