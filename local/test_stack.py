@@ -298,6 +298,18 @@ def test_injected_error_is_retried_then_the_real_handler_answers(engine):
     assert calls[0]["errorType"] == "TransientAwsError"
 
 
+def test_a_delay_beside_an_error_holds_the_error(engine):
+    arn = machine(engine, CATCHING)
+    inject(engine, "validate-request", {"error": {"type": "TransientAwsError", "message": "slow"}, "delay": 0.5})
+    t0 = time.monotonic()
+    d = run(engine, arn, {"n": 8})
+    assert d["status"] == "SUCCEEDED", d
+    calls = invocations(engine, "validate-request")
+    assert [c["injected"] for c in calls] == ["error", None]
+    assert calls[0]["errorType"] == "TransientAwsError"
+    assert time.monotonic() - t0 >= 0.5
+
+
 def test_injected_service_error_is_a_lambda_prefixed_error(engine):
     arn = machine(engine, CATCHING)
     inject(engine, "validate-request", {"serviceError": {"code": "TooManyRequestsException", "status": 429},
@@ -358,7 +370,7 @@ def test_injections_for_one_function_leave_others_alone(engine):
 
 def test_inject_api_rejects_malformed_entries(engine):
     for bad in ({}, {"error": "x"}, {"payload": 1, "error": {"type": "A"}}, {"payload": 1, "times": 0},
-                {"payload": 1, "extra": 2}):
+                {"payload": 1, "extra": 2}, {"payload": 1, "delay": 0}, {"delay": 1, "times": 0}):
         with pytest.raises(urllib.error.HTTPError) as e:
             inject(engine, "validate-request", bad)
         assert e.value.code == 400

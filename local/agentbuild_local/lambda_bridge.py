@@ -40,10 +40,14 @@ class Injector:
     def validate(entry: Any) -> dict[str, Any]:
         if not isinstance(entry, dict):
             raise ValueError("an injection is a JSON object")
-        kinds = [k for k in INJECTION_KINDS if k in entry]
+        # `delay` holds the invocation first; alone, the real handler answers after it, beside
+        # another kind, that kind's outcome does (e.g. an error that takes a second to come).
+        kinds = [k for k in INJECTION_KINDS if k in entry and k != "delay"] or \
+            [k for k in ("delay",) if k in entry]
         if len(kinds) != 1:
-            raise ValueError(f"an injection has exactly one of {list(INJECTION_KINDS)}")
-        allowed = {kinds[0], "times", "match"}
+            raise ValueError(f"an injection has exactly one of {list(INJECTION_KINDS)} "
+                             "(or delay beside one of the others)")
+        allowed = {kinds[0], "delay", "times", "match"}
         if set(entry) - allowed:
             raise ValueError(f"unknown field(s) {sorted(set(entry) - allowed)}")
         times = entry.get("times", 1)
@@ -153,9 +157,14 @@ def install_lambda_bridge(runtime_url: str, injector: Injector,
         # The engine may name the function by ARN; the runtime emulator routes by binary name.
         name = function_name.rsplit(":function:", 1)[-1].split(":")[0]
         entry = injector.take(name, text)
-        kind = next((k for k in INJECTION_KINDS if entry and k in entry), None)
+        kind = next((k for k in INJECTION_KINDS if entry and k in entry and k != "delay"),
+                    "delay" if entry and "delay" in entry else None)
         outcome: dict[str, Any] = {"function": name, "injected": kind}
         try:
+            if entry and "delay" in entry:
+                # The invocation is held (a slow start, a race staged on purpose), then real or
+                # the entry's outcome.
+                time.sleep(float(entry["delay"]))
             if kind == "serviceError":
                 e = entry["serviceError"]
                 err = JsonRESTError(e["code"], e.get("message", "injected Lambda service error"))
@@ -171,9 +180,6 @@ def install_lambda_bridge(runtime_url: str, injector: Injector,
                 outcome.update(status=200)
                 return json.dumps(entry["payload"]).encode()
 
-            if kind == "delay":
-                # The invocation is held (a slow start, a race staged on purpose), then real.
-                time.sleep(float(entry["delay"]))
             try:
                 if functions is not None and name not in functions:
                     raise LookupError(f"no handler named {name!r} (running: {sorted(functions)})")

@@ -608,7 +608,9 @@ def _(c: Ctx) -> None:
 # 5 — timed out (started by `timeouts_start` while the machine's TimeoutSeconds is short) ---------
 
 TIMEOUTS: dict[str, dict[str, Any]] = {}
-# StartBuild's retries (S3 failing) span ~7.5 s on average: time out well inside them.
+# StartBuild's retries (S3 failing) span ~7.5 s on average, but FULL jitter can make them all
+# short (below 3 s about 2 % of the time): each failing attempt is held 1 s, so the five take at
+# least 5 s and the 3 s timeout always falls inside them.
 START_TIMEOUT = 3
 
 
@@ -623,7 +625,7 @@ def timeouts_start(stack: Stack, m: Matrix) -> None:
             plan[sid] = {"name": ctx.name(), "request": stack.request(), "timeout": seconds}
             ctx.hold(plan[sid]["name"])
         if "timeout-startbuild" in plan:
-            stack.inject("start-build", transient("S3.GetObject: 503 SlowDown", times=50,
+            stack.inject("start-build", transient("S3.GetObject: 503 SlowDown", times=50, delay=1,
                                                   match=plan["timeout-startbuild"]["name"]))
         with short_machine_timeout(stack, seconds):
             for p in plan.values():
