@@ -40,10 +40,12 @@ stop_stacks() {
   # Each lane is its own process group (set -m below): its pytest and xdist workers end with it.
   for p in "${lane_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
   for p in "${lane_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  local t=$SECONDS
   for d in "${extra_dirs[@]}"; do
     AGENTBUILD_LOCAL_DIR="$d" python3 local/stack.py down >/dev/null 2>&1 &  # all at once
   done
   wait 2>/dev/null || true
+  if [[ ${#extra_dirs[@]} -gt 0 ]]; then echo "e2e: the lanes' stacks stopped in $((SECONDS - t)) s" >&2; fi
   if [[ -n "$started" ]]; then
     echo "e2e: stopping the local stack it started" >&2
     python3 local/stack.py down >&2 || true
@@ -107,6 +109,7 @@ else
   mkdir -p .local-e2e
   rm -f .local-e2e/*.log .local-e2e/*.status .local-e2e/*.seconds
   free_ports=(env -u AGENTBUILD_LOCAL_MOTO_PORT -u AGENTBUILD_LOCAL_WATCH_PORT -u AGENTBUILD_LOCAL_INJECT_PORT)
+  T_UP=$SECONDS
   throwaway=(concurrent code supply stackwide)
   if [[ -z "$serial_dir" ]]; then throwaway+=(serial); serial_dir=.local-e2e/serial; fi
   for lane in "${throwaway[@]}"; do
@@ -114,7 +117,7 @@ else
     AGENTBUILD_LOCAL_DIR="$dir" python3 local/stack.py down >/dev/null 2>&1 || true  # a killed run's
     rm -rf "$dir"
     extra_dirs+=("$dir")
-    AGENTBUILD_LOCAL_DIR="$dir" "${free_ports[@]}" "$PY" local/stack.py up --no-build >/dev/null 2>"$dir.up.log" &
+    AGENTBUILD_LOCAL_DIR="$dir" "${free_ports[@]}" "$PY" local/stack.py up --no-build --throwaway >/dev/null 2>"$dir.up.log" &
   done
   wait_ok=0
   for job in $(jobs -p); do wait "$job" || wait_ok=$?; done
@@ -123,6 +126,7 @@ else
     echo "e2e: a lane's stack did not start (log above)" >&2
     exit 1
   fi
+  echo "e2e: the lanes' stacks started in $((SECONDS - T_UP)) s" >&2
   others=()
   for m in "${CODE_LANE[@]}" "${SUPPLY_LANE[@]}" "${MAIN_LANE[@]}"; do others+=(--ignore "$m"); done
   T=$SECONDS

@@ -123,14 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     created = create_resources(endpoint, definition)
     created["AGENTBUILD_FLEET_STATE_MACHINE_ARN"] = create_fleet_machine(endpoint, fleet_definition(
         binaries, created["AGENTBUILD_STATE_MACHINE_ARN"]))
-    restored = restore_bucket(endpoint)
-    if restored:
-        log(f"restored {restored} objects of {BUCKET} from {BUCKET_DIR}")
-    try:
-        if images := restore_images():
-            log(f"restored {images} images of the repository from {IMAGES_FILE}")
-    except Exception as e:  # an unreadable file only costs a rebuild
-        log(f"could not restore the repository's images: {e!r}")
+    if not args.throwaway:
+        restore_saved(endpoint)
 
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
            **DUMMY_CREDENTIALS}
@@ -185,14 +179,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stop_group(watch.pid, "cargo lambda watch")
         pid_file("watch").unlink(missing_ok=True)
         inject.shutdown()
-        try:
-            log(f"saved {save_images()} images of the repository to {IMAGES_FILE}")
-            log(f"saved {save_bucket(endpoint)} objects of {BUCKET} to {BUCKET_DIR}")
-        except Exception as e:  # never block stopping on it
-            log(f"could not save {BUCKET}: {e}")
+        if not args.throwaway:
+            try:
+                log(f"saved {save_images()} images of the repository to {IMAGES_FILE}")
+                log(f"saved {save_bucket(endpoint)} objects of {BUCKET} to {BUCKET_DIR}")
+            except Exception as e:  # never block stopping on it
+                log(f"could not save {BUCKET}: {e}")
         moto_server.stop()
         log("stopped")
     return 0
+
+
+def restore_saved(endpoint: str) -> None:
+    """The bucket's objects and the repository's images the last stop saved (a rebuild is what
+    an unreadable images file costs)."""
+    restored = restore_bucket(endpoint)
+    if restored:
+        log(f"restored {restored} objects of {BUCKET} from {BUCKET_DIR}")
+    try:
+        if images := restore_images():
+            log(f"restored {images} images of the repository from {IMAGES_FILE}")
+    except Exception as e:  # an unreadable file only costs a rebuild
+        log(f"could not restore the repository's images: {e!r}")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -224,6 +232,8 @@ def cmd_up(args: argparse.Namespace) -> int:
              "--definition", str(Path(args.definition).resolve())]
     if args.reload:
         serve.append("--reload")
+    if args.throwaway:
+        serve.append("--throwaway")
     out = open(STATE_DIR / "stack.log", "ab")
     proc = subprocess.Popen(serve, cwd=ROOT, env=tool_env(), stdout=out, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -307,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="let cargo lambda watch recompile on source changes")
             s.add_argument("--functions", default=",".join(LAMBDA_FUNCTIONS),
                            help="the Lambda binaries to build and run (those that exist)")
+            s.add_argument("--throwaway", action="store_true",
+                           help="neither restore the bucket and images at start nor save them at stop")
         if name == "up":
             s.add_argument("--no-build", action="store_true", help="skip the debug pre-build")
             s.add_argument("--build-only", action="store_true",
