@@ -25,16 +25,28 @@ trap 'rm -rf "$WORK"' EXIT
 echo "check-template: buildspec copy"
 "$VENV/bin/python" scripts/sync_buildspec.py --check
 
-echo "check-template: cfn-lint $("$VENV/bin/cfn-lint" --version | awk '{print $2}')"
-"$VENV/bin/cfn-lint" template.yaml
+# A check that passed on exactly these inputs (the file it reads, its config, the tool's
+# version, its arguments) passes again without running: scripts/check-cache.sh.
+# (The versions come from package metadata: `checkov --version` alone costs 5 s of CPU.)
+source scripts/check-cache.sh
+CHECK_SCRATCH="$WORK"
+tool_version() {  # venv tool, distribution
+  "$(dirname "$(readlink -f "$VENV/bin/$1")")/python" -c \
+    'import sys; from importlib.metadata import version; print(version(sys.argv[1]))' "$2"
+}
+CFN_LINT_VERSION="$(tool_version cfn-lint cfn-lint)"
+CHECKOV_VERSION="$(tool_version checkov checkov)"
+
+checked "cfn-lint $CFN_LINT_VERSION" template.yaml -- \
+  "$VENV/bin/cfn-lint" template.yaml
 
 # The supply-chain settings' resources only exist behind conditions (off by default): lint
 # with them on too (tests/buildspec/test_template_supply_chain.py shows the lint reaches them).
-echo "check-template: cfn-lint with ImageSigning=ENABLED EnhancedScanning=ENABLED"
-"$VENV/bin/cfn-lint" template.yaml --parameters ImageSigning=ENABLED EnhancedScanning=ENABLED
+checked "cfn-lint $CFN_LINT_VERSION with ImageSigning=ENABLED EnhancedScanning=ENABLED" template.yaml -- \
+  "$VENV/bin/cfn-lint" template.yaml --parameters ImageSigning=ENABLED EnhancedScanning=ENABLED
 
-echo "check-template: checkov $("$VENV/bin/checkov" --version) on the transformed template"
 "$VENV/bin/python" scripts/sam_transform.py template.yaml > "$WORK/template.json"
-"$VENV/bin/checkov" --config-file .checkov.yaml --file "$WORK/template.json"
+checked "checkov $CHECKOV_VERSION on the transformed template" "$WORK/template.json" .checkov.yaml -- \
+  "$VENV/bin/checkov" --config-file .checkov.yaml --file "$WORK/template.json"
 
 echo "check-template: ok"

@@ -12,16 +12,23 @@ samtranslator library that aws-sam-cli ships, the way `sam validate` does:
     Policies, and this template uses inline statements only (a name would fail loudly here).
 
     python scripts/sam_transform.py template.yaml > transformed.json
+
+The output is kept in target/sam-transform/, keyed by the SHA-256 of everything it depends on
+(the template's bytes, this script, the samtranslator and aws-sam-cli versions, the region):
+the checks, the policy tests and the e2e suite each transform the same template, and importing
+SAM alone costs ~1.5 s of CPU. AGENTBUILD_NO_TRANSFORM_CACHE=1 transforms afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+from importlib.metadata import version
+from pathlib import Path
 
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
+CACHE = Path(__file__).resolve().parents[1] / "target" / "sam-transform"
 
 PLACEHOLDER_URIS = {
     "AWS::Serverless::Function": "CodeUri",
@@ -48,17 +55,39 @@ def with_placeholder_uris(template: dict) -> dict:
     return template
 
 
+def transformed(text: str) -> str:
+    from samcli.yamlhelper import yaml_parse
+    from samtranslator.translator.transform import transform
+
+    output = transform(with_placeholder_uris(yaml_parse(text)), {}, NoManagedPolicies())
+    return json.dumps(output, indent=2, sort_keys=False) + "\n"
+
+
+def cache_key(source: bytes) -> str:
+    region = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
+    parts = [source, Path(__file__).read_bytes(), version("aws-sam-translator").encode(),
+             version("aws-sam-cli").encode(), region.encode()]
+    return hashlib.sha256(b"\0".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-    with open(sys.argv[1], encoding="utf-8") as f:
-        template = with_placeholder_uris(yaml_parse(f.read()))
-    output = transform(template, {}, NoManagedPolicies())
-    json.dump(output, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    source = Path(sys.argv[1]).read_bytes()
+    if os.environ.get("AGENTBUILD_NO_TRANSFORM_CACHE") == "1":
+        sys.stdout.write(transformed(source.decode("utf-8")))
+        return 0
+    kept = CACHE / f"{cache_key(source)}.json"
+    if not kept.is_file():
+        text = transformed(source.decode("utf-8"))
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(kept)  # atomic: concurrent runs write the same bytes
+    sys.stdout.write(kept.read_text(encoding="utf-8"))
     return 0
 
 
