@@ -368,6 +368,49 @@ def test_injections_for_one_function_leave_others_alone(engine):
     assert out["out2"]["result"] == {"second": True}
 
 
+def test_direct_invokes_answer_as_an_invoke_through_motos_server(engine):
+    """direct_invoke.py: the engine's lambda:invoke, the event delivery and the relay call the
+    bridge in-process; each answer is the one an Invoke through moto's server gets."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    from agentbuild_local import direct_invoke
+
+    over_http = direct_invoke._ORIGINALS["_invoke_lambda_function"]
+    assert lambda_eval_utils._invoke_lambda_function is not over_http
+    arn = json.loads(eng.substitute('"${ValidateRequestFunctionArn}"', FUNCTIONS))
+    both = (over_http, lambda_eval_utils._invoke_lambda_function)
+
+    def answers(times: int = 1) -> list[dict]:
+        out = []
+        for call in both:
+            response = call({"FunctionName": arn, "Payload": b'{"n": 9}'}, config.REGION, None)
+            response.pop("ResponseMetadata", None)
+            out.append(response)
+        return out
+
+    http, direct = answers()
+    assert http == direct and direct["Payload"] == {"function": "validate-request", "echo": {"n": 9}}
+    inject(engine, "validate-request", {"error": {"type": "TransientAwsError", "message": "slow"}, "times": 2})
+    http, direct = answers()
+    assert http == direct and direct["FunctionError"] == "Unhandled"
+    assert direct["Payload"]["errorType"] == "TransientAwsError"
+    inject(engine, "validate-request", {"serviceError": {"code": "TooManyRequestsException", "status": 429,
+                                                         "message": "slow down"}, "times": 2})
+    errors = []
+    for call in both:
+        with pytest.raises(ClientError) as e:
+            call({"FunctionName": arn, "Payload": b"{}"}, config.REGION, None)
+        errors.append((e.value.response["Error"]["Code"], e.value.response["Error"]["Message"],
+                       e.value.response["ResponseMetadata"]["HTTPStatusCode"]))
+    assert errors[0] == errors[1] == ("TooManyRequestsException", "slow down", 429)
+    # The delivery's and the relay's form: (payload, function error).
+    assert direct_invoke.invoke("validate-request", b'{"k": 1}') == (
+        json.dumps({"function": "validate-request", "echo": {"k": 1}}).encode(), None)
+    assert [c["injected"] for c in invocations(engine, "validate-request")] == \
+        [None, None, "error", "error", "serviceError", "serviceError", None]
+
+
 def test_inject_api_rejects_malformed_entries(engine):
     for bad in ({}, {"error": "x"}, {"payload": 1, "error": {"type": "A"}}, {"payload": 1, "times": 0},
                 {"payload": 1, "extra": 2}, {"payload": 1, "delay": 0}, {"delay": 1, "times": 0}):
@@ -659,7 +702,7 @@ def test_release_ends_a_held_build_at_once_and_stop_announces_stopped(codebuild)
 def test_dropped_events_never_reach_the_target_others_do():
     d = cb.EventDelivery()
     got: list[dict] = []
-    d._invoke = lambda body: (got.append(json.loads(body)), {})[1]
+    d._invoke = lambda body: (got.append(json.loads(body)), (b"null", None))[1]
     threading.Thread(target=d._work, daemon=True).start()
     event = lambda n: {"detail-type": cb_events.STATE_CHANGE, "n": n}  # noqa: E731
     d.set_drop(True, "lost-1")

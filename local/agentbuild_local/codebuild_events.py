@@ -129,14 +129,11 @@ class EventDelivery:
         self._invoke = None
 
     def start(self, endpoint: str, workers: int = 2) -> None:
-        from .engine import aws_client
+        """`endpoint` is moto's; the invokes go to its Lambda backend in this process
+        (direct_invoke.py: what an Invoke through the server answers, without HTTP)."""
+        from . import direct_invoke
 
-        lam = aws_client("lambda", endpoint)
-
-        def invoke(payload: bytes) -> dict[str, Any]:
-            return lam.invoke(FunctionName=TARGET, Payload=payload)
-
-        self._invoke = invoke
+        self._invoke = lambda payload: direct_invoke.invoke(TARGET, payload)
         for _ in range(workers):
             threading.Thread(target=self._work, daemon=True).start()
 
@@ -174,10 +171,10 @@ class EventDelivery:
             body = json.dumps(event).encode()
             for attempt in range(3):
                 try:
-                    resp = self._invoke(body)
-                    if "FunctionError" not in resp:
+                    answer, error = self._invoke(body)
+                    if error is None:
                         break
-                    log(f"codebuild event -> {TARGET}: {resp['Payload'].read()[:300]!r} (attempt {attempt + 1})")
+                    log(f"codebuild event -> {TARGET}: {answer[:300]!r} (attempt {attempt + 1})")
                 except Exception as e:  # noqa: BLE001 - like EventBridge: retry, then give up
                     log(f"codebuild event -> {TARGET}: {e} (attempt {attempt + 1})")
                 time.sleep(0.5 * (attempt + 1))

@@ -51,8 +51,9 @@ def relay_ended_executions(endpoint: str, state_machine_arn: str, stopping: thre
     of the build state machine that ends FAILED, TIMED_OUT or ABORTED is sent once to `function`, through
     the same Lambda bridge as the engine's invokes (logged, injectable). Like an async Lambda
     invoke, a failed delivery is tried twice more."""
+    from . import direct_invoke
+
     sfn = aws_client("stepfunctions", endpoint)
-    lam = aws_client("lambda", endpoint)
     done: set[str] = set()
     while not stopping.wait(period):
         try:
@@ -64,10 +65,10 @@ def relay_ended_executions(endpoint: str, state_machine_arn: str, stopping: thre
                 described.setdefault("stopDate", datetime.now(timezone.utc))
                 event = json.dumps(execution_status_change(described), default=str)
                 for attempt in range(3):
-                    resp = lam.invoke(FunctionName=function, Payload=event.encode())
-                    if "FunctionError" not in resp:
+                    answer, error = direct_invoke.invoke(function, event.encode())
+                    if error is None:
                         break
-                    log(f"relay {described['name']} {status} -> {function}: {resp['Payload'].read()[:300]!r}"
+                    log(f"relay {described['name']} {status} -> {function}: {answer[:300]!r}"
                         f" (attempt {attempt + 1})")
                     time.sleep(1)
                 log(f"relayed {described['name']} {status} to {function}")

@@ -221,3 +221,6 @@ def install_lambda_bridge(runtime_url: str, injector: Injector,
                 f"{' ' + outcome['errorType'] if 'errorType' in outcome else ''} ({outcome['ms']} ms)")
 
     LambdaSimpleBackend.invoke = invoke
+    from .direct_invoke import install_engine_direct_invoke
+
+    install_engine_direct_invoke()
