@@ -9,10 +9,11 @@
 # Five lanes at once, each on its own stack (its own moto, handlers and folder; the handlers
 # are the same binaries; 2 cores: the lanes share the CPU, docs/testing.md):
 #   concurrent  the scenarios that keep to their own names (pytest-xdist,
-#               AGENTBUILD_E2E_WORKERS processes, default 4), in .local-e2e/concurrent
+#               AGENTBUILD_E2E_WORKERS processes, default 5), in .local-e2e/concurrent
 #   code, supply  the `serial` code-artifact scenarios (real dependency layers: uv installs of
 #               real wheels; they count the layer project's builds), one at a time, in
-#               .local-e2e/code and .local-e2e/supply (supply also runs test_callback's)
+#               .local-e2e/code and .local-e2e/supply (supply also runs test_callback's and
+#               test_stacks's)
 #   stackwide   the other `serial` scenarios (they count or reset what the whole stack does;
 #               tests/e2e/conftest.py marks them), one at a time, in .local-e2e/stackwide
 #   serial      the fault matrix and the fleet (test_faults, test_rebuild, test_fleet_guard),
@@ -29,9 +30,9 @@ PY=.venv/bin/python
 # The lanes on throwaway stacks: name, then the test files it runs (`stackwide`: every other
 # `serial` scenario but the main stack's lane's).
 CODE_LANE=(tests/e2e/test_code_artifact.py)
-# The callback test's `serial` scenarios (a 20 s build) ride with supply's one layer build:
-# the lanes come out even (measured: stackwide 156 s, supply 73 s before).
-SUPPLY_LANE=(tests/e2e/test_supply_chain.py tests/e2e/test_callback.py)
+# The callback test's `serial` scenarios (a 20 s build) and the second-stack test ride with
+# supply's one layer build: the lanes come out even (docs/testing.md has the lanes' times).
+SUPPLY_LANE=(tests/e2e/test_supply_chain.py tests/e2e/test_callback.py tests/e2e/test_stacks.py)
 MAIN_LANE=(tests/e2e/test_faults.py tests/e2e/test_rebuild.py tests/e2e/test_fleet_guard.py)
 
 started="" extra_dirs=() lane_pids=()
@@ -54,7 +55,7 @@ stop_stacks() {
 trap stop_stacks EXIT
 trap 'exit 130' INT TERM
 
-WORKERS="${AGENTBUILD_E2E_WORKERS:-4}"
+WORKERS="${AGENTBUILD_E2E_WORKERS:-5}"
 LANES="${AGENTBUILD_E2E_LANES:-5}"
 if [[ "$WORKERS" != 0 ]] && ! "$PY" -c 'import xdist' 2>/dev/null; then
   echo "e2e: pytest-xdist is not installed (make tools): one phase, one test at a time" >&2
@@ -94,7 +95,7 @@ if [[ "$WORKERS" == 0 ]]; then
 elif [[ "$LANES" == 1 ]]; then
   T=$SECONDS
   echo "e2e: concurrent phase ($WORKERS workers) ..." >&2
-  "$PY" -m pytest tests/e2e -q --durations=8 -n "$WORKERS" -m "not serial" "$@"
+  "$PY" -m pytest tests/e2e -q --durations=8 -n "$WORKERS" --dist worksteal -m "not serial" "$@"
   first=$?
   echo "e2e: concurrent phase took $((SECONDS - T)) s; serial phase ..." >&2
   T=$SECONDS
@@ -141,7 +142,7 @@ else
   one_at_a_time=(-q --durations=8 -p no:xdist -m serial)
   set -m  # each lane in its own process group, so an interrupted run stops all of it
   AGENTBUILD_LOCAL_DIR=.local-e2e/concurrent run_lane concurrent tests/e2e -q --durations=8 \
-    -n "$WORKERS" -m "not serial" "$@" &
+    -n "$WORKERS" --dist worksteal -m "not serial" "$@" &
   lane_pids+=($!)
   AGENTBUILD_LOCAL_DIR=.local-e2e/code run_lane code "${CODE_LANE[@]}" "${one_at_a_time[@]}" "$@" &
   lane_pids+=($!)
