@@ -1,31 +1,43 @@
 # Sourced by scripts/check-template.sh: `checked TITLE INPUT... -- COMMAND...` runs COMMAND
 # unless it passed before on exactly these inputs. The key is the SHA-256 of the title (it
-# names the tool's version and settings), the command's words (with the caller's scratch
-# directory $CHECK_SCRATCH written as a constant, so a fresh mktemp does not change the key)
-# and each input file's SHA-256. A pass leaves $CHECK_CACHE/<key>; a failure leaves nothing
-# and fails the caller. AGENTBUILD_NO_CHECK_CACHE=1 runs every check.
-# tests/buildspec/test_check_cache.py breaks it on purpose.
+# names the tool's version, region and settings), the command's words (with the caller's
+# scratch directory $CHECK_SCRATCH written as a constant, so a fresh mktemp does not change the
+# key) and each input file's SHA-256; an input written `?path` may be absent (a config file the
+# tool would read if it existed: its absence is part of the key). A pass leaves
+# $CHECK_CACHE/<key>; a failure leaves nothing and fails the caller. The cache is ignored when
+# git tracks anything under it (a committed "pass" proves nothing) and when
+# AGENTBUILD_NO_CHECK_CACHE=1. tests/buildspec/test_check_cache.py breaks it on purpose.
 CHECK_CACHE="${CHECK_CACHE:-target/check-cache}"
 checked() {
-  local title="$1" key words=() word inputs=()
+  local title="$1" key words=() word inputs=() digests=()
   shift
   while [[ $# -gt 0 && "$1" != "--" ]]; do inputs+=("$1"); shift; done
-  [[ $# -gt 1 ]] || { echo "checked: usage: checked TITLE INPUT... -- COMMAND..." >&2; return 2; }
+  [[ $# -gt 1 && ${#inputs[@]} -gt 0 ]] || { echo "checked: usage: checked TITLE INPUT... -- COMMAND..." >&2; return 2; }
   shift
   for word in "${inputs[@]}"; do
-    [[ -f "$word" ]] || { echo "checked: $title: input $word is not a file" >&2; return 1; }
+    if [[ -f "${word#\?}" ]]; then
+      digests+=("${word#\?} $(sha256sum <"${word#\?}" | cut -d' ' -f1)")
+    elif [[ "$word" == \?* ]]; then
+      digests+=("${word#\?} absent")
+    else
+      echo "checked: $title: input $word is not a file" >&2
+      return 1
+    fi
   done
   for word in "$@"; do
     if [[ -n "${CHECK_SCRATCH:-}" ]]; then word="${word//"$CHECK_SCRATCH"/SCRATCH}"; fi
     words+=("$word")
   done
-  key="$({ printf '%s\0' "$title" "${words[@]}"; sha256sum "${inputs[@]}" | cut -d' ' -f1; } \
-    | sha256sum | cut -d' ' -f1)" || return 1
-  if [[ "${AGENTBUILD_NO_CHECK_CACHE:-}" != 1 && -f "$CHECK_CACHE/$key" ]]; then
+  key="$(printf '%s\0' "$title" "${words[@]}" "${digests[@]}" | sha256sum | cut -d' ' -f1)"
+  local use_cache=1
+  if [[ "${AGENTBUILD_NO_CHECK_CACHE:-}" == 1 ]] || [[ -n "$(git ls-files -- "$CHECK_CACHE" 2>/dev/null)" ]]; then
+    use_cache=""
+  fi
+  if [[ -n "$use_cache" && -f "$CHECK_CACHE/$key" ]]; then
     echo "check: $title: passed before on these inputs ($CHECK_CACHE/${key:0:12}…)"
     return 0
   fi
   echo "check: $title"
   "$@" || return
-  mkdir -p "$CHECK_CACHE" && touch "$CHECK_CACHE/$key"
+  if [[ -n "$use_cache" ]]; then mkdir -p "$CHECK_CACHE" && touch "$CHECK_CACHE/$key"; fi
 }

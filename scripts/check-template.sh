@@ -37,16 +37,24 @@ tool_version() {  # venv tool, distribution
 CFN_LINT_VERSION="$(tool_version cfn-lint cfn-lint)"
 CHECKOV_VERSION="$(tool_version checkov checkov)"
 
-checked "cfn-lint $CFN_LINT_VERSION" template.yaml -- \
-  "$VENV/bin/cfn-lint" template.yaml
+# What else each tool reads: cfn-lint its config (.cfnlintrc[.yaml|.yml] here and in ~; files
+# such a config names are not followed) and the schemas `cfn-lint --update-specs` downloads
+# (used instead of the bundled ones when newer); checkov the default config files beside
+# --config-file. The region is passed explicitly.
+REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
+CFN_LINT_READS=(template.yaml ?.cfnlintrc ?.cfnlintrc.yaml ?.cfnlintrc.yml "?$HOME/.cfnlintrc"
+  "?$HOME/.cfnlintrc.yaml" "?$HOME/.cfnlintrc.yml" "?${XDG_CACHE_HOME:-$HOME/.cache}/aws/cfn-lint/schemas/version.json")
+checked "cfn-lint $CFN_LINT_VERSION" "${CFN_LINT_READS[@]}" -- \
+  "$VENV/bin/cfn-lint" --regions "$REGION" -- template.yaml
 
 # The supply-chain settings' resources only exist behind conditions (off by default): lint
 # with them on too (tests/buildspec/test_template_supply_chain.py shows the lint reaches them).
-checked "cfn-lint $CFN_LINT_VERSION with ImageSigning=ENABLED EnhancedScanning=ENABLED" template.yaml -- \
-  "$VENV/bin/cfn-lint" template.yaml --parameters ImageSigning=ENABLED EnhancedScanning=ENABLED
+checked "cfn-lint $CFN_LINT_VERSION with ImageSigning=ENABLED EnhancedScanning=ENABLED" "${CFN_LINT_READS[@]}" -- \
+  "$VENV/bin/cfn-lint" --regions "$REGION" --parameters ImageSigning=ENABLED EnhancedScanning=ENABLED -- template.yaml
 
 "$VENV/bin/python" scripts/sam_transform.py template.yaml > "$WORK/template.json"
-checked "checkov $CHECKOV_VERSION on the transformed template" "$WORK/template.json" .checkov.yaml -- \
+checked "checkov $CHECKOV_VERSION on the transformed template" "$WORK/template.json" .checkov.yaml \
+  ?.checkov.yml "?$HOME/.checkov.yaml" "?$HOME/.checkov.yml" -- \
   "$VENV/bin/checkov" --config-file .checkov.yaml --file "$WORK/template.json"
 
 echo "check-template: ok"

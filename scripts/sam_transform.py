@@ -16,7 +16,8 @@ samtranslator library that aws-sam-cli ships, the way `sam validate` does:
 The output is kept in target/sam-transform/, keyed by the SHA-256 of everything it depends on
 (the template's bytes, this script, the samtranslator and aws-sam-cli versions, the region):
 the checks, the policy tests and the e2e suite each transform the same template, and importing
-SAM alone costs ~1.5 s of CPU. AGENTBUILD_NO_TRANSFORM_CACHE=1 transforms afresh.
+SAM alone costs ~1.5 s of CPU. A kept output git tracks is ignored (a commit could forge one);
+AGENTBUILD_NO_TRANSFORM_CACHE=1 transforms afresh.
 """
 
 from __future__ import annotations
@@ -63,8 +64,19 @@ def transformed(text: str) -> str:
     return json.dumps(output, indent=2, sort_keys=False) + "\n"
 
 
+def committed(path: Path) -> bool:
+    """A kept output that git tracks is not ours to trust (a commit could forge it)."""
+    import subprocess
+
+    out = subprocess.run(["git", "ls-files", "--", str(path)], cwd=path.parents[2],
+                         capture_output=True, text=True, check=False)
+    return bool(out.stdout.strip())
+
+
 def cache_key(source: bytes) -> str:
-    region = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
+    import boto3  # the region samtranslator asks boto3 for (its partition comes from it)
+
+    region = boto3.session.Session().region_name or ""
     parts = [source, Path(__file__).read_bytes(), version("aws-sam-translator").encode(),
              version("aws-sam-cli").encode(), region.encode()]
     return hashlib.sha256(b"\0".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
@@ -81,7 +93,7 @@ def main() -> int:
         sys.stdout.write(transformed(source.decode("utf-8")))
         return 0
     kept = CACHE / f"{cache_key(source)}.json"
-    if not kept.is_file():
+    if not kept.is_file() or committed(kept):
         text = transformed(source.decode("utf-8"))
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = kept.with_suffix(f".{os.getpid()}.partial")

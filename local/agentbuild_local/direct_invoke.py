@@ -46,6 +46,12 @@ def invoke(function_name: str, payload: bytes) -> tuple[bytes, str | None]:
         raise ClientError({"Error": {"Code": e.error_type, "Message": e.message},
                            "ResponseMetadata": {"HTTPStatusCode": e.code, "RequestId": str(uuid.uuid4())}},
                           "Invoke") from None
+    except Exception as e:  # noqa: BLE001 - over HTTP, moto's server answered 500 for it
+        # e.g. the runtime dropping a connection mid-answer: a retryable Lambda.ServiceException,
+        # as Lambda's own 500 is, not an uncatchable States.Runtime.
+        raise ClientError({"Error": {"Code": "ServiceException", "Message": f"local Lambda bridge: {e!r}"},
+                           "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": str(uuid.uuid4())}},
+                          "Invoke") from e
     if body is None:  # moto answers 404 "{}"; the bridge always answers
         raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": function_name},
                            "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": str(uuid.uuid4())}},

@@ -65,13 +65,18 @@ def relay_ended_executions(endpoint: str, state_machine_arn: str, stopping: thre
                 described.setdefault("stopDate", datetime.now(timezone.utc))
                 event = json.dumps(execution_status_change(described), default=str)
                 for attempt in range(3):
-                    answer, error = direct_invoke.invoke(function, event.encode())
+                    try:
+                        answer, error = direct_invoke.invoke(function, event.encode())
+                    except Exception as e:  # noqa: BLE001 - a service error: tried again too
+                        answer, error = repr(e).encode(), "ServiceError"
                     if error is None:
+                        log(f"relayed {described['name']} {status} to {function}")
                         break
                     log(f"relay {described['name']} {status} -> {function}: {answer[:300]!r}"
                         f" (attempt {attempt + 1})")
                     time.sleep(1)
-                log(f"relayed {described['name']} {status} to {function}")
+                else:
+                    log(f"relay {described['name']} {status} -> {function}: gave up after 3 attempts")
         except Exception as e:  # noqa: BLE001 - keep relaying; the next round retries the listing
             log(f"relay: {e}")
 

@@ -66,7 +66,7 @@ class Injector:
         if "delay" in entry and not (isinstance(entry["delay"], (int, float))
                                      and not isinstance(entry["delay"], bool)
                                      and 0 < entry["delay"] <= 60):
-            raise ValueError("delay must be seconds (0 < delay <= 60) before the real handler runs")
+            raise ValueError("delay must be seconds (0 < delay <= 60) before the outcome")
         if "patch" in entry and not isinstance(entry["patch"], dict):
             raise ValueError("patch must be a JSON object (deep-merged into the real result)")
         return entry

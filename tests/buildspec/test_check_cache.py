@@ -60,3 +60,26 @@ def test_the_scratch_directory_does_not_change_the_key(tmp_path):
     for scratch in ("/tmp/tmp.AAAA", "/tmp/tmp.BBBB"):
         checked(tmp_path, "scan", ["t.json"], f"{ok} {scratch}/t.json", CHECK_SCRATCH=scratch)
     assert checked(tmp_path, "scan", ["t.json"], ok + " /tmp/tmp.CCCC/t.json", CHECK_SCRATCH="/tmp/tmp.CCCC")[2] == 1
+
+
+def test_an_optional_config_appearing_or_changing_runs_again(tmp_path):
+    (tmp_path / "template.yaml").write_text("a: 1\n")
+    inputs = ["template.yaml", "?.lintrc"]
+    ok = "printf x >> runs"
+    assert checked(tmp_path, "lint 1.0", inputs, ok)[::2] == (0, 1)
+    assert checked(tmp_path, "lint 1.0", inputs, ok)[::2] == (0, 1)
+    (tmp_path / ".lintrc").write_text("ignore: everything\n")
+    assert checked(tmp_path, "lint 1.0", inputs, ok)[::2] == (0, 2)
+    (tmp_path / ".lintrc").write_text("ignore: more\n")
+    assert checked(tmp_path, "lint 1.0", inputs, ok)[::2] == (0, 3)
+
+
+def test_a_committed_cache_is_ignored(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "template.yaml").write_text("a: 1\n")
+    ok = "printf x >> runs"
+    assert checked(tmp_path, "lint 1.0", ["template.yaml"], ok)[::2] == (0, 1)
+    # Someone commits a "pass" (here: the one just made): it no longer counts.
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-f", "cache"], check=True)
+    status, output, runs = checked(tmp_path, "lint 1.0", ["template.yaml"], ok)
+    assert (status, runs) == (0, 2) and "passed before" not in output

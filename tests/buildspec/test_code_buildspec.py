@@ -319,7 +319,8 @@ def proxy():
 def test_never_fetches_an_interpreter_for_another_python_version(build, proxy):
     # The host's python3 (this venv's) is not 3.13: uv resolves and installs wheels for 3.13 with
     # it and never downloads a CPython (it would, from GitHub, without --no-python-downloads).
-    assert sys.version_info[:2] != (3, 13)
+    if sys.version_info[:2] == (3, 13):
+        pytest.skip("the harness's python3 is 3.13 itself: no other version to ask for")
     run = build("goodpkg==1.0\n", runtime="PYTHON_3_13", **proxy["env"])
     assert run["status"] == "SUCCEEDED", run["log"]
     assert run["exported"]["LAYER_SBOM_PACKAGES"] == "1"
