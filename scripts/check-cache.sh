@@ -15,10 +15,12 @@ checked() {
   [[ $# -gt 1 && ${#inputs[@]} -gt 0 ]] || { echo "checked: usage: checked TITLE INPUT... -- COMMAND..." >&2; return 2; }
   shift
   for word in "${inputs[@]}"; do
+    local name="${word#\?}"
+    if [[ -n "${CHECK_SCRATCH:-}" ]]; then name="${name//"$CHECK_SCRATCH"/SCRATCH}"; fi
     if [[ -f "${word#\?}" ]]; then
-      digests+=("${word#\?} $(sha256sum <"${word#\?}" | cut -d' ' -f1)")
+      digests+=("$name $(sha256sum <"${word#\?}" | cut -d' ' -f1)")
     elif [[ "$word" == \?* ]]; then
-      digests+=("${word#\?} absent")
+      digests+=("$name absent")
     else
       echo "checked: $title: input $word is not a file" >&2
       return 1

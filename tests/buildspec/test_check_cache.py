@@ -55,11 +55,14 @@ def test_a_missing_input_fails(tmp_path):
 
 
 def test_the_scratch_directory_does_not_change_the_key(tmp_path):
-    (tmp_path / "t.json").write_text("{}\n")
     ok = "printf x >> runs; true"
-    for scratch in ("/tmp/tmp.AAAA", "/tmp/tmp.BBBB"):
-        checked(tmp_path, "scan", ["t.json"], f"{ok} {scratch}/t.json", CHECK_SCRATCH=scratch)
-    assert checked(tmp_path, "scan", ["t.json"], ok + " /tmp/tmp.CCCC/t.json", CHECK_SCRATCH="/tmp/tmp.CCCC")[2] == 1
+    for scratch in ("tmp.AAAA", "tmp.BBBB", "tmp.CCCC"):
+        (tmp_path / scratch).mkdir()
+        (tmp_path / scratch / "t.json").write_text("{}\n")
+        checked(tmp_path, "scan", [f"{scratch}/t.json"], f"{ok} {scratch}/t.json", CHECK_SCRATCH=scratch)
+    assert (tmp_path / "runs").read_text() == "x"
+    (tmp_path / "tmp.CCCC" / "t.json").write_text("{\"changed\": 1}\n")
+    assert checked(tmp_path, "scan", ["tmp.CCCC/t.json"], ok + " tmp.CCCC/t.json", CHECK_SCRATCH="tmp.CCCC")[2] == 2
 
 
 def test_an_optional_config_appearing_or_changing_runs_again(tmp_path):
