@@ -66,8 +66,10 @@ def pytest_collection_modifyitems(config, items):
         if any(call in src for src in sources for call in STACK_WIDE):
             item.add_marker(pytest.mark.serial)
     if concurrent():
-        # Longest first (same order in every worker, as xdist requires): the workers then end
-        # together instead of three idling while the fourth runs a long test last.
+        # Longest files first (the same order in every worker, as xdist requires; each file's
+        # own order kept): with `--dist worksteal` (scripts/e2e.sh) they start at once in the
+        # first worker's share and idle workers steal from the far end of the queues, so no
+        # long test starts last while the other workers idle.
         items.sort(key=lambda item: SLOW_FIRST.index(item.path.name) if item.path.name in SLOW_FIRST
                    else len(SLOW_FIRST))
 
