@@ -1,12 +1,12 @@
 # Sourced by scripts/check-template.sh: `checked TITLE INPUT... -- COMMAND...` runs COMMAND
-# unless it passed before on exactly these inputs. The key is the SHA-256 of the title (it
-# names the tool's version, region and settings), the command's words (with the caller's
-# scratch directory $CHECK_SCRATCH written as a constant, so a fresh mktemp does not change the
-# key) and each input file's SHA-256; an input written `?path` may be absent (a config file the
-# tool would read if it existed: its absence is part of the key). A pass leaves
-# $CHECK_CACHE/<key>; a failure leaves nothing and fails the caller. The cache is ignored when
-# git tracks anything under it (a committed "pass" proves nothing) and when
-# AGENTBUILD_NO_CHECK_CACHE=1. tests/buildspec/test_check_cache.py breaks it on purpose.
+# unless it passed before on exactly these inputs. The key is the SHA-256 of the title (tool
+# version, settings), the command's words (the region is one: `--regions`) and each input's
+# path and SHA-256 ($CHECK_SCRATCH written as a constant in both, so a fresh mktemp does not
+# change the key); an input written `?path` may be absent (a config file the tool would read if
+# it existed: its absence is part of the key). A pass leaves $CHECK_CACHE/<key>; a failure
+# leaves nothing and fails the caller. The cache is ignored when git tracks anything under it
+# (a committed "pass" proves nothing) and when AGENTBUILD_NO_CHECK_CACHE=1.
+# tests/buildspec/test_check_cache.py tests it, with inputs that must change the key.
 CHECK_CACHE="${CHECK_CACHE:-target/check-cache}"
 checked() {
   local title="$1" key words=() word inputs=() digests=()

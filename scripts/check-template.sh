@@ -7,6 +7,8 @@
 #   3. checkov on the SAM-transformed CloudFormation                 (scripts/sam_transform.py;
 #      on raw SAM it misses the state machine, the API and the generated roles). Skipped checks
 #      and why: .checkov.yaml.
+# Steps 2 and 3 are skipped when they passed before on exactly the same inputs
+# (scripts/check-cache.sh, target/check-cache); AGENTBUILD_NO_CHECK_CACHE=1 runs them.
 # Tools come from the project venv (scripts/tools.sh); VENV=... points elsewhere.
 set -euo pipefail
 

@@ -20,7 +20,7 @@
 #               one at a time, on the running main stack if there is one (their figures files
 #               land in its folder), else on a throwaway stack in .local-e2e/serial
 # Each lane's output is printed when it ends, with its wall time and slowest tests.
-# AGENTBUILD_E2E_LANES=1: one stack, the concurrent phase then the serial one (as before).
+# AGENTBUILD_E2E_LANES=1: one stack, the concurrent phase then the serial one.
 # AGENTBUILD_E2E_WORKERS=0 (or no pytest-xdist): one stack, everything one at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -67,9 +67,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.serial)
     if concurrent():
         # Longest files first (the same order in every worker, as xdist requires; each file's
-        # own order kept): with `--dist worksteal` (scripts/e2e.sh) they start at once in the
-        # first worker's share and idle workers steal from the far end of the queues, so no
-        # long test starts last while the other workers idle.
+        # own order kept): they head the first worker's slice (xdist splits the list into
+        # contiguous slices) and, with `--dist worksteal` (scripts/e2e.sh), idle workers steal
+        # from the far end of the busiest queue: long tests start early, short ones fill gaps.
         items.sort(key=lambda item: SLOW_FIRST.index(item.path.name) if item.path.name in SLOW_FIRST
                    else len(SLOW_FIRST))
 
