@@ -39,23 +39,22 @@ def invoke(function_name: str, payload: bytes) -> tuple[bytes, str | None]:
     from moto.awslambda_simple.models import lambda_simple_backends
     from moto.core.exceptions import JsonRESTError
 
+    def service_error(code: str, message: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": message},
+                            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}},
+                           "Invoke")
+
     headers: dict[str, str] = {}
     try:
         body = lambda_simple_backends[ACCOUNT][REGION].invoke(function_name, None, payload, {}, headers)
     except JsonRESTError as e:
-        raise ClientError({"Error": {"Code": e.error_type, "Message": e.message},
-                           "ResponseMetadata": {"HTTPStatusCode": e.code, "RequestId": str(uuid.uuid4())}},
-                          "Invoke") from None
+        raise service_error(e.error_type, e.message, e.code) from None
     except Exception as e:  # noqa: BLE001 - over HTTP, moto's server answered 500 for it
         # e.g. the runtime dropping a connection mid-answer: a retryable Lambda.ServiceException,
         # as Lambda's own 500 is, not an uncatchable States.Runtime.
-        raise ClientError({"Error": {"Code": "ServiceException", "Message": f"local Lambda bridge: {e!r}"},
-                           "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": str(uuid.uuid4())}},
-                          "Invoke") from e
+        raise service_error("ServiceException", f"local Lambda bridge: {e!r}", 500) from e
     if body is None:  # moto answers 404 "{}"; the bridge always answers
-        raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": function_name},
-                           "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": str(uuid.uuid4())}},
-                          "Invoke")
+        raise service_error("ResourceNotFoundException", function_name, 404)
     body = body.encode() if isinstance(body, str) else body
     if sys.getsizeof(body) > MAX_PAYLOAD:
         return json.dumps(TOO_LARGE).encode(), "Unhandled"

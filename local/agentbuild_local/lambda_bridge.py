@@ -25,6 +25,14 @@ FORWARD_TIMEOUT_SECONDS = 900
 INJECTION_KINDS = ("payload", "error", "serviceError", "patch", "delay")
 
 
+def outcome_kinds(entry: dict[str, Any]) -> list[str]:
+    """An entry's kinds: those besides `delay`, or `delay` alone. `delay` holds the invocation
+    first; alone, the real handler answers after it, beside another kind, that kind's outcome
+    does (e.g. an error that takes a second to come)."""
+    return [k for k in INJECTION_KINDS if k in entry and k != "delay"] or \
+        [k for k in ("delay",) if k in entry]
+
+
 class Injector:
     """Per-function FIFO of injected outcomes, plus a log of every invocation the engine made."""
 
@@ -40,10 +48,7 @@ class Injector:
     def validate(entry: Any) -> dict[str, Any]:
         if not isinstance(entry, dict):
             raise ValueError("an injection is a JSON object")
-        # `delay` holds the invocation first; alone, the real handler answers after it, beside
-        # another kind, that kind's outcome does (e.g. an error that takes a second to come).
-        kinds = [k for k in INJECTION_KINDS if k in entry and k != "delay"] or \
-            [k for k in ("delay",) if k in entry]
+        kinds = outcome_kinds(entry)
         if len(kinds) != 1:
             raise ValueError(f"an injection has exactly one of {list(INJECTION_KINDS)} "
                              "(or delay beside one of the others)")
@@ -157,8 +162,7 @@ def install_lambda_bridge(runtime_url: str, injector: Injector,
         # The engine may name the function by ARN; the runtime emulator routes by binary name.
         name = function_name.rsplit(":function:", 1)[-1].split(":")[0]
         entry = injector.take(name, text)
-        kind = next((k for k in INJECTION_KINDS if entry and k in entry and k != "delay"),
-                    "delay" if entry and "delay" in entry else None)
+        kind = outcome_kinds(entry)[0] if entry else None
         outcome: dict[str, Any] = {"function": name, "injected": kind}
         try:
             if entry and "delay" in entry:
