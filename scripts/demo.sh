@@ -14,15 +14,16 @@ REQUEST="${REQUEST:-}"
 ARTIFACT="${ARTIFACT:-code}"
 case "$ARTIFACT" in code|container) ;; *) echo "demo: ARTIFACT must be code or container" >&2; exit 2;; esac
 
-# The tools (pinned; mostly downloads) install in the background while Rust compiles the
-# handlers and the CLI in one cargo call, in `make test`'s features and environment
+# The tools the demo runs (pinned; `scripts/tools.sh demo`: the venvs; checkov, node_modules and
+# the Rust cross target come with the first `make test`) install in the background while Rust
+# compiles the handlers and the CLI in one cargo call, in `make test`'s features and environment
 # (scripts/cargo-env.sh, local/agentbuild_local/handlers.py): a `make test` after it compiles
 # only what the demo did not need.
 mkdir -p target
 TOOLS_LOG=target/tools.log
-cargo --version >/dev/null  # the toolchain is in place before tools.sh asks rustup for targets
+cargo --version >/dev/null  # the pinned toolchain is in place before anything else runs
 set -m  # the tools install is its own process group: an interrupted demo stops all of it
-bash scripts/tools.sh >"$TOOLS_LOG" 2>&1 &
+bash scripts/tools.sh demo >"$TOOLS_LOG" 2>&1 &
 TOOLS_PID=$!
 set +m
 started=""

@@ -16,7 +16,12 @@
 #
 # Idempotent: each part is skipped when its stamp (a hash of its pins) matches. Safe to run on
 # every `make` invocation. FORCE=1 reinstalls.
+#
+# `scripts/tools.sh demo`: only what `make demo` runs (.venv-build, .venv); checkov, node_modules
+# and the Rust cross target wait for the first `make test` (or plain `scripts/tools.sh`).
 set -euo pipefail
+SCOPE="${1:-all}"
+case "$SCOPE" in all|demo) ;; *) echo "usage: scripts/tools.sh [demo]" >&2; exit 2;; esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -80,6 +85,12 @@ ensure_venv() {
 
 ensure_venv .venv-build "${BUILD_PINS[@]}"
 ensure_venv .venv "${PY_PINS[@]}"
+if [[ "$SCOPE" == demo ]]; then
+  [[ -n "$INSTALLED" ]] && echo "tools: moto $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("moto"))')," \
+    "$(.venv/bin/cargo-lambda lambda --version 2>/dev/null | head -1) (the demo's; the rest comes with make test)"
+  echo "tools: ready for the demo in $((SECONDS - T0)) s"
+  exit 0
+fi
 ensure_venv .venv-checkov "${CHECKOV_PINS[@]}"
 ln -sfn ../../.venv-checkov/bin/checkov .venv/bin/checkov
 
@@ -109,11 +120,16 @@ if command -v rustup >/dev/null; then
 fi
 
 # Versions as installed, so a log says what ran (skipped when nothing changed: the pins say it).
-[[ -n "$INSTALLED" || -n "${VERBOSE:-}" ]] && echo "tools: moto $(.venv/bin/python -c 'import moto; print(moto.__version__)')," \
+# From the packages' metadata: `checkov --version` alone takes 5 s of CPU, `sam --version` 2 s.
+versions() {  # venv, distribution names: "name version, ..."
+  "$1/bin/python" - "${@:2}" <<'PY'
+import importlib.metadata as m, sys
+print(", ".join(f"{d} {m.version(d)}" for d in sys.argv[1:]))
+PY
+}
+[[ -n "$INSTALLED" || -n "${VERBOSE:-}" ]] && echo "tools: $(versions .venv moto cfn-lint aws-sam-cli)," \
   "$(.venv/bin/cargo-lambda lambda --version 2>/dev/null | head -1)," \
   "zig $(.venv/bin/python -m ziglang version)," \
-  "$(.venv/bin/cfn-lint --version)," \
-  "$(.venv/bin/sam --version)," \
-  "checkov $(.venv/bin/checkov --version)," \
+  "$(versions .venv-checkov checkov)," \
   "asl-validator $(node -p 'require("./node_modules/asl-validator/package.json").version')"
 echo "tools: ready in $((SECONDS - T0)) s"
