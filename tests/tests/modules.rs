@@ -1,6 +1,6 @@
 //! The one module-graph checker, for the core and the CLI: no module's production part (the
 //! whole file but its `#[cfg(test)]` items, wherever they stand) over 500 lines, and no import
-//! cycle between modules. And one check of the crate graph (Cargo.lock): one TLS backend.
+//! cycle between modules.
 
 use agentbuild_tests::root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -245,43 +245,4 @@ fn a_long_function_is_found_and_a_trait_declaration_is_not() {
          fn short() {{ 1 }}\nimpl S {{\n    fn inner() {{\n        y();\n    }}\n}}"
     );
     assert_eq!(long_functions(&text, 60), vec![("long".to_string(), 63)]);
-}
-
-/// The crates `Cargo.lock` resolves, by name.
-fn locked_crates(lock: &str) -> BTreeSet<&str> {
-    lock.lines()
-        .filter_map(|l| l.strip_prefix("name = \""))
-        .filter_map(|l| l.strip_suffix('"'))
-        .collect()
-}
-
-/// Every HTTPS client (the SDK clients through `adapters::https_client`, the CLI's API client)
-/// is rustls on `ring`. An SDK crate with its `default-https-client` feature (or rustls with
-/// `aws_lc_rs`) would bring back aws-lc-sys, a C library that took 26–64 s of a cold build on
-/// 2 cores, and a second crypto backend beside ring; OpenSSL would be a third.
-#[test]
-fn one_tls_backend_ring_and_no_c_crypto_library_to_build() {
-    let lock = agentbuild_tests::read("Cargo.lock");
-    let crates = locked_crates(&lock);
-    assert!(
-        crates.contains("ring") && crates.contains("rustls"),
-        "rustls on ring"
-    );
-    for other in [
-        "aws-lc-sys",
-        "aws-lc-rs",
-        "openssl-sys",
-        "native-tls",
-        "s2n-tls",
-    ] {
-        assert!(
-            !crates.contains(other),
-            "{other} is in Cargo.lock: `cargo tree -i {other}` names who brought it"
-        );
-    }
-    let old = "[[package]]\nname = \"aws-lc-sys\"\nversion = \"0.47.0\"\n";
-    assert!(
-        locked_crates(old).contains("aws-lc-sys"),
-        "the parser sees a lock entry"
-    );
 }

@@ -38,9 +38,9 @@ pub struct Http {
 }
 
 impl Http {
-    /// HTTP and HTTPS (the system's root certificates, rustls on ring as the SDK clients use).
+    /// HTTP and HTTPS (the system's root certificates, aws-lc-rs as the SDK uses).
     pub fn new() -> Result<Self, CliError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
             .map_err(|e| CliError::Api(format!("loading the system's root certificates: {e}")))?

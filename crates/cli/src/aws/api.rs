@@ -399,7 +399,6 @@ mod tests {
                 "local", "local", None, None, "test",
             )))
             .endpoint_url(&url)
-            .http_client(agentbuild_core::adapters::https_client())
             .build();
         (
             ApiService::new(&sdk, &url).for_project(Some("demo".into())),

@@ -27,8 +27,7 @@ use crate::settings::Settings;
 
 /// Loads the SDK configuration from the resolved settings (flags > environment > env file).
 pub async fn sdk_config(settings: &Settings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(agentbuild_core::adapters::https_client());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }

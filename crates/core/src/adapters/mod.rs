@@ -24,31 +24,9 @@ pub mod sfn;
 use crate::Error;
 
 /// The SDK configuration every door shares: region, credentials and (locally) the emulator's
-/// endpoint from the standard AWS environment variables; the HTTP client is [`https_client`].
+/// endpoint from the standard AWS environment variables.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https_client())
-        .load()
-        .await
-}
-
-/// The HTTP client of every SDK client and of aws-config's credential providers: the SDK's
-/// default client as `aws-smithy-runtime` builds it (hyper 1, rustls with the system's root
-/// certificates, each client's connect/read timeouts, a proxy from `HTTPS_PROXY`/`NO_PROXY`),
-/// with rustls on `ring` instead of aws-lc-rs, whose C library took a minute of a cold build.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut conn = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
-        conn.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            conn.set_sleep_impl(components.sleep_impl());
-        }
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
-        conn.build()
-    })
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
 /// Path-style addressing when an endpoint override (an emulator) is configured.
