@@ -1,6 +1,6 @@
 # agentbuild — developer verbs. Tools live in the repo (.venv, .venv-checkov, node_modules),
 # installed at pinned versions by scripts/tools.sh; every target that needs them depends on `tools`
-# (`make test` and `make demo` install them in the background while Rust compiles).
+# (`make test` installs them in the background while Rust compiles; `make demo` only the venvs it runs).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help

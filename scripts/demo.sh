@@ -21,7 +21,7 @@ case "$ARTIFACT" in code|container) ;; *) echo "demo: ARTIFACT must be code or c
 # only what the demo did not need.
 mkdir -p target
 TOOLS_LOG=target/tools.log
-cargo --version >/dev/null  # the pinned toolchain is in place before anything else runs
+cargo --version >/dev/null  # installs rust-toolchain.toml's toolchain before cargo-env.sh asks rustup for clippy-driver
 set -m  # the tools install is its own process group: an interrupted demo stops all of it
 bash scripts/tools.sh demo >"$TOOLS_LOG" 2>&1 &
 TOOLS_PID=$!

@@ -83,10 +83,19 @@ ensure_venv() {
   step_done "$dir"
 }
 
+# Versions as installed, so a log says what ran (skipped when nothing changed: the pins say it).
+# From the packages' metadata: `checkov --version` alone takes 5 s of CPU, `sam --version` 2 s.
+versions() {  # venv, distribution names: "name version, ..."
+  "$1/bin/python" - "${@:2}" <<'PY'
+import importlib.metadata as m, sys
+print(", ".join(f"{d} {m.version(d)}" for d in sys.argv[1:]))
+PY
+}
+
 ensure_venv .venv-build "${BUILD_PINS[@]}"
 ensure_venv .venv "${PY_PINS[@]}"
 if [[ "$SCOPE" == demo ]]; then
-  [[ -n "$INSTALLED" ]] && echo "tools: moto $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("moto"))')," \
+  [[ -n "$INSTALLED" || -n "${VERBOSE:-}" ]] && echo "tools: $(versions .venv moto)," \
     "$(.venv/bin/cargo-lambda lambda --version 2>/dev/null | head -1) (the demo's; the rest comes with make test)"
   echo "tools: ready for the demo in $((SECONDS - T0)) s"
   exit 0
@@ -119,14 +128,6 @@ if command -v rustup >/dev/null; then
   done
 fi
 
-# Versions as installed, so a log says what ran (skipped when nothing changed: the pins say it).
-# From the packages' metadata: `checkov --version` alone takes 5 s of CPU, `sam --version` 2 s.
-versions() {  # venv, distribution names: "name version, ..."
-  "$1/bin/python" - "${@:2}" <<'PY'
-import importlib.metadata as m, sys
-print(", ".join(f"{d} {m.version(d)}" for d in sys.argv[1:]))
-PY
-}
 [[ -n "$INSTALLED" || -n "${VERBOSE:-}" ]] && echo "tools: $(versions .venv moto cfn-lint aws-sam-cli)," \
   "$(.venv/bin/cargo-lambda lambda --version 2>/dev/null | head -1)," \
   "zig $(.venv/bin/python -m ziglang version)," \
