@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -33,16 +34,8 @@ def invoke(function_name: str, payload: bytes) -> tuple[bytes, str | None]:
     """A RequestResponse invoke of `function_name` (name or ARN) through moto's Lambda backend:
     (the response payload, the function error or None). Raises botocore's ClientError for a
     service error, as a client of moto's server would see it."""
-    import sys
-
-    from botocore.exceptions import ClientError
     from moto.awslambda_simple.models import lambda_simple_backends
     from moto.core.exceptions import JsonRESTError
-
-    def service_error(code: str, message: str, status: int) -> ClientError:
-        return ClientError({"Error": {"Code": code, "Message": message},
-                            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}},
-                           "Invoke")
 
     headers: dict[str, str] = {}
     try:
@@ -59,6 +52,15 @@ def invoke(function_name: str, payload: bytes) -> tuple[bytes, str | None]:
     if sys.getsizeof(body) > MAX_PAYLOAD:
         return json.dumps(TOO_LARGE).encode(), "Unhandled"
     return body, headers.get("x-amz-function-error")
+
+
+def service_error(code: str, message: str, status: int) -> Exception:
+    """The botocore ClientError a client of moto's server gets for this HTTP error answer."""
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}},
+                       "Invoke")
 
 
 def install_engine_direct_invoke() -> None:
