@@ -1,14 +1,5 @@
 //! The prepare-code Lambda: see [`agentbuild_core::handlers::prepare_code`].
 
-use agentbuild_core::handlers::prepare_code::{handle, Deps};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
-        handle(&deps, event.payload)
-    }))
-    .await
+fn main() -> Result<(), lambda_runtime::Error> {
+    agentbuild_core::handlers::prepare_code::main()
 }

@@ -77,6 +77,8 @@ pub async fn handle<S: ObjectStore + ObjectFiles>(
     })
 }
 
+super::lambda_main!();
+
 fn succeeded(base: BuildState, artifact: ArtifactRecord, now: DateTime<Utc>) -> BuildState {
     BuildState {
         status: BuildStatus::Succeeded,

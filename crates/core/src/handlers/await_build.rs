@@ -98,6 +98,8 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
     })
 }
 
+super::lambda_main!();
+
 #[cfg(test)]
 mod tests {
     use super::*;

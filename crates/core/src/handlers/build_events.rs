@@ -72,6 +72,8 @@ pub async fn handle<S: ObjectStore, B: BuildService, T: TaskTokens>(
     Ok(outcome)
 }
 
+super::lambda_main!();
+
 async fn ended<S: ObjectStore, B: BuildService, T: TaskTokens>(
     deps: &Deps<S, B, T>,
     id: &str,

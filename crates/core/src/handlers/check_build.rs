@@ -47,6 +47,8 @@ pub async fn handle<S: ObjectStore, B: BuildService>(
     .await
 }
 
+super::lambda_main!();
+
 #[cfg(test)]
 mod tests {
     use super::*;

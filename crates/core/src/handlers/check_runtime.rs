@@ -74,6 +74,8 @@ pub async fn handle<R: Runtimes + Endpoints, T: SmokeTester, S: ObjectStore>(
     Ok(DeployOutput { deployment })
 }
 
+super::lambda_main!();
+
 #[cfg(test)]
 mod tests {
     use super::*;

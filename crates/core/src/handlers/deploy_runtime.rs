@@ -86,6 +86,8 @@ pub async fn handle<S: ObjectStore, R: Runtimes, I: ImageScans>(
     Ok(DeployOutput { deployment })
 }
 
+super::lambda_main!();
+
 /// AgentCore client tokens: 33 to 256 characters, derived from the execution, so a retried
 /// call (or a redrive) is the same call.
 pub fn client_token(execution_arn: &str, action: &str) -> String {

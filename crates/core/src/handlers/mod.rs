@@ -1,4 +1,5 @@
-//! Glue: one module per Lambda, each with its `Deps` (built once in `main`) and `handle`.
+//! Glue: one module per Lambda, each with its `Deps` (built once in `main`), `handle` and
+//! `main` — the whole process of `functions/<name>`, whose `main.rs` only calls it.
 
 pub mod api;
 pub mod assemble_artifact;
@@ -19,3 +20,22 @@ use chrono::{DateTime, Utc};
 pub type Clock = fn() -> DateTime<Utc>;
 
 pub use crate::adapters::{aws_config, s3_client};
+
+/// A handler module's `pub fn main()`: tracing, `Deps::from_env`, then the Lambda runtime loop
+/// over `handle`. It lives here, in the library, so that `handle`'s instantiation over the AWS
+/// adapters and the runtime loop compile once, with this crate, and each binary only links.
+macro_rules! lambda_main {
+    () => {
+        /// The Lambda function's process (its binary's `main` calls this).
+        #[tokio::main]
+        pub async fn main() -> Result<(), lambda_runtime::Error> {
+            lambda_runtime::tracing::init_default_subscriber();
+            let deps = Deps::from_env().await?;
+            lambda_runtime::run(lambda_runtime::service_fn(
+                |event: lambda_runtime::LambdaEvent<_>| handle(&deps, event.payload),
+            ))
+            .await
+        }
+    };
+}
+pub(crate) use lambda_main;

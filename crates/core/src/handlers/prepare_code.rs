@@ -84,6 +84,8 @@ pub async fn handle<S: ObjectStore + ObjectFiles>(
     })
 }
 
+super::lambda_main!();
+
 /// The artifact this exact input (the plan's content tag) was assembled into, while its
 /// object version still exists; never for a forced build.
 async fn reusable(

@@ -88,6 +88,8 @@ pub async fn handle<S: ObjectStore, X: Executions>(
     }
 }
 
+super::lambda_main!();
+
 async fn take_lock<S: ObjectStore, X: Executions>(
     deps: &Deps<S, X>,
     run: &str,

@@ -65,6 +65,8 @@ pub async fn handle<S: ObjectStore, B: BuildService, E: Events, I: Images + Imag
     }
 }
 
+super::lambda_main!();
+
 async fn record<S: ObjectStore, B: BuildService, E: Events, I: Images + ImageSignatures>(
     deps: &Deps<S, B, E, I>,
     input: RecordInput,

@@ -107,6 +107,8 @@ pub async fn handle<S: ObjectStore, B: BuildStarter, I: Images>(
     }
 }
 
+super::lambda_main!();
+
 async fn resume<S: ObjectStore, B: BuildStarter, I>(
     deps: &Deps<S, B, I>,
     plan: &BuildPlan,

@@ -110,6 +110,8 @@ pub async fn handle<S: ObjectStore>(
     Ok(PlanState { plan })
 }
 
+super::lambda_main!();
+
 /// A fresh submission: submitted when its execution started; the API's door only when the
 /// execution bears the name the API gives exactly this submission.
 fn submission(build_id: &str, s: Submission) -> Admitted {

@@ -87,6 +87,18 @@ impl Deps<S3Store, StepFunctions, CodeBuild, CloudWatchLogs, AgentCore, Ecr> {
     }
 }
 
+/// The API function's process (`functions/api`'s `main` calls this): tracing,
+/// [`Deps::from_env`], then `lambda_http`'s runtime loop over [`handle`].
+#[tokio::main]
+pub async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    lambda_http::run(lambda_http::service_fn(|request: Request| {
+        handle(&deps, request)
+    }))
+    .await
+}
+
 /// Never `Err`: every outcome, AWS failures included, is an HTTP answer.
 pub async fn handle<
     S: ObjectStore,
