@@ -117,11 +117,13 @@ def test_a_new_crate_under_functions_is_a_function_here_and_in_package_sh(tmp_pa
 
 def test_handlers_build_in_one_cargo_call_with_the_test_features():
     m = Path("/w/Cargo.toml")
-    # One call; one test target selected, so features resolve as in `cargo test --workspace`.
+    # One call, one binary for every function; one test target selected, so features resolve as
+    # in `cargo test --workspace`.
     assert handlers.build_command(m, ["api", "check-build"], reload=False) == [
         ["cargo", "build", "--manifest-path", str(m), "--workspace",
-         "--bin", "api", "--bin", "check-build", "--test", handlers.FEATURE_PARITY_TEST]]
-    assert (config.ROOT / "tests" / "tests" / f"{handlers.FEATURE_PARITY_TEST}.rs").is_file()
+         "--bin", handlers.HANDLERS_BIN, "--test", handlers.FEATURE_PARITY_TEST]]
+    assert (config.ROOT / "crates" / "codezip" / "tests" / f"{handlers.FEATURE_PARITY_TEST}.rs").is_file()
+    assert (config.ROOT / "crates" / "core" / "src" / "bin" / f"{handlers.HANDLERS_BIN}.rs").is_file()
     # --reload: one call per bin, as cargo lambda watch runs them.
     assert handlers.build_command(m, ["api", "x"], reload=True) == [
         ["cargo", "build", "--manifest-path", str(m), "--bin", "api"],

@@ -33,10 +33,8 @@ stop_stack() {
 }
 trap stop_stack EXIT
 source scripts/cargo-env.sh
-handlers=()
-for f in functions/*/Cargo.toml; do handlers+=(--bin "$(basename "$(dirname "$f")")"); done
 echo "demo: compiling the handlers and the CLI (first time: a few minutes) ..." >&2
-cargo build --quiet --workspace "${handlers[@]}" --bin agentbuild --test modules
+cargo build --quiet --workspace --bin agentbuild-handlers --bin agentbuild --test hostile
 if ! wait "$TOOLS_PID"; then
   cat "$TOOLS_LOG" >&2
   echo "demo: scripts/tools.sh failed (log above)" >&2

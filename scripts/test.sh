@@ -120,11 +120,15 @@ export_offline() {
     -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true "$@"
 }
 # Every target `cargo clippy --all-targets` lints: the test binaries (and benches, built as
-# tests) here, then the binaries themselves (the handlers the local stack runs, the CLI), in the
-# same features (one test target selected; see local/agentbuild_local/handlers.py).
+# tests) here, then the binaries, in the same features (one test target selected; see
+# local/agentbuild_local/handlers.py): the CLI, agentbuild-codezip and agentbuild-handlers — every
+# Lambda in one binary, the one the local stack runs. functions/<name>'s own binaries (what AWS
+# runs, `make package`) are each one call of the same `handlers::<module>::main`, which
+# tests/tests/contracts/template.rs holds them to: twelve more links for nothing new here.
 step build "build with clippy -D warnings (test binaries and benches, then the binaries)"
 export_offline cargo test --workspace --tests --benches --quiet --no-run --timings
-export_offline cargo build --workspace --bins --test modules --quiet
+export_offline cargo build --workspace --bin agentbuild --bin agentbuild-codezip \
+  --bin agentbuild-handlers --test hostile --quiet
 
 step unit "cargo test --workspace (run)"
 export_offline cargo test --workspace --quiet

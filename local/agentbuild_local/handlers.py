@@ -30,11 +30,12 @@ def start_watch(manifest: Path, port: int, env_file: Path, reload: bool, log_pat
 
 
 class Handlers:
-    """One process per function, from the pre-built binary, polling the emulator's Runtime API at
-    /.rt/<function>; restarted if it exits (a Lambda environment is replaced the same way)."""
+    """One process per function, from the pre-built binary (`agentbuild-handlers <function>`),
+    polling the emulator's Runtime API at /.rt/<function>; restarted if it exits (a Lambda
+    environment is replaced the same way)."""
 
-    def __init__(self, binaries: dict[str, Path], runtime_port: int, env: dict[str, str]):
-        self.binaries = binaries
+    def __init__(self, commands: dict[str, list[str]], runtime_port: int, env: dict[str, str]):
+        self.commands = commands
         self.runtime_port = runtime_port
         self.env = env
         self.procs: dict[str, subprocess.Popen] = {}
@@ -48,12 +49,12 @@ class Handlers:
                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
                "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.runtime_port}/.rt/{name}"}
         out = open(STATE_DIR / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([str(self.binaries[name])], cwd=ROOT, env=env, stdout=out,
+        self.procs[name] = subprocess.Popen(self.commands[name], cwd=ROOT, env=env, stdout=out,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.started[name] = time.monotonic()
 
     def start_all(self) -> None:
-        for name in self.binaries:
+        for name in self.commands:
             self.start(name)
         log(f"handlers running: {', '.join(f'{n} (pid {p.pid})' for n, p in self.procs.items())}")
 
@@ -96,32 +97,38 @@ class Handlers:
                 proc.kill()
 
 
-def handler_binaries(manifest: Path, functions: list[str], binaries: set[str]) -> dict[str, Path]:
-    target = Path(cargo_metadata(manifest)["target_directory"]) / "debug"
-    found = {f: target / f for f in functions if f in binaries}
-    missing = [str(p) for p in found.values() if not p.exists()]
-    if missing:
-        raise StackError(f"not built: {', '.join(missing)} (run `up` without --no-build)")
-    return found
+# Every Lambda in one binary (crates/core/src/bin/agentbuild-handlers.rs): `agentbuild-handlers
+# <function>` runs what functions/<function>'s binary runs (both call the handler module's
+# `main`; tests/tests/contracts/template.rs holds them to that). One link on a cold build instead
+# of twelve; AWS runs the per-function binaries (`make package`), as `--reload` does here.
+HANDLERS_BIN = "agentbuild-handlers"
 
 
-# The smallest test target of the workspace: selecting one test target resolves features as
-# `cargo test --workspace` does (dev-dependencies turn on `test-util` in tokio and the SDKs), so
-# the handlers share every compiled dependency with `make test` and `make demo`.
-FEATURE_PARITY_TEST = "modules"
+def handler_binaries(manifest: Path, functions: list[str], binaries: set[str]) -> dict[str, list[str]]:
+    """The command that runs each wanted function (those the workspace has)."""
+    binary = Path(cargo_metadata(manifest)["target_directory"]) / "debug" / HANDLERS_BIN
+    if not binary.exists():
+        raise StackError(f"not built: {binary} (run `up` without --no-build)")
+    return {f: [str(binary), f] for f in functions if f in binaries}
+
+
+# The smallest test target of the workspace (crates/codezip/tests/hostile.rs): selecting one test
+# target with --workspace resolves features as `cargo test --workspace` does (dev-dependencies
+# turn on `test-util` in tokio and the SDKs), so the handlers share every compiled dependency with
+# `make test` and `make demo`.
+FEATURE_PARITY_TEST = "hostile"
 
 
 def build_command(manifest: Path, wanted: list[str], reload: bool) -> list[list[str]]:
     """The cargo calls that build the handlers.
 
     --reload: one bin per call, as `cargo lambda watch --reload` would `cargo run --bin <f>` (the
-    same feature resolution, so its runs find everything fresh). Otherwise one call for all of
-    them plus FEATURE_PARITY_TEST, in the features of `cargo test --workspace`."""
+    same feature resolution, so its runs find everything fresh). Otherwise one call that builds
+    HANDLERS_BIN (all of them) plus FEATURE_PARITY_TEST, in the features of `cargo test --workspace`."""
     base = ["cargo", "build", "--manifest-path", str(manifest)]
     if reload:
         return [base + ["--bin", f] for f in wanted]
-    return [base + ["--workspace"] + [a for f in wanted for a in ("--bin", f)]
-            + ["--test", FEATURE_PARITY_TEST]]
+    return [base + ["--workspace", "--bin", HANDLERS_BIN, "--test", FEATURE_PARITY_TEST]]
 
 
 def prebuild(manifest: Path, binaries: set[str], functions: list[str], reload: bool = False) -> None:

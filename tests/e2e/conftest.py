@@ -449,7 +449,7 @@ def cli() -> Path:
     """The `agentbuild` binary, built once per session, in the test build's features and
     environment (one test target selected, as the stack's handlers are): after `make test`'s
     build step it is already there and nothing compiles."""
-    cmd = ["cargo", "build", "-q", "--workspace", "--bin", "agentbuild", "--test", "modules"]
+    cmd = ["cargo", "build", "-q", "--workspace", "--bin", "agentbuild", "--test", "hostile"]
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=900)
     meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
                                      cwd=ROOT, check=True, capture_output=True, text=True).stdout)

@@ -7,7 +7,7 @@
 //! into one view ([`service::view`]); [`output`] is the stdout contract and exit codes;
 //! [`settings`] reads flags, the environment and `.local/env`; [`terminal`] (a leaf) strips
 //! control sequences from whatever the service or a build log says, before it is printed.
-//! Modules import downwards only (tests/tests/modules.rs checks): cli → commands → output, progress,
+//! Modules import downwards only (tests/tests/contracts/modules.rs checks): cli → commands → output, progress,
 //! request → service → package, error, terminal; cli → aws → service, http, settings.
 
 pub mod agent;

@@ -16,6 +16,28 @@ pub mod validate_request;
 
 use chrono::{DateTime, Utc};
 
+/// The process of one Lambda function: its module's `main`.
+pub type Main = fn() -> Result<(), lambda_runtime::Error>;
+
+/// Every Lambda by its function name (its `functions/<name>` crate and binary) with its `main`:
+/// what `agentbuild-handlers <name>` runs (src/bin/agentbuild-handlers.rs, the local stack's one
+/// binary) and what `functions/<name>/src/main.rs` calls (tests/tests/contracts/template.rs holds
+/// both to this table and the table to the catalog).
+pub const MAINS: &[(&str, Main)] = &[
+    ("api", api::main),
+    ("assemble-artifact", assemble_artifact::main),
+    ("await-build", await_build::main),
+    ("build-events", build_events::main),
+    ("check-build", check_build::main),
+    ("check-runtime", check_runtime::main),
+    ("deploy-runtime", deploy_runtime::main),
+    ("prepare-code", prepare_code::main),
+    ("rebuild", rebuild::main),
+    ("record-result", record_result::main),
+    ("start-build", start_build::main),
+    ("validate-request", validate_request::main),
+];
+
 /// The clock handlers read; tests pin it.
 pub type Clock = fn() -> DateTime<Utc>;
 

@@ -54,10 +54,42 @@ fn every_function_is_built_from_its_crate() {
             r["Metadata"]["BuildProperties"]["Binary"].as_str(),
             Some(f.name)
         );
+    }
+}
+
+/// Each function's binary runs exactly its handler module's `main` (the process the local stack
+/// runs as `agentbuild-handlers <name>`, which `make test` builds instead of the twelve): its
+/// main.rs is that one call, and `handlers::MAINS` names every cataloged function once.
+#[test]
+fn every_function_binary_is_its_handler_modules_main() {
+    let mut table: Vec<&str> = agentbuild_core::handlers::MAINS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let mut cataloged: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+    table.sort_unstable();
+    cataloged.sort_unstable();
+    assert_eq!(table, cataloged, "handlers::MAINS against the catalog");
+    for f in FUNCTIONS {
+        let module = f.name.replace('-', "_");
+        let runtime = if f.name == "api" {
+            "lambda_http"
+        } else {
+            "lambda_runtime"
+        };
         let main = read(&format!("functions/{}/src/main.rs", f.name));
-        assert!(
-            main.lines().count() <= 20,
-            "{}'s main.rs is over 20 lines",
+        let code: String = main
+            .lines()
+            .filter(|l| !l.starts_with("//!"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            code.trim_start(),
+            format!(
+                "fn main() -> Result<(), {runtime}::Error> {{\n    \
+                 agentbuild_core::handlers::{module}::main()\n}}\n"
+            ),
+            "functions/{}/src/main.rs",
             f.name
         );
     }
