@@ -1060,3 +1060,55 @@ def test_speedups_answer_as_moto_does():
     assert json_path.extract_json("$.a.b", {"a": {"b": 8}}) == 8
     assert boto_client.boto_client_for("us-east-1", "lambda") is boto_client.boto_client_for("us-east-1", "lambda")
     assert boto_client.boto_client_for("us-east-1", "s3") is not boto_client.boto_client_for("us-east-1", "lambda")
+
+
+# ---------------------------------------------------------------------------------------------
+# S3 fixes (s3fixes.py): conditional writes are atomic, legal holds on missing versions 404
+# ---------------------------------------------------------------------------------------------
+
+def test_of_two_writers_that_read_the_same_etag_one_gets_412_even_when_the_first_pauses(monkeypatch):
+    """The race staged: the first conditional PutObject is held between its If-Match check and
+    its write while the second arrives. moto alone lets the second pass its check too (both
+    write, the later one wins silently); with the fix the second waits, then gets 412."""
+    import boto3
+    from moto import mock_aws
+    from moto.s3.models import S3Backend
+
+    from agentbuild_local import s3fixes
+
+    s3fixes.install_s3_fixes()
+    write = S3Backend.put_object
+    first_checked, release = threading.Event(), threading.Event()
+
+    def held_write(self, *args, **kwargs):
+        if not first_checked.is_set():
+            first_checked.set()
+            release.wait(5)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", held_write)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="agentbuild-race")
+        etag = s3.put_object(Bucket="agentbuild-race", Key="k", Body=b"base")["ETag"]
+        first_checked.clear()
+        outcomes: dict[str, str] = {}
+
+        def writer(name: str) -> None:
+            try:
+                s3.put_object(Bucket="agentbuild-race", Key="k", Body=name.encode(), IfMatch=etag)
+                outcomes[name] = "written"
+            except s3.exceptions.ClientError as e:
+                outcomes[name] = e.response["Error"]["Code"]
+
+        first = threading.Thread(target=writer, args=("first",))
+        first.start()
+        assert first_checked.wait(5)
+        second = threading.Thread(target=writer, args=("second",))
+        second.start()
+        second.join(0.5)  # fixed: blocked behind the first; moto alone: already written
+        release.set()
+        first.join(5)
+        second.join(5)
+        assert outcomes == {"first": "written", "second": "PreconditionFailed"}
+        assert s3.get_object(Bucket="agentbuild-race", Key="k")["Body"].read() == b"first"

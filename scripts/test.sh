@@ -126,7 +126,10 @@ export_offline() {
 # runs, `make package`) are each one call of the same `handlers::<module>::main`, which
 # tests/tests/contracts/template.rs holds them to: twelve more links for nothing new here.
 step build "build with clippy -D warnings (test binaries and benches, then the binaries)"
-export_offline cargo test --workspace --tests --benches --quiet --no-run --timings
+# (`--tests` and `--benches` would also build a test binary of every lib and bin, `test = false`
+# or not: the bench targets are named instead.)
+export_offline cargo test --workspace --quiet --no-run --timings
+export_offline cargo test --workspace --bench '*' --quiet --no-run
 export_offline cargo build --workspace --bin agentbuild --bin agentbuild-codezip \
   --bin agentbuild-handlers --test hostile --quiet
 

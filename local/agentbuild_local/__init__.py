@@ -5,6 +5,7 @@ Modules, by concern; each imports only those listed before it (no cycles):
   workspace      the Lambda crates under functions/, cargo metadata
   process        pid files, process groups, ports
   engine         moto: version check, server, clients; ASL placeholder substitution
+  s3fixes        moto S3 fixes: atomic conditional PutObject, PutObjectLegalHold 404s
   lambda_bridge  the engine's Lambda invokes -> injection queue or the runtime emulator
   codebuild      CodeBuild scripts and the moto CodeBuild patches
   inject_server  the injection HTTP endpoint

@@ -51,6 +51,7 @@ from .handlers import Handlers, handler_binaries, prebuild, start_watch
 from .inject_server import make_inject_server
 from .lambda_bridge import Injector, install_lambda_bridge
 from .process import alive, ensure_free, free_port, pid_file, read_pid, stop_group, wait_for_port
+from .s3fixes import install_s3_fixes
 from .speedups import install_server_speedups
 from .resources import (BUCKET_DIR, IMAGES_FILE, create_fleet_machine, create_resources,
                         restore_bucket, restore_images, save_bucket, save_images)
@@ -98,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     install_signing()
     install_dataplane(LocalAgents())
     install_engine_fixes()
+    install_s3_fixes()
     install_server_speedups()
     handler_settings: dict[str, str] = dict(HANDLER_SETTINGS)
     handlers_box: list[Handlers] = []
