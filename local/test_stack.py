@@ -92,7 +92,7 @@ def test_the_function_list_is_every_crate_under_functions_each_named_after_its_d
     assert {"validate-request", "start-build", "check-build", "record-result", "api",
             "rebuild"} <= set(workspace.LAMBDA_FUNCTIONS)
     # Package and binary have the directory's name: `cargo lambda build -p <name>` (package.sh)
-    # and the runtime emulator's route (/.rt/<name>, target/debug/<name>) rely on it.
+    # and the runtime emulator's route (/.rt/<name>, `agentbuild-handlers <name>`) rely on it.
     for name, manifest in crates.items():
         assert tomllib.loads(manifest.read_text())["package"]["name"] == name, manifest
     assert set(workspace.LAMBDA_FUNCTIONS) <= workspace.workspace_binaries(config.ROOT / "Cargo.toml")
@@ -1086,12 +1086,11 @@ def test_of_two_writers_that_read_the_same_etag_one_gets_412_even_when_the_first
             release.wait(5)
         return write(self, *args, **kwargs)
 
-    monkeypatch.setattr(S3Backend, "put_object", held_write)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="agentbuild-race")
         etag = s3.put_object(Bucket="agentbuild-race", Key="k", Body=b"base")["ETag"]
-        first_checked.clear()
+        monkeypatch.setattr(S3Backend, "put_object", held_write)
         outcomes: dict[str, str] = {}
 
         def writer(name: str) -> None:

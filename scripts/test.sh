@@ -119,8 +119,8 @@ export_offline() {
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
     -u AWS_ENDPOINT_URL AWS_EC2_METADATA_DISABLED=true "$@"
 }
-# Every target `cargo clippy --all-targets` lints: the test binaries (and benches, built as
-# tests) here, then the binaries, in the same features (one test target selected; see
+# Every target `cargo clippy --all-targets` lints but functions/<name>'s one-line main.rs files:
+# the test binaries (and benches, built as tests) here, then the binaries, in the same features (one test target selected; see
 # local/agentbuild_local/handlers.py): the CLI, agentbuild-codezip and agentbuild-handlers — every
 # Lambda in one binary, the one the local stack runs. functions/<name>'s own binaries (what AWS
 # runs, `make package`) are each one call of the same `handlers::<module>::main`, which

@@ -140,5 +140,5 @@ def prebuild(manifest: Path, binaries: set[str], functions: list[str], reload: b
     log(f"building {', '.join(wanted)} (debug, the test build's features)")
     for cmd in build_command(manifest, wanted, reload):
         if subprocess.run(cmd, cwd=manifest.parent, env=tool_env()).returncode != 0:
-            raise StackError(f"{' '.join(cmd[-2:])}: does not compile; fix it or pass --no-build")
+            raise StackError(f"{' '.join(cmd)}: does not compile; fix it or pass --no-build")
     log(f"built in {time.monotonic() - t0:.1f} s")

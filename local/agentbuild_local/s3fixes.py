@@ -37,6 +37,8 @@ def install_s3_fixes() -> None:
     put_object_legal_hold = _ORIGINALS["put_object_legal_hold"]
 
     def put_object_atomically(self: Any) -> Any:
+        # Bodies are read before this; only the check and the write are serialized. (The stack
+        # configures no S3 notifications: one that ran a writer in-line would wait here.)
         with _PUT:
             return put_object(self)
 

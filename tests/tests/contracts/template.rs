@@ -62,11 +62,11 @@ fn every_function_is_built_from_its_crate() {
 /// main.rs is that one call, and `handlers::MAINS` names every cataloged function once.
 #[test]
 fn every_function_binary_is_its_handler_modules_main() {
-    let mut table: Vec<&str> = agentbuild_core::handlers::MAINS
+    let mut table: Vec<String> = agentbuild_core::handlers::MAINS
         .iter()
-        .map(|(n, _)| *n)
+        .map(|(m, _)| m.to_string())
         .collect();
-    let mut cataloged: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+    let mut cataloged: Vec<String> = FUNCTIONS.iter().map(|f| f.name.replace('-', "_")).collect();
     table.sort_unstable();
     cataloged.sort_unstable();
     assert_eq!(table, cataloged, "handlers::MAINS against the catalog");
@@ -77,6 +77,13 @@ fn every_function_binary_is_its_handler_modules_main() {
         } else {
             "lambda_runtime"
         };
+        // The crate depends on the runtime crate its main.rs names (make package compiles it).
+        let manifest = read(&format!("functions/{}/Cargo.toml", f.name));
+        assert!(
+            manifest.contains(&format!("\n{runtime}.workspace = true\n")),
+            "functions/{}/Cargo.toml does not depend on {runtime}",
+            f.name
+        );
         let main = read(&format!("functions/{}/src/main.rs", f.name));
         let code: String = main
             .lines()

@@ -8,8 +8,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let name = std::env::args().nth(1).unwrap_or_default();
-    let Some((_, main)) = handlers::MAINS.iter().find(|(n, _)| *n == name) else {
-        let known: Vec<&str> = handlers::MAINS.iter().map(|(n, _)| *n).collect();
+    let module = name.replace('-', "_");
+    let Some((_, main)) = handlers::MAINS.iter().find(|(m, _)| *m == module) else {
+        let known: Vec<String> = handlers::MAINS
+            .iter()
+            .map(|(m, _)| m.replace('_', "-"))
+            .collect();
         eprintln!(
             "usage: agentbuild-handlers <function>; function must be one of {}",
             known.join(", ")

@@ -19,24 +19,33 @@ use chrono::{DateTime, Utc};
 /// The process of one Lambda function: its module's `main`.
 pub type Main = fn() -> Result<(), lambda_runtime::Error>;
 
-/// Every Lambda by its function name (its `functions/<name>` crate and binary) with its `main`:
-/// what `agentbuild-handlers <name>` runs (src/bin/agentbuild-handlers.rs, the local stack's one
-/// binary) and what `functions/<name>/src/main.rs` calls (tests/tests/contracts/template.rs holds
-/// both to this table and the table to the catalog).
-pub const MAINS: &[(&str, Main)] = &[
-    ("api", api::main),
-    ("assemble-artifact", assemble_artifact::main),
-    ("await-build", await_build::main),
-    ("build-events", build_events::main),
-    ("check-build", check_build::main),
-    ("check-runtime", check_runtime::main),
-    ("deploy-runtime", deploy_runtime::main),
-    ("prepare-code", prepare_code::main),
-    ("rebuild", rebuild::main),
-    ("record-result", record_result::main),
-    ("start-build", start_build::main),
-    ("validate-request", validate_request::main),
+/// Every Lambda by its handler module's name (its function name with `_` for `-`: the
+/// `functions/<name>` crate and binary) with that module's `main`: what `agentbuild-handlers
+/// <name>` runs (src/bin/agentbuild-handlers.rs, the local stack's one binary) and what
+/// `functions/<name>/src/main.rs` calls (tests/tests/contracts/template.rs holds both to this
+/// table and the table to the catalog). Built from the module names, so a name cannot run
+/// another module's `main`.
+pub const MAINS: &[(&str, Main)] = mains![
+    api,
+    assemble_artifact,
+    await_build,
+    build_events,
+    check_build,
+    check_runtime,
+    deploy_runtime,
+    prepare_code,
+    rebuild,
+    record_result,
+    start_build,
+    validate_request,
 ];
+
+macro_rules! mains {
+    ($($module:ident),* $(,)?) => {
+        &[$((stringify!($module), $module::main)),*]
+    };
+}
+use mains;
 
 /// The clock handlers read; tests pin it.
 pub type Clock = fn() -> DateTime<Utc>;
