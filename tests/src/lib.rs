@@ -63,3 +63,34 @@ pub fn functions_table() -> String {
     }
     out
 }
+
+/// The errors every Task of both definitions retries (full jitter): AWS's transient Lambda
+/// errors, a crashed or timed-out function (every step is safe to run again), our own
+/// `TransientAwsError`.
+pub const TRANSIENT: &[&str] = &[
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "TransientAwsError",
+];
+
+/// Every error name an `ErrorEquals` anywhere in an ASL definition lists.
+pub fn error_names(definition: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Array(names)) = m.get("ErrorEquals") {
+                    out.extend(names.iter().map(|n| n.as_str().unwrap().to_string()));
+                }
+                m.values().for_each(|c| walk(c, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(definition, &mut out);
+    out
+}

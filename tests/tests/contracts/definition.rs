@@ -2,18 +2,8 @@
 
 use agentbuild_core::error::ERROR_NAMES;
 use agentbuild_core::testing::catalog::FUNCTIONS;
-use agentbuild_tests::{json, placeholders, read, DEFINITION};
+use agentbuild_tests::{error_names, json, placeholders, read, DEFINITION, TRANSIENT};
 use serde_json::Value;
-
-const TRANSIENT: &[&str] = &[
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    // The function crashed or timed out: every step is safe to run again.
-    "Lambda.Unknown",
-    "TransientAwsError",
-];
 
 fn states() -> serde_json::Map<String, Value> {
     json(DEFINITION)["States"].as_object().unwrap().clone()
@@ -28,20 +18,7 @@ fn tasks() -> Vec<(String, Value)> {
 
 #[test]
 fn every_error_name_in_the_definition_is_emitted_by_the_code_or_aws() {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::Array(names)) = m.get("ErrorEquals") {
-                    out.extend(names.iter().map(|n| n.as_str().unwrap().to_string()));
-                }
-                m.values().for_each(|c| walk(c, out));
-            }
-            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
-            _ => {}
-        }
-    }
-    let mut names = Vec::new();
-    walk(&json(DEFINITION), &mut names);
+    let names = error_names(&json(DEFINITION));
     assert!(!names.is_empty());
     for n in names {
         assert!(

@@ -5,17 +5,8 @@ use agentbuild_core::domain::fleet::RUN_TIMEOUT_SECONDS;
 use agentbuild_core::error::ERROR_NAMES;
 use agentbuild_core::model::RebuildStep;
 use agentbuild_core::testing::catalog::FUNCTIONS;
-use agentbuild_tests::{json, placeholders, read, FLEET_DEFINITION};
+use agentbuild_tests::{error_names, json, placeholders, read, FLEET_DEFINITION, TRANSIENT};
 use serde_json::{json, Map, Value};
-
-const TRANSIENT: &[&str] = &[
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.Unknown",
-    "TransientAwsError",
-];
 
 fn definition() -> Value {
     json(FLEET_DEFINITION)
@@ -84,20 +75,7 @@ fn every_lambda_step_is_a_rebuild_step_the_function_parses_and_retries_transient
 
 #[test]
 fn every_error_name_is_emitted_by_the_code_or_aws() {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::Array(names)) = m.get("ErrorEquals") {
-                    out.extend(names.iter().map(|n| n.as_str().unwrap().to_string()));
-                }
-                m.values().for_each(|c| walk(c, out));
-            }
-            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
-            _ => {}
-        }
-    }
-    let mut names = Vec::new();
-    walk(&definition(), &mut names);
+    let names = error_names(&definition());
     for n in names {
         assert!(
             ERROR_NAMES.contains(&n.as_str())

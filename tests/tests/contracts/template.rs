@@ -252,14 +252,7 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
     assert!(exported.contains(&"IMAGE_URI".to_string()), "{exported:?}");
     let plan: agentbuild_core::model::PlanState =
         serde_json::from_str(&read("events/start-build/plan.json")).unwrap();
-    let config = agentbuild_core::config::StartBuildConfig {
-        bucket: "b".into(),
-        project: "p".into(),
-        layer_project: "c".into(),
-        build_timeout_minutes: 60,
-        queued_timeout_minutes: 30,
-        fallback: agentbuild_core::domain::fallback::Fallback::default(),
-    };
+    let config = start_config();
     let req = agentbuild_core::handlers::start_build::start_request(&config, &plan.plan);
     for name in req.environment.keys() {
         assert!(
@@ -269,19 +262,24 @@ fn the_buildspec_reads_every_variable_start_build_sets_and_exports_the_image() {
     }
 }
 
-#[test]
-fn the_layer_buildspec_reads_every_variable_a_layer_build_gets() {
-    let spec = read("buildspec-code.yml");
-    let input: agentbuild_core::model::StartInput =
-        serde_json::from_str(&read("events/start-build/code-layer.json")).unwrap();
-    let config = agentbuild_core::config::StartBuildConfig {
+/// start-build's settings, as the template would give them (any values: the tests read names).
+fn start_config() -> agentbuild_core::config::StartBuildConfig {
+    agentbuild_core::config::StartBuildConfig {
         bucket: "b".into(),
         project: "p".into(),
         layer_project: "c".into(),
         build_timeout_minutes: 60,
         queued_timeout_minutes: 30,
         fallback: agentbuild_core::domain::fallback::Fallback::default(),
-    };
+    }
+}
+
+#[test]
+fn the_layer_buildspec_reads_every_variable_a_layer_build_gets() {
+    let spec = read("buildspec-code.yml");
+    let input: agentbuild_core::model::StartInput =
+        serde_json::from_str(&read("events/start-build/code-layer.json")).unwrap();
+    let config = start_config();
     let layer = input.dependencies.expect("a layer to build");
     let req = agentbuild_core::handlers::start_build::layer_request(&config, &input.plan, &layer);
     assert_eq!(
@@ -362,6 +360,12 @@ fn expires(t: &Value, id: &str, key: &str, tags: &[(&str, &str)], age_days: u64)
             .unwrap(),
         v => v.as_u64().unwrap(),
     };
+    applies(rule, key, tags) && age_days >= days
+}
+
+/// Whether a lifecycle rule is enabled and matches `key` and the version's `tags` (S3 matches
+/// the rule's prefix and all its tag filters).
+fn applies(rule: &Value, key: &str, tags: &[(&str, &str)]) -> bool {
     let prefix = rule["Prefix"].as_str().unwrap_or("");
     let all_tags = rule["TagFilters"]
         .as_sequence()
@@ -371,7 +375,7 @@ fn expires(t: &Value, id: &str, key: &str, tags: &[(&str, &str)], age_days: u64)
             tags.iter()
                 .any(|(k, v)| f["Key"].as_str() == Some(k) && f["Value"].as_str() == Some(v))
         });
-    rule["Status"] == "Enabled" && key.starts_with(prefix) && all_tags && age_days >= days
+    rule["Status"] == "Enabled" && key.starts_with(prefix) && all_tags
 }
 
 /// Whether any rule of the bucket expires a *noncurrent* version of `key` with `tags` that has
@@ -385,16 +389,7 @@ fn expires_noncurrent(t: &Value, key: &str, tags: &[(&str, &str)], days: u64) ->
         let Some(after) = rule["NoncurrentVersionExpiration"]["NoncurrentDays"].as_u64() else {
             return false;
         };
-        let prefix = rule["Prefix"].as_str().unwrap_or("");
-        let all_tags = rule["TagFilters"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .all(|f| {
-                tags.iter()
-                    .any(|(k, v)| f["Key"].as_str() == Some(k) && f["Value"].as_str() == Some(v))
-            });
-        rule["Status"] == "Enabled" && key.starts_with(prefix) && all_tags && days >= after
+        applies(rule, key, tags) && days >= after
     })
 }
 
