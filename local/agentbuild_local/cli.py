@@ -47,7 +47,7 @@ from .engine import (aws_client, check_moto_version, install_engine_fixes, short
                      substitute)
 from .events import relay_ended_executions
 from .front_door import API_ID, make_front_door
-from .handlers import Handlers, handler_binaries, prebuild, start_watch
+from .handlers import Handlers, handler_commands, prebuild, start_watch
 from .inject_server import make_inject_server
 from .lambda_bridge import Injector, install_lambda_bridge
 from .process import alive, ensure_free, free_port, pid_file, read_pid, stop_group, wait_for_port
@@ -115,8 +115,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     watch_port = args.watch_port or free_port()
     runtime_url = f"http://127.0.0.1:{watch_port}"
     wanted = [f for f in args.functions.split(",") if f]
-    handler_bins = None if args.reload else handler_binaries(manifest, wanted, binaries)
-    install_lambda_bridge(runtime_url, injector, None if args.reload else set(handler_bins))
+    handler_cmds = None if args.reload else handler_commands(manifest, wanted, binaries)
+    install_lambda_bridge(runtime_url, injector, None if args.reload else set(handler_cmds))
     moto_server, moto_port = start_moto(args.moto_port)
     endpoint = f"http://127.0.0.1:{moto_port}"
     delivery.start(endpoint)
@@ -137,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         STATE_DIR / "watch.log")
     pid_file("watch").write_text(f"{watch.pid}\n")
 
-    handlers = Handlers(handler_bins or {}, watch_port, handler_env)
+    handlers = Handlers(handler_cmds or {}, watch_port, handler_env)
     handlers_box.append(handlers)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -225,7 +225,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.build_only:
         return 0
     if not args.reload:
-        handler_binaries(manifest, args.functions.split(","), binaries)  # fail now if one is missing
+        handler_commands(manifest, args.functions.split(","), binaries)  # fail now if one is missing
 
     (STATE_DIR / "env").unlink(missing_ok=True)
     serve = [sys.executable, str(STACK_PY), "serve", "--functions", args.functions,

@@ -104,7 +104,7 @@ class Handlers:
 HANDLERS_BIN = "agentbuild-handlers"
 
 
-def handler_binaries(manifest: Path, functions: list[str], binaries: set[str]) -> dict[str, list[str]]:
+def handler_commands(manifest: Path, functions: list[str], binaries: set[str]) -> dict[str, list[str]]:
     """The command that runs each wanted function (those the workspace has)."""
     binary = Path(cargo_metadata(manifest)["target_directory"]) / "debug" / HANDLERS_BIN
     if not binary.exists():
