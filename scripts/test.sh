@@ -7,6 +7,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 T0=$SECONDS
 
+# Scratch space on RAM-backed /dev/shm when the host has it: the harness, the glue tests and the
+# end-to-end suite create and delete ~100,000 small files (uv installs, layer builds, pytest's
+# tmp_path), and on the ext4 disks here creating a file soon after many deletions costs ~0.6 ms
+# of kernel CPU against ~0.04 ms on tmpfs. Removed when the run ends (on_exit); its stacks are
+# stopped by then. AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead.
+TEST_TMP=""
+if [[ "${AGENTBUILD_TEST_TMPDIR:-}" != keep && -d /dev/shm && -w /dev/shm ]]; then
+  TEST_TMP="$(mktemp -d /dev/shm/agentbuild-test.XXXXXX)"
+  export TMPDIR="$TEST_TMP"
+fi
+
 # The step table: `step KEY TITLE` ends the step before and starts KEY.
 STEP_NAMES=() STEP_SECONDS=() STEP_KEY="" STEP_T0=0
 end_step() {
@@ -42,6 +53,7 @@ on_exit() {
   local failed=""
   if [[ "$rc" != 0 && -n "$STEP_KEY" ]]; then failed="$STEP_KEY"; else end_step; fi
   print_table "$failed" >&2
+  if [[ -n "$TEST_TMP" ]]; then rm -rf -- "$TEST_TMP" 2>/dev/null || true; fi
   exit "$rc"
 }
 

@@ -10,13 +10,14 @@ install, pre_build, build, post_build in order in ONE bash (variables and the di
 over, as on CodeBuild and in tests/buildspec's harness); the first failing command fails its
 phase and the build (CodeBuild's COMMAND_EXECUTION_ERROR), later phases are skipped. The host's tools stand in for CodeBuild's
 Lambda image: `python3` and `aws` from .venv-build (scripts/tools.sh), nothing else on PATH but
-the system's directories. The build's own files live in a fresh directory under .local.
+the system's directories. The build's own files live in a fresh directory in /dev/shm (or
+.local when there is none; SCRATCH_PREFIX).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -42,6 +43,31 @@ BUILD_TOOLS = ROOT / ".venv-build" / "bin"
 SPEC_PHASES = (("install", "INSTALL"), ("pre_build", "PRE_BUILD"), ("build", "BUILD"),
                ("post_build", "POST_BUILD"))
 LEADING = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE")
+# A build's files (uv's cache, the tools, the layer: tens of thousands of small files, created
+# and deleted) go to RAM-backed /dev/shm when the host has it: on the ext4 disks here, creating
+# a file soon after many deletions costs ~0.6 ms of kernel CPU, on tmpfs ~0.04 ms (10,000
+# files: 6.0 s against 0.4 s). Named after the stack's folder, so a killed stack's leftovers
+# are swept when its next stack starts.
+SHM = Path("/dev/shm")
+SCRATCH_PREFIX = f"agentbuild-local-{hashlib.sha256(str(STATE_DIR).encode()).hexdigest()[:12]}-layer-build."
+
+
+def scratch_base() -> Path:
+    """/dev/shm if it is a writable directory, else the stack's folder."""
+    return SHM if SHM.is_dir() and os.access(SHM, os.W_OK | os.X_OK) else STATE_DIR
+
+
+def remove_tree(path: Path) -> None:
+    """`rm -rf` in its own process: deleting thousands of files from a thread of this process
+    would hold the GIL that moto's request threads need."""
+    subprocess.run(["rm", "-rf", "--", str(path)], check=False, stdin=subprocess.DEVNULL)
+
+
+def sweep_scratch() -> None:
+    """Removes what a killed stack of this folder left in the scratch space."""
+    for base in {scratch_base(), STATE_DIR}:
+        for left in base.glob(SCRATCH_PREFIX + "*"):
+            remove_tree(left)
 
 
 def now_iso() -> str:
@@ -179,6 +205,7 @@ class RealBuilds:
     rewritten in place as phases start and end; each change goes out as CodeBuild's events."""
 
     def __init__(self, events: EventDelivery | None = None) -> None:
+        sweep_scratch()
         self.events = events
         self.endpoint = ""
         self._lock = threading.Lock()
@@ -259,7 +286,7 @@ class RealBuilds:
         from .engine import aws_client
 
         build = b["build"]
-        work = Path(tempfile.mkdtemp(prefix="layer-build.", dir=STATE_DIR))
+        work = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_base()))
         shipper = LogShipper(aws_client("logs", self.endpoint), LAYER_LOG_GROUP, build["logs"]["streamName"])
         env = {"PATH": tool_path(work), "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"), "LANG": "C.UTF-8",
                "CODEBUILD_BUILD_ID": build["id"], "CODEBUILD_BUILD_ARN": build["arn"],
@@ -286,7 +313,7 @@ class RealBuilds:
                                     "endTime": t, "durationInSeconds": 0})
             self._render(b, (status, exported if status == "SUCCEEDED" else {}))
         self._announce(b, True)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
         log(f"codebuild (real): {build['id']} ended {status} {json.dumps(exported)}")
 
     def _started(self, b: dict[str, Any], proc: subprocess.Popen) -> None:

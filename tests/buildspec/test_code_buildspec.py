@@ -239,6 +239,21 @@ def test_builds_a_deterministic_layer_of_binary_wheels(build):
     assert "--checksum-algorithm" in put
 
 
+SCHEMA_CHECK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+validator = JsonStrictValidator(SchemaVersion.V1_5)
+text = open(sys.argv[2]).read()
+broken = json.loads(text)
+broken["serialNumber"] = "not-a-urn"
+for sbom in (text, json.dumps(broken)):
+    error = validator.validate_str(sbom)
+    print("invalid" if error else "valid")
+"""
+
+
 def test_uploads_a_cyclonedx_sbom_and_a_scan_that_never_passes_silently(build, index):
     run = build("goodpkg==1.0\n")
     assert run["status"] == "SUCCEEDED", run["log"]
@@ -249,6 +264,14 @@ def test_uploads_a_cyclonedx_sbom_and_a_scan_that_never_passes_silently(build, i
     # The hash the install was checked against: the wheel's own.
     hashes = [h["content"] for ref in component["externalReferences"] for h in ref.get("hashes", [])]
     assert hashes == [index["goodpkg_sha256"]]
+    # The buildspec skips cyclonedx-py's self-check (--no-validate, 2.5 s of CPU per build): the
+    # pinned tool's own strict validator holds its output to the CycloneDX 1.5 schema here (and
+    # rejects the same SBOM without its serial number's format, so the check can fail).
+    [tools] = run["store"].parent.glob("run*/agentbuild-layer.*/sbom-tools")
+    sbom_path = run["store"] / f"dependencies_{run['key']}.sbom.json"
+    checked = subprocess.run([sys.executable, "-I", "-c", SCHEMA_CHECK, str(tools), str(sbom_path)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0 and checked.stdout.split() == ["valid", "invalid"], checked
     # goodpkg is on no advisory database this harness reaches: the scan says so, it does not pass.
     scan = json.loads((run["store"] / f"dependencies_{run['key']}.scan.json").read_text())
     assert scan["status"] == "UNAVAILABLE" and scan["findings"] == [] and scan["packages"] == 1
