@@ -1062,6 +1062,25 @@ def test_speedups_answer_as_moto_does():
     assert boto_client.boto_client_for("us-east-1", "s3") is not boto_client.boto_client_for("us-east-1", "lambda")
 
 
+def test_the_engine_loads_without_moto_batch_and_ec2():
+    """A fresh interpreter: with moto.batch bare, the ASL engine's modules import and its
+    JobStatus enum is there, and neither Batch's models nor EC2 were imported (if a moto
+    upgrade makes the engine need them, this fails rather than the stack)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from agentbuild_local import speedups\n"
+        "speedups.bare_batch_package()\n"
+        "from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser\n"
+        "from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor\n"
+        "from moto.batch.utils import JobStatus\n"
+        "print(JobStatus.SUCCEEDED.name, 'moto.batch.models' in sys.modules, 'moto.ec2' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["SUCCEEDED", "False", "False"]
+
+
 # ---------------------------------------------------------------------------------------------
 # S3 fixes (s3fixes.py): conditional writes are atomic, legal holds on missing versions 404
 # ---------------------------------------------------------------------------------------------

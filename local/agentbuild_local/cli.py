@@ -52,7 +52,7 @@ from .inject_server import make_inject_server
 from .lambda_bridge import Injector, install_lambda_bridge
 from .process import alive, ensure_free, free_port, pid_file, read_pid, stop_group, wait_for_port
 from .s3fixes import install_s3_fixes
-from .speedups import install_server_speedups
+from .speedups import bare_batch_package, install_server_speedups
 from .resources import (BUCKET_DIR, IMAGES_FILE, create_fleet_machine, create_resources,
                         restore_bucket, restore_images, save_bucket, save_images)
 from .workspace import LAMBDA_FUNCTIONS, workspace_binaries
@@ -75,6 +75,7 @@ def fleet_definition(binaries: set[str], build_machine_arn: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Foreground: run the whole stack until SIGTERM/SIGINT. `up` runs this in the background."""
     check_moto_version()
+    bare_batch_package()
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
