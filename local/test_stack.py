@@ -1062,6 +1062,21 @@ def test_speedups_answer_as_moto_does():
     assert boto_client.boto_client_for("us-east-1", "s3") is not boto_client.boto_client_for("us-east-1", "lambda")
 
 
+def test_layer_builds_use_roomy_shm_and_a_killed_stacks_leftovers_are_swept(tmp_path, monkeypatch):
+    from agentbuild_local import codebuild_real as cr
+
+    monkeypatch.setattr(cr, "SHM", tmp_path)
+    assert cr.scratch_base() == tmp_path
+    mine = tmp_path / f"{cr.SCRATCH_PREFIX}left"
+    (mine / "uv-cache").mkdir(parents=True)
+    another_stacks = tmp_path / "agentbuild-local-000000000000-layer-build.running"
+    another_stacks.mkdir()
+    cr.RealBuilds()
+    assert not mine.exists() and another_stacks.exists()
+    monkeypatch.setattr(cr, "SHM", tmp_path / "missing")
+    assert cr.scratch_base() == cr.STATE_DIR
+
+
 def test_the_engine_loads_without_moto_batch_and_ec2():
     """A fresh interpreter: with moto.batch bare, the ASL engine's modules import and its
     JobStatus enum is there, and neither Batch's models nor EC2 were imported (if a moto

@@ -11,9 +11,16 @@ T0=$SECONDS
 # end-to-end suite create and delete ~100,000 small files (uv installs, layer builds, pytest's
 # tmp_path), and on the ext4 disks here creating a file soon after many deletions costs ~0.6 ms
 # of kernel CPU against ~0.04 ms on tmpfs. Removed when the run ends (on_exit); its stacks are
-# stopped by then. AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead.
+# stopped by then. Only with 4 GB free there (a run peaks near 1 GB; a container's default
+# /dev/shm is 64 MB). AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead.
 TEST_TMP=""
-if [[ "${AGENTBUILD_TEST_TMPDIR:-}" != keep && -d /dev/shm && -w /dev/shm ]]; then
+roomy_shm() {
+  local kb
+  [[ "${AGENTBUILD_TEST_TMPDIR:-}" != keep && -d /dev/shm && -w /dev/shm ]] || return 1
+  kb="$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  [[ "$kb" =~ ^[0-9]+$ ]] && (( kb >= 4 * 1024 * 1024 ))
+}
+if roomy_shm; then
   TEST_TMP="$(mktemp -d /dev/shm/agentbuild-test.XXXXXX)"
   export TMPDIR="$TEST_TMP"
 fi

@@ -53,8 +53,14 @@ SCRATCH_PREFIX = f"agentbuild-local-{hashlib.sha256(str(STATE_DIR).encode()).hex
 
 
 def scratch_base() -> Path:
-    """/dev/shm if it is a writable directory, else the stack's folder."""
-    return SHM if SHM.is_dir() and os.access(SHM, os.W_OK | os.X_OK) else STATE_DIR
+    """/dev/shm if it is a writable directory with 2 GB free (a layer build of a large agent
+    takes a few hundred MB; a container's default /dev/shm is 64 MB), else the stack's folder."""
+    try:
+        free = os.statvfs(SHM)
+    except OSError:
+        return STATE_DIR
+    roomy = free.f_bavail * free.f_frsize >= 2 * 1024**3
+    return SHM if roomy and os.access(SHM, os.W_OK | os.X_OK) else STATE_DIR
 
 
 def remove_tree(path: Path) -> None:

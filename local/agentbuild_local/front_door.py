@@ -209,7 +209,8 @@ def make_front_door(target: str, moto_endpoint: str, port: int = 0) -> Threading
                 return self._reply(500, b'{"message":"Internal Server Error"}',
                                    {"Content-Type": "application/json"})
             status, out, out_headers = door.forward(method, self.path, headers, body)
-            log(f"front door: {method} {self.path.split('?')[0]} by {who} -> {status}")
+            said = f": {out[:300].decode('utf-8', 'replace')}" if status >= 500 else ""
+            log(f"front door: {method} {self.path.split('?')[0]} by {who} -> {status}{said}")
             self._reply(status, out, out_headers)
 
         do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _handle

@@ -162,7 +162,7 @@ def test_the_logs_route_pages_the_builds_stream(stack, cli):
                                                         "AWS_ACCESS_KEY_ID": caller[0],
                                                         "AWS_SECRET_ACCESS_KEY": caller[1]})
         assert p.returncode == 0, p.stderr
-        assert p.stdout.strip().splitlines()[-3:] == lines[-3:], p.stdout
+        assert p.stdout.strip().splitlines()[-3:] == lines[-3:], (p.stdout, p.stderr)
         p = subprocess.run([str(cli), "--env-file", str(STATE_DIR / "env"), "logs", build_id,
                             "--project", f"e2e-theirs-{uid()}"], cwd=ROOT, capture_output=True,
                            text=True, timeout=120, env={**os.environ, **stack.env,

@@ -26,6 +26,13 @@ use crate::terminal::clip;
 /// At most this many pages (of the API's 200 lines) for one tail.
 pub const MAX_LOG_PAGES: usize = 50;
 
+/// Answers a GET is tried again on (it changes nothing): API Gateway's throttling and the
+/// transient failures of API Gateway and Lambda, as the AWS SDKs retry them.
+const TRANSIENT: [u16; 5] = [429, 500, 502, 503, 504];
+/// Tries of one GET, and the pause before the second (then doubled).
+const GET_TRIES: u32 = 3;
+const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A query value, percent-encoded (RFC 3986 unreserved characters stay).
 fn encode_query(value: &str) -> String {
     value
@@ -128,13 +135,23 @@ impl ApiService {
         })
     }
 
-    /// `GET path`: `None` on 404, else the body read by `read`.
+    /// `GET path`: `None` on 404, else the body read by `read`. A transient answer
+    /// ([`TRANSIENT`]) is tried again, [`GET_TRIES`] times in all; the last answer counts.
     async fn get<T>(
         &self,
         path: &str,
         read: impl FnOnce(&[u8]) -> serde_json::Result<T>,
     ) -> Result<Option<T>, CliError> {
-        let response = self.call("GET", path, Bytes::new()).await?;
+        let mut response = self.call("GET", path, Bytes::new()).await?;
+        let mut pause = FIRST_PAUSE;
+        for _ in 1..GET_TRIES {
+            if !TRANSIENT.contains(&response.status) {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            response = self.call("GET", path, Bytes::new()).await?;
+        }
         match response.status {
             200 => read(&response.body)
                 .map(Some)
@@ -515,10 +532,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_transient_answer_to_a_get_is_tried_again_and_the_third_counts() {
+        let final_record = serde_json::to_string(&record("SUCCEEDED")).unwrap();
+        let busy = r#"{"message":"Internal Server Error"}"#.to_string();
+        let (api, seen) = serve(vec![
+            (500, busy.clone()),
+            (429, r#"{"message":"Too Many Requests"}"#.into()),
+            (200, final_record),
+            (503, busy.clone()),
+            (502, busy.clone()),
+            (500, busy),
+        ]);
+        let v = api.build("b").await.unwrap().unwrap();
+        assert_eq!(v.state, ViewState::Final(BuildStatus::Succeeded));
+        let err = api.build("b").await.unwrap_err().to_string();
+        assert!(err.contains("HTTP 500"), "{err}");
+        assert_eq!(seen.lock().unwrap().len(), 6, "three tries each, no more");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_to_a_get_is_not_tried_again() {
+        let (api, seen) = serve(vec![(403, r#"{"message":"Forbidden"}"#.into())]);
+        let err = api.build("b").await.unwrap_err().to_string();
+        assert!(err.contains("HTTP 403"), "{err}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn an_answer_outside_the_contract_is_an_error_quoting_it() {
+        let bad = "<html>\x1b[31mBad\ngateway</html>".to_string();
         let (api, _) = serve(vec![
             (200, r#"{"hello": 1}"#.into()),
-            (502, "<html>\x1b[31mBad\ngateway</html>".into()),
+            (502, bad.clone()),
+            (502, bad.clone()),
+            (502, bad),
         ]);
         let err = api.build("b").await.unwrap_err();
         assert!(
