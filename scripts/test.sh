@@ -11,7 +11,7 @@ T0=$SECONDS
 # end-to-end suite create and delete ~100,000 small files (uv installs, layer builds, pytest's
 # tmp_path), and on the ext4 disks here creating a file soon after many deletions costs ~0.6 ms
 # of kernel CPU against ~0.04 ms on tmpfs. Removed when the run ends (on_exit); its stacks are
-# stopped by then. Only with 4 GB free there (a run peaks near 1 GB; a container's default
+# stopped by then. Only with 4 GB free there (a run peaks at ≈ 1.4 GB; a container's default
 # /dev/shm is 64 MB). AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead.
 TEST_TMP=""
 roomy_shm() {
