@@ -1063,18 +1063,32 @@ def test_speedups_answer_as_moto_does():
 
 
 def test_layer_builds_use_roomy_shm_and_a_killed_stacks_leftovers_are_swept(tmp_path, monkeypatch):
+    """Scratch in /dev/shm with 2 GB free, else the stack's folder; a new stack of the same
+    folder removes what a killed one left in either place, and nothing of another stack's."""
+    import types
+
     from agentbuild_local import codebuild_real as cr
 
-    monkeypatch.setattr(cr, "SHM", tmp_path)
-    assert cr.scratch_base() == tmp_path
-    mine = tmp_path / f"{cr.SCRATCH_PREFIX}left"
-    (mine / "uv-cache").mkdir(parents=True)
-    another_stacks = tmp_path / "agentbuild-local-000000000000-layer-build.running"
+    shm, state = tmp_path / "shm", tmp_path / "state"
+    shm.mkdir()
+    state.mkdir()
+    monkeypatch.setattr(cr, "SHM", shm)
+    monkeypatch.setattr(cr, "STATE_DIR", state)
+    free = {"bytes": 3 * 1024**3}
+    monkeypatch.setattr(cr.os, "statvfs", lambda _: types.SimpleNamespace(f_bavail=free["bytes"], f_frsize=1))
+    assert cr.scratch_base() == shm
+    free["bytes"] = 1024**3
+    assert cr.scratch_base() == state  # short of room: the stack's folder
+    mine = [shm / f"{cr.SCRATCH_PREFIX}left", state / f"{cr.SCRATCH_PREFIX}left"]
+    for left in mine:
+        (left / "uv-cache").mkdir(parents=True)
+    another_stacks = shm / "agentbuild-local-000000000000-layer-build.running"
     another_stacks.mkdir()
-    cr.RealBuilds()
-    assert not mine.exists() and another_stacks.exists()
+    cr.RealBuilds()  # swept in both places, /dev/shm too although it is short of room now
+    assert [left.exists() for left in mine] == [False, False] and another_stacks.exists()
     monkeypatch.setattr(cr, "SHM", tmp_path / "missing")
-    assert cr.scratch_base() == cr.STATE_DIR
+    monkeypatch.setattr(cr.os, "statvfs", lambda path: (_ for _ in ()).throw(FileNotFoundError(path)))
+    assert cr.scratch_base() == state
 
 
 def test_the_engine_loads_without_moto_batch_and_ec2():

@@ -10,10 +10,16 @@ T0=$SECONDS
 # Scratch space on RAM-backed /dev/shm when the host has it: the harness, the glue tests and the
 # end-to-end suite create and delete ~100,000 small files (uv installs, layer builds, pytest's
 # tmp_path), and on the ext4 disks here creating a file soon after many deletions costs ~0.6 ms
-# of kernel CPU against ~0.04 ms on tmpfs. Removed when the run ends (on_exit); its stacks are
-# stopped by then. Only with 4 GB free there (a run peaks at ≈ 1.4 GB; a container's default
-# /dev/shm is 64 MB). AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead.
+# of kernel CPU against ~0.04 ms on tmpfs. Removed when the run ends (on_exit, once the side
+# checks have stopped; the e2e stacks are stopped by then), and a killed run's is removed by the
+# next (named after its pid). Only with 4 GB free there (a run peaks at ≈ 1.4 GB; a container's
+# default /dev/shm is 64 MB). AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead (the
+# local stack's layer builds pick their own scratch space: local/agentbuild_local/codebuild_real.py).
 TEST_TMP=""
+for left in /dev/shm/agentbuild-test.*; do
+  pid="${left#/dev/shm/agentbuild-test.}"; pid="${pid%%.*}"
+  if [[ -d "$left" && "$pid" =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$left"; fi
+done
 roomy_shm() {
   local kb
   [[ "${AGENTBUILD_TEST_TMPDIR:-}" != keep && -d /dev/shm && -w /dev/shm ]] || return 1
@@ -21,7 +27,7 @@ roomy_shm() {
   [[ "$kb" =~ ^[0-9]+$ ]] && (( kb >= 4 * 1024 * 1024 ))
 }
 if roomy_shm; then
-  TEST_TMP="$(mktemp -d /dev/shm/agentbuild-test.XXXXXX)"
+  TEST_TMP="$(mktemp -d "/dev/shm/agentbuild-test.$$.XXXXXX")"
   export TMPDIR="$TEST_TMP"
 fi
 
@@ -56,7 +62,10 @@ SIDE_NAMES=() SIDE_SECONDS=()
 on_exit() {
   local rc=$?
   # The side checks are their own process group (set -m when started): all of it stops.
-  if [[ -n "${SIDE_PID:-}" ]]; then kill -TERM -- "-$SIDE_PID" 2>/dev/null || true; fi
+  if [[ -n "${SIDE_PID:-}" ]]; then
+    kill -TERM -- "-$SIDE_PID" 2>/dev/null || true
+    wait "$SIDE_PID" 2>/dev/null || true
+  fi
   local failed=""
   if [[ "$rc" != 0 && -n "$STEP_KEY" ]]; then failed="$STEP_KEY"; else end_step; fi
   print_table "$failed" >&2

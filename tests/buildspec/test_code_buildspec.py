@@ -194,7 +194,8 @@ def build(tmp_path, index):
                     "UV_INDEX_URL": "https://evil.example/simple", "PIP_CONFIG_FILE": str(src / "pip.conf"),
                     "UV_CONFIG_FILE": str(src / "uv.toml"), "AGENTBUILD_BUCKET": "bucket",
                     "AGENTBUILD_PACKAGE_INDEX": index["url"], "AGENTBUILD_DEPENDENCIES_KEY": key,
-                    "AGENTBUILD_RUNTIME": runtime, **network_env(), **env}
+                    "AGENTBUILD_RUNTIME": runtime, "AGENTBUILD_SBOM_SELF_CHECK": "off",
+                    **network_env(), **env}
         status, phase, _, exported = run_buildspec(spec, full_env, src, lines.append)
         calls = [json.loads(line) for line in (store / "calls.jsonl").read_text().splitlines()] \
             if (store / "calls.jsonl").exists() else []
@@ -255,8 +256,10 @@ for sbom in (text, json.dumps(broken)):
 
 
 def test_uploads_a_cyclonedx_sbom_and_a_scan_that_never_passes_silently(build, index):
-    run = build("goodpkg==1.0\n")
+    # As on AWS: the tool checks its own SBOM (the other tests here skip that, as the local stack does).
+    run = build("goodpkg==1.0\n", AGENTBUILD_SBOM_SELF_CHECK="on")
     assert run["status"] == "SUCCEEDED", run["log"]
+    assert "Validation skipped" not in run["log"]
     sbom = json.loads((run["store"] / f"dependencies_{run['key']}.sbom.json").read_text())
     assert (sbom["bomFormat"], sbom["specVersion"]) == ("CycloneDX", "1.5")
     [component] = sbom["components"]
@@ -264,9 +267,8 @@ def test_uploads_a_cyclonedx_sbom_and_a_scan_that_never_passes_silently(build, i
     # The hash the install was checked against: the wheel's own.
     hashes = [h["content"] for ref in component["externalReferences"] for h in ref.get("hashes", [])]
     assert hashes == [index["goodpkg_sha256"]]
-    # The buildspec skips cyclonedx-py's self-check (--no-validate, 2.5 s of CPU per build): the
-    # pinned tool's own strict validator holds its output to the CycloneDX 1.5 schema here (and
-    # rejects the same SBOM without its serial number's format, so the check can fail).
+    # And the pinned tool's own strict validator holds the uploaded SBOM to the CycloneDX 1.5
+    # schema here (and rejects a copy with a malformed serial number, so the check can fail).
     [tools] = run["store"].parent.glob("run*/agentbuild-layer.*/sbom-tools")
     sbom_path = run["store"] / f"dependencies_{run['key']}.sbom.json"
     checked = subprocess.run([sys.executable, "-I", "-c", SCHEMA_CHECK, str(tools), str(sbom_path)],

@@ -136,7 +136,8 @@ impl ApiService {
     }
 
     /// `GET path`: `None` on 404, else the body read by `read`. A transient answer
-    /// ([`TRANSIENT`]) is tried again, [`GET_TRIES`] times in all; the last answer counts.
+    /// ([`TRANSIENT`]) is tried again (said on stderr), [`GET_TRIES`] times in all; the last
+    /// answer counts.
     async fn get<T>(
         &self,
         path: &str,
@@ -148,6 +149,11 @@ impl ApiService {
             if !TRANSIENT.contains(&response.status) {
                 break;
             }
+            eprintln!(
+                "agentbuild: GET {path} answered HTTP {}; trying again in {} ms",
+                response.status,
+                pause.as_millis()
+            );
             tokio::time::sleep(pause).await;
             pause *= 2;
             response = self.call("GET", path, Bytes::new()).await?;
