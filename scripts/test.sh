@@ -7,29 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 T0=$SECONDS
 
-# Scratch space on RAM-backed /dev/shm when the host has it: the harness, the glue tests and the
-# end-to-end suite create and delete ~100,000 small files (uv installs, layer builds, pytest's
-# tmp_path), and on the ext4 disks here creating a file soon after many deletions costs ~0.6 ms
-# of kernel CPU against ~0.04 ms on tmpfs. Removed when the run ends (on_exit, once the side
-# checks have stopped; the e2e stacks are stopped by then), and a killed run's is removed by the
-# next (named after its pid). Only with 4 GB free there (a run peaks at ≈ 1.4 GB; a container's
-# default /dev/shm is 64 MB). AGENTBUILD_TEST_TMPDIR=keep: the caller's TMPDIR instead (the
-# local stack's layer builds pick their own scratch space: local/agentbuild_local/codebuild_real.py).
-TEST_TMP=""
-for left in /dev/shm/agentbuild-test.*; do
-  pid="${left#/dev/shm/agentbuild-test.}"; pid="${pid%%.*}"
-  if [[ -d "$left" && "$pid" =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$left"; fi
-done
-roomy_shm() {
-  local kb
-  [[ "${AGENTBUILD_TEST_TMPDIR:-}" != keep && -d /dev/shm && -w /dev/shm ]] || return 1
-  kb="$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')"
-  [[ "$kb" =~ ^[0-9]+$ ]] && (( kb >= 4 * 1024 * 1024 ))
-}
-if roomy_shm; then
-  TEST_TMP="$(mktemp -d "/dev/shm/agentbuild-test.$$.XXXXXX")"
-  export TMPDIR="$TEST_TMP"
-fi
+# Scratch space on RAM-backed /dev/shm (TEST_TMP, TMPDIR; scripts/test-tmpdir.sh), removed when
+# the run ends (on_exit, once the side checks have stopped; the e2e stacks are stopped by then).
+source scripts/test-tmpdir.sh
 
 # The step table: `step KEY TITLE` ends the step before and starts KEY.
 STEP_NAMES=() STEP_SECONDS=() STEP_KEY="" STEP_T0=0
